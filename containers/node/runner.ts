@@ -1,0 +1,191 @@
+#!/usr/bin/env node
+// The Node model container: serves one model version over containers/PROTOCOL.md.
+//
+//   node dist/containers/node/runner.js --model path/to/model.mjs --name m --version 1 \
+//        --input-type doubles [--function predict] [--host 127.0.0.1] [--port 0] [--isolate thread]
+//
+// It listens (the batching worker dials it), prints one line `{"clipper_ready":true,"port":N}` on
+// stdout once the model is loaded, and serves any number of frontend connections. Heartbeats go out
+// on a timer that keeps running while a model computes (isolate=thread puts predict on its own
+// thread; isolate=inline runs it here and suits models that return at once).
+
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import {
+  encodeFrame, FrameDecoder, kProtocolVersion, ProtocolError,
+  type ContainerMessage, type PredictMessage,
+} from '../../src/rpc/protocol.js';
+import { loadPredict, runPredict, type WireBatch } from './model_host.js';
+
+interface RunnerOptions {
+  modelPath: string;
+  functionName: string;
+  name: string;
+  version: string;
+  inputType: string;
+  host: string;
+  port: number;
+  isolate: 'thread' | 'inline';
+}
+
+type Executor = (batch: WireBatch) => Promise<unknown[]>;
+
+function parseOptions(argv: string[]): RunnerOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      function: { type: 'string', default: 'predict' },
+      name: { type: 'string' },
+      version: { type: 'string' },
+      'input-type': { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      isolate: { type: 'string', default: 'thread' },
+    },
+  });
+  for (const key of ['model', 'name', 'version', 'input-type'] as const) {
+    if (values[key] === undefined) throw new Error(`runner: --${key} is required`);
+  }
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`runner: --port must be 0..65535 (got ${values.port})`);
+  if (values.isolate !== 'thread' && values.isolate !== 'inline') {
+    throw new Error(`runner: --isolate must be 'thread' or 'inline' (got ${values.isolate})`);
+  }
+  return {
+    modelPath: values.model!, functionName: values.function!, name: values.name!, version: values.version!,
+    inputType: values['input-type']!, host: values.host!, port, isolate: values.isolate,
+  };
+}
+
+async function makeExecutor(options: RunnerOptions): Promise<{ run: Executor; close: () => Promise<void> }> {
+  if (options.isolate === 'inline') {
+    const predict = await loadPredict(options.modelPath, options.functionName);
+    return { run: (batch) => runPredict(predict, batch), close: async () => {} };
+  }
+  const worker = new Worker(fileURLToPath(new URL('./model_host.js', import.meta.url)), {
+    workerData: { clipperModelHost: true, modelPath: options.modelPath, functionName: options.functionName },
+  });
+  const pending = new Map<number, { resolve: (v: unknown[]) => void; reject: (e: Error) => void }>();
+  let nextId = 0;
+  await new Promise<void>((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('message', (msg: { kind?: string; error?: string }) => {
+      if (msg.kind === 'loaded') resolve();
+      else reject(new Error(msg.error ?? 'model failed to load'));
+    });
+  });
+  worker.on('message', (msg: { id: number; outputs?: unknown[]; error?: string }) => {
+    const entry = pending.get(msg.id);
+    if (entry === undefined) return;
+    pending.delete(msg.id);
+    if (msg.error !== undefined) entry.reject(new Error(msg.error));
+    else entry.resolve(msg.outputs!);
+  });
+  worker.on('error', (err) => {
+    for (const entry of pending.values()) entry.reject(err);
+    pending.clear();
+    process.stderr.write(`runner: model thread crashed: ${err.message}\n`);
+    process.exit(1);
+  });
+  return {
+    run: (batch) => new Promise((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      worker.postMessage({ id, batch });
+    }),
+    close: async () => { await worker.terminate(); },
+  };
+}
+
+function serveConnection(socket: net.Socket, options: RunnerOptions, run: Executor): void {
+  socket.setNoDelay(true);
+  const decoder = new FrameDecoder();
+  let greeted = false;
+  let heartbeat: NodeJS.Timeout | undefined;
+  // Batches run one after another per connection, in arrival order.
+  let chain: Promise<void> = Promise.resolve();
+  const send = (message: ContainerMessage): void => {
+    if (!socket.destroyed) socket.write(encodeFrame(message));
+  };
+  const fail = (message: string): void => {
+    send({ t: 'error', message });
+    socket.end();
+  };
+  const onPredict = (msg: PredictMessage): void => {
+    chain = chain.then(() => run(msg).then(
+      (outputs) => send({ t: 'result', id: msg.id, outputs }),
+      (err: unknown) => send({ t: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) }),
+    ));
+  };
+  const onMessage = (msg: ContainerMessage): void => {
+    if (!greeted) {
+      if (msg.t !== 'hello') return fail(`expected hello, got ${msg.t}`);
+      if (msg.protocol !== kProtocolVersion) return fail(`protocol ${msg.protocol} not supported (this runner speaks ${kProtocolVersion})`);
+      if (msg.model !== options.name || msg.version !== options.version) {
+        return fail(`this container serves ${options.name}:${options.version}, not ${msg.model}:${msg.version}`);
+      }
+      if (msg.input_type !== options.inputType) {
+        return fail(`this container takes ${options.inputType}, not ${msg.input_type}`);
+      }
+      greeted = true;
+      const intervalMs = Math.max(10, Number(msg.heartbeat_ms) || 1000);
+      heartbeat = setInterval(() => send({ t: 'hb' }), intervalMs);
+      send({ t: 'ready', protocol: kProtocolVersion, model: options.name, version: options.version,
+        input_type: options.inputType, pid: process.pid, runtime: `node ${process.version}` });
+      return;
+    }
+    switch (msg.t) {
+      case 'predict': return onPredict(msg);
+      case 'hb': return;
+      case 'bye': socket.end(); return;
+      default: return fail(`unexpected message ${msg.t}`);
+    }
+  };
+  socket.on('data', (chunk: Buffer) => {
+    try {
+      decoder.push(chunk, onMessage);
+    } catch (err) {
+      if (err instanceof ProtocolError) fail(err.message);
+      else throw err;
+    }
+  });
+  socket.on('close', () => clearInterval(heartbeat));
+  socket.on('error', () => clearInterval(heartbeat));
+}
+
+async function main(): Promise<void> {
+  const options = parseOptions(process.argv.slice(2));
+  const executor = await makeExecutor(options);
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    serveConnection(socket, options, executor.run);
+  });
+  server.listen(options.port, options.host, () => {
+    const address = server.address() as net.AddressInfo;
+    process.stdout.write(`${JSON.stringify({ clipper_ready: true, port: address.port, pid: process.pid })}\n`);
+  });
+  const shutdown = (): void => {
+    server.close();
+    for (const socket of sockets) {
+      if (!socket.destroyed) socket.end(encodeFrame({ t: 'bye', reason: 'container shutting down' }));
+    }
+    void executor.close().finally(() => process.exit(0));
+    setTimeout(() => process.exit(0), 1000).unref();
+  };
+  process.on('SIGTERM', shutdown);
+  process.on('SIGINT', shutdown);
+  // The manager closes our stdin pipe when it goes away: never outlive it.
+  process.stdin.on('end', shutdown);
+  process.stdin.on('error', shutdown);
+  process.stdin.resume();
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`runner: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+// Runs every compiled test file (dist/test/**/*.test.js) with node:test. Node 20's --test takes no
+// globs, so this expands them. Extra arguments filter by path substring: `npm test -- ring`.
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const testRoot = path.join(root, 'dist', 'test');
+
+function walk(dir) {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const full = path.join(dir, name);
+    if (statSync(full).isDirectory()) out.push(...walk(full));
+    else if (name.endsWith('.test.js')) out.push(full);
+  }
+  return out;
+}
+
+const filters = process.argv.slice(2);
+const files = walk(testRoot).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
+if (files.length === 0) {
+  console.error(`no test files found under ${testRoot}${filters.length ? ` matching ${filters.join(', ')}` : ''}`);
+  process.exit(1);
+}
+const concurrency = process.env.CLIPPER_TEST_CONCURRENCY ?? '2';
+const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], {
+  stdio: 'inherit', cwd: root,
+});
+process.exit(result.status ?? 1);

@@ -1,0 +1,89 @@
+// Cluster configuration: defaults, validation with messages that name the option, frozen result.
+
+import os from 'node:os';
+import { ClipperError } from './errors.js';
+
+export interface ClipperConfig {
+  /** Interface both servers bind (127.0.0.1 by default; never 0.0.0.0 unless asked). */
+  host: string;
+  queryPort: number;
+  adminPort: number;
+  /** Batching worker threads (piscina). Default: cores - 1, at least 1. */
+  batchingThreads: number;
+  /** Bytes of each query and reply ring (power of two). */
+  ringBytes: number;
+  /** Polling iterations before a ring consumer sleeps (see ipc/doorbell.ts). */
+  ringSpinCount: number;
+  /** Largest accepted request body. */
+  bodyBytesMax: number;
+  /** Upper bound of a per-request `slo_micros`. */
+  sloMicrosMax: number;
+  /** Default maximum batch size for models registered with batch_size -1. */
+  batchSizeMax: number;
+  /** Batches in flight per replica connection. */
+  inFlightBatchesPerReplica: number;
+  heartbeatMs: number;
+  /** Replicas a new model version gets when add_model does not say. */
+  defaultReplicas: number;
+  /** State store URL: 'memory:' (default) or 'redis://host:port'. */
+  state: string;
+  /** Cluster name: the namespace of keys in a shared state store. */
+  clusterName: string;
+}
+
+export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
+  host: '127.0.0.1',
+  queryPort: 1337,
+  adminPort: 1338,
+  batchingThreads: Math.max(1, os.availableParallelism() - 1),
+  ringBytes: 4 * 1024 * 1024,
+  ringSpinCount: 1000,
+  bodyBytesMax: 16 * 1024 * 1024,
+  sloMicrosMax: 60_000_000,
+  batchSizeMax: 64,
+  inFlightBatchesPerReplica: 1,
+  heartbeatMs: 1000,
+  defaultReplicas: 1,
+  state: 'memory:',
+  clusterName: 'default',
+});
+
+function fail(option: string, rule: string, got: unknown): never {
+  throw new ClipperError('CLP_ERR_INVALID_ARG', `config.${option} ${rule} (got ${JSON.stringify(got)})`);
+}
+
+function checkInt(option: string, value: unknown, min: number, max: number): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(option, `must be an integer in [${min}, ${max}]`, value);
+  }
+}
+
+export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<ClipperConfig> {
+  for (const key of Object.keys(overrides)) {
+    if (!Object.hasOwn(kDefaultConfig, key)) fail(key, 'is not a known option', (overrides as Record<string, unknown>)[key]);
+  }
+  const config: ClipperConfig = { ...kDefaultConfig };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value !== undefined) (config as unknown as Record<string, unknown>)[key] = value;
+  }
+  if (typeof config.host !== 'string' || config.host === '') fail('host', 'must be a non-empty string', config.host);
+  checkInt('queryPort', config.queryPort, 0, 65535);
+  checkInt('adminPort', config.adminPort, 0, 65535);
+  checkInt('batchingThreads', config.batchingThreads, 1, 256);
+  checkInt('ringBytes', config.ringBytes, 64 * 1024, 1 << 30);
+  if ((config.ringBytes & (config.ringBytes - 1)) !== 0) fail('ringBytes', 'must be a power of two', config.ringBytes);
+  checkInt('ringSpinCount', config.ringSpinCount, 0, 1_000_000);
+  checkInt('bodyBytesMax', config.bodyBytesMax, 1024, 1 << 30);
+  checkInt('sloMicrosMax', config.sloMicrosMax, 1000, 3_600_000_000);
+  checkInt('batchSizeMax', config.batchSizeMax, 1, 65536);
+  checkInt('inFlightBatchesPerReplica', config.inFlightBatchesPerReplica, 1, 1024);
+  checkInt('heartbeatMs', config.heartbeatMs, 10, 60_000);
+  checkInt('defaultReplicas', config.defaultReplicas, 0, 1024);
+  if (typeof config.state !== 'string' || !/^(memory:|redis:\/\/)/.test(config.state)) {
+    fail('state', "must be 'memory:' or a redis:// URL", config.state);
+  }
+  if (typeof config.clusterName !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.clusterName)) {
+    fail('clusterName', 'must match [a-z0-9][a-z0-9-]{0,62}', config.clusterName);
+  }
+  return Object.freeze(config);
+}

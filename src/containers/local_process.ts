@@ -1,0 +1,231 @@
+// The local-process container manager: each replica is a child process running a model runner
+// (containers/node or containers/python) that listens on a port it picks and announces on stdout.
+// Replicas that die are restarted with exponential backoff; a first start that fails rejects the
+// deploy with the container's stderr. Every child holds our stdin pipe and exits when it closes, so
+// no replica outlives the cluster process, even one that is SIGKILLed.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { ClipperError } from '../errors.js';
+import { kNodeRunnerPath, kPythonInterpreter, kPythonRunnerPath, kRepoRoot } from '../paths.js';
+import { modelKey, type ModelRecord } from '../state/records.js';
+import type { ContainerManager, ContainerManagerEvents, ReplicaEndpoint, ReplicaInfo } from './container_manager.js';
+
+export interface LocalProcessOptions {
+  /** How long a replica may take from spawn to listening. */
+  startTimeoutMs: number;
+  restartDelayMsMin: number;
+  restartDelayMsMax: number;
+  /** Extra environment for every replica. */
+  env?: Record<string, string>;
+}
+
+export const kLocalProcessDefaults: LocalProcessOptions = {
+  startTimeoutMs: 60_000,
+  restartDelayMsMin: 100,
+  restartDelayMsMax: 5_000,
+};
+
+const kStderrTailBytes = 4096;
+
+interface Replica {
+  info: ReplicaInfo;
+  child: ChildProcess | null;
+  stderrTail: string;
+  restartTimer: NodeJS.Timeout | null;
+  startedAtMs: number;
+  wanted: boolean;
+}
+
+interface ModelReplicas {
+  model: ModelRecord;
+  replicas: Map<number, Replica>;
+  nextReplicaId: number;
+}
+
+export function runnerCommand(model: ModelRecord): { command: string; args: string[] } {
+  const spec = model.container;
+  if (spec === null) throw new ClipperError('CLP_ERR_INVALID_ARG', `model ${model.model_name}:${model.model_version} has no container spec`);
+  const entry = path.resolve(kRepoRoot, spec.entry);
+  const common = [
+    '--model', entry, '--function', spec.function ?? 'predict', '--name', model.model_name,
+    '--version', model.model_version, '--input-type', model.input_type, '--host', '127.0.0.1', '--port', '0',
+  ];
+  const extra: string[] = [];
+  for (const [key, value] of Object.entries(spec.options ?? {})) extra.push(`--${key}`, String(value));
+  switch (spec.runtime) {
+    case 'node': return { command: process.execPath, args: [kNodeRunnerPath, ...common, ...extra] };
+    case 'python': return { command: kPythonInterpreter, args: [kPythonRunnerPath, ...common, ...extra] };
+  }
+}
+
+export class LocalProcessManager implements ContainerManager {
+  readonly #options: LocalProcessOptions;
+  readonly #events: ContainerManagerEvents;
+  readonly #models = new Map<string, ModelReplicas>();
+  #closed = false;
+
+  constructor(events: ContainerManagerEvents, options: Partial<LocalProcessOptions> = {}) {
+    this.#events = events;
+    this.#options = { ...kLocalProcessDefaults, ...options };
+  }
+
+  async ensure(model: ModelRecord): Promise<void> {
+    if (this.#closed) throw new ClipperError('CLP_ERR_INTERNAL', 'container manager is closed');
+    const key = modelKey(model.model_name, model.model_version);
+    let entry = this.#models.get(key);
+    if (entry === undefined) {
+      entry = { model, replicas: new Map(), nextReplicaId: 0 };
+      this.#models.set(key, entry);
+    }
+    entry.model = model;
+    const live = [...entry.replicas.values()].filter((r) => r.wanted);
+    const starts: Array<Promise<void>> = [];
+    for (let i = live.length; i < model.num_replicas; i++) starts.push(this.#startReplica(entry, entry.nextReplicaId++));
+    for (const replica of live.slice(model.num_replicas)) this.#stopReplica(entry, replica);
+    if (starts.length === 0) return;
+    // The deploy succeeds when any new replica listens; it fails only if all of them failed.
+    const results = await Promise.allSettled(starts);
+    if (live.length === 0 && results.every((r) => r.status === 'rejected')) {
+      throw (results[0] as PromiseRejectedResult).reason;
+    }
+  }
+
+  async remove(name: string, version: string): Promise<void> {
+    const key = modelKey(name, version);
+    const entry = this.#models.get(key);
+    if (entry === undefined) return;
+    this.#models.delete(key);
+    await Promise.all([...entry.replicas.values()].map((r) => this.#stopReplica(entry, r)));
+  }
+
+  list(): ReplicaInfo[] {
+    const out: ReplicaInfo[] = [];
+    for (const entry of this.#models.values()) {
+      for (const replica of entry.replicas.values()) if (replica.wanted) out.push({ ...replica.info });
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const stops: Array<Promise<void>> = [];
+    for (const entry of this.#models.values()) {
+      for (const replica of entry.replicas.values()) stops.push(this.#stopReplica(entry, replica));
+    }
+    this.#models.clear();
+    await Promise.all(stops);
+  }
+
+  #startReplica(entry: ModelReplicas, replicaId: number): Promise<void> {
+    const model = entry.model;
+    const replica: Replica = {
+      info: { model: model.model_name, version: model.model_version, replicaId, host: '127.0.0.1', port: 0,
+        state: 'starting', pid: null, restartCount: 0 },
+      child: null, stderrTail: '', restartTimer: null, startedAtMs: 0, wanted: true,
+    };
+    entry.replicas.set(replicaId, replica);
+    return this.#spawn(entry, replica, true);
+  }
+
+  #spawn(entry: ModelReplicas, replica: Replica, firstStart: boolean): Promise<void> {
+    const model = entry.model;
+    const { command, args } = runnerCommand(model);
+    const child = spawn(command, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...this.#options.env, CLIPPER_MODEL_NAME: model.model_name,
+        CLIPPER_MODEL_VERSION: model.model_version, CLIPPER_REPLICA_ID: String(replica.info.replicaId) },
+    });
+    replica.child = child;
+    replica.stderrTail = '';
+    replica.startedAtMs = Date.now();
+    replica.info.pid = child.pid ?? null;
+    replica.info.state = firstStart ? 'starting' : 'restarting';
+    child.stdin?.on('error', () => {});
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (text: string) => {
+      replica.stderrTail = (replica.stderrTail + text).slice(-kStderrTailBytes);
+    });
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      const name = `${model.model_name}:${model.model_version} replica ${replica.info.replicaId}`;
+      const timer = setTimeout(() => {
+        if (ready) return;
+        reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', `${name} did not start listening within ${this.#options.startTimeoutMs} ms`));
+        child.kill('SIGKILL');
+      }, this.#options.startTimeoutMs);
+      const lines = createInterface({ input: child.stdout! });
+      lines.on('line', (line) => {
+        if (ready || !line.startsWith('{')) return;
+        let msg: { clipper_ready?: boolean; port?: number };
+        try { msg = JSON.parse(line) as typeof msg; } catch { return; }
+        if (msg.clipper_ready !== true || typeof msg.port !== 'number') return;
+        ready = true;
+        clearTimeout(timer);
+        replica.info.port = msg.port;
+        replica.info.state = 'running';
+        this.#events.onReplicaStarted(endpointOf(replica));
+        resolve();
+      });
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        if (!ready) reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', `${name} could not be spawned: ${err.message}`));
+      });
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        replica.child = null;
+        replica.info.pid = null;
+        const how = signal !== null ? `signal ${signal}` : `exit code ${code}`;
+        const reason = `${name} exited (${how})${replica.stderrTail ? `: ${replica.stderrTail.trim()}` : ''}`;
+        if (ready) this.#events.onReplicaStopped(endpointOf(replica), reason);
+        if (!ready && firstStart) {
+          replica.wanted = false;
+          entry.replicas.delete(replica.info.replicaId);
+          reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', reason));
+          return;
+        }
+        if (!replica.wanted || this.#closed) {
+          replica.info.state = 'stopped';
+          return;
+        }
+        this.#scheduleRestart(entry, replica);
+      });
+    });
+  }
+
+  #scheduleRestart(entry: ModelReplicas, replica: Replica): void {
+    const upMs = Date.now() - replica.startedAtMs;
+    // A replica that stayed up for a while starts again from the shortest delay.
+    if (upMs > 10 * this.#options.restartDelayMsMax) replica.info.restartCount = 0;
+    const delayMs = Math.min(this.#options.restartDelayMsMax,
+      this.#options.restartDelayMsMin * 2 ** Math.min(replica.info.restartCount, 16));
+    replica.info.restartCount++;
+    replica.info.state = 'restarting';
+    replica.restartTimer = setTimeout(() => {
+      replica.restartTimer = null;
+      if (!replica.wanted || this.#closed) return;
+      this.#spawn(entry, replica, false).catch(() => { /* the exit handler schedules the next try */ });
+    }, delayMs);
+  }
+
+  #stopReplica(entry: ModelReplicas, replica: Replica): Promise<void> {
+    replica.wanted = false;
+    entry.replicas.delete(replica.info.replicaId);
+    if (replica.restartTimer !== null) clearTimeout(replica.restartTimer);
+    const child = replica.child;
+    replica.info.state = 'stopped';
+    if (child === null || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const killTimer = setTimeout(() => child.kill('SIGKILL'), 2000);
+      child.once('exit', () => { clearTimeout(killTimer); resolve(); });
+      child.kill('SIGTERM');
+      child.stdin?.end();
+    });
+  }
+}
+
+function endpointOf(replica: Replica): ReplicaEndpoint {
+  const { model, version, replicaId, host, port } = replica.info;
+  return { model, version, replicaId, host, port };
+}

@@ -1,0 +1,70 @@
+// The one registry of coded errors. Every error a user can see has a stable code here, and the
+// HTTP status and the Clipper-compatible `error` name it maps to. `frontend/respond.ts` is the only
+// place that turns these into HTTP; errors cross threads as `WireError` plain data (custom Error
+// fields do not survive postMessage).
+
+export interface ErrorSpec {
+  readonly status: number;
+  /** The `error` field of the JSON body (Clipper's names where Clipper had one). */
+  readonly name: string;
+}
+
+export const kErrors = {
+  CLP_ERR_JSON_PARSE: { status: 400, name: 'Json error' },
+  CLP_ERR_JSON_SCHEMA: { status: 400, name: 'Json error' },
+  CLP_ERR_BODY_TOO_LARGE: { status: 413, name: 'Request entity too large' },
+  CLP_ERR_APP_NOT_FOUND: { status: 404, name: 'Application not found' },
+  CLP_ERR_ROUTE_NOT_FOUND: { status: 404, name: 'Not found' },
+  CLP_ERR_METHOD_NOT_ALLOWED: { status: 405, name: 'Method not allowed' },
+  CLP_ERR_QUERY_PROCESSING: { status: 400, name: 'Query processing error' },
+  CLP_ERR_OVERLOADED: { status: 503, name: 'Overloaded' },
+  CLP_ERR_INVALID_ARG: { status: 400, name: 'Invalid argument' },
+  CLP_ERR_NOT_FOUND: { status: 400, name: 'Not found' },
+  CLP_ERR_CONFLICT: { status: 400, name: 'Conflict' },
+  CLP_ERR_STATE_UNAVAILABLE: { status: 503, name: 'State store unavailable' },
+  CLP_ERR_DEPLOY_FAILED: { status: 400, name: 'Deploy failed' },
+  CLP_ERR_INTERNAL: { status: 500, name: 'Internal error' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof kErrors;
+
+export class ClipperError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, details?: Record<string, unknown>, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'ClipperError';
+    this.code = code;
+    this.status = kErrors[code].status;
+    this.details = details;
+  }
+}
+
+/** An error as plain data, safe to postMessage. */
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
+export function toWireError(err: unknown): WireError {
+  if (err instanceof ClipperError) {
+    return err.details === undefined
+      ? { code: err.code, message: err.message }
+      : { code: err.code, message: err.message, details: { ...err.details } };
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return { code: 'CLP_ERR_INTERNAL', message };
+}
+
+export function fromWireError(wire: WireError): ClipperError {
+  const code: ErrorCode = wire.code in kErrors ? wire.code : 'CLP_ERR_INTERNAL';
+  return new ClipperError(code, wire.message, wire.details);
+}
+
+/** The JSON body of an error response: `{"error","cause"}` as Clipper sent, plus our stable code. */
+export function errorBody(err: ClipperError): string {
+  return JSON.stringify({ error: kErrors[err.code].name, cause: err.message, code: err.code });
+}

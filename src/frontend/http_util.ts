@@ -1,0 +1,84 @@
+// The HTTP edge: reading a bounded body from uWebSockets.js, and the one place that turns a
+// ClipperError into an HTTP response. Every response is corked (one syscall) and checks for abort.
+
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { ClipperError, errorBody, kErrors } from '../errors.js';
+
+/** State uWS needs us to keep per in-flight response. */
+export interface ResponseState {
+  aborted: boolean;
+}
+
+const kStatusText: Record<number, string> = {
+  200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 405: '405 Method Not Allowed',
+  413: '413 Payload Too Large', 429: '429 Too Many Requests', 500: '500 Internal Server Error',
+  503: '503 Service Unavailable',
+};
+
+export function statusLine(status: number): string {
+  return kStatusText[status] ?? `${status} Unknown`;
+}
+
+export function sendBody(res: HttpResponse, state: ResponseState, status: number, contentType: string, body: string,
+  extraHeaders?: Record<string, string>): void {
+  if (state.aborted) return;
+  state.aborted = true; // a response is written once
+  res.cork(() => {
+    res.writeStatus(statusLine(status)).writeHeader('Content-Type', contentType);
+    if (extraHeaders !== undefined) for (const [k, v] of Object.entries(extraHeaders)) res.writeHeader(k, v);
+    res.end(body);
+  });
+}
+
+export function sendJson(res: HttpResponse, state: ResponseState, status: number, body: string): void {
+  sendBody(res, state, status, 'application/json', body);
+}
+
+export function sendError(res: HttpResponse, state: ResponseState, err: unknown): void {
+  const clipperErr = err instanceof ClipperError ? err : new ClipperError('CLP_ERR_INTERNAL',
+    `unexpected error: ${err instanceof Error ? err.message : String(err)}`);
+  const headers = clipperErr.code === 'CLP_ERR_OVERLOADED'
+    ? { 'Retry-After': String(clipperErr.details?.retryAfterS ?? 1) } : undefined;
+  sendBody(res, state, kErrors[clipperErr.code].status, 'application/json', errorBody(clipperErr), headers);
+}
+
+/**
+ * Read the whole body, at most `bodyBytesMax` bytes. Calls back exactly once unless the client
+ * aborts. Must be called synchronously inside the uWS handler (it registers onAborted/onData).
+ */
+export function readBody(res: HttpResponse, req: HttpRequest, state: ResponseState, bodyBytesMax: number,
+  onBody: (body: Buffer) => void): void {
+  res.onAborted(() => { state.aborted = true; });
+  const declared = req.getHeader('content-length');
+  if (declared !== '' && Number(declared) > bodyBytesMax) {
+    sendError(res, state, new ClipperError('CLP_ERR_BODY_TOO_LARGE',
+      `request body of ${declared} bytes exceeds the limit of ${bodyBytesMax} bytes`));
+    return;
+  }
+  let chunks: Buffer[] | null = null;
+  let total = 0;
+  let done = false;
+  res.onData((chunk, isLast) => {
+    if (done) return;
+    total += chunk.byteLength;
+    if (total > bodyBytesMax) {
+      done = true;
+      sendError(res, state, new ClipperError('CLP_ERR_BODY_TOO_LARGE',
+        `request body exceeds the limit of ${bodyBytesMax} bytes`));
+      return;
+    }
+    // uWS reuses the chunk's memory after this callback: copy it.
+    const copy = Buffer.from(new Uint8Array(chunk).slice());
+    if (isLast && chunks === null) {
+      done = true;
+      onBody(copy);
+      return;
+    }
+    chunks ??= [];
+    chunks.push(copy);
+    if (isLast) {
+      done = true;
+      onBody(Buffer.concat(chunks, total));
+    }
+  });
+}

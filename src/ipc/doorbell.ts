@@ -1,0 +1,88 @@
+// Sleeping and waking the consumer of a ring without a syscall per record.
+//
+// Protocol (all operations sequentially consistent):
+//   consumer: bell0 = load(bell); store(waiting, 1); if ring not empty → store(waiting, 0), drain;
+//             else waitAsync(bell, bell0, timeout)
+//   producer: publish record; if load(waiting) → store(waiting, 0); add(bell, 1); notify(bell)
+// Either the consumer sees the record, or the producer sees `waiting` and bumps the bell after
+// bell0 was read, so the wait returns at once ('not-equal') or is notified. A late notify can still
+// wake a later wait, so every wake re-checks the ring, and every wait has a timeout.
+
+import { kBellIdx, kWaitingIdx, type RingConsumer } from './ring_buffer.js';
+
+export interface DoorbellOptions {
+  /** Iterations to poll the ring before sleeping (cheap hand-off under load; 0 disables). */
+  spinCount: number;
+  /** Upper bound of one sleep, so a missed wake-up costs at most this much. */
+  waitTimeoutMs: number;
+}
+
+/**
+ * Runs `onReady` on this thread's event loop whenever the ring has records. Never blocks the
+ * thread: it uses Atomics.waitAsync, so sockets and timers keep running.
+ */
+export class Doorbell {
+  readonly #consumer: RingConsumer;
+  readonly #onReady: () => void;
+  readonly #options: DoorbellOptions;
+  #closed = false;
+  #sleeping = false;
+
+  constructor(consumer: RingConsumer, options: DoorbellOptions, onReady: () => void) {
+    this.#consumer = consumer;
+    this.#options = options;
+    this.#onReady = onReady;
+  }
+
+  start(): void {
+    this.#loop();
+  }
+
+  close(): void {
+    this.#closed = true;
+    // Wake a pending wait so its promise settles promptly.
+    Atomics.add(this.#consumer.control, kBellIdx, 1);
+    Atomics.notify(this.#consumer.control, kBellIdx);
+  }
+
+  get sleeping(): boolean {
+    return this.#sleeping;
+  }
+
+  // Drain, then yield to the event loop (setImmediate) so sockets and timers of this thread run
+  // between drains; only when the ring stays empty through the spin does it sleep.
+  #loop = (): void => {
+    if (this.#closed) return;
+    const consumer = this.#consumer;
+    const control = consumer.control;
+    if (consumer.isEmpty()) {
+      for (let i = 0; i < this.#options.spinCount && consumer.isEmpty(); i++);
+    }
+    if (!consumer.isEmpty()) {
+      this.#onReady();
+      setImmediate(this.#loop);
+      return;
+    }
+    const bell = Atomics.load(control, kBellIdx);
+    Atomics.store(control, kWaitingIdx, 1);
+    if (!consumer.isEmpty()) {
+      Atomics.store(control, kWaitingIdx, 0);
+      setImmediate(this.#loop);
+      return;
+    }
+    const result = Atomics.waitAsync(control, kBellIdx, bell, this.#options.waitTimeoutMs);
+    if (result.async) {
+      this.#sleeping = true;
+      result.value.then(this.#wake, this.#wake);
+    } else {
+      Atomics.store(control, kWaitingIdx, 0);
+      setImmediate(this.#loop);
+    }
+  };
+
+  #wake = (): void => {
+    this.#sleeping = false;
+    Atomics.store(this.#consumer.control, kWaitingIdx, 0);
+    this.#loop();
+  };
+}

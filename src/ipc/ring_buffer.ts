@@ -1,0 +1,177 @@
+// A single-producer single-consumer ring of variable-length records in a SharedArrayBuffer.
+//
+//   SharedArrayBuffer
+//   ┌──────────────────────────── control: 256 bytes (Int32 slots) ─────────────────────────────┐
+//   │ [0] head (bytes consumed, free-running u32; consumer writes)                               │
+//   │ [32] tail (bytes produced, free-running u32; producer writes)   (own 128-byte line)        │
+//   │ [64] waiting (1 while the consumer is about to sleep)   [65] bell (bumped to wake it)      │
+//   ├──────────────────────────── data: capacityBytes (power of two) ────────────────────────────┤
+//   │ record = [u32 bodyBytes][u32 tag][body …][pad to 8]   at 8-aligned offsets                  │
+//   │ a record never wraps: when it does not fit before the end, the producer writes a          │
+//   │ kWrapMarker length and the record starts again at offset 0                                 │
+//   └────────────────────────────────────────────────────────────────────────────────────────────┘
+//
+// head == tail: empty. Used bytes = (tail - head) >>> 0 ≤ capacityBytes. The producer publishes a
+// record by storing tail with Atomics (release); the consumer frees it by storing head. Wake-ups use
+// the waiting/bell pair (see doorbell.ts). Records are 8-aligned so bodies can be read through
+// Float64Array / Int32Array views without copying.
+
+import assert from 'node:assert/strict';
+
+const kControlBytes = 256;
+const kHeadIdx = 0;
+const kTailIdx = 32;
+export const kWaitingIdx = 64;
+export const kBellIdx = 65;
+const kRecordHeaderBytes = 8;
+const kWrapMarker = 0xffffffff;
+
+export interface RingBuffers {
+  readonly sab: SharedArrayBuffer;
+  readonly capacityBytes: number;
+}
+
+export function createRing(capacityBytes: number): RingBuffers {
+  assert(Number.isInteger(capacityBytes) && capacityBytes >= 1024, 'ring capacity must be >= 1024 bytes');
+  assert((capacityBytes & (capacityBytes - 1)) === 0, 'ring capacity must be a power of two');
+  return { sab: new SharedArrayBuffer(kControlBytes + capacityBytes), capacityBytes };
+}
+
+export function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/** Shared views and arithmetic used by both ends. */
+class RingView {
+  readonly control: Int32Array;
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  readonly f64: Float64Array;
+  readonly f32: Float32Array;
+  readonly i32: Int32Array;
+  readonly u32: Uint32Array;
+  readonly buffer: Buffer;
+  readonly capacityBytes: number;
+  readonly mask: number;
+
+  constructor(ring: RingBuffers) {
+    this.capacityBytes = ring.capacityBytes;
+    this.mask = ring.capacityBytes - 1;
+    this.control = new Int32Array(ring.sab, 0, kControlBytes / 4);
+    this.bytes = new Uint8Array(ring.sab, kControlBytes, ring.capacityBytes);
+    this.view = new DataView(ring.sab, kControlBytes, ring.capacityBytes);
+    this.f64 = new Float64Array(ring.sab, kControlBytes, ring.capacityBytes / 8);
+    this.f32 = new Float32Array(ring.sab, kControlBytes, ring.capacityBytes / 4);
+    this.i32 = new Int32Array(ring.sab, kControlBytes, ring.capacityBytes / 4);
+    this.u32 = new Uint32Array(ring.sab, kControlBytes, ring.capacityBytes / 4);
+    this.buffer = Buffer.from(ring.sab, kControlBytes, ring.capacityBytes);
+  }
+
+  usedBytes(): number {
+    return (Atomics.load(this.control, kTailIdx) - Atomics.load(this.control, kHeadIdx)) >>> 0;
+  }
+}
+
+export class RingProducer extends RingView {
+  #tail: number;
+  #pendingOffset = -1;
+  #pendingBytes = 0;
+
+  constructor(ring: RingBuffers) {
+    super(ring);
+    this.#tail = Atomics.load(this.control, kTailIdx) >>> 0;
+  }
+
+  /**
+   * Reserve room for a record whose body is `bodyBytes` long. Returns the byte offset of the body
+   * inside `bytes` (8-aligned), or -1 when the ring is full. Write the body, then call commit().
+   */
+  reserve(bodyBytes: number, tag: number): number {
+    assert(this.#pendingOffset === -1, 'reserve() called twice without commit()');
+    const recordBytes = align8(kRecordHeaderBytes + bodyBytes);
+    if (recordBytes > this.capacityBytes / 2) return -1;
+    const head = Atomics.load(this.control, kHeadIdx) >>> 0;
+    let tail = this.#tail;
+    let offset = tail & this.mask;
+    const padBytes = offset + recordBytes > this.capacityBytes ? this.capacityBytes - offset : 0;
+    const usedBytes = (tail - head) >>> 0;
+    if (usedBytes + padBytes + recordBytes > this.capacityBytes) return -1;
+    if (padBytes > 0) {
+      this.u32[offset >>> 2] = kWrapMarker;
+      tail = (tail + padBytes) >>> 0;
+      offset = 0;
+    }
+    this.u32[offset >>> 2] = bodyBytes;
+    this.u32[(offset >>> 2) + 1] = tag;
+    this.#tail = tail;
+    this.#pendingOffset = offset;
+    this.#pendingBytes = recordBytes;
+    return offset + kRecordHeaderBytes;
+  }
+
+  /** Publish the reserved record to the consumer. */
+  commit(): void {
+    assert(this.#pendingOffset !== -1, 'commit() without reserve()');
+    this.#tail = (this.#tail + this.#pendingBytes) >>> 0;
+    this.#pendingOffset = -1;
+    Atomics.store(this.control, kTailIdx, this.#tail | 0);
+  }
+
+  /** Drop the reserved record (for example when encoding failed half-way). */
+  abort(): void {
+    assert(this.#pendingOffset !== -1, 'abort() without reserve()');
+    this.#pendingOffset = -1;
+    // A wrap marker already written is harmless: tail was not published past it.
+    this.#tail = Atomics.load(this.control, kTailIdx) >>> 0;
+  }
+
+  /** Wake the consumer if it announced it is about to sleep. Cheap when it is awake. */
+  wake(): void {
+    if (Atomics.load(this.control, kWaitingIdx) !== 0) {
+      Atomics.store(this.control, kWaitingIdx, 0);
+      Atomics.add(this.control, kBellIdx, 1);
+      Atomics.notify(this.control, kBellIdx);
+    }
+  }
+}
+
+/** Called once per record: body offset in `ring.bytes`, body length, tag. */
+export type RecordVisitor = (bodyOffset: number, bodyBytes: number, tag: number) => void;
+
+export class RingConsumer extends RingView {
+  #head: number;
+
+  constructor(ring: RingBuffers) {
+    super(ring);
+    this.#head = Atomics.load(this.control, kHeadIdx) >>> 0;
+  }
+
+  isEmpty(): boolean {
+    return Atomics.load(this.control, kTailIdx) >>> 0 === this.#head;
+  }
+
+  /**
+   * Visit every published record, then free them all. The visitor must copy what it keeps: the
+   * bytes are reused once drain() returns. Returns the number of records visited.
+   */
+  drain(visit: RecordVisitor, recordCountMax = Infinity): number {
+    const tail = Atomics.load(this.control, kTailIdx) >>> 0;
+    let head = this.#head;
+    let count = 0;
+    while (head !== tail && count < recordCountMax) {
+      const offset = head & this.mask;
+      const bodyBytes = this.u32[offset >>> 2]!;
+      if (bodyBytes === kWrapMarker) {
+        head = (head + this.capacityBytes - offset) >>> 0;
+        continue;
+      }
+      const tag = this.u32[(offset >>> 2) + 1]!;
+      visit(offset + kRecordHeaderBytes, bodyBytes, tag);
+      head = (head + align8(kRecordHeaderBytes + bodyBytes)) >>> 0;
+      count++;
+    }
+    this.#head = head;
+    Atomics.store(this.control, kHeadIdx, head | 0);
+    return count;
+  }
+}

@@ -1,0 +1,118 @@
+// The container wire protocol (containers/PROTOCOL.md is the prose spec; this file is the
+// executable one). A frame is a big-endian u32 body length followed by one msgpack map.
+
+import { Packr, Unpackr } from 'msgpackr';
+
+export const kProtocolVersion = 1;
+/** A frame larger than this is a protocol error (the connection is closed). */
+export const kFrameBytesMax = 64 * 1024 * 1024;
+
+/** Frontend → container, first frame on a connection. */
+export interface HelloMessage {
+  t: 'hello';
+  protocol: number;
+  model: string;
+  version: string;
+  input_type: string;
+  replica: number;
+  heartbeat_ms: number;
+}
+
+/** Container → frontend, the answer to hello. */
+export interface ReadyMessage {
+  t: 'ready';
+  protocol: number;
+  model: string;
+  version: string;
+  input_type: string;
+  pid: number;
+  runtime: string;
+}
+
+/** Frontend → container. Numeric types: `data` holds all inputs back to back (little-endian),
+ * `lens` the element count of each. Strings: `items` of str. Bytes: `items` of bin. */
+export interface PredictMessage {
+  t: 'predict';
+  id: number;
+  type: string;
+  n: number;
+  lens?: number[];
+  data?: Uint8Array;
+  items?: Array<string | Uint8Array>;
+}
+
+/** Container → frontend: one output per input, in order. */
+export interface ResultMessage {
+  t: 'result';
+  id: number;
+  outputs: unknown[];
+}
+
+/** Either side. With `id`: that batch failed and the connection lives on. Without: fatal. */
+export interface ErrorMessage {
+  t: 'error';
+  id?: number;
+  message: string;
+}
+
+export interface HeartbeatMessage {
+  t: 'hb';
+}
+
+export interface ByeMessage {
+  t: 'bye';
+  reason?: string;
+}
+
+export type ContainerMessage =
+  | HelloMessage | ReadyMessage | PredictMessage | ResultMessage | ErrorMessage | HeartbeatMessage | ByeMessage;
+
+// Plain maps, no records/structures extension: every peer (Python's msgpack too) reads them.
+const packr = new Packr({ useRecords: false, variableMapSize: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+
+/** Encode one message as a complete frame (length prefix included). */
+export function encodeFrame(message: ContainerMessage): Buffer {
+  const body = packr.pack(message);
+  const frame = Buffer.allocUnsafe(4 + body.length);
+  frame.writeUInt32BE(body.length, 0);
+  body.copy(frame, 4);
+  return frame;
+}
+
+export class ProtocolError extends Error {
+  override name = 'ProtocolError';
+}
+
+/**
+ * Incremental frame decoder: feed it socket chunks in any split, get whole messages out.
+ * Throws ProtocolError on an oversized frame or a body that is not a msgpack map with a `t` field.
+ */
+export class FrameDecoder {
+  #pending: Buffer | null = null;
+
+  push(chunk: Buffer, onMessage: (message: ContainerMessage) => void): void {
+    let buf = this.#pending === null ? chunk : Buffer.concat([this.#pending, chunk]);
+    this.#pending = null;
+    let offset = 0;
+    while (buf.length - offset >= 4) {
+      const bodyBytes = buf.readUInt32BE(offset);
+      if (bodyBytes > kFrameBytesMax) throw new ProtocolError(`frame of ${bodyBytes} bytes exceeds ${kFrameBytesMax}`);
+      if (buf.length - offset - 4 < bodyBytes) break;
+      let message: unknown;
+      try {
+        message = unpackr.unpack(buf.subarray(offset + 4, offset + 4 + bodyBytes));
+      } catch (err) {
+        throw new ProtocolError(`undecodable frame: ${(err as Error).message}`);
+      }
+      offset += 4 + bodyBytes;
+      if (message === null || typeof message !== 'object' || typeof (message as { t?: unknown }).t !== 'string') {
+        throw new ProtocolError('frame body is not a message map with a string field t');
+      }
+      onMessage(message as ContainerMessage);
+    }
+    if (offset < buf.length) {
+      this.#pending = offset === 0 ? buf : Buffer.from(buf.subarray(offset));
+    }
+  }
+}

@@ -1,0 +1,56 @@
+// The records the state store keeps. Field names follow Clipper's admin API (snake_case on the wire).
+
+import type { InputType } from '../input_types.js';
+
+export interface AppRecord {
+  name: string;
+  input_type: InputType;
+  /** Raw default output string, as Clipper stores it ("-1.0"). */
+  default_output: string;
+  latency_slo_micros: number;
+  linked_models: string[];
+  selection_policy: string;
+  /** What to do when a model queue is full: answer 429 or the default output. */
+  overload_response: 'status_429' | 'default_output';
+}
+
+/** How the local process manager (or, later, Docker/Kubernetes) runs a replica. */
+export interface ContainerSpec {
+  runtime: 'node' | 'python';
+  /** Model file: a JS module for node; a .py file or a pickle for python. */
+  entry: string;
+  /** Function to call in the entry (default `predict`). */
+  function?: string;
+  /** Runtime-specific options, e.g. { isolate: 'inline' } for node. */
+  options?: Record<string, string | number | boolean>;
+}
+
+export interface ModelRecord {
+  model_name: string;
+  model_version: string;
+  input_type: InputType;
+  labels: string[];
+  container_name: string;
+  model_data_path: string;
+  /** > 0 fixed maximum batch size; -1 adaptive. */
+  batch_size: number;
+  container: ContainerSpec | null;
+  num_replicas: number;
+}
+
+export function modelKey(name: string, version: string): string {
+  return `${name}:${version}`;
+}
+
+/** A whole cluster's configuration. */
+export interface StateSnapshot {
+  apps: Map<string, AppRecord>;
+  /** Keyed by modelKey(name, version). */
+  models: Map<string, ModelRecord>;
+  /** Model name → its current version. */
+  currentVersions: Map<string, string>;
+}
+
+export function emptySnapshot(): StateSnapshot {
+  return { apps: new Map(), models: new Map(), currentVersions: new Map() };
+}
