@@ -1,0 +1,27 @@
+// What the management API needs from the running cluster. The admin service writes only to the
+// state store; the cluster applies every change it hears from the store (starting replicas,
+// updating routes), so the same path serves changes made through another frontend.
+
+import type { ReplicaInfo } from '../containers/container_manager.js';
+import type { StateSnapshot } from '../state/records.js';
+import type { StateStore } from '../state/state_store.js';
+
+export interface ReplicaStatus extends ReplicaInfo {
+  /** True while this frontend's batching worker holds a ready connection to the replica. */
+  connected: boolean;
+}
+
+export interface AdminContext {
+  readonly store: StateStore;
+  /** The cluster's current configuration (read-only view, updated from store changes). */
+  snapshot(): StateSnapshot;
+  /**
+   * Resolves once the replicas the latest record of this model version asks for are started (at
+   * least one listening when any are wanted); rejects with the container's error (a ClipperError
+   * CLP_ERR_DEPLOY_FAILED) when they cannot start. Call it after a putModel().
+   */
+  waitForDeploy(name: string, version: string): Promise<void>;
+  replicas(): ReplicaStatus[];
+  /** Cluster defaults the admin API fills in (replica count, batch size). */
+  readonly defaults: { numReplicas: number };
+}
