@@ -1,7 +1,7 @@
 // A single-producer single-consumer ring of variable-length records in a SharedArrayBuffer.
 //
 //   SharedArrayBuffer
-//   ┌──────────────────────────── control: 256 bytes (Int32 slots) ─────────────────────────────┐
+//   ┌──────────────────────────── control: 512 bytes (Int32 slots) ─────────────────────────────┐
 //   │ [0] head (bytes consumed, free-running u32; consumer writes)                               │
 //   │ [32] tail (bytes produced, free-running u32; producer writes)   (own 128-byte line)        │
 //   │ [64] waiting (1 while the consumer is about to sleep)   [65] bell (bumped to wake it)      │
@@ -18,7 +18,7 @@
 
 import assert from 'node:assert/strict';
 
-const kControlBytes = 256;
+const kControlBytes = 512;
 const kHeadIdx = 0;
 const kTailIdx = 32;
 export const kWaitingIdx = 64;
@@ -109,9 +109,18 @@ export class RingProducer extends RingView {
     return offset + kRecordHeaderBytes;
   }
 
-  /** Publish the reserved record to the consumer. */
-  commit(): void {
+  /**
+   * Publish the reserved record to the consumer. `bodyBytes`, when given, shrinks the record to
+   * what was actually written (at most what was reserved).
+   */
+  commit(bodyBytes?: number): void {
     assert(this.#pendingOffset !== -1, 'commit() without reserve()');
+    if (bodyBytes !== undefined) {
+      const recordBytes = align8(kRecordHeaderBytes + bodyBytes);
+      assert(recordBytes <= this.#pendingBytes, 'commit() with more bytes than reserved');
+      this.u32[this.#pendingOffset >>> 2] = bodyBytes;
+      this.#pendingBytes = recordBytes;
+    }
     this.#tail = (this.#tail + this.#pendingBytes) >>> 0;
     this.#pendingOffset = -1;
     Atomics.store(this.control, kTailIdx, this.#tail | 0);

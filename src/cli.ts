@@ -1,0 +1,89 @@
+// The `clipper` command line.
+//   clipper start [--example] [--host H] [--query-port N] [--admin-port N] [--threads N]
+//                 [--state memory:|redis://host:port] [--cluster-name NAME]
+
+import { parseArgs } from 'node:util';
+import { Cluster } from './cluster.js';
+import { ClipperError } from './errors.js';
+import { installExample } from './example.js';
+import type { ClipperConfig } from './config.js';
+
+const kUsage = `usage: clipper <command> [options]
+
+commands:
+  start     run a local cluster (query frontend, management API, batching workers, replicas)
+            --example            also deploy Clipper's quickstart (app hello-world → sum-model)
+            --host H             interface to bind (default 127.0.0.1)
+            --query-port N       query frontend port (default 1337)
+            --admin-port N       management API port (default 1338)
+            --threads N          batching worker threads (default: cores - 1)
+            --state URL          memory: (default) or redis://host:port
+            --cluster-name NAME  key namespace in a shared state store (default "default")
+  help      this text
+`;
+
+function intOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n)) throw new ClipperError('CLP_ERR_INVALID_ARG', `--${name} must be an integer (got ${value})`);
+  return n;
+}
+
+async function start(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      example: { type: 'boolean', default: false },
+      host: { type: 'string' },
+      'query-port': { type: 'string' },
+      'admin-port': { type: 'string' },
+      threads: { type: 'string' },
+      state: { type: 'string' },
+      'cluster-name': { type: 'string' },
+    },
+  });
+  const config: Partial<ClipperConfig> = {
+    host: values.host, queryPort: intOption('query-port', values['query-port']),
+    adminPort: intOption('admin-port', values['admin-port']), batchingThreads: intOption('threads', values.threads),
+    state: values.state, clusterName: values['cluster-name'],
+  };
+  const { startAdminServer } = await import('./admin/admin_server.js');
+  const cluster = await Cluster.start({ config, startAdmin: startAdminServer });
+  const c = cluster.config;
+  process.stdout.write(`clipper: query frontend on http://${c.host}:${cluster.queryPort}, management API on http://${c.host}:${cluster.adminPort}\n`);
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`clipper: ${signal}, shutting down\n`);
+    cluster.close().then(() => process.exit(0), (err: unknown) => {
+      process.stderr.write(`clipper: shutdown failed: ${String(err)}\n`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  if (values.example) {
+    await installExample(cluster);
+    process.stdout.write(`clipper: example ready: curl -X POST -d '{"input":[1.1,2.2,3.3]}' http://${c.host}:${cluster.queryPort}/hello-world/predict\n`);
+  }
+  return new Promise<number>(() => { /* runs until a signal */ });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'start': return await start(rest);
+      case undefined: case 'help': case '--help': case '-h':
+        process.stdout.write(kUsage);
+        return command === undefined ? 1 : 0;
+      default:
+        process.stderr.write(`clipper: unknown command '${command}'\n${kUsage}`);
+        return 1;
+    }
+  } catch (err) {
+    process.stderr.write(`clipper: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}

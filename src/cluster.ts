@@ -1,0 +1,255 @@
+// A running cluster in one Node process: state store, container manager, batching workers, query
+// frontend and management API. Every configuration change reaches `#apply()` from the state store
+// (whichever frontend made it), and `#apply()` is the only place that starts or stops replicas,
+// places model actors on threads and rebuilds the routing table.
+
+import type { AdminContext, ReplicaStatus } from './admin/admin_context.js';
+import { resolveConfig, type ClipperConfig } from './config.js';
+import type { ContainerManager, ReplicaEndpoint } from './containers/container_manager.js';
+import { LocalProcessManager, type LocalProcessOptions } from './containers/local_process.js';
+import { ClipperError } from './errors.js';
+import { Dispatcher, type Placement } from './frontend/dispatcher.js';
+import { QueryProcessor, type AppRoute } from './frontend/query_processor.js';
+import { startQueryServer, type QueryServer } from './frontend/query_server.js';
+import { outputToJson } from './batching/output_json.js';
+import { inputTypeCode, type InputType } from './input_types.js';
+import { Metrics } from './metrics/metrics.js';
+import { emptySnapshot, modelKey, type ModelRecord, type StateSnapshot } from './state/records.js';
+import type { StateChange, StateStore } from './state/state_store.js';
+import { MemoryStateStore } from './state/memory_store.js';
+
+export interface ClusterOptions {
+  config?: Partial<ClipperConfig>;
+  /** A state store to use instead of the one `config.state` names. */
+  store?: StateStore;
+  localProcess?: Partial<LocalProcessOptions>;
+  /** Starts the admin server; injected so the cluster does not depend on its implementation. */
+  startAdmin?: (ctx: AdminContext, opts: { host: string; port: number; bodyBytesMax: number }) => Promise<{ port: number; close(): void }>;
+}
+
+interface RouteWithType extends AppRoute {
+  readonly inputType: InputType;
+}
+
+export class Cluster implements AdminContext {
+  readonly config: Readonly<ClipperConfig>;
+  readonly store: StateStore;
+  readonly defaults: { numReplicas: number };
+  readonly #manager: ContainerManager;
+  readonly #dispatcher: Dispatcher;
+  readonly #processor: QueryProcessor;
+  readonly #metrics: Metrics;
+  readonly #routes = new Map<string, RouteWithType>();
+  readonly #placements = new Map<string, Placement>();
+  readonly #deploys = new Map<string, Promise<void>>();
+  readonly #connected = new Map<string, boolean>();
+  #snapshot: StateSnapshot = emptySnapshot();
+  #unsubscribe: (() => void) | null = null;
+  #queryServer: QueryServer | null = null;
+  #adminServer: { port: number; close(): void } | null = null;
+  #closed = false;
+
+  private constructor(config: Readonly<ClipperConfig>, store: StateStore, options: ClusterOptions) {
+    this.config = config;
+    this.store = store;
+    this.defaults = { numReplicas: config.defaultReplicas };
+    this.#manager = new LocalProcessManager({
+      onReplicaStarted: (ep) => this.#onReplicaStarted(ep),
+      onReplicaStopped: (ep) => this.#onReplicaStopped(ep),
+    }, options.localProcess);
+    this.#dispatcher = new Dispatcher({
+      threads: config.batchingThreads, ringBytes: config.ringBytes, spinCountWorker: config.ringSpinCount,
+      spinCountMain: Math.min(config.ringSpinCount, 200),
+      connection: { heartbeatMs: config.heartbeatMs, livenessTimeoutMs: 5 * config.heartbeatMs, handshakeTimeoutMs: 5000,
+        reconnectDelayMsMin: 100, reconnectDelayMsMax: 5000 },
+    }, (token, status, reason, text) => this.#processor.onReply(token, status, reason, text),
+    (placement, replicaId, connected) => this.#onReplicaState(placement, replicaId, connected));
+    this.#processor = new QueryProcessor(this.#dispatcher);
+    this.#metrics = new Metrics(this.#processor.counters, () => this.#routes.size, () => this.replicas());
+  }
+
+  static async start(options: ClusterOptions = {}): Promise<Cluster> {
+    const config = resolveConfig(options.config);
+    let store = options.store;
+    if (store === undefined) {
+      if (config.state !== 'memory:') {
+        const { createStateStore } = await import('./state/open_store.js');
+        store = createStateStore(config.state, config.clusterName);
+      } else {
+        store = new MemoryStateStore();
+      }
+    }
+    const cluster = new Cluster(config, store, options);
+    try {
+      await cluster.#start(options);
+    } catch (err) {
+      await cluster.close();
+      throw err;
+    }
+    return cluster;
+  }
+
+  get queryPort(): number {
+    return this.#queryServer?.port ?? -1;
+  }
+
+  get adminPort(): number {
+    return this.#adminServer?.port ?? -1;
+  }
+
+  get processor(): QueryProcessor {
+    return this.#processor;
+  }
+
+  async #start(options: ClusterOptions): Promise<void> {
+    this.#dispatcher.start();
+    this.#unsubscribe = this.store.subscribe((change) => this.#apply(change));
+    const snapshot = await this.store.open();
+    this.#apply({ kind: 'resync', snapshot });
+    this.#queryServer = await startQueryServer(
+      { host: this.config.host, port: this.config.queryPort, bodyBytesMax: this.config.bodyBytesMax, sloMicrosMax: this.config.sloMicrosMax },
+      { processor: this.#processor, routes: this.#routes, inputTypeOf: (r) => (r as RouteWithType).inputType,
+        metricsText: () => this.#metrics.text(), metricsJson: () => this.#metrics.clipperJson() });
+    if (options.startAdmin !== undefined) {
+      this.#adminServer = await options.startAdmin(this, { host: this.config.host, port: this.config.adminPort, bodyBytesMax: this.config.bodyBytesMax });
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queryServer?.close();
+    this.#adminServer?.close();
+    this.#unsubscribe?.();
+    this.#processor.close();
+    await this.#manager.close();
+    await this.#dispatcher.close();
+    await this.store.close();
+  }
+
+  // AdminContext
+
+  snapshot(): StateSnapshot {
+    return this.#snapshot;
+  }
+
+  waitForDeploy(name: string, version: string): Promise<void> {
+    const deploy = this.#deploys.get(modelKey(name, version));
+    if (deploy === undefined) {
+      return Promise.reject(new ClipperError('CLP_ERR_NOT_FOUND', `model ${name}:${version} is not registered`));
+    }
+    return deploy;
+  }
+
+  replicas(): ReplicaStatus[] {
+    return this.#manager.list().map((r) => ({
+      ...r, connected: this.#connected.get(`${modelKey(r.model, r.version)}#${r.replicaId}`) === true,
+    }));
+  }
+
+  // Applying configuration changes
+
+  #apply(change: StateChange): void {
+    if (this.#closed) return;
+    const s = this.#snapshot;
+    switch (change.kind) {
+      case 'app_put': s.apps.set(change.app.name, change.app); break;
+      case 'app_deleted': s.apps.delete(change.name); break;
+      case 'model_put': {
+        const key = modelKey(change.model.model_name, change.model.model_version);
+        s.models.set(key, change.model);
+        this.#deployModel(change.model);
+        break;
+      }
+      case 'model_deleted': {
+        const key = modelKey(change.name, change.version);
+        s.models.delete(key);
+        this.#undeployModel(change.name, change.version);
+        break;
+      }
+      case 'current_version':
+        if (change.version === null) s.currentVersions.delete(change.name);
+        else s.currentVersions.set(change.name, change.version);
+        break;
+      case 'resync': {
+        for (const key of [...s.models.keys()]) {
+          if (!change.snapshot.models.has(key)) {
+            const m = s.models.get(key)!;
+            this.#undeployModel(m.model_name, m.model_version);
+          }
+        }
+        this.#snapshot = change.snapshot;
+        for (const model of change.snapshot.models.values()) this.#deployModel(model);
+        break;
+      }
+    }
+    this.#rebuildRoutes();
+  }
+
+  #deployModel(model: ModelRecord): void {
+    const key = modelKey(model.model_name, model.model_version);
+    if (!this.#placements.has(key)) {
+      this.#placements.set(key, this.#dispatcher.addModel({
+        name: model.model_name, version: model.model_version, inputType: model.input_type,
+        batchSizeMax: model.batch_size > 0 ? model.batch_size : this.config.batchSizeMax,
+        inFlightBatchesPerReplica: this.config.inFlightBatchesPerReplica, queueBound: 65536,
+      }));
+    }
+    const deploy = model.container === null ? Promise.resolve() : this.#manager.ensure(model);
+    deploy.catch(() => { /* reported to whoever awaits waitForDeploy */ });
+    this.#deploys.set(key, deploy);
+  }
+
+  #undeployModel(name: string, version: string): void {
+    const key = modelKey(name, version);
+    const placement = this.#placements.get(key);
+    this.#placements.delete(key);
+    this.#deploys.delete(key);
+    void this.#manager.remove(name, version);
+    if (placement !== undefined) this.#dispatcher.removeModel(placement);
+  }
+
+  #onReplicaStarted(ep: ReplicaEndpoint): void {
+    const placement = this.#placements.get(modelKey(ep.model, ep.version));
+    if (placement !== undefined) this.#dispatcher.addReplica(placement, ep.replicaId, ep.host, ep.port);
+  }
+
+  #onReplicaStopped(ep: ReplicaEndpoint): void {
+    const key = modelKey(ep.model, ep.version);
+    this.#connected.delete(`${key}#${ep.replicaId}`);
+    const placement = this.#placements.get(key);
+    if (placement !== undefined) this.#dispatcher.removeReplica(placement, ep.replicaId);
+  }
+
+  #onReplicaState(placement: Placement, replicaId: number, connected: boolean): void {
+    for (const [key, p] of this.#placements) {
+      if (p.modelIndex === placement.modelIndex) {
+        this.#connected.set(`${key}#${replicaId}`, connected);
+        return;
+      }
+    }
+  }
+
+  #rebuildRoutes(): void {
+    const s = this.#snapshot;
+    this.#routes.clear();
+    for (const app of s.apps.values()) {
+      const modelName = app.linked_models[0] ?? null;
+      const versions = new Map<string, Placement>();
+      let placement: Placement | null = null;
+      if (modelName !== null) {
+        for (const [key, p] of this.#placements) {
+          const m = s.models.get(key);
+          if (m !== undefined && m.model_name === modelName) versions.set(m.model_version, p);
+        }
+        const current = s.currentVersions.get(modelName);
+        if (current !== undefined) placement = versions.get(current) ?? null;
+      }
+      this.#routes.set(app.name, {
+        name: app.name, inputType: app.input_type, typeCode: inputTypeCode(app.input_type),
+        defaultJson: outputToJson(app.default_output), sloMs: app.latency_slo_micros / 1000,
+        modelName, placement, versions, overloadResponse: app.overload_response,
+      });
+    }
+  }
+}

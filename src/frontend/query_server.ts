@@ -1,0 +1,179 @@
+// The query frontend (Clipper's port 1337): POST /<app>/predict and /<app>/update, GET /metrics,
+// GET /healthz, and JSON 404/405 for everything else. Routing reads a Map that the cluster rebuilds
+// on configuration changes, so a deleted app's route is gone at once.
+
+import { App, us_listen_socket_close, us_socket_local_port, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
+import { ClipperError } from '../errors.js';
+import { readBody, sendBody, sendError, sendJson, type ResponseState } from './http_util.js';
+import { parseJsonBody, parsePredictRequest, validateInput } from './predict_request.js';
+import type { AppRoute, QueryProcessor, QuerySink } from './query_processor.js';
+import type { InputType } from '../input_types.js';
+
+export interface QueryServerOptions {
+  host: string;
+  port: number;
+  bodyBytesMax: number;
+  sloMicrosMax: number;
+}
+
+export interface QueryServerDeps {
+  processor: QueryProcessor;
+  routes: ReadonlyMap<string, AppRoute>;
+  inputTypeOf(route: AppRoute): InputType;
+  metricsText(): Promise<{ contentType: string; body: string }>;
+  metricsJson(): string;
+}
+
+export interface QueryServer {
+  readonly port: number;
+  readonly app: TemplatedApp;
+  close(): void;
+}
+
+/** Collects the answers of one HTTP predict request and sends the response when all are in. */
+class HttpSink implements QuerySink {
+  readonly #res: HttpResponse;
+  readonly #state: ResponseState;
+  readonly #parts: string[] | null;
+  #remaining: number;
+  tokens: number[] | null = null;
+
+  constructor(res: HttpResponse, state: ResponseState, count: number, batch: boolean) {
+    this.#res = res;
+    this.#state = state;
+    this.#remaining = count;
+    this.#parts = batch ? new Array<string>(count) : null;
+  }
+
+  onAnswer(index: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null): void {
+    const text = isDefault
+      ? `{"query_id":${queryId},"output":${outputJson},"default":true${explanation === null ? '' : `,"default_explanation":${JSON.stringify(explanation)}`}}`
+      : `{"query_id":${queryId},"output":${outputJson},"default":false}`;
+    if (this.#parts === null) {
+      sendJson(this.#res, this.#state, 200, text);
+      return;
+    }
+    this.#parts[index] = text;
+    if (--this.#remaining === 0) sendJson(this.#res, this.#state, 200, `{"batch_predictions":[${this.#parts.join(',')}]}`);
+  }
+}
+
+export function startQueryServer(options: QueryServerOptions, deps: QueryServerDeps): Promise<QueryServer> {
+  const app = App();
+  const { processor, routes } = deps;
+
+  const predict = (res: HttpResponse, appName: string, body: Buffer, state: ResponseState): void => {
+    const route = routes.get(appName);
+    if (route === undefined) {
+      sendError(res, state, new ClipperError('CLP_ERR_APP_NOT_FOUND', `no application named '${appName}'`));
+      return;
+    }
+    let request;
+    try {
+      request = parsePredictRequest(body, deps.inputTypeOf(route), options.sloMicrosMax);
+    } catch (err) {
+      sendError(res, state, err);
+      return;
+    }
+    let placement = route.placement;
+    if (request.version !== null) {
+      if (route.modelName === null) {
+        sendError(res, state, new ClipperError('CLP_ERR_QUERY_PROCESSING',
+          `Requested version: ${request.version} but application '${appName}' has no linked model`));
+        return;
+      }
+      const pinned = route.versions.get(request.version);
+      if (pinned === undefined) {
+        sendError(res, state, new ClipperError('CLP_ERR_QUERY_PROCESSING',
+          `Requested version: ${request.version} does not exist for model: ${route.modelName}`));
+        return;
+      }
+      placement = pinned;
+    }
+    const count = request.inputs.length;
+    if (count === 0) {
+      sendJson(res, state, 200, '{"batch_predictions":[]}');
+      return;
+    }
+    const sloMs = request.sloMicros === null ? route.sloMs : request.sloMicros / 1000;
+    const sink = new HttpSink(res, state, count, request.batch);
+    const tokens: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const token = processor.submit(route, placement, request.inputs[i]!, sloMs, sink, i);
+      if (token >= 0) tokens.push(token);
+    }
+    if (tokens.length > 0 && !state.aborted) {
+      sink.tokens = tokens;
+      res.onAborted(() => { state.aborted = true; processor.cancel(tokens); });
+    }
+  };
+
+  const update = (res: HttpResponse, appName: string, body: Buffer, state: ResponseState): void => {
+    const route = routes.get(appName);
+    if (route === undefined) {
+      sendError(res, state, new ClipperError('CLP_ERR_APP_NOT_FOUND', `no application named '${appName}'`));
+      return;
+    }
+    try {
+      const json = parseJsonBody(body);
+      if (json.input === undefined) throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the body has no "input"');
+      validateInput(json.input, deps.inputTypeOf(route), 'input');
+      if (json.label === undefined) throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the body has no "label"');
+      if (json.uid !== undefined && typeof json.uid !== 'string' && !Number.isInteger(json.uid)) {
+        throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: uid must be a string or an integer');
+      }
+    } catch (err) {
+      sendError(res, state, err);
+      return;
+    }
+    // The `default` selection policy has one model and nothing to learn: feedback is accepted.
+    sendJson(res, state, 200, `{"query_id":${processor.nextQueryId()},"feedback_received":true}`);
+  };
+
+  const onPost = (handler: typeof predict) => (res: HttpResponse, req: import('uWebSockets.js').HttpRequest): void => {
+    const appName = decodeURIComponent(req.getParameter(0) ?? '');
+    const state: ResponseState = { aborted: false };
+    readBody(res, req, state, options.bodyBytesMax, (body) => handler(res, appName, body, state));
+  };
+
+  const methodNotAllowed = (res: HttpResponse, req: import('uWebSockets.js').HttpRequest): void => {
+    const state: ResponseState = { aborted: false };
+    res.onAborted(() => { state.aborted = true; });
+    sendError(res, state, new ClipperError('CLP_ERR_METHOD_NOT_ALLOWED',
+      `${req.getMethod().toUpperCase()} is not allowed on ${req.getUrl()}; use POST`));
+  };
+
+  for (const suffix of ['', '/']) {
+    app.post(`/:app/predict${suffix}`, onPost(predict));
+    app.post(`/:app/update${suffix}`, onPost(update));
+    app.any(`/:app/predict${suffix}`, methodNotAllowed);
+    app.any(`/:app/update${suffix}`, methodNotAllowed);
+  }
+  app.get('/metrics', (res) => {
+    const state: ResponseState = { aborted: false };
+    res.onAborted(() => { state.aborted = true; });
+    deps.metricsText().then(
+      ({ contentType, body }) => sendBody(res, state, 200, contentType, body),
+      (err: unknown) => sendError(res, state, err));
+  });
+  app.get('/metrics/json', (res) => {
+    sendJson(res, { aborted: false }, 200, deps.metricsJson());
+  });
+  app.get('/healthz', (res) => {
+    sendJson(res, { aborted: false }, 200, '{"status":"ok"}');
+  });
+  app.any('/*', (res, req) => {
+    sendError(res, { aborted: false }, new ClipperError('CLP_ERR_ROUTE_NOT_FOUND',
+      `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`));
+  });
+
+  return new Promise((resolve, reject) => {
+    app.listen(options.host, options.port, (token: us_listen_socket | false) => {
+      if (!token) {
+        reject(new ClipperError('CLP_ERR_INVALID_ARG', `query frontend cannot listen on ${options.host}:${options.port}`));
+        return;
+      }
+      resolve({ port: us_socket_local_port(token), app, close: () => us_listen_socket_close(token) });
+    });
+  });
+}

@@ -1,0 +1,198 @@
+// One batching worker's connection to one replica: dial, handshake, heartbeats, liveness,
+// reconnect with backoff, and batches in flight correlated by id. Lives in the worker thread that
+// owns the model (a socket cannot move between threads).
+
+import net from 'node:net';
+import {
+  encodeFrame, FrameDecoder, kProtocolVersion, ProtocolError,
+  type ContainerMessage, type PredictMessage,
+} from './protocol.js';
+
+export interface ReplicaAddress {
+  model: string;
+  version: string;
+  inputType: string;
+  replicaId: number;
+  host: string;
+  port: number;
+}
+
+export interface ReplicaConnectionOptions {
+  heartbeatMs: number;
+  /** Nothing received for this long → the connection is dropped and dialled again. */
+  livenessTimeoutMs: number;
+  handshakeTimeoutMs: number;
+  reconnectDelayMsMin: number;
+  reconnectDelayMsMax: number;
+}
+
+export interface ReplicaConnectionEvents {
+  onReady(conn: ReplicaConnection): void;
+  /** The connection closed; every batch id in `lostBatchIds` got no answer. */
+  onDown(conn: ReplicaConnection, reason: string, lostBatchIds: number[]): void;
+  onResult(conn: ReplicaConnection, batchId: number, outputs: unknown[]): void;
+  onBatchError(conn: ReplicaConnection, batchId: number, message: string): void;
+}
+
+export class ReplicaConnection {
+  readonly address: ReplicaAddress;
+  readonly #options: ReplicaConnectionOptions;
+  readonly #events: ReplicaConnectionEvents;
+  #socket: net.Socket | null = null;
+  #ready = false;
+  #closed = false;
+  #attempt = 0;
+  #lastSeenMs = 0;
+  #timer: NodeJS.Timeout | null = null;
+  #reconnectTimer: NodeJS.Timeout | null = null;
+  readonly #inFlight = new Set<number>();
+  lastError = '';
+
+  constructor(address: ReplicaAddress, options: ReplicaConnectionOptions, events: ReplicaConnectionEvents) {
+    this.address = address;
+    this.#options = options;
+    this.#events = events;
+    this.#dial();
+  }
+
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  get inFlightCount(): number {
+    return this.#inFlight.size;
+  }
+
+  /** Send one batch; the caller checked `ready`. Returns false if the socket is gone. */
+  send(message: PredictMessage): boolean {
+    const socket = this.#socket;
+    if (!this.#ready || socket === null || socket.destroyed) return false;
+    this.#inFlight.add(message.id);
+    socket.write(encodeFrame(message));
+    return true;
+  }
+
+  /** Close for good (replica removed or worker stopping). Lost batches are reported via onDown. */
+  close(reason = 'closed by frontend'): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
+    const socket = this.#socket;
+    if (socket !== null && !socket.destroyed) {
+      if (this.#ready) socket.end(encodeFrame({ t: 'bye', reason }));
+      else socket.destroy();
+    }
+    this.#teardown(reason);
+  }
+
+  #dial(): void {
+    const { host, port } = this.address;
+    const socket = net.connect({ host, port, noDelay: true });
+    this.#socket = socket;
+    const decoder = new FrameDecoder();
+    socket.on('connect', () => {
+      this.#lastSeenMs = Date.now();
+      socket.write(encodeFrame({
+        t: 'hello', protocol: kProtocolVersion, model: this.address.model, version: this.address.version,
+        input_type: this.address.inputType, replica: this.address.replicaId, heartbeat_ms: this.#options.heartbeatMs,
+      }));
+    });
+    socket.on('data', (chunk: Buffer) => {
+      this.#lastSeenMs = Date.now();
+      try {
+        decoder.push(chunk, this.#onMessage);
+      } catch (err) {
+        const reason = err instanceof ProtocolError ? `protocol error: ${err.message}` : String(err);
+        this.lastError = reason;
+        socket.destroy();
+      }
+    });
+    socket.on('error', (err) => { this.lastError = err.message; });
+    socket.on('close', () => {
+      if (this.#socket !== socket) return;
+      this.#teardown(this.lastError || 'connection closed');
+      if (!this.#closed) this.#scheduleReconnect();
+    });
+    // One timer per connection does handshake timeout, heartbeats and liveness.
+    const startedMs = Date.now();
+    this.#timer = setInterval(() => {
+      const nowMs = Date.now();
+      if (!this.#ready) {
+        if (nowMs - startedMs > this.#options.handshakeTimeoutMs) {
+          this.lastError = `no ready within ${this.#options.handshakeTimeoutMs} ms`;
+          socket.destroy();
+        }
+        return;
+      }
+      if (nowMs - this.#lastSeenMs > this.#options.livenessTimeoutMs) {
+        this.lastError = `no frame for ${nowMs - this.#lastSeenMs} ms (liveness timeout ${this.#options.livenessTimeoutMs} ms)`;
+        socket.destroy();
+        return;
+      }
+      socket.write(encodeFrame({ t: 'hb' }));
+    }, this.#options.heartbeatMs);
+  }
+
+  #onMessage = (msg: ContainerMessage): void => {
+    switch (msg.t) {
+      case 'result':
+        if (!this.#inFlight.delete(msg.id)) return;
+        if (!Array.isArray(msg.outputs)) {
+          this.#events.onBatchError(this, msg.id, 'container sent a result without an outputs array');
+          return;
+        }
+        this.#events.onResult(this, msg.id, msg.outputs);
+        return;
+      case 'error':
+        if (typeof msg.id === 'number') {
+          if (this.#inFlight.delete(msg.id)) this.#events.onBatchError(this, msg.id, String(msg.message));
+          return;
+        }
+        this.lastError = `container error: ${String(msg.message)}`;
+        this.#socket?.destroy();
+        return;
+      case 'ready':
+        if (this.#ready) return;
+        if (msg.protocol !== kProtocolVersion) {
+          this.lastError = `container speaks protocol ${msg.protocol}, we speak ${kProtocolVersion}`;
+          this.#socket?.destroy();
+          return;
+        }
+        this.#ready = true;
+        this.#attempt = 0;
+        this.lastError = '';
+        this.#events.onReady(this);
+        return;
+      case 'hb':
+        return;
+      case 'bye':
+        this.lastError = `container said bye${msg.reason ? `: ${msg.reason}` : ''}`;
+        this.#socket?.end();
+        return;
+      default:
+        this.lastError = `unexpected message '${msg.t}' from container`;
+        this.#socket?.destroy();
+    }
+  };
+
+  #teardown(reason: string): void {
+    if (this.#timer !== null) clearInterval(this.#timer);
+    this.#timer = null;
+    const wasReady = this.#ready;
+    this.#ready = false;
+    const lost = [...this.#inFlight];
+    this.#inFlight.clear();
+    this.#socket = null;
+    if (wasReady || lost.length > 0) this.#events.onDown(this, reason, lost);
+  }
+
+  #scheduleReconnect(): void {
+    const delayMs = Math.min(this.#options.reconnectDelayMsMax,
+      this.#options.reconnectDelayMsMin * 2 ** Math.min(this.#attempt, 16));
+    this.#attempt++;
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      if (!this.#closed) this.#dial();
+    }, delayMs);
+  }
+}
