@@ -43,6 +43,8 @@ export class Cluster implements AdminContext {
   readonly #placements = new Map<string, Placement>();
   readonly #deploys = new Map<string, Promise<void>>();
   readonly #connected = new Map<string, boolean>();
+  /** Deploys waiting for the owning worker's first ready connection to a replica, by model key. */
+  readonly #connectWaiters = new Map<string, Array<() => void>>();
   #snapshot: StateSnapshot = emptySnapshot();
   #unsubscribe: (() => void) | null = null;
   #queryServer: QueryServer | null = null;
@@ -195,7 +197,11 @@ export class Cluster implements AdminContext {
         inFlightBatchesPerReplica: this.config.inFlightBatchesPerReplica, queueBound: 65536,
       }));
     }
-    const deploy = model.container === null ? Promise.resolve() : this.#manager.ensure(model);
+    // A deploy is done when the batching worker that owns the model has a ready connection to a
+    // replica, so the first query after a deploy is served rather than given the default.
+    const deploy = model.container === null || model.num_replicas === 0
+      ? Promise.resolve()
+      : this.#manager.ensure(model).then(() => this.#waitConnected(key));
     deploy.catch(() => { /* reported to whoever awaits waitForDeploy */ });
     this.#deploys.set(key, deploy);
   }
@@ -207,6 +213,30 @@ export class Cluster implements AdminContext {
     this.#deploys.delete(key);
     void this.#manager.remove(name, version);
     if (placement !== undefined) this.#dispatcher.removeModel(placement);
+  }
+
+  #waitConnected(key: string): Promise<void> {
+    for (const [k, connected] of this.#connected) {
+      if (connected && k.startsWith(`${key}#`)) return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        remove();
+        reject(new ClipperError('CLP_ERR_DEPLOY_FAILED',
+          `model ${key} started, but the batching worker could not complete a handshake with any replica within 10 s`));
+      }, 10_000);
+      const done = (): void => { clearTimeout(timer); resolve(); };
+      const remove = (): void => {
+        const list = this.#connectWaiters.get(key);
+        if (list === undefined) return;
+        const i = list.indexOf(done);
+        if (i >= 0) list.splice(i, 1);
+        if (list.length === 0) this.#connectWaiters.delete(key);
+      };
+      const list = this.#connectWaiters.get(key) ?? [];
+      list.push(done);
+      this.#connectWaiters.set(key, list);
+    });
   }
 
   #onReplicaStarted(ep: ReplicaEndpoint): void {
@@ -225,6 +255,11 @@ export class Cluster implements AdminContext {
     for (const [key, p] of this.#placements) {
       if (p.modelIndex === placement.modelIndex) {
         this.#connected.set(`${key}#${replicaId}`, connected);
+        const waiters = connected ? this.#connectWaiters.get(key) : undefined;
+        if (waiters !== undefined) {
+          this.#connectWaiters.delete(key);
+          for (const resolve of waiters) resolve();
+        }
         return;
       }
     }

@@ -1,0 +1,72 @@
+// Starting a real cluster (real threads, sockets, replica processes) on free ports for a test.
+import path from 'node:path';
+import type { TestContext } from 'node:test';
+import { Cluster, type ClusterOptions } from '../../src/cluster.js';
+import type { ClipperConfig } from '../../src/config.js';
+import { kRepoRoot } from '../../src/paths.js';
+import type { AppRecord, ContainerSpec, ModelRecord } from '../../src/state/records.js';
+import type { InputType } from '../../src/input_types.js';
+
+export const kFixtureModels = path.join(kRepoRoot, 'test', 'fixtures', 'models');
+export const kExampleModels = path.join(kRepoRoot, 'containers', 'node', 'examples');
+
+export async function startTestCluster(t: TestContext, config: Partial<ClipperConfig> = {},
+  options: Omit<ClusterOptions, 'config'> = {}): Promise<Cluster> {
+  const cluster = await Cluster.start({
+    ...options,
+    config: { queryPort: 0, adminPort: 0, batchingThreads: 1, heartbeatMs: 200, ...config },
+  });
+  t.after(() => cluster.close());
+  return cluster;
+}
+
+export function nodeModel(name: string, version: string, inputType: InputType, entry: string,
+  extra: Partial<ModelRecord> = {}, options: ContainerSpec['options'] = { isolate: 'inline' }): ModelRecord {
+  return {
+    model_name: name, model_version: version, input_type: inputType, labels: [], container_name: 'test',
+    model_data_path: 'DEPRECATED', batch_size: -1, container: { runtime: 'node', entry, options }, num_replicas: 1,
+    ...extra,
+  };
+}
+
+export function appRecord(name: string, inputType: InputType, linked: string[], extra: Partial<AppRecord> = {}): AppRecord {
+  return {
+    name, input_type: inputType, default_output: '-1.0', latency_slo_micros: 2_000_000, linked_models: linked,
+    selection_policy: 'default', overload_response: 'default_output', ...extra,
+  };
+}
+
+/** Register a model version, wait for its replicas, make it current. */
+export async function deploy(cluster: Cluster, model: ModelRecord, makeCurrent = true): Promise<void> {
+  await cluster.store.putModel(model);
+  await cluster.waitForDeploy(model.model_name, model.model_version);
+  if (makeCurrent) await cluster.store.setCurrentVersion(model.model_name, model.model_version);
+}
+
+export interface PredictResult {
+  status: number;
+  body: any;
+  elapsedMs: number;
+}
+
+export async function postJson(port: number, urlPath: string, body: unknown): Promise<PredictResult> {
+  const started = performance.now();
+  const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try { parsed = JSON.parse(text); } catch { /* plain text body */ }
+  return { status: res.status, body: parsed, elapsedMs: performance.now() - started };
+}
+
+/** Poll `probe` until it returns true, at most `timeoutMs` (a bound, not a speed assertion). */
+export async function waitUntil(probe: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await probe()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
