@@ -1,0 +1,191 @@
+// Reading and validating /admin/* request bodies. Messages follow Clipper's text where Clipper had
+// one (spec §2.2): a missing key is "JSON object does not have required key: <k>", a wrong type
+// "Type mismatch! JSON key <k> expected type <T> but found type <U>", both wrapped in
+// "Error parsing JSON: <detail>. Expected JSON schema: <schema>". Value rules (names, ranges) are
+// ours and name the field and the value they reject.
+
+import { ClipperError } from '../errors.js';
+import { parseInputType, type InputType } from '../input_types.js';
+import type { ContainerSpec } from '../state/records.js';
+
+/** App and model names: DNS-1123 labels (clipper_admin's rule for models, now for apps too). */
+const kNamePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const kNameLengthMax = 63;
+/** Versions: no ',' or ':' (Clipper's key delimiters), no leading punctuation, at most 64 chars. */
+const kVersionPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const kLabelLengthMax = 255;
+export const kSloMicrosMin = 1000;
+export const kSloMicrosMax = 3_600_000_000;
+export const kReplicasMax = 64;
+const kBatchSizeMax = 1_000_000;
+const kOptionKeyPattern = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
+
+function jsonTypeName(value: unknown): string {
+  if (value === null) return 'Null';
+  if (Array.isArray(value)) return 'Array';
+  switch (typeof value) {
+    case 'string': return 'String';
+    case 'number': return 'Number';
+    case 'boolean': return 'Bool';
+    case 'object': return 'Object';
+    default: return typeof value;
+  }
+}
+
+/** Reads one request body; every failure is a 400 that names the key and the expected schema. */
+export class BodyReader {
+  readonly #body: Record<string, unknown>;
+  readonly #schema: string;
+
+  constructor(body: unknown, schema: string) {
+    this.#schema = schema;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+      throw this.#schemaError(`the request body must be a JSON object, not ${jsonTypeName(body)}`);
+    }
+    this.#body = body as Record<string, unknown>;
+  }
+
+  has(key: string): boolean {
+    return Object.hasOwn(this.#body, key) && this.#body[key] !== undefined;
+  }
+
+  string(key: string): string {
+    return this.#typed(key, 'String', (v) => typeof v === 'string') as string;
+  }
+
+  bool(key: string): boolean {
+    return this.#typed(key, 'Bool', (v) => typeof v === 'boolean') as boolean;
+  }
+
+  /** A JSON number without a fractional part (Clipper's get_int; we allow beyond int32). */
+  int(key: string): number {
+    return this.#typed(key, 'Int', (v) => typeof v === 'number' && Number.isSafeInteger(v)) as number;
+  }
+
+  stringArray(key: string): string[] {
+    const value = this.#typed(key, 'Array', (v) => Array.isArray(v)) as unknown[];
+    value.forEach((item, index) => {
+      if (typeof item !== 'string') {
+        throw this.#schemaError(`Type mismatch! JSON key ${key}[${index}] expected type String but found type ${jsonTypeName(item)}`);
+      }
+    });
+    return value as string[];
+  }
+
+  object(key: string): Record<string, unknown> {
+    return this.#typed(key, 'Object', (v) => v !== null && typeof v === 'object' && !Array.isArray(v)) as Record<string, unknown>;
+  }
+
+  /** The raw value of an optional key, or undefined when absent. */
+  raw(key: string): unknown {
+    return this.has(key) ? this.#body[key] : undefined;
+  }
+
+  #typed(key: string, typeName: string, ok: (value: unknown) => boolean): unknown {
+    if (!this.has(key)) throw this.#schemaError(`JSON object does not have required key: ${key}`);
+    const value = this.#body[key];
+    if (!ok(value)) {
+      throw this.#schemaError(`Type mismatch! JSON key ${key} expected type ${typeName} but found type ${jsonTypeName(value)}`);
+    }
+    return value;
+  }
+
+  #schemaError(detail: string): ClipperError {
+    return new ClipperError('CLP_ERR_JSON_SCHEMA', `Error parsing JSON: ${detail}. Expected JSON schema: ${this.#schema}`);
+  }
+}
+
+function invalid(message: string): ClipperError {
+  return new ClipperError('CLP_ERR_INVALID_ARG', message);
+}
+
+export function checkName(field: string, value: string): string {
+  if (value.length > kNameLengthMax || !kNamePattern.test(value)) {
+    throw invalid(`Invalid ${field} supplied: '${value}'. It must consist of lower case alphanumeric characters or '-', ` +
+      `start and end with an alphanumeric character, and be at most ${kNameLengthMax} characters long`);
+  }
+  return value;
+}
+
+export function checkVersion(field: string, value: string): string {
+  if (!kVersionPattern.test(value)) {
+    throw invalid(`Invalid ${field} supplied: '${value}'. It must start with a letter or digit, contain only letters, ` +
+      `digits, '.', '_' or '-' (not ',' or ':'), and be at most 64 characters long`);
+  }
+  return value;
+}
+
+export function checkLabels(labels: string[]): string[] {
+  for (const label of labels) {
+    if (label.includes(',') || label.includes(':')) {
+      throw invalid(`Invalid label supplied: ${label}. Contains one of: ',', ':'`);
+    }
+    if (label.length === 0 || label.length > kLabelLengthMax) {
+      throw invalid(`Invalid label supplied: '${label}'. Labels must be 1 to ${kLabelLengthMax} characters long`);
+    }
+  }
+  return labels;
+}
+
+export function checkInputType(value: string): InputType {
+  const parsed = parseInputType(value);
+  if (parsed === undefined) {
+    throw invalid(`Invalid input_type supplied: '${value}'. Expected one of: integers (ints, integer, int, i), ` +
+      'floats (float, f), doubles (double, d), strings (string, str, strs, s), bytes (byte, b)');
+  }
+  return parsed;
+}
+
+export function checkIntRange(field: string, value: number, min: number, max: number): number {
+  if (value < min || value > max) throw invalid(`${field} must be an integer in [${min}, ${max}] (got ${value})`);
+  return value;
+}
+
+export function checkBatchSize(value: number): number {
+  if (value === -1) return value;
+  if (value <= 0) throw invalid('The batch size must be positive or DEFAULT_BATCH_SIZE, which is -1');
+  if (value > kBatchSizeMax) throw invalid(`batch_size must be at most ${kBatchSizeMax} (got ${value})`);
+  return value;
+}
+
+/** The optional `container` object of add_model: how the local manager runs a replica. */
+export function checkContainerSpec(value: unknown): ContainerSpec | null {
+  if (value === undefined || value === null) return null;
+  if (typeof value !== 'object' || Array.isArray(value)) {
+    throw invalid(`container must be an object {"runtime","entry","function"?,"options"?} (got ${jsonTypeName(value)})`);
+  }
+  const raw = value as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (!['runtime', 'entry', 'function', 'options'].includes(key)) {
+      throw invalid(`container.${key} is not a known field (expected runtime, entry, function, options)`);
+    }
+  }
+  if (raw.runtime !== 'node' && raw.runtime !== 'python') {
+    throw invalid(`container.runtime must be 'node' or 'python' (got ${JSON.stringify(raw.runtime) ?? 'nothing'})`);
+  }
+  if (typeof raw.entry !== 'string' || raw.entry.length === 0 || raw.entry.length > 4096 || raw.entry.includes('\0')) {
+    throw invalid('container.entry must be a non-empty path string of at most 4096 characters');
+  }
+  const spec: ContainerSpec = { runtime: raw.runtime, entry: raw.entry };
+  if (raw.function !== undefined) {
+    if (typeof raw.function !== 'string' || !/^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/.test(raw.function)) {
+      throw invalid(`container.function must be an identifier (got ${JSON.stringify(raw.function)})`);
+    }
+    spec.function = raw.function;
+  }
+  if (raw.options !== undefined) {
+    if (raw.options === null || typeof raw.options !== 'object' || Array.isArray(raw.options)) {
+      throw invalid('container.options must be an object of string, number or boolean values');
+    }
+    const options: Record<string, string | number | boolean> = {};
+    for (const [key, option] of Object.entries(raw.options)) {
+      if (!kOptionKeyPattern.test(key)) throw invalid(`container.options key '${key}' is not a valid option name`);
+      if (typeof option !== 'string' && typeof option !== 'boolean' && !(typeof option === 'number' && Number.isFinite(option))) {
+        throw invalid(`container.options.${key} must be a string, a finite number or a boolean`);
+      }
+      options[key] = option;
+    }
+    spec.options = options;
+  }
+  return spec;
+}

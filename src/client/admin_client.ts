@@ -1,0 +1,305 @@
+// A TypeScript counterpart of clipper_admin's ClipperConnection (spec §7.1) for a running cluster:
+// the management API (/admin/*) and predictions on the query port. It speaks only HTTP (Node 20's
+// global fetch), so it also works against Clipper's own management frontend for the endpoints Clipper
+// has. Returned info objects keep the wire's snake_case keys, as clipper_admin's dicts do.
+
+import type { ContainerSpec } from '../state/records.js';
+
+export interface AppInfo {
+  name: string;
+  input_type: string;
+  default_output: string;
+  latency_slo_micros: number;
+  linked_models: string[];
+  selection_policy?: string;
+  overload_response?: 'status_429' | 'default_output';
+}
+
+export interface ModelInfo {
+  model_name: string;
+  model_version: string;
+  input_type: string;
+  labels: string[];
+  container_name: string;
+  model_data_path: string;
+  is_current_version: boolean;
+  batch_size?: number;
+  num_replicas?: number;
+  container?: ContainerSpec | null;
+}
+
+export interface ContainerInfo {
+  model_id: string;
+  model_name: string;
+  model_version: string;
+  model_replica_id: number;
+  input_type: string | null;
+  connected?: boolean;
+  state?: string;
+  pid?: number | null;
+  host?: string;
+  port?: number;
+  restart_count?: number;
+}
+
+export interface PredictResult {
+  query_id: number;
+  output: unknown;
+  default: boolean;
+  default_explanation?: string;
+}
+
+export interface BatchPredictResult {
+  batch_predictions: PredictResult[];
+}
+
+export interface ConnectionOptions {
+  /** Management API base URL (default http://127.0.0.1:1338). */
+  adminUrl?: string;
+  /** Query frontend base URL (default http://127.0.0.1:1337). */
+  queryUrl?: string;
+  /** Per-request time limit; deploys wait for replicas to start (default 300000). */
+  timeoutMs?: number;
+}
+
+export interface RegisterApplicationParams {
+  name: string;
+  inputType: string;
+  defaultOutput: string;
+  sloMicros: number;
+  selectionPolicy?: string;
+  overloadResponse?: 'status_429' | 'default_output';
+}
+
+export interface DeployModelParams {
+  name: string;
+  version: string | number;
+  inputType: string;
+  /** How this runtime's container manager runs a replica; without it no replica can start. */
+  container?: ContainerSpec;
+  numReplicas?: number;
+  /** > 0 fixed maximum batch size, -1 adaptive (default). */
+  batchSize?: number;
+  labels?: string[];
+  /** Clipper's image name; informational here. */
+  containerName?: string;
+}
+
+export interface PredictOptions {
+  /** Pin a model version instead of the current one. */
+  version?: string;
+  /** Per-request latency objective. */
+  sloMicros?: number;
+}
+
+/** A non-200 answer (status 0: the request itself failed). Message as clipper_admin words it. */
+export class ClipperClientError extends Error {
+  readonly status: number;
+  /** Our stable CLP_ERR_* code; null when the server sent none (e.g. Clipper's own frontend). */
+  readonly code: string | null;
+  /** The server's explanation (the `cause` field, or the raw body). */
+  override readonly cause: string;
+
+  constructor(status: number, code: string | null, cause: string, body: string) {
+    super(status === 0 ? `Request failed: ${cause}` : `Received error status code: ${status} and message: ${body}`);
+    this.name = 'ClipperClientError';
+    this.status = status;
+    this.code = code;
+    this.cause = cause;
+  }
+}
+
+function trimSlash(url: string): string {
+  return url.endsWith('/') ? url.slice(0, -1) : url;
+}
+
+export class ClipperConnection {
+  readonly #adminUrl: string;
+  readonly #queryUrl: string;
+  readonly #timeoutMs: number;
+
+  constructor(opts: ConnectionOptions = {}) {
+    this.#adminUrl = trimSlash(opts.adminUrl ?? 'http://127.0.0.1:1338');
+    this.#queryUrl = trimSlash(opts.queryUrl ?? 'http://127.0.0.1:1337');
+    this.#timeoutMs = opts.timeoutMs ?? 300_000;
+    if (!Number.isInteger(this.#timeoutMs) || this.#timeoutMs <= 0) throw new TypeError('opts.timeoutMs must be a positive integer');
+  }
+
+  registerApplication(p: RegisterApplicationParams): Promise<string> {
+    const body: Record<string, unknown> = {
+      name: p.name, input_type: p.inputType, default_output: p.defaultOutput, latency_slo_micros: p.sloMicros,
+    };
+    if (p.selectionPolicy !== undefined) body.selection_policy = p.selectionPolicy;
+    if (p.overloadResponse !== undefined) body.overload_response = p.overloadResponse;
+    return this.#adminText('add_app', body);
+  }
+
+  deleteApplication(name: string): Promise<string> {
+    return this.#adminText('delete_app', { name });
+  }
+
+  /** clipper_admin's name for deleteApplication. */
+  unregisterApplication(name: string): Promise<string> {
+    return this.deleteApplication(name);
+  }
+
+  /** Registers a model version (/admin/add_model); resolves once its replicas run and it is current. */
+  deployModel(p: DeployModelParams): Promise<string> {
+    const body: Record<string, unknown> = {
+      model_name: p.name, model_version: String(p.version), labels: p.labels ?? [], input_type: p.inputType,
+      container_name: p.containerName ?? (p.container === undefined ? 'NO_CONTAINER' : `${p.container.runtime}:${p.container.entry}`),
+      model_data_path: 'DEPRECATED', batch_size: p.batchSize ?? -1,
+    };
+    if (p.container !== undefined) body.container = p.container;
+    if (p.numReplicas !== undefined) body.num_replicas = p.numReplicas;
+    return this.#adminText('add_model', body);
+  }
+
+  linkModelToApp(appName: string, modelName: string): Promise<string> {
+    return this.#adminText('add_model_links', { app_name: appName, model_names: [modelName] });
+  }
+
+  unlinkModelFromApp(appName: string, modelName: string): Promise<string> {
+    return this.#adminText('delete_model_links', { app_name: appName, model_names: [modelName] });
+  }
+
+  /**
+   * Make `version` current. With `numReplicas`, that version is scaled first, so the switch happens
+   * once its replicas run (clipper_admin switched first, then scaled).
+   */
+  async setModelVersion(name: string, version: string | number, numReplicas?: number): Promise<string> {
+    if (numReplicas !== undefined) await this.setNumReplicas(name, numReplicas, version);
+    return this.#adminText('set_model_version', { model_name: name, model_version: String(version) });
+  }
+
+  deleteVersionedModel(name: string, version: string | number): Promise<string> {
+    return this.#adminText('delete_versioned_model', { model_name: name, model_version: String(version) });
+  }
+
+  /** Scale a model version (default: the current version). */
+  async setNumReplicas(name: string, numReplicas: number, version?: string | number): Promise<string> {
+    const resolved = version === undefined ? await this.getCurrentModelVersion(name) : String(version);
+    if (resolved === null) throw new ClipperClientError(0, null, `model '${name}' has no current version`, '');
+    return this.#adminText('set_num_replicas', { model_name: name, model_version: resolved, num_replicas: numReplicas });
+  }
+
+  async getNumReplicas(name: string, version?: string | number): Promise<number> {
+    const resolved = version === undefined ? await this.getCurrentModelVersion(name) : String(version);
+    if (resolved === null) return 0;
+    return (await this.getAllContainers(true)).filter((c) => c.model_name === name && c.model_version === resolved).length;
+  }
+
+  async getCurrentModelVersion(name: string): Promise<string | null> {
+    const model = (await this.getAllModels(true)).find((m) => m.model_name === name && m.is_current_version);
+    return model?.model_version ?? null;
+  }
+
+  getAllApps(verbose?: false): Promise<string[]>;
+  getAllApps(verbose: true): Promise<AppInfo[]>;
+  getAllApps(verbose = false): Promise<string[] | AppInfo[]> {
+    return this.#adminJson('get_all_applications', { verbose });
+  }
+
+  async getAppInfo(name: string): Promise<AppInfo | null> {
+    return emptyToNull(await this.#adminJson<AppInfo | Record<string, never>>('get_application', { name }));
+  }
+
+  getLinkedModels(appName: string): Promise<string[]> {
+    return this.#adminJson('get_linked_models', { app_name: appName });
+  }
+
+  getAllModels(verbose?: false): Promise<string[]>;
+  getAllModels(verbose: true): Promise<ModelInfo[]>;
+  getAllModels(verbose = false): Promise<string[] | ModelInfo[]> {
+    return this.#adminJson('get_all_models', { verbose });
+  }
+
+  async getModelInfo(name: string, version: string | number): Promise<ModelInfo | null> {
+    return emptyToNull(await this.#adminJson<ModelInfo | Record<string, never>>('get_model',
+      { model_name: name, model_version: String(version) }));
+  }
+
+  getAllContainers(verbose?: false): Promise<string[]>;
+  getAllContainers(verbose: true): Promise<ContainerInfo[]>;
+  getAllContainers(verbose = false): Promise<string[] | ContainerInfo[]> {
+    return this.#adminJson('get_all_containers', { verbose });
+  }
+
+  async getContainer(name: string, version: string | number, replicaId: number): Promise<ContainerInfo | null> {
+    return emptyToNull(await this.#adminJson<ContainerInfo | Record<string, never>>('get_container',
+      { model_name: name, model_version: String(version), replica_id: replicaId }));
+  }
+
+  /** The app's raw default output (Clipper's get_state); '' for an unknown app. */
+  getState(appName: string, uid = 0): Promise<string> {
+    return this.#adminText('get_state', { app_name: appName, uid });
+  }
+
+  async ping(): Promise<string> {
+    return (await this.#request('GET', `${this.#adminUrl}/admin/ping`, undefined)).text;
+  }
+
+  async predict(appName: string, input: unknown, opts: PredictOptions = {}): Promise<PredictResult> {
+    return this.#predict(appName, { input }, opts) as Promise<PredictResult>;
+  }
+
+  async predictBatch(appName: string, inputs: unknown[], opts: PredictOptions = {}): Promise<BatchPredictResult> {
+    return this.#predict(appName, { input_batch: inputs }, opts) as Promise<BatchPredictResult>;
+  }
+
+  async #predict(appName: string, body: Record<string, unknown>, opts: PredictOptions): Promise<unknown> {
+    if (opts.version !== undefined) body.version = opts.version;
+    if (opts.sloMicros !== undefined) body.slo_micros = opts.sloMicros;
+    const { text } = await this.#request('POST', `${this.#queryUrl}/${encodeURIComponent(appName)}/predict`, body);
+    return parseJson(text);
+  }
+
+  async #adminText(route: string, body: unknown): Promise<string> {
+    return (await this.#request('POST', `${this.#adminUrl}/admin/${route}`, body)).text;
+  }
+
+  async #adminJson<T>(route: string, body: unknown): Promise<T> {
+    return parseJson(await this.#adminText(route, body)) as T;
+  }
+
+  async #request(method: 'GET' | 'POST', url: string, body: unknown): Promise<{ text: string }> {
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(url, {
+        method,
+        headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      text = await response.text();
+    } catch (err) {
+      throw new ClipperClientError(0, null, `${method} ${url}: ${err instanceof Error ? err.message : String(err)}`, '');
+    }
+    if (response.status !== 200) {
+      let code: string | null = null;
+      let cause = text;
+      try {
+        const parsed = JSON.parse(text) as { code?: unknown; cause?: unknown };
+        if (typeof parsed.code === 'string') code = parsed.code;
+        if (typeof parsed.cause === 'string') cause = parsed.cause;
+      } catch {
+        // Clipper's own servers send plain-text errors
+      }
+      throw new ClipperClientError(response.status, code, cause, text);
+    }
+    return { text };
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ClipperClientError(200, null, `the server sent a body that is not JSON: ${text.slice(0, 200)}`, text);
+  }
+}
+
+function emptyToNull<T extends object>(value: T | Record<string, never>): T | null {
+  return Object.keys(value).length === 0 ? null : value as T;
+}
