@@ -68,7 +68,7 @@ export function readBody(res: HttpResponse, req: HttpRequest, state: ResponseSta
       return;
     }
     // uWS reuses the chunk's memory after this callback: copy it.
-    const copy = Buffer.from(new Uint8Array(chunk).slice());
+    const copy = Buffer.from(chunk.slice(0));
     if (isLast && chunks === null) {
       done = true;
       onBody(copy);

@@ -170,3 +170,16 @@ test('many concurrent requests are each answered once, with their own output', a
   });
   assert.equal(cluster.processor.pendingCount, 0);
 });
+
+test('a synchronous model busy for longer than the liveness timeout keeps its replica (heartbeats flow)', async (t) => {
+  // heartbeatMs 200 → a connection silent for 1 s is dropped; the model computes for 1.5 s.
+  const cluster = await startTestCluster(t, { heartbeatMs: 200 });
+  await deploy(cluster, nodeModel('busy', '1', 'doubles', path.join(kFixtureModels, 'busy_model.mjs'), {}, {}));
+  await cluster.store.putApp(appRecord('busy', 'doubles', ['busy'], { latency_slo_micros: 10_000_000 }));
+  const r = await postJson(cluster.queryPort, '/busy/predict', { input: [1500] });
+  assert.equal(r.body.default, false, JSON.stringify(r.body));
+  assert.equal(r.body.output, 1500);
+  const [replica] = cluster.replicas();
+  assert.equal(replica!.restartCount, 0);
+  assert.equal(replica!.connected, true);
+});
