@@ -57,7 +57,8 @@ export class AdminCore {
 
   requireWritable(): void {
     if (!this.ctx.store.writable) {
-      throw new ClipperError('CLP_ERR_STATE_UNAVAILABLE', 'The state store is unavailable: no changes can be made right now. Try again later');
+      throw new ClipperError('CLP_ERR_STATE_UNAVAILABLE',
+        `The state store is unavailable (${this.ctx.store.unavailableReason || 'not writable'}): no changes can be made right now. Try again later`);
     }
   }
 

@@ -17,6 +17,7 @@ export class MemoryStateStore implements StateStore {
   readonly #policyState = new Map<string, string>();
   readonly #listeners = new Set<StateListener>();
   readonly writable = true;
+  readonly unavailableReason = '';
 
   async open(): Promise<StateSnapshot> {
     return cloneSnapshot(this.#state);

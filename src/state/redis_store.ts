@@ -168,6 +168,11 @@ export class RedisStateStore implements StateStore {
     return this.#phase === 'open' && this.#cmdReady && this.#subReady && this.#synced;
   }
 
+  get unavailableReason(): string {
+    if (this.writable) return '';
+    return this.#phase === 'open' && this.#cmdReady && this.#subReady ? 'resynchronising with Redis' : this.#unavailable().message;
+  }
+
   async open(): Promise<StateSnapshot> {
     if (this.#phase !== 'idle') throw new ClipperError('CLP_ERR_INTERNAL', `state store open() called when ${this.#phase}`);
     this.#phase = 'opening';

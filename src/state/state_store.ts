@@ -29,6 +29,8 @@ export interface StateStore {
   putPolicyState(key: string, value: string): Promise<void>;
   /** True while writes can be accepted. */
   readonly writable: boolean;
+  /** Why writes are refused right now ('' while writable), for error messages. */
+  readonly unavailableReason: string;
   subscribe(listener: StateListener): () => void;
   close(): Promise<void>;
 }

@@ -90,6 +90,7 @@ export class FakeAdminContext implements AdminContext {
 export class ControlledStore implements StateStore {
   readonly inner = new MemoryStateStore();
   writable = true;
+  get unavailableReason(): string { return this.writable ? "" : "test store set unwritable"; }
   /** When set, every write rejects with this message. */
   failWrites: string | null = null;
 

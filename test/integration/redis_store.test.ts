@@ -4,10 +4,7 @@
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { ClipperError } from '../../src/errors.js';
@@ -17,43 +14,16 @@ import { emptySnapshot, modelKey, type AppRecord, type ModelRecord, type StateSn
 import { redisKeys } from '../../src/state/redis_keys.js';
 import { RedisStateStore } from '../../src/state/redis_store.js';
 import type { StateChange } from '../../src/state/state_store.js';
+import {
+  deleteClusterKeys, freePort, kRedisServer, kRedisSkipMessage, kRedisUrl, redisAnswers, startRedis, uniqueCluster,
+} from '../helpers/redis.js';
 
-const kRedisUrl = 'redis://127.0.0.1:6379';
-const kRedisServer = '/usr/bin/redis-server';
-const kSkipMessage = "Redis not reachable at 127.0.0.1:6379: start it with redis-server --daemonize yes (or set up the CI service)";
-
-/** True when something at the port answers PING with PONG. */
-async function redisAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const timer = setTimeout(() => { socket.destroy(); resolve(false); }, 1000);
-    let text = '';
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      text += chunk.toString();
-      if (text.includes('\r\n')) { clearTimeout(timer); socket.destroy(); resolve(text.startsWith('+PONG')); }
-    });
-    socket.on('error', () => { clearTimeout(timer); resolve(false); });
-  });
-}
+const kSkipMessage = kRedisSkipMessage;
 
 const redisUp = await redisAnswers(6379);
 const skip = redisUp ? false : kSkipMessage;
 if (!redisUp && process.env.CI) {
   test('Redis is reachable (required when CI is set)', () => assert.fail(kSkipMessage));
-}
-
-function uniqueCluster(): string {
-  return `t${process.pid}-${randomBytes(4).toString('hex')}`;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** Polls until `ok()` holds; fails after a generous bound (a liveness check, not a timing one). */
@@ -63,24 +33,6 @@ async function waitFor(ok: () => boolean, what: string, boundMs = 10_000): Promi
     if (Date.now() - start > boundMs) assert.fail(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 10));
   }
-}
-
-/** Deletes every key of the cluster, found by SCAN of its prefix; returns how many there were. */
-async function deleteClusterKeys(url: string, cluster: string): Promise<number> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  let deleted = 0;
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', redisKeys(cluster).pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) deleted += await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
-  return deleted;
 }
 
 /** What a frontend does with the changes it hears: keep a view of the configuration. */
@@ -270,18 +222,6 @@ test('unreachable Redis at start fails fast with a clear error; bad arguments ar
   assert.ok(createStateStore('memory:', 'c') instanceof MemoryStateStore);
   assert.ok(createStateStore(kRedisUrl, 'c') instanceof RedisStateStore);
 });
-
-async function startRedis(t: TestContext, port: number): Promise<ChildProcess> {
-  const child = spawn(kRedisServer, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--daemonize', 'no'], { stdio: 'ignore' });
-  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
-  const start = Date.now();
-  while (!(await redisAnswers(port))) {
-    if (child.exitCode !== null || Date.now() - start > 10_000) assert.fail(`redis-server on port ${port} did not start`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return child;
-}
 
 const restartSkip = existsSync(kRedisServer) ? false : `${kRedisServer} not found: the restart test runs its own redis-server`;
 
