@@ -22,6 +22,8 @@ export interface QueryServerDeps {
   inputTypeOf(route: AppRoute): InputType;
   metricsText(): Promise<{ contentType: string; body: string }>;
   metricsJson(): string;
+  /** Protocol adapters at the edge (WebSocket streaming, …) add their routes here. */
+  registerRoutes?: (app: TemplatedApp) => void;
 }
 
 export interface QueryServer {
@@ -162,6 +164,7 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
   app.get('/healthz', (res) => {
     sendJson(res, { aborted: false }, 200, '{"status":"ok"}');
   });
+  deps.registerRoutes?.(app);
   app.any('/*', (res, req) => {
     sendError(res, { aborted: false }, new ClipperError('CLP_ERR_ROUTE_NOT_FOUND',
       `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`));
