@@ -1,0 +1,212 @@
+// Runs one sweep: for each level (a concurrency in the closed loop, a rate in the open loop) it
+// opens fresh connections, warms up, measures a fixed window, drains, and summarises the window.
+
+import { performance } from 'node:perf_hooks';
+import type { LatencySummaryUs } from './histogram.js';
+import type { InputSource } from './inputs.js';
+import { metricsDelta, scrapeMetrics, type MetricsObservation } from './metrics_scrape.js';
+import { OpenLoopSchedule } from './open_loop.js';
+import { LevelRecorder } from './recorder.js';
+import type { LoadConnection, ResultSink, Transport } from './transport.js';
+
+export type LoadMode = 'closed' | 'open';
+
+export interface SweepOptions {
+  label: string;
+  transport: Transport;
+  inputs: InputSource;
+  mode: LoadMode;
+  /** Concurrencies (closed) or rates in requests/s (open). */
+  levels: number[];
+  /** Open loop: connections to spread requests over. */
+  connections: number;
+  poisson: boolean;
+  seed: number;
+  durationS: number;
+  warmupS: number;
+  drainS: number;
+  sloMs: number;
+  metricsUrl: string | null;
+  /** Called about once a second with a one-line status. */
+  onProgress?: (line: string) => void;
+}
+
+export interface LevelResult {
+  label: string;
+  mode: LoadMode;
+  level: number;
+  /** Requested rate (open loop) or null. */
+  offeredRps: number | null;
+  connections: number;
+  durationS: number;
+  sent: number;
+  responses: number;
+  /** 2xx responses that arrived during the window, per second (a saturated server shows here). */
+  throughputRps: number;
+  latencyUs: LatencySummaryUs;
+  sloMs: number;
+  /** Share of requests (incl. errors) answered 2xx within the SLO. */
+  withinSloShare: number;
+  /** Share of 2xx responses that were default outputs. */
+  defaultShare: number;
+  errorCount: number;
+  errors: Record<string, number>;
+  statusCounts: Record<string, number>;
+  /** Generator send lateness p99 (open loop), µs. */
+  sendLagP99Us: number | null;
+  generatorCpuPct: number;
+  generatorBottleneck: string | null;
+  metrics: MetricsObservation | null;
+}
+
+const kCpuBottleneckPct = 90;
+const kSendLagBottleneckUs = 10_000;
+
+/** Records into the current level and, in the closed loop, keeps every connection busy. */
+class LoadDriver implements ResultSink {
+  readonly #now: () => number;
+  readonly #inputs: InputSource;
+  readonly #closed: boolean;
+  recorder: LevelRecorder;
+  stopAtMs = Infinity;
+  totalResponses = 0;
+  totalErrors = 0;
+
+  constructor(now: () => number, inputs: InputSource, closed: boolean, recorder: LevelRecorder) {
+    this.#now = now;
+    this.#inputs = inputs;
+    this.#closed = closed;
+    this.recorder = recorder;
+  }
+
+  /** Send one request; in the open loop also record how late it left versus its intended time. */
+  send(conn: LoadConnection, intendedMs: number): void {
+    if (this.#closed) this.recorder.onSent(intendedMs);
+    else this.recorder.onSent(intendedMs, this.#now());
+    conn.send(this.#inputs.next(), intendedMs);
+  }
+
+  #next(conn: LoadConnection, now: number): void {
+    if (this.#closed && now < this.stopAtMs) this.send(conn, now);
+  }
+
+  onResponse(conn: LoadConnection, intendedMs: number, status: number, isDefault: boolean): void {
+    this.totalResponses++;
+    const now = this.#now();
+    this.recorder.onResponse(intendedMs, now, status, isDefault);
+    this.#next(conn, now);
+  }
+
+  onError(conn: LoadConnection, intendedMs: number, kind: string): void {
+    this.totalErrors++;
+    this.recorder.onError(intendedMs, kind);
+    // back off a little so a refused connection does not spin the closed loop
+    if (this.#closed) setTimeout(() => this.#next(conn, this.#now()), 10);
+  }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, Math.max(0, ms)));
+
+/** Pick the connection with the fewest requests in flight (round-robin among ties). */
+function leastLoaded(conns: LoadConnection[], start: number): LoadConnection {
+  let best = conns[start % conns.length]!;
+  for (let i = 1; i < conns.length && best.inflight > 0; i++) {
+    const c = conns[(start + i) % conns.length]!;
+    if (c.inflight < best.inflight) best = c;
+  }
+  return best;
+}
+
+export async function runLevel(o: SweepOptions, level: number): Promise<LevelResult> {
+  const now = (): number => performance.now();
+  const closed = o.mode === 'closed';
+  const connCount = closed ? level : o.connections;
+  const placeholder = new LevelRecorder(Infinity, Infinity, o.sloMs);
+  const driver = new LoadDriver(now, o.inputs, closed, placeholder);
+  const conns = await o.transport.connect(connCount, driver);
+
+  const t0 = now();
+  const windowStartMs = t0 + o.warmupS * 1000;
+  const windowEndMs = windowStartMs + o.durationS * 1000;
+  const rec = new LevelRecorder(windowStartMs, windowEndMs, o.sloMs);
+  driver.recorder = rec;
+  driver.stopAtMs = windowEndMs;
+
+  let lastResponses = 0;
+  const progress = o.onProgress === undefined ? null : setInterval(() => {
+    const t = now();
+    const phase = t < windowStartMs ? 'warmup' : t < windowEndMs ? 'measure' : 'drain';
+    const rps = driver.totalResponses - lastResponses;
+    lastResponses = driver.totalResponses;
+    const inflight = conns.reduce((s, c) => s + c.inflight, 0);
+    o.onProgress!(`[${o.label}] ${closed ? 'c' : 'rate'}=${level} ${phase} ${((t - t0) / 1000).toFixed(0)}s `
+      + `${rps} resp/s inflight=${inflight} errors=${driver.totalErrors}`);
+  }, 1000);
+
+  let schedule: OpenLoopSchedule | null = null;
+  let scheduleDone: Promise<void> = Promise.resolve();
+  if (closed) {
+    for (const c of conns) driver.send(c, now());
+  } else {
+    let rr = 0;
+    schedule = new OpenLoopSchedule({
+      rateRps: level, poisson: o.poisson, seed: o.seed + level, startMs: t0, endMs: windowEndMs, now,
+      dispatch: (intendedMs) => driver.send(leastLoaded(conns, rr++), intendedMs),
+    });
+    scheduleDone = schedule.run();
+  }
+
+  await sleep(windowStartMs - now());
+  const cpu0 = process.cpuUsage();
+  const wall0 = now();
+  const metricsBefore = o.metricsUrl === null ? Promise.resolve(null) : scrapeMetrics(o.metricsUrl);
+  await sleep(windowEndMs - now());
+  await scheduleDone;
+  const cpu1 = process.cpuUsage(cpu0);
+  const wall1 = now();
+  const metricsAfter = o.metricsUrl === null ? Promise.resolve(null) : scrapeMetrics(o.metricsUrl);
+
+  const drainEndMs = now() + o.drainS * 1000;
+  while (rec.outstanding > 0 && now() < drainEndMs) await sleep(10);
+  rec.failOutstanding('timeout');
+  if (progress !== null) clearInterval(progress);
+  for (const c of conns) c.close();
+
+  const generatorCpuPct = ((cpu1.user + cpu1.system) / 1000 / (wall1 - wall0)) * 100;
+  const sendLagP99Us = closed ? null : rec.sendLagUs.percentile(99);
+  const reasons: string[] = [];
+  if (generatorCpuPct >= kCpuBottleneckPct) reasons.push(`generator CPU ${generatorCpuPct.toFixed(0)}% of a core`);
+  if (sendLagP99Us !== null && sendLagP99Us > kSendLagBottleneckUs) {
+    reasons.push(`could not send at ${level} req/s (send lag p99 ${(sendLagP99Us / 1000).toFixed(1)} ms)`);
+  }
+  const total = rec.responses + rec.errorCount;
+  const [before, after] = await Promise.all([metricsBefore, metricsAfter]);
+  return {
+    label: o.label,
+    mode: o.mode,
+    level,
+    offeredRps: closed ? null : level,
+    connections: connCount,
+    durationS: o.durationS,
+    sent: rec.sent,
+    responses: rec.responses,
+    throughputRps: rec.okCompletedInWindow / o.durationS,
+    latencyUs: rec.latencyUs.summary(),
+    sloMs: o.sloMs,
+    withinSloShare: total === 0 ? 0 : rec.withinSlo / total,
+    defaultShare: rec.okResponses === 0 ? 0 : rec.defaults / rec.okResponses,
+    errorCount: rec.errorCount,
+    errors: Object.fromEntries(rec.errors),
+    statusCounts: Object.fromEntries([...rec.statusCounts].map(([k, v]) => [String(k), v])),
+    sendLagP99Us,
+    generatorCpuPct,
+    generatorBottleneck: reasons.length === 0 ? null : reasons.join('; '),
+    metrics: metricsDelta(before, after),
+  };
+}
+
+export async function runSweep(o: SweepOptions): Promise<LevelResult[]> {
+  const out: LevelResult[] = [];
+  for (const level of o.levels) out.push(await runLevel(o, level));
+  return out;
+}

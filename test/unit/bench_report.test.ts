@@ -1,0 +1,117 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { recommend, meetsSlo } from '../../bench/loadgen/recommend.js';
+import { formatTable, kCsvColumns, toCsv, toHtml, writeReports, type BenchResults } from '../../bench/loadgen/report.js';
+import type { LevelResult } from '../../bench/loadgen/runner.js';
+import { linePlot, niceTicks } from '../../bench/loadgen/svg.js';
+
+function level(lvl: number, p99Ms: number, extra: Partial<LevelResult> = {}): LevelResult {
+  return {
+    label: 'srv', mode: 'open', level: lvl, offeredRps: lvl, connections: 8, durationS: 2, sent: lvl * 2,
+    responses: lvl * 2, throughputRps: lvl,
+    latencyUs: { count: lvl * 2, min: 100, mean: 500, p50: 400, p90: 800, p99: p99Ms * 1000, p999: p99Ms * 1200, max: p99Ms * 1500 },
+    sloMs: 10, withinSloShare: 0.995, defaultShare: 0.01, errorCount: 0, errors: {}, statusCounts: { 200: lvl * 2 },
+    sendLagP99Us: 300, generatorCpuPct: 40, generatorBottleneck: null,
+    metrics: { batchSize: { clipper_batch_size: { count: 10, mean: lvl / 100, p50: 1, p99: 4 } }, queueTime: {} },
+    ...extra,
+  };
+}
+
+const results = (levels: LevelResult[]): BenchResults => ({
+  startedAt: '2026-01-01T00:00:00.000Z', config: { sloMs: 10, note: 'a "quoted", <tag>' }, generatorCpuPct: 55,
+  targets: [{ label: 'srv', description: 'http://127.0.0.1:1/a/predict (clipper)', levels, recommendation: recommend(levels) }],
+});
+
+/** Minimal CSV reader (quoted cells with doubled quotes). */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  for (const line of text.trimEnd().split('\n')) {
+    const cells: string[] = [];
+    let cur = '';
+    let quoted = false;
+    for (let i = 0; i < line.length; i++) {
+      const ch = line[i]!;
+      if (quoted) {
+        if (ch === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (ch === '"') quoted = false; else cur += ch;
+      } else if (ch === '"') quoted = true;
+      else if (ch === ',') { cells.push(cur); cur = ''; } else cur += ch;
+    }
+    cells.push(cur);
+    rows.push(cells);
+  }
+  return rows;
+}
+
+test('recommendation: highest level whose p99 meets the SLO with few errors', () => {
+  const levels = [level(1000, 2), level(2000, 6), level(3000, 12), level(4000, 9, { errorCount: 500, errors: { timeout: 500 } })];
+  const rec = recommend(levels)!;
+  assert.equal(rec.level, 2000);
+  assert.equal(rec.p99Ms, 6);
+  assert.equal(rec.batchSizeMean, 20);
+  assert.match(rec.text, /2000 req\/s offered/);
+  assert.equal(meetsSlo(levels[3]!), false); // 500 errors of 8500 > 1%
+  assert.equal(recommend([level(1000, 11)]), null);
+  assert.equal(recommend([level(1000, 1, { responses: 0 })]), null);
+});
+
+test('CSV and JSON parse back with one row per level', () => {
+  const r = results([level(1000, 2), level(2000, 12, { errors: { ECONNRESET: 2, timeout: 1 }, errorCount: 3,
+    generatorBottleneck: 'generator CPU 95% of a core' })]);
+  const rows = parseCsv(toCsv(r));
+  assert.deepEqual(rows[0], [...kCsvColumns]);
+  assert.equal(rows.length, 3);
+  const col = (name: string, row: number): string => rows[row]![kCsvColumns.indexOf(name as (typeof kCsvColumns)[number])]!;
+  assert.equal(col('level', 2), '2000');
+  assert.equal(col('p99_ms', 1), '2');
+  assert.equal(col('errors', 2), 'ECONNRESET=2;timeout=1');
+  assert.equal(col('generator_bottleneck', 2), 'generator CPU 95% of a core');
+  assert.equal(col('batch_size_mean', 1), '10');
+  assert.equal(col('queue_time_mean', 1), '');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-report-'));
+  try {
+    const files = writeReports(r, dir);
+    const back = JSON.parse(readFileSync(files.json, 'utf8')) as BenchResults;
+    assert.deepEqual(back, JSON.parse(JSON.stringify(r)));
+    assert.equal(readFileSync(files.csv, 'utf8'), toCsv(r));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('HTML report has three well-formed inline SVG plots, the recommendation and escaped config', () => {
+  const html = toHtml(results([level(1000, 2), level(2000, 12, { generatorBottleneck: 'could not send at 2000 req/s' })]));
+  const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
+  assert.equal(svgs.length, 3);
+  for (const svg of svgs) {
+    assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    assert.match(svg, /<polyline /);
+    // every non-self-closing element is closed
+    const opens = (svg.match(/<(svg|g|text)\b[^>]*[^/]>/g) ?? []).length;
+    const closes = (svg.match(/<\/(svg|g|text)>/g) ?? []).length;
+    assert.equal(opens, closes);
+    assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
+  }
+  assert.match(html, /highest level with p99 &lt;= 10 ms is 1000/);
+  assert.match(html, /load generator was the bottleneck \(could not send at 2000 req\/s\)/);
+  assert.match(html, /a \\&quot;quoted\\&quot;, &lt;tag&gt;/);
+  assert.ok(html.trimEnd().endsWith('</html>'));
+});
+
+test('table lists every level, the recommendation and generator CPU', () => {
+  const table = formatTable(results([level(1000, 2), level(2000, 12)]));
+  assert.match(table, /r=1000/);
+  assert.match(table, /r=2000/);
+  assert.match(table, /recommendation: srv: highest level/);
+  assert.match(table, /generator CPU over the run: 55% of one core/);
+});
+
+test('svg: nice ticks cover the range; empty plots say so', () => {
+  assert.deepEqual(niceTicks(0, 97), [0, 20, 40, 60, 80, 100]);
+  assert.deepEqual(niceTicks(0, 1), [0, 0.2, 0.4, 0.6, 0.8, 1]);
+  const empty = linePlot({ title: 't', xLabel: 'x', yLabel: 'y', series: [{ name: 's', points: [] }] });
+  assert.match(empty, /no data/);
+  assert.match(empty, /<\/svg>$/);
+});
