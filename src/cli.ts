@@ -19,6 +19,8 @@ commands:
             --threads N          batching worker threads (default: cores - 1)
             --state URL          memory: (default) or redis://host:port
             --cluster-name NAME  key namespace in a shared state store (default "default")
+  bench     measure a running server: throughput and latency per concurrency or rate level,
+            SLO attainment, server batch sizes; reports in JSON, CSV and HTML (clipper bench --help)
   help      this text
 `;
 
@@ -75,6 +77,11 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'start': return await start(rest);
+      case 'bench': {
+        // The harness lives in bench/loadgen (compiled beside src/); loaded only when asked for.
+        const { main: benchMain } = await import('../bench/loadgen/main.js');
+        return await benchMain(rest);
+      }
       case undefined: case 'help': case '--help': case '-h':
         process.stdout.write(kUsage);
         return command === undefined ? 1 : 0;

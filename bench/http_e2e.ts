@@ -1,0 +1,109 @@
+// End-to-end HTTP benchmark: wrk against a bare uWebSockets.js echo server (the ceiling of any HTTP
+// predict path on this machine) and against a real cluster (hello-world → sum-model, and a noop
+// model), in one run, so the ratio is measured under the same conditions. Every request carries a
+// unique random input (bench/wrk/predict_random.lua), so nothing can be cached.
+//
+//   npm run build && node dist/bench/http_e2e.js [--duration-s 10] [--connections 64] [--threads 1]
+//
+// Each server runs in its own process; wrk (Debian package `wrk`) is the load generator.
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { kRepoRoot } from '../src/paths.js';
+
+interface WrkResult {
+  label: string;
+  connections: number;
+  requestsPerS: number;
+  p50Us: number;
+  p99Us: number;
+  defaults: number;
+  non2xx: number;
+}
+
+const kLua = path.join(kRepoRoot, 'bench', 'wrk', 'predict_random.lua');
+
+async function serve(): Promise<void> {
+  const { Cluster } = await import('../src/cluster.js');
+  const { installExample } = await import('../src/example.js');
+  const { startAdminServer } = await import('../src/admin/admin_server.js');
+  const threads = Number(process.env.CLIPPER_BENCH_THREADS ?? '') || undefined;
+  const cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0, batchingThreads: threads }, startAdmin: startAdminServer });
+  await installExample(cluster);
+  await cluster.store.putModel({
+    model_name: 'noop-model', model_version: '1', input_type: 'doubles', labels: [], container_name: 'bench',
+    model_data_path: 'DEPRECATED', batch_size: -1, num_replicas: 1,
+    container: { runtime: 'node', entry: path.join(kRepoRoot, 'containers', 'node', 'examples', 'noop_model.mjs'), options: { isolate: 'inline' } },
+  });
+  await cluster.waitForDeploy('noop-model', '1');
+  await cluster.store.setCurrentVersion('noop-model', '1');
+  await cluster.store.putApp({ name: 'noop', input_type: 'doubles', default_output: '-1.0', latency_slo_micros: 100_000,
+    linked_models: ['noop-model'], selection_policy: 'default', overload_response: 'default_output' });
+  process.stdout.write(`${JSON.stringify({ port: cluster.queryPort })}\n`);
+  process.on('SIGTERM', () => { void cluster.close().then(() => process.exit(0)); });
+}
+
+function startChild(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const m = /"port":(\d+)|listening on .*:(\d+)|^(\d+)$/.exec(line);
+      if (m) resolve({ child, port: Number(m[1] ?? m[2] ?? m[3]) });
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
+}
+
+function runWrk(label: string, url: string, connections: number, threads: number, durationS: number): WrkResult {
+  const out = spawnSync('wrk', [`-t${threads}`, `-c${connections}`, `-d${durationS}s`, '-s', kLua, url], { encoding: 'utf8' });
+  if (out.error) throw new Error(`wrk could not run (apt-get install wrk): ${out.error.message}`);
+  const text = out.stdout;
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
+  const lat = /p50 (\d+) us, p99 (\d+) us/.exec(text);
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
+  const defaults = Number(/defaults (\d+)/.exec(text)?.[1] ?? 0);
+  return { label, connections, requestsPerS: rps, p50Us: Number(lat?.[1]), p99Us: Number(lat?.[2]), defaults, non2xx };
+}
+
+async function main(): Promise<void> {
+  if (process.argv[2] === 'serve') return serve();
+  const { values } = parseArgs({ options: {
+    'duration-s': { type: 'string', default: '10' }, connections: { type: 'string', default: '64' },
+    threads: { type: 'string', default: '1' },
+  } });
+  const durationS = Number(values['duration-s']);
+  const connections = Number(values.connections);
+  const threads = Number(values.threads);
+  const echo = await startChild([path.join(kRepoRoot, 'dist', 'bench', 'echo_server.js'), '0']);
+  const cluster = await startChild([path.join(kRepoRoot, 'dist', 'bench', 'http_e2e.js'), 'serve']);
+  const results: WrkResult[] = [];
+  try {
+    const targets = [
+      ['bare uWS echo', `http://127.0.0.1:${echo.port}/default/predict`],
+      ['clipper hello-world (sum)', `http://127.0.0.1:${cluster.port}/hello-world/predict`],
+      ['clipper noop', `http://127.0.0.1:${cluster.port}/noop/predict`],
+    ] as const;
+    for (const [label, url] of targets) {
+      runWrk(label, url, connections, threads, 2); // warm-up
+      results.push(runWrk(label, url, connections, threads, durationS));
+      results.push(runWrk(label, url, 1, 1, Math.max(3, durationS / 2)));
+    }
+  } finally {
+    echo.child.kill('SIGTERM');
+    cluster.child.kill('SIGTERM');
+  }
+  const echoRps = results.find((r) => r.label === 'bare uWS echo' && r.connections === connections)!.requestsPerS;
+  const lines = ['| target | connections | req/s | vs echo | p50 µs | p99 µs | default outputs | non-2xx |', '|---|---|---|---|---|---|---|---|'];
+  for (const r of results) {
+    const ratio = r.connections === connections ? `${((r.requestsPerS / echoRps) * 100).toFixed(0)}%` : '';
+    lines.push(`| ${r.label} | ${r.connections} | ${r.requestsPerS.toFixed(0)} | ${ratio} | ${r.p50Us} | ${r.p99Us} | ${r.defaults} | ${r.non2xx} |`);
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
