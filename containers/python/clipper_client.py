@@ -1,0 +1,156 @@
+"""A small notebook client for clipper-ts: register apps, deploy Python closures and sklearn
+models as Python containers, link them, and query.
+
+    from clipper_client import ClipperConnection
+    conn = ClipperConnection()                     # admin :1338, queries :1337
+    conn.register_application('hello', 'doubles', '-1.0', 100000)
+    conn.deploy_python_closure('sum', '1', 'doubles', lambda xs: [float(x.sum()) for x in xs])
+    conn.link_model_to_app('hello', 'sum')
+    conn.predict('hello', [1.0, 2.0, 3.0])         # {'query_id': 0, 'output': 6.0, 'default': False}
+
+Models are pickled (cloudpickle, so closures and lambdas work) to
+$CLIPPER_MODELS_DIR/<name>/<version>/ (default ~/.clipper/models), a path the server's local
+process manager reads; the server must run on the same machine. Standard library + cloudpickle.
+"""
+
+import json
+import os
+import pickle
+import urllib.error
+import urllib.request
+
+try:
+    import cloudpickle
+except ImportError:  # plain pickle still handles module-level functions and estimators
+    cloudpickle = None
+
+DEFAULT_BATCH_SIZE = -1
+
+
+class ClipperException(Exception):
+    """A request the server refused: carries the HTTP status and the server's body."""
+
+    def __init__(self, message, status=None, body=None):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+def models_dir():
+    return os.environ.get('CLIPPER_MODELS_DIR') or os.path.join(os.path.expanduser('~'), '.clipper', 'models')
+
+
+class ClipperConnection:
+    def __init__(self, admin_url='http://127.0.0.1:1338', query_url='http://127.0.0.1:1337', timeout_s=60.0):
+        self.admin_url = admin_url.rstrip('/')
+        self.query_url = query_url.rstrip('/')
+        self.timeout_s = timeout_s
+
+    # -- HTTP ---------------------------------------------------------------------------------
+
+    def _post(self, url, body):
+        data = json.dumps(body).encode('utf-8')
+        request = urllib.request.Request(url, data=data, method='POST',
+                                         headers={'Content-Type': 'application/json'})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
+                return response.status, response.read().decode('utf-8', 'replace')
+        except urllib.error.HTTPError as err:
+            text = err.read().decode('utf-8', 'replace')
+            raise ClipperException('POST %s failed with HTTP %d: %s' % (url, err.code, text),
+                                   status=err.code, body=text) from None
+        except urllib.error.URLError as err:
+            raise ClipperException('POST %s failed: %s (is the server running?)' % (url, err.reason)) from None
+
+    def _admin(self, command, body):
+        _, text = self._post('%s/admin/%s' % (self.admin_url, command), body)
+        return text
+
+    # -- admin --------------------------------------------------------------------------------
+
+    def register_application(self, name, input_type, default_output, slo_micros):
+        return self._admin('add_app', {'name': name, 'input_type': input_type,
+                                       'default_output': default_output,
+                                       'latency_slo_micros': int(slo_micros)})
+
+    def link_model_to_app(self, app_name, model_name):
+        return self._admin('add_model_links', {'app_name': app_name, 'model_names': [model_name]})
+
+    def deploy_python_closure(self, name, version, input_type, func, num_replicas=1,
+                              batch_size=DEFAULT_BATCH_SIZE, labels=None):
+        """Pickle `func` (called with a batch: a 2-D array, or a list of arrays/str/bytes; it returns
+        one output per input) and deploy it as model name:version in a Python container."""
+        if not callable(func):
+            raise TypeError('func must be callable, got %s' % type(func).__name__)
+        path = self._save_model(name, version, func)
+        return self._add_model(name, version, input_type, path, 'predict', num_replicas, batch_size, labels)
+
+    def deploy_sklearn_model(self, name, version, input_type, model, method='predict', num_replicas=1,
+                             batch_size=DEFAULT_BATCH_SIZE, labels=None):
+        """Pickle a fitted estimator and deploy it; the container calls `model.<method>(X)`."""
+        if not callable(getattr(model, method, None)):
+            raise TypeError('%s has no method %s' % (type(model).__name__, method))
+        path = self._save_model(name, version, model)
+        return self._add_model(name, version, input_type, path, method, num_replicas, batch_size, labels)
+
+    def _save_model(self, name, version, obj):
+        for what, value in (('name', name), ('version', version)):
+            if not value or any(c in str(value) for c in ',:/\\') or str(value) in ('.', '..'):
+                raise ValueError('invalid model %s %r' % (what, value))
+        directory = os.path.join(models_dir(), str(name), str(version))
+        os.makedirs(directory, exist_ok=True)
+        path = os.path.abspath(os.path.join(directory, 'func.pkl'))
+        tmp = path + '.tmp'
+        with open(tmp, 'wb') as f:
+            (cloudpickle or pickle).dump(obj, f)
+        os.replace(tmp, path)
+        return path
+
+    def _add_model(self, name, version, input_type, path, function, num_replicas, batch_size, labels):
+        return self._admin('add_model', {
+            'model_name': name, 'model_version': str(version), 'labels': list(labels or []),
+            'input_type': input_type, 'container_name': 'clipper-ts/python', 'model_data_path': path,
+            'batch_size': int(batch_size), 'num_replicas': int(num_replicas),
+            'container': {'runtime': 'python', 'entry': path, 'function': function},
+        })
+
+    # -- queries ------------------------------------------------------------------------------
+
+    def predict(self, app_name, input):  # noqa: A002 (Clipper's field name)
+        """Query an app with one input; returns the parsed response ({query_id, output, default})."""
+        _, text = self._post('%s/%s/predict' % (self.query_url, app_name), {'input': _jsonable(input)})
+        return json.loads(text)
+
+    def predict_batch(self, app_name, inputs):
+        _, text = self._post('%s/%s/predict' % (self.query_url, app_name),
+                             {'input_batch': [_jsonable(x) for x in inputs]})
+        return json.loads(text)
+
+
+def _jsonable(value):
+    tolist = getattr(value, 'tolist', None)  # numpy arrays
+    return tolist() if callable(tolist) else value
+
+
+# Module-level helpers in the style of Clipper's deployer functions.
+
+def register_application(conn, name, input_type, default_output, slo_micros):
+    return conn.register_application(name, input_type, default_output, slo_micros)
+
+
+def deploy_python_closure(conn, name, version, input_type, func, num_replicas=1,
+                          batch_size=DEFAULT_BATCH_SIZE):
+    return conn.deploy_python_closure(name, version, input_type, func, num_replicas, batch_size)
+
+
+def deploy_sklearn_model(conn, name, version, input_type, model, method='predict', num_replicas=1,
+                         batch_size=DEFAULT_BATCH_SIZE):
+    return conn.deploy_sklearn_model(name, version, input_type, model, method, num_replicas, batch_size)
+
+
+def link_model_to_app(conn, app_name, model_name):
+    return conn.link_model_to_app(app_name, model_name)
+
+
+def predict(conn, app_name, input):  # noqa: A002
+    return conn.predict(app_name, input)

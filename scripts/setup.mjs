@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// Makes sure the Python model containers can run: /usr/bin/python3 (or $CLIPPER_PYTHON) must import
+// msgpack, numpy, sklearn and cloudpickle. Installs the Debian packages when they are missing and we
+// are root; otherwise prints the command to run. Prints one line; does nothing when all is there.
+import { spawnSync } from 'node:child_process';
+
+const python = process.env.CLIPPER_PYTHON ?? '/usr/bin/python3';
+const kModules = ['msgpack', 'numpy', 'sklearn', 'cloudpickle'];
+const kPackages = ['python3-msgpack', 'python3-numpy', 'python3-sklearn', 'python3-cloudpickle'];
+const installCommand = `apt-get update && apt-get install -y ${kPackages.join(' ')}`;
+
+function missingModules() {
+  const script = 'import importlib, sys\nfor m in sys.argv[1:]:\n    try: importlib.import_module(m)\n    except Exception: print(m)\n';
+  const out = spawnSync(python, ['-c', script, ...kModules], { encoding: 'utf8' });
+  if (out.error !== undefined || out.status !== 0) return null; // no usable interpreter
+  return out.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+}
+
+function run(args) {
+  const out = spawnSync(args[0], args.slice(1), {
+    stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8',
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
+  if (out.error !== undefined || out.status !== 0) {
+    throw new Error(`${args.join(' ')} failed: ${out.error?.message ?? out.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  }
+}
+
+const before = missingModules();
+if (before !== null && before.length === 0) {
+  console.log(`setup: ${python} has ${kModules.join(', ')}; nothing to install`);
+  process.exit(0);
+}
+const what = before === null ? `no working ${python}` : `${python} lacks ${before.join(', ')}`;
+const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+const hasApt = spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0;
+if (python !== '/usr/bin/python3') {
+  // Debian's packages serve Debian's interpreter only.
+  console.error(`setup: ${what}; install msgpack numpy scikit-learn cloudpickle for it (e.g. ${python} -m pip install ...)`);
+  process.exit(1);
+}
+if (!isRoot || !hasApt) {
+  console.error(`setup: ${what}; the Python containers need them. Run as root: ${installCommand}`);
+  process.exit(1);
+}
+try {
+  const packages = before === null ? ['python3', ...kPackages] : kPackages;
+  run(['apt-get', 'update']);
+  run(['apt-get', 'install', '-y', '--no-install-recommends', ...packages]);
+} catch (err) {
+  console.error(`setup: ${what}; installing failed: ${err.message}`);
+  process.exit(1);
+}
+const after = missingModules();
+if (after === null || after.length > 0) {
+  console.error(`setup: installed ${kPackages.join(' ')} but ${python} still lacks ${after === null ? 'a working interpreter' : after.join(', ')}`);
+  process.exit(1);
+}
+console.log(`setup: ${what}; installed ${kPackages.join(' ')} with apt-get`);
