@@ -2,7 +2,27 @@
 // Makes sure the Python model containers can run: /usr/bin/python3 (or $CLIPPER_PYTHON) must import
 // msgpack, numpy, sklearn and cloudpickle. Installs the Debian packages when they are missing and we
 // are root; otherwise prints the command to run. Prints one line; does nothing when all is there.
+// Under CI (CI set) it also starts the local Redis the Redis-backed tests need, when it is down.
 import { spawnSync } from 'node:child_process';
+import net from 'node:net';
+
+function redisAnswers() {
+  return new Promise((resolve) => {
+    const socket = net.connect(6379, '127.0.0.1');
+    const timer = setTimeout(() => { socket.destroy(); resolve(false); }, 1000);
+    socket.on('connect', () => socket.write('PING\r\n'));
+    socket.on('data', (d) => { clearTimeout(timer); socket.destroy(); resolve(d.toString().startsWith('+PONG')); });
+    socket.on('error', () => { clearTimeout(timer); resolve(false); });
+  });
+}
+
+if (process.env.CI && !(await redisAnswers())) {
+  const started = spawnSync('redis-server', ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--save', '',
+    '--appendonly', 'no'], { stdio: 'ignore' });
+  console.log(started.status === 0 && (await new Promise((r) => setTimeout(r, 300)), await redisAnswers())
+    ? 'setup: started redis-server on 127.0.0.1:6379 for the Redis-backed tests'
+    : 'setup: Redis is down on 127.0.0.1:6379 and redis-server could not be started; the Redis tests will fail under CI');
+}
 
 const python = process.env.CLIPPER_PYTHON ?? '/usr/bin/python3';
 const kModules = ['msgpack', 'numpy', 'sklearn', 'cloudpickle'];
