@@ -1,0 +1,44 @@
+// Types shared by ModelScheduler and its owner (the batching worker): queued items, hooks, stats.
+
+export interface QueuedItem<P> {
+  readonly token: number;
+  readonly deadlineMs: number;
+  readonly payload: P;
+  /** Scheduler clock time at enqueue. */
+  readonly enqueuedMs: number;
+  /** Times this query has been sent. */
+  sendCount: number;
+}
+
+export type ExpireReason = 'deadline' | 'replica_failed' | 'cancelled' | 'shutdown';
+export type RejectReason = 'queue_full' | 'deadline_unreachable' | 'no_replica';
+
+export interface SchedulerHooks<P> {
+  sendBatch(replicaId: number, batchId: number, items: readonly QueuedItem<P>[], predictedLatencyUs: number): void;
+  expire(item: QueuedItem<P>, reason: ExpireReason): void;
+  reject(item: QueuedItem<P>, reason: RejectReason): void;
+  replicaTimedOut?(replicaId: number, batchId: number): void;
+}
+
+export interface ReplicaStats {
+  replicaId: number;
+  batchSizeMax: number;
+  inFlightBatchCount: number;
+  predictedLatencyUsAtMax: number;
+}
+
+export interface SchedulerStats {
+  queuedCount: number;
+  inFlightBatchCount: number;
+  inFlightQueryCount: number;
+  latencyBudgetUs: number;
+  replicas: ReplicaStats[];
+  enqueuedCount: number;
+  sentQueryCount: number;
+  batchSentCount: number;
+  batchDoneCount: number;
+  batchFailedCount: number;
+  batchTimedOutCount: number;
+  expiredCount: Record<ExpireReason, number>;
+  rejectedCount: Record<RejectReason, number>;
+}
