@@ -193,8 +193,14 @@ export class Cluster implements AdminContext {
     if (!this.#placements.has(key)) {
       this.#placements.set(key, this.#dispatcher.addModel({
         name: model.model_name, version: model.model_version, inputType: model.input_type,
-        batchSizeMax: model.batch_size > 0 ? model.batch_size : this.config.batchSizeMax,
-        inFlightBatchesPerReplica: this.config.inFlightBatchesPerReplica, queueBound: 65536,
+        scheduler: {
+          batchSize: model.batch_size > 0 ? model.batch_size : -1,
+          batchSizeCap: this.config.batchSizeMax,
+          batchWaitMs: this.config.batchWaitMs,
+          queueBound: this.config.queueBound,
+          inFlightPerReplica: this.config.inFlightBatchesPerReplica,
+          inFlightTimeoutMs: this.config.inFlightTimeoutMs,
+        },
       }));
     }
     // A deploy is done when the batching worker that owns the model has a ready connection to a

@@ -22,6 +22,12 @@ export interface ClipperConfig {
   batchSizeMax: number;
   /** Batches in flight per replica connection. */
   inFlightBatchesPerReplica: number;
+  /** A batch unanswered this long is timed out: its replica's connection is reset, its queries re-queued. */
+  inFlightTimeoutMs: number;
+  /** Delayed batching: how long a free replica waits for a fuller batch (0: send at once). */
+  batchWaitMs: number;
+  /** Most queries queued per model version; beyond it queries are shed. */
+  queueBound: number;
   heartbeatMs: number;
   /** Replicas a new model version gets when add_model does not say. */
   defaultReplicas: number;
@@ -42,6 +48,9 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   sloMicrosMax: 60_000_000,
   batchSizeMax: 64,
   inFlightBatchesPerReplica: 1,
+  inFlightTimeoutMs: 30_000,
+  batchWaitMs: 0,
+  queueBound: 4096,
   heartbeatMs: 1000,
   defaultReplicas: 1,
   state: 'memory:',
@@ -78,6 +87,11 @@ export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<
   checkInt('batchSizeMax', config.batchSizeMax, 1, 65536);
   checkInt('inFlightBatchesPerReplica', config.inFlightBatchesPerReplica, 1, 1024);
   checkInt('heartbeatMs', config.heartbeatMs, 10, 60_000);
+  checkInt('inFlightTimeoutMs', config.inFlightTimeoutMs, 1, 3_600_000);
+  if (typeof config.batchWaitMs !== 'number' || !(config.batchWaitMs >= 0 && config.batchWaitMs <= 1000)) {
+    fail('batchWaitMs', 'must be a number in [0, 1000]', config.batchWaitMs);
+  }
+  checkInt('queueBound', config.queueBound, 1, 10_000_000);
   checkInt('defaultReplicas', config.defaultReplicas, 0, 1024);
   if (typeof config.state !== 'string' || !/^(memory:|redis:\/\/)/.test(config.state)) {
     fail('state', "must be 'memory:' or a redis:// URL", config.state);

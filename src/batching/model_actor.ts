@@ -1,11 +1,14 @@
-// One model version's actor inside a batching worker: its queue of queries, its replicas'
-// connections, and the loop that forms batches and hands results back through the reply ring.
-// `#resume()` is the one function that re-derives the next step from state; every event (a query,
-// a result, a replica coming or going) updates state and calls it.
+// One model version's actor inside a batching worker. The ModelScheduler (pure: EDF queue, AIMD or
+// fixed batch sizes per replica, delayed batching, shedding, in-flight timeouts) decides what to
+// send where; this actor owns what the scheduler must not: the replicas' connections, the encoding
+// of batches, the reply ring, and the measurements the metrics endpoint reads.
 
 import { outputToJson } from './output_json.js';
 import type { ReplyWriter } from './reply_writer.js';
-import { DefaultReason, monotonicNowMs } from '../ipc/records.js';
+import { systemClock } from './clock.js';
+import { ModelScheduler, type ExpireReason, type QueuedItem, type RejectReason, type SchedulerStats } from './model_scheduler.js';
+import type { SchedulerOptions } from './scheduler_options.js';
+import { DefaultReason } from '../ipc/records.js';
 import type { InputType } from '../input_types.js';
 import type { PredictMessage } from '../rpc/protocol.js';
 import {
@@ -17,30 +20,46 @@ export interface ModelActorSpec {
   name: string;
   version: string;
   inputType: InputType;
-  /** Largest batch sent to one replica. */
-  batchSizeMax: number;
-  inFlightBatchesPerReplica: number;
-  /** Queued queries beyond this are answered at once (QueueFull). */
-  queueBound: number;
+  scheduler: Partial<SchedulerOptions>;
 }
 
-interface QueuedQuery {
-  token: number;
-  deadlineMs: number;
+interface QueryPayload {
   /** Element count (numeric) or byte length. */
   count: number;
-  payload: Buffer;
-}
-
-interface Batch {
-  replica: ReplicaConnection;
-  items: QueuedQuery[];
+  bytes: Buffer;
 }
 
 /** Replica state changes the worker reports to the main thread. */
 export type ReplicaStateListener = (replicaId: number, connected: boolean, reason: string) => void;
 
-let nextBatchId = 1;
+/** Upper bounds (inclusive) of the histogram buckets the actor keeps; the last bucket is +Inf. */
+export const kBatchSizeBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
+export const kLatencyUsBuckets = [100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+
+export interface ModelActorStats {
+  modelIndex: number;
+  name: string;
+  version: string;
+  scheduler: SchedulerStats;
+  /** Counts per bucket of kBatchSizeBuckets, then +Inf; with the sum of observed values. */
+  batchSize: { counts: number[]; sum: number };
+  /** Container round trip per batch, µs. */
+  batchLatencyUs: { counts: number[]; sum: number };
+  /** Time from enqueue to send per query, µs. */
+  queueUs: { counts: number[]; sum: number };
+  modelErrorCount: number;
+}
+
+function observe(h: { counts: number[]; sum: number }, buckets: readonly number[], value: number): void {
+  let i = 0;
+  while (i < buckets.length && value > buckets[i]!) i++;
+  h.counts[i]!++;
+  h.sum += value;
+}
+
+function histogram(buckets: readonly number[]): { counts: number[]; sum: number } {
+  return { counts: new Array<number>(buckets.length + 1).fill(0), sum: 0 };
+}
 
 export class ModelActor implements ReplicaConnectionEvents {
   readonly spec: ModelActorSpec;
@@ -48,11 +67,12 @@ export class ModelActor implements ReplicaConnectionEvents {
   readonly #connectionOptions: ReplicaConnectionOptions;
   readonly #onReplicaState: ReplicaStateListener;
   readonly #replicas = new Map<number, ReplicaConnection>();
-  readonly #batches = new Map<number, Batch>();
-  // FIFO with a moving head; compacted when the head passes half the array.
-  #queue: QueuedQuery[] = [];
-  #queueHead = 0;
-  #readyCount = 0;
+  readonly #scheduler: ModelScheduler<QueryPayload>;
+  readonly #sentAtMs = new Map<number, number>();
+  readonly #batchSize = histogram(kBatchSizeBuckets);
+  readonly #batchLatencyUs = histogram(kLatencyUsBuckets);
+  readonly #queueUs = histogram(kLatencyUsBuckets);
+  #modelErrorCount = 0;
 
   constructor(spec: ModelActorSpec, replies: ReplyWriter, connectionOptions: ReplicaConnectionOptions,
     onReplicaState: ReplicaStateListener) {
@@ -60,36 +80,26 @@ export class ModelActor implements ReplicaConnectionEvents {
     this.#replies = replies;
     this.#connectionOptions = connectionOptions;
     this.#onReplicaState = onReplicaState;
+    this.#scheduler = new ModelScheduler<QueryPayload>(spec.scheduler, systemClock, {
+      sendBatch: (replicaId, batchId, items) => this.#sendBatch(replicaId, batchId, items),
+      expire: (item, reason) => this.#onExpire(item, reason),
+      reject: (item, reason) => this.#onReject(item, reason),
+      // A replica that does not answer in time: drop the connection (its batches go back to the
+      // queue) and dial again; the manager restarts the process if it is dead.
+      replicaTimedOut: (replicaId) => this.#replicas.get(replicaId)?.reset('in-flight batch timed out'),
+    });
   }
 
-  get queuedCount(): number {
-    return this.#queue.length - this.#queueHead;
-  }
-
-  enqueue(token: number, deadlineMs: number, count: number, payload: Buffer): void {
-    if (this.#readyCount === 0) {
-      this.#replies.fallback(token, DefaultReason.NoReplica);
-      return;
-    }
-    if (this.queuedCount >= this.spec.queueBound) {
-      this.#replies.fallback(token, DefaultReason.QueueFull);
-      return;
-    }
-    this.#queue.push({ token, deadlineMs, count, payload });
-    this.#resume();
+  enqueue(token: number, deadlineMs: number, count: number, bytes: Buffer): void {
+    this.#scheduler.enqueue({ token, deadlineMs, payload: { count, bytes } });
   }
 
   cancel(token: number): void {
-    for (let i = this.#queueHead; i < this.#queue.length; i++) {
-      if (this.#queue[i]!.token === token) {
-        this.#queue.splice(i, 1);
-        return;
-      }
-    }
+    this.#scheduler.cancel(token);
   }
 
   addReplica(replicaId: number, host: string, port: number): void {
-    this.#replicas.get(replicaId)?.close('replaced');
+    this.removeReplica(replicaId);
     const conn = new ReplicaConnection(
       { model: this.spec.name, version: this.spec.version, inputType: this.spec.inputType, replicaId, host, port },
       this.#connectionOptions, this);
@@ -105,123 +115,102 @@ export class ModelActor implements ReplicaConnectionEvents {
 
   close(): void {
     for (const id of [...this.#replicas.keys()]) this.removeReplica(id);
-    this.#failQueued(DefaultReason.NoReplica);
+    this.#scheduler.close();
+  }
+
+  stats(): ModelActorStats {
+    return {
+      modelIndex: this.spec.modelIndex, name: this.spec.name, version: this.spec.version,
+      scheduler: this.#scheduler.stats(), batchSize: structuredClone(this.#batchSize),
+      batchLatencyUs: structuredClone(this.#batchLatencyUs), queueUs: structuredClone(this.#queueUs),
+      modelErrorCount: this.#modelErrorCount,
+    };
   }
 
   // ReplicaConnectionEvents
 
   onReady(conn: ReplicaConnection): void {
-    this.#readyCount++;
     this.#onReplicaState(conn.address.replicaId, true, '');
-    this.#resume();
+    this.#scheduler.addReplica(conn.address.replicaId);
   }
 
   onDown(conn: ReplicaConnection, reason: string, lostBatchIds: number[]): void {
-    const nowMs = monotonicNowMs();
-    const requeue: QueuedQuery[] = [];
-    for (const id of lostBatchIds) {
-      const batch = this.#batches.get(id);
-      if (batch === undefined) continue;
-      this.#batches.delete(id);
-      for (const item of batch.items) if (item.deadlineMs > nowMs) requeue.push(item);
-    }
-    if (requeue.length > 0) this.#queue.splice(this.#queueHead, 0, ...requeue);
-    this.#readyCount = [...this.#replicas.values()].filter((r) => r.ready).length;
+    for (const id of lostBatchIds) this.#sentAtMs.delete(id);
+    // Its in-flight batches are re-queued by the scheduler, deadlines and retries permitting.
+    this.#scheduler.removeReplica(conn.address.replicaId);
     this.#onReplicaState(conn.address.replicaId, false, reason);
-    if (this.#readyCount === 0) this.#failQueued(DefaultReason.NoReplica);
-    this.#resume();
   }
 
   onResult(_conn: ReplicaConnection, batchId: number, outputs: unknown[]): void {
-    const batch = this.#batches.get(batchId);
-    if (batch === undefined) return;
-    this.#batches.delete(batchId);
-    const items = batch.items;
+    const items = this.#finish(batchId);
+    if (items === null) return;
     if (outputs.length !== items.length) {
-      const message = `${this.spec.name}:${this.spec.version} returned ${outputs.length} outputs for a batch of ${items.length}`;
-      for (const item of items) this.#replies.fallback(item.token, DefaultReason.ModelError, message);
-    } else {
-      for (let i = 0; i < items.length; i++) this.#replies.ok(items[i]!.token, outputToJson(outputs[i]));
+      this.#fail(items, `${this.spec.name}:${this.spec.version} returned ${outputs.length} outputs for a batch of ${items.length}`);
+      return;
     }
-    this.#resume();
+    for (let i = 0; i < items.length; i++) this.#replies.ok(items[i]!.token, outputToJson(outputs[i]));
   }
 
   onBatchError(_conn: ReplicaConnection, batchId: number, message: string): void {
-    const batch = this.#batches.get(batchId);
-    if (batch === undefined) return;
-    this.#batches.delete(batchId);
-    const detail = `${this.spec.name}:${this.spec.version} failed: ${message}`;
-    for (const item of batch.items) this.#replies.fallback(item.token, DefaultReason.ModelError, detail);
-    this.#resume();
+    const items = this.#finish(batchId);
+    if (items !== null) this.#fail(items, `${this.spec.name}:${this.spec.version} failed: ${message}`);
   }
 
-  #resume(): void {
-    if (this.queuedCount === 0 || this.#readyCount === 0) return;
-    for (const replica of this.#replicas.values()) {
-      while (replica.ready && replica.inFlightCount < this.spec.inFlightBatchesPerReplica && this.queuedCount > 0) {
-        const items = this.#takeBatch();
-        if (items.length === 0) return;
-        this.#sendBatch(replica, items);
-      }
-      if (this.queuedCount === 0) return;
+  #finish(batchId: number): readonly QueuedItem<QueryPayload>[] | null {
+    const sentAtMs = this.#sentAtMs.get(batchId);
+    if (sentAtMs !== undefined) {
+      this.#sentAtMs.delete(batchId);
+      observe(this.#batchLatencyUs, kLatencyUsBuckets, (systemClock.nowMs() - sentAtMs) * 1000);
     }
+    return this.#scheduler.onBatchDone(batchId);
   }
 
-  /** Up to batchSizeMax queries whose deadline has not passed; expired ones are dropped (the
-   * frontend answers them with the default output at their deadline). */
-  #takeBatch(): QueuedQuery[] {
-    const nowMs = monotonicNowMs();
-    const items: QueuedQuery[] = [];
-    const queue = this.#queue;
-    while (this.#queueHead < queue.length && items.length < this.spec.batchSizeMax) {
-      const item = queue[this.#queueHead]!;
-      this.#queueHead++;
-      if (item.deadlineMs > nowMs) items.push(item);
-    }
-    if (this.#queueHead > 1024 && this.#queueHead * 2 > queue.length) {
-      this.#queue = queue.slice(this.#queueHead);
-      this.#queueHead = 0;
-    } else if (this.#queueHead === queue.length) {
-      queue.length = 0;
-      this.#queueHead = 0;
-    }
-    return items;
+  #fail(items: readonly QueuedItem<QueryPayload>[], message: string): void {
+    this.#modelErrorCount++;
+    for (const item of items) this.#replies.fallback(item.token, DefaultReason.ModelError, message);
   }
 
-  #sendBatch(replica: ReplicaConnection, items: QueuedQuery[]): void {
-    const batchId = nextBatchId;
-    nextBatchId = nextBatchId >= 0x7fffffff ? 1 : nextBatchId + 1;
-    const message = encodeBatch(batchId, this.spec.inputType, items);
-    this.#batches.set(batchId, { replica, items });
-    if (!replica.send(message)) {
-      this.#batches.delete(batchId);
-      this.#queue.splice(this.#queueHead, 0, ...items);
+  #sendBatch(replicaId: number, batchId: number, items: readonly QueuedItem<QueryPayload>[]): void {
+    const conn = this.#replicas.get(replicaId);
+    const nowMs = systemClock.nowMs();
+    if (conn === undefined || !conn.send(encodeBatch(batchId, this.spec.inputType, items))) {
+      // Defer: the scheduler may be mid-#resume(); it re-queues the batch's queries.
+      queueMicrotask(() => this.#scheduler.onBatchFailed(batchId, true));
+      return;
     }
+    this.#sentAtMs.set(batchId, nowMs);
+    observe(this.#batchSize, kBatchSizeBuckets, items.length);
+    for (const item of items) observe(this.#queueUs, kLatencyUsBuckets, (nowMs - item.enqueuedMs) * 1000);
   }
 
-  #failQueued(reason: DefaultReason): void {
-    for (let i = this.#queueHead; i < this.#queue.length; i++) this.#replies.fallback(this.#queue[i]!.token, reason);
-    this.#queue = [];
-    this.#queueHead = 0;
+  #onExpire(item: QueuedItem<QueryPayload>, reason: ExpireReason): void {
+    // 'deadline' and 'cancelled' need no answer from here: the frontend answers at the deadline (or
+    // the client is gone). A failed replica or a shutdown is answered at once, with the reason.
+    if (reason === 'replica_failed') this.#replies.fallback(item.token, DefaultReason.ReplicaFailed, 'its replica failed or timed out');
+    else if (reason === 'shutdown') this.#replies.fallback(item.token, DefaultReason.NoReplica);
+  }
+
+  #onReject(item: QueuedItem<QueryPayload>, reason: RejectReason): void {
+    switch (reason) {
+      case 'no_replica': this.#replies.fallback(item.token, DefaultReason.NoReplica); break;
+      case 'queue_full': this.#replies.fallback(item.token, DefaultReason.QueueFull); break;
+      case 'deadline_unreachable': this.#replies.fallback(item.token, DefaultReason.DeadlineUnreachable); break;
+    }
   }
 }
 
-function encodeBatch(id: number, type: InputType, items: QueuedQuery[]): PredictMessage {
+function encodeBatch(id: number, type: InputType, items: readonly QueuedItem<QueryPayload>[]): PredictMessage {
   const n = items.length;
-  if (type === 'strings') {
-    return { t: 'predict', id, type, n, items: items.map((q) => q.payload.toString('utf8')) };
-  }
-  if (type === 'bytes') {
-    return { t: 'predict', id, type, n, items: items.map((q) => q.payload) };
-  }
+  if (type === 'strings') return { t: 'predict', id, type, n, items: items.map((q) => q.payload.bytes.toString('utf8')) };
+  if (type === 'bytes') return { t: 'predict', id, type, n, items: items.map((q) => q.payload.bytes) };
   const lens: number[] = new Array(n);
   let total = 0;
   for (let i = 0; i < n; i++) {
-    lens[i] = items[i]!.count;
-    total += items[i]!.payload.length;
+    lens[i] = items[i]!.payload.count;
+    total += items[i]!.payload.bytes.length;
   }
   const data = Buffer.allocUnsafe(total);
   let offset = 0;
-  for (const q of items) offset += q.payload.copy(data, offset);
+  for (const q of items) offset += q.payload.bytes.copy(data, offset);
   return { t: 'predict', id, type, n, lens, data };
 }

@@ -363,6 +363,11 @@ export class ModelScheduler<P> {
   }
 
   #backlogExceedsDeadline(item: QueuedItem<P>, now: number): boolean {
+    // No backlog, no shedding: with the queue empty and a replica free the query is sent at once,
+    // and the per-batch check (predicted latency vs. deadline) is the one that applies.
+    if (this.#queue.size === 0) {
+      for (const r of this.#replicas.values()) if (r.inFlight.size < this.#o.inFlightPerReplica) return false;
+    }
     let itemsPerMs = 0;
     for (const r of this.#replicas.values()) {
       const max = r.controller.batchSizeMax();

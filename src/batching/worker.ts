@@ -9,7 +9,7 @@ import { kQueryHeaderBytes, QueryTag } from '../ipc/records.js';
 import { RingConsumer, RingProducer, type RingBuffers } from '../ipc/ring_buffer.js';
 import type { InputType } from '../input_types.js';
 import type { ReplicaConnectionOptions } from '../rpc/replica_connection.js';
-import { ModelActor, type ModelActorSpec } from './model_actor.js';
+import { ModelActor, type ModelActorSpec, type ModelActorStats } from './model_actor.js';
 import { ReplyWriter } from './reply_writer.js';
 
 export type WorkerControl =
@@ -17,10 +17,12 @@ export type WorkerControl =
   | { kind: 'remove_model'; modelIndex: number }
   | { kind: 'add_replica'; modelIndex: number; replicaId: number; host: string; port: number }
   | { kind: 'remove_replica'; modelIndex: number; replicaId: number }
+  | { kind: 'stats'; requestId: number }
   | { kind: 'stop' };
 
 export type WorkerEvent =
   | { kind: 'replica_state'; modelIndex: number; replicaId: number; connected: boolean; reason: string }
+  | { kind: 'stats'; requestId: number; models: ModelActorStats[] }
   | { kind: 'stopped' };
 
 export interface WorkerInit {
@@ -86,6 +88,10 @@ export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
           break;
         case 'remove_replica':
           actors.get(msg.modelIndex)?.removeReplica(msg.replicaId);
+          break;
+        case 'stats':
+          port.postMessage({ kind: 'stats', requestId: msg.requestId,
+            models: [...actors.values()].map((a) => a.stats()) } satisfies WorkerEvent);
           break;
         case 'stop':
           doorbell.close();

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import type { ModelActorSpec } from '../batching/model_actor.js';
+import type { ModelActorSpec, ModelActorStats } from '../batching/model_actor.js';
 import type { WorkerControl, WorkerEvent, WorkerInit } from '../batching/worker.js';
 import { Doorbell } from '../ipc/doorbell.js';
 import { kQueryHeaderBytes, kReplyHeaderBytes, QueryTag, type DefaultReason, type ReplyStatus } from '../ipc/records.js';
@@ -49,6 +49,8 @@ export class Dispatcher {
   readonly #workers: WorkerSlot[] = [];
   #pool: Piscina | null = null;
   #nextModelIndex = 1;
+  #nextStatsRequestId = 1;
+  readonly #statsWaiters = new Map<number, { remaining: number; models: ModelActorStats[]; resolve: (m: ModelActorStats[]) => void }>();
 
   constructor(options: DispatcherOptions, onReply: ReplyHandler, onReplicaState: ReplicaStateHandler) {
     this.#options = options;
@@ -77,6 +79,15 @@ export class Dispatcher {
       channel.port1.on('message', (event: WorkerEvent) => {
         if (event.kind === 'replica_state') {
           this.#onReplicaState({ workerIndex: i, modelIndex: event.modelIndex }, event.replicaId, event.connected, event.reason);
+        } else if (event.kind === 'stats') {
+          const waiter = this.#statsWaiters.get(event.requestId);
+          if (waiter !== undefined) {
+            waiter.models.push(...event.models);
+            if (--waiter.remaining === 0) {
+              this.#statsWaiters.delete(event.requestId);
+              waiter.resolve(waiter.models);
+            }
+          }
         } else if (event.kind === 'stopped') {
           markStopped();
         }
@@ -111,6 +122,16 @@ export class Dispatcher {
 
   removeReplica(placement: Placement, replicaId: number): void {
     this.#control(placement.workerIndex, { kind: 'remove_replica', modelIndex: placement.modelIndex, replicaId });
+  }
+
+  /** Every model actor's measurements, gathered from all worker threads (for /metrics). */
+  stats(): Promise<ModelActorStats[]> {
+    if (this.#workers.length === 0) return Promise.resolve([]);
+    const requestId = this.#nextStatsRequestId++;
+    return new Promise((resolve) => {
+      this.#statsWaiters.set(requestId, { remaining: this.#workers.length, models: [], resolve });
+      for (let i = 0; i < this.#workers.length; i++) this.#control(i, { kind: 'stats', requestId });
+    });
   }
 
   /** Hot path: one numeric query. Returns false when the ring is full (the caller sheds it). */
@@ -166,6 +187,8 @@ export class Dispatcher {
   }
 
   async close(): Promise<void> {
+    for (const waiter of this.#statsWaiters.values()) waiter.resolve(waiter.models);
+    this.#statsWaiters.clear();
     for (let i = 0; i < this.#workers.length; i++) this.#control(i, { kind: 'stop' });
     await Promise.all(this.#workers.map((w) => w.stopped));
     await Promise.all(this.#workers.map((w) => w.done.catch(() => undefined)));

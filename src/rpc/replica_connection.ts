@@ -72,6 +72,13 @@ export class ReplicaConnection {
     return true;
   }
 
+  /** Drop the current connection (its batches are reported lost) and dial again with backoff. */
+  reset(reason: string): void {
+    if (this.#closed || this.#socket === null) return;
+    this.lastError = reason;
+    this.#socket.destroy();
+  }
+
   /** Close for good (replica removed or worker stopping). Lost batches are reported via onDown. */
   close(reason = 'closed by frontend'): void {
     if (this.#closed) return;

@@ -163,6 +163,16 @@ test('queue bound rejects with queue_full; backlog beyond the deadline rejects w
   assert.equal(g.rejected.length, 1);
 });
 
+test('no backlog, no shedding: an idle replica takes a query even after a slow batch skewed the estimate', () => {
+  const h = harness({ batchSize: 1 });
+  h.s.addReplica(1);
+  h.enqueue(5000);
+  answer(h, h.sent[0]!.batchId, 900); // one slow batch: the throughput estimate is ~1 query/s
+  h.enqueue(1000); // queue empty, replica free: sent, not rejected by the backlog estimate
+  assert.deepEqual(h.rejected, []);
+  assert.equal(h.sent.length, 2);
+});
+
 test('removing a replica re-queues its in-flight queries to another replica', () => {
   const h = harness({ batchSize: 2 });
   h.s.addReplica(1);
