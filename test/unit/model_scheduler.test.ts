@@ -163,14 +163,18 @@ test('queue bound rejects with queue_full; backlog beyond the deadline rejects w
   assert.equal(g.rejected.length, 1);
 });
 
-test('no backlog, no shedding: an idle replica takes a query even after a slow batch skewed the estimate', () => {
-  const h = harness({ batchSize: 1 });
+test('no backlog, no shedding: an idle replica takes a query even after erratic latencies inflated the estimate', () => {
+  // The production margin (3 sigma) on a history of 1 ms, 10 ms and 900 ms batches makes the
+  // throughput estimate tiny; with nothing queued and the replica free, that must not shed.
+  const h = harness({ latencyModel: { marginSigmaCount: 3 } });
   h.s.addReplica(1);
-  h.enqueue(5000);
-  answer(h, h.sent[0]!.batchId, 900); // one slow batch: the throughput estimate is ~1 query/s
-  h.enqueue(1000); // queue empty, replica free: sent, not rejected by the backlog estimate
+  for (const latencyMs of [1, 10, 900]) {
+    h.enqueue(5000);
+    answer(h, h.sent.at(-1)!.batchId, latencyMs);
+  }
+  h.enqueue(3000);
   assert.deepEqual(h.rejected, []);
-  assert.equal(h.sent.length, 2);
+  assert.equal(h.sent.length, 4, 'sent to the idle replica');
 });
 
 test('removing a replica re-queues its in-flight queries to another replica', () => {
