@@ -67,7 +67,7 @@ export class Cluster implements AdminContext {
     }, (token, status, reason, text) => this.#processor.onReply(token, status, reason, text),
     (placement, replicaId, connected) => this.#onReplicaState(placement, replicaId, connected));
     this.#processor = new QueryProcessor(this.#dispatcher);
-    this.#metrics = new Metrics(this.#processor.counters, () => this.#routes.size, () => this.replicas());
+    this.#metrics = new Metrics(this.#processor, () => this.#dispatcher.stats(), () => this.replicas());
   }
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
@@ -156,7 +156,7 @@ export class Cluster implements AdminContext {
     const s = this.#snapshot;
     switch (change.kind) {
       case 'app_put': s.apps.set(change.app.name, change.app); break;
-      case 'app_deleted': s.apps.delete(change.name); break;
+      case 'app_deleted': s.apps.delete(change.name); this.#processor.forgetApp(change.name); break;
       case 'model_put': {
         const key = modelKey(change.model.model_name, change.model.model_version);
         s.models.set(key, change.model);
@@ -287,7 +287,7 @@ export class Cluster implements AdminContext {
         if (current !== undefined) placement = versions.get(current) ?? null;
       }
       this.#routes.set(app.name, {
-        name: app.name, inputType: app.input_type, typeCode: inputTypeCode(app.input_type),
+        name: app.name, stats: this.#processor.appStats(app.name), inputType: app.input_type, typeCode: inputTypeCode(app.input_type),
         defaultJson: outputToJson(app.default_output), sloMs: app.latency_slo_micros / 1000,
         modelName, placement, versions, overloadResponse: app.overload_response,
       });

@@ -12,9 +12,22 @@ import type { Dispatcher, Placement } from './dispatcher.js';
 export const kExplainNoModel = 'No connected models found for query';
 export const kExplainSlo = 'Failed to retrieve a prediction response within the specified latency SLO';
 
+/** Upper bounds (µs) of the end-to-end latency buckets kept per app; the last bucket is +Inf. */
+export const kAppLatencyUsBuckets = [250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+
+/** Per-app counters, kept across configuration changes (one object per app name). */
+export interface AppStats {
+  queries: number;
+  defaults: number;
+  sloMisses: number;
+  latencyCounts: number[];
+  latencySumUs: number;
+}
+
 /** What one app needs on the hot path; rebuilt when the configuration changes. */
 export interface AppRoute {
   readonly name: string;
+  readonly stats: AppStats;
   readonly typeCode: InputTypeCode;
   /** The default output as JSON text (Clipper nests it when it is valid JSON). */
   readonly defaultJson: string;
@@ -36,6 +49,7 @@ export interface QuerySink {
 interface Pending {
   token: number;
   queryId: number;
+  startMs: number;
   deadlineMs: number;
   index: number;
   sink: QuerySink;
@@ -60,6 +74,7 @@ export class QueryProcessor {
   readonly #dispatcher: Dispatcher;
   readonly #pending = new Map<number, Pending>();
   readonly #fifos = new Map<number, DeadlineFifo>();
+  readonly #appStats = new Map<string, AppStats>();
   #timer: NodeJS.Timeout | null = null;
   #timerAtMs = Infinity;
   #nextToken = 0;
@@ -78,6 +93,24 @@ export class QueryProcessor {
     return this.#nextQueryId++;
   }
 
+  /** The stats object of an app (created on first use; survives route rebuilds). */
+  appStats(name: string): AppStats {
+    let stats = this.#appStats.get(name);
+    if (stats === undefined) {
+      stats = { queries: 0, defaults: 0, sloMisses: 0, latencyCounts: new Array<number>(kAppLatencyUsBuckets.length + 1).fill(0), latencySumUs: 0 };
+      this.#appStats.set(name, stats);
+    }
+    return stats;
+  }
+
+  allAppStats(): ReadonlyMap<string, AppStats> {
+    return this.#appStats;
+  }
+
+  forgetApp(name: string): void {
+    this.#appStats.delete(name);
+  }
+
   /**
    * Start one query. It is answered through `sink` exactly once: by the model, or with the default
    * output (no model, overload, model error) at once, or at its deadline at the latest.
@@ -86,13 +119,15 @@ export class QueryProcessor {
     sink: QuerySink, index: number): number {
     const queryId = this.#nextQueryId++;
     this.counters.queries++;
+    route.stats.queries++;
     if (placement === null) {
       this.#answerDefault(sink, index, queryId, route, kExplainNoModel);
       return -1;
     }
     const token = this.#nextToken;
     this.#nextToken = (this.#nextToken + 1) >>> 0;
-    const deadlineMs = monotonicNowMs() + sloMs;
+    const startMs = monotonicNowMs();
+    const deadlineMs = startMs + sloMs;
     const ok = typeof input === 'string' || Buffer.isBuffer(input)
       ? this.#dispatcher.submitBytes(placement, token, deadlineMs, route.typeCode, input)
       : this.#dispatcher.submitNumeric(placement, token, deadlineMs, route.typeCode, input);
@@ -100,7 +135,7 @@ export class QueryProcessor {
       this.#answerDefault(sink, index, queryId, route, 'The model queue is full: the query was shed');
       return -1;
     }
-    const pending: Pending = { token, queryId, deadlineMs, index, sink, route, placement, done: false };
+    const pending: Pending = { token, queryId, startMs, deadlineMs, index, sink, route, placement, done: false };
     this.#pending.set(token, pending);
     let fifo = this.#fifos.get(sloMs);
     if (fifo === undefined) {
@@ -130,10 +165,12 @@ export class QueryProcessor {
     this.#pending.delete(token);
     p.done = true;
     this.counters.answered++;
+    observeLatency(p.route.stats, monotonicNowMs() - p.startMs);
     if (status === ReplyStatus.Ok) {
       p.sink.onAnswer(p.index, p.queryId, text, false, null);
     } else {
       this.counters.defaults++;
+      p.route.stats.defaults++;
       p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, explain(reason, text));
     }
   };
@@ -153,6 +190,8 @@ export class QueryProcessor {
   #answerDefault(sink: QuerySink, index: number, queryId: number, route: AppRoute, explanation: string): void {
     this.counters.answered++;
     this.counters.defaults++;
+    route.stats.defaults++;
+    observeLatency(route.stats, 0);
     sink.onAnswer(index, queryId, route.defaultJson, true, explanation);
   }
 
@@ -179,6 +218,9 @@ export class QueryProcessor {
           this.counters.answered++;
           this.counters.defaults++;
           this.counters.sloMisses++;
+          p.route.stats.defaults++;
+          p.route.stats.sloMisses++;
+          observeLatency(p.route.stats, nowMs - p.startMs);
           p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, kExplainSlo);
         }
         head++;
@@ -196,6 +238,14 @@ export class QueryProcessor {
     }
     if (nextMs !== Infinity) this.#armTimer(nextMs);
   };
+}
+
+function observeLatency(stats: AppStats, latencyMs: number): void {
+  const us = latencyMs * 1000;
+  let i = 0;
+  while (i < kAppLatencyUsBuckets.length && us > kAppLatencyUsBuckets[i]!) i++;
+  stats.latencyCounts[i]!++;
+  stats.latencySumUs += us;
 }
 
 function explain(reason: DefaultReason, detail: string): string {

@@ -21,7 +21,7 @@ export interface QueryServerDeps {
   routes: ReadonlyMap<string, AppRoute>;
   inputTypeOf(route: AppRoute): InputType;
   metricsText(): Promise<{ contentType: string; body: string }>;
-  metricsJson(): string;
+  metricsJson(): Promise<string>;
   /** Protocol adapters at the edge (WebSocket streaming, …) add their routes here. */
   registerRoutes?: (app: TemplatedApp) => void;
 }
@@ -159,7 +159,9 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
       (err: unknown) => sendError(res, state, err));
   });
   app.get('/metrics/json', (res) => {
-    sendJson(res, { aborted: false }, 200, deps.metricsJson());
+    const state: ResponseState = { aborted: false };
+    res.onAborted(() => { state.aborted = true; });
+    deps.metricsJson().then((body) => sendJson(res, state, 200, body), (err: unknown) => sendError(res, state, err));
   });
   app.get('/healthz', (res) => {
     sendJson(res, { aborted: false }, 200, '{"status":"ok"}');
