@@ -11,6 +11,7 @@ import { ClipperError } from './errors.js';
 import { Dispatcher, type Placement } from './frontend/dispatcher.js';
 import { QueryProcessor, type AppRoute } from './frontend/query_processor.js';
 import { startQueryServer, type QueryServer } from './frontend/query_server.js';
+import { registerStreamRoutes, type StreamLimits, type StreamServer } from './frontend/ws_stream.js';
 import { outputToJson } from './batching/output_json.js';
 import { inputTypeCode, type InputType } from './input_types.js';
 import { Metrics } from './metrics/metrics.js';
@@ -23,6 +24,8 @@ export interface ClusterOptions {
   /** A state store to use instead of the one `config.state` names. */
   store?: StateStore;
   localProcess?: Partial<LocalProcessOptions>;
+  /** Per-connection limits of the WebSocket stream endpoint (docs/streaming.md). */
+  stream?: Partial<StreamLimits>;
   /** Starts the admin server; injected so the cluster does not depend on its implementation. */
   startAdmin?: (ctx: AdminContext, opts: { host: string; port: number; bodyBytesMax: number }) => Promise<{ port: number; close(): void }>;
 }
@@ -48,6 +51,7 @@ export class Cluster implements AdminContext {
   #snapshot: StateSnapshot = emptySnapshot();
   #unsubscribe: (() => void) | null = null;
   #queryServer: QueryServer | null = null;
+  #streamServer: StreamServer | null = null;
   #adminServer: { port: number; close(): void } | null = null;
   #closed = false;
 
@@ -111,7 +115,12 @@ export class Cluster implements AdminContext {
     this.#queryServer = await startQueryServer(
       { host: this.config.host, port: this.config.queryPort, bodyBytesMax: this.config.bodyBytesMax, sloMicrosMax: this.config.sloMicrosMax },
       { processor: this.#processor, routes: this.#routes, inputTypeOf: (r) => (r as RouteWithType).inputType,
-        metricsText: () => this.#metrics.text(), metricsJson: () => this.#metrics.clipperJson() });
+        metricsText: () => this.#metrics.text(), metricsJson: () => this.#metrics.clipperJson(),
+        registerRoutes: (app) => {
+          this.#streamServer = registerStreamRoutes(app, { processor: this.#processor, routes: this.#routes,
+            inputTypeOf: (r) => (r as RouteWithType).inputType, sloMicrosMax: this.config.sloMicrosMax,
+            limits: { messageBytesMax: this.config.bodyBytesMax, ...options.stream } });
+        } });
     if (options.startAdmin !== undefined) {
       this.#adminServer = await options.startAdmin(this, { host: this.config.host, port: this.config.adminPort, bodyBytesMax: this.config.bodyBytesMax });
     }
@@ -121,6 +130,7 @@ export class Cluster implements AdminContext {
     if (this.#closed) return;
     this.#closed = true;
     this.#queryServer?.close();
+    this.#streamServer?.closeAll();
     this.#adminServer?.close();
     this.#unsubscribe?.();
     this.#processor.close();

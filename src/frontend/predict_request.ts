@@ -33,7 +33,11 @@ export function parseJsonBody(body: Buffer): Record<string, unknown> {
 }
 
 export function parsePredictRequest(body: Buffer, inputType: InputType, sloMicrosMax: number): PredictRequest {
-  const json = parseJsonBody(body);
+  return readPredictRequest(parseJsonBody(body), inputType, sloMicrosMax);
+}
+
+/** Validate an already-parsed predict message (HTTP body or WebSocket stream message). */
+export function readPredictRequest(json: Record<string, unknown>, inputType: InputType, sloMicrosMax: number): PredictRequest {
   let inputs: PredictRequest['inputs'];
   let batch: boolean;
   if (json.input !== undefined) {
@@ -81,6 +85,8 @@ export function validateInput(value: unknown, type: InputType, where: string): n
       if (typeof value !== 'string') throw schemaError(`${where} must be a string (the application takes strings), got ${describe(value)}`);
       return value;
     case 'bytes':
+      // msgpack stream messages may carry raw bytes (JSON cannot produce a Uint8Array).
+      if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
       if (typeof value !== 'string') throw schemaError(`${where} must be a base64 string (the application takes bytes), got ${describe(value)}`);
       if (!kBase64.test(value)) throw schemaError(`${where} is not valid base64`);
       return Buffer.from(value, 'base64');
