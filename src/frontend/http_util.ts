@@ -4,6 +4,15 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ClipperError, errorBody, kErrors } from '../errors.js';
 
+/** The app name of a `/:app/...` route, percent-decoded; '' when the encoding is malformed. */
+export function appNameOf(req: HttpRequest): string {
+  try {
+    return decodeURIComponent(req.getParameter(0) ?? '');
+  } catch {
+    return '';
+  }
+}
+
 /** State uWS needs us to keep per in-flight response. */
 export interface ResponseState {
   aborted: boolean;

@@ -4,7 +4,7 @@
 
 import { App, us_listen_socket_close, us_socket_local_port, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { ClipperError } from '../errors.js';
-import { readBody, sendBody, sendError, sendJson, type ResponseState } from './http_util.js';
+import { appNameOf, readBody, sendBody, sendError, sendJson, type ResponseState } from './http_util.js';
 import { parseJsonBody, parsePredictRequest, validateInput } from './predict_request.js';
 import type { AppRoute, QueryProcessor, QuerySink } from './query_processor.js';
 import type { InputType } from '../input_types.js';
@@ -133,7 +133,7 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
   };
 
   const onPost = (handler: typeof predict) => (res: HttpResponse, req: import('uWebSockets.js').HttpRequest): void => {
-    const appName = decodeURIComponent(req.getParameter(0) ?? '');
+    const appName = appNameOf(req);
     const state: ResponseState = { aborted: false };
     readBody(res, req, state, options.bodyBytesMax, (body) => handler(res, appName, body, state));
   };

@@ -14,6 +14,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebS
 import { ClipperError, errorBody, kErrors } from '../errors.js';
 import type { InputType } from '../input_types.js';
 import type { Placement } from './dispatcher.js';
+import { appNameOf } from './http_util.js';
 import { readPredictRequest, validateInput } from './predict_request.js';
 import type { AppRoute, QueryProcessor, QuerySink } from './query_processor.js';
 
@@ -353,12 +354,7 @@ export function registerStreamRoutes(app: TemplatedApp, deps: StreamDeps): Strea
   const open = new Set<StreamConnection>();
 
   const upgrade = (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
-    let appName: string;
-    try {
-      appName = decodeURIComponent(req.getParameter(0) ?? '');
-    } catch {
-      appName = '';
-    }
+    const appName = appNameOf(req);
     if (!deps.routes.has(appName)) {
       sendHttpError(res, new ClipperError('CLP_ERR_APP_NOT_FOUND', `no application named '${appName}'`));
       return;

@@ -197,3 +197,10 @@ test('a synchronous model busy for longer than the liveness timeout keeps its re
   assert.equal(replica!.restartCount, 0);
   assert.equal(replica!.connected, true);
 });
+
+test('a malformed percent-encoding in the app name is a 404, not a crash', async (t) => {
+  const cluster = await startTestCluster(t);
+  const r = await postJson(cluster.queryPort, '/%E0%A4%A/predict', { input: [1] });
+  assert.equal(r.status, 404);
+  assert.equal(r.body.code, 'CLP_ERR_APP_NOT_FOUND');
+});
