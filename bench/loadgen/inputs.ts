@@ -4,6 +4,9 @@
 // re-serialising; `wire`/`wireKey` let a transport cache the encoded request for reused inputs.
 
 import { readFileSync } from 'node:fs';
+import { seededRandom } from '../../src/batching/prng.js';
+
+export { seededRandom };
 
 export interface InputItem {
   /** JSON array text, e.g. "[1.5,2,3]". */
@@ -18,18 +21,6 @@ export interface InputItem {
 export interface InputSource {
   next(): InputItem;
   readonly description: string;
-}
-
-/** mulberry32: tiny, fast, seeded; good enough for load inputs and Poisson gaps. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function itemFromValue(value: unknown, where: string): InputItem {

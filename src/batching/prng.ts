@@ -60,3 +60,9 @@ export function createPrng(seed: number): Prng {
     },
   };
 }
+
+/** Seeded uniform floats in [0, 1), as a plain function (for load inputs, Poisson gaps, test fuzzing). */
+export function seededRandom(seed: number): () => number {
+  const prng = createPrng(seed);
+  return () => prng.next();
+}

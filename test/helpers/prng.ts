@@ -1,14 +1,5 @@
-// Seeded PRNG for tests (mulberry32). A failing randomized test prints its seed.
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded randomness for tests (the project's sfc32 PRNG). A failing randomized test prints its seed.
+export { seededRandom } from '../../src/batching/prng.js';
 
 export function testSeed(): number {
   const fromEnv = Number(process.env.CLIPPER_TEST_SEED);

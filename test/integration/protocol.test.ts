@@ -9,7 +9,7 @@ import { test, type TestContext } from 'node:test';
 import { kNodeRunnerPath } from '../../src/paths.js';
 import { encodeFrame, FrameDecoder, ProtocolError, type ContainerMessage } from '../../src/rpc/protocol.js';
 import { kExampleModels } from '../helpers/cluster.js';
-import { mulberry32, testSeed } from '../helpers/prng.js';
+import { seededRandom, testSeed } from '../helpers/prng.js';
 
 test('frames split at every byte boundary, or coalesced, decode to the same messages', () => {
   const messages: ContainerMessage[] = [
@@ -20,7 +20,7 @@ test('frames split at every byte boundary, or coalesced, decode to the same mess
   ];
   const stream = Buffer.concat(messages.map(encodeFrame));
   const seed = testSeed();
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   for (let round = 0; round < 200; round++) {
     const decoder = new FrameDecoder();
     const out: ContainerMessage[] = [];

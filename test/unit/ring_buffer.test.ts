@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import { createRing, RingConsumer, RingProducer } from '../../src/ipc/ring_buffer.js';
-import { mulberry32, testSeed } from '../helpers/prng.js';
+import { seededRandom, testSeed } from '../helpers/prng.js';
 
 function pushBytes(p: RingProducer, tag: number, bytes: Uint8Array): boolean {
   const body = p.reserve(bytes.length, tag);
@@ -59,7 +59,7 @@ test('commit can shrink a record to what was written', () => {
 test('fuzz: the ring behaves like a FIFO of byte strings across many wraps (seeded)', (t) => {
   const seed = testSeed();
   t.diagnostic(`seed ${seed}`);
-  const rand = mulberry32(seed);
+  const rand = seededRandom(seed);
   const ring = createRing(4096);
   const p = new RingProducer(ring);
   const c = new RingConsumer(ring);
