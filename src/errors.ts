@@ -18,6 +18,7 @@ export const kErrors = {
   CLP_ERR_METHOD_NOT_ALLOWED: { status: 405, name: 'Method not allowed' },
   CLP_ERR_QUERY_PROCESSING: { status: 400, name: 'Query processing error' },
   CLP_ERR_OVERLOADED: { status: 503, name: 'Overloaded' },
+  CLP_ERR_SHED: { status: 429, name: 'Too many requests' },
   CLP_ERR_INVALID_ARG: { status: 400, name: 'Invalid argument' },
   CLP_ERR_NOT_FOUND: { status: 400, name: 'Not found' },
   CLP_ERR_CONFLICT: { status: 400, name: 'Conflict' },

@@ -46,7 +46,7 @@ export function sendJson(res: HttpResponse, state: ResponseState, status: number
 export function sendError(res: HttpResponse, state: ResponseState, err: unknown): void {
   const clipperErr = err instanceof ClipperError ? err : new ClipperError('CLP_ERR_INTERNAL',
     `unexpected error: ${err instanceof Error ? err.message : String(err)}`);
-  const headers = clipperErr.code === 'CLP_ERR_OVERLOADED'
+  const headers = clipperErr.code === 'CLP_ERR_OVERLOADED' || clipperErr.code === 'CLP_ERR_SHED'
     ? { 'Retry-After': String(clipperErr.details?.retryAfterS ?? 1) } : undefined;
   sendBody(res, state, kErrors[clipperErr.code].status, 'application/json', errorBody(clipperErr), headers);
 }

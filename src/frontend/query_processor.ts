@@ -11,6 +11,7 @@ import type { Dispatcher, Placement } from './dispatcher.js';
 
 export const kExplainNoModel = 'No connected models found for query';
 export const kExplainSlo = 'Failed to retrieve a prediction response within the specified latency SLO';
+export const kExplainQueueFull = 'The model queue is full: the query was shed';
 
 /** Upper bounds (µs) of the end-to-end latency buckets kept per app; the last bucket is +Inf. */
 export const kAppLatencyUsBuckets = [250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
@@ -43,7 +44,10 @@ export interface AppRoute {
 
 /** Receives each query's answer; one sink per request (HTTP) or connection (WebSocket). */
 export interface QuerySink {
-  onAnswer(index: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null): void;
+  /** `shed`: a default output because the model queue refused the query (overload), which an app
+   * may prefer to answer with 429. */
+  onAnswer(index: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null,
+    shed?: boolean): void;
 }
 
 interface Pending {
@@ -132,7 +136,7 @@ export class QueryProcessor {
       ? this.#dispatcher.submitBytes(placement, token, deadlineMs, route.typeCode, input)
       : this.#dispatcher.submitNumeric(placement, token, deadlineMs, route.typeCode, input);
     if (!ok) {
-      this.#answerDefault(sink, index, queryId, route, 'The model queue is full: the query was shed');
+      this.#answerDefault(sink, index, queryId, route, kExplainQueueFull, true);
       return -1;
     }
     const pending: Pending = { token, queryId, startMs, deadlineMs, index, sink, route, placement, done: false };
@@ -171,7 +175,8 @@ export class QueryProcessor {
     } else {
       this.counters.defaults++;
       p.route.stats.defaults++;
-      p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, explain(reason, text));
+      p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, explain(reason, text),
+        reason === DefaultReason.QueueFull || reason === DefaultReason.DeadlineUnreachable);
     }
   };
 
@@ -187,12 +192,12 @@ export class QueryProcessor {
     this.#fifos.clear();
   }
 
-  #answerDefault(sink: QuerySink, index: number, queryId: number, route: AppRoute, explanation: string): void {
+  #answerDefault(sink: QuerySink, index: number, queryId: number, route: AppRoute, explanation: string, shed = false): void {
     this.counters.answered++;
     this.counters.defaults++;
     route.stats.defaults++;
     observeLatency(route.stats, 0);
-    sink.onAnswer(index, queryId, route.defaultJson, true, explanation);
+    sink.onAnswer(index, queryId, route.defaultJson, true, explanation, shed);
   }
 
   #armTimer(atMs: number): void {
@@ -256,7 +261,7 @@ function explain(reason: DefaultReason, detail: string): string {
     case DefaultReason.ModelError:
       return `Model error: ${detail}`;
     case DefaultReason.QueueFull:
-      return 'The model queue is full: the query was shed';
+      return kExplainQueueFull;
     case DefaultReason.DeadlineUnreachable:
       return 'The query could not be answered within its latency SLO: it was shed';
     case DefaultReason.ReplicaFailed:

@@ -32,31 +32,41 @@ export interface QueryServer {
   close(): void;
 }
 
-/** Collects the answers of one HTTP predict request and sends the response when all are in. */
+/**
+ * Collects the answers of one HTTP predict request and sends the response when all are in. An app
+ * with `overload_response: status_429` answers 429 (Retry-After) instead when any of its queries
+ * was shed by an overloaded model queue.
+ */
 class HttpSink implements QuerySink {
   readonly #res: HttpResponse;
   readonly #state: ResponseState;
   readonly #parts: string[] | null;
+  readonly #status429: boolean;
   #remaining: number;
-  tokens: number[] | null = null;
+  #shedCount = 0;
 
-  constructor(res: HttpResponse, state: ResponseState, count: number, batch: boolean) {
+  constructor(res: HttpResponse, state: ResponseState, count: number, batch: boolean, status429: boolean) {
     this.#res = res;
     this.#state = state;
     this.#remaining = count;
     this.#parts = batch ? new Array<string>(count) : null;
+    this.#status429 = status429;
   }
 
-  onAnswer(index: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null): void {
+  onAnswer(index: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null, shed = false): void {
+    if (shed && this.#status429) this.#shedCount++;
     const text = isDefault
       ? `{"query_id":${queryId},"output":${outputJson},"default":true${explanation === null ? '' : `,"default_explanation":${JSON.stringify(explanation)}`}}`
       : `{"query_id":${queryId},"output":${outputJson},"default":false}`;
-    if (this.#parts === null) {
-      sendJson(this.#res, this.#state, 200, text);
+    if (this.#parts !== null) this.#parts[index] = text;
+    if (--this.#remaining > 0) return;
+    if (this.#shedCount > 0) {
+      sendError(this.#res, this.#state, new ClipperError('CLP_ERR_SHED',
+        `the model is overloaded: ${this.#shedCount} of the request's queries were shed (${explanation ?? 'queue full'}); retry later`,
+        { retryAfterS: 1 }));
       return;
     }
-    this.#parts[index] = text;
-    if (--this.#remaining === 0) sendJson(this.#res, this.#state, 200, `{"batch_predictions":[${this.#parts.join(',')}]}`);
+    sendJson(this.#res, this.#state, 200, this.#parts === null ? text : `{"batch_predictions":[${this.#parts.join(',')}]}`);
   }
 }
 
@@ -98,14 +108,13 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
       return;
     }
     const sloMs = request.sloMicros === null ? route.sloMs : request.sloMicros / 1000;
-    const sink = new HttpSink(res, state, count, request.batch);
+    const sink = new HttpSink(res, state, count, request.batch, route.overloadResponse === 'status_429');
     const tokens: number[] = [];
     for (let i = 0; i < count; i++) {
       const token = processor.submit(route, placement, request.inputs[i]!, sloMs, sink, i);
       if (token >= 0) tokens.push(token);
     }
     if (tokens.length > 0 && !state.aborted) {
-      sink.tokens = tokens;
       res.onAborted(() => { state.aborted = true; processor.cancel(tokens); });
     }
   };
