@@ -1,9 +1,12 @@
 // The `clipper` command line.
 //   clipper start [--example] [--host H] [--query-port N] [--admin-port N] [--threads N]
 //                 [--state memory:|redis://host:port] [--cluster-name NAME]
+//   clipper register-app | deploy | link | predict ...   (src/cli_admin.ts)
+//   clipper bench ...                                     (bench/loadgen)
 
 import { parseArgs } from 'node:util';
 import { Cluster } from './cluster.js';
+import { isAdminCommand, kAdminUsage, runAdminCommand } from './cli_admin.js';
 import { ClipperError } from './errors.js';
 import { installExample } from './example.js';
 import type { ClipperConfig } from './config.js';
@@ -19,7 +22,7 @@ commands:
             --threads N          batching worker threads (default: cores - 1)
             --state URL          memory: (default) or redis://host:port
             --cluster-name NAME  key namespace in a shared state store (default "default")
-  bench     measure a running server: throughput and latency per concurrency or rate level,
+${kAdminUsage}  bench     measure a running server: throughput and latency per concurrency or rate level,
             SLO attainment, server batch sizes; reports in JSON, CSV and HTML (clipper bench --help)
   help      this text
 `;
@@ -74,6 +77,7 @@ async function start(argv: string[]): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if (isAdminCommand(command)) return runAdminCommand(command!, rest);
   try {
     switch (command) {
       case 'start': return await start(rest);

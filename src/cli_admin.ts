@@ -1,0 +1,177 @@
+// The `clipper` subcommands that drive a running cluster through its management API and query
+// frontend (src/client/admin_client.ts): register-app, deploy, link, predict. Each prints the
+// server's answer on stdout and returns 0; a refused request prints the server's cause on stderr
+// and returns 1.
+
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ClipperClientError, ClipperConnection } from './client/admin_client.js';
+import { ClipperError } from './errors.js';
+import type { ContainerSpec } from './state/records.js';
+
+export const kAdminUsage = `  register-app  register an application
+            --name N --input-type T [--default-output S (default "-1.0")] [--slo-micros N (default 100000)]
+            [--selection-policy P]
+  deploy    deploy a model version as a local container and wait until its replicas run
+            --name M --version V --input-type T --runtime python|node --entry FILE
+            [--function F]   a .py/.mjs file's function (default predict), or a pickled model's
+                             method (.pkl: predict, predict_proba, ...)
+            [--replicas N] [--batch-size N (-1: adaptive, default)] [--label L ...]
+            [--app A]        also link the model to application A
+  link      link a model to an application: --app A --model M
+  predict   query an application: --app A --input JSON [--batch (JSON is a list of inputs)]
+            [--version V] [--slo-micros N]
+            these four take --admin-url URL (default http://127.0.0.1:1338) and
+            --query-url URL (default http://127.0.0.1:1337)
+`;
+
+const kConnectionOptions = {
+  'admin-url': { type: 'string', default: 'http://127.0.0.1:1338' },
+  'query-url': { type: 'string', default: 'http://127.0.0.1:1337' },
+} as const;
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+type Values = Record<string, string | boolean | Array<string | boolean> | undefined>;
+
+/** `--opt value` → `--opt=value` for string options, so values may start with '-' (`--default-output -1`). */
+function joinValues(argv: string[], options: Options): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const option = arg.startsWith('--') && !arg.includes('=') ? options[arg.slice(2)] : undefined;
+    if (option?.type === 'string' && i + 1 < argv.length) out.push(`${arg}=${argv[++i]!}`);
+    else out.push(arg);
+  }
+  return out;
+}
+
+function parse(argv: string[], options: Options): { values: Values; required: (name: string) => string; connection: ClipperConnection } {
+  const all: Options = { ...kConnectionOptions, ...options };
+  const values = parseArgs({ args: joinValues(argv, all), options: all, strict: true }).values as Values;
+  const required = (name: string): string => {
+    const value = values[name];
+    if (typeof value !== 'string' || value === '') throw new ClipperError('CLP_ERR_INVALID_ARG', `--${name} is required`);
+    return value;
+  };
+  const connection = new ClipperConnection({ adminUrl: values['admin-url'] as string, queryUrl: values['query-url'] as string });
+  return { values, required, connection };
+}
+
+function intValue(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (typeof value !== 'string' || value.trim() === '' || !Number.isInteger(n)) {
+    throw new ClipperError('CLP_ERR_INVALID_ARG', `--${name} must be an integer (got ${String(value)})`);
+  }
+  return n;
+}
+
+function stringValue(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}
+
+function say(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+async function registerApp(argv: string[]): Promise<void> {
+  const { values, required, connection } = parse(argv, {
+    name: { type: 'string' }, 'input-type': { type: 'string' }, 'default-output': { type: 'string' },
+    'slo-micros': { type: 'string' }, 'selection-policy': { type: 'string' },
+  });
+  say(await connection.registerApplication({
+    name: required('name'), inputType: required('input-type'),
+    defaultOutput: stringValue(values['default-output']) ?? '-1.0',
+    sloMicros: intValue('slo-micros', values['slo-micros'], 100_000),
+    selectionPolicy: stringValue(values['selection-policy']),
+  }));
+}
+
+async function deploy(argv: string[]): Promise<void> {
+  const { values, required, connection } = parse(argv, {
+    name: { type: 'string' }, version: { type: 'string' }, 'input-type': { type: 'string' },
+    runtime: { type: 'string' }, entry: { type: 'string' }, function: { type: 'string' },
+    replicas: { type: 'string' }, 'batch-size': { type: 'string' }, label: { type: 'string', multiple: true },
+    app: { type: 'string' },
+  });
+  const runtime = required('runtime');
+  if (runtime !== 'python' && runtime !== 'node') {
+    throw new ClipperError('CLP_ERR_INVALID_ARG', `--runtime must be python or node (got ${runtime})`);
+  }
+  // The local-process manager runs the file on this machine; an absolute path keeps it independent
+  // of the server's working directory.
+  const entry = path.resolve(required('entry'));
+  if (!existsSync(entry)) throw new ClipperError('CLP_ERR_INVALID_ARG', `--entry ${entry} does not exist`);
+  const container: ContainerSpec = { runtime, entry };
+  const fn = stringValue(values.function);
+  if (fn !== undefined) container.function = fn;
+  const name = required('name');
+  const app = stringValue(values.app);
+  // Refuse before deploying, so that a typo in --app leaves no unlinked model behind.
+  if (app !== undefined && await connection.getAppInfo(app) === null) {
+    throw new ClipperError('CLP_ERR_APP_NOT_FOUND', `--app: no application named '${app}' (clipper register-app first)`);
+  }
+  const replicas = values.replicas === undefined ? undefined : intValue('replicas', values.replicas, 1);
+  say(await connection.deployModel({
+    name, version: required('version'), inputType: required('input-type'), container,
+    numReplicas: replicas, batchSize: intValue('batch-size', values['batch-size'], -1),
+    labels: Array.isArray(values.label) ? values.label.map(String) : [],
+  }));
+  if (app !== undefined) say(await connection.linkModelToApp(app, name));
+}
+
+async function link(argv: string[]): Promise<void> {
+  const { required, connection } = parse(argv, { app: { type: 'string' }, model: { type: 'string' } });
+  say(await connection.linkModelToApp(required('app'), required('model')));
+}
+
+async function predict(argv: string[]): Promise<void> {
+  const { values, required, connection } = parse(argv, {
+    app: { type: 'string' }, input: { type: 'string' }, batch: { type: 'boolean', default: false },
+    version: { type: 'string' }, 'slo-micros': { type: 'string' },
+  });
+  const app = required('app');
+  let input: unknown;
+  try {
+    input = JSON.parse(required('input'));
+  } catch (err) {
+    if (err instanceof ClipperError) throw err;
+    throw new ClipperError('CLP_ERR_INVALID_ARG', `--input is not JSON: ${(err as Error).message}`);
+  }
+  const opts = {
+    version: stringValue(values.version),
+    sloMicros: values['slo-micros'] === undefined ? undefined : intValue('slo-micros', values['slo-micros'], 0),
+  };
+  if (values.batch === true) {
+    if (!Array.isArray(input)) throw new ClipperError('CLP_ERR_INVALID_ARG', 'with --batch, --input must be a JSON list of inputs');
+    say(JSON.stringify(await connection.predictBatch(app, input, opts)));
+  } else {
+    say(JSON.stringify(await connection.predict(app, input, opts)));
+  }
+}
+
+const kCommands: Readonly<Record<string, (argv: string[]) => Promise<void>>> = {
+  'register-app': registerApp, deploy, link, predict,
+};
+
+export function isAdminCommand(command: string | undefined): boolean {
+  return command !== undefined && Object.hasOwn(kCommands, command);
+}
+
+/** Runs one of the commands above; 0 on success, 1 (after printing why) on any failure. */
+export async function runAdminCommand(command: string, argv: string[]): Promise<number> {
+  try {
+    await kCommands[command]!(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof ClipperClientError) {
+      const where = err.status === 0 ? '' : ` (HTTP ${err.status}${err.code === null ? '' : `, ${err.code}`})`;
+      process.stderr.write(`clipper ${command}: failed${where}: ${err.cause}\n`);
+    } else {
+      process.stderr.write(`clipper ${command}: ${err instanceof Error ? err.message : String(err)}\n`);
+    }
+    return 1;
+  }
+}
