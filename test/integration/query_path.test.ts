@@ -204,3 +204,25 @@ test('a malformed percent-encoding in the app name is a 404, not a crash', async
   assert.equal(r.status, 404);
   assert.equal(r.body.code, 'CLP_ERR_APP_NOT_FOUND');
 });
+
+test('overload: a full model queue sheds at once, as 429 + Retry-After or as the default output per app', async (t) => {
+  const cluster = await startTestCluster(t, { queueBound: 1 });
+  await deploy(cluster, nodeModel('slow', '1', 'doubles', behaviour));
+  await cluster.store.putApp(appRecord('polite', 'doubles', ['slow'], { latency_slo_micros: 5_000_000, overload_response: 'status_429' }));
+  await cluster.store.putApp(appRecord('quiet', 'doubles', ['slow'], { latency_slo_micros: 5_000_000 }));
+  // One query in flight (the replica sleeps 800 ms), one queued, the rest find the queue full.
+  const inFlight = postJson(cluster.queryPort, '/polite/predict', { input: [1000 + 800] });
+  await new Promise((r) => setTimeout(r, 100));
+  const queued = postJson(cluster.queryPort, '/polite/predict', { input: [1000 + 1] });
+  await new Promise((r) => setTimeout(r, 100));
+  const res = await fetch(`http://127.0.0.1:${cluster.queryPort}/polite/predict`, { method: 'POST', body: '{"input":[3]}' });
+  assert.equal(res.status, 429);
+  assert.equal(res.headers.get('retry-after'), '1');
+  assert.equal(((await res.json()) as { code: string }).code, 'CLP_ERR_SHED');
+  const quiet = await postJson(cluster.queryPort, '/quiet/predict', { input: [3] });
+  assert.equal(quiet.status, 200);
+  assert.equal(quiet.body.default, true);
+  assert.match(quiet.body.default_explanation, /queue is full/);
+  assert.equal((await inFlight).body.output, 18000);
+  assert.equal((await queued).body.output, 10010);
+});
