@@ -70,7 +70,7 @@ export class Cluster implements AdminContext {
         reconnectDelayMsMin: 100, reconnectDelayMsMax: 5000 },
     }, (token, status, reason, text) => this.#processor.onReply(token, status, reason, text),
     (placement, replicaId, connected) => this.#onReplicaState(placement, replicaId, connected));
-    this.#processor = new QueryProcessor(this.#dispatcher);
+    this.#processor = new QueryProcessor(this.#dispatcher, config.cacheBytesMax);
     this.#metrics = new Metrics(this.#processor, () => this.#dispatcher.stats(), () => this.replicas());
   }
 
@@ -215,6 +215,7 @@ export class Cluster implements AdminContext {
     }
     // A deploy is done when the batching worker that owns the model has a ready connection to a
     // replica, so the first query after a deploy is served rather than given the default.
+    this.#processor.cache.setEnabled(this.#placements.get(key)!, this.config.cacheBytesMax > 0 && model.cache_enabled !== false);
     const deploy = model.container === null || model.num_replicas === 0
       ? Promise.resolve()
       : this.#manager.ensure(model).then(() => this.#waitConnected(key));
@@ -228,7 +229,10 @@ export class Cluster implements AdminContext {
     this.#placements.delete(key);
     this.#deploys.delete(key);
     void this.#manager.remove(name, version);
-    if (placement !== undefined) this.#dispatcher.removeModel(placement);
+    if (placement !== undefined) {
+      this.#processor.cache.forgetModel(placement);
+      this.#dispatcher.removeModel(placement);
+    }
   }
 
   #waitConnected(key: string): Promise<void> {

@@ -28,6 +28,8 @@ export interface ClipperConfig {
   batchWaitMs: number;
   /** Most queries queued per model version; beyond it queries are shed. */
   queueBound: number;
+  /** Bytes of the prediction cache (keys + outputs), 0 to turn it off. */
+  cacheBytesMax: number;
   heartbeatMs: number;
   /** Replicas a new model version gets when add_model does not say. */
   defaultReplicas: number;
@@ -51,6 +53,7 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   inFlightTimeoutMs: 30_000,
   batchWaitMs: 0,
   queueBound: 4096,
+  cacheBytesMax: 32 * 1024 * 1024,
   heartbeatMs: 1000,
   defaultReplicas: 1,
   state: 'memory:',
@@ -92,6 +95,7 @@ export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<
     fail('batchWaitMs', 'must be a number in [0, 1000]', config.batchWaitMs);
   }
   checkInt('queueBound', config.queueBound, 1, 10_000_000);
+  checkInt('cacheBytesMax', config.cacheBytesMax, 0, 1 << 30);
   checkInt('defaultReplicas', config.defaultReplicas, 0, 1024);
   if (typeof config.state !== 'string' || !/^(memory:|redis:\/\/)/.test(config.state)) {
     fail('state', "must be 'memory:' or a redis:// URL", config.state);

@@ -28,6 +28,7 @@ export function modelJson(model: ModelRecord, isCurrent: boolean): Record<string
     is_current_version: isCurrent,
     batch_size: model.batch_size,
     num_replicas: model.num_replicas,
+    cache_enabled: model.cache_enabled !== false,
     container: model.container === null ? null : structuredClone(model.container),
   };
 }
@@ -66,9 +67,12 @@ function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
   const containerName = body.has('container_name') ? body.string('container_name')
     : container === null ? 'NO_CONTAINER' : `${container.runtime}:${container.entry}`;
   const modelDataPath = body.has('model_data_path') ? body.string('model_data_path') : 'DEPRECATED';
+  // The prediction cache is on unless a model says its outputs are not a function of its input.
+  const cacheEnabled = body.has('cache_enabled') ? body.bool('cache_enabled') : true;
   return {
     model_name: name, model_version: version, input_type: inputType, labels, container_name: containerName,
     model_data_path: modelDataPath, batch_size: batchSize, container, num_replicas: numReplicas,
+    cache_enabled: cacheEnabled,
   };
 }
 
@@ -256,7 +260,7 @@ export const kModelRoutes: Readonly<Record<string, AdminRoute>> = {
     schema: '{"model_name" := string, "model_version" := string, "labels" := [string], "input_type" := string, ' +
       '"container_name" := string, "model_data_path" := string, "batch_size" := int, ' +
       '"container"? := {"runtime" := "node" | "python", "entry" := string, "function"? := string, "options"? := object}, ' +
-      '"num_replicas"? := int}',
+      '"num_replicas"? := int, "cache_enabled"? := bool}',
   },
   set_model_version: { mutates: true, run: setModelVersion, schema: kVersionedSchema },
   delete_versioned_model: { mutates: true, run: deleteVersionedModel, schema: kVersionedSchema },

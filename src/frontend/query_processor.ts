@@ -7,7 +7,9 @@
 
 import { DefaultReason, monotonicNowMs, ReplyStatus } from '../ipc/records.js';
 import { InputTypeCode } from '../input_types.js';
+import type { PendingHandle } from '../cache/prediction_cache.js';
 import type { Dispatcher, Placement } from './dispatcher.js';
+import { decodeCachedOutput, QueryCache } from './query_cache.js';
 
 export const kExplainNoModel = 'No connected models found for query';
 export const kExplainSlo = 'Failed to retrieve a prediction response within the specified latency SLO';
@@ -52,6 +54,8 @@ export interface QuerySink {
 
 interface Pending {
   token: number;
+  /** True once written to a worker's ring; false while it waits on an identical query (cache). */
+  inRing: boolean;
   queryId: number;
   startMs: number;
   deadlineMs: number;
@@ -59,6 +63,9 @@ interface Pending {
   sink: QuerySink;
   route: AppRoute;
   placement: Placement;
+  input: number[] | string | Buffer;
+  /** Set when this query computes a cache entry others may be waiting on. */
+  cacheHandle: PendingHandle | null;
   done: boolean;
 }
 
@@ -84,9 +91,11 @@ export class QueryProcessor {
   #nextToken = 0;
   #nextQueryId = 0;
   readonly counters: QueryCounters = { queries: 0, answered: 0, defaults: 0, sloMisses: 0 };
+  readonly cache: QueryCache;
 
-  constructor(dispatcher: Dispatcher) {
+  constructor(dispatcher: Dispatcher, cacheBytesMax: number) {
     this.#dispatcher = dispatcher;
+    this.cache = new QueryCache(cacheBytesMax);
   }
 
   get pendingCount(): number {
@@ -116,8 +125,9 @@ export class QueryProcessor {
   }
 
   /**
-   * Start one query. It is answered through `sink` exactly once: by the model, or with the default
-   * output (no model, overload, model error) at once, or at its deadline at the latest.
+   * Start one query. It is answered through `sink` exactly once: from the cache, by the model, or
+   * with the default output (no model, overload, model error) at once, or at its deadline at the
+   * latest. Returns the ring token (for cancel()), or -1 when nothing went to a worker.
    */
   submit(route: AppRoute, placement: Placement | null, input: number[] | string | Buffer, sloMs: number,
     sink: QuerySink, index: number): number {
@@ -128,27 +138,86 @@ export class QueryProcessor {
       this.#answerDefault(sink, index, queryId, route, kExplainNoModel);
       return -1;
     }
-    const token = this.#nextToken;
-    this.#nextToken = (this.#nextToken + 1) >>> 0;
     const startMs = monotonicNowMs();
-    const deadlineMs = startMs + sloMs;
-    const ok = typeof input === 'string' || Buffer.isBuffer(input)
-      ? this.#dispatcher.submitBytes(placement, token, deadlineMs, route.typeCode, input)
-      : this.#dispatcher.submitNumeric(placement, token, deadlineMs, route.typeCode, input);
-    if (!ok) {
+    const p: Pending = { token: -1, inRing: false, queryId, startMs, deadlineMs: startMs + sloMs, index, sink, route,
+      placement, input, cacheHandle: null, done: false };
+    const key = this.cache.keyOf(placement, route.typeCode, input);
+    if (key !== '') {
+      const lookup = this.cache.lookup(key, (output) => this.#onCacheSettled(p, output));
+      switch (lookup.kind) {
+        case 'hit':
+          p.done = true;
+          this.#answerOk(p, decodeCachedOutput(lookup.output));
+          return -1;
+        case 'attached': // an identical query is in flight: answered when it is, or at the deadline
+          this.#register(p);
+          this.#track(p, sloMs);
+          return p.token;
+        case 'owner':
+          p.cacheHandle = lookup.handle;
+          break;
+        case 'bypass':
+          break;
+      }
+    }
+    this.#register(p);
+    if (!this.#dispatch(p)) {
+      p.done = true;
+      this.#pending.delete(p.token);
+      if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
       this.#answerDefault(sink, index, queryId, route, kExplainQueueFull, true);
       return -1;
     }
-    const pending: Pending = { token, queryId, startMs, deadlineMs, index, sink, route, placement, done: false };
-    this.#pending.set(token, pending);
+    this.#track(p, sloMs);
+    return p.token;
+  }
+
+  /** Give the query its token (the key for replies and cancel). */
+  #register(p: Pending): void {
+    p.token = this.#nextToken;
+    this.#nextToken = (this.#nextToken + 1) >>> 0;
+    this.#pending.set(p.token, p);
+  }
+
+  /** Write the query into its worker's ring; false when the ring is full. */
+  #dispatch(p: Pending): boolean {
+    const input = p.input;
+    const ok = typeof input === 'string' || Buffer.isBuffer(input)
+      ? this.#dispatcher.submitBytes(p.placement, p.token, p.deadlineMs, p.route.typeCode, input)
+      : this.#dispatcher.submitNumeric(p.placement, p.token, p.deadlineMs, p.route.typeCode, input);
+    p.inRing = ok;
+    return ok;
+  }
+
+  /** Put the query under deadline watch. */
+  #track(p: Pending, sloMs: number): void {
     let fifo = this.#fifos.get(sloMs);
     if (fifo === undefined) {
       fifo = new DeadlineFifo();
       this.#fifos.set(sloMs, fifo);
     }
-    fifo.items.push(pending);
-    if (deadlineMs < this.#timerAtMs) this.#armTimer(deadlineMs);
-    return token;
+    fifo.items.push(p);
+    if (p.deadlineMs < this.#timerAtMs) this.#armTimer(p.deadlineMs);
+  }
+
+  /** The identical query this one waited on finished: its output, or undefined (it failed). */
+  #onCacheSettled(p: Pending, output: Uint8Array | undefined): void {
+    if (p.done) return;
+    if (output !== undefined) {
+      p.done = true;
+      this.#pending.delete(p.token);
+      this.#answerOk(p, decodeCachedOutput(output));
+    } else if (!this.#dispatch(p)) {
+      p.done = true;
+      this.#pending.delete(p.token);
+      this.#answerDefault(p.sink, p.index, p.queryId, p.route, kExplainQueueFull, true);
+    }
+  }
+
+  #answerOk(p: Pending, outputJson: string): void {
+    this.counters.answered++;
+    observeLatency(p.route.stats, monotonicNowMs() - p.startMs);
+    p.sink.onAnswer(p.index, p.queryId, outputJson, false, null);
   }
 
   /** The client went away: forget its open queries and tell their workers to drop them. */
@@ -158,35 +227,42 @@ export class QueryProcessor {
       if (p === undefined || p.done) continue;
       p.done = true;
       this.#pending.delete(token);
-      this.#dispatcher.cancel(p.placement, token);
+      if (p.inRing) this.#dispatcher.cancel(p.placement, token);
+      if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
     }
   }
 
   /** A reply from a batching worker (called from the reply-ring drain). */
   onReply = (token: number, status: ReplyStatus, reason: DefaultReason, text: string): void => {
     const p = this.#pending.get(token);
-    if (p === undefined) return; // already answered at its deadline, or cancelled
+    if (p === undefined || !p.inRing) return; // already answered at its deadline, or cancelled
     this.#pending.delete(token);
     p.done = true;
-    this.counters.answered++;
-    observeLatency(p.route.stats, monotonicNowMs() - p.startMs);
     if (status === ReplyStatus.Ok) {
-      p.sink.onAnswer(p.index, p.queryId, text, false, null);
+      this.#answerOk(p, text);
+      if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, text);
     } else {
+      this.counters.answered++;
+      observeLatency(p.route.stats, monotonicNowMs() - p.startMs);
       this.counters.defaults++;
       p.route.stats.defaults++;
       p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, explain(reason, text),
         reason === DefaultReason.QueueFull || reason === DefaultReason.DeadlineUnreachable);
+      if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
     }
   };
 
   close(): void {
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
-    // Answer everything still open so no client hangs on shutdown.
-    for (const p of this.#pending.values()) {
-      p.done = true;
-      p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, 'The server is shutting down');
+    // Answer everything still open (in a worker or waiting on the cache) so no client hangs.
+    for (const fifo of this.#fifos.values()) {
+      for (let i = fifo.head; i < fifo.items.length; i++) {
+        const p = fifo.items[i]!;
+        if (p.done) continue;
+        p.done = true;
+        p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, 'The server is shutting down');
+      }
     }
     this.#pending.clear();
     this.#fifos.clear();
@@ -220,6 +296,7 @@ export class QueryProcessor {
           if (p.deadlineMs > nowMs) break;
           p.done = true;
           this.#pending.delete(p.token);
+          if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
           this.counters.answered++;
           this.counters.defaults++;
           this.counters.sloMisses++;

@@ -90,6 +90,16 @@ export class Metrics {
       async () => (await apps()).flatMap(([app, s]) => histogramValues('clipper_app_latency_seconds', { app },
         { counts: s.latencyCounts, sum: s.latencySumUs }, kAppLatencyUsBuckets, 1e-6)));
 
+    const cache = async () => processor.cache.stats();
+    add('clipper_cache_lookups_total', 'Prediction cache lookups by result (hit, miss, coalesced onto an identical query in flight, bypass)', 'counter',
+      async () => {
+        const st = await cache();
+        return [['hit', st.hitCount], ['miss', st.missCount - st.coalescedCount], ['coalesced', st.coalescedCount], ['bypass', st.bypassCount]]
+          .map(([result, value]) => ({ labels: { result: String(result) }, value: Number(value) }));
+      });
+    add('clipper_cache_bytes', 'Bytes held by the prediction cache', 'gauge', async () => [{ labels: {}, value: (await cache()).bytes }]);
+    add('clipper_cache_entries', 'Outputs held by the prediction cache', 'gauge', async () => [{ labels: {}, value: (await cache()).entryCount }]);
+
     const models = async (): Promise<ModelActorStats[]> => this.#models();
     const ml = (m: ModelActorStats): Labels => ({ model: m.name, version: m.version });
     add('clipper_model_batch_size', 'Queries per batch sent to a replica', 'histogram',
@@ -128,7 +138,10 @@ export class Metrics {
     this.#scrape = null;
     const c = this.#processor.counters;
     const counters: object[] = [{ 'internal:aggregate_num_predictions': { count: c.queries } }];
-    const ratios: object[] = [];
+    const cs = this.#processor.cache.stats();
+    const lookups = cs.hitCount + cs.missCount;
+    counters.push({ 'internal:prediction_cache_lookups': { count: lookups } });
+    const ratios: object[] = [{ 'internal:prediction_cache_hit_ratio': { ratio: lookups === 0 ? null : cs.hitCount / lookups } }];
     const histograms: object[] = [];
     for (const [app, s] of this.#processor.allAppStats()) {
       counters.push({ [`app:${app}:num_predictions`]: { count: s.queries } });

@@ -36,6 +36,8 @@ export interface ModelRecord {
   batch_size: number;
   container: ContainerSpec | null;
   num_replicas: number;
+  /** Prediction cache on for this version (default true; false for non-deterministic models). */
+  cache_enabled?: boolean;
 }
 
 export function modelKey(name: string, version: string): string {

@@ -83,12 +83,12 @@ test('default outputs: no linked model, no replica, model error, wrong output co
   // slo_micros of 100 ms (then never sent, or answered with the default at the 100 ms deadline).
   await deploy(cluster, nodeModel('steady', '1', 'doubles', behaviour));
   await cluster.store.putApp(appRecord('steady', 'doubles', ['steady'], { latency_slo_micros: 1_000_000 }));
-  assert.equal((await postJson(cluster.queryPort, '/steady/predict', { input: [1000 + 200] })).body.output, 12000);
-  const perRequest = await postJson(cluster.queryPort, '/steady/predict', { input: [1000 + 200], slo_micros: 100_000 });
+  assert.equal((await postJson(cluster.queryPort, '/steady/predict', { input: [1000 + 200, 1] })).body.output, 12000);
+  const perRequest = await postJson(cluster.queryPort, '/steady/predict', { input: [1000 + 200, 2], slo_micros: 100_000 });
   assert.equal(perRequest.body.default_explanation, kExplainSlo, 'slo_micros overrides the app SLO');
   assert.ok(perRequest.elapsedMs >= 100, `answered after ${perRequest.elapsedMs} ms, before the deadline`);
   await new Promise((r) => setTimeout(r, 300)); // let the replica finish that batch if it was sent
-  assert.equal((await postJson(cluster.queryPort, '/steady/predict', { input: [1000 + 200] })).body.output, 12000);
+  assert.equal((await postJson(cluster.queryPort, '/steady/predict', { input: [1000 + 200, 3] })).body.output, 12000);
   // A 2.5 s prediction misses the 1 s SLO: the default comes at the deadline.
   const slow = await postJson(cluster.queryPort, '/behave/predict', { input: [1000 + 2500] });
   assert.equal(slow.body.default, true);

@@ -131,7 +131,7 @@ describe('add_model', () => {
     const record = ctx.snapshot().models.get('sum:1');
     assert.deepEqual(record, {
       model_name: 'sum', model_version: '1', input_type: 'doubles', labels: [], container_name: 'img:1',
-      model_data_path: 'DEPRECATED', batch_size: -1, container: null, num_replicas: 0,
+      model_data_path: 'DEPRECATED', batch_size: -1, container: null, num_replicas: 0, cache_enabled: true,
     });
     assert.equal(current('sum'), '1');
     assert.deepEqual(ctx.deployCalls, [{ name: 'sum', version: '1', numReplicas: 0 }]);
@@ -439,7 +439,7 @@ describe('getters', () => {
     assert.deepEqual(verbose.map((m) => [m.model_version, m.is_current_version]), [['1', false], ['2', true]]);
     assert.deepEqual(await okJson('get_model', { model_name: 'sum', model_version: '1' }), {
       model_name: 'sum', model_version: '1', input_type: 'doubles', labels: ['a'], container_name: 'img:1',
-      model_data_path: 'DEPRECATED', is_current_version: false, batch_size: -1, num_replicas: 2, container: kNodeContainer,
+      model_data_path: 'DEPRECATED', is_current_version: false, batch_size: -1, num_replicas: 2, cache_enabled: true, container: kNodeContainer,
     });
     assert.deepEqual(await okJson('get_model', { model_name: 'sum', model_version: '3' }), {});
   });
