@@ -32,6 +32,14 @@ interface QueryPayload {
 /** Replica state changes the worker reports to the main thread. */
 export type ReplicaStateListener = (replicaId: number, connected: boolean, reason: string) => void;
 
+/** The worker's query ring, as an actor sees it around replica events. */
+export interface ActorIo {
+  /** Take every query published so far (before a replica's answer frees it for the next batch). */
+  pull(): void;
+  /** A replica may have become free: make sure new queries wake the worker again. */
+  rearm(): void;
+}
+
 /** Upper bounds (inclusive) of the histogram buckets the actor keeps; the last bucket is +Inf. */
 export const kBatchSizeBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 export const kLatencyUsBuckets = [100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
@@ -66,6 +74,7 @@ export class ModelActor implements ReplicaConnectionEvents {
   readonly #replies: ReplyWriter;
   readonly #connectionOptions: ReplicaConnectionOptions;
   readonly #onReplicaState: ReplicaStateListener;
+  readonly #io: ActorIo;
   readonly #replicas = new Map<number, ReplicaConnection>();
   readonly #scheduler: ModelScheduler<QueryPayload>;
   readonly #sentAtMs = new Map<number, number>();
@@ -75,8 +84,9 @@ export class ModelActor implements ReplicaConnectionEvents {
   #modelErrorCount = 0;
 
   constructor(spec: ModelActorSpec, replies: ReplyWriter, connectionOptions: ReplicaConnectionOptions,
-    onReplicaState: ReplicaStateListener) {
+    onReplicaState: ReplicaStateListener, io: ActorIo) {
     this.spec = spec;
+    this.#io = io;
     this.#replies = replies;
     this.#connectionOptions = connectionOptions;
     this.#onReplicaState = onReplicaState;
@@ -96,6 +106,11 @@ export class ModelActor implements ReplicaConnectionEvents {
 
   cancel(token: number): void {
     this.#scheduler.cancel(token);
+  }
+
+  /** Could a query for this model be sent (or refused) right now? */
+  canSendNow(): boolean {
+    return this.#scheduler.canSendNow();
   }
 
   addReplica(replicaId: number, host: string, port: number): void {
@@ -132,6 +147,7 @@ export class ModelActor implements ReplicaConnectionEvents {
   onReady(conn: ReplicaConnection): void {
     this.#onReplicaState(conn.address.replicaId, true, '');
     this.#scheduler.addReplica(conn.address.replicaId);
+    this.#io.rearm();
   }
 
   onDown(conn: ReplicaConnection, reason: string, lostBatchIds: number[]): void {
@@ -139,24 +155,30 @@ export class ModelActor implements ReplicaConnectionEvents {
     // Its in-flight batches are re-queued by the scheduler, deadlines and retries permitting.
     this.#scheduler.removeReplica(conn.address.replicaId);
     this.#onReplicaState(conn.address.replicaId, false, reason);
+    this.#io.rearm();
   }
 
   onResult(_conn: ReplicaConnection, batchId: number, outputs: unknown[]): void {
     const items = this.#finish(batchId);
-    if (items === null) return;
-    if (outputs.length !== items.length) {
-      this.#fail(items, `${this.spec.name}:${this.spec.version} returned ${outputs.length} outputs for a batch of ${items.length}`);
-      return;
+    if (items !== null) {
+      if (outputs.length !== items.length) {
+        this.#fail(items, `${this.spec.name}:${this.spec.version} returned ${outputs.length} outputs for a batch of ${items.length}`);
+      } else {
+        for (let i = 0; i < items.length; i++) this.#replies.ok(items[i]!.token, outputToJson(outputs[i]));
+      }
     }
-    for (let i = 0; i < items.length; i++) this.#replies.ok(items[i]!.token, outputToJson(outputs[i]));
+    this.#io.rearm();
   }
 
   onBatchError(_conn: ReplicaConnection, batchId: number, message: string): void {
     const items = this.#finish(batchId);
     if (items !== null) this.#fail(items, `${this.spec.name}:${this.spec.version} failed: ${message}`);
+    this.#io.rearm();
   }
 
+  /** A batch is back: first take the queries published meanwhile, so the next batch includes them. */
   #finish(batchId: number): readonly QueuedItem<QueryPayload>[] | null {
+    this.#io.pull();
     const sentAtMs = this.#sentAtMs.get(batchId);
     if (sentAtMs !== undefined) {
       this.#sentAtMs.delete(batchId);

@@ -183,6 +183,13 @@ export class ModelScheduler<P> {
     this.#replicas.clear();
   }
 
+  /** True when a query enqueued now could be sent at once, or rejected at once (no replica). */
+  canSendNow(): boolean {
+    if (this.#replicas.size === 0) return true;
+    for (const r of this.#replicas.values()) if (r.inFlight.size < this.#o.inFlightPerReplica) return true;
+    return false;
+  }
+
   stats(): SchedulerStats {
     const replicas: ReplicaStats[] = [];
     for (const r of this.#replicas.values()) {

@@ -9,7 +9,7 @@ import { kQueryHeaderBytes, QueryTag } from '../ipc/records.js';
 import { RingConsumer, RingProducer, type RingBuffers } from '../ipc/ring_buffer.js';
 import type { InputType } from '../input_types.js';
 import type { ReplicaConnectionOptions } from '../rpc/replica_connection.js';
-import { ModelActor, type ModelActorSpec, type ModelActorStats } from './model_actor.js';
+import { ModelActor, type ActorIo, type ModelActorSpec, type ModelActorStats } from './model_actor.js';
 import { ReplyWriter } from './reply_writer.js';
 
 export type WorkerControl =
@@ -62,10 +62,20 @@ export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
     actor.enqueue(token, deadlineMs, count, payload);
   };
 
-  const doorbell = new Doorbell(queries, { spinCount: init.spinCount, waitTimeoutMs: 50 }, () => {
+  // While every actor's replicas are all busy, a new query could not be sent anyway: the worker
+  // then sleeps without asking to be notified and pulls the ring when a replica answers.
+  const wantsWake = (): boolean => {
+    for (const actor of actors.values()) if (actor.canSendNow()) return true;
+    return actors.size === 0;
+  };
+  const doorbell = new Doorbell(queries, { spinCount: init.spinCount, waitTimeoutMs: 50, wantsWake }, () => {
     queries.drain(onRecord);
     replies.flush();
   });
+  const io: ActorIo = {
+    pull: () => { queries.drain(onRecord); },
+    rearm: () => doorbell.rearm(),
+  };
 
   return new Promise<void>((resolve) => {
     port.on('message', (msg: WorkerControl) => {
@@ -76,7 +86,7 @@ export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
           actors.set(spec.modelIndex, new ModelActor(spec, replies, init.connection,
             (replicaId, connected, reason) => port.postMessage({
               kind: 'replica_state', modelIndex: spec.modelIndex, replicaId, connected, reason,
-            } satisfies WorkerEvent)));
+            } satisfies WorkerEvent), io));
           break;
         }
         case 'remove_model':

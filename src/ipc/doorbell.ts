@@ -15,6 +15,13 @@ export interface DoorbellOptions {
   spinCount: number;
   /** Upper bound of one sleep, so a missed wake-up costs at most this much. */
   waitTimeoutMs: number;
+  /**
+   * Whether a record published now should wake this thread. A consumer that could not act on a
+   * record anyway (every replica busy: it will pull the ring when a replica answers) sleeps without
+   * asking for a notify, saving the producer a futex wake per burst; it calls rearm() once it could
+   * act again. Default: always.
+   */
+  wantsWake?: () => boolean;
 }
 
 /**
@@ -49,6 +56,18 @@ export class Doorbell {
     return this.#sleeping;
   }
 
+  /**
+   * Called on this (the consumer's) thread when wantsWake() may have turned true: ask to be
+   * notified again, and act at once on records published while it was not asking.
+   */
+  rearm(): void {
+    if (!this.#sleeping || this.#closed) return;
+    const control = this.#consumer.control;
+    if (Atomics.load(control, kWaitingIdx) === 1 || this.#options.wantsWake?.() === false) return;
+    Atomics.store(control, kWaitingIdx, 1);
+    if (!this.#consumer.isEmpty()) this.#onReady();
+  }
+
   // Drain, then yield to the event loop (setImmediate) so sockets and timers of this thread run
   // between drains; only when the ring stays empty through the spin does it sleep.
   #loop = (): void => {
@@ -64,7 +83,7 @@ export class Doorbell {
       return;
     }
     const bell = Atomics.load(control, kBellIdx);
-    Atomics.store(control, kWaitingIdx, 1);
+    Atomics.store(control, kWaitingIdx, this.#options.wantsWake?.() === false ? 0 : 1);
     if (!consumer.isEmpty()) {
       Atomics.store(control, kWaitingIdx, 0);
       setImmediate(this.#loop);

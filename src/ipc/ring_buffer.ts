@@ -74,6 +74,7 @@ class RingView {
 
 export class RingProducer extends RingView {
   #tail: number;
+  #wakeScheduled = false;
   #pendingOffset = -1;
   #pendingBytes = 0;
 
@@ -134,14 +135,30 @@ export class RingProducer extends RingView {
     this.#tail = Atomics.load(this.control, kTailIdx) >>> 0;
   }
 
-  /** Wake the consumer if it announced it is about to sleep. Cheap when it is awake. */
+  /**
+   * Wake the consumer if it announced it is about to sleep. Cheap when it is awake. The notify
+   * itself (a futex wake plus a task posted to the consumer's event loop, ~5 µs) is deferred to
+   * setImmediate, which runs after this thread's I/O poll phase: every record published while
+   * handling one batch of socket events then costs a single notify.
+   */
   wake(): void {
-    if (Atomics.load(this.control, kWaitingIdx) !== 0) {
-      Atomics.store(this.control, kWaitingIdx, 0);
-      Atomics.add(this.control, kBellIdx, 1);
-      Atomics.notify(this.control, kBellIdx);
-    }
+    if (this.#wakeScheduled || Atomics.load(this.control, kWaitingIdx) === 0) return;
+    this.#wakeScheduled = true;
+    setImmediate(this.#notify);
   }
+
+  /** Wake the consumer now (not deferred), e.g. before a thread stops. */
+  wakeNow(): void {
+    this.#notify();
+  }
+
+  readonly #notify = (): void => {
+    this.#wakeScheduled = false;
+    if (Atomics.load(this.control, kWaitingIdx) === 0) return;
+    Atomics.store(this.control, kWaitingIdx, 0);
+    Atomics.add(this.control, kBellIdx, 1);
+    Atomics.notify(this.control, kBellIdx);
+  };
 }
 
 /** Called once per record: body offset in `ring.bytes`, body length, tag. */
