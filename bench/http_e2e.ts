@@ -12,6 +12,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { kRepoRoot } from '../src/paths.js';
+import { appRecordOf, deployRecord, nodeModelRecord } from '../src/deploy_local.js';
 
 interface WrkResult {
   label: string;
@@ -32,15 +33,8 @@ async function serve(): Promise<void> {
   const threads = Number(process.env.CLIPPER_BENCH_THREADS ?? '') || undefined;
   const cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0, batchingThreads: threads }, startAdmin: startAdminServer });
   await installExample(cluster);
-  await cluster.store.putModel({
-    model_name: 'noop-model', model_version: '1', input_type: 'doubles', labels: [], container_name: 'bench',
-    model_data_path: 'DEPRECATED', batch_size: -1, num_replicas: 1,
-    container: { runtime: 'node', entry: path.join(kRepoRoot, 'containers', 'node', 'examples', 'noop_model.mjs'), options: { isolate: 'inline' } },
-  });
-  await cluster.waitForDeploy('noop-model', '1');
-  await cluster.store.setCurrentVersion('noop-model', '1');
-  await cluster.store.putApp({ name: 'noop', input_type: 'doubles', default_output: '-1.0', latency_slo_micros: 100_000,
-    linked_models: ['noop-model'], selection_policy: 'default', overload_response: 'default_output' });
+  await deployRecord(cluster, nodeModelRecord('noop-model', '1', 'doubles', path.join(kRepoRoot, 'containers', 'node', 'examples', 'noop_model.mjs')));
+  await cluster.store.putApp(appRecordOf('noop', 'doubles', ['noop-model'], { latency_slo_micros: 100_000 }));
   process.stdout.write(`${JSON.stringify({ port: cluster.queryPort })}\n`);
   process.on('SIGTERM', () => { void cluster.close().then(() => process.exit(0)); });
 }

@@ -14,6 +14,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { WebSocket } from 'undici';
 import { Cluster } from '../src/cluster.js';
 import { kRepoRoot } from '../src/paths.js';
+import { appRecordOf, deployRecord, nodeModelRecord } from '../src/deploy_local.js';
 
 interface ClientJob { url: string; connections: number; batch: number; depth: number; windowS: number; rtt: boolean }
 interface ClientResult { predictions: number; frames: number; errors: number; seconds: number; rttUs: number[] }
@@ -98,15 +99,8 @@ async function main(): Promise<void> {
   const cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0, batchingThreads: 1, batchSizeMax: Number(values['batch-size-max']),
     ringSpinCount: Number(values['ring-spin-count']) } });
   try {
-    await cluster.store.putModel({
-      model_name: 'noop', model_version: '1', input_type: 'doubles', labels: [], container_name: 'bench',
-      model_data_path: 'DEPRECATED', batch_size: -1, num_replicas: 1,
-      container: { runtime: 'node', entry: path.join(kRepoRoot, 'containers', 'node', 'examples', 'noop_model.mjs'), options: { isolate: 'inline' } },
-    });
-    await cluster.waitForDeploy('noop', '1');
-    await cluster.store.setCurrentVersion('noop', '1');
-    await cluster.store.putApp({ name: 'noop', input_type: 'doubles', default_output: '-1', latency_slo_micros: 1_000_000,
-      linked_models: ['noop'], selection_policy: 'default', overload_response: 'default_output' });
+    await deployRecord(cluster, nodeModelRecord('noop', '1', 'doubles', path.join(kRepoRoot, 'containers', 'node', 'examples', 'noop_model.mjs')));
+    await cluster.store.putApp(appRecordOf('noop', 'doubles', ['noop'], { latency_slo_micros: 1_000_000 }));
     const url = `ws://127.0.0.1:${cluster.queryPort}/noop/stream`;
     const rows: Record<string, unknown>[] = [];
     for (const c of values.connections.split(',').map(Number)) {

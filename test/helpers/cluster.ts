@@ -4,7 +4,8 @@ import type { TestContext } from 'node:test';
 import { Cluster, type ClusterOptions } from '../../src/cluster.js';
 import type { ClipperConfig } from '../../src/config.js';
 import { kRepoRoot } from '../../src/paths.js';
-import type { AppRecord, ContainerSpec, ModelRecord } from '../../src/state/records.js';
+import type { AppRecord } from '../../src/state/records.js';
+import { appRecordOf, deployRecord, nodeModelRecord } from '../../src/deploy_local.js';
 import type { InputType } from '../../src/input_types.js';
 
 export const kFixtureModels = path.join(kRepoRoot, 'test', 'fixtures', 'models');
@@ -20,28 +21,15 @@ export async function startTestCluster(t: TestContext, config: Partial<ClipperCo
   return cluster;
 }
 
-export function nodeModel(name: string, version: string, inputType: InputType, entry: string,
-  extra: Partial<ModelRecord> = {}, options: ContainerSpec['options'] = { isolate: 'inline' }): ModelRecord {
-  return {
-    model_name: name, model_version: version, input_type: inputType, labels: [], container_name: 'test',
-    model_data_path: 'DEPRECATED', batch_size: -1, container: { runtime: 'node', entry, options }, num_replicas: 1,
-    ...extra,
-  };
-}
+export { nodeModelRecord as nodeModel };
 
+/** An app record with a test SLO of 2 s, so a busy machine does not miss it. */
 export function appRecord(name: string, inputType: InputType, linked: string[], extra: Partial<AppRecord> = {}): AppRecord {
-  return {
-    name, input_type: inputType, default_output: '-1.0', latency_slo_micros: 2_000_000, linked_models: linked,
-    selection_policy: 'default', overload_response: 'default_output', ...extra,
-  };
+  return appRecordOf(name, inputType, linked, { latency_slo_micros: 2_000_000, ...extra });
 }
 
 /** Register a model version, wait for its replicas, make it current. */
-export async function deploy(cluster: Cluster, model: ModelRecord, makeCurrent = true): Promise<void> {
-  await cluster.store.putModel(model);
-  await cluster.waitForDeploy(model.model_name, model.model_version);
-  if (makeCurrent) await cluster.store.setCurrentVersion(model.model_name, model.model_version);
-}
+export const deploy = deployRecord;
 
 export interface PredictResult {
   status: number;
