@@ -16,9 +16,9 @@ import { monotonicNowMs } from '../ipc/records.js';
 import type { AppSelection } from './app_selection.js';
 import { kExplainQueueFull, type AppRoute, type QueryProcessor, type QuerySink } from './query_processor.js';
 
-/** Time kept back from an Exp4 query's SLO for combining: min(2 ms, 10% of the SLO). */
+/** Time kept back from an Exp4 query's SLO for combining and timer lateness: min(5 ms, 25% of the SLO). */
 export function combineSloMs(sloMs: number): number {
-  return sloMs - Math.min(2, 0.1 * sloMs);
+  return sloMs - Math.min(5, 0.25 * sloMs);
 }
 
 export const kExplainNothingArrived = 'No linked model answered within the latency SLO';
