@@ -12,7 +12,9 @@ import type { ContainerSpec } from './state/records.js';
 
 export const kAdminUsage = `  register-app  register an application
             --name N --input-type T [--default-output S (default "-1.0")] [--slo-micros N (default 100000)]
-            [--selection-policy P]
+            [--selection-policy P] [--policy-params JSON]
+  set-policy change an application's selection policy (learned state starts fresh)
+            --app A --selection-policy P [--policy-params JSON]   e.g. --policy-params '{"eta":0.1}'
   deploy    deploy a model version as a local container and wait until its replicas run
             --name M --version V --input-type T --runtime python|node --entry FILE
             [--function F]   a .py/.mjs file's function (default predict), or a pickled model's
@@ -22,7 +24,7 @@ export const kAdminUsage = `  register-app  register an application
   link      link a model to an application: --app A --model M
   predict   query an application: --app A --input JSON [--batch (JSON is a list of inputs)]
             [--version V] [--slo-micros N]
-            these four take --admin-url URL (default http://127.0.0.1:1338) and
+            these take --admin-url URL (default http://127.0.0.1:1338) and
             --query-url URL (default http://127.0.0.1:1337)
 `;
 
@@ -79,14 +81,36 @@ function say(text: string): void {
 async function registerApp(argv: string[]): Promise<void> {
   const { values, required, connection } = parse(argv, {
     name: { type: 'string' }, 'input-type': { type: 'string' }, 'default-output': { type: 'string' },
-    'slo-micros': { type: 'string' }, 'selection-policy': { type: 'string' },
+    'slo-micros': { type: 'string' }, 'selection-policy': { type: 'string' }, 'policy-params': { type: 'string' },
   });
   say(await connection.registerApplication({
     name: required('name'), inputType: required('input-type'),
     defaultOutput: stringValue(values['default-output']) ?? '-1.0',
     sloMicros: intValue('slo-micros', values['slo-micros'], 100_000),
     selectionPolicy: stringValue(values['selection-policy']),
+    policyParams: policyParams(values['policy-params']),
   }));
+}
+
+function policyParams(value: unknown): Record<string, unknown> | undefined {
+  if (typeof value !== 'string') return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (err) {
+    throw new ClipperError('CLP_ERR_INVALID_ARG', `--policy-params is not JSON: ${(err as Error).message}`);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ClipperError('CLP_ERR_INVALID_ARG', '--policy-params must be a JSON object, e.g. \'{"eta":0.1}\'');
+  }
+  return parsed as Record<string, unknown>;
+}
+
+async function setPolicy(argv: string[]): Promise<void> {
+  const { values, required, connection } = parse(argv, {
+    app: { type: 'string' }, 'selection-policy': { type: 'string' }, 'policy-params': { type: 'string' },
+  });
+  say(await connection.setSelectionPolicy(required('app'), required('selection-policy'), policyParams(values['policy-params'])));
 }
 
 async function deploy(argv: string[]): Promise<void> {
@@ -153,7 +177,7 @@ async function predict(argv: string[]): Promise<void> {
 }
 
 const kCommands: Readonly<Record<string, (argv: string[]) => Promise<void>>> = {
-  'register-app': registerApp, deploy, link, predict,
+  'register-app': registerApp, 'set-policy': setPolicy, deploy, link, predict,
 };
 
 export function isAdminCommand(command: string | undefined): boolean {

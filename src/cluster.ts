@@ -3,6 +3,9 @@
 // (whichever frontend made it), and `#apply()` is the only place that starts or stops replicas,
 // places model actors on threads and rebuilds the routing table.
 
+import os from 'node:os';
+import path from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { AdminContext, ReplicaStatus } from './admin/admin_context.js';
 import { resolveConfig, type ClipperConfig } from './config.js';
 import type { ContainerManager, ReplicaEndpoint } from './containers/container_manager.js';
@@ -11,11 +14,14 @@ import { ClipperError } from './errors.js';
 import { Dispatcher, type Placement } from './frontend/dispatcher.js';
 import { QueryProcessor, type AppRoute } from './frontend/query_processor.js';
 import { startQueryServer, type QueryServer } from './frontend/query_server.js';
+import { SelectionHub } from './frontend/selection_hub.js';
+import { kRepoRoot } from './paths.js';
 import { registerStreamRoutes, type StreamLimits, type StreamServer } from './frontend/ws_stream.js';
 import { outputToJson } from './batching/output_json.js';
 import { inputTypeCode, type InputType } from './input_types.js';
 import { Metrics } from './metrics/metrics.js';
-import { emptySnapshot, modelKey, type ModelRecord, type StateSnapshot } from './state/records.js';
+import { emptySnapshot, modelKey, type AppRecord, type ModelRecord, type StateSnapshot } from './state/records.js';
+import type { AppSelection } from './frontend/app_selection.js';
 import type { StateChange, StateStore } from './state/state_store.js';
 import { MemoryStateStore } from './state/memory_store.js';
 
@@ -42,6 +48,9 @@ export class Cluster implements AdminContext {
   readonly #dispatcher: Dispatcher;
   readonly #processor: QueryProcessor;
   readonly #metrics: Metrics;
+  readonly #hub: SelectionHub;
+  /** The selection worker's own thread (null when batching thread 0 hosts it). */
+  #selectionWorker: Worker | null = null;
   readonly #routes = new Map<string, RouteWithType>();
   readonly #placements = new Map<string, Placement>();
   readonly #deploys = new Map<string, Promise<void>>();
@@ -71,6 +80,7 @@ export class Cluster implements AdminContext {
     }, (token, status, reason, text) => this.#processor.onReply(token, status, reason, text),
     (placement, replicaId, connected) => this.#onReplicaState(placement, replicaId, connected));
     this.#processor = new QueryProcessor(this.#dispatcher, config.cacheBytesMax);
+    this.#hub = new SelectionHub(store, this.#processor, { seed: config.selectionSeed, userEntriesMax: config.selectionUserStatesMax });
     this.#metrics = new Metrics(this.#processor, () => this.#dispatcher.stats(), () => this.replicas());
   }
 
@@ -107,18 +117,35 @@ export class Cluster implements AdminContext {
     return this.#processor;
   }
 
+  get selection(): SelectionHub {
+    return this.#hub;
+  }
+
+  /** Whether the selection worker gets a thread of its own (config.selectionThread). */
+  static selectionOnOwnThread(config: Readonly<ClipperConfig>): boolean {
+    if (config.selectionThread !== 'auto') return config.selectionThread === 'own';
+    return os.availableParallelism() >= config.batchingThreads + 2;
+  }
+
   async #start(options: ClusterOptions): Promise<void> {
-    this.#dispatcher.start();
+    if (Cluster.selectionOnOwnThread(this.config)) {
+      this.#selectionWorker = new Worker(path.join(kRepoRoot, 'dist', 'src', 'selection', 'selection_worker.js'),
+        { workerData: { port: this.#hub.workerPort }, transferList: [this.#hub.workerPort] });
+      this.#selectionWorker.on('error', (err) => process.stderr.write(`clipper: selection worker failed: ${err.message}\n`));
+      this.#dispatcher.start();
+    } else {
+      this.#dispatcher.start(this.#hub.workerPort);
+    }
     this.#unsubscribe = this.store.subscribe((change) => this.#apply(change));
     const snapshot = await this.store.open();
     this.#apply({ kind: 'resync', snapshot });
     this.#queryServer = await startQueryServer(
       { host: this.config.host, port: this.config.queryPort, bodyBytesMax: this.config.bodyBytesMax, sloMicrosMax: this.config.sloMicrosMax },
-      { processor: this.#processor, routes: this.#routes, inputTypeOf: (r) => (r as RouteWithType).inputType,
+      { processor: this.#processor, routes: this.#routes, inputTypeOf: (r) => (r as RouteWithType).inputType, hub: this.#hub,
         metricsText: () => this.#metrics.text(), metricsJson: () => this.#metrics.clipperJson(),
         registerRoutes: (app) => {
           this.#streamServer = registerStreamRoutes(app, { processor: this.#processor, routes: this.#routes,
-            inputTypeOf: (r) => (r as RouteWithType).inputType, sloMicrosMax: this.config.sloMicrosMax,
+            inputTypeOf: (r) => (r as RouteWithType).inputType, sloMicrosMax: this.config.sloMicrosMax, hub: this.#hub,
             limits: { messageBytesMax: this.config.bodyBytesMax, ...options.stream } });
         } });
     if (options.startAdmin !== undefined) {
@@ -134,6 +161,8 @@ export class Cluster implements AdminContext {
     this.#adminServer?.close();
     this.#unsubscribe?.();
     this.#processor.close();
+    await this.#hub.stop();
+    if (this.#selectionWorker !== null) await this.#selectionWorker.terminate();
     await this.#manager.close();
     await this.#dispatcher.close();
     await this.store.close();
@@ -166,7 +195,7 @@ export class Cluster implements AdminContext {
     const s = this.#snapshot;
     switch (change.kind) {
       case 'app_put': s.apps.set(change.app.name, change.app); break;
-      case 'app_deleted': s.apps.delete(change.name); this.#processor.forgetApp(change.name); break;
+      case 'app_deleted': s.apps.delete(change.name); this.#processor.forgetApp(change.name); this.#hub.forget(change.name); break;
       case 'model_put': {
         const key = modelKey(change.model.model_name, change.model.model_version);
         s.models.set(key, change.model);
@@ -285,9 +314,30 @@ export class Cluster implements AdminContext {
     }
   }
 
+  readonly #hubApps = new Set<string>();
+
+  /** The app's selection over its linked models (their current versions' placements). */
+  #selectionOf(app: AppRecord): AppSelection | null {
+    const s = this.#snapshot;
+    const placements = app.linked_models.map((name) => {
+      const version = s.currentVersions.get(name);
+      return version === undefined ? null : this.#placements.get(modelKey(name, version)) ?? null;
+    });
+    const sel = this.#hub.route(app, placements);
+    if (sel === null) this.#hubApps.delete(app.name);
+    else this.#hubApps.add(app.name);
+    return sel;
+  }
+
   #rebuildRoutes(): void {
     const s = this.#snapshot;
     this.#routes.clear();
+    for (const name of [...this.#hubApps]) {
+      if (!s.apps.has(name)) {
+        this.#hub.forget(name);
+        this.#hubApps.delete(name);
+      }
+    }
     for (const app of s.apps.values()) {
       const modelName = app.linked_models[0] ?? null;
       const versions = new Map<string, Placement>();
@@ -304,6 +354,7 @@ export class Cluster implements AdminContext {
         name: app.name, stats: this.#processor.appStats(app.name), inputType: app.input_type, typeCode: inputTypeCode(app.input_type),
         defaultJson: outputToJson(app.default_output), sloMs: app.latency_slo_micros / 1000,
         modelName, placement, versions, overloadResponse: app.overload_response,
+        selection: this.#selectionOf(app),
       });
     }
   }

@@ -37,6 +37,16 @@ export interface ClipperConfig {
   state: string;
   /** Cluster name: the namespace of keys in a shared state store. */
   clusterName: string;
+  /**
+   * Where the selection worker (bandit policies, docs/selection.md) runs: 'own' thread, inside
+   * batching thread 0 ('batching'), or 'auto': its own thread when the cores leave room for one
+   * beyond the main thread and the batching threads, else inside batching thread 0.
+   */
+  selectionThread: 'auto' | 'own' | 'batching';
+  /** Seed of the query path's PRNG that samples models (reproducible selection). */
+  selectionSeed: number;
+  /** Per-user selection states kept in memory per personalised app (LRU). */
+  selectionUserStatesMax: number;
 }
 
 export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
@@ -58,6 +68,9 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   defaultReplicas: 1,
   state: 'memory:',
   clusterName: 'default',
+  selectionThread: 'auto',
+  selectionSeed: 0x5e1ec7,
+  selectionUserStatesMax: 10_000,
 });
 
 function fail(option: string, rule: string, got: unknown): never {
@@ -103,5 +116,10 @@ export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<
   if (typeof config.clusterName !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.clusterName)) {
     fail('clusterName', 'must match [a-z0-9][a-z0-9-]{0,62}', config.clusterName);
   }
+  if (!['auto', 'own', 'batching'].includes(config.selectionThread)) {
+    fail('selectionThread', "must be 'auto', 'own' or 'batching'", config.selectionThread);
+  }
+  checkInt('selectionSeed', config.selectionSeed, -2147483648, 4294967295);
+  checkInt('selectionUserStatesMax', config.selectionUserStatesMax, 1, 10_000_000);
   return Object.freeze(config);
 }

@@ -3,13 +3,13 @@
 // store), and an app may link several models (the selection layer picks among them).
 
 import { ClipperError } from '../errors.js';
+import { parsePolicyConfig, parsePolicyName } from '../selection/params.js';
 import { modelKey, type AppRecord } from '../state/records.js';
 import { jsonReply, textReply, type AdminCore, type AdminReply, type AdminRoute } from './admin_core.js';
 import {
   checkInputType, checkIntRange, checkName, kSloMicrosMax, kSloMicrosMin, type BodyReader,
 } from './admin_validate.js';
 
-const kSelectionPolicies = ['default'];
 const kOverloadResponses = ['status_429', 'default_output'] as const;
 
 /** The verbose application object (Clipper's keys, then ours). */
@@ -22,7 +22,26 @@ export function appJson(app: AppRecord): Record<string, unknown> {
     linked_models: [...app.linked_models],
     selection_policy: app.selection_policy,
     overload_response: app.overload_response,
+    ...(app.policy_params === undefined ? {} : { policy_params: app.policy_params }),
   };
+}
+
+/**
+ * Validates a selection policy and its parameters (src/selection/params.ts; errors name the
+ * parameter). `modelCount` is the app's linked-model count; a `weighted_split` app that has no
+ * linked models yet is checked against its own weights (they must match the links later, else the
+ * app serves its first model: docs/selection.md).
+ */
+export function checkSelectionPolicy(policy: unknown, params: unknown, modelCount: number): { name: string; params: Record<string, unknown> | undefined } {
+  const name = parsePolicyName(policy);
+  let count = modelCount;
+  if (count === 0 && name === 'weighted_split' && params !== null && typeof params === 'object' && !Array.isArray(params)) {
+    const weights = (params as Record<string, unknown>).weights;
+    if (Array.isArray(weights)) count = weights.length;
+  }
+  parsePolicyConfig(name, params, count);
+  const stored = params === undefined || params === null ? undefined : { ...(params as Record<string, unknown>) };
+  return { name, params: stored };
 }
 
 function optionalChoice<T extends string>(body: BodyReader, key: string, choices: readonly T[], fallback: T): T {
@@ -40,7 +59,8 @@ async function addApp(core: AdminCore, body: BodyReader): Promise<AdminReply> {
   const inputType = checkInputType(body.string('input_type'));
   const defaultOutput = body.string('default_output');
   const sloMicros = checkIntRange('latency_slo_micros', body.int('latency_slo_micros'), kSloMicrosMin, kSloMicrosMax);
-  const selectionPolicy = optionalChoice(body, 'selection_policy', kSelectionPolicies, 'default');
+  const policy = checkSelectionPolicy(body.has('selection_policy') ? body.string('selection_policy') : 'default',
+    body.raw('policy_params'), 0);
   const overloadResponse = optionalChoice(body, 'overload_response', kOverloadResponses, 'default_output');
   return core.exclusive(async () => {
     if (core.app(name) !== undefined) {
@@ -48,10 +68,28 @@ async function addApp(core: AdminCore, body: BodyReader): Promise<AdminReply> {
     }
     const app: AppRecord = {
       name, input_type: inputType, default_output: defaultOutput, latency_slo_micros: sloMicros,
-      linked_models: [], selection_policy: selectionPolicy, overload_response: overloadResponse,
+      linked_models: [], selection_policy: policy.name, overload_response: overloadResponse,
     };
+    if (policy.params !== undefined) app.policy_params = policy.params;
     await core.write(`adding application '${name}'`, () => core.ctx.store.putApp(app));
     return textReply(`Successfully added application with name '${name}'`);
+  });
+}
+
+/** Changes an app's selection policy; the app's learned state starts fresh (docs/selection.md). */
+async function setSelectionPolicy(core: AdminCore, body: BodyReader): Promise<AdminReply> {
+  const appName = body.string('app_name');
+  const policyName = body.string('selection_policy');
+  const params = body.raw('policy_params');
+  return core.exclusive(async () => {
+    const app = core.app(appName);
+    if (app === undefined) throw noApp(appName, true);
+    const policy = checkSelectionPolicy(policyName, params, app.linked_models.length);
+    const updated: AppRecord = { ...app, selection_policy: policy.name };
+    if (policy.params === undefined) delete updated.policy_params;
+    else updated.policy_params = policy.params;
+    await core.write(`setting the selection policy of '${appName}'`, () => core.ctx.store.putApp(updated));
+    return textReply(`Successfully set the selection policy of application '${appName}' to '${policy.name}'`);
   });
 }
 
@@ -154,7 +192,12 @@ export const kAppRoutes: Readonly<Record<string, AdminRoute>> = {
   add_app: {
     mutates: true, run: addApp,
     schema: '{"name" := string, "input_type" := string, "default_output" := string, "latency_slo_micros" := int, ' +
-      '"selection_policy"? := "default", "overload_response"? := "status_429" | "default_output"}',
+      '"selection_policy"? := "default" | "exp3" | "exp4" | "epsilon_greedy" | "ucb1" | "weighted_split", ' +
+      '"policy_params"? := object, "overload_response"? := "status_429" | "default_output"}',
+  },
+  set_selection_policy: {
+    mutates: true, run: setSelectionPolicy,
+    schema: '{"app_name" := string, "selection_policy" := string, "policy_params"? := object}',
   },
   delete_app: { mutates: true, run: deleteApp, schema: '{"name" := string}' },
   add_model_links: { mutates: true, run: addModelLinks, schema: '{"app_name" := string, "model_names" := [string]}' },

@@ -9,6 +9,7 @@ import { kQueryHeaderBytes, QueryTag } from '../ipc/records.js';
 import { RingConsumer, RingProducer, type RingBuffers } from '../ipc/ring_buffer.js';
 import type { InputType } from '../input_types.js';
 import type { ReplicaConnectionOptions } from '../rpc/replica_connection.js';
+import { hostSelectionService } from '../selection/selection_service.js';
 import { ModelActor, type ActorIo, type ModelActorSpec, type ModelActorStats } from './model_actor.js';
 import { ReplyWriter } from './reply_writer.js';
 
@@ -32,6 +33,8 @@ export interface WorkerInit {
   port: MessagePort;
   spinCount: number;
   connection: ReplicaConnectionOptions;
+  /** When set, this thread also hosts the selection worker (docs/selection.md, "Threads"). */
+  selectionPort?: MessagePort;
 }
 
 export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
@@ -39,6 +42,7 @@ export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
   const replies = new ReplyWriter(new RingProducer(init.replyRing));
   const actors = new Map<number, ModelActor>();
   const port = init.port;
+  if (init.selectionPort !== undefined) void hostSelectionService(init.selectionPort);
 
   const onRecord = (body: number, bodyBytes: number, tag: number): void => {
     const u32 = queries.u32;

@@ -12,6 +12,8 @@ export interface AppInfo {
   latency_slo_micros: number;
   linked_models: string[];
   selection_policy?: string;
+  /** Selection policy parameters (docs/selection_policies.md); absent = defaults. */
+  policy_params?: Record<string, unknown>;
   overload_response?: 'status_429' | 'default_output';
 }
 
@@ -47,6 +49,18 @@ export interface PredictResult {
   output: unknown;
   default: boolean;
   default_explanation?: string;
+  /** Apps with several linked models: the model(s) whose output(s) made this answer. */
+  models?: string[];
+  /** Exp4 apps: the weight share of the contributing models that agree with the answer. */
+  confidence?: number;
+}
+
+export interface FeedbackResult {
+  query_id: number;
+  feedback_received: boolean;
+  /** The models whose predictions on the input were scored, and their losses (null: no prediction). */
+  models?: string[];
+  losses?: Array<number | null>;
 }
 
 export interface BatchPredictResult {
@@ -67,7 +81,10 @@ export interface RegisterApplicationParams {
   inputType: string;
   defaultOutput: string;
   sloMicros: number;
+  /** default | exp3 | exp4 | epsilon_greedy | ucb1 | weighted_split (docs/selection_policies.md). */
   selectionPolicy?: string;
+  /** The policy's parameters, e.g. { eta: 0.1 } or { weights: [9, 1] }. */
+  policyParams?: Record<string, unknown>;
   overloadResponse?: 'status_429' | 'default_output';
 }
 
@@ -88,6 +105,8 @@ export interface DeployModelParams {
 export interface PredictOptions {
   /** Pin a model version instead of the current one. */
   version?: string;
+  /** User id: personalised selection (apps with the `personalized` policy parameter). */
+  uid?: string | number;
   /** Per-request latency objective. */
   sloMicros?: number;
 }
@@ -130,8 +149,16 @@ export class ClipperConnection {
       name: p.name, input_type: p.inputType, default_output: p.defaultOutput, latency_slo_micros: p.sloMicros,
     };
     if (p.selectionPolicy !== undefined) body.selection_policy = p.selectionPolicy;
+    if (p.policyParams !== undefined) body.policy_params = p.policyParams;
     if (p.overloadResponse !== undefined) body.overload_response = p.overloadResponse;
     return this.#adminText('add_app', body);
+  }
+
+  /** Change an app's selection policy (/admin/set_selection_policy); learned state starts fresh. */
+  setSelectionPolicy(appName: string, selectionPolicy: string, policyParams?: Record<string, unknown>): Promise<string> {
+    const body: Record<string, unknown> = { app_name: appName, selection_policy: selectionPolicy };
+    if (policyParams !== undefined) body.policy_params = policyParams;
+    return this.#adminText('set_selection_policy', body);
   }
 
   deleteApplication(name: string): Promise<string> {
@@ -247,9 +274,18 @@ export class ClipperConnection {
     return this.#predict(appName, { input_batch: inputs }, opts) as Promise<BatchPredictResult>;
   }
 
+  /** Feedback for the app's selection policy: POST /<app>/update {"uid"?, "input", "label"}. */
+  async update(appName: string, input: unknown, label: unknown, uid?: string | number): Promise<FeedbackResult> {
+    const body: Record<string, unknown> = { input, label };
+    if (uid !== undefined) body.uid = uid;
+    const { text } = await this.#request('POST', `${this.#queryUrl}/${encodeURIComponent(appName)}/update`, body);
+    return parseJson(text) as FeedbackResult;
+  }
+
   async #predict(appName: string, body: Record<string, unknown>, opts: PredictOptions): Promise<unknown> {
     if (opts.version !== undefined) body.version = opts.version;
     if (opts.sloMicros !== undefined) body.slo_micros = opts.sloMicros;
+    if (opts.uid !== undefined) body.uid = opts.uid;
     const { text } = await this.#request('POST', `${this.#queryUrl}/${encodeURIComponent(appName)}/predict`, body);
     return parseJson(text);
   }

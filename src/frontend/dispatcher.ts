@@ -58,7 +58,8 @@ export class Dispatcher {
     this.#onReplicaState = onReplicaState;
   }
 
-  start(): void {
+  /** `selectionPort`: batching thread 0 also hosts the selection worker on this port. */
+  start(selectionPort?: MessagePort): void {
     const threads = this.#options.threads;
     // atomics 'disabled': our workers own sockets and timers, so their event loop must never be
     // parked in a synchronous Atomics.wait by piscina between tasks.
@@ -71,6 +72,11 @@ export class Dispatcher {
       const channel = new MessageChannel();
       const init: WorkerInit = { workerIndex: i, queryRing, replyRing, port: channel.port2,
         spinCount: this.#options.spinCountWorker, connection: this.#options.connection };
+      const transferList: MessagePort[] = [channel.port2];
+      if (i === 0 && selectionPort !== undefined) {
+        init.selectionPort = selectionPort;
+        transferList.push(selectionPort);
+      }
       const consumer = new RingConsumer(replyRing);
       const doorbell = new Doorbell(consumer, { spinCount: this.#options.spinCountMain, waitTimeoutMs: 50 },
         () => this.#drainReplies(consumer));
@@ -92,7 +98,7 @@ export class Dispatcher {
           markStopped();
         }
       });
-      const done = pool.run(init, { transferList: [channel.port2] }) as Promise<void>;
+      const done = pool.run(init, { transferList }) as Promise<void>;
       this.#workers.push({ producer: new RingProducer(queryRing), consumer, doorbell, port: channel.port1,
         modelCount: 0, done, stopped });
       doorbell.start();

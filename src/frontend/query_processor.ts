@@ -8,6 +8,7 @@
 import { DefaultReason, monotonicNowMs, ReplyStatus } from '../ipc/records.js';
 import { InputTypeCode } from '../input_types.js';
 import type { PendingHandle } from '../cache/prediction_cache.js';
+import type { AppSelection } from './app_selection.js';
 import type { Dispatcher, Placement } from './dispatcher.js';
 import { decodeCachedOutput, QueryCache } from './query_cache.js';
 
@@ -35,13 +36,15 @@ export interface AppRoute {
   /** The default output as JSON text (Clipper nests it when it is valid JSON). */
   readonly defaultJson: string;
   readonly sloMs: number;
-  /** Linked model name(s); the first one is served (selection policies come later). */
+  /** The first linked model's name (the one `version` pins). */
   readonly modelName: string | null;
-  /** Placement of the linked model's current version, or null if none is deployed. */
+  /** Placement of the first linked model's current version, or null if none is deployed. */
   readonly placement: Placement | null;
-  /** Placements of every deployed version of the linked model, for `version` pinning. */
+  /** Placements of every deployed version of the first linked model, for `version` pinning. */
   readonly versions: ReadonlyMap<string, Placement>;
   readonly overloadResponse: 'status_429' | 'default_output';
+  /** The selection policy over several linked models; null with one linked model (or none). */
+  readonly selection?: AppSelection | null;
 }
 
 /** Receives each query's answer; one sink per request (HTTP) or connection (WebSocket). */
@@ -49,8 +52,14 @@ export interface QuerySink {
   /** `shed`: a default output because the model queue refused the query (overload), which an app
    * may prefer to answer with 429. */
   onAnswer(index: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null,
-    shed?: boolean): void;
+    shed?: boolean, extraJson?: string): void;
 }
+
+/**
+ * Extra fields of an answer as a JSON object fragment starting with ',' (e.g. `,"models":["a"]`),
+ * or ''. Written after Clipper's keys.
+ */
+export type ExtraJson = string;
 
 interface Pending {
   token: number;
@@ -64,6 +73,8 @@ interface Pending {
   route: AppRoute;
   placement: Placement;
   input: number[] | string | Buffer;
+  /** Extra answer fields on success (selection: the model that served it). */
+  extraJson: string;
   /** Set when this query computes a cache entry others may be waiting on. */
   cacheHandle: PendingHandle | null;
   done: boolean;
@@ -110,7 +121,7 @@ export class QueryProcessor {
   appStats(name: string): AppStats {
     let stats = this.#appStats.get(name);
     if (stats === undefined) {
-      stats = { queries: 0, defaults: 0, sloMisses: 0, latencyCounts: new Array<number>(kAppLatencyUsBuckets.length + 1).fill(0), latencySumUs: 0 };
+      stats = newAppStats();
       this.#appStats.set(name, stats);
     }
     return stats;
@@ -130,7 +141,7 @@ export class QueryProcessor {
    * latest. Returns the ring token (for cancel()), or -1 when nothing went to a worker.
    */
   submit(route: AppRoute, placement: Placement | null, input: number[] | string | Buffer, sloMs: number,
-    sink: QuerySink, index: number): number {
+    sink: QuerySink, index: number, extraJson: ExtraJson = ''): number {
     const queryId = this.#nextQueryId++;
     this.counters.queries++;
     route.stats.queries++;
@@ -140,7 +151,7 @@ export class QueryProcessor {
     }
     const startMs = monotonicNowMs();
     const p: Pending = { token: -1, inRing: false, queryId, startMs, deadlineMs: startMs + sloMs, index, sink, route,
-      placement, input, cacheHandle: null, done: false };
+      placement, input, extraJson, cacheHandle: null, done: false };
     const key = this.cache.keyOf(placement, route.typeCode, input);
     if (key !== '') {
       const lookup = this.cache.lookup(key, (output) => this.#onCacheSettled(p, output));
@@ -217,7 +228,20 @@ export class QueryProcessor {
   #answerOk(p: Pending, outputJson: string): void {
     this.counters.answered++;
     observeLatency(p.route.stats, monotonicNowMs() - p.startMs);
-    p.sink.onAnswer(p.index, p.queryId, outputJson, false, null);
+    p.sink.onAnswer(p.index, p.queryId, outputJson, false, null, false, p.extraJson);
+  }
+
+  /** A fresh stats object that is not an app's (for sub-queries made on an app's behalf). */
+  detachedStats(): AppStats {
+    return newAppStats();
+  }
+
+  /** Count one answer that a combining sink made from sub-queries, in the app's stats. */
+  countCombined(route: AppRoute, latencyMs: number, isDefault: boolean, sloMiss: boolean): void {
+    route.stats.queries++;
+    if (isDefault) route.stats.defaults++;
+    if (sloMiss) route.stats.sloMisses++;
+    observeLatency(route.stats, latencyMs);
   }
 
   /** The client went away: forget its open queries and tell their workers to drop them. */
@@ -320,6 +344,10 @@ export class QueryProcessor {
     }
     if (nextMs !== Infinity) this.#armTimer(nextMs);
   };
+}
+
+function newAppStats(): AppStats {
+  return { queries: 0, defaults: 0, sloMisses: 0, latencyCounts: new Array<number>(kAppLatencyUsBuckets.length + 1).fill(0), latencySumUs: 0 };
 }
 
 function observeLatency(stats: AppStats, latencyMs: number): void {

@@ -5,8 +5,11 @@
 import { App, us_listen_socket_close, us_socket_local_port, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { ClipperError } from '../errors.js';
 import { appNameOf, readBody, sendBody, sendError, sendJson, type ResponseState } from './http_util.js';
-import { parseJsonBody, parsePredictRequest, validateInput } from './predict_request.js';
+import { applyFeedback, feedbackFields } from './feedback.js';
+import { parseJsonBody, parsePredictRequest } from './predict_request.js';
 import type { AppRoute, QueryProcessor, QuerySink } from './query_processor.js';
+import type { SelectionHub } from './selection_hub.js';
+import { submitSelected } from './selection_route.js';
 import type { InputType } from '../input_types.js';
 
 export interface QueryServerOptions {
@@ -20,6 +23,8 @@ export interface QueryServerDeps {
   processor: QueryProcessor;
   routes: ReadonlyMap<string, AppRoute>;
   inputTypeOf(route: AppRoute): InputType;
+  /** The selection worker's main-thread end (feedback); null: feedback is only acknowledged. */
+  hub?: SelectionHub | null;
   metricsText(): Promise<{ contentType: string; body: string }>;
   metricsJson(): Promise<string>;
   /** Protocol adapters at the edge (WebSocket streaming, …) add their routes here. */
@@ -53,11 +58,12 @@ class HttpSink implements QuerySink {
     this.#status429 = status429;
   }
 
-  onAnswer(index: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null, shed = false): void {
+  onAnswer(index: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null, shed = false,
+    extraJson = ''): void {
     if (shed && this.#status429) this.#shedCount++;
     const text = isDefault
-      ? `{"query_id":${queryId},"output":${outputJson},"default":true${explanation === null ? '' : `,"default_explanation":${JSON.stringify(explanation)}`}}`
-      : `{"query_id":${queryId},"output":${outputJson},"default":false}`;
+      ? `{"query_id":${queryId},"output":${outputJson},"default":true${explanation === null ? '' : `,"default_explanation":${JSON.stringify(explanation)}`}${extraJson}}`
+      : `{"query_id":${queryId},"output":${outputJson},"default":false${extraJson}}`;
     if (this.#parts !== null) this.#parts[index] = text;
     if (--this.#remaining > 0) return;
     if (this.#shedCount > 0) {
@@ -88,19 +94,21 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
       return;
     }
     let placement = route.placement;
+    let pinned = false;
     if (request.version !== null) {
       if (route.modelName === null) {
         sendError(res, state, new ClipperError('CLP_ERR_QUERY_PROCESSING',
           `Requested version: ${request.version} but application '${appName}' has no linked model`));
         return;
       }
-      const pinned = route.versions.get(request.version);
-      if (pinned === undefined) {
+      const pinnedPlacement = route.versions.get(request.version);
+      if (pinnedPlacement === undefined) {
         sendError(res, state, new ClipperError('CLP_ERR_QUERY_PROCESSING',
           `Requested version: ${request.version} does not exist for model: ${route.modelName}`));
         return;
       }
-      placement = pinned;
+      placement = pinnedPlacement;
+      pinned = true;
     }
     const count = request.inputs.length;
     if (count === 0) {
@@ -111,8 +119,12 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
     const sink = new HttpSink(res, state, count, request.batch, route.overloadResponse === 'status_429');
     const tokens: number[] = [];
     for (let i = 0; i < count; i++) {
-      const token = processor.submit(route, placement, request.inputs[i]!, sloMs, sink, i);
-      if (token >= 0) tokens.push(token);
+      if (pinned) {
+        const token = processor.submit(route, placement, request.inputs[i]!, sloMs, sink, i);
+        if (token >= 0) tokens.push(token);
+      } else {
+        submitSelected(processor, route, request.uid, request.inputs[i]!, sloMs, sink, i, tokens);
+      }
     }
     if (tokens.length > 0 && !state.aborted) {
       res.onAborted(() => { state.aborted = true; processor.cancel(tokens); });
@@ -125,20 +137,14 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
       sendError(res, state, new ClipperError('CLP_ERR_APP_NOT_FOUND', `no application named '${appName}'`));
       return;
     }
+    let pending;
     try {
-      const json = parseJsonBody(body);
-      if (json.input === undefined) throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the body has no "input"');
-      validateInput(json.input, deps.inputTypeOf(route), 'input');
-      if (json.label === undefined) throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the body has no "label"');
-      if (json.uid !== undefined && typeof json.uid !== 'string' && !Number.isInteger(json.uid)) {
-        throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: uid must be a string or an integer');
-      }
+      pending = applyFeedback({ processor, inputTypeOf: deps.inputTypeOf, hub: deps.hub ?? null }, route, parseJsonBody(body));
     } catch (err) {
       sendError(res, state, err);
       return;
     }
-    // The `default` selection policy has one model and nothing to learn: feedback is accepted.
-    sendJson(res, state, 200, `{"query_id":${processor.nextQueryId()},"feedback_received":true}`);
+    pending.then((answer) => sendJson(res, state, 200, `{${feedbackFields(answer)}}`), (err: unknown) => sendError(res, state, err));
   };
 
   const onPost = (handler: typeof predict) => (res: HttpResponse, req: import('uWebSockets.js').HttpRequest): void => {

@@ -15,8 +15,11 @@ import { ClipperError, errorBody, kErrors } from '../errors.js';
 import type { InputType } from '../input_types.js';
 import type { Placement } from './dispatcher.js';
 import { appNameOf } from './http_util.js';
-import { readPredictRequest, validateInput } from './predict_request.js';
+import { applyFeedback, feedbackFields, type FeedbackAnswer } from './feedback.js';
+import { readPredictRequest } from './predict_request.js';
 import type { AppRoute, QueryProcessor, QuerySink } from './query_processor.js';
+import type { SelectionHub } from './selection_hub.js';
+import { submitSelected } from './selection_route.js';
 
 export interface StreamLimits {
   /** Queries in flight per connection (a batch counts each input). */
@@ -49,6 +52,8 @@ export interface StreamDeps {
   inputTypeOf(route: AppRoute): InputType;
   sloMicrosMax: number;
   limits?: Partial<StreamLimits>;
+  /** The selection worker's main-thread end (feedback); null: feedback is only acknowledged. */
+  hub?: SelectionHub | null;
 }
 
 export interface StreamServer {
@@ -91,6 +96,8 @@ class StreamConnection implements QuerySink {
   readonly #slotBatch: Array<PendingBatch | null> = [];
   readonly #slotPos: number[] = [];
   readonly #slotToken: number[] = [];
+  /** Slots whose query went to several models (Exp4): every token, for cancel on close. */
+  readonly #slotTokens = new Map<number, number[]>();
   readonly #slotBinary: boolean[] = [];
   readonly #free: number[] = [];
   inFlight = 0;
@@ -144,7 +151,7 @@ class StreamConnection implements QuerySink {
     const { deps, limits } = this.#server;
     const route = this.#route();
     const request = readPredictRequest(json, deps.inputTypeOf(route), deps.sloMicrosMax);
-    const placement = pinnedPlacement(route, request.version);
+    const placement = request.version === null ? null : pinnedPlacement(route, request.version);
     const count = request.inputs.length;
     const idJson = binary ? '' : typeof id === 'number' ? String(id) : JSON.stringify(id);
     if (count === 0) {
@@ -163,25 +170,41 @@ class StreamConnection implements QuerySink {
     const sloMs = request.sloMicros === null ? route.sloMs : request.sloMicros / 1000;
     const processor = deps.processor;
     const batch = request.batch ? new PendingBatch(id, idJson, count) : null;
+    const tokens: number[] = [];
     for (let i = 0; i < count; i++) {
       const slot = this.#allocSlot(id, idJson, batch, i, binary);
-      const token = processor.submit(route, placement, request.inputs[i]!, sloMs, this, slot);
-      if (token >= 0) this.#slotToken[slot] = token;
+      if (placement !== null) {
+        const token = processor.submit(route, placement, request.inputs[i]!, sloMs, this, slot);
+        if (token >= 0) this.#slotToken[slot] = token;
+        continue;
+      }
+      tokens.length = 0;
+      submitSelected(processor, route, request.uid, request.inputs[i]!, sloMs, this, slot, tokens);
+      // The slot may already be answered (cache hit, default): only an open slot keeps tokens.
+      if (tokens.length > 0 && this.#slotId[slot] !== undefined && this.#slotBatch[slot] === batch && this.#slotPos[slot] === i) {
+        this.#slotToken[slot] = tokens[0]!;
+        if (tokens.length > 1) this.#slotTokens.set(slot, [...tokens]);
+      }
     }
   }
 
   #feedback(json: Record<string, unknown>, id: string | number, binary: boolean): void {
     const route = this.#route();
-    if (json.input === undefined) throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the update has no "input"');
-    validateInput(json.input, this.#server.deps.inputTypeOf(route), 'input');
-    if (json.label === undefined) throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the update has no "label"');
-    if (json.uid !== undefined && typeof json.uid !== 'string' && !Number.isInteger(json.uid)) {
-      throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: uid must be a string or an integer');
-    }
-    // The `default` selection policy has one model and nothing to learn: feedback is accepted.
-    const queryId = this.#server.deps.processor.nextQueryId();
-    this.#enqueue(binary ? packr.pack({ id, query_id: queryId, feedback_received: true })
-      : `{"id":${typeof id === 'number' ? String(id) : JSON.stringify(id)},"query_id":${queryId},"feedback_received":true}`, binary);
+    const deps = this.#server.deps;
+    const pending = applyFeedback({ processor: deps.processor, inputTypeOf: deps.inputTypeOf, hub: deps.hub ?? null }, route, json);
+    const send = (answer: FeedbackAnswer): void => {
+      if (binary) {
+        const frame: Record<string, unknown> = { id, query_id: answer.queryId, feedback_received: true };
+        if (answer.models.length > 0) {
+          frame.models = answer.models;
+          frame.losses = answer.losses;
+        }
+        this.#enqueue(packr.pack(frame), true);
+      } else {
+        this.#enqueue(`{"id":${typeof id === 'number' ? String(id) : JSON.stringify(id)},${feedbackFields(answer)}}`, false);
+      }
+    };
+    pending.then(send, (err: unknown) => this.#sendError(id, binary, err));
   }
 
   #allocSlot(id: unknown, idJson: string, batch: PendingBatch | null, pos: number, binary: boolean): number {
@@ -206,7 +229,8 @@ class StreamConnection implements QuerySink {
     return slot;
   }
 
-  onAnswer(slot: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null): void {
+  onAnswer(slot: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null, _shed = false,
+    extraJson = ''): void {
     const id = this.#slotId[slot];
     const idJson = this.#slotIdJson[slot]!;
     const batch = this.#slotBatch[slot]!;
@@ -215,6 +239,7 @@ class StreamConnection implements QuerySink {
     this.#slotId[slot] = undefined;
     this.#slotBatch[slot] = null;
     this.#slotToken[slot] = -1;
+    this.#slotTokens.delete(slot);
     this.#free.push(slot);
     this.inFlight--;
     if (this.closed) return;
@@ -223,6 +248,7 @@ class StreamConnection implements QuerySink {
         ? { id, query_id: queryId, output: JSON.parse(outputJson), default: isDefault }
         : { query_id: queryId, output: JSON.parse(outputJson), default: isDefault };
       if (isDefault && explanation !== null) answer.default_explanation = explanation;
+      if (extraJson !== '') Object.assign(answer, JSON.parse(`{${extraJson.slice(1)}}`));
       if (batch === null) {
         this.#enqueue(packr.pack(answer), true);
       } else {
@@ -232,8 +258,8 @@ class StreamConnection implements QuerySink {
       return;
     }
     const tail = isDefault
-      ? `"query_id":${queryId},"output":${outputJson},"default":true${explanation === null ? '' : `,"default_explanation":${JSON.stringify(explanation)}`}}`
-      : `"query_id":${queryId},"output":${outputJson},"default":false}`;
+      ? `"query_id":${queryId},"output":${outputJson},"default":true${explanation === null ? '' : `,"default_explanation":${JSON.stringify(explanation)}`}${extraJson}}`
+      : `"query_id":${queryId},"output":${outputJson},"default":false${extraJson}}`;
     if (batch === null) {
       this.#enqueue(`{"id":${idJson},${tail}`, false);
     } else {
@@ -308,8 +334,12 @@ class StreamConnection implements QuerySink {
     const tokens: number[] = [];
     for (let slot = 0; slot < this.#slotToken.length; slot++) {
       const token = this.#slotToken[slot]!;
-      if (token >= 0) tokens.push(token);
+      if (token < 0) continue;
+      const all = this.#slotTokens.get(slot);
+      if (all === undefined) tokens.push(token);
+      else tokens.push(...all);
     }
+    this.#slotTokens.clear();
     this.#server.deps.processor.cancel(tokens);
     // Cancelled queries are never answered: release their slots here.
     for (let slot = 0; slot < this.#slotToken.length; slot++) {

@@ -9,7 +9,13 @@ export interface AppRecord {
   default_output: string;
   latency_slo_micros: number;
   linked_models: string[];
+  /** Selection policy name (src/selection/params.ts: default, exp3, exp4, epsilon_greedy, ucb1,
+   * weighted_split; Clipper's DefaultOutputSelectionPolicy reads as default). */
   selection_policy: string;
+  /** The policy's parameters as given to the admin API (validated there; absent = all defaults). The
+   * loss kind, Exp4's minimum confidence and the personalisation flag are parameters too
+   * (`loss`, `confidenceMin`, `personalized`): docs/selection_policies.md. */
+  policy_params?: Record<string, unknown>;
   /** What to do when a model queue is full: answer 429 or the default output. */
   overload_response: 'status_429' | 'default_output';
 }

@@ -108,8 +108,11 @@ describe('add_app / delete_app', () => {
     await ok('add_app', { ...kHello, latency_slo_micros: 1000 });
   });
 
-  it('accepts only the default selection policy and the two overload responses', async () => {
-    assert.match(await fails('add_app', { ...kHello, selection_policy: 'exp3' }, 400, 'CLP_ERR_INVALID_ARG'), /selection_policy 'exp3'/);
+  it('accepts the selection policies with valid parameters and the two overload responses', async () => {
+    assert.match(await fails('add_app', { ...kHello, selection_policy: 'exp5' }, 400, 'CLP_ERR_INVALID_ARG'), /"policy" must be one of/);
+    assert.match(await fails('add_app', { ...kHello, selection_policy: 'exp4', policy_params: { confidenceMin: 2 } }, 400, 'CLP_ERR_INVALID_ARG'),
+      /"confidenceMin" must be a number in \[0, 1\]/);
+    assert.match(await fails('add_app', { ...kHello, selection_policy: 'exp3', policy_params: [1] }, 400, 'CLP_ERR_INVALID_ARG'), /"params" must be a JSON object/);
     assert.match(await fails('add_app', { ...kHello, overload_response: 'drop' }, 400, 'CLP_ERR_INVALID_ARG'), /overload_response/);
     await ok('add_app', { ...kHello, selection_policy: 'default', overload_response: 'status_429' });
     assert.equal(ctx.snapshot().apps.get('hello')?.overload_response, 'status_429');
