@@ -28,6 +28,10 @@ export interface BatchSizeController {
   onBatchDone(batchSize: number, latencyUs: number, demandCount?: number): void;
   /** Conservative predicted latency of a batch of this size (0 before the first measurement). */
   predictLatencyUs(batchSize: number): number;
+  /** Optimistic latency of a batch of this size, for throughput estimates (LatencyModel.optimisticLatencyUs). */
+  optimisticLatencyUs(batchSize: number): number;
+  /** Largest measured batch size the latency estimate rests on. */
+  observedSizeMax(): number;
   /** Latency budget for one batch; AIMD steers towards it, a fixed size ignores it. */
   setLatencyBudgetUs(budgetUs: number): void;
   /** Drops latency evidence except the latest sample (see LatencyModel.resetToLatest). */
@@ -112,6 +116,14 @@ export class AimdController implements BatchSizeController {
     return this.#latency.predictLatencyUs(batchSize);
   }
 
+  optimisticLatencyUs(batchSize: number): number {
+    return this.#latency.optimisticLatencyUs(batchSize);
+  }
+
+  observedSizeMax(): number {
+    return this.#latency.observedSizeMax();
+  }
+
   resetLatencyModel(): void {
     this.#latency.resetToLatest();
   }
@@ -139,6 +151,14 @@ export class FixedBatchSize implements BatchSizeController {
 
   predictLatencyUs(batchSize: number): number {
     return this.#latency.predictLatencyUs(batchSize);
+  }
+
+  optimisticLatencyUs(batchSize: number): number {
+    return this.#latency.optimisticLatencyUs(batchSize);
+  }
+
+  observedSizeMax(): number {
+    return this.#latency.observedSizeMax();
   }
 
   resetLatencyModel(): void {

@@ -45,6 +45,8 @@ export class LatencyModel {
   #degenerate = true;
   #residualStdUs = 0;
   #lastSize = 0;
+  /** Largest batch size among the samples the fit still rests on. */
+  #observedSizeMax = 0;
   #lastUs = 0;
   #relativeVar = kRelativeVarPrior;
 
@@ -82,6 +84,7 @@ export class LatencyModel {
     this.#syy = this.#syy * f + latencyUs * latencyUs;
     this.#sampleCount++;
     this.#lastSize = batchSize;
+    this.#observedSizeMax = Math.max(this.#observedSizeMax, batchSize);
     this.#lastUs = latencyUs;
     this.#refit();
   }
@@ -101,13 +104,32 @@ export class LatencyModel {
     this.#sxy = this.#lastSize * this.#lastUs;
     this.#syy = this.#lastUs * this.#lastUs;
     this.#relativeVar = kRelativeVarPrior;
+    this.#observedSizeMax = this.#lastSize;
     this.#refit();
+  }
+
+  /** Largest measured batch size the estimate rests on (0 before any sample): beyond it, it extrapolates. */
+  observedSizeMax(): number {
+    return this.#observedSizeMax;
   }
 
   predictLatencyUs(batchSize: number): number {
     if (this.#sampleCount === 0) return 0;
     const meanUs = this.#meanUs(batchSize);
     return meanUs + this.#marginSigmaCount * Math.max(this.#residualStdUs, Math.sqrt(this.#relativeVar) * meanUs);
+  }
+
+  /**
+   * Optimistic latency of a batch of this size, for estimating throughput (load shedding): the
+   * fitted mean without the margin, and, while every sample has (nearly) one size n0, no growth
+   * beyond n0 (batching is assumed free until a larger batch is measured). Shedding on the
+   * conservative prediction instead would keep batches at the size they started at: queries would
+   * be refused before a larger batch could ever be formed and measured.
+   */
+  optimisticLatencyUs(batchSize: number): number {
+    if (this.#sampleCount === 0) return 0;
+    if (this.#degenerate) return this.#anchorUs;
+    return Math.max(0, this.#meanUs(batchSize));
   }
 
   #meanUs(batchSize: number): number {

@@ -4,7 +4,7 @@
 //   worker -> scheduler                          scheduler -> worker (hooks)
 //   enqueue({ token, deadlineMs, payload })      reject(item, 'queue_full'|'deadline_unreachable'|'no_replica')
 //   cancel(token)                                  (synchronously, inside enqueue)
-//   addReplica(id) / removeReplica(id)           sendBatch(replicaId, batchId, items, predictedLatencyUs)
+//   addReplica(id) / removeReplica(id)           sendBatch(replicaId, batchId, items, predictedLatencyUs, probe)
 //   onBatchDone(batchId) -> items | null         expire(item, 'deadline'|'replica_failed'|'cancelled'|'shutdown')
 //   onBatchFailed(batchId, retry)                replicaTimedOut?(replicaId, batchId)
 //
@@ -13,7 +13,10 @@
 // wake timer (delayed batching, or the earliest deadline when no replica is free), or go idle.
 //
 // Guarantees (checked by test/sim): a query is sent only when its deadline is in the future and the
-// controller's predicted batch latency fits before it; otherwise it is expired exactly once. Each query
+// controller's predicted batch latency fits before it; otherwise it is expired exactly once. The one
+// exception is a probe: when even a fresh query does not fit a batch of one on an idle replica (an estimate
+// resting on slow samples, which nothing would correct if nothing were sent), that query is sent alone, at
+// most once per usual SLO per replica, flagged `probe` to the hook. Each query
 // leaves through exactly one of: returned by onBatchDone, expire, reject. Queries of a failed, removed or
 // timed-out replica are re-queued (at most retryMax times, deadline permitting) or expired 'replica_failed'.
 //
@@ -56,6 +59,8 @@ interface Replica<P> {
   replicaId: number;
   controller: BatchSizeController;
   inFlight: Map<number, Batch<P>>;
+  /** When this replica was last sent a probe (a query the latency model said could not fit). */
+  lastProbeMs: number;
 }
 
 const kSlackEwmaWeight = 1 / 64;
@@ -85,7 +90,7 @@ export class ModelScheduler<P> {
   #closed = false;
   #inFlightQueryCount = 0;
   readonly #counts = {
-    enqueuedCount: 0, sentQueryCount: 0, batchSentCount: 0, batchDoneCount: 0, batchFailedCount: 0, batchTimedOutCount: 0,
+    enqueuedCount: 0, sentQueryCount: 0, batchSentCount: 0, batchDoneCount: 0, batchFailedCount: 0, batchTimedOutCount: 0, probeCount: 0,
   };
   readonly #expired: Record<ExpireReason, number> = { deadline: 0, replica_failed: 0, cancelled: 0, shutdown: 0 };
   readonly #rejected: Record<RejectReason, number> = { queue_full: 0, deadline_unreachable: 0, no_replica: 0 };
@@ -131,7 +136,7 @@ export class ModelScheduler<P> {
       ? new FixedBatchSize(this.#o.batchSize, this.#o.latencyModel)
       : new AimdController({ ...this.#o.aimd, batchSizeCap: this.#o.batchSizeCap, latencyModel: this.#o.latencyModel });
     controller.setLatencyBudgetUs(this.#budgetUs);
-    this.#replicas.set(replicaId, { replicaId, controller, inFlight: new Map() });
+    this.#replicas.set(replicaId, { replicaId, controller, inFlight: new Map(), lastProbeMs: -Infinity });
     this.#resume();
   }
 
@@ -234,16 +239,17 @@ export class ModelScheduler<P> {
       const replica = this.#pickReplica();
       if (replica === undefined) return this.#arm(head.deadlineMs, now);
       const demandCount = this.#queue.size;
-      const decision = this.#decide(replica.controller, now);
+      const decision = this.#decide(replica, now);
       if (decision.kind === 'empty') continue;
       if (decision.kind === 'wait') return this.#arm(decision.untilMs, now);
-      this.#send(replica, decision.count, decision.predictedUs, demandCount, now);
+      this.#send(replica, decision.count, decision.predictedUs, demandCount, now, decision.probe === true);
     }
   }
 
   // Preconditions: the queue holds no query whose deadline is <= now.
-  #decide(ctl: BatchSizeController, now: number):
-    { kind: 'empty' } | { kind: 'wait'; untilMs: number } | { kind: 'send'; count: number; predictedUs: number } {
+  #decide(replica: Replica<P>, now: number):
+    { kind: 'empty' } | { kind: 'wait'; untilMs: number } | { kind: 'send'; count: number; predictedUs: number; probe?: boolean } {
+    const ctl = replica.controller;
     const max = ctl.batchSizeMax();
     let reset = false;
     for (;;) {
@@ -254,14 +260,28 @@ export class ModelScheduler<P> {
       const predictedUs = ctl.predictLatencyUs(count);
       if (predictedUs > remainingUs) {
         const fit = largestFitting(ctl, count, remainingUs);
-        if (fit >= 1 && this.#isTighterThanUsual(head) && this.#shrinkKeepsRestFeasible(ctl, fit, max, now)) {
+        // Far beyond the largest measured batch the estimate only extrapolates (conservatively): send the
+        // largest batch it allows and measure it, rather than expire queries on a guess.
+        const extrapolating = count > 2 * ctl.observedSizeMax();
+        if (fit >= 1 && (extrapolating || (this.#isTighterThanUsual(head) && this.#shrinkKeepsRestFeasible(ctl, fit, max, now)))) {
           return { kind: 'send', count: fit, predictedUs: ctl.predictLatencyUs(fit) };
         }
-        if (fit === 0 && !reset && this.#isFresh(head, now) && !this.#isTighterThanUsual(head)) {
-          // The model says not even a fresh query fits a batch of one: distrust it once (see resetToLatest).
-          reset = true;
-          ctl.resetLatencyModel();
-          continue;
+        if (fit === 0 && this.#isFresh(head, now) && !this.#isTighterThanUsual(head)) {
+          if (!reset) {
+            // The model says not even a fresh query fits a batch of one: distrust it once (see resetToLatest).
+            reset = true;
+            ctl.resetLatencyModel();
+            continue;
+          }
+          // Still nothing fits: the estimate may rest on one slow batch (a degenerate fit can only bound
+          // a batch of one from above), and with nothing sent it would never be corrected. Probe: send
+          // this query alone, at most once per usual SLO per replica, so a model that recovered is seen
+          // to (AIMD "never stuck").
+          if (now - replica.lastProbeMs >= this.#slackEwmaMs) {
+            replica.lastProbeMs = now;
+            this.#counts.probeCount++;
+            return { kind: 'send', count: 1, predictedUs: ctl.predictLatencyUs(1), probe: true };
+          }
         }
         this.#queue.pop();
         this.#expire(head, 'deadline');
@@ -297,7 +317,7 @@ export class ModelScheduler<P> {
     return (next.deadlineMs - now) * 1000 >= neededUs;
   }
 
-  #send(replica: Replica<P>, count: number, predictedUs: number, demandCount: number, now: number): void {
+  #send(replica: Replica<P>, count: number, predictedUs: number, demandCount: number, now: number, probe: boolean): void {
     const items: QueuedItem<P>[] = [];
     for (let i = 0; i < count; i++) {
       const item = this.#queue.pop()!;
@@ -312,7 +332,7 @@ export class ModelScheduler<P> {
     this.#inFlightQueryCount += count;
     this.#counts.batchSentCount++;
     this.#counts.sentQueryCount += count;
-    this.#hooks.sendBatch(replica.replicaId, batchId, items, predictedUs);
+    this.#hooks.sendBatch(replica.replicaId, batchId, items, predictedUs, probe);
   }
 
   #onInFlightTimeout(batch: Batch<P>): void {
@@ -378,7 +398,7 @@ export class ModelScheduler<P> {
     let itemsPerMs = 0;
     for (const r of this.#replicas.values()) {
       const max = r.controller.batchSizeMax();
-      const predictedUs = r.controller.predictLatencyUs(max);
+      const predictedUs = r.controller.optimisticLatencyUs(max);
       if (!(predictedUs > 0)) return false;
       itemsPerMs += (max * 1000) / predictedUs;
     }

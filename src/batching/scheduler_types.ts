@@ -14,7 +14,8 @@ export type ExpireReason = 'deadline' | 'replica_failed' | 'cancelled' | 'shutdo
 export type RejectReason = 'queue_full' | 'deadline_unreachable' | 'no_replica';
 
 export interface SchedulerHooks<P> {
-  sendBatch(replicaId: number, batchId: number, items: readonly QueuedItem<P>[], predictedLatencyUs: number): void;
+  /** `probe`: a single query sent although the latency model said it could not fit (never-stuck re-measurement). */
+  sendBatch(replicaId: number, batchId: number, items: readonly QueuedItem<P>[], predictedLatencyUs: number, probe: boolean): void;
   expire(item: QueuedItem<P>, reason: ExpireReason): void;
   reject(item: QueuedItem<P>, reason: RejectReason): void;
   replicaTimedOut?(replicaId: number, batchId: number): void;
@@ -39,6 +40,8 @@ export interface SchedulerStats {
   batchDoneCount: number;
   batchFailedCount: number;
   batchTimedOutCount: number;
+  /** Queries sent although the latency model said they could not fit (to re-measure a replica). */
+  probeCount: number;
   expiredCount: Record<ExpireReason, number>;
   rejectedCount: Record<RejectReason, number>;
 }

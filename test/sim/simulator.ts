@@ -46,6 +46,8 @@ export interface SimResult {
   completedInSloCount: number;
   expiredCount: Record<ExpireReason, number>;
   rejectedCount: Record<RejectReason, number>;
+  /** Queries sent as probes (the estimate said nothing fits; see ModelScheduler). */
+  probeCount: number;
   /** Completed-within-SLO queries per simulated second (after warmup). */
   goodputPerS: number;
   /** Share of completed (sent and answered) queries that met their deadline. */
@@ -105,12 +107,25 @@ export function runSimulation(config: SimConfig): SimResult {
     return q;
   };
 
+  // The scheduler probes at most once per smoothed SLO slack per replica; with one SLO that slack
+  // never drops below half of it.
+  const kProbeIntervalMinMs = 0.5 * config.sloMs;
+  const lastProbeMs = new Map<number, number>();
+  let probeCount = 0;
   const scheduler: ModelScheduler<Query> = new ModelScheduler<Query>(config.scheduler, clock, {
-    sendBatch(replicaId, batchId, items, predictedLatencyUs) {
+    sendBatch(replicaId, batchId, items, predictedLatencyUs, probe) {
       const now = clock.nowMs();
+      if (probe) {
+        // A probe re-measures a replica whose estimate says nothing fits: one query, rate-limited.
+        if (items.length !== 1) fail(`batch ${batchId}: a probe of ${items.length} queries`);
+        const last = lastProbeMs.get(replicaId) ?? -Infinity;
+        if (now - last < kProbeIntervalMinMs) fail(`batch ${batchId}: probes ${now - last} ms apart on replica ${replicaId}`);
+        lastProbeMs.set(replicaId, now);
+        probeCount++;
+      }
       for (const item of items) {
         if (!(item.deadlineMs > now)) fail(`batch ${batchId}: token ${item.token} sent at ${now} after its deadline ${item.deadlineMs}`);
-        if (predictedLatencyUs / 1000 > item.deadlineMs - now + 1e-9) {
+        if (!probe && predictedLatencyUs / 1000 > item.deadlineMs - now + 1e-9) {
           fail(`batch ${batchId}: token ${item.token} sent with ${item.deadlineMs - now} ms left, predicted ${predictedLatencyUs / 1000} ms`);
         }
       }
@@ -197,6 +212,7 @@ export function runSimulation(config: SimConfig): SimResult {
     completedInSloCount,
     expiredCount,
     rejectedCount,
+    probeCount,
     goodputPerS: (completedInSloCount / measuredMs) * 1000,
     inSloShareOfCompleted: completedCount > 0 ? completedInSloCount / completedCount : 1,
     inSloShareOfOffered: offeredCount > 0 ? completedInSloCount / offeredCount : 1,

@@ -177,6 +177,48 @@ test('no backlog, no shedding: an idle replica takes a query even after erratic 
   assert.equal(h.sent.length, 4, 'sent to the idle replica');
 });
 
+test('never stuck: after a slow batch makes even one query look infeasible, a probe is sent and the model recovers', () => {
+  const h = harness({ batchSize: 64 });
+  h.s.addReplica(1);
+  h.enqueue(20);
+  answer(h, h.sent[0]!.batchId, 25); // one slow batch: 25 ms, over the 20 ms SLO
+  // The only sample says any batch takes at least 25 ms: without a probe nothing is ever sent.
+  h.enqueue(20);
+  assert.equal(h.sent.length, 2, 'a fresh query is sent alone as a probe');
+  assert.deepEqual(h.sent[1]!.tokens, [2]);
+  answer(h, h.sent[1]!.batchId, 1); // the replica is fast again
+  for (let i = 0; i < 10; i++) h.enqueue(20);
+  assert.equal(h.sent.length, 3, 'with a fresh sample, queries are sent again');
+  answer(h, h.sent[2]!.batchId, 1);
+  assert.ok(h.sent[3]!.tokens.length >= 2, 'and batches form again');
+  assert.deepEqual(h.rejected, [], 'none shed');
+  assert.equal(h.s.stats().probeCount, 1);
+  // Probes are rate-limited to one per SLO-length interval per replica: test/sim checks that invariant.
+});
+
+test('a load ramp after batches of one grows the batch instead of shedding', () => {
+  // Every sample so far is a batch of one taking 8 ms: the conservative fit would say a batch of
+  // 64 takes 512 ms and shed everything beyond ~2 queued, so batches could never grow.
+  const h = harness({ batchSize: 64 });
+  h.s.addReplica(1);
+  for (let i = 0; i < 3; i++) {
+    h.enqueue(100);
+    answer(h, h.sent.at(-1)!.batchId, 8);
+  }
+  h.enqueue(100); // in flight
+  for (let i = 0; i < 30; i++) h.enqueue(100);
+  assert.deepEqual(h.rejected, [], 'nothing shed while the backlog is unmeasured');
+  // The per-batch check stays conservative: the batch grows to what the estimate says fits, is
+  // measured, and the next batch takes the rest; nothing is expired on the extrapolated estimate.
+  answer(h, h.sent.at(-1)!.batchId, 8);
+  const grown = h.sent.at(-1)!.tokens.length;
+  assert.ok(grown > 1 && grown < 30, `a first larger batch (${grown})`);
+  answer(h, h.sent.at(-1)!.batchId, 8);
+  assert.equal(h.sent.at(-1)!.tokens.length, 30 - grown, 'then the rest in one batch');
+  assert.deepEqual(h.rejected, []);
+  assert.deepEqual(h.expired, []);
+});
+
 test('removing a replica re-queues its in-flight queries to another replica', () => {
   const h = harness({ batchSize: 2 });
   h.s.addReplica(1);
