@@ -21,6 +21,10 @@ export const kUsage = `usage: clipper bench [options]
   --concurrency <levels>   closed-loop levels, e.g. 1,8,64 or 1:64:x2 or 10:50:10 (default 1,8,64)
   --rate <levels>          open-loop rates in req/s, same syntax (default 1000,5000)
   --poisson                Poisson arrivals instead of a constant rate (open loop)
+  --pipelining             open loop: pipeline requests on busy connections (off by default: uWebSockets.js,
+                           and so this server, close a connection that pipelines behind a pending response;
+                           without it a request waits in the generator for a free connection, its latency
+                           still counted from its intended send time)
   --connections <n>        open-loop connections (default 64)
   --duration-s <s>         measured seconds per level (default 10)
   --warmup-s <s>           unmeasured seconds before each level (default 2)
@@ -43,6 +47,7 @@ export interface BenchArgs {
   concurrency: number[];
   rates: number[];
   poisson: boolean;
+  pipelining: boolean;
   connections: number;
   durationS: number;
   warmupS: number;
@@ -87,7 +92,7 @@ function num(flag: string, v: string, min: number): number {
 export function parseArgs(argv: string[]): BenchArgs {
   const a: BenchArgs = {
     urls: ['http://127.0.0.1:1337'], apps: ['default'], shapes: ['clipper'], labels: [], transport: 'http',
-    mode: 'closed', concurrency: [1, 8, 64], rates: [1000, 5000], poisson: false, connections: 64, durationS: 10,
+    mode: 'closed', concurrency: [1, 8, 64], rates: [1000, 5000], poisson: false, pipelining: false, connections: 64, durationS: 10,
     warmupS: 2, drainS: 5, sloMs: 100, input: 'random:8', seed: 1, metricsUrl: null,
     outDir: path.join('bench', 'results', new Date().toISOString().replace(/[:.]/g, '-')), quiet: false,
   };
@@ -127,6 +132,7 @@ export function parseArgs(argv: string[]): BenchArgs {
       case '--concurrency': a.concurrency = parseLevels(value(), flag).map(Math.round); break;
       case '--rate': a.rates = parseLevels(value(), flag); break;
       case '--poisson': a.poisson = true; break;
+      case '--pipelining': a.pipelining = true; break;
       case '--connections': a.connections = Math.round(num(flag, value(), 1)); break;
       case '--duration-s': a.durationS = num(flag, value(), 0.05); break;
       case '--warmup-s': a.warmupS = num(flag, value(), 0); break;
@@ -202,7 +208,7 @@ export async function main(argv: string[]): Promise<number> {
       const levels = await runSweep({
         label, transport, inputs: parseInputSpec(args.input, args.seed), mode: args.mode,
         levels: args.mode === 'closed' ? args.concurrency : args.rates, connections: args.connections,
-        poisson: args.poisson, seed: args.seed, durationS: args.durationS, warmupS: args.warmupS, drainS: args.drainS,
+        poisson: args.poisson, pipelining: args.pipelining, seed: args.seed, durationS: args.durationS, warmupS: args.warmupS, drainS: args.drainS,
         sloMs: args.sloMs, metricsUrl: args.metricsUrl, ...(onProgress === undefined ? {} : { onProgress }),
       });
       targets.push({ label, description: transport.description, levels, recommendation: recommend(levels) });

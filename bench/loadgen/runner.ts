@@ -20,6 +20,8 @@ export interface SweepOptions {
   levels: number[];
   /** Open loop: connections to spread requests over. */
   connections: number;
+  /** Open loop: allow more than one request in flight per connection (HTTP/1.1 pipelining; default off). */
+  pipelining?: boolean;
   poisson: boolean;
   seed: number;
   durationS: number;
@@ -72,6 +74,13 @@ class LoadDriver implements ResultSink {
   totalResponses = 0;
   totalErrors = 0;
 
+  /**
+   * Open loop without pipelining: intended send times of requests that found every connection busy.
+   * They leave as connections free up; their latency still counts from the intended time.
+   */
+  readonly backlog: number[] = [];
+  #backlogHead = 0;
+
   constructor(now: () => number, inputs: InputSource, closed: boolean, recorder: LevelRecorder) {
     this.#now = now;
     this.#inputs = inputs;
@@ -86,8 +95,27 @@ class LoadDriver implements ResultSink {
     conn.send(this.#inputs.next(), intendedMs);
   }
 
+  /** Open loop, every connection busy: the request waits here (recorded as dispatched on time). */
+  hold(intendedMs: number): void {
+    this.recorder.onSent(intendedMs, this.#now());
+    this.backlog.push(intendedMs);
+  }
+
+  clearBacklog(): void {
+    this.backlog.length = 0;
+    this.#backlogHead = 0;
+  }
+
   #next(conn: LoadConnection, now: number): void {
-    if (this.#closed && now < this.stopAtMs) this.send(conn, now);
+    if (this.#closed) {
+      if (now < this.stopAtMs) this.send(conn, now);
+      return;
+    }
+    if (this.#backlogHead < this.backlog.length) {
+      const intendedMs = this.backlog[this.#backlogHead++]!;
+      if (this.#backlogHead === this.backlog.length) this.clearBacklog();
+      conn.send(this.#inputs.next(), intendedMs);
+    }
   }
 
   onResponse(conn: LoadConnection, intendedMs: number, status: number, isDefault: boolean): void {
@@ -151,7 +179,13 @@ export async function runLevel(o: SweepOptions, level: number): Promise<LevelRes
     let rr = 0;
     schedule = new OpenLoopSchedule({
       rateRps: level, poisson: o.poisson, seed: o.seed + level, startMs: t0, endMs: windowEndMs, now,
-      dispatch: (intendedMs) => driver.send(leastLoaded(conns, rr++), intendedMs),
+      dispatch: (intendedMs) => {
+        const conn = leastLoaded(conns, rr++);
+        // HTTP/1.1 pipelining is off by default: servers such as uWebSockets.js close a connection
+        // that pipelines behind a pending response, so a request waits for a free connection.
+        if (o.pipelining !== true && conn.inflight > 0) driver.hold(intendedMs);
+        else driver.send(conn, intendedMs);
+      },
     });
     scheduleDone = schedule.run();
   }
@@ -169,6 +203,7 @@ export async function runLevel(o: SweepOptions, level: number): Promise<LevelRes
   const drainEndMs = now() + o.drainS * 1000;
   while (rec.outstanding > 0 && now() < drainEndMs) await sleep(10);
   rec.failOutstanding('timeout');
+  driver.clearBacklog();
   if (progress !== null) clearInterval(progress);
   for (const c of conns) c.close();
 

@@ -112,3 +112,27 @@ test('main(): V2 shape, metrics scrape, and JSON/CSV/HTML files', async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('open loop does not pipeline by default: a server that closes pipelined connections loses nothing', async (t) => {
+  // A uWS server answering 30 ms later: uWS closes a connection that pipelines behind it.
+  const { App, us_listen_socket_close, us_socket_local_port } = await import('uWebSockets.js');
+  const app = App().post('/*', (res) => {
+    let aborted = false;
+    res.onAborted(() => { aborted = true; });
+    res.onData((_chunk, last) => {
+      if (!last) return;
+      setTimeout(() => { if (!aborted) res.cork(() => res.end('{"query_id":1,"output":1,"default":false}')); }, 30);
+    });
+  });
+  const port = await new Promise<number>((resolve) => app.listen('127.0.0.1', 0, (token) => {
+    t.after(() => us_listen_socket_close(token));
+    resolve(us_socket_local_port(token));
+  }));
+  const transport = () => new HttpTransport({ host: '127.0.0.1', port, path: '/a/predict', shape: 'clipper' });
+  // 200 req/s over 2 connections, each busy 30 ms per request: most requests find both busy.
+  const [held] = await runSweep(base({ transport: transport(), mode: 'open', levels: [200], connections: 2, durationS: 0.5 }));
+  assert.equal(held!.errorCount, 0, JSON.stringify(held!.errors));
+  assert.ok(held!.responses > 50);
+  const [piped] = await runSweep(base({ transport: transport(), mode: 'open', levels: [200], connections: 2, durationS: 0.5, pipelining: true }));
+  assert.ok(piped!.errorCount > 0, 'pipelining behind a pending response loses requests on such a server');
+});
