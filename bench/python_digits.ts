@@ -9,7 +9,9 @@
 //       [--out-dir DIR]
 //
 // --input digits (default) cycles the 1,797 rows of sklearn's digits data set; random:64 sends a
-// fresh random 64-vector per request (the query path has no prediction cache either way).
+// fresh random 64-vector per request. The model is deployed with the prediction cache off
+// (cache_enabled: false): the digits rows repeat, and FastAPI has no cache, so a cache would
+// measure lookups instead of predictions.
 //
 // Both servers run as child processes (the cluster via `clipper start --threads 1`, uvicorn with
 // one worker) and are stopped at the end, also on failure or Ctrl-C.
@@ -138,7 +140,7 @@ async function main(): Promise<void> {
     const conn = new ClipperConnection({ adminUrl, queryUrl });
     await conn.registerApplication({ name: 'digits', inputType: 'doubles', defaultOutput: '-1', sloMicros: p99Ms * 1000 });
     await conn.deployModel({ name: 'digits-lr', version: '1', inputType: 'doubles', numReplicas: Number(values.replicas),
-      container: { runtime: 'python', entry: pickle, function: 'predict' } });
+      container: { runtime: 'python', entry: pickle, function: 'predict' }, cacheEnabled: false });
     await conn.linkModelToApp('digits', 'digits-lr');
     const probe = await conn.predict('digits', JSON.parse(readFileSync(rows, 'utf8').split('\n')[0]!) as number[]);
     if (probe.default) throw new Error(`clipper-ts answered the default output: ${JSON.stringify(probe)}`);

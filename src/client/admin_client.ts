@@ -100,6 +100,8 @@ export interface DeployModelParams {
   labels?: string[];
   /** Clipper's image name; informational here. */
   containerName?: string;
+  /** Prediction cache for this version (default true; false for non-deterministic models). */
+  cacheEnabled?: boolean;
 }
 
 export interface PredictOptions {
@@ -179,6 +181,7 @@ export class ClipperConnection {
     };
     if (p.container !== undefined) body.container = p.container;
     if (p.numReplicas !== undefined) body.num_replicas = p.numReplicas;
+    if (p.cacheEnabled !== undefined) body.cache_enabled = p.cacheEnabled;
     return this.#adminText('add_model', body);
   }
 
