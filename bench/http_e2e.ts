@@ -7,24 +7,13 @@
 //
 // Each server runs in its own process; wrk (Debian package `wrk`) is the load generator.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { kRepoRoot } from '../src/paths.js';
+import { runWrk, type WrkResult } from './wrk_runner.js';
 import { appRecordOf, deployRecord, nodeModelRecord } from '../src/deploy_local.js';
-
-interface WrkResult {
-  label: string;
-  connections: number;
-  requestsPerS: number;
-  p50Us: number;
-  p99Us: number;
-  defaults: number;
-  non2xx: number;
-}
-
-const kLua = path.join(kRepoRoot, 'bench', 'wrk', 'predict_random.lua');
 
 async function serve(): Promise<void> {
   const { Cluster } = await import('../src/cluster.js');
@@ -48,17 +37,6 @@ function startChild(args: string[]): Promise<{ child: ChildProcess; port: number
     });
     child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
   });
-}
-
-function runWrk(label: string, url: string, connections: number, threads: number, durationS: number): WrkResult {
-  const out = spawnSync('wrk', [`-t${threads}`, `-c${connections}`, `-d${durationS}s`, '-s', kLua, url], { encoding: 'utf8' });
-  if (out.error) throw new Error(`wrk could not run (apt-get install wrk): ${out.error.message}`);
-  const text = out.stdout;
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);
-  const lat = /p50 (\d+) us, p99 (\d+) us/.exec(text);
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
-  const defaults = Number(/defaults (\d+)/.exec(text)?.[1] ?? 0);
-  return { label, connections, requestsPerS: rps, p50Us: Number(lat?.[1]), p99Us: Number(lat?.[2]), defaults, non2xx };
 }
 
 async function main(): Promise<void> {
