@@ -13,7 +13,8 @@ interface PendingReply {
 
 export class ReplyWriter {
   readonly #ring: RingProducer;
-  readonly #backlog: PendingReply[] = [];
+  #backlog: PendingReply[] = [];
+  #backlogHead = 0;
   #written = 0;
   #flushScheduled = false;
   #retryTimer: NodeJS.Timeout | null = null;
@@ -31,7 +32,7 @@ export class ReplyWriter {
   }
 
   get backlogCount(): number {
-    return this.#backlog.length;
+    return this.#backlog.length - this.#backlogHead;
   }
 
   /**
@@ -41,16 +42,20 @@ export class ReplyWriter {
    */
   flush(): void {
     this.#flushScheduled = false;
-    while (this.#backlog.length > 0) {
-      const r = this.#backlog[0]!;
+    while (this.#backlogHead < this.#backlog.length) {
+      const r = this.#backlog[this.#backlogHead]!;
       if (!this.#tryWrite(r.token, r.status, r.reason, r.text)) break;
-      this.#backlog.shift();
+      this.#backlogHead++;
+    }
+    if (this.#backlogHead === this.#backlog.length) {
+      this.#backlog = [];
+      this.#backlogHead = 0;
     }
     if (this.#written > 0) {
       this.#written = 0;
       this.#ring.wake();
     }
-    if (this.#backlog.length > 0 && this.#retryTimer === null) {
+    if (this.backlogCount > 0 && this.#retryTimer === null) {
       this.#retryTimer = setTimeout(() => { this.#retryTimer = null; this.flush(); }, 1);
     }
   }
@@ -67,13 +72,13 @@ export class ReplyWriter {
   }
 
   #write(token: number, status: ReplyStatus, reason: DefaultReason, text: string): void {
-    if (kReplyHeaderBytes + text.length * 3 > this.#ring.capacityBytes / 2) {
+    if (!this.#ring.recordFits(kReplyHeaderBytes + text.length * 3)) {
       // Could never fit: answer with the default output and say why, instead of waiting forever.
       status = ReplyStatus.Default;
       reason = DefaultReason.ModelError;
       text = `model output of ${text.length} characters exceeds the reply ring's record limit`;
     }
-    if (this.#backlog.length > 0 || !this.#tryWrite(token, status, reason, text)) {
+    if (this.backlogCount > 0 || !this.#tryWrite(token, status, reason, text)) {
       this.#backlog.push({ token, status, reason, text });
     }
     this.#scheduleFlush();

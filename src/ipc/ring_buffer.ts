@@ -83,14 +83,19 @@ export class RingProducer extends RingView {
     this.#tail = Atomics.load(this.control, kTailIdx) >>> 0;
   }
 
+  /** Whether a record with a body of `bodyBytes` can ever be reserved (at most half the ring). */
+  recordFits(bodyBytes: number): boolean {
+    return align8(kRecordHeaderBytes + bodyBytes) <= this.capacityBytes / 2;
+  }
+
   /**
    * Reserve room for a record whose body is `bodyBytes` long. Returns the byte offset of the body
    * inside `bytes` (8-aligned), or -1 when the ring is full. Write the body, then call commit().
    */
   reserve(bodyBytes: number, tag: number): number {
     assert(this.#pendingOffset === -1, 'reserve() called twice without commit()');
+    if (!this.recordFits(bodyBytes)) return -1;
     const recordBytes = align8(kRecordHeaderBytes + bodyBytes);
-    if (recordBytes > this.capacityBytes / 2) return -1;
     const head = Atomics.load(this.control, kHeadIdx) >>> 0;
     let tail = this.#tail;
     let offset = tail & this.mask;
