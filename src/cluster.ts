@@ -57,6 +57,7 @@ export class Cluster implements AdminContext {
   readonly #connected = new Map<string, boolean>();
   /** Deploys waiting for the owning worker's first ready connection to a replica, by model key. */
   readonly #connectWaiters = new Map<string, Array<() => void>>();
+  readonly #connectTimers = new Set<NodeJS.Timeout>();
   #snapshot: StateSnapshot = emptySnapshot();
   #unsubscribe: (() => void) | null = null;
   #queryServer: QueryServer | null = null;
@@ -156,6 +157,11 @@ export class Cluster implements AdminContext {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    // Requests still arriving on open keep-alive connections now get a 404 or, if already
+    // routed, the default output (the processor answers at once once closed).
+    this.#routes.clear();
+    for (const timer of this.#connectTimers) clearTimeout(timer);
+    this.#connectTimers.clear();
     this.#queryServer?.close();
     this.#streamServer?.closeAll();
     this.#adminServer?.close();
@@ -270,11 +276,13 @@ export class Cluster implements AdminContext {
     }
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
+        this.#connectTimers.delete(timer);
         remove();
         reject(new ClipperError('CLP_ERR_DEPLOY_FAILED',
           `model ${key} started, but the batching worker could not complete a handshake with any replica within 10 s`));
       }, 10_000);
-      const done = (): void => { clearTimeout(timer); resolve(); };
+      this.#connectTimers.add(timer);
+      const done = (): void => { clearTimeout(timer); this.#connectTimers.delete(timer); resolve(); };
       const remove = (): void => {
         const list = this.#connectWaiters.get(key);
         if (list === undefined) return;

@@ -18,9 +18,11 @@ export function outputToJson(value: unknown): string {
     default:
       if (value === null) return 'null';
       if (value instanceof Uint8Array) return JSON.stringify(Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64'));
-      return JSON.stringify(value, (_key, v: unknown) => {
-        if (typeof v === 'bigint') return Number(v);
-        if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('base64');
+      // The replacer reads the raw value (this[key]): Buffer.toJSON runs before a replacer sees v.
+      return JSON.stringify(value, function (this: Record<string, unknown>, key: string, v: unknown) {
+        const raw = key === '' ? v : this[key];
+        if (typeof raw === 'bigint') return Number(raw);
+        if (raw instanceof Uint8Array) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64');
         return v;
       }) ?? 'null';
   }

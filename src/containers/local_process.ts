@@ -170,7 +170,18 @@ export class LocalProcessManager implements ContainerManager {
       });
       child.once('error', (err) => {
         clearTimeout(timer);
-        if (!ready) reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', `${name} could not be spawned: ${err.message}`));
+        // A spawn that fails (ENOENT, EMFILE, EAGAIN…) emits 'error' and no 'exit': settle here.
+        if (child.pid !== undefined) return; // a running child's error: its 'exit' follows
+        replica.child = null;
+        const reason = `${name} could not be spawned: ${err.message}`;
+        if (firstStart) {
+          replica.wanted = false;
+          entry.replicas.delete(replica.info.replicaId);
+          reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', reason));
+        } else if (replica.wanted && !this.#closed) {
+          replica.stderrTail = reason;
+          this.#scheduleRestart(entry, replica);
+        }
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
@@ -205,7 +216,7 @@ export class LocalProcessManager implements ContainerManager {
     replica.restartTimer = setTimeout(() => {
       replica.restartTimer = null;
       if (!replica.wanted || this.#closed) return;
-      this.#spawn(entry, replica, false).catch(() => { /* the exit handler schedules the next try */ });
+      this.#spawn(entry, replica, false).catch(() => { /* the exit or error handler schedules the next try */ });
     }, delayMs);
   }
 

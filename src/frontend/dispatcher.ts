@@ -41,6 +41,7 @@ interface WorkerSlot {
 }
 
 const kWorkerPath = path.join(kRepoRoot, 'dist', 'src', 'batching', 'worker.js');
+const kStatsTimeoutMs = 2000;
 
 export class Dispatcher {
   readonly #options: DispatcherOptions;
@@ -130,12 +131,27 @@ export class Dispatcher {
     this.#control(placement.workerIndex, { kind: 'remove_replica', modelIndex: placement.modelIndex, replicaId });
   }
 
+  /** The largest input (encoded bytes) one query record can carry. */
+  get inputBytesMax(): number {
+    return this.#options.ringBytes / 2 - 8 - kQueryHeaderBytes - 8;
+  }
+
   /** Every model actor's measurements, gathered from all worker threads (for /metrics). */
   stats(): Promise<ModelActorStats[]> {
     if (this.#workers.length === 0) return Promise.resolve([]);
     const requestId = this.#nextStatsRequestId++;
     return new Promise((resolve) => {
-      this.#statsWaiters.set(requestId, { remaining: this.#workers.length, models: [], resolve });
+      // Bounded: a worker that does not answer (stuck or gone) costs a scrape its models, not a hang.
+      const timer = setTimeout(() => {
+        const waiter = this.#statsWaiters.get(requestId);
+        this.#statsWaiters.delete(requestId);
+        if (waiter !== undefined) waiter.resolve(waiter.models);
+      }, kStatsTimeoutMs);
+      timer.unref();
+      this.#statsWaiters.set(requestId, { remaining: this.#workers.length, models: [], resolve: (models) => {
+        clearTimeout(timer);
+        resolve(models);
+      } });
       for (let i = 0; i < this.#workers.length; i++) this.#control(i, { kind: 'stats', requestId });
     });
   }
@@ -170,7 +186,9 @@ export class Dispatcher {
   /** Hot path: one string (utf8) or bytes query. */
   submitBytes(placement: Placement, token: number, deadlineMs: number, type: InputTypeCode, value: string | Buffer): boolean {
     const ring = this.#workers[placement.workerIndex]!.producer;
-    const reserveBytes = typeof value === 'string' ? value.length * 3 : value.length;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; count exactly only when that bound is too large.
+    const reserveBytes = typeof value !== 'string' ? value.length
+      : value.length * 3 <= this.inputBytesMax ? value.length * 3 : Buffer.byteLength(value, 'utf8');
     const body = ring.reserve(kQueryHeaderBytes + reserveBytes, QueryTag.Query);
     if (body < 0) return false;
     const start = body + kQueryHeaderBytes;

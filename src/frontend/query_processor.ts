@@ -5,9 +5,11 @@
 // model stays in its FIFO (marked done) until its deadline passes; the timer answers every query
 // still open at its deadline with the app's default output.
 
+import { ClipperError } from '../errors.js';
 import { DefaultReason, monotonicNowMs, ReplyStatus } from '../ipc/records.js';
 import { InputTypeCode } from '../input_types.js';
 import type { PendingHandle } from '../cache/prediction_cache.js';
+import { DeadlineQueue } from '../batching/deadline_queue.js';
 import type { AppSelection } from './app_selection.js';
 import type { Dispatcher, Placement } from './dispatcher.js';
 import { decodeCachedOutput, QueryCache } from './query_cache.js';
@@ -15,6 +17,7 @@ import { decodeCachedOutput, QueryCache } from './query_cache.js';
 export const kExplainNoModel = 'No connected models found for query';
 export const kExplainSlo = 'Failed to retrieve a prediction response within the specified latency SLO';
 export const kExplainQueueFull = 'The model queue is full: the query was shed';
+export const kExplainShutdown = 'The server is shutting down';
 
 /** Upper bounds (µs) of the end-to-end latency buckets kept per app; the last bucket is +Inf. */
 export const kAppLatencyUsBuckets = [250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
@@ -77,8 +80,14 @@ interface Pending {
   extraJson: string;
   /** Set when this query computes a cache entry others may be waiting on. */
   cacheHandle: PendingHandle | null;
+  /** Watched in the heap of off-SLO deadlines (not its app's FIFO). */
+  inHeap: boolean;
   done: boolean;
 }
+
+/** What an answered query keeps while it waits in its deadline FIFO: nothing of its request. */
+const kReleasedInput: number[] = [];
+const kReleasedSink: QuerySink = { onAnswer: () => {} };
 
 class DeadlineFifo {
   items: Pending[] = [];
@@ -96,9 +105,13 @@ export class QueryProcessor {
   readonly #dispatcher: Dispatcher;
   readonly #pending = new Map<number, Pending>();
   readonly #fifos = new Map<number, DeadlineFifo>();
+  /** Deadlines that are not their app's SLO (a request's slo_micros, Exp4 sub-queries): a client
+   * choosing many SLOs must not multiply FIFOs, so these share one EDF heap (O(log n)). */
+  readonly #offSloHeap = new DeadlineQueue<Pending>();
   readonly #appStats = new Map<string, AppStats>();
   #timer: NodeJS.Timeout | null = null;
   #timerAtMs = Infinity;
+  #closed = false;
   #nextToken = 0;
   #nextQueryId = 0;
   readonly counters: QueryCounters = { queries: 0, answered: 0, defaults: 0, sloMisses: 0 };
@@ -115,6 +128,24 @@ export class QueryProcessor {
 
   nextQueryId(): number {
     return this.#nextQueryId++;
+  }
+
+  /**
+   * Refuse (413) an input larger than one ring record can carry: it could never reach a worker, so
+   * answering it as shed (retry later) would mislead.
+   */
+  assertInputsFit(inputs: ReadonlyArray<number[] | string | Buffer>, type: InputTypeCode): void {
+    const max = this.#dispatcher.inputBytesMax;
+    const elementBytes = type === InputTypeCode.Doubles ? 8 : 4;
+    for (let i = 0; i < inputs.length; i++) {
+      const input = inputs[i]!;
+      const bytes = typeof input === 'string' ? (input.length <= max / 3 ? 0 : Buffer.byteLength(input, 'utf8'))
+        : Buffer.isBuffer(input) ? input.length : input.length * elementBytes;
+      if (bytes > max) {
+        throw new ClipperError('CLP_ERR_BODY_TOO_LARGE',
+          `input ${inputs.length > 1 ? `[${i}] ` : ''}of ${bytes} bytes exceeds the largest query the batching ring carries (${max} bytes; config ringBytes)`);
+      }
+    }
   }
 
   /** The stats object of an app (created on first use; survives route rebuilds). */
@@ -145,13 +176,17 @@ export class QueryProcessor {
     const queryId = this.#nextQueryId++;
     this.counters.queries++;
     route.stats.queries++;
+    if (this.#closed) {
+      this.#answerDefault(sink, index, queryId, route, kExplainShutdown);
+      return -1;
+    }
     if (placement === null) {
       this.#answerDefault(sink, index, queryId, route, kExplainNoModel);
       return -1;
     }
     const startMs = monotonicNowMs();
     const p: Pending = { token: -1, inRing: false, queryId, startMs, deadlineMs: startMs + sloMs, index, sink, route,
-      placement, input, extraJson, cacheHandle: null, done: false };
+      placement, input, extraJson, cacheHandle: null, inHeap: false, done: false };
     const key = this.cache.keyOf(placement, route.typeCode, input);
     if (key !== '') {
       const lookup = this.cache.lookup(key, (output) => this.#onCacheSettled(p, output));
@@ -202,10 +237,26 @@ export class QueryProcessor {
 
   /** Put the query under deadline watch. */
   #track(p: Pending, sloMs: number): void {
+    if (sloMs !== p.route.sloMs) {
+      p.inHeap = true;
+      this.#offSloHeap.push(p);
+      if (p.deadlineMs < this.#timerAtMs) this.#armTimer(p.deadlineMs);
+      return;
+    }
     let fifo = this.#fifos.get(sloMs);
     if (fifo === undefined) {
       fifo = new DeadlineFifo();
       this.#fifos.set(sloMs, fifo);
+    }
+    // Answered queries at the head need no watching: drop them now rather than at their deadline.
+    const items = fifo.items;
+    while (fifo.head < items.length && items[fifo.head]!.done) fifo.head++;
+    if (fifo.head === items.length) {
+      items.length = 0;
+      fifo.head = 0;
+    } else if (fifo.head > 4096 && fifo.head * 2 > items.length) {
+      fifo.items = items.slice(fifo.head);
+      fifo.head = 0;
     }
     fifo.items.push(p);
     if (p.deadlineMs < this.#timerAtMs) this.#armTimer(p.deadlineMs);
@@ -218,11 +269,25 @@ export class QueryProcessor {
       p.done = true;
       this.#pending.delete(p.token);
       this.#answerOk(p, decodeCachedOutput(output));
+      this.#release(p);
     } else if (!this.#dispatch(p)) {
       p.done = true;
       this.#pending.delete(p.token);
       this.#answerDefault(p.sink, p.index, p.queryId, p.route, kExplainQueueFull, true);
+      this.#release(p);
     }
+  }
+
+  /** An answered query keeps its place in its deadline FIFO until passed, but not its request;
+   * off-SLO queries leave the heap at once. */
+  #release(p: Pending): void {
+    if (p.inHeap) {
+      p.inHeap = false;
+      this.#offSloHeap.remove(p.token);
+    }
+    p.input = kReleasedInput;
+    p.sink = kReleasedSink;
+    p.cacheHandle = null;
   }
 
   #answerOk(p: Pending, outputJson: string): void {
@@ -253,6 +318,7 @@ export class QueryProcessor {
       this.#pending.delete(token);
       if (p.inRing) this.#dispatcher.cancel(p.placement, token);
       if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
+      this.#release(p);
     }
   }
 
@@ -274,9 +340,11 @@ export class QueryProcessor {
         reason === DefaultReason.QueueFull || reason === DefaultReason.DeadlineUnreachable);
       if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
     }
+    this.#release(p);
   };
 
   close(): void {
+    this.#closed = true;
     if (this.#timer !== null) clearTimeout(this.#timer);
     this.#timer = null;
     // Answer everything still open (in a worker or waiting on the cache) so no client hangs.
@@ -285,8 +353,13 @@ export class QueryProcessor {
         const p = fifo.items[i]!;
         if (p.done) continue;
         p.done = true;
-        p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, 'The server is shutting down');
+        p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, kExplainShutdown);
       }
+    }
+    for (const p of this.#offSloHeap.drain()) {
+      if (p.done) continue;
+      p.done = true;
+      p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, kExplainShutdown);
     }
     this.#pending.clear();
     this.#fifos.clear();
@@ -318,16 +391,7 @@ export class QueryProcessor {
         const p = items[head]!;
         if (!p.done) {
           if (p.deadlineMs > nowMs) break;
-          p.done = true;
-          this.#pending.delete(p.token);
-          if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
-          this.counters.answered++;
-          this.counters.defaults++;
-          this.counters.sloMisses++;
-          p.route.stats.defaults++;
-          p.route.stats.sloMisses++;
-          observeLatency(p.route.stats, nowMs - p.startMs);
-          p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, kExplainSlo);
+          this.#answerAtDeadline(p, nowMs);
         }
         head++;
       }
@@ -342,8 +406,28 @@ export class QueryProcessor {
       fifo.head = head;
       nextMs = Math.min(nextMs, fifo.items[head]!.deadlineMs);
     }
+    // The heap holds only open queries (answered ones leave it in #release).
+    for (let p = this.#offSloHeap.peek(); p !== undefined && p.deadlineMs <= nowMs; p = this.#offSloHeap.peek()) {
+      this.#answerAtDeadline(p, nowMs);
+    }
+    nextMs = Math.min(nextMs, this.#offSloHeap.peek()?.deadlineMs ?? Infinity);
     if (nextMs !== Infinity) this.#armTimer(nextMs);
   };
+
+  /** The deadline passed with no answer: the default output, with Clipper's explanation. */
+  #answerAtDeadline(p: Pending, nowMs: number): void {
+    p.done = true;
+    this.#pending.delete(p.token);
+    if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
+    this.counters.answered++;
+    this.counters.defaults++;
+    this.counters.sloMisses++;
+    p.route.stats.defaults++;
+    p.route.stats.sloMisses++;
+    observeLatency(p.route.stats, nowMs - p.startMs);
+    p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, kExplainSlo);
+    this.#release(p);
+  }
 }
 
 function newAppStats(): AppStats {

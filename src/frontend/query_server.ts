@@ -89,6 +89,7 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
     let request;
     try {
       request = parsePredictRequest(body, deps.inputTypeOf(route), options.sloMicrosMax);
+      processor.assertInputsFit(request.inputs, route.typeCode);
     } catch (err) {
       sendError(res, state, err);
       return;

@@ -151,6 +151,7 @@ class StreamConnection implements QuerySink {
     const { deps, limits } = this.#server;
     const route = this.#route();
     const request = readPredictRequest(json, deps.inputTypeOf(route), deps.sloMicrosMax);
+    deps.processor.assertInputsFit(request.inputs, route.typeCode);
     const placement = request.version === null ? null : pinnedPlacement(route, request.version);
     const count = request.inputs.length;
     const idJson = binary ? '' : typeof id === 'number' ? String(id) : JSON.stringify(id);

@@ -226,3 +226,31 @@ test('overload: a full model queue sheds at once, as 429 + Retry-After or as the
   assert.equal((await inFlight).body.output, 18000);
   assert.equal((await queued).body.output, 10010);
 });
+
+test('an input larger than a ring record gets 413, not a misleading "shed"', async (t) => {
+  // A 64 KiB ring carries queries of up to ~32 KiB: 5,000 doubles (40 KB) fit the 16 MiB body limit
+  // but not the ring.
+  const cluster = await startTestCluster(t, { ringBytes: 64 * 1024 });
+  await installExample(cluster);
+  const big = await postJson(cluster.queryPort, '/hello-world/predict', { input: new Array(5000).fill(1) });
+  assert.equal(big.status, 413);
+  assert.equal(big.body.code, 'CLP_ERR_BODY_TOO_LARGE');
+  assert.match(big.body.cause, /batching ring/);
+  const fits = await postJson(cluster.queryPort, '/hello-world/predict', { input: new Array(2000).fill(1) });
+  assert.equal(fits.body.output, 2000);
+});
+
+test('many distinct per-request SLOs: each query is answered at its own deadline', async (t) => {
+  const cluster = await startTestCluster(t);
+  await deploy(cluster, nodeModel('slow', '1', 'doubles', behaviour));
+  await cluster.store.putApp(appRecord('slow', 'doubles', ['slow'], { latency_slo_micros: 5_000_000 }));
+  // The model takes 600 ms; every request asks for its own, shorter SLO.
+  const slos = Array.from({ length: 12 }, (_, i) => 60_000 + i * 20_000);
+  const results = await Promise.all(slos.map((slo, i) =>
+    postJson(cluster.queryPort, '/slow/predict', { input: [1000 + 600, i], slo_micros: slo })));
+  results.forEach((r, i) => {
+    assert.equal(r.body.default_explanation, kExplainSlo);
+    assert.ok(r.elapsedMs >= slos[i]! / 1000, `answered after ${r.elapsedMs} ms, before its ${slos[i]! / 1000} ms deadline`);
+  });
+  assert.equal(cluster.processor.pendingCount, 0);
+});

@@ -21,4 +21,5 @@ test('numbers, booleans, null, arrays, maps, bytes', () => {
   assert.equal(outputToJson({ k: [1] }), '{"k":[1]}');
   assert.equal(outputToJson(Buffer.from([1, 2, 3])), '"AQID"');
   assert.equal(outputToJson(10n), '10');
+  assert.equal(outputToJson({ b: Buffer.from([1, 2, 3]), n: [1n] }), '{"b":"AQID","n":[1]}', 'nested bytes and bigints');
 });
