@@ -50,6 +50,19 @@ export interface AppRoute {
   readonly selection?: AppSelection | null;
 }
 
+/** The placement a query goes to: the current version, or the pinned `version` (400 if unknown). */
+export function pinnedPlacement(route: AppRoute, version: string | null): Placement | null {
+  if (version === null) return route.placement;
+  if (route.modelName === null) {
+    throw new ClipperError('CLP_ERR_QUERY_PROCESSING', `Requested version: ${version} but application '${route.name}' has no linked model`);
+  }
+  const pinned = route.versions.get(version);
+  if (pinned === undefined) {
+    throw new ClipperError('CLP_ERR_QUERY_PROCESSING', `Requested version: ${version} does not exist for model: ${route.modelName}`);
+  }
+  return pinned;
+}
+
 /** Receives each query's answer; one sink per request (HTTP) or connection (WebSocket). */
 export interface QuerySink {
   /** `shed`: a default output because the model queue refused the query (overload), which an app

@@ -7,7 +7,7 @@ import { ClipperError } from '../errors.js';
 import { appNameOf, readBody, sendBody, sendError, sendJson, type ResponseState } from './http_util.js';
 import { applyFeedback, feedbackFields } from './feedback.js';
 import { parseJsonBody, parsePredictRequest } from './predict_request.js';
-import type { AppRoute, QueryProcessor, QuerySink } from './query_processor.js';
+import { pinnedPlacement, type AppRoute, type QueryProcessor, type QuerySink } from './query_processor.js';
 import type { SelectionHub } from './selection_hub.js';
 import { submitSelected } from './selection_route.js';
 import type { InputType } from '../input_types.js';
@@ -94,23 +94,14 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
       sendError(res, state, err);
       return;
     }
-    let placement = route.placement;
-    let pinned = false;
-    if (request.version !== null) {
-      if (route.modelName === null) {
-        sendError(res, state, new ClipperError('CLP_ERR_QUERY_PROCESSING',
-          `Requested version: ${request.version} but application '${appName}' has no linked model`));
-        return;
-      }
-      const pinnedPlacement = route.versions.get(request.version);
-      if (pinnedPlacement === undefined) {
-        sendError(res, state, new ClipperError('CLP_ERR_QUERY_PROCESSING',
-          `Requested version: ${request.version} does not exist for model: ${route.modelName}`));
-        return;
-      }
-      placement = pinnedPlacement;
-      pinned = true;
+    let placement;
+    try {
+      placement = pinnedPlacement(route, request.version);
+    } catch (err) {
+      sendError(res, state, err);
+      return;
     }
+    const pinned = request.version !== null;
     const count = request.inputs.length;
     if (count === 0) {
       sendJson(res, state, 200, '{"batch_predictions":[]}');

@@ -13,11 +13,10 @@ import { Packr, Unpackr } from 'msgpackr';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import { ClipperError, errorBody, kErrors } from '../errors.js';
 import type { InputType } from '../input_types.js';
-import type { Placement } from './dispatcher.js';
-import { appNameOf } from './http_util.js';
+import { appNameOf, sendError } from './http_util.js';
 import { applyFeedback, feedbackFields, type FeedbackAnswer } from './feedback.js';
 import { readPredictRequest } from './predict_request.js';
-import type { AppRoute, QueryProcessor, QuerySink } from './query_processor.js';
+import { pinnedPlacement, type AppRoute, type QueryProcessor, type QuerySink } from './query_processor.js';
 import type { SelectionHub } from './selection_hub.js';
 import { submitSelected } from './selection_route.js';
 
@@ -360,23 +359,6 @@ interface StreamRegistry {
   readonly limits: Readonly<StreamLimits>;
 }
 
-function pinnedPlacement(route: AppRoute, version: string | null): Placement | null {
-  if (version === null) return route.placement;
-  if (route.modelName === null) {
-    throw new ClipperError('CLP_ERR_QUERY_PROCESSING', `Requested version: ${version} but application '${route.name}' has no linked model`);
-  }
-  const pinned = route.versions.get(version);
-  if (pinned === undefined) {
-    throw new ClipperError('CLP_ERR_QUERY_PROCESSING', `Requested version: ${version} does not exist for model: ${route.modelName}`);
-  }
-  return pinned;
-}
-
-function sendHttpError(res: HttpResponse, err: ClipperError): void {
-  res.cork(() => {
-    res.writeStatus(`${err.status} ${kErrors[err.code].name}`).writeHeader('Content-Type', 'application/json').end(errorBody(err));
-  });
-}
 
 /** Add `/:app/stream` (WebSocket) to the query frontend. */
 export function registerStreamRoutes(app: TemplatedApp, deps: StreamDeps): StreamServer {
@@ -387,7 +369,7 @@ export function registerStreamRoutes(app: TemplatedApp, deps: StreamDeps): Strea
   const upgrade = (res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void => {
     const appName = appNameOf(req);
     if (!deps.routes.has(appName)) {
-      sendHttpError(res, new ClipperError('CLP_ERR_APP_NOT_FOUND', `no application named '${appName}'`));
+      sendError(res, { aborted: false }, new ClipperError('CLP_ERR_APP_NOT_FOUND', `no application named '${appName}'`));
       return;
     }
     const data: ConnData = { conn: new StreamConnection(appName, registry) };
@@ -421,7 +403,7 @@ export function registerStreamRoutes(app: TemplatedApp, deps: StreamDeps): Strea
     });
     // Plain HTTP (no upgrade) to a stream route: say what the route is for.
     app.any(`/:app/stream${suffix}`, (res, req) => {
-      sendHttpError(res, new ClipperError('CLP_ERR_METHOD_NOT_ALLOWED',
+      sendError(res, { aborted: false }, new ClipperError('CLP_ERR_METHOD_NOT_ALLOWED',
         `${req.getUrl()} is a WebSocket endpoint: connect with an Upgrade: websocket request`));
     });
   }

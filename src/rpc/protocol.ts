@@ -89,19 +89,33 @@ export class ProtocolError extends Error {
  * Throws ProtocolError on an oversized frame or a body that is not a msgpack map with a `t` field.
  */
 export class FrameDecoder {
-  #pending: Buffer | null = null;
+  /** Bytes of an incomplete frame, as received (joined once the whole frame is here). */
+  #chunks: Buffer[] = [];
+  #pendingBytes = 0;
+  /** Body length of the incomplete frame once its header has arrived, else -1. */
+  #neededBytes = -1;
 
   push(chunk: Buffer, onMessage: (message: ContainerMessage) => void): void {
-    let buf = this.#pending === null ? chunk : Buffer.concat([this.#pending, chunk]);
-    this.#pending = null;
+    if (this.#pendingBytes > 0) {
+      this.#chunks.push(chunk);
+      this.#pendingBytes += chunk.length;
+      if (this.#neededBytes < 0 && this.#pendingBytes >= 4) {
+        this.#neededBytes = readLength(Buffer.concat(this.#chunks, this.#pendingBytes));
+      }
+      // A large frame arrives in many chunks: join them once, when it is complete (not per chunk).
+      if (this.#neededBytes < 0 || this.#pendingBytes < 4 + this.#neededBytes) return;
+      chunk = Buffer.concat(this.#chunks, this.#pendingBytes);
+      this.#chunks = [];
+      this.#pendingBytes = 0;
+      this.#neededBytes = -1;
+    }
     let offset = 0;
-    while (buf.length - offset >= 4) {
-      const bodyBytes = buf.readUInt32BE(offset);
-      if (bodyBytes > kFrameBytesMax) throw new ProtocolError(`frame of ${bodyBytes} bytes exceeds ${kFrameBytesMax}`);
-      if (buf.length - offset - 4 < bodyBytes) break;
+    while (chunk.length - offset >= 4) {
+      const bodyBytes = readLength(chunk, offset);
+      if (chunk.length - offset - 4 < bodyBytes) break;
       let message: unknown;
       try {
-        message = unpackr.unpack(buf.subarray(offset + 4, offset + 4 + bodyBytes));
+        message = unpackr.unpack(chunk.subarray(offset + 4, offset + 4 + bodyBytes));
       } catch (err) {
         throw new ProtocolError(`undecodable frame: ${(err as Error).message}`);
       }
@@ -111,8 +125,18 @@ export class FrameDecoder {
       }
       onMessage(message as ContainerMessage);
     }
-    if (offset < buf.length) {
-      this.#pending = offset === 0 ? buf : Buffer.from(buf.subarray(offset));
+    if (offset < chunk.length) {
+      const rest = Buffer.from(chunk.subarray(offset));
+      this.#chunks = [rest];
+      this.#pendingBytes = rest.length;
+      this.#neededBytes = rest.length >= 4 ? readLength(rest) : -1;
     }
   }
+}
+
+/** The body length in a frame header; a length over the limit is a protocol error. */
+function readLength(buf: Buffer, offset = 0): number {
+  const bodyBytes = buf.readUInt32BE(offset);
+  if (bodyBytes > kFrameBytesMax) throw new ProtocolError(`frame of ${bodyBytes} bytes exceeds ${kFrameBytesMax}`);
+  return bodyBytes;
 }

@@ -37,6 +37,18 @@ test('frames split at every byte boundary, or coalesced, decode to the same mess
   }
 });
 
+test('a large frame arriving in many chunks, followed by a small one, decodes once and whole', () => {
+  const data = new Uint8Array(1 << 20).map((_, i) => i % 251);
+  const stream = Buffer.concat([encodeFrame({ t: 'result', id: 1, outputs: [data] }), encodeFrame({ t: 'hb' })]);
+  const decoder = new FrameDecoder();
+  const out: ContainerMessage[] = [];
+  for (let offset = 0; offset < stream.length; offset += 1000) decoder.push(stream.subarray(offset, offset + 1000), (m) => out.push(m));
+  assert.deepEqual(out.map((m) => m.t), ['result', 'hb']);
+  const got = (out[0] as Extract<ContainerMessage, { t: 'result' }>).outputs[0] as Uint8Array;
+  assert.equal(got.length, data.length);
+  assert.ok(Buffer.from(got).equals(Buffer.from(data)));
+});
+
 test('oversized and undecodable frames are protocol errors', () => {
   const huge = Buffer.alloc(4);
   huge.writeUInt32BE(0xffffffff);
