@@ -113,10 +113,11 @@ export class LatencyModel {
     return this.#observedSizeMax;
   }
 
-  predictLatencyUs(batchSize: number): number {
+  /** Predicted latency with `sigmaCount` deviations of margin (default: the configured margin). */
+  predictLatencyUs(batchSize: number, sigmaCount = this.#marginSigmaCount): number {
     if (this.#sampleCount === 0) return 0;
     const meanUs = this.#meanUs(batchSize);
-    return meanUs + this.#marginSigmaCount * Math.max(this.#residualStdUs, Math.sqrt(this.#relativeVar) * meanUs);
+    return meanUs + sigmaCount * Math.max(this.#residualStdUs, Math.sqrt(this.#relativeVar) * meanUs);
   }
 
   /**
