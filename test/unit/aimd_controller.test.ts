@@ -141,3 +141,23 @@ test('latency model follows a slowdown within a few dozen batches', () => {
   const predicted = m.predictLatencyUs(40);
   assert.ok(predicted >= latencyUs(40, 2) * 0.98, `predicted ${predicted} vs ${latencyUs(40, 2)}`);
 });
+
+test('latency noise does not freeze growth: the growth gate allows one deviation, not the full margin', () => {
+  // t(n) = 2 ms + 0.05 ms·n with ±40% uniform noise, budget 10 ms (160 at the mean). With the
+  // model's full 3-sigma margin in the gate, AIMD froze at one size (96) and stopped probing; with
+  // one deviation it keeps probing upward and backing off, around a larger size.
+  const prng = createPrng(7);
+  const c = new AimdController({ latencyBudgetUs: 10_000, batchSizeCap: 1024 });
+  const sizes: number[] = [];
+  for (let i = 0; i < 2000; i++) {
+    const n = c.batchSizeMax();
+    const latencyUs = (2000 + 50 * n) * (0.6 + 0.8 * prng.next());
+    c.onBatchDone(n, latencyUs, n);
+    sizes.push(c.batchSizeMax());
+  }
+  const tail = sizes.slice(-500);
+  const mean = tail.reduce((a, b) => a + b, 0) / tail.length;
+  assert.ok(mean >= 105, `settled around ${mean.toFixed(1)}`);
+  assert.ok(Math.max(...tail) > Math.min(...tail), 'AIMD keeps probing instead of freezing');
+  assert.ok(Math.max(...tail) <= 170, `never far above the budget-implied size (max ${Math.max(...tail)})`);
+});
