@@ -66,16 +66,45 @@ function checkPositiveInt(name: string, value: number): void {
   if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be an integer >= 1 (got ${value})`);
 }
 
-export class AimdController implements BatchSizeController {
+/** What both controllers share: a latency model of the replica and the queries answered from it. */
+abstract class LatencyBackedController implements BatchSizeController {
+  protected readonly latency: LatencyModel;
+
+  constructor(latencyModel?: Partial<LatencyModelOptions>) {
+    this.latency = new LatencyModel(latencyModel);
+  }
+
+  abstract batchSizeMax(): number;
+  abstract onBatchDone(batchSize: number, latencyUs: number, demandCount?: number): void;
+  abstract setLatencyBudgetUs(budgetUs: number): void;
+
+  predictLatencyUs(batchSize: number): number {
+    return this.latency.predictLatencyUs(batchSize);
+  }
+
+  optimisticLatencyUs(batchSize: number): number {
+    return this.latency.optimisticLatencyUs(batchSize);
+  }
+
+  observedSizeMax(): number {
+    return this.latency.observedSizeMax();
+  }
+
+  resetLatencyModel(): void {
+    this.latency.resetToLatest();
+  }
+}
+
+export class AimdController extends LatencyBackedController {
   readonly #cap: number;
   readonly #step: number;
   readonly #backoff: number;
-  readonly #latency: LatencyModel;
   #batchSizeMax: number;
   #budgetUs: number;
 
   constructor(options: Partial<AimdOptions> = {}) {
     const o = { ...kDefaultAimdOptions, ...options };
+    super(o.latencyModel);
     checkPositiveInt('aimd.batchSizeCap', o.batchSizeCap);
     checkPositiveInt('aimd.batchSizeInitial', o.batchSizeInitial);
     checkPositiveInt('aimd.additiveStep', o.additiveStep);
@@ -88,7 +117,6 @@ export class AimdController implements BatchSizeController {
     this.#backoff = o.backoffFactor;
     this.#budgetUs = o.latencyBudgetUs;
     this.#batchSizeMax = Math.min(o.batchSizeInitial, o.batchSizeCap);
-    this.#latency = new LatencyModel(o.latencyModel);
   }
 
   batchSizeMax(): number {
@@ -104,7 +132,7 @@ export class AimdController implements BatchSizeController {
   }
 
   onBatchDone(batchSize: number, latencyUs: number, demandCount = batchSize): void {
-    this.#latency.addSample(batchSize, latencyUs);
+    this.latency.addSample(batchSize, latencyUs);
     if (latencyUs > this.#budgetUs) {
       const reduced = Math.min(this.#batchSizeMax - 1, Math.floor(this.#batchSizeMax * this.#backoff));
       this.#batchSizeMax = Math.max(1, reduced);
@@ -115,35 +143,19 @@ export class AimdController implements BatchSizeController {
       // check (with the full margin) keeps each sent batch within its deadline. Gating growth on the
       // full 3-sigma margin kept batches far below the best fixed size on a noisy machine; no margin
       // let growth overshoot after a slowdown until the fit caught up (docs/batching_benchmark.md).
-      if (this.#latency.predictLatencyUs(next, kGrowthSigmaCount) <= this.#budgetUs) this.#batchSizeMax = next;
+      if (this.latency.predictLatencyUs(next, kGrowthSigmaCount) <= this.#budgetUs) this.#batchSizeMax = next;
     }
   }
 
-  predictLatencyUs(batchSize: number): number {
-    return this.#latency.predictLatencyUs(batchSize);
-  }
-
-  optimisticLatencyUs(batchSize: number): number {
-    return this.#latency.optimisticLatencyUs(batchSize);
-  }
-
-  observedSizeMax(): number {
-    return this.#latency.observedSizeMax();
-  }
-
-  resetLatencyModel(): void {
-    this.#latency.resetToLatest();
-  }
 }
 
-export class FixedBatchSize implements BatchSizeController {
+export class FixedBatchSize extends LatencyBackedController {
   readonly #batchSize: number;
-  readonly #latency: LatencyModel;
 
   constructor(batchSize: number, latencyModel?: Partial<LatencyModelOptions>) {
     checkPositiveInt('batchSize', batchSize);
+    super(latencyModel);
     this.#batchSize = batchSize;
-    this.#latency = new LatencyModel(latencyModel);
   }
 
   batchSizeMax(): number {
@@ -153,22 +165,7 @@ export class FixedBatchSize implements BatchSizeController {
   setLatencyBudgetUs(): void {}
 
   onBatchDone(batchSize: number, latencyUs: number): void {
-    this.#latency.addSample(batchSize, latencyUs);
+    this.latency.addSample(batchSize, latencyUs);
   }
 
-  predictLatencyUs(batchSize: number): number {
-    return this.#latency.predictLatencyUs(batchSize);
-  }
-
-  optimisticLatencyUs(batchSize: number): number {
-    return this.#latency.optimisticLatencyUs(batchSize);
-  }
-
-  observedSizeMax(): number {
-    return this.#latency.observedSizeMax();
-  }
-
-  resetLatencyModel(): void {
-    this.#latency.resetToLatest();
-  }
 }
