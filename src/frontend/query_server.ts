@@ -80,12 +80,16 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
   const app = App();
   const { processor, routes } = deps;
 
-  const predict = (res: HttpResponse, appName: string, body: Buffer, state: ResponseState): void => {
+  /** The app's route, or undefined after answering 404. */
+  const routeOr404 = (res: HttpResponse, appName: string, state: ResponseState): AppRoute | undefined => {
     const route = routes.get(appName);
-    if (route === undefined) {
-      sendError(res, state, new ClipperError('CLP_ERR_APP_NOT_FOUND', `no application named '${appName}'`));
-      return;
-    }
+    if (route === undefined) sendError(res, state, new ClipperError('CLP_ERR_APP_NOT_FOUND', `no application named '${appName}'`));
+    return route;
+  };
+
+  const predict = (res: HttpResponse, appName: string, body: Buffer, state: ResponseState): void => {
+    const route = routeOr404(res, appName, state);
+    if (route === undefined) return;
     let request;
     try {
       request = parsePredictRequest(body, deps.inputTypeOf(route), options.sloMicrosMax);
@@ -124,11 +128,8 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
   };
 
   const update = (res: HttpResponse, appName: string, body: Buffer, state: ResponseState): void => {
-    const route = routes.get(appName);
-    if (route === undefined) {
-      sendError(res, state, new ClipperError('CLP_ERR_APP_NOT_FOUND', `no application named '${appName}'`));
-      return;
-    }
+    const route = routeOr404(res, appName, state);
+    if (route === undefined) return;
     let pending;
     try {
       pending = applyFeedback({ processor, inputTypeOf: deps.inputTypeOf, hub: deps.hub ?? null }, route, parseJsonBody(body));
