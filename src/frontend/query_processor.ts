@@ -303,9 +303,22 @@ export class QueryProcessor {
     p.cacheHandle = null;
   }
 
-  #answerOk(p: Pending, outputJson: string): void {
+  /** The one place an answer is counted: globally, in its app's stats and latency histogram. */
+  #countAnswer(route: AppRoute, latencyMs: number, isDefault: boolean, sloMiss = false): void {
     this.counters.answered++;
-    observeLatency(p.route.stats, monotonicNowMs() - p.startMs);
+    if (isDefault) {
+      this.counters.defaults++;
+      route.stats.defaults++;
+    }
+    if (sloMiss) {
+      this.counters.sloMisses++;
+      route.stats.sloMisses++;
+    }
+    observeLatency(route.stats, latencyMs);
+  }
+
+  #answerOk(p: Pending, outputJson: string): void {
+    this.#countAnswer(p.route, monotonicNowMs() - p.startMs, false);
     p.sink.onAnswer(p.index, p.queryId, outputJson, false, null, false, p.extraJson);
   }
 
@@ -345,10 +358,7 @@ export class QueryProcessor {
       this.#answerOk(p, text);
       if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, text);
     } else {
-      this.counters.answered++;
-      observeLatency(p.route.stats, monotonicNowMs() - p.startMs);
-      this.counters.defaults++;
-      p.route.stats.defaults++;
+      this.#countAnswer(p.route, monotonicNowMs() - p.startMs, true);
       p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, explain(reason, text),
         reason === DefaultReason.QueueFull || reason === DefaultReason.DeadlineUnreachable);
       if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
@@ -379,10 +389,7 @@ export class QueryProcessor {
   }
 
   #answerDefault(sink: QuerySink, index: number, queryId: number, route: AppRoute, explanation: string, shed = false): void {
-    this.counters.answered++;
-    this.counters.defaults++;
-    route.stats.defaults++;
-    observeLatency(route.stats, 0);
+    this.#countAnswer(route, 0, true);
     sink.onAnswer(index, queryId, route.defaultJson, true, explanation, shed);
   }
 
@@ -432,12 +439,7 @@ export class QueryProcessor {
     p.done = true;
     this.#pending.delete(p.token);
     if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
-    this.counters.answered++;
-    this.counters.defaults++;
-    this.counters.sloMisses++;
-    p.route.stats.defaults++;
-    p.route.stats.sloMisses++;
-    observeLatency(p.route.stats, nowMs - p.startMs);
+    this.#countAnswer(p.route, nowMs - p.startMs, true, true);
     p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, kExplainSlo);
     this.#release(p);
   }
