@@ -7,12 +7,10 @@
 //
 // Each server runs in its own process; wrk (Debian package `wrk`) is the load generator.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { kRepoRoot } from '../src/paths.js';
-import { runWrk, type WrkResult } from './wrk_runner.js';
+import { runWrk, startChild, type WrkResult } from './wrk_runner.js';
 import { appRecordOf, deployRecord, nodeModelRecord } from '../src/deploy_local.js';
 
 async function serve(): Promise<void> {
@@ -26,17 +24,6 @@ async function serve(): Promise<void> {
   await cluster.store.putApp(appRecordOf('noop', 'doubles', ['noop-model'], { latency_slo_micros: 100_000 }));
   process.stdout.write(`${JSON.stringify({ port: cluster.queryPort })}\n`);
   process.on('SIGTERM', () => { void cluster.close().then(() => process.exit(0)); });
-}
-
-function startChild(args: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const m = /"port":(\d+)|listening on .*:(\d+)|^(\d+)$/.exec(line);
-      if (m) resolve({ child, port: Number(m[1] ?? m[2] ?? m[3]) });
-    });
-    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
-  });
 }
 
 async function main(): Promise<void> {

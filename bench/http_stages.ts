@@ -7,13 +7,11 @@
 //
 // The cluster runs in a child process; wrk (Debian package `wrk`) is the load generator.
 
-import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { kRepoRoot } from '../src/paths.js';
 import { appRecordOf, deployRecord, nodeModelRecord } from '../src/deploy_local.js';
-import { runWrk } from './wrk_runner.js';
+import { runWrk, startChild } from './wrk_runner.js';
 
 async function serve(): Promise<void> {
   const { Cluster } = await import('../src/cluster.js');
@@ -33,15 +31,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     'duration-s': { type: 'string', default: '4' }, connections: { type: 'string', default: '64' },
   } });
-  const child = spawn(process.execPath, [path.join(kRepoRoot, 'dist', 'bench', 'http_stages.js'), 'serve'],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const m = /"port":(\d+)/.exec(line);
-      if (m) resolve(Number(m[1]));
-    });
-    child.once('exit', (code) => reject(new Error(`cluster exited with ${code}`)));
-  });
+  const { child, port } = await startChild([path.join(kRepoRoot, 'dist', 'bench', 'http_stages.js'), 'serve']);
   const lines = ['| path | connections | req/s | p50 µs | p99 µs |', '|---|---|---|---|---|'];
   try {
     const stages = [

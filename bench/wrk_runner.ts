@@ -1,7 +1,9 @@
-// Running wrk with bench/wrk/predict_random.lua (a unique random input per request) and reading
-// its numbers: requests/s, p50/p99 from the script's own output, default outputs, non-2xx answers.
+// Shared by the HTTP benchmarks: starting a server in a child process (its port read from its
+// stdout), and running wrk with bench/wrk/predict_random.lua (a unique random input per request),
+// reading requests/s, p50/p99, default outputs and non-2xx answers.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import path from 'node:path';
 import { kRepoRoot } from '../src/paths.js';
 
@@ -26,4 +28,16 @@ export function runWrk(label: string, url: string, connections: number, threads:
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(text)?.[1] ?? 0);
   const defaults = Number(/defaults (\d+)/.exec(text)?.[1] ?? 0);
   return { label, connections, requestsPerS: rps, p50Us: Number(lat?.[1]), p99Us: Number(lat?.[2]), defaults, non2xx };
+}
+
+/** Start `node <args>` and resolve with its port, from a `"port":N`, `listening on …:N` or bare `N` line. */
+export function startChild(args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  return new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      const m = /"port":(\d+)|listening on .*:(\d+)|^(\d+)$/.exec(line);
+      if (m) resolve({ child, port: Number(m[1] ?? m[2] ?? m[3]) });
+    });
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited with ${code}`)));
+  });
 }
