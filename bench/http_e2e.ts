@@ -1,7 +1,8 @@
 // End-to-end HTTP benchmark: wrk against a bare uWebSockets.js echo server (the ceiling of any HTTP
 // predict path on this machine) and against a real cluster (hello-world → sum-model, and a noop
 // model), in one run, so the ratio is measured under the same conditions. Every request carries a
-// unique random input (bench/wrk/predict_random.lua), so nothing can be cached.
+// unique random input (bench/wrk/predict_random.lua, seeded per run), so nothing can be cached; the
+// cluster's own cache-hit counter is read around every run and reported, to prove it.
 //
 //   npm run build && node dist/bench/http_e2e.js [--duration-s 10] [--connections 64] [--threads 1]
 //
@@ -18,7 +19,9 @@ async function serve(): Promise<void> {
   const { installExample } = await import('../src/example.js');
   const { startAdminServer } = await import('../src/admin/admin_server.js');
   const threads = Number(process.env.CLIPPER_BENCH_THREADS ?? '') || undefined;
-  const cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0, batchingThreads: threads }, startAdmin: startAdminServer });
+  // CLIPPER_BENCH_CONFIG: JSON of cluster options to try, e.g. '{"ringSpinCount":1000}'.
+  const extra = JSON.parse(process.env.CLIPPER_BENCH_CONFIG ?? '{}') as Record<string, unknown>;
+  const cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0, batchingThreads: threads, ...extra }, startAdmin: startAdminServer });
   await installExample(cluster);
   await deployRecord(cluster, nodeModelRecord('noop-model', '1', 'doubles', path.join(kRepoRoot, 'containers', 'node', 'examples', 'noop_model.mjs')));
   await cluster.store.putApp(appRecordOf('noop', 'doubles', ['noop-model'], { latency_slo_micros: 100_000 }));
@@ -44,22 +47,37 @@ async function main(): Promise<void> {
       ['clipper hello-world (sum)', `http://127.0.0.1:${cluster.port}/hello-world/predict`],
       ['clipper noop', `http://127.0.0.1:${cluster.port}/noop/predict`],
     ] as const;
+    const clusterMetrics = `http://127.0.0.1:${cluster.port}/metrics`;
     for (const [label, url] of targets) {
+      const isCluster = url.startsWith(`http://127.0.0.1:${cluster.port}/`);
       runWrk(label, url, connections, threads, 2); // warm-up
-      results.push(runWrk(label, url, connections, threads, durationS));
-      results.push(runWrk(label, url, 1, 1, Math.max(3, durationS / 2)));
+      for (const c of [connections, 1]) {
+        const hitsBefore = isCluster ? await cacheHits(clusterMetrics) : 0;
+        const r = runWrk(label, url, c, c === 1 ? 1 : threads, c === 1 ? Math.max(3, durationS / 2) : durationS);
+        r.cacheHits = isCluster ? (await cacheHits(clusterMetrics)) - hitsBefore : 0;
+        results.push(r);
+      }
     }
   } finally {
     echo.child.kill('SIGTERM');
     cluster.child.kill('SIGTERM');
   }
   const echoRps = results.find((r) => r.label === 'bare uWS echo' && r.connections === connections)!.requestsPerS;
-  const lines = ['| target | connections | req/s | vs echo | p50 µs | p99 µs | default outputs | non-2xx |', '|---|---|---|---|---|---|---|---|'];
+  const lines = ['| target | connections | req/s | vs echo | p50 µs | p99 µs | default outputs | non-2xx | cache hits |',
+    '|---|---|---|---|---|---|---|---|---|'];
   for (const r of results) {
     const ratio = r.connections === connections ? `${((r.requestsPerS / echoRps) * 100).toFixed(0)}%` : '';
-    lines.push(`| ${r.label} | ${r.connections} | ${r.requestsPerS.toFixed(0)} | ${ratio} | ${r.p50Us} | ${r.p99Us} | ${r.defaults} | ${r.non2xx} |`);
+    lines.push(`| ${r.label} | ${r.connections} | ${r.requestsPerS.toFixed(0)} | ${ratio} | ${r.p50Us} | ${r.p99Us} | ${r.defaults} | ${r.non2xx} | ${r.cacheHits ?? ''} |`);
   }
   process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+/** The cluster's prediction-cache hits so far (clipper_cache_lookups_total{result="hit"}). */
+async function cacheHits(metricsUrl: string): Promise<number> {
+  const text = await (await fetch(metricsUrl)).text();
+  const m = /^clipper_cache_lookups_total\{result="hit"\} (\d+)/m.exec(text);
+  if (m === null) throw new Error(`no cache-hit counter at ${metricsUrl}`);
+  return Number(m[1]);
 }
 
 main().catch((err: unknown) => {

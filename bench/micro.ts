@@ -9,7 +9,7 @@ import { Bench } from 'tinybench';
 import { outputToJson } from '../src/batching/output_json.js';
 import type { Clock } from '../src/batching/clock.js';
 import { ModelScheduler } from '../src/batching/model_scheduler.js';
-import { PredictionCache } from '../src/cache/prediction_cache.js';
+import { CacheResult, PredictionCache } from '../src/cache/prediction_cache.js';
 import { parsePredictRequest } from '../src/frontend/predict_request.js';
 import { createRing, RingConsumer, RingProducer } from '../src/ipc/ring_buffer.js';
 import { encodeFrame, FrameDecoder, type ContainerMessage } from '../src/rpc/protocol.js';
@@ -87,12 +87,20 @@ export async function runMicro(options: MicroOptions): Promise<MicroResult[]> {
     }
   });
 
-  // Prediction cache: key of a 32-byte input, then a hit.
+  // Prediction cache: lookup of a 32-byte input that hits, and of a new one (a miss: a pending
+  // record, then settled with an output).
   const cache = new PredictionCache({});
   const input = new Uint8Array(new Float64Array([1.1, 2.2, 3.3, 4.4]).buffer);
-  cache.put(cache.key('m', '1', 'doubles', input), Buffer.from('6.6'));
-  bench.add('prediction cache key + get (hit, 4 doubles)', () => {
-    sink += cache.get(cache.key('m', '1', 'doubles', input))?.length ?? 0;
+  cache.put(1, 1, input, '6.6');
+  bench.add('prediction cache lookup (hit, 4 doubles)', () => {
+    if (cache.lookup(1, 1, input) === CacheResult.Hit) sink += cache.hitOutput.length;
+  });
+  const missKey = new Float64Array(4);
+  const missBytes = new Uint8Array(missKey.buffer);
+  let missCount = 0;
+  bench.add('prediction cache miss + settle (4 doubles)', () => {
+    missKey[0] = missCount++;
+    if (cache.lookup(1, 1, missBytes) === CacheResult.Owner) cache.settle(cache.handle, '6.6');
   });
 
   await bench.run();

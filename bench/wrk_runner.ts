@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
+import { servingNodeFlags } from '../src/node_flags.js';
 import { kRepoRoot } from '../src/paths.js';
 
 export interface WrkResult {
@@ -15,6 +16,8 @@ export interface WrkResult {
   p99Us: number;
   defaults: number;
   non2xx: number;
+  /** Prediction-cache hits the server counted during the run, when the caller measured them. */
+  cacheHits?: number;
 }
 
 const kLua = path.join(kRepoRoot, 'bench', 'wrk', 'predict_random.lua');
@@ -30,9 +33,12 @@ export function runWrk(label: string, url: string, connections: number, threads:
   return { label, connections, requestsPerS: rps, p50Us: Number(lat?.[1]), p99Us: Number(lat?.[2]), defaults, non2xx };
 }
 
-/** Start `node <args>` and resolve with its port, from a `"port":N`, `listening on …:N` or bare `N` line. */
-export function startChild(args: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+/**
+ * Start `node <flags> <args>` and resolve with its port, from a `"port":N`, `listening on …:N` or bare
+ * `N` line. The flags default to the ones `clipper start` serves with (src/node_flags.ts).
+ */
+export function startChild(args: string[], nodeFlags: string[] = servingNodeFlags()): Promise<{ child: ChildProcess; port: number }> {
+  const child = spawn(process.execPath, [...nodeFlags, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     createInterface({ input: child.stdout! }).on('line', (line) => {
       const m = /"port":(\d+)|listening on .*:(\d+)|^(\d+)$/.exec(line);

@@ -1,10 +1,28 @@
 #!/usr/bin/env node
 // The `clipper` command. The TypeScript sources compile to dist/ (npm run build).
+//
+// `clipper start` runs the serving process with the Node/V8 flags of src/node_flags.ts: when this
+// process lacks them, it starts itself again with them and stays as a thin parent that forwards
+// SIGINT/SIGTERM and exits with the child's code. The child shuts down when its parent goes away
+// (the IPC channel closes), so killing the parent leaves no cluster or replica behind.
+// CLIPPER_NODE_FLAGS=off runs in this process with Node's defaults.
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
 const cli = new URL('../dist/src/cli.js', import.meta.url);
 if (!existsSync(cli)) {
   console.error('clipper: dist/ is missing; run `npm run build` first (npm start and npm test do it for you)');
   process.exit(1);
 }
-const { main } = await import(cli.href);
-process.exitCode = await main(process.argv.slice(2));
+const args = process.argv.slice(2);
+const { hasServingNodeFlags, servingNodeFlags } = await import(new URL('../dist/src/node_flags.js', import.meta.url).href);
+if (args[0] === 'start' && !hasServingNodeFlags()) {
+  const child = spawn(process.execPath, [...servingNodeFlags(), ...process.execArgv, fileURLToPath(import.meta.url), ...args],
+    { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 143)));
+} else {
+  const { main } = await import(cli.href);
+  process.exitCode = await main(args);
+}

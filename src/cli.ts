@@ -68,6 +68,8 @@ async function start(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // Started by bin/clipper.js with the serving flags: stop when that parent goes away.
+  if (process.channel !== undefined) process.on('disconnect', () => stop('parent exited'));
   if (values.example) {
     await installExample(cluster);
     process.stdout.write(`clipper: example ready: curl -X POST -d '{"input":[1.1,2.2,3.3]}' http://${c.host}:${cluster.queryPort}/hello-world/predict\n`);

@@ -40,6 +40,13 @@ interface RouteWithType extends AppRoute {
   readonly inputType: InputType;
 }
 
+/**
+ * The main thread polls its reply rings (config.ringPollUs) only while at most this many queries are
+ * open: a lightly loaded server, where a core is free to spend and each query would otherwise pay
+ * for waking the main thread. Under load queries are many and the main thread never polls.
+ */
+const kPollPendingMax = 16;
+
 export class Cluster implements AdminContext {
   readonly config: Readonly<ClipperConfig>;
   readonly store: StateStore;
@@ -76,6 +83,10 @@ export class Cluster implements AdminContext {
     this.#dispatcher = new Dispatcher({
       threads: config.batchingThreads, ringBytes: config.ringBytes, spinCountWorker: config.ringSpinCount,
       spinCountMain: Math.min(config.ringSpinCount, 200),
+      pollUsMain: config.ringPollUs,
+      // A worker's wait is a replica round trip, a part of the main thread's whole cycle: half the window.
+      pollUsWorker: Math.round(config.ringPollUs / 2),
+      shouldPollMain: () => this.#processor.pendingCount <= kPollPendingMax,
       connection: { heartbeatMs: config.heartbeatMs, livenessTimeoutMs: 5 * config.heartbeatMs, handshakeTimeoutMs: 5000,
         reconnectDelayMsMin: 100, reconnectDelayMsMax: 5000 },
     }, (token, status, reason, text) => this.#processor.onReply(token, status, reason, text),

@@ -14,6 +14,13 @@ export interface ClipperConfig {
   ringBytes: number;
   /** Polling iterations before a ring consumer sleeps (see ipc/doorbell.ts). */
   ringSpinCount: number;
+  /**
+   * Low-load polling (ipc/doorbell.ts): for how long (µs) after a reply the main thread keeps
+   * checking its reply rings once per event-loop turn instead of sleeping, while few queries are
+   * open and replies come often; batching workers do the same for half as long, while their
+   * replicas answer within that. 0 turns it off.
+   */
+  ringPollUs: number;
   /** Largest accepted request body. */
   bodyBytesMax: number;
   /** Upper bound of a per-request `slo_micros`. */
@@ -60,6 +67,10 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   // generator need: measured here (docs/benchmarks.md), 0 gave ~10% more throughput at c=64 and no
   // worse c=1 latency.
   ringSpinCount: os.availableParallelism() > 2 ? 1000 : 0,
+  // Waking a parked thread costs ~25 µs per hand-off on this VM; at light load (a few queries open,
+  // quick replicas) the main thread and the workers poll instead: c=1 p50 ~155 → ~70 µs, and no
+  // change for a model that computes for long (docs/benchmarks.md, "Low-load polling").
+  ringPollUs: 200,
   bodyBytesMax: 16 * 1024 * 1024,
   sloMicrosMax: 60_000_000,
   batchSizeMax: 64,
@@ -102,6 +113,7 @@ export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<
   checkInt('ringBytes', config.ringBytes, 64 * 1024, 1 << 30);
   if ((config.ringBytes & (config.ringBytes - 1)) !== 0) fail('ringBytes', 'must be a power of two', config.ringBytes);
   checkInt('ringSpinCount', config.ringSpinCount, 0, 1_000_000);
+  checkInt('ringPollUs', config.ringPollUs, 0, 1_000_000);
   checkInt('bodyBytesMax', config.bodyBytesMax, 1024, 1 << 30);
   checkInt('sloMicrosMax', config.sloMicrosMax, 1000, 3_600_000_000);
   checkInt('batchSizeMax', config.batchSizeMax, 1, 65536);

@@ -82,6 +82,8 @@ export class ModelActor implements ReplicaConnectionEvents {
   readonly #batchLatencyUs = histogram(kLatencyUsBuckets);
   readonly #queueUs = histogram(kLatencyUsBuckets);
   #modelErrorCount = 0;
+  /** Smoothed replica round trip of a batch, µs (Infinity until one is measured). */
+  #roundTripUsEwma = Infinity;
 
   constructor(spec: ModelActorSpec, replies: ReplyWriter, connectionOptions: ReplicaConnectionOptions,
     onReplicaState: ReplicaStateListener, io: ActorIo) {
@@ -100,12 +102,30 @@ export class ModelActor implements ReplicaConnectionEvents {
     });
   }
 
+  /** Queue what follows (enqueue, cancel) without sending until release(): see ModelScheduler.hold. */
+  hold(): void {
+    this.#scheduler.hold();
+  }
+
+  release(): void {
+    this.#scheduler.release();
+  }
+
   enqueue(token: number, deadlineMs: number, count: number, bytes: Buffer): void {
     this.#scheduler.enqueue({ token, deadlineMs, payload: { count, bytes } });
   }
 
   cancel(token: number): void {
     this.#scheduler.cancel(token);
+  }
+
+  get openQueryCount(): number {
+    return this.#scheduler.openQueryCount;
+  }
+
+  /** Whether an answer to what is in flight is expected within `us` (nothing in flight: true). */
+  expectsAnswerWithinUs(us: number): boolean {
+    return this.#sentAtMs.size === 0 || this.#roundTripUsEwma < us;
   }
 
   /** Could a query for this model be sent (or refused) right now? */
@@ -182,7 +202,9 @@ export class ModelActor implements ReplicaConnectionEvents {
     const sentAtMs = this.#sentAtMs.get(batchId);
     if (sentAtMs !== undefined) {
       this.#sentAtMs.delete(batchId);
-      observe(this.#batchLatencyUs, kLatencyUsBuckets, (systemClock.nowMs() - sentAtMs) * 1000);
+      const roundTripUs = (systemClock.nowMs() - sentAtMs) * 1000;
+      observe(this.#batchLatencyUs, kLatencyUsBuckets, roundTripUs);
+      this.#roundTripUsEwma = this.#roundTripUsEwma === Infinity ? roundTripUs : this.#roundTripUsEwma + (roundTripUs - this.#roundTripUsEwma) / 8;
     }
     return this.#scheduler.onBatchDone(batchId);
   }

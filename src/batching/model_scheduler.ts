@@ -87,6 +87,7 @@ export class ModelScheduler<P> {
   #wakeAtMs = Infinity;
   #resuming = false;
   #resumeAgain = false;
+  #held = false;
   #closed = false;
   #inFlightQueryCount = 0;
   readonly #counts = {
@@ -117,6 +118,20 @@ export class ModelScheduler<P> {
     this.#observeSlack(item.deadlineMs - now);
     if (this.#backlogExceedsDeadline(item, now)) return this.#reject(item, 'deadline_unreachable');
     this.#queue.push(item);
+    this.#resume();
+  }
+
+  /**
+   * While held, events only update state: queries enqueued together (one drain of the worker's ring)
+   * then go out as one batch at release(), instead of the first alone on an idle replica.
+   */
+  hold(): void {
+    this.#held = true;
+  }
+
+  release(): void {
+    if (!this.#held) return;
+    this.#held = false;
     this.#resume();
   }
 
@@ -188,6 +203,11 @@ export class ModelScheduler<P> {
     this.#replicas.clear();
   }
 
+  /** Queries queued or in flight (cheap; for the worker's light-load test). */
+  get openQueryCount(): number {
+    return this.#queue.size + this.#inFlightQueryCount;
+  }
+
   /** True when a query enqueued now could be sent at once, or rejected at once (no replica). */
   canSendNow(): boolean {
     if (this.#replicas.size === 0) return true;
@@ -214,7 +234,7 @@ export class ModelScheduler<P> {
   }
 
   #resume(): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#held) return;
     if (this.#resuming) {
       this.#resumeAgain = true;
       return;

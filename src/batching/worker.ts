@@ -32,10 +32,15 @@ export interface WorkerInit {
   replyRing: RingBuffers;
   port: MessagePort;
   spinCount: number;
+  /** Low-load polling window of the query ring (µs; 0: off). */
+  pollUs: number;
   connection: ReplicaConnectionOptions;
   /** When set, this thread also hosts the selection worker (docs/selection.md, "Threads"). */
   selectionPort?: MessagePort;
 }
+
+/** A worker polls (init.pollUs) only while at most this many queries are open on it: light load. */
+const kPollOpenQueriesMax = 16;
 
 export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
   const queries = new RingConsumer(init.queryRing);
@@ -44,11 +49,18 @@ export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
   const port = init.port;
   if (init.selectionPort !== undefined) void hostSelectionService(init.selectionPort);
 
+  // Actors that got records in the current drain: held, so that what one drain brings goes out as
+  // one batch rather than its first query alone on an idle replica.
+  const held: ModelActor[] = [];
   const onRecord = (body: number, bodyBytes: number, tag: number): void => {
     const u32 = queries.u32;
     const token = u32[body >>> 2]!;
     const modelIndex = u32[(body >>> 2) + 1]!;
     const actor = actors.get(modelIndex);
+    if (actor !== undefined && !held.includes(actor)) {
+      actor.hold();
+      held.push(actor);
+    }
     if (tag === QueryTag.Cancel) {
       actor?.cancel(token);
       return;
@@ -72,12 +84,31 @@ export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
     for (const actor of actors.values()) if (actor.canSendNow()) return true;
     return actors.size === 0;
   };
-  const doorbell = new Doorbell(queries, { spinCount: init.spinCount, waitTimeoutMs: 50, wantsWake }, () => {
-    queries.drain(onRecord);
+  const drainQueries = (): void => {
+    try {
+      queries.drain(onRecord);
+    } finally {
+      for (const actor of held) actor.release();
+      held.length = 0;
+    }
+  };
+  // Low-load polling (DoorbellOptions.pollUs): only while this thread has few queries open and
+  // every replica it waits on is expected to answer within the window (a model that computes for
+  // long needs the core more than this thread needs a quick wake-up).
+  const shouldPoll = (): boolean => {
+    let open = 0;
+    for (const actor of actors.values()) {
+      open += actor.openQueryCount;
+      if (open > kPollOpenQueriesMax || !actor.expectsAnswerWithinUs(init.pollUs)) return false;
+    }
+    return true;
+  };
+  const doorbell = new Doorbell(queries, { spinCount: init.spinCount, waitTimeoutMs: 50, wantsWake, pollUs: init.pollUs, shouldPoll }, () => {
+    drainQueries();
     replies.flush();
   });
   const io: ActorIo = {
-    pull: () => { queries.drain(onRecord); },
+    pull: drainQueries,
     rearm: () => doorbell.rearm(),
   };
 

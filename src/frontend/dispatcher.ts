@@ -27,6 +27,12 @@ export interface DispatcherOptions {
   ringBytes: number;
   spinCountWorker: number;
   spinCountMain: number;
+  /** Low-load polling of the reply ring on the main thread (see DoorbellOptions.pollUs); 0: off. */
+  pollUsMain: number;
+  /** Low-load polling of the query ring by the batching workers; 0: off. */
+  pollUsWorker: number;
+  /** Whether the main thread may poll now (light load). */
+  shouldPollMain: () => boolean;
   connection: ReplicaConnectionOptions;
 }
 
@@ -72,14 +78,15 @@ export class Dispatcher {
       const replyRing = createRing(this.#options.ringBytes);
       const channel = new MessageChannel();
       const init: WorkerInit = { workerIndex: i, queryRing, replyRing, port: channel.port2,
-        spinCount: this.#options.spinCountWorker, connection: this.#options.connection };
+        spinCount: this.#options.spinCountWorker, pollUs: this.#options.pollUsWorker, connection: this.#options.connection };
       const transferList: MessagePort[] = [channel.port2];
       if (i === 0 && selectionPort !== undefined) {
         init.selectionPort = selectionPort;
         transferList.push(selectionPort);
       }
       const consumer = new RingConsumer(replyRing);
-      const doorbell = new Doorbell(consumer, { spinCount: this.#options.spinCountMain, waitTimeoutMs: 50 },
+      const doorbell = new Doorbell(consumer, { spinCount: this.#options.spinCountMain, waitTimeoutMs: 50,
+        pollUs: this.#options.pollUsMain, shouldPoll: this.#options.shouldPollMain },
         () => this.#drainReplies(consumer));
       let markStopped!: () => void;
       const stopped = new Promise<void>((resolve) => { markStopped = resolve; });

@@ -1,71 +1,102 @@
 // The prediction cache on the query path (main thread), so a hit is answered without a trip
-// through a batching worker. Wraps PredictionCache (byte-exact keys, LRU bounded in bytes,
-// coalescing of identical in-flight queries) with the frontend's encodings.
+// through a batching worker. Wraps PredictionCache (off-heap log, byte-exact keys, coalescing of
+// identical in-flight queries) with the frontend's encodings: the key of a query is the exact bytes
+// the batching worker would see, written straight into the cache's scratch buffer (no allocation).
 //
-// A model version is keyed by its actor's index (`m<index>`), which is never reused in a process:
-// when a name:version is deleted or redeployed it gets a new index, so an old output can never be
-// served for it (Clipper #774); forgetModel() also frees the old entries at once.
+// A model version is keyed by its actor's index, which is never reused in a process: when a
+// name:version is deleted or redeployed it gets a new index, so an old output can never be served
+// for it (Clipper #774); forgetModel() also frees the old entries at once.
 
-import { PredictionCache, type CacheLookup, type CacheWaiter, type PredictionCacheStats } from '../cache/prediction_cache.js';
+import { CacheResult, PredictionCache, type CacheWaiter, type PredictionCacheStats } from '../cache/prediction_cache.js';
 import { InputTypeCode } from '../input_types.js';
 import type { Placement } from './dispatcher.js';
 
+export { CacheResult };
+
+const kOffStats: PredictionCacheStats = Object.freeze({
+  hitCount: 0, missCount: 0, coalescedCount: 0, bypassCount: 0, entryCount: 0, bytes: 0, pendingCount: 0, evictedCount: 0,
+});
+
 export class QueryCache {
-  readonly #cache: PredictionCache;
-  readonly #off: boolean;
-  #scratch = new ArrayBuffer(1024);
+  /** null: the cache is off for every model (cacheBytesMax 0). */
+  readonly #cache: PredictionCache | null;
+  #bypassCount = 0;
+  #scratch: Buffer | null = null;
+  #f64: Float64Array<ArrayBufferLike> = new Float64Array(0);
+  #f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
+  #i32: Int32Array<ArrayBufferLike> = new Int32Array(0);
 
   /** bytesMax 0 turns the cache off for every model. */
   constructor(bytesMax: number) {
-    this.#off = bytesMax === 0;
-    this.#cache = new PredictionCache({ bytesMax: Math.max(1, bytesMax) });
+    this.#cache = bytesMax === 0 ? null : new PredictionCache({ bytesMax });
+  }
+
+  /** Set by lookup(): the output of a Hit. */
+  get hitOutput(): string {
+    return this.#cache!.hitOutput;
+  }
+
+  /** Set by lookup(): the pending entry of an Attached or Owner result. */
+  get handle(): number {
+    return this.#cache!.handle;
   }
 
   /** Turn caching on or off for one model version (on by default; off for non-deterministic models). */
   setEnabled(placement: Placement, enabled: boolean): void {
-    this.#cache.setModelEnabled(modelId(placement), enabled, '0');
+    this.#cache?.setModelEnabled(placement.modelIndex, enabled);
   }
 
   forgetModel(placement: Placement): void {
-    this.#cache.invalidateModel(modelId(placement), '0');
+    this.#cache?.invalidateModel(placement.modelIndex);
   }
 
-  /** The key of one query's input for a model version; '' when the query must bypass the cache. */
-  keyOf(placement: Placement, type: InputTypeCode, input: number[] | string | Buffer): string {
-    if (this.#off) return '';
-    return this.#cache.key(modelId(placement), '0', String(type), this.#bytesOf(type, input));
+  /** Look a query up (see PredictionCache.lookup). */
+  lookup(placement: Placement, type: InputTypeCode, input: number[] | string | Buffer): CacheResult {
+    const cache = this.#cache;
+    if (cache === null) {
+      this.#bypassCount++;
+      return CacheResult.Bypass;
+    }
+    if (Buffer.isBuffer(input)) return cache.lookup(placement.modelIndex, type, input);
+    if (typeof input === 'string') {
+      // utf8 takes at least one byte per UTF-16 unit: a string longer than the limit never fits.
+      if (!cache.admits(input.length)) return cache.lookupScratch(placement.modelIndex, type, input.length);
+      const scratch = cache.keyScratch(input.length * 3);
+      return cache.lookupScratch(placement.modelIndex, type, scratch.write(input, 0, 'utf8'));
+    }
+    const n = input.length;
+    const keyBytes = n * (type === InputTypeCode.Doubles ? 8 : 4);
+    if (!cache.admits(keyBytes)) return cache.lookupScratch(placement.modelIndex, type, keyBytes);
+    const scratch = cache.keyScratch(keyBytes);
+    if (scratch !== this.#scratch) {
+      this.#scratch = scratch;
+      this.#f64 = new Float64Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 3);
+      this.#f32 = new Float32Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 2);
+      this.#i32 = new Int32Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 2);
+    }
+    if (type === InputTypeCode.Doubles) {
+      const f64 = this.#f64;
+      for (let i = 0; i < n; i++) f64[i] = input[i]!;
+    } else if (type === InputTypeCode.Floats) {
+      const f32 = this.#f32;
+      for (let i = 0; i < n; i++) f32[i] = input[i]!;
+    } else {
+      const i32 = this.#i32;
+      for (let i = 0; i < n; i++) i32[i] = input[i]!;
+    }
+    return cache.lookupScratch(placement.modelIndex, type, keyBytes);
   }
 
-  lookup(key: string, waiter: CacheWaiter): CacheLookup {
-    return this.#cache.lookup(key, waiter);
+  attach(handle: number, waiter: CacheWaiter): void {
+    this.#cache!.attach(handle, waiter);
   }
 
-  settle(handle: Extract<CacheLookup, { kind: 'owner' }>['handle'], outputJson: string | undefined): void {
-    this.#cache.settle(handle, outputJson === undefined ? undefined : Buffer.from(outputJson, 'utf8'));
+  settle(handle: number, outputJson: string | undefined): void {
+    this.#cache!.settle(handle, outputJson);
   }
 
   stats(): PredictionCacheStats {
+    if (this.#cache === null) return { ...kOffStats, bypassCount: this.#bypassCount };
     return this.#cache.stats();
   }
-
-  /** The exact bytes the batching worker would see (little-endian elements, utf8, raw bytes). */
-  #bytesOf(type: InputTypeCode, input: number[] | string | Buffer): Uint8Array {
-    if (typeof input === 'string') return Buffer.from(input, 'utf8');
-    if (Buffer.isBuffer(input)) return input;
-    const elementBytes = type === InputTypeCode.Doubles ? 8 : 4;
-    const byteLength = input.length * elementBytes;
-    if (this.#scratch.byteLength < byteLength) this.#scratch = new ArrayBuffer(Math.max(byteLength, this.#scratch.byteLength * 2));
-    if (type === InputTypeCode.Doubles) new Float64Array(this.#scratch, 0, input.length).set(input);
-    else if (type === InputTypeCode.Floats) new Float32Array(this.#scratch, 0, input.length).set(input);
-    else new Int32Array(this.#scratch, 0, input.length).set(input);
-    return new Uint8Array(this.#scratch, 0, byteLength);
-  }
-}
-
-function modelId(placement: Placement): string {
-  return `m${placement.modelIndex}`;
-}
-
-export function decodeCachedOutput(output: Uint8Array): string {
-  return Buffer.from(output.buffer, output.byteOffset, output.byteLength).toString('utf8');
 }

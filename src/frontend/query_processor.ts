@@ -1,18 +1,18 @@
 // The main thread's query bookkeeping: every query in flight, its deadline, and its answer.
 //
 // Deadlines cost O(1) per query: queries with the same SLO arrive in deadline order, so each
-// distinct SLO keeps a FIFO, and one timer is armed for the earliest head. A query answered by a
-// model stays in its FIFO (marked done) until its deadline passes; the timer answers every query
-// still open at its deadline with the app's default output.
+// distinct SLO keeps a FIFO (an intrusive list: an answered query unlinks itself at once, so it
+// dies young instead of being promoted by the garbage collector), and one timer is armed for the
+// earliest head. The timer answers every query still open at its deadline with the app's default
+// output.
 
 import { ClipperError } from '../errors.js';
 import { DefaultReason, monotonicNowMs, ReplyStatus } from '../ipc/records.js';
 import { InputTypeCode } from '../input_types.js';
-import type { PendingHandle } from '../cache/prediction_cache.js';
 import { DeadlineQueue } from '../batching/deadline_queue.js';
 import type { AppSelection } from './app_selection.js';
 import type { Dispatcher, Placement } from './dispatcher.js';
-import { decodeCachedOutput, QueryCache } from './query_cache.js';
+import { CacheResult, QueryCache } from './query_cache.js';
 
 export const kExplainNoModel = 'No connected models found for query';
 export const kExplainSlo = 'Failed to retrieve a prediction response within the specified latency SLO';
@@ -91,20 +91,21 @@ interface Pending {
   input: number[] | string | Buffer;
   /** Extra answer fields on success (selection: the model that served it). */
   extraJson: string;
-  /** Set when this query computes a cache entry others may be waiting on. */
-  cacheHandle: PendingHandle | null;
+  /** The cache entry this query computes (others may wait on it), or -1. */
+  cacheHandle: number;
   /** Watched in the heap of off-SLO deadlines (not its app's FIFO). */
   inHeap: boolean;
   done: boolean;
+  /** Its SLO's deadline FIFO while open and watched there, with its neighbours. */
+  fifo: DeadlineFifo | null;
+  prev: Pending | null;
+  next: Pending | null;
 }
 
-/** What an answered query keeps while it waits in its deadline FIFO: nothing of its request. */
-const kReleasedInput: number[] = [];
-const kReleasedSink: QuerySink = { onAnswer: () => {} };
-
-class DeadlineFifo {
-  items: Pending[] = [];
-  head = 0;
+/** Open queries of one SLO, in deadline order (= arrival order). */
+interface DeadlineFifo {
+  head: Pending | null;
+  tail: Pending | null;
 }
 
 export interface QueryCounters {
@@ -198,32 +199,28 @@ export class QueryProcessor {
       return -1;
     }
     const startMs = monotonicNowMs();
-    const p: Pending = { token: -1, inRing: false, queryId, startMs, deadlineMs: startMs + sloMs, index, sink, route,
-      placement, input, extraJson, cacheHandle: null, inHeap: false, done: false };
-    const key = this.cache.keyOf(placement, route.typeCode, input);
-    if (key !== '') {
-      const lookup = this.cache.lookup(key, (output) => this.#onCacheSettled(p, output));
-      switch (lookup.kind) {
-        case 'hit':
-          p.done = true;
-          this.#answerOk(p, decodeCachedOutput(lookup.output));
-          return -1;
-        case 'attached': // an identical query is in flight: answered when it is, or at the deadline
-          this.#register(p);
-          this.#track(p, sloMs);
-          return p.token;
-        case 'owner':
-          p.cacheHandle = lookup.handle;
-          break;
-        case 'bypass':
-          break;
-      }
+    const cache = this.cache;
+    const found = cache.lookup(placement, route.typeCode, input);
+    if (found === CacheResult.Hit) {
+      this.#countAnswer(route, monotonicNowMs() - startMs, false);
+      sink.onAnswer(index, queryId, cache.hitOutput, false, null, false, extraJson);
+      return -1;
     }
+    const p: Pending = { token: -1, inRing: false, queryId, startMs, deadlineMs: startMs + sloMs, index, sink, route,
+      placement, input, extraJson, cacheHandle: -1, inHeap: false, done: false, fifo: null, prev: null, next: null };
+    if (found === CacheResult.Attached) {
+      // An identical query is in flight: answered when it is, or at the deadline.
+      cache.attach(cache.handle, (output) => this.#onCacheSettled(p, output));
+      this.#register(p);
+      this.#track(p, sloMs);
+      return p.token;
+    }
+    if (found === CacheResult.Owner) p.cacheHandle = cache.handle;
     this.#register(p);
     if (!this.#dispatch(p)) {
       p.done = true;
       this.#pending.delete(p.token);
-      if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
+      if (p.cacheHandle >= 0) this.cache.settle(p.cacheHandle, undefined);
       this.#answerDefault(sink, index, queryId, route, kExplainQueueFull, true);
       return -1;
     }
@@ -258,30 +255,24 @@ export class QueryProcessor {
     }
     let fifo = this.#fifos.get(sloMs);
     if (fifo === undefined) {
-      fifo = new DeadlineFifo();
+      fifo = { head: null, tail: null };
       this.#fifos.set(sloMs, fifo);
     }
-    // Answered queries at the head need no watching: drop them now rather than at their deadline.
-    const items = fifo.items;
-    while (fifo.head < items.length && items[fifo.head]!.done) fifo.head++;
-    if (fifo.head === items.length) {
-      items.length = 0;
-      fifo.head = 0;
-    } else if (fifo.head > 4096 && fifo.head * 2 > items.length) {
-      fifo.items = items.slice(fifo.head);
-      fifo.head = 0;
-    }
-    fifo.items.push(p);
+    p.fifo = fifo;
+    p.prev = fifo.tail;
+    if (fifo.tail === null) fifo.head = p;
+    else fifo.tail.next = p;
+    fifo.tail = p;
     if (p.deadlineMs < this.#timerAtMs) this.#armTimer(p.deadlineMs);
   }
 
   /** The identical query this one waited on finished: its output, or undefined (it failed). */
-  #onCacheSettled(p: Pending, output: Uint8Array | undefined): void {
+  #onCacheSettled(p: Pending, output: string | undefined): void {
     if (p.done) return;
     if (output !== undefined) {
       p.done = true;
       this.#pending.delete(p.token);
-      this.#answerOk(p, decodeCachedOutput(output));
+      this.#answerOk(p, output);
       this.#release(p);
     } else if (!this.#dispatch(p)) {
       p.done = true;
@@ -291,16 +282,21 @@ export class QueryProcessor {
     }
   }
 
-  /** An answered query keeps its place in its deadline FIFO until passed, but not its request;
-   * off-SLO queries leave the heap at once. */
+  /** An answered query stops being watched: it leaves its deadline FIFO or the heap at once. */
   #release(p: Pending): void {
     if (p.inHeap) {
       p.inHeap = false;
       this.#offSloHeap.remove(p.token);
     }
-    p.input = kReleasedInput;
-    p.sink = kReleasedSink;
-    p.cacheHandle = null;
+    const fifo = p.fifo;
+    if (fifo !== null) {
+      if (p.prev === null) fifo.head = p.next;
+      else p.prev.next = p.next;
+      if (p.next === null) fifo.tail = p.prev;
+      else p.next.prev = p.prev;
+      p.fifo = p.prev = p.next = null;
+    }
+    p.cacheHandle = -1;
   }
 
   /** The one place an answer is counted: globally, in its app's stats and latency histogram. */
@@ -343,7 +339,7 @@ export class QueryProcessor {
       p.done = true;
       this.#pending.delete(token);
       if (p.inRing) this.#dispatcher.cancel(p.placement, token);
-      if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
+      if (p.cacheHandle >= 0) this.cache.settle(p.cacheHandle, undefined);
       this.#release(p);
     }
   }
@@ -356,12 +352,12 @@ export class QueryProcessor {
     p.done = true;
     if (status === ReplyStatus.Ok) {
       this.#answerOk(p, text);
-      if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, text);
+      if (p.cacheHandle >= 0) this.cache.settle(p.cacheHandle, text);
     } else {
       this.#countAnswer(p.route, monotonicNowMs() - p.startMs, true);
       p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, explain(reason, text),
         reason === DefaultReason.QueueFull || reason === DefaultReason.DeadlineUnreachable);
-      if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
+      if (p.cacheHandle >= 0) this.cache.settle(p.cacheHandle, undefined);
     }
     this.#release(p);
   };
@@ -372,9 +368,7 @@ export class QueryProcessor {
     this.#timer = null;
     // Answer everything still open (in a worker or waiting on the cache) so no client hangs.
     for (const fifo of this.#fifos.values()) {
-      for (let i = fifo.head; i < fifo.items.length; i++) {
-        const p = fifo.items[i]!;
-        if (p.done) continue;
+      for (let p = fifo.head; p !== null; p = p.next) {
         p.done = true;
         p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, kExplainShutdown);
       }
@@ -405,26 +399,10 @@ export class QueryProcessor {
     const nowMs = monotonicNowMs();
     let nextMs = Infinity;
     for (const [slo, fifo] of this.#fifos) {
-      const items = fifo.items;
-      let head = fifo.head;
-      while (head < items.length) {
-        const p = items[head]!;
-        if (!p.done) {
-          if (p.deadlineMs > nowMs) break;
-          this.#answerAtDeadline(p, nowMs);
-        }
-        head++;
-      }
-      if (head === items.length) {
-        this.#fifos.delete(slo);
-        continue;
-      }
-      if (head > 4096 && head * 2 > items.length) {
-        fifo.items = items.slice(head);
-        head = 0;
-      }
-      fifo.head = head;
-      nextMs = Math.min(nextMs, fifo.items[head]!.deadlineMs);
+      // The FIFO holds only open queries (answered ones unlink themselves in #release).
+      for (let p = fifo.head; p !== null && p.deadlineMs <= nowMs; p = fifo.head) this.#answerAtDeadline(p, nowMs);
+      if (fifo.head === null) this.#fifos.delete(slo);
+      else nextMs = Math.min(nextMs, fifo.head.deadlineMs);
     }
     // The heap holds only open queries (answered ones leave it in #release).
     for (let p = this.#offSloHeap.peek(); p !== undefined && p.deadlineMs <= nowMs; p = this.#offSloHeap.peek()) {
@@ -438,7 +416,7 @@ export class QueryProcessor {
   #answerAtDeadline(p: Pending, nowMs: number): void {
     p.done = true;
     this.#pending.delete(p.token);
-    if (p.cacheHandle !== null) this.cache.settle(p.cacheHandle, undefined);
+    if (p.cacheHandle >= 0) this.cache.settle(p.cacheHandle, undefined);
     this.#countAnswer(p.route, nowMs - p.startMs, true, true);
     p.sink.onAnswer(p.index, p.queryId, p.route.defaultJson, true, kExplainSlo);
     this.#release(p);

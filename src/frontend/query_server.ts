@@ -4,7 +4,7 @@
 
 import { App, us_listen_socket_close, us_socket_local_port, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { ClipperError } from '../errors.js';
-import { appNameOf, readBody, sendBody, sendError, sendJson, type ResponseState } from './http_util.js';
+import { appNameOf, readBody, sendBody, sendError, sendJson, type AbortListener, type ResponseState } from './http_util.js';
 import { applyFeedback, feedbackFields } from './feedback.js';
 import { parseJsonBody, parsePredictRequest } from './predict_request.js';
 import { pinnedPlacement, type AppRoute, type QueryProcessor, type QuerySink } from './query_processor.js';
@@ -40,22 +40,30 @@ export interface QueryServer {
 /**
  * Collects the answers of one HTTP predict request and sends the response when all are in. An app
  * with `overload_response: status_429` answers 429 (Retry-After) instead when any of its queries
- * was shed by an overloaded model queue.
+ * was shed by an overloaded model queue. If the client goes away first, its queries are cancelled.
  */
-class HttpSink implements QuerySink {
+class HttpSink implements QuerySink, AbortListener {
   readonly #res: HttpResponse;
   readonly #state: ResponseState;
   readonly #parts: string[] | null;
   readonly #status429: boolean;
+  readonly #processor: QueryProcessor;
+  /** Ring tokens of this request's queries in workers (for cancel). */
+  readonly tokens: number[] = [];
   #remaining: number;
   #shedCount = 0;
 
-  constructor(res: HttpResponse, state: ResponseState, count: number, batch: boolean, status429: boolean) {
+  constructor(res: HttpResponse, state: ResponseState, count: number, batch: boolean, status429: boolean, processor: QueryProcessor) {
     this.#res = res;
     this.#state = state;
     this.#remaining = count;
     this.#parts = batch ? new Array<string>(count) : null;
     this.#status429 = status429;
+    this.#processor = processor;
+  }
+
+  onAbort(): void {
+    if (this.#remaining > 0 && this.tokens.length > 0) this.#processor.cancel(this.tokens);
   }
 
   onAnswer(index: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null, shed = false,
@@ -112,8 +120,8 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
       return;
     }
     const sloMs = request.sloMicros === null ? route.sloMs : request.sloMicros / 1000;
-    const sink = new HttpSink(res, state, count, request.batch, route.overloadResponse === 'status_429');
-    const tokens: number[] = [];
+    const sink = new HttpSink(res, state, count, request.batch, route.overloadResponse === 'status_429', processor);
+    const tokens = sink.tokens;
     for (let i = 0; i < count; i++) {
       if (pinned) {
         const token = processor.submit(route, placement, request.inputs[i]!, sloMs, sink, i);
@@ -122,9 +130,7 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
         submitSelected(processor, route, request.uid, request.inputs[i]!, sloMs, sink, i, tokens);
       }
     }
-    if (tokens.length > 0 && !state.aborted) {
-      res.onAborted(() => { state.aborted = true; processor.cancel(tokens); });
-    }
+    if (tokens.length > 0 && !state.aborted) state.abortListener = sink;
   };
 
   const update = (res: HttpResponse, appName: string, body: Buffer, state: ResponseState): void => {

@@ -1,7 +1,7 @@
 // The management API driving a real cluster: Clipper's admin bodies, our container spec, replica
 // counts, deploy failures, and the CLI's clean shutdown.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -68,13 +68,14 @@ test('a deploy that cannot start fails fast with the container’s own error, an
   assert.equal(cluster.replicas().length, 0);
 });
 
-test('clipper start --example serves the quickstart, and SIGINT leaves no replica behind', async (t) => {
+/** Start `clipper start --example` on free ports; resolves once the example answers. */
+async function startCli(t: import('node:test').TestContext): Promise<{ child: ChildProcess; queryPort: number }> {
   const child = spawn(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), 'start', '--example',
     '--query-port', '0', '--admin-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-  const lines = createInterface({ input: child.stdout });
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const lines = createInterface({ input: child.stdout! });
   let queryPort = -1;
   await new Promise<void>((resolve, reject) => {
     lines.on('line', (line) => {
@@ -84,15 +85,49 @@ test('clipper start --example serves the quickstart, and SIGINT leaves no replic
     });
     child.once('exit', (code) => reject(new Error(`clipper exited with ${code}: ${stderr}`)));
   });
+  return { child, queryPort };
+}
+
+test('clipper start --example serves the quickstart with the serving flags, and SIGINT leaves no process behind', async (t) => {
+  const { child, queryPort } = await startCli(t);
   const r = await postJson(queryPort, '/hello-world/predict', { input: [1.1, 2.2, 3.3] });
   assert.equal(r.body.output, 6.6);
-  const replicaPids = await listChildPids(child.pid!);
-  assert.ok(replicaPids.length >= 1, 'a replica process runs');
+  const descendants = await listDescendants(child.pid!);
+  const commands = await Promise.all(descendants.map(commandLine));
+  assert.ok(commands.some((c) => c.includes('runner.js')), `a replica process runs: ${commands.join(' | ')}`);
+  assert.ok(commands.some((c) => c.includes('--max-semi-space-size') && c.includes('start')),
+    `the serving process runs with src/node_flags.ts: ${commands.join(' | ')}`);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGINT');
   assert.equal(await exited, 0);
-  await waitUntil(() => replicaPids.every((pid) => !isAlive(pid)), 5000, 'replica processes to exit');
+  await waitUntil(() => descendants.every((pid) => !isAlive(pid)), 5000, 'the serving process and replicas to exit');
 });
+
+test('clipper start: killing its parent process (SIGKILL) still stops the cluster and its replicas', async (t) => {
+  const { child } = await startCli(t);
+  const descendants = await listDescendants(child.pid!);
+  // Should the test fail, leave nothing running (an orphan would hold the test's pipes open).
+  t.after(() => { for (const pid of descendants) if (isAlive(pid)) process.kill(pid, 'SIGKILL'); });
+  assert.ok(descendants.length >= 2, `the serving process and a replica: ${descendants.join(', ')}`);
+  child.kill('SIGKILL');
+  await waitUntil(() => descendants.every((pid) => !isAlive(pid)), 10_000, 'the serving process and replicas to exit');
+});
+
+/** Every process below `pid` (children, their children, ...). */
+async function listDescendants(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const child of await listChildPids(pid)) out.push(child, ...await listDescendants(child));
+  return out;
+}
+
+async function commandLine(pid: number): Promise<string> {
+  const { readFile } = await import('node:fs/promises');
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
 
 async function listChildPids(pid: number): Promise<number[]> {
   const { readFile } = await import('node:fs/promises');

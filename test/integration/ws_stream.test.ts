@@ -45,12 +45,16 @@ test('stream protocol over one cluster', async (t) => {
     c.sendPack({ id: 1, input: [4] });
     const one = await c.next();
     assert.deepEqual(one, { id: 1, query_id: one.query_id, output: 40, default: false });
-    c.sendPack({ id: 'b', input_batch: [[5], [-1]] });
+    c.sendPack({ id: 'b', input_batch: [[5], [6]] });
     const batch = await c.next();
     assert.equal(batch.id, 'b');
-    assert.equal(batch.batch_predictions[0].output, 50);
-    assert.equal(batch.batch_predictions[1].default, true, 'a model error gives the default');
-    assert.match(batch.batch_predictions[1].default_explanation, /ValueError/);
+    assert.deepEqual(batch.batch_predictions.map((p: { output: number }) => p.output), [50, 60]);
+    // A model error fails the batch it is in (queries that arrive together are batched together).
+    c.sendPack({ id: 'c', input: [-1] });
+    const failed = await c.next();
+    assert.equal(failed.id, 'c');
+    assert.equal(failed.default, true, 'a model error gives the default');
+    assert.match(failed.default_explanation, /ValueError/);
     c.sendPack({ id: 2, input: 'nope' });
     const err = await c.next();
     assert.equal(err.id, 2);
