@@ -41,6 +41,7 @@ async function main(): Promise<void> {
     ] as const;
     for (const [label, app] of stages) {
       const url = `http://127.0.0.1:${port}/${app}/predict`;
+      runWrk(label, url, Number(values.connections), 1, 2); // warm-up
       const r = runWrk(label, url, Number(values.connections), 1, Number(values['duration-s']));
       lines.push(`| ${label} | ${r.connections} | ${r.requestsPerS.toFixed(0)} | ${r.p50Us} | ${r.p99Us} |`);
     }

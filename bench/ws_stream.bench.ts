@@ -7,6 +7,9 @@
 // event loop. Each connection keeps `depth` frames in flight, each carrying `batch` inputs
 // (`input_batch`); throughput counts predictions answered inside the window. The RTT phase is one
 // connection, one single-input frame at a time. Results are printed as a table and one JSON line.
+// Every frame repeats one input, so the model is deployed with its prediction cache off: every
+// prediction goes through the ring, the batching worker and the replica (with the cache on, all but
+// the first would be answered on the main thread).
 
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -99,7 +102,8 @@ async function main(): Promise<void> {
   const cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0, batchingThreads: 1, batchSizeMax: Number(values['batch-size-max']),
     ringSpinCount: Number(values['ring-spin-count']) } });
   try {
-    await deployRecord(cluster, nodeModelRecord('noop', '1', 'doubles', path.join(kRepoRoot, 'containers', 'node', 'examples', 'noop_model.mjs')));
+    await deployRecord(cluster, nodeModelRecord('noop', '1', 'doubles', path.join(kRepoRoot, 'containers', 'node', 'examples', 'noop_model.mjs'),
+      { cache_enabled: false }));
     await cluster.store.putApp(appRecordOf('noop', 'doubles', ['noop'], { latency_slo_micros: 1_000_000 }));
     const url = `ws://127.0.0.1:${cluster.queryPort}/noop/stream`;
     const rows: Record<string, unknown>[] = [];

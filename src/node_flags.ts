@@ -1,17 +1,18 @@
 // The Node/V8 flags a serving process runs with (`clipper start` re-executes itself with them; the
-// HTTP benchmarks start their servers, the echo server included, with them). Both are about the tail latency of the main thread,
-// measured with wrk -c64 on the 2-core machine (docs/benchmarks.md, "Runtime flags"):
+// HTTP benchmarks start their servers with them). Both are about the tail latency of the main
+// thread, measured with wrk -c64 on the 2-core machine (docs/benchmarks.md, "What changed"):
 //
-//   --max-semi-space-size=4   A young-generation collection pauses the main thread for time that grows
-//                             with the semi-space: with Node's default (16 MiB) pauses were 1-3 ms, at
-//                             4 MiB ~0.3-0.5 ms. Requests allocate ~1.5 KB each and almost all of it dies
-//                             young, so the smaller space costs little extra work.
+//   --max-semi-space-size=4   A young-generation collection pauses the main thread for a time that
+//                             grows with the semi-space: with Node's default (16 MiB) the pauses
+//                             averaged 3.8-4.2 ms (max 8.5), at 4 MiB 1.05-1.09 ms (max 2.8). A
+//                             request allocates ~1.3 KB and almost all of it dies young, so the
+//                             smaller space costs little extra work.
 //   --v8-pool-size=N          V8's background threads (parallel scavenging, concurrent marking,
 //                             compilation). Node starts 4; on 2 cores they fight the main thread, the
 //                             batching worker and the replicas for CPU, and a scavenge waits for its
 //                             helpers. N = cores - 1, at most 4 (Node's default from 5 cores up).
 //
-// Together: p99 at c=64 from 5.4-6.4 ms to 2.9-3.4 ms, throughput unchanged or better.
+// Together: p99 at c=64 from 5.4-6.4 ms to 3.1-3.3 ms, and 8% more requests per second.
 
 import os from 'node:os';
 

@@ -1,6 +1,7 @@
 // `clipper bench` entry: parse argv, sweep each target, print a table, write JSON/CSV/HTML.
 // Standalone: node dist/bench/loadgen/main.js --url http://127.0.0.1:1337 --app demo ...
 
+import { randomInt } from 'node:crypto';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HttpTransport } from './http_client.js';
@@ -31,7 +32,9 @@ export const kUsage = `usage: clipper bench [options]
   --drain-s <s>            max wait for in-flight requests after a level (default 5)
   --slo-ms <ms>            latency SLO (default 100)
   --input <spec>           random:k | fixed:<json array> | file:<path of JSON lines> (default random:8)
-  --seed <n>               PRNG seed for random inputs and Poisson gaps (default 1)
+  --seed <n>               PRNG seed for random inputs and Poisson gaps (default: a fresh one per run,
+                           kept in results.json; each URL gets its own inputs. A fixed seed repeats
+                           inputs across runs, which a server's prediction cache then answers)
   --metrics-url <u>        Prometheus /metrics to read batch sizes and queue times from (optional)
   --out-dir <dir>          where results.json, results.csv, report.html go (default bench/results/<time>)
   --quiet                  no progress line
@@ -89,11 +92,16 @@ function num(flag: string, v: string, min: number): number {
   return n;
 }
 
+/** The input seed of the i-th target: distinct per target, so two targets never see the same inputs. */
+export function targetSeed(seed: number, targetIndex: number): number {
+  return (seed + targetIndex * 0x9e3779b1) >>> 0;
+}
+
 export function parseArgs(argv: string[]): BenchArgs {
   const a: BenchArgs = {
     urls: ['http://127.0.0.1:1337'], apps: ['default'], shapes: ['clipper'], labels: [], transport: 'http',
     mode: 'closed', concurrency: [1, 8, 64], rates: [1000, 5000], poisson: false, pipelining: false, connections: 64, durationS: 10,
-    warmupS: 2, drainS: 5, sloMs: 100, input: 'random:8', seed: 1, metricsUrl: null,
+    warmupS: 2, drainS: 5, sloMs: 100, input: 'random:8', seed: randomInt(1, 2 ** 31), metricsUrl: null,
     outDir: path.join('bench', 'results', new Date().toISOString().replace(/[:.]/g, '-')), quiet: false,
   };
   const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -206,7 +214,7 @@ export async function main(argv: string[]): Promise<number> {
     for (let i = 0; i < args.urls.length; i++) {
       const { label, transport } = makeTarget(args, i);
       const levels = await runSweep({
-        label, transport, inputs: parseInputSpec(args.input, args.seed), mode: args.mode,
+        label, transport, inputs: parseInputSpec(args.input, targetSeed(args.seed, i)), mode: args.mode,
         levels: args.mode === 'closed' ? args.concurrency : args.rates, connections: args.connections,
         poisson: args.poisson, pipelining: args.pipelining, seed: args.seed, durationS: args.durationS, warmupS: args.warmupS, drainS: args.drainS,
         sloMs: args.sloMs, metricsUrl: args.metricsUrl, ...(onProgress === undefined ? {} : { onProgress }),

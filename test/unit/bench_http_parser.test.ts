@@ -4,7 +4,7 @@ import { ResponseParser, readContentLength } from '../../bench/loadgen/http_clie
 import { bodyIsDefault, requestBody, textIsDefault, defaultPath } from '../../bench/loadgen/transport.js';
 import { readMessageId } from '../../bench/loadgen/ws_client.js';
 import { fixedInput, parseInputSpec, randomInputs } from '../../bench/loadgen/inputs.js';
-import { parseArgs, parseLevels, makeTarget } from '../../bench/loadgen/main.js';
+import { parseArgs, parseLevels, makeTarget, targetSeed } from '../../bench/loadgen/main.js';
 
 const response = (status: string, body: string, extra = ''): string =>
   `HTTP/1.1 ${status}\r\nDate: x\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
@@ -89,6 +89,10 @@ test('argv: levels, ranges and per-target lists', () => {
   assert.equal(makeTarget(v2, 0).transport.description, 'http://127.0.0.1:3/v2/models/resnet/infer (v2)');
   const ws = parseArgs(['--url', 'http://127.0.0.1:4', '--transport', 'ws']);
   assert.equal(makeTarget(ws, 0).transport.description, 'ws://127.0.0.1:4/ws (websocket)');
+  // Inputs never repeat by default: a fresh seed per run, and a distinct one per target.
+  assert.notEqual(parseArgs([]).seed, parseArgs([]).seed);
+  assert.equal(parseArgs(['--seed', '7']).seed, 7);
+  assert.notEqual(targetSeed(7, 0), targetSeed(7, 1));
   assert.throws(() => parseArgs(['--bogus']), /unknown option/);
   assert.throws(() => parseArgs(['--mode', 'half']), /--mode/);
   assert.throws(() => parseArgs(['--url', 'http://a:1,http://b:2', '--shape', 'v2,v2,v2']), /1 or 2 values/);
