@@ -8,6 +8,7 @@
 // CLIPPER_NODE_FLAGS=off runs in this process with Node's defaults.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const cli = new URL('../dist/src/cli.js', import.meta.url);
@@ -21,7 +22,12 @@ if (args[0] === 'start' && !hasServingNodeFlags()) {
   const child = spawn(process.execPath, [...servingNodeFlags(), ...process.execArgv, fileURLToPath(import.meta.url), ...args],
     { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
-  child.on('exit', (code, signal) => process.exit(code ?? (signal === 'SIGINT' ? 130 : 143)));
+  child.on('error', (err) => {
+    console.error(`clipper: could not start the server process: ${err.message}`);
+    process.exit(1);
+  });
+  // A child ended by a signal exits the shell's way: 128 + the signal's number.
+  child.on('exit', (code, signal) => process.exit(code ?? 128 + (constants.signals[signal] ?? 0)));
 } else {
   const { main } = await import(cli.href);
   process.exitCode = await main(args);

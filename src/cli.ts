@@ -52,6 +52,11 @@ async function start(argv: string[]): Promise<number> {
     adminPort: intOption('admin-port', values['admin-port']), batchingThreads: intOption('threads', values.threads),
     state: values.state, clusterName: values['cluster-name'],
   };
+  // Started by bin/clipper.js with the serving flags: stop when that parent goes away, also if it
+  // goes while the cluster is still starting (the event fires once, so listen from the start).
+  let parentGone = false;
+  const onParentGone = (): void => { parentGone = true; };
+  if (process.channel !== undefined) process.on('disconnect', onParentGone);
   const { startAdminServer } = await import('./admin/admin_server.js');
   const cluster = await Cluster.start({ config, startAdmin: startAdminServer });
   const c = cluster.config;
@@ -68,8 +73,11 @@ async function start(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
-  // Started by bin/clipper.js with the serving flags: stop when that parent goes away.
-  if (process.channel !== undefined) process.on('disconnect', () => stop('parent exited'));
+  if (process.channel !== undefined) {
+    process.off('disconnect', onParentGone);
+    process.on('disconnect', () => stop('parent exited'));
+    if (parentGone || !process.connected) stop('parent exited');
+  }
   if (values.example) {
     await installExample(cluster);
     process.stdout.write(`clipper: example ready: curl -X POST -d '{"input":[1.1,2.2,3.3]}' http://${c.host}:${cluster.queryPort}/hello-world/predict\n`);

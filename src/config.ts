@@ -1,6 +1,7 @@
 // Cluster configuration: defaults, validation with messages that name the option, frozen result.
 
 import os from 'node:os';
+import { kCacheBytesMin } from './cache/prediction_cache.js';
 import { ClipperError } from './errors.js';
 
 export interface ClipperConfig {
@@ -125,6 +126,9 @@ export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<
   }
   checkInt('queueBound', config.queueBound, 1, 10_000_000);
   checkInt('cacheBytesMax', config.cacheBytesMax, 0, 1 << 30);
+  if (config.cacheBytesMax !== 0 && config.cacheBytesMax < kCacheBytesMin) {
+    fail('cacheBytesMax', `must be 0 (off) or at least ${kCacheBytesMin}`, config.cacheBytesMax);
+  }
   checkInt('defaultReplicas', config.defaultReplicas, 0, 1024);
   if (typeof config.state !== 'string' || !/^(memory:|redis:\/\/)/.test(config.state)) {
     fail('state', "must be 'memory:' or a redis:// URL", config.state);

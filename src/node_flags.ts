@@ -20,7 +20,11 @@ export function servingNodeFlags(cores = os.availableParallelism()): string[] {
   return ['--max-semi-space-size=4', `--v8-pool-size=${Math.min(4, Math.max(1, cores - 1))}`];
 }
 
-/** Whether this process already runs with the serving flags (or was told to skip them). */
-export function hasServingNodeFlags(execArgv: readonly string[] = process.execArgv): boolean {
-  return execArgv.some((a) => a.startsWith('--max-semi-space-size')) || process.env.CLIPPER_NODE_FLAGS === 'off';
+/**
+ * Whether this process already runs with the serving flags, or chose its own (a young-generation
+ * size on the command line or in NODE_OPTIONS), or was told to skip them (CLIPPER_NODE_FLAGS=off).
+ */
+export function hasServingNodeFlags(execArgv: readonly string[] = process.execArgv, env: NodeJS.ProcessEnv = process.env): boolean {
+  const chosen = (a: string): boolean => a.startsWith('--max-semi-space-size');
+  return execArgv.some(chosen) || (env.NODE_OPTIONS ?? '').split(/\s+/).some(chosen) || env.CLIPPER_NODE_FLAGS === 'off';
 }

@@ -37,7 +37,10 @@ export type CacheResult = (typeof CacheResult)[keyof typeof CacheResult];
 export interface PredictionCacheOptions {
   /** Bytes of the record log (keys, outputs and 32-byte headers); default 32 MiB. */
   bytesMax: number;
-  /** Inputs larger than this bypass the cache (their key would cost as much as their output). */
+  /**
+   * Inputs larger than this bypass the cache (their key would cost as much as their output). The
+   * cache also lowers it to what a record may hold (a quarter of the log, with its header).
+   */
   inputBytesMax: number;
 }
 
@@ -109,8 +112,10 @@ export class PredictionCache {
     if (!Number.isInteger(o.inputBytesMax) || o.inputBytesMax < 0) {
       throw new RangeError(`cache.inputBytesMax must be an integer >= 0 (got ${o.inputBytesMax})`);
     }
-    this.#inputBytesMax = o.inputBytesMax;
     this.#capacity = o.bytesMax & ~7;
+    // A key must fit a complete record (#store takes at most a quarter of the log), or its pending
+    // record would evict a large part of the log for an entry that can never be stored.
+    this.#inputBytesMax = Math.min(o.inputBytesMax, this.#capacity / 4 - kHeaderBytes - 8);
     const arena = new ArrayBuffer(this.#capacity);
     this.#u32 = new Uint32Array(arena);
     this.#bytes = Buffer.from(arena);
@@ -251,6 +256,12 @@ export class PredictionCache {
     if ((this.#u32[w + 1]! & kFlagPending) !== 0) return undefined;
     const outputStart = (w << 2) + kHeaderBytes + key.byteLength;
     return this.#bytes.toString('utf8', outputStart, outputStart + this.#u32[w + 6]!);
+  }
+
+  /** The model id is gone for good (its index is never reused): drop its entries and its settings. */
+  forgetModel(model: number): void {
+    this.invalidateModel(model);
+    this.#disabledModels.delete(model);
   }
 
   /** Drop every entry of a model id; its pending entries still settle their waiters, uncached. */

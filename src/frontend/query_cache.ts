@@ -47,7 +47,7 @@ export class QueryCache {
   }
 
   forgetModel(placement: Placement): void {
-    this.#cache?.invalidateModel(placement.modelIndex);
+    this.#cache?.forgetModel(placement.modelIndex);
   }
 
   /** Look a query up (see PredictionCache.lookup). */

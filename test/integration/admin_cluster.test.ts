@@ -34,8 +34,11 @@ test("Clipper's admin bodies deploy, link and serve through a real cluster", asy
   assert.deepEqual({ output: predicted.body.output, default: predicted.body.default }, { output: 6, default: false });
   const containers = await post('get_all_containers', { verbose: false });
   assert.deepEqual([...containers.body].sort(), ['sum:1:0', 'sum:1:1']);
-  const verbose = await post('get_all_containers', { verbose: true });
-  assert.ok(verbose.body.every((c: { connected: boolean }) => c.connected), 'both replicas are connected');
+  // add_model answers once one replica serves; the second connects on its own schedule.
+  await waitUntil(async () => {
+    const verbose = await post('get_all_containers', { verbose: true });
+    return verbose.body.length === 2 && verbose.body.every((c: { connected: boolean }) => c.connected);
+  }, 10_000, 'both replicas to be connected');
 
   const conn = new ClipperConnection({ adminUrl: admin, queryUrl: `http://127.0.0.1:${cluster.queryPort}` });
   await conn.setNumReplicas('sum', 1, '1');
@@ -111,6 +114,25 @@ test('clipper start: killing its parent process (SIGKILL) still stops the cluste
   assert.ok(descendants.length >= 2, `the serving process and a replica: ${descendants.join(', ')}`);
   child.kill('SIGKILL');
   await waitUntil(() => descendants.every((pid) => !isAlive(pid)), 10_000, 'the serving process and replicas to exit');
+});
+
+test('clipper start: a parent killed while the cluster is still starting takes it down too', async (t) => {
+  const child = spawn(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), 'start', '--example',
+    '--query-port', '0', '--admin-port', '0'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const seen = new Set<number>();
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    for (const pid of seen) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  });
+  // Kill the parent as soon as its serving child exists: the child is still loading its modules.
+  await waitUntil(async () => (await listDescendants(child.pid!)).length > 0, 10_000, 'the serving process');
+  for (const pid of await listDescendants(child.pid!)) seen.add(pid);
+  child.kill('SIGKILL');
+  // Whatever it started meanwhile (replicas) must go as well: watch the serving process's children.
+  await waitUntil(async () => {
+    for (const pid of [...seen]) for (const d of await listDescendants(pid)) seen.add(d);
+    return [...seen].every((pid) => !isAlive(pid));
+  }, 15_000, 'the serving process and anything it started to exit');
 });
 
 /** Every process below `pid` (children, their children, ...). */

@@ -178,6 +178,27 @@ test('caching can be turned off per model; large inputs bypass', () => {
   assert.throws(() => new PredictionCache({ bytesMax: 100 }), /cache.bytesMax/);
 });
 
+test('a key too large for a record bypasses the cache instead of failing the query', () => {
+  // 64 KiB keys are admitted by default, but a 128 KiB log cannot hold a record of one.
+  const c = new PredictionCache({ bytesMax: 128 * 1024 });
+  const big = new Uint8Array(64 * 1024);
+  assert.equal(c.lookup(1, kBytes, big), CacheResult.Bypass);
+  const fits = new Uint8Array(32 * 1024 - 64);
+  assert.equal(c.lookup(1, kBytes, fits), CacheResult.Owner);
+  c.settle(c.handle, 'ok');
+  assert.equal(c.get(1, kBytes, fits), 'ok');
+});
+
+test('forgetModel drops the entries and the settings of a model id that is gone', () => {
+  const c = new PredictionCache();
+  c.put(1, kBytes, bytes(1), 'a');
+  c.setModelEnabled(2, false);
+  c.forgetModel(1);
+  c.forgetModel(2);
+  assert.equal(c.get(1, kBytes, bytes(1)), undefined);
+  assert.equal(c.lookup(2, kBytes, bytes(1)), CacheResult.Owner, 'a forgotten id is no longer marked off');
+});
+
 test('seeded model check: every hit returns the last output settled for exactly that key', () => {
   const prng = createPrng(2026);
   const c = new PredictionCache({ bytesMax: 16 * 1024 });

@@ -1,0 +1,26 @@
+// Cluster configuration: defaults resolve, and every bad option is refused at start-up with a
+// message that names it (the cache and low-load polling options of the hot path included).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { kDefaultConfig, resolveConfig } from '../../src/config.js';
+
+test('the defaults resolve unchanged', () => {
+  assert.deepEqual({ ...resolveConfig() }, { ...kDefaultConfig });
+  assert.equal(resolveConfig({ cacheBytesMax: 0 }).cacheBytesMax, 0, '0 turns the cache off');
+  assert.equal(resolveConfig({ ringPollUs: 0 }).ringPollUs, 0, '0 turns low-load polling off');
+});
+
+test('bad options are refused, naming the option', () => {
+  const refused: Array<[Record<string, unknown>, RegExp]> = [
+    [{ cacheBytesMax: 100 }, /config\.cacheBytesMax must be 0 \(off\) or at least 4096/],
+    [{ cacheBytesMax: -1 }, /config\.cacheBytesMax/],
+    [{ ringPollUs: -5 }, /config\.ringPollUs/],
+    [{ ringPollUs: 1.5 }, /config\.ringPollUs/],
+    [{ ringBytes: 100_000 }, /config\.ringBytes must be a power of two/],
+    [{ noSuchOption: 1 }, /config\.noSuchOption is not a known option/],
+  ];
+  for (const [overrides, message] of refused) {
+    assert.throws(() => resolveConfig(overrides as never), message, JSON.stringify(overrides));
+  }
+});
