@@ -70,7 +70,7 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   ringSpinCount: os.availableParallelism() > 2 ? 1000 : 0,
   // Waking a parked thread costs ~25 µs per hand-off on this VM; at light load (a few queries open,
   // quick replicas) the main thread and the workers poll instead: c=1 p50 ~155 → ~70 µs, and no
-  // change for a model that computes for long (docs/benchmarks.md, "Low-load polling").
+  // change for a model that computes for long (docs/benchmarks.md §1, "What changed").
   ringPollUs: 200,
   bodyBytesMax: 16 * 1024 * 1024,
   sloMicrosMax: 60_000_000,

@@ -25,8 +25,8 @@ export interface DoorbellOptions {
   /**
    * Low-load polling: after its last record, keep checking the ring once per event-loop turn
    * (setImmediate: sockets and timers still run, the loop just never blocks) for up to this many
-   * µs instead of sleeping, as long as records have been arriving less than this far apart (a
-   * smoothed gap) and shouldPoll() agrees. Waking a thread parked on an idle core costs ~25 µs
+   * µs instead of sleeping, as long as records have been arriving less than twice this far apart
+   * (a smoothed gap) and shouldPoll() agrees. Waking a thread parked on an idle core costs ~25 µs
    * here, most of a lightly loaded query's latency; polling costs a core while it lasts, so it is
    * only for waits expected to be short. 0 (default): never.
    */
