@@ -56,3 +56,36 @@ export function elementBytes(type: InputType): number {
     default: return 1;
   }
 }
+
+/** Bytes per element of a numeric type code (doubles 8, floats and integers 4). */
+export function numericElementBytes(type: InputTypeCode): number {
+  return type === InputTypeCode.Doubles ? 8 : 4;
+}
+
+/** Typed-array views over one buffer, from its byte 0 (a ring's data area, a cache key's scratch). */
+export interface NumericViews {
+  readonly f64: Float64Array<ArrayBufferLike>;
+  readonly f32: Float32Array<ArrayBufferLike>;
+  readonly i32: Int32Array<ArrayBufferLike>;
+}
+
+/**
+ * Write numeric inputs the way ring records and cache keys carry them: little-endian float64,
+ * float32 or int32 elements from `byteOffset` (8-aligned) of the views' buffer.
+ */
+export function writeNumericElements(views: NumericViews, byteOffset: number, type: InputTypeCode, values: readonly number[]): void {
+  const n = values.length;
+  if (type === InputTypeCode.Doubles) {
+    const f64 = views.f64;
+    const base = byteOffset >>> 3;
+    for (let i = 0; i < n; i++) f64[base + i] = values[i]!;
+  } else if (type === InputTypeCode.Floats) {
+    const f32 = views.f32;
+    const base = byteOffset >>> 2;
+    for (let i = 0; i < n; i++) f32[base + i] = values[i]!;
+  } else {
+    const i32 = views.i32;
+    const base = byteOffset >>> 2;
+    for (let i = 0; i < n; i++) i32[base + i] = values[i]!;
+  }
+}

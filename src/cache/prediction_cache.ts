@@ -161,17 +161,26 @@ export class PredictionCache {
    * the input is too large.
    */
   lookup(model: number, type: number, key: Uint8Array): CacheResult {
-    if (key.byteLength <= this.#inputBytesMax) this.#loadKey(key);
-    return this.lookupScratch(model, type, key.byteLength);
+    if (key.byteLength > this.#inputBytesMax || this.#disabledModels.has(model)) return this.bypass();
+    this.#loadKey(key);
+    return this.#lookupLoaded(model, type, key.byteLength);
   }
 
   /** lookup() of the key already written at the start of keyScratch() (no copy). */
   lookupScratch(model: number, type: number, keyBytes: number): CacheResult {
-    if (keyBytes > this.#inputBytesMax || this.#disabledModels.has(model)) {
-      this.#bypassCount++;
-      return CacheResult.Bypass;
-    }
-    for (let i = keyBytes; (i & 3) !== 0; i++) this.#keyScratch[i] = 0;
+    if (keyBytes > this.#inputBytesMax || this.#disabledModels.has(model)) return this.bypass();
+    this.#padKey(keyBytes);
+    return this.#lookupLoaded(model, type, keyBytes);
+  }
+
+  /** Count a query that skips the cache (its key is too large, or its model has caching off). */
+  bypass(): CacheResult {
+    this.#bypassCount++;
+    return CacheResult.Bypass;
+  }
+
+  /** lookup() of a key already in the scratch buffer with its last word zero-padded. */
+  #lookupLoaded(model: number, type: number, keyBytes: number): CacheResult {
     const hash = hashKey(this.#keyWords, keyBytes, model, type);
     const slot = this.#find(hash, model, type, keyBytes);
     if (slot >= 0) {
@@ -396,8 +405,12 @@ export class PredictionCache {
   #loadKey(key: Uint8Array): void {
     const scratch = this.keyScratch(align8(key.byteLength));
     if (key.buffer !== scratch.buffer || key.byteOffset !== 0) scratch.set(key, 0);
-    // Zero the tail of the last word so whole-word hashing sees only the key.
-    for (let i = key.byteLength; (i & 3) !== 0; i++) scratch[i] = 0;
+    this.#padKey(key.byteLength);
+  }
+
+  /** Zero the tail of the scratch key's last word, so whole-word hashing and comparing see only the key. */
+  #padKey(keyBytes: number): void {
+    for (let i = keyBytes; (i & 3) !== 0; i++) this.#keyScratch[i] = 0;
   }
 
   /** Whether the record at `offset` holds exactly this model, type and scratch key. */

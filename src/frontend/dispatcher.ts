@@ -10,7 +10,7 @@ import type { WorkerControl, WorkerEvent, WorkerInit } from '../batching/worker.
 import { Doorbell } from '../ipc/doorbell.js';
 import { kQueryHeaderBytes, kReplyHeaderBytes, QueryTag, type DefaultReason, type ReplyStatus } from '../ipc/records.js';
 import { createRing, RingConsumer, RingProducer } from '../ipc/ring_buffer.js';
-import { InputTypeCode } from '../input_types.js';
+import { numericElementBytes, writeNumericElements, type InputTypeCode } from '../input_types.js';
 import { kRepoRoot } from '../paths.js';
 import type { ReplicaConnectionOptions } from '../rpc/replica_connection.js';
 
@@ -167,24 +167,10 @@ export class Dispatcher {
   submitNumeric(placement: Placement, token: number, deadlineMs: number, type: InputTypeCode, values: readonly number[]): boolean {
     const ring = this.#workers[placement.workerIndex]!.producer;
     const n = values.length;
-    const elementBytes = type === InputTypeCode.Doubles ? 8 : 4;
-    const body = ring.reserve(kQueryHeaderBytes + n * elementBytes, QueryTag.Query);
+    const body = ring.reserve(kQueryHeaderBytes + n * numericElementBytes(type), QueryTag.Query);
     if (body < 0) return false;
     writeHeader(ring, body, token, placement.modelIndex, deadlineMs, type, n);
-    const start = body + kQueryHeaderBytes;
-    if (type === InputTypeCode.Doubles) {
-      const f64 = ring.f64;
-      const base = start >>> 3;
-      for (let i = 0; i < n; i++) f64[base + i] = values[i]!;
-    } else if (type === InputTypeCode.Floats) {
-      const f32 = ring.f32;
-      const base = start >>> 2;
-      for (let i = 0; i < n; i++) f32[base + i] = values[i]!;
-    } else {
-      const i32 = ring.i32;
-      const base = start >>> 2;
-      for (let i = 0; i < n; i++) i32[base + i] = values[i]!;
-    }
+    writeNumericElements(ring, body + kQueryHeaderBytes, type, values);
     ring.commit();
     ring.wake();
     return true;

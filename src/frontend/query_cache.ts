@@ -8,7 +8,7 @@
 // for it (Clipper #774); forgetModel() also frees the old entries at once.
 
 import { CacheResult, PredictionCache, type CacheWaiter, type PredictionCacheStats } from '../cache/prediction_cache.js';
-import { InputTypeCode } from '../input_types.js';
+import { numericElementBytes, writeNumericElements, type InputTypeCode, type NumericViews } from '../input_types.js';
 import type { Placement } from './dispatcher.js';
 
 export { CacheResult };
@@ -22,9 +22,7 @@ export class QueryCache {
   readonly #cache: PredictionCache | null;
   #bypassCount = 0;
   #scratch: Buffer | null = null;
-  #f64: Float64Array<ArrayBufferLike> = new Float64Array(0);
-  #f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
-  #i32: Int32Array<ArrayBufferLike> = new Int32Array(0);
+  #views: NumericViews = { f64: new Float64Array(0), f32: new Float32Array(0), i32: new Int32Array(0) };
 
   /** bytesMax 0 turns the cache off for every model. */
   constructor(bytesMax: number) {
@@ -60,30 +58,20 @@ export class QueryCache {
     if (Buffer.isBuffer(input)) return cache.lookup(placement.modelIndex, type, input);
     if (typeof input === 'string') {
       // utf8 takes at least one byte per UTF-16 unit: a string longer than the limit never fits.
-      if (!cache.admits(input.length)) return cache.lookupScratch(placement.modelIndex, type, input.length);
+      if (!cache.admits(input.length)) return cache.bypass();
       const scratch = cache.keyScratch(input.length * 3);
       return cache.lookupScratch(placement.modelIndex, type, scratch.write(input, 0, 'utf8'));
     }
-    const n = input.length;
-    const keyBytes = n * (type === InputTypeCode.Doubles ? 8 : 4);
-    if (!cache.admits(keyBytes)) return cache.lookupScratch(placement.modelIndex, type, keyBytes);
+    const keyBytes = input.length * numericElementBytes(type);
+    if (!cache.admits(keyBytes)) return cache.bypass();
     const scratch = cache.keyScratch(keyBytes);
     if (scratch !== this.#scratch) {
       this.#scratch = scratch;
-      this.#f64 = new Float64Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 3);
-      this.#f32 = new Float32Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 2);
-      this.#i32 = new Int32Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 2);
+      this.#views = { f64: new Float64Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 3),
+        f32: new Float32Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 2),
+        i32: new Int32Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 2) };
     }
-    if (type === InputTypeCode.Doubles) {
-      const f64 = this.#f64;
-      for (let i = 0; i < n; i++) f64[i] = input[i]!;
-    } else if (type === InputTypeCode.Floats) {
-      const f32 = this.#f32;
-      for (let i = 0; i < n; i++) f32[i] = input[i]!;
-    } else {
-      const i32 = this.#i32;
-      for (let i = 0; i < n; i++) i32[i] = input[i]!;
-    }
+    writeNumericElements(this.#views, 0, type, input);
     return cache.lookupScratch(placement.modelIndex, type, keyBytes);
   }
 

@@ -8,7 +8,7 @@
 
 import { ClipperError } from '../errors.js';
 import { DefaultReason, monotonicNowMs, ReplyStatus } from '../ipc/records.js';
-import { InputTypeCode } from '../input_types.js';
+import { numericElementBytes, type InputTypeCode } from '../input_types.js';
 import { DeadlineQueue } from '../batching/deadline_queue.js';
 import type { AppSelection } from './app_selection.js';
 import type { Dispatcher, Placement } from './dispatcher.js';
@@ -150,7 +150,7 @@ export class QueryProcessor {
    */
   assertInputsFit(inputs: ReadonlyArray<number[] | string | Buffer>, type: InputTypeCode): void {
     const max = this.#dispatcher.inputBytesMax;
-    const elementBytes = type === InputTypeCode.Doubles ? 8 : 4;
+    const elementBytes = numericElementBytes(type);
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i]!;
       const bytes = typeof input === 'string' ? (input.length <= max / 3 ? 0 : Buffer.byteLength(input, 'utf8'))
