@@ -1,12 +1,14 @@
 // The `clipper` command line.
 //   clipper start [--example] [--host H] [--query-port N] [--admin-port N] [--threads N]
 //                 [--state memory:|redis://host:port] [--cluster-name NAME]
-//   clipper register-app | deploy | link | predict ...   (src/cli_admin.ts)
+//   clipper register-app | deploy | link | predict | logs ...   (src/cli_admin.ts)
+//   clipper build ...                                     (src/cli_build.ts)
 //   clipper bench ...                                     (bench/loadgen)
 
 import { parseArgs } from 'node:util';
 import { Cluster } from './cluster.js';
 import { isAdminCommand, kAdminUsage, runAdminCommand } from './cli_admin.js';
+import { kBuildUsage, runBuild } from './cli_build.js';
 import { ClipperError } from './errors.js';
 import { installExample } from './example.js';
 import type { ClipperConfig } from './config.js';
@@ -22,7 +24,9 @@ commands:
             --threads N          batching worker threads (default: cores - 1)
             --state URL          memory: (default) or redis://host:port
             --cluster-name NAME  key namespace in a shared state store (default "default")
-${kAdminUsage}  bench     measure a running server: throughput and latency per concurrency or rate level,
+            --containers local|docker  where replicas run unless a model says (default local)
+            --docker-host URL    Docker engine (default $DOCKER_HOST or unix:///var/run/docker.sock)
+${kAdminUsage}${kBuildUsage}  bench     measure a running server: throughput and latency per concurrency or rate level,
             SLO attainment, server batch sizes; reports in JSON, CSV and HTML (clipper bench --help)
   help      this text
 `;
@@ -45,12 +49,15 @@ async function start(argv: string[]): Promise<number> {
       threads: { type: 'string' },
       state: { type: 'string' },
       'cluster-name': { type: 'string' },
+      containers: { type: 'string' },
+      'docker-host': { type: 'string' },
     },
   });
   const config: Partial<ClipperConfig> = {
     host: values.host, queryPort: intOption('query-port', values['query-port']),
     adminPort: intOption('admin-port', values['admin-port']), batchingThreads: intOption('threads', values.threads),
     state: values.state, clusterName: values['cluster-name'],
+    containers: values.containers as ClipperConfig['containers'] | undefined, dockerHost: values['docker-host'],
   };
   // Started by bin/clipper.js with the serving flags: stop when that parent goes away, also if it
   // goes while the cluster is still starting (the event fires once, so listen from the start).
@@ -91,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (command) {
       case 'start': return await start(rest);
+      case 'build': return await runBuild(rest);
       case 'bench': {
         // The harness lives in bench/loadgen (compiled beside src/); loaded only when asked for.
         const { main: benchMain } = await import('../bench/loadgen/main.js');

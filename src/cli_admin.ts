@@ -15,12 +15,16 @@ export const kAdminUsage = `  register-app  register an application
             [--selection-policy P] [--policy-params JSON]
   set-policy change an application's selection policy (learned state starts fresh)
             --app A --selection-policy P [--policy-params JSON]   e.g. --policy-params '{"eta":0.1}'
-  deploy    deploy a model version as a local container and wait until its replicas run
+  deploy    deploy a model version and wait until its replicas run
             --name M --version V --input-type T --runtime python|node --entry FILE
             [--function F]   a .py/.mjs file's function (default predict), or a pickled model's
                              method (.pkl: predict, predict_proba, ...)
             [--replicas N] [--batch-size N (-1: adaptive, default)] [--label L ...]
             [--app A]        also link the model to application A
+            [--manager local|docker]  where replicas run (default: the cluster's --containers)
+            docker only: [--image IMG] (run an image instead of --runtime/--entry) [--folder DIR]
+            [--pkg DEBIAN_PACKAGE ...] [--cpus N] [--memory-mb N]
+  logs      print the recent output of a model's replicas: MODEL[:VERSION] [--tail N (default 100)]
   link      link a model to an application: --app A --model M
   predict   query an application: --app A --input JSON [--batch (JSON is a list of inputs)]
             [--version V] [--slo-micros N]
@@ -118,19 +122,10 @@ async function deploy(argv: string[]): Promise<void> {
     name: { type: 'string' }, version: { type: 'string' }, 'input-type': { type: 'string' },
     runtime: { type: 'string' }, entry: { type: 'string' }, function: { type: 'string' },
     replicas: { type: 'string' }, 'batch-size': { type: 'string' }, label: { type: 'string', multiple: true },
-    app: { type: 'string' },
+    app: { type: 'string' }, manager: { type: 'string' }, image: { type: 'string' }, folder: { type: 'string' },
+    pkg: { type: 'string', multiple: true }, cpus: { type: 'string' }, 'memory-mb': { type: 'string' },
   });
-  const runtime = required('runtime');
-  if (runtime !== 'python' && runtime !== 'node') {
-    throw new ClipperError('CLP_ERR_INVALID_ARG', `--runtime must be python or node (got ${runtime})`);
-  }
-  // The local-process manager runs the file on this machine; an absolute path keeps it independent
-  // of the server's working directory.
-  const entry = path.resolve(required('entry'));
-  if (!existsSync(entry)) throw new ClipperError('CLP_ERR_INVALID_ARG', `--entry ${entry} does not exist`);
-  const container: ContainerSpec = { runtime, entry };
-  const fn = stringValue(values.function);
-  if (fn !== undefined) container.function = fn;
+  const container = deploySpec(values, required);
   const name = required('name');
   const app = stringValue(values.app);
   // Refuse before deploying, so that a typo in --app leaves no unlinked model behind.
@@ -144,6 +139,55 @@ async function deploy(argv: string[]): Promise<void> {
     labels: Array.isArray(values.label) ? values.label.map(String) : [],
   }));
   if (app !== undefined) say(await connection.linkModelToApp(app, name));
+}
+
+/** The container spec of `clipper deploy` (the server validates it again and names what is wrong). */
+function deploySpec(values: Values, required: (name: string) => string): ContainerSpec {
+  const container: ContainerSpec = {};
+  const manager = stringValue(values.manager);
+  if (manager !== undefined) {
+    if (manager !== 'local' && manager !== 'docker') throw new ClipperError('CLP_ERR_INVALID_ARG', `--manager must be local or docker (got ${manager})`);
+    container.manager = manager;
+  }
+  const image = stringValue(values.image);
+  if (image !== undefined) {
+    container.manager = 'docker';
+    container.image = image;
+  } else {
+    const runtime = required('runtime');
+    if (runtime !== 'python' && runtime !== 'node') {
+      throw new ClipperError('CLP_ERR_INVALID_ARG', `--runtime must be python or node (got ${runtime})`);
+    }
+    container.runtime = runtime;
+    // The server runs (or builds an image of) the file on this machine; an absolute path keeps it
+    // independent of the server's working directory.
+    const folder = stringValue(values.folder);
+    if (folder !== undefined) container.folder = path.resolve(folder);
+    container.entry = folder === undefined ? path.resolve(required('entry')) : required('entry');
+    const file = folder === undefined ? container.entry : path.resolve(container.folder!, container.entry);
+    if (!existsSync(file)) throw new ClipperError('CLP_ERR_INVALID_ARG', `--entry ${file} does not exist`);
+  }
+  const fn = stringValue(values.function);
+  if (fn !== undefined) container.function = fn;
+  if (Array.isArray(values.pkg)) container.pkgs_to_install = values.pkg.map(String);
+  if (values.cpus !== undefined) container.cpus = Number(values.cpus);
+  if (values['memory-mb'] !== undefined) container.memory_mb = intValue('memory-mb', values['memory-mb'], 0);
+  return container;
+}
+
+async function logs(argv: string[]): Promise<void> {
+  const target = argv[0] !== undefined && !argv[0].startsWith('--') ? argv[0] : undefined;
+  const { values, connection } = parse(target === undefined ? argv : argv.slice(1), { tail: { type: 'string' } });
+  if (target === undefined) throw new ClipperError('CLP_ERR_INVALID_ARG', 'usage: clipper logs MODEL[:VERSION] [--tail N]');
+  const colon = target.indexOf(':');
+  const name = colon < 0 ? target : target.slice(0, colon);
+  const version = colon < 0 ? undefined : target.slice(colon + 1);
+  const replicas = await connection.getLogs(name, version, intValue('tail', values.tail, 100));
+  for (const r of replicas) {
+    const where = r.container_id === null ? '' : ` (container ${r.container_id.slice(0, 12)})`;
+    say(`==> ${r.model_name}:${r.model_version} replica ${r.model_replica_id}${where} <==`);
+    if (r.logs !== '') say(r.logs);
+  }
 }
 
 async function link(argv: string[]): Promise<void> {
@@ -177,7 +221,7 @@ async function predict(argv: string[]): Promise<void> {
 }
 
 const kCommands: Readonly<Record<string, (argv: string[]) => Promise<void>>> = {
-  'register-app': registerApp, 'set-policy': setPolicy, deploy, link, predict,
+  'register-app': registerApp, 'set-policy': setPolicy, deploy, link, predict, logs,
 };
 
 export function isAdminCommand(command: string | undefined): boolean {

@@ -8,8 +8,11 @@ import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { AdminContext, ReplicaStatus } from './admin/admin_context.js';
 import { resolveConfig, type ClipperConfig } from './config.js';
-import type { ContainerManager, ReplicaEndpoint } from './containers/container_manager.js';
-import { LocalProcessManager, type LocalProcessOptions } from './containers/local_process.js';
+import type { ReplicaEndpoint, ReplicaLogs } from './containers/container_manager.js';
+import type { DockerManagerOptions } from './containers/docker/docker_manager.js';
+import { dockerHostOf } from './containers/docker/engine.js';
+import type { LocalProcessOptions } from './containers/local_process.js';
+import { ManagerRouter } from './containers/manager_router.js';
 import { ClipperError } from './errors.js';
 import { Dispatcher, type Placement } from './frontend/dispatcher.js';
 import { QueryProcessor, type AppRoute } from './frontend/query_processor.js';
@@ -30,6 +33,10 @@ export interface ClusterOptions {
   /** A state store to use instead of the one `config.state` names. */
   store?: StateStore;
   localProcess?: Partial<LocalProcessOptions>;
+  /** Docker manager timings (health poll, restart backoff, start timeout). */
+  docker?: Partial<Omit<DockerManagerOptions, 'clusterName' | 'prepareImage'>>;
+  /** Progress lines of image builds (default: none). */
+  log?: (line: string) => void;
   /** Per-connection limits of the WebSocket stream endpoint (docs/streaming.md). */
   stream?: Partial<StreamLimits>;
   /** Starts the admin server; injected so the cluster does not depend on its implementation. */
@@ -50,8 +57,8 @@ const kPollPendingMax = 16;
 export class Cluster implements AdminContext {
   readonly config: Readonly<ClipperConfig>;
   readonly store: StateStore;
-  readonly defaults: { numReplicas: number };
-  readonly #manager: ContainerManager;
+  readonly defaults: { numReplicas: number; containers: 'local' | 'docker' };
+  readonly #manager: ManagerRouter;
   readonly #dispatcher: Dispatcher;
   readonly #processor: QueryProcessor;
   readonly #metrics: Metrics;
@@ -75,11 +82,16 @@ export class Cluster implements AdminContext {
   private constructor(config: Readonly<ClipperConfig>, store: StateStore, options: ClusterOptions) {
     this.config = config;
     this.store = store;
-    this.defaults = { numReplicas: config.defaultReplicas };
-    this.#manager = new LocalProcessManager({
+    this.defaults = { numReplicas: config.defaultReplicas, containers: config.containers };
+    this.#manager = new ManagerRouter({
       onReplicaStarted: (ep) => this.#onReplicaStarted(ep),
       onReplicaStopped: (ep) => this.#onReplicaStopped(ep),
-    }, options.localProcess);
+    }, {
+      defaultManager: config.containers, clusterName: config.clusterName, dockerHost: dockerHostOf(config.dockerHost),
+      ...(options.localProcess !== undefined ? { localProcess: options.localProcess } : {}),
+      ...(options.docker !== undefined ? { docker: options.docker } : {}),
+      ...(options.log !== undefined ? { log: options.log } : {}),
+    });
     this.#dispatcher = new Dispatcher({
       threads: config.batchingThreads, ringBytes: config.ringBytes, spinCountWorker: config.ringSpinCount,
       spinCountMain: Math.min(config.ringSpinCount, 200),
@@ -140,6 +152,7 @@ export class Cluster implements AdminContext {
   }
 
   async #start(options: ClusterOptions): Promise<void> {
+    await this.#manager.start();
     if (Cluster.selectionOnOwnThread(this.config)) {
       this.#selectionWorker = new Worker(path.join(kRepoRoot, 'dist', 'src', 'selection', 'selection_worker.js'),
         { workerData: { port: this.#hub.workerPort }, transferList: [this.#hub.workerPort] });
@@ -151,6 +164,9 @@ export class Cluster implements AdminContext {
     this.#unsubscribe = this.store.subscribe((change) => this.#apply(change));
     const snapshot = await this.store.open();
     this.#apply({ kind: 'resync', snapshot });
+    // Containers of this cluster that outlived an earlier run and belong to no model are removed.
+    this.#manager.reconcile(new Set(snapshot.models.keys())).catch((err: Error) =>
+      process.stderr.write(`clipper: reconciling containers failed: ${err.message}\n`));
     this.#queryServer = await startQueryServer(
       { host: this.config.host, port: this.config.queryPort, bodyBytesMax: this.config.bodyBytesMax, sloMicrosMax: this.config.sloMicrosMax },
       { processor: this.#processor, routes: this.#routes, inputTypeOf: (r) => (r as RouteWithType).inputType, hub: this.#hub,
@@ -197,6 +213,10 @@ export class Cluster implements AdminContext {
       return Promise.reject(new ClipperError('CLP_ERR_NOT_FOUND', `model ${name}:${version} is not registered`));
     }
     return deploy;
+  }
+
+  replicaLogs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]> {
+    return this.#manager.logs(name, version, tailLines);
   }
 
   replicas(): ReplicaStatus[] {

@@ -41,6 +41,13 @@ export interface ClipperConfig {
   heartbeatMs: number;
   /** Replicas a new model version gets when add_model does not say. */
   defaultReplicas: number;
+  /**
+   * Where replicas run when a model's container spec does not say: 'local' processes (default) or
+   * 'docker' containers. Docker is also used per model (`"container": {"manager": "docker"}`).
+   */
+  containers: 'local' | 'docker';
+  /** The Docker engine: '' for $DOCKER_HOST or unix:///var/run/docker.sock; or unix:///path, tcp://host:port. */
+  dockerHost: string;
   /** State store URL: 'memory:' (default) or 'redis://host:port'. */
   state: string;
   /** Cluster name: the namespace of keys in a shared state store. */
@@ -82,6 +89,8 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   cacheBytesMax: 32 * 1024 * 1024,
   heartbeatMs: 1000,
   defaultReplicas: 1,
+  containers: 'local',
+  dockerHost: '',
   state: 'memory:',
   clusterName: 'default',
   selectionThread: 'auto',
@@ -130,6 +139,12 @@ export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<
     fail('cacheBytesMax', `must be 0 (off) or at least ${kCacheBytesMin}`, config.cacheBytesMax);
   }
   checkInt('defaultReplicas', config.defaultReplicas, 0, 1024);
+  if (config.containers !== 'local' && config.containers !== 'docker') {
+    fail('containers', "must be 'local' or 'docker'", config.containers);
+  }
+  if (typeof config.dockerHost !== 'string' || !/^(|unix:\/\/\/.+|tcp:\/\/[^/]+|\/.+)$/.test(config.dockerHost)) {
+    fail('dockerHost', "must be '' (DOCKER_HOST or the default socket), unix:///path or tcp://host:port", config.dockerHost);
+  }
   if (typeof config.state !== 'string' || !/^(memory:|redis:\/\/)/.test(config.state)) {
     fail('state', "must be 'memory:' or a redis:// URL", config.state);
   }

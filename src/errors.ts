@@ -24,6 +24,8 @@ export const kErrors = {
   CLP_ERR_CONFLICT: { status: 400, name: 'Conflict' },
   CLP_ERR_STATE_UNAVAILABLE: { status: 503, name: 'State store unavailable' },
   CLP_ERR_DEPLOY_FAILED: { status: 400, name: 'Deploy failed' },
+  CLP_ERR_DOCKER_UNAVAILABLE: { status: 503, name: 'Docker engine unavailable' },
+  CLP_ERR_IMAGE_BUILD_FAILED: { status: 400, name: 'Image build failed' },
   CLP_ERR_INTERNAL: { status: 500, name: 'Internal error' },
 } as const satisfies Record<string, ErrorSpec>;
 

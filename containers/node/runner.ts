@@ -3,12 +3,18 @@
 //
 //   node dist/containers/node/runner.js --model path/to/model.mjs --name m --version 1 \
 //        --input-type doubles [--function predict] [--host 127.0.0.1] [--port 0] [--isolate thread]
+//        [--watch-stdin auto|yes|no] [--alive-file PATH]
+//
+// --name, --version and --input-type default to $CLIPPER_MODEL_NAME, $CLIPPER_MODEL_VERSION and
+// $CLIPPER_INPUT_TYPE (a Docker image takes them from the manager's environment). --alive-file is
+// touched every second while the runner's event loop runs: the image's health check reads it.
 //
 // It listens (the batching worker dials it), prints one line `{"clipper_ready":true,"port":N}` on
 // stdout once the model is loaded, and serves any number of frontend connections. Heartbeats go out
 // on a timer that keeps running while a model computes (isolate=thread puts predict on its own
 // thread; isolate=inline runs it here and suits models that return at once).
 
+import { fstatSync, utimesSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
@@ -28,6 +34,8 @@ interface RunnerOptions {
   host: string;
   port: number;
   isolate: 'thread' | 'inline';
+  watchStdin: boolean;
+  aliveFile: string | null;
 }
 
 type Executor = (batch: WireBatch) => Promise<unknown[]>;
@@ -44,10 +52,19 @@ function parseOptions(argv: string[]): RunnerOptions {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string', default: '0' },
       isolate: { type: 'string', default: 'thread' },
+      'watch-stdin': { type: 'string', default: 'auto' },
+      'alive-file': { type: 'string' },
     },
   });
+  values.name ??= process.env.CLIPPER_MODEL_NAME;
+  values.version ??= process.env.CLIPPER_MODEL_VERSION;
+  values['input-type'] ??= process.env.CLIPPER_INPUT_TYPE;
   for (const key of ['model', 'name', 'version', 'input-type'] as const) {
-    if (values[key] === undefined) throw new Error(`runner: --${key} is required`);
+    if (values[key] === undefined || values[key] === '') throw new Error(`runner: --${key} is required`);
+  }
+  const watch = values['watch-stdin'];
+  if (watch !== 'auto' && watch !== 'yes' && watch !== 'no') {
+    throw new Error(`runner: --watch-stdin must be 'auto', 'yes' or 'no' (got ${watch})`);
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`runner: --port must be 0..65535 (got ${values.port})`);
@@ -57,7 +74,29 @@ function parseOptions(argv: string[]): RunnerOptions {
   return {
     modelPath: values.model!, functionName: values.function!, name: values.name!, version: values.version!,
     inputType: values['input-type']!, host: values.host!, port, isolate: values.isolate,
+    watchStdin: watch === 'yes' || (watch === 'auto' && stdinIsWatchable()),
+    aliveFile: values['alive-file'] ?? null,
   };
+}
+
+/** Auto: watch stdin only when it is a pipe or a socket (a manager holds it), not a TTY or /dev/null. */
+function stdinIsWatchable(): boolean {
+  try {
+    const st = fstatSync(0);
+    return st.isFIFO() || st.isSocket();
+  } catch {
+    return false;
+  }
+}
+
+/** Touches `file` now and every second while the event loop runs (never keeps the process alive). */
+function keepAliveFile(file: string): void {
+  const touch = (): void => {
+    const now = new Date();
+    try { utimesSync(file, now, now); } catch { try { writeFileSync(file, ''); } catch { /* read-only: health check fails */ } }
+  };
+  touch();
+  setInterval(touch, 1000).unref();
 }
 
 async function makeExecutor(options: RunnerOptions): Promise<{ run: Executor; close: () => Promise<void> }> {
@@ -168,6 +207,7 @@ async function main(): Promise<void> {
   server.listen(options.port, options.host, () => {
     const address = server.address() as net.AddressInfo;
     process.stdout.write(`${JSON.stringify({ clipper_ready: true, port: address.port, pid: process.pid })}\n`);
+    if (options.aliveFile !== null) keepAliveFile(options.aliveFile);
   });
   const shutdown = (): void => {
     server.close();
@@ -180,9 +220,11 @@ async function main(): Promise<void> {
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
   // The manager closes our stdin pipe when it goes away: never outlive it.
-  process.stdin.on('end', shutdown);
-  process.stdin.on('error', shutdown);
-  process.stdin.resume();
+  if (options.watchStdin) {
+    process.stdin.on('end', shutdown);
+    process.stdin.on('error', shutdown);
+    process.stdin.resume();
+  }
 }
 
 main().catch((err: unknown) => {

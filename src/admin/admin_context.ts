@@ -2,7 +2,7 @@
 // state store; the cluster applies every change it hears from the store (starting replicas,
 // updating routes), so the same path serves changes made through another frontend.
 
-import type { ReplicaInfo } from '../containers/container_manager.js';
+import type { ReplicaInfo, ReplicaLogs } from '../containers/container_manager.js';
 import type { StateSnapshot } from '../state/records.js';
 import type { StateStore } from '../state/state_store.js';
 
@@ -22,6 +22,8 @@ export interface AdminContext {
    */
   waitForDeploy(name: string, version: string): Promise<void>;
   replicas(): ReplicaStatus[];
-  /** Cluster defaults the admin API fills in (replica count, batch size). */
-  readonly defaults: { numReplicas: number };
+  /** The last `tailLines` lines of output of each replica of a model version. */
+  replicaLogs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]>;
+  /** Cluster defaults the admin API fills in (replica count; where replicas run when a spec does not say). */
+  readonly defaults: { numReplicas: number; containers?: 'local' | 'docker' };
 }

@@ -51,7 +51,12 @@ function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
   const version = checkVersion('model version', body.string('model_version'));
   const inputType = checkInputType(body.string('input_type'));
   const labels = checkLabels(body.has('labels') ? body.stringArray('labels') : []);
-  const container = checkContainerSpec(body.raw('container'));
+  const dockerDefault = core.ctx.defaults.containers === 'docker';
+  let container = checkContainerSpec(body.raw('container'), dockerDefault);
+  if (container === null && dockerDefault && body.has('container_name')) {
+    // Clipper's way: container_name is the image to run (built by `clipper build` or a registry's).
+    container = checkContainerSpec({ image: body.string('container_name') }, true);
+  }
   // Clipper requires batch_size (and clipper_admin always sends it); we default to -1 (adaptive).
   const batchSize = checkBatchSize(body.has('batch_size') ? body.int('batch_size') : -1);
   // Without a container spec there is nothing this runtime can start (Clipper's container_name is
@@ -62,10 +67,11 @@ function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
   if (numReplicas > 0 && container === null) {
     throw new ClipperError('CLP_ERR_INVALID_ARG',
       `num_replicas is ${numReplicas} but model '${name}' version '${version}' has no container spec: ` +
-      'add "container": {"runtime": "node"|"python", "entry": <file>} to run replicas');
+      'add "container": {"runtime": "node"|"python", "entry": <file>} to run replicas as local processes, or ' +
+      '"container": {"manager": "docker", "image": <image>} to run an image');
   }
   const containerName = body.has('container_name') ? body.string('container_name')
-    : container === null ? 'NO_CONTAINER' : `${container.runtime}:${container.entry}`;
+    : container === null ? 'NO_CONTAINER' : container.image ?? `${container.runtime}:${container.entry}`;
   const modelDataPath = body.has('model_data_path') ? body.string('model_data_path') : 'DEPRECATED';
   // The prediction cache is on unless a model says its outputs are not a function of its input.
   const cacheEnabled = body.has('cache_enabled') ? body.bool('cache_enabled') : true;
@@ -236,6 +242,10 @@ function containerJson(core: AdminCore, replica: ReplicaStatus): Record<string, 
     host: replica.host,
     port: replica.port,
     restart_count: replica.restartCount,
+    manager: replica.manager,
+    container_id: replica.containerId,
+    image: replica.image,
+    health: replica.health,
   };
 }
 
@@ -252,6 +262,23 @@ async function getContainer(core: AdminCore, body: BodyReader): Promise<AdminRep
   return jsonReply(replica === undefined ? {} : containerJson(core, replica));
 }
 
+const kLogLinesMax = 10_000;
+
+/** The recent output of each replica of a model version (its current version when none is named). */
+async function getLogs(core: AdminCore, body: BodyReader): Promise<AdminReply> {
+  const name = body.string('model_name');
+  const snapshot = core.ctx.snapshot();
+  const version = body.has('model_version') ? body.string('model_version') : snapshot.currentVersions.get(name);
+  if (version === undefined || !snapshot.models.has(modelKey(name, version))) {
+    throw new ClipperError('CLP_ERR_NOT_FOUND', version === undefined
+      ? `model '${name}' has no current version (name one with model_version)` : `model ${modelKey(name, version)} does not exist`);
+  }
+  const tailLines = body.has('tail_lines') ? checkIntRange('tail_lines', body.int('tail_lines'), 1, kLogLinesMax) : 100;
+  const logs = await core.ctx.replicaLogs(name, version, tailLines);
+  return jsonReply(logs.map((l) => ({ model_name: l.model, model_version: l.version, model_replica_id: l.replicaId,
+    container_id: l.containerId, logs: l.text })));
+}
+
 const kVersionedSchema = '{"model_name" := string, "model_version" := string}';
 
 export const kModelRoutes: Readonly<Record<string, AdminRoute>> = {
@@ -259,7 +286,9 @@ export const kModelRoutes: Readonly<Record<string, AdminRoute>> = {
     mutates: true, run: addModel,
     schema: '{"model_name" := string, "model_version" := string, "labels" := [string], "input_type" := string, ' +
       '"container_name" := string, "model_data_path" := string, "batch_size" := int, ' +
-      '"container"? := {"runtime" := "node" | "python", "entry" := string, "function"? := string, "options"? := object}, ' +
+      '"container"? := {"manager"? := "local" | "docker", "runtime" := "node" | "python", "entry" := string, ' +
+      '"function"? := string, "options"? := object, "image"? := string, "folder"? := string, "pkgs_to_install"? := [string], ' +
+      '"cpus"? := number, "memory_mb"? := int}, ' +
       '"num_replicas"? := int, "cache_enabled"? := bool}',
   },
   set_model_version: { mutates: true, run: setModelVersion, schema: kVersionedSchema },
@@ -271,6 +300,10 @@ export const kModelRoutes: Readonly<Record<string, AdminRoute>> = {
   get_all_models: { mutates: false, run: getAllModels, schema: '{"verbose" := bool}' },
   get_model: { mutates: false, run: getModel, schema: kVersionedSchema },
   get_all_containers: { mutates: false, run: getAllContainers, schema: '{"verbose" := bool}' },
+  get_logs: {
+    mutates: false, run: getLogs,
+    schema: '{"model_name" := string, "model_version"? := string, "tail_lines"? := int} (also GET with a query string)',
+  },
   get_container: {
     mutates: false, run: getContainer,
     schema: '{"model_name" := string, "model_version" := string, "replica_id" := int}',

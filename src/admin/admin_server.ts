@@ -42,6 +42,20 @@ export function parseJsonBody(body: Buffer): { ok: true; value: unknown } | { ok
   }
 }
 
+/** Routes also served on GET with their fields in the query string. */
+const kGetRoutes = new Set(['get_logs']);
+
+/** Fields that are integers when they come in a query string (everything else stays a string). */
+const kIntQueryFields = new Set(['tail_lines']);
+
+function queryBody(query: Record<string, string>): Record<string, unknown> {
+  const body: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(query)) {
+    body[key] = kIntQueryFields.has(key) && /^-?[0-9]{1,15}$/.test(value) ? Number(value) : value;
+  }
+  return body;
+}
+
 export function startAdminServer(ctx: AdminContext, opts: AdminServerOptions): Promise<AdminServer> {
   const service = new AdminService(ctx);
   const app = App();
@@ -63,6 +77,15 @@ export function startAdminServer(ctx: AdminContext, opts: AdminServerOptions): P
     const route = url.startsWith(kAdminPrefix) ? url.slice(kAdminPrefix.length) : '';
     if (!service.hasRoute(route)) {
       return sendError(res, state, new ClipperError('CLP_ERR_ROUTE_NOT_FOUND', `No endpoint ${method.toUpperCase()} ${url}`));
+    }
+    if (method === 'get' && kGetRoutes.has(route)) {
+      // Read-only routes also take their fields from the query string (curl-friendly).
+      const query = Object.fromEntries(new URLSearchParams(req.getQuery() ?? ''));
+      service.handle(route, queryBody(query)).then(
+        (reply) => sendBody(res, state, reply.status, reply.contentType, reply.body),
+        (err: unknown) => { const reply = errorReply(err); sendBody(res, state, reply.status, reply.contentType, reply.body); });
+      res.onAborted(() => { state.aborted = true; });
+      return;
     }
     if (method !== 'post') return sendMethodNotAllowed(res, state, method, url, 'POST');
 

@@ -148,25 +148,92 @@ export function checkBatchSize(value: number): number {
   return value;
 }
 
-/** The optional `container` object of add_model: how the local manager runs a replica. */
-export function checkContainerSpec(value: unknown): ContainerSpec | null {
+const kContainerFields = ['manager', 'runtime', 'entry', 'function', 'options', 'image', 'folder', 'pkgs_to_install', 'cpus', 'memory_mb'];
+/** Docker image references: [registry[:port]/]repo[/repo...][:tag] or @digest, lower-case repository. */
+const kImagePattern = /^[a-z0-9][a-z0-9._-]*(:[0-9]+)?(\/[a-z0-9][a-z0-9._-]*)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})?$/;
+const kDebianPackagePattern = /^[a-z0-9][a-z0-9+.-]+$/;
+
+function checkPath(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 4096 || value.includes('\0')) {
+    throw invalid(`container.${field} must be a non-empty path string of at most 4096 characters`);
+  }
+  return value;
+}
+
+/** The Docker-only fields of a container spec (image, folder, pkgs_to_install, limits). */
+function checkDockerFields(raw: Record<string, unknown>, spec: ContainerSpec): void {
+  if (raw.image !== undefined) {
+    if (typeof raw.image !== 'string' || raw.image.length > 512 || !kImagePattern.test(raw.image)) {
+      throw invalid(`container.image must be a Docker image reference such as "sum-model:1" (got ${JSON.stringify(raw.image)})`);
+    }
+    spec.image = raw.image;
+  }
+  if (raw.folder !== undefined) spec.folder = checkPath('folder', raw.folder);
+  if (raw.pkgs_to_install !== undefined) {
+    if (!Array.isArray(raw.pkgs_to_install) || raw.pkgs_to_install.length > 256) {
+      throw invalid('container.pkgs_to_install must be an array of Debian package names');
+    }
+    for (const pkg of raw.pkgs_to_install) {
+      if (typeof pkg !== 'string' || pkg.length > 128 || !kDebianPackagePattern.test(pkg)) {
+        throw invalid(`container.pkgs_to_install: ${JSON.stringify(pkg)} is not a Debian package name`);
+      }
+    }
+    spec.pkgs_to_install = [...raw.pkgs_to_install as string[]];
+  }
+  if (raw.cpus !== undefined) {
+    if (typeof raw.cpus !== 'number' || !(raw.cpus >= 0.01 && raw.cpus <= 1024)) {
+      throw invalid(`container.cpus must be a number of cores in [0.01, 1024] (got ${JSON.stringify(raw.cpus)})`);
+    }
+    spec.cpus = raw.cpus;
+  }
+  if (raw.memory_mb !== undefined) {
+    if (typeof raw.memory_mb !== 'number' || !Number.isInteger(raw.memory_mb) || raw.memory_mb < 6 || raw.memory_mb > 4_194_304) {
+      throw invalid(`container.memory_mb must be an integer in [6, 4194304] (got ${JSON.stringify(raw.memory_mb)})`);
+    }
+    spec.memory_mb = raw.memory_mb;
+  }
+}
+
+/**
+ * The optional `container` object of add_model: which manager runs the replicas and how.
+ * `dockerDefault`: the cluster runs replicas in Docker unless a spec says `"manager": "local"`.
+ */
+export function checkContainerSpec(value: unknown, dockerDefault = false): ContainerSpec | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw invalid(`container must be an object {"runtime","entry","function"?,"options"?} (got ${jsonTypeName(value)})`);
   }
   const raw = value as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
-    if (!['runtime', 'entry', 'function', 'options'].includes(key)) {
-      throw invalid(`container.${key} is not a known field (expected runtime, entry, function, options)`);
+    if (!kContainerFields.includes(key)) {
+      throw invalid(`container.${key} is not a known field (expected ${kContainerFields.join(', ')})`);
     }
   }
-  if (raw.runtime !== 'node' && raw.runtime !== 'python') {
-    throw invalid(`container.runtime must be 'node' or 'python' (got ${JSON.stringify(raw.runtime) ?? 'nothing'})`);
+  if (raw.manager !== undefined && raw.manager !== 'local' && raw.manager !== 'docker') {
+    throw invalid(`container.manager must be 'local' or 'docker' (got ${JSON.stringify(raw.manager)})`);
   }
-  if (typeof raw.entry !== 'string' || raw.entry.length === 0 || raw.entry.length > 4096 || raw.entry.includes('\0')) {
-    throw invalid('container.entry must be a non-empty path string of at most 4096 characters');
+  const docker = raw.manager === 'docker' || (raw.manager === undefined && dockerDefault);
+  const spec: ContainerSpec = {};
+  if (raw.manager !== undefined) spec.manager = raw.manager;
+  if (docker) {
+    checkDockerFields(raw, spec);
+  } else {
+    for (const key of ['image', 'folder', 'pkgs_to_install', 'cpus', 'memory_mb']) {
+      if (raw[key] !== undefined) throw invalid(`container.${key} needs "manager": "docker" (local processes run on this machine as they are)`);
+    }
   }
-  const spec: ContainerSpec = { runtime: raw.runtime, entry: raw.entry };
+  const needsRuntime = spec.image === undefined;
+  if (raw.runtime !== undefined || needsRuntime) {
+    if (raw.runtime !== 'node' && raw.runtime !== 'python') {
+      throw invalid(`container.runtime must be 'node' or 'python' (got ${JSON.stringify(raw.runtime) ?? 'nothing'})` +
+        (docker ? ', or give container.image' : ''));
+    }
+    spec.runtime = raw.runtime;
+  }
+  if (raw.entry !== undefined || needsRuntime) spec.entry = checkPath('entry', raw.entry);
+  if (spec.pkgs_to_install !== undefined && spec.runtime !== 'python') {
+    throw invalid('container.pkgs_to_install installs Debian packages for python models; give "runtime": "python"');
+  }
   if (raw.function !== undefined) {
     if (typeof raw.function !== 'string' || !/^[A-Za-z_$][A-Za-z0-9_$]{0,127}$/.test(raw.function)) {
       throw invalid(`container.function must be an identifier (got ${JSON.stringify(raw.function)})`);

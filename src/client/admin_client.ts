@@ -42,6 +42,18 @@ export interface ContainerInfo {
   host?: string;
   port?: number;
   restart_count?: number;
+  manager?: 'local' | 'docker';
+  container_id?: string | null;
+  image?: string | null;
+  health?: string;
+}
+
+export interface ReplicaLogsInfo {
+  model_name: string;
+  model_version: string;
+  model_replica_id: number;
+  container_id: string | null;
+  logs: string;
 }
 
 export interface PredictResult {
@@ -176,7 +188,8 @@ export class ClipperConnection {
   deployModel(p: DeployModelParams): Promise<string> {
     const body: Record<string, unknown> = {
       model_name: p.name, model_version: String(p.version), labels: p.labels ?? [], input_type: p.inputType,
-      container_name: p.containerName ?? (p.container === undefined ? 'NO_CONTAINER' : `${p.container.runtime}:${p.container.entry}`),
+      container_name: p.containerName ?? (p.container === undefined ? 'NO_CONTAINER'
+        : p.container.image ?? `${p.container.runtime}:${p.container.entry}`),
       model_data_path: 'DEPRECATED', batch_size: p.batchSize ?? -1,
     };
     if (p.container !== undefined) body.container = p.container;
@@ -263,6 +276,14 @@ export class ClipperConnection {
   /** The app's raw default output (Clipper's get_state); '' for an unknown app. */
   getState(appName: string, uid = 0): Promise<string> {
     return this.#adminText('get_state', { app_name: appName, uid });
+  }
+
+  /** The recent output of each replica of a model version (the current one when `version` is absent). */
+  getLogs(name: string, version?: string | number, tailLines?: number): Promise<ReplicaLogsInfo[]> {
+    const body: Record<string, unknown> = { model_name: name };
+    if (version !== undefined) body.model_version = String(version);
+    if (tailLines !== undefined) body.tail_lines = tailLines;
+    return this.#adminJson<ReplicaLogsInfo[]>('get_logs', body);
   }
 
   async ping(): Promise<string> {

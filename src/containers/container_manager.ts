@@ -1,8 +1,11 @@
-// The one container-manager interface. The local-process manager is the embedded default; Docker
-// and Kubernetes managers implement the same contract. A manager starts and supervises replicas;
-// it never talks the container protocol (the batching worker that owns a model dials its replicas).
+// The one container-manager interface. The local-process manager is the embedded default; the
+// Docker manager (containers/docker/) and, later, a Kubernetes manager implement the same contract.
+// A manager starts and supervises replicas; it never talks the container protocol (the batching
+// worker that owns a model dials its replicas at the endpoint the manager reports).
 
 import type { ModelRecord } from '../state/records.js';
+
+export type ManagerKind = 'local' | 'docker';
 
 export interface ReplicaEndpoint {
   model: string;
@@ -16,12 +19,28 @@ export interface ReplicaInfo extends ReplicaEndpoint {
   state: 'starting' | 'running' | 'restarting' | 'stopped';
   pid: number | null;
   restartCount: number;
+  manager: ManagerKind;
+  /** Docker's container id (null for a local process). */
+  containerId: string | null;
+  /** The image a Docker replica runs (null for a local process). */
+  image: string | null;
+  /** The engine's health check verdict; 'none' where the replica has no health check. */
+  health: 'starting' | 'healthy' | 'unhealthy' | 'none';
+}
+
+/** The recent output (stdout and stderr, interleaved) of one replica. */
+export interface ReplicaLogs {
+  model: string;
+  version: string;
+  replicaId: number;
+  containerId: string | null;
+  text: string;
 }
 
 export interface ContainerManagerEvents {
-  /** A replica process is listening and can be dialled. */
+  /** A replica is listening and can be dialled. */
   onReplicaStarted(endpoint: ReplicaEndpoint): void;
-  /** A replica process went away (it will be restarted unless the model was removed). */
+  /** A replica went away (it will be restarted unless the model was removed). */
   onReplicaStopped(endpoint: ReplicaEndpoint, reason: string): void;
 }
 
@@ -35,5 +54,36 @@ export interface ContainerManager {
   /** Stop every replica of this model version. */
   remove(name: string, version: string): Promise<void>;
   list(): ReplicaInfo[];
+  /** The last `tailLines` lines of output of each replica of this model version. */
+  logs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]>;
+  /**
+   * Called once after start-up has asked for every model the state holds (by `modelKey`): a manager
+   * whose replicas outlive the server (Docker) removes those of models not in `wanted`.
+   */
+  reconcile(wanted: ReadonlySet<string>): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Text of a replica's output kept in memory by managers that cannot ask an engine for it. */
+export class OutputTail {
+  #text = '';
+  constructor(private readonly bytesMax: number) {}
+  push(chunk: string): void {
+    this.#text += chunk;
+    if (this.#text.length > 2 * this.bytesMax) this.#text = this.#text.slice(-this.bytesMax);
+  }
+  lines(count: number): string {
+    const text = this.#text.length > this.bytesMax ? this.#text.slice(-this.bytesMax) : this.#text;
+    const lines = text.split('\n');
+    if (lines.at(-1) === '') lines.pop();
+    return lines.slice(-count).join('\n');
+  }
+  clear(): void {
+    this.#text = '';
+  }
+}
+
+/** Exponential restart delay: `min · 2^attempt`, at most `max`. */
+export function restartDelayMs(attempt: number, minMs: number, maxMs: number): number {
+  return Math.min(maxMs, minMs * 2 ** Math.min(attempt, 16));
 }

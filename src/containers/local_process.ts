@@ -10,7 +10,10 @@ import { createInterface } from 'node:readline';
 import { ClipperError } from '../errors.js';
 import { kNodeRunnerPath, kPythonInterpreter, kPythonRunnerPath, kRepoRoot } from '../paths.js';
 import { modelKey, type ModelRecord } from '../state/records.js';
-import type { ContainerManager, ContainerManagerEvents, ReplicaEndpoint, ReplicaInfo } from './container_manager.js';
+import {
+  OutputTail, restartDelayMs, type ContainerManager, type ContainerManagerEvents, type ReplicaEndpoint, type ReplicaInfo,
+  type ReplicaLogs,
+} from './container_manager.js';
 
 export interface LocalProcessOptions {
   /** How long a replica may take from spawn to listening. */
@@ -28,11 +31,14 @@ export const kLocalProcessDefaults: LocalProcessOptions = {
 };
 
 const kStderrTailBytes = 4096;
+/** Output kept per replica for `logs()`. */
+const kOutputTailBytes = 64 * 1024;
 
 interface Replica {
   info: ReplicaInfo;
   child: ChildProcess | null;
   stderrTail: string;
+  output: OutputTail;
   restartTimer: NodeJS.Timeout | null;
   startedAtMs: number;
   wanted: boolean;
@@ -46,7 +52,10 @@ interface ModelReplicas {
 
 export function runnerCommand(model: ModelRecord): { command: string; args: string[] } {
   const spec = model.container;
-  if (spec === null) throw new ClipperError('CLP_ERR_INVALID_ARG', `model ${model.model_name}:${model.model_version} has no container spec`);
+  if (spec === null || spec.runtime === undefined || spec.entry === undefined) {
+    throw new ClipperError('CLP_ERR_INVALID_ARG',
+      `model ${model.model_name}:${model.model_version} has no runtime and entry for a local process`);
+  }
   const entry = path.resolve(kRepoRoot, spec.entry);
   const common = [
     '--model', entry, '--function', spec.function ?? 'predict', '--name', model.model_name,
@@ -108,6 +117,17 @@ export class LocalProcessManager implements ContainerManager {
     return out;
   }
 
+  async logs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]> {
+    const entry = this.#models.get(modelKey(name, version));
+    if (entry === undefined) return [];
+    return [...entry.replicas.values()].filter((r) => r.wanted).map((r) => ({
+      model: name, version, replicaId: r.info.replicaId, containerId: null, text: r.output.lines(tailLines),
+    }));
+  }
+
+  /** Local replicas never outlive the server: nothing to reconcile. */
+  async reconcile(): Promise<void> {}
+
   async close(): Promise<void> {
     this.#closed = true;
     const stops: Array<Promise<void>> = [];
@@ -122,8 +142,8 @@ export class LocalProcessManager implements ContainerManager {
     const model = entry.model;
     const replica: Replica = {
       info: { model: model.model_name, version: model.model_version, replicaId, host: '127.0.0.1', port: 0,
-        state: 'starting', pid: null, restartCount: 0 },
-      child: null, stderrTail: '', restartTimer: null, startedAtMs: 0, wanted: true,
+        state: 'starting', pid: null, restartCount: 0, manager: 'local', containerId: null, image: null, health: 'none' },
+      child: null, stderrTail: '', output: new OutputTail(kOutputTailBytes), restartTimer: null, startedAtMs: 0, wanted: true,
     };
     entry.replicas.set(replicaId, replica);
     return this.#spawn(entry, replica, true);
@@ -146,6 +166,7 @@ export class LocalProcessManager implements ContainerManager {
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (text: string) => {
       replica.stderrTail = (replica.stderrTail + text).slice(-kStderrTailBytes);
+      replica.output.push(text);
     });
     return new Promise<void>((resolve, reject) => {
       let ready = false;
@@ -157,6 +178,7 @@ export class LocalProcessManager implements ContainerManager {
       }, this.#options.startTimeoutMs);
       const lines = createInterface({ input: child.stdout! });
       lines.on('line', (line) => {
+        replica.output.push(`${line}\n`);
         if (ready || !line.startsWith('{')) return;
         let msg: { clipper_ready?: boolean; port?: number };
         try { msg = JSON.parse(line) as typeof msg; } catch { return; }
@@ -209,8 +231,7 @@ export class LocalProcessManager implements ContainerManager {
     const upMs = Date.now() - replica.startedAtMs;
     // A replica that stayed up for a while starts again from the shortest delay.
     if (upMs > 10 * this.#options.restartDelayMsMax) replica.info.restartCount = 0;
-    const delayMs = Math.min(this.#options.restartDelayMsMax,
-      this.#options.restartDelayMsMin * 2 ** Math.min(replica.info.restartCount, 16));
+    const delayMs = restartDelayMs(replica.info.restartCount, this.#options.restartDelayMsMin, this.#options.restartDelayMsMax);
     replica.info.restartCount++;
     replica.info.state = 'restarting';
     replica.restartTimer = setTimeout(() => {

@@ -20,15 +20,31 @@ export interface AppRecord {
   overload_response: 'status_429' | 'default_output';
 }
 
-/** How the local process manager (or, later, Docker/Kubernetes) runs a replica. */
+/**
+ * How a replica runs. `manager` picks the container manager (absent: the cluster's default,
+ * config.containers). The local manager runs `runtime` + `entry` as a child process; the Docker
+ * manager runs `image`, or first builds `<model>:<version>` from `runtime` + `entry` (+ `folder`,
+ * `pkgs_to_install`).
+ */
 export interface ContainerSpec {
-  runtime: 'node' | 'python';
-  /** Model file: a JS module for node; a .py file or a pickle for python. */
-  entry: string;
+  manager?: 'local' | 'docker';
+  runtime?: 'node' | 'python';
+  /** Model file: a JS module for node; a .py file or a pickle for python (relative to `folder` when given). */
+  entry?: string;
   /** Function to call in the entry (default `predict`). */
   function?: string;
   /** Runtime-specific options, e.g. { isolate: 'inline' } for node. */
   options?: Record<string, string | number | boolean>;
+  /** Docker: an image to run as it is (it speaks containers/PROTOCOL.md on port 7000). */
+  image?: string;
+  /** Docker: a folder copied whole into the image. */
+  folder?: string;
+  /** Docker, python: Debian packages installed into the image at build time (Clipper's pkgs_to_install). */
+  pkgs_to_install?: string[];
+  /** Docker: CPU limit of each replica (cores, may be fractional). */
+  cpus?: number;
+  /** Docker: memory limit of each replica. */
+  memory_mb?: number;
 }
 
 export interface ModelRecord {

@@ -3,6 +3,7 @@
 // from the model records. Plus ControlledStore, a store whose availability a test can switch.
 
 import type { AdminContext, ReplicaStatus } from '../../src/admin/admin_context.js';
+import type { ReplicaLogs } from '../../src/containers/container_manager.js';
 import { MemoryStateStore } from '../../src/state/memory_store.js';
 import { emptySnapshot, modelKey, type AppRecord, type ModelRecord, type StateSnapshot } from '../../src/state/records.js';
 import type { StateChange, StateListener, StateStore } from '../../src/state/state_store.js';
@@ -59,11 +60,17 @@ export class FakeAdminContext implements AdminContext {
         const id = `${model.model_name}:${model.model_version}:${replicaId}`;
         out.push({
           model: model.model_name, version: model.model_version, replicaId, host: '127.0.0.1', port: port++,
-          state: 'running', pid: 5000 + out.length, restartCount: 0, connected: !this.disconnected.has(id),
+          state: 'running', pid: 5000 + out.length, restartCount: 0, manager: 'local', containerId: null, image: null,
+          health: 'none', connected: !this.disconnected.has(id),
         });
       }
     }
     return out;
+  }
+
+  async replicaLogs(name: string, version: string): Promise<ReplicaLogs[]> {
+    return this.replicas().filter((r) => r.model === name && r.version === version)
+      .map((r) => ({ model: name, version, replicaId: r.replicaId, containerId: null, text: `replica ${r.replicaId} says hello\n` }));
   }
 
   close(): void {

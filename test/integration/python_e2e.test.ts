@@ -82,7 +82,7 @@ print(json.dumps(predict(conn, 'closure-app', [1.0, 2.0, 4.5])))
   const models = await s.conn.getAllModels(true);
   assert.equal(models.length, 1);
   assert.equal(models[0]!.container?.runtime, 'python');
-  assert.ok(models[0]!.container?.entry.startsWith(s.dir), 'the closure was pickled under CLIPPER_MODELS_DIR');
+  assert.ok(models[0]!.container?.entry?.startsWith(s.dir), 'the closure was pickled under CLIPPER_MODELS_DIR');
   // The frontend serves it to other clients too.
   const direct = await postJson(s.cluster.queryPort, '/closure-app/predict', { input: [10, 20] });
   assert.equal(direct.body.output, 90);

@@ -44,9 +44,12 @@ def parse_options(argv):
     parser = argparse.ArgumentParser(prog='clipper_container.runner', allow_abbrev=False)
     parser.add_argument('--model', required=True)
     parser.add_argument('--function', default='predict')
-    parser.add_argument('--name', required=True)
-    parser.add_argument('--version', required=True)
-    parser.add_argument('--input-type', required=True)
+    # Defaults from the environment: a Docker image takes them from the manager.
+    parser.add_argument('--name', default=os.environ.get('CLIPPER_MODEL_NAME') or None)
+    parser.add_argument('--version', default=os.environ.get('CLIPPER_MODEL_VERSION') or None)
+    parser.add_argument('--input-type', default=os.environ.get('CLIPPER_INPUT_TYPE') or None)
+    parser.add_argument('--alive-file', default=None,
+                        help="touched every second while the runner's main loop runs (the image's health check)")
     parser.add_argument('--host', default='127.0.0.1')
     parser.add_argument('--port', type=int, default=0)
     parser.add_argument('--watch-stdin', choices=('auto', 'yes', 'no'), default='auto',
@@ -54,6 +57,9 @@ def parse_options(argv):
     # The Node runner's option; accepted so that one container spec can name either runtime.
     parser.add_argument('--isolate', help=argparse.SUPPRESS)
     options, extra = parser.parse_known_args(argv)
+    for flag, value in (('--name', options.name), ('--version', options.version), ('--input-type', options.input_type)):
+        if value is None:
+            parser.error('%s is required' % flag)
     if not 0 <= options.port <= 65535:
         parser.error('--port must be 0..65535 (got %d)' % options.port)
     if extra:
@@ -252,6 +258,16 @@ def _stdin_is_watchable():
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
+def _touch(path):
+    try:
+        os.utime(path, None)
+    except OSError:
+        try:
+            open(path, 'a').close()
+        except OSError:
+            pass  # a read-only file system: the health check reports it
+
+
 def main(argv=None):
     options = parse_options(sys.argv[1:] if argv is None else argv)
     try:
@@ -291,8 +307,11 @@ def main(argv=None):
     watch = options.watch_stdin == 'yes' or (options.watch_stdin == 'auto' and _stdin_is_watchable())
     # The manager holds our stdin pipe: never outlive it.
     watched = [wakeup_r, 0] if watch else [wakeup_r]
+    alive_file = options.alive_file
     while True:
-        readable, _, _ = select.select(watched, [], [])
+        if alive_file is not None:
+            _touch(alive_file)
+        readable, _, _ = select.select(watched, [], [], 1.0 if alive_file is not None else None)
         if wakeup_r in readable:
             os.read(wakeup_r, 512)  # the handler itself runs as soon as we are back in bytecode
         if 0 in readable:

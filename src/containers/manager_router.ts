@@ -1,0 +1,150 @@
+// The cluster's one ContainerManager: it sends each model version to the manager its container
+// spec names (`container.manager`, else the cluster's default, config.containers). Local processes
+// are always at hand; the Docker manager is connected on first use (at start-up when Docker is the
+// default), so a cluster that never runs a container never needs an engine.
+
+import type Docker from 'dockerode';
+import { ClipperError } from '../errors.js';
+import { modelKey, type ModelRecord } from '../state/records.js';
+import type { ContainerManager, ContainerManagerEvents, ManagerKind, ReplicaInfo, ReplicaLogs } from './container_manager.js';
+import { DockerManager, type DockerManagerOptions } from './docker/docker_manager.js';
+import { connectDocker, dockerErrorText } from './docker/engine.js';
+import { buildModelImage } from './docker/images.js';
+import { LocalProcessManager, type LocalProcessOptions } from './local_process.js';
+
+export interface ManagerRouterOptions {
+  /** Where a model runs when its spec does not say. */
+  defaultManager: ManagerKind;
+  clusterName: string;
+  /** The Docker engine: unix:///path or tcp://host:port. */
+  dockerHost: string;
+  localProcess?: Partial<LocalProcessOptions>;
+  docker?: Partial<Omit<DockerManagerOptions, 'clusterName' | 'prepareImage'>>;
+  /** Progress of image builds (one line at a time). */
+  log?: (line: string) => void;
+}
+
+export function managerOf(model: ModelRecord, defaultManager: ManagerKind): ManagerKind {
+  return model.container?.manager ?? defaultManager;
+}
+
+export class ManagerRouter implements ContainerManager {
+  readonly #options: ManagerRouterOptions;
+  readonly #events: ContainerManagerEvents;
+  readonly #local: LocalProcessManager;
+  #docker: Promise<DockerManager> | null = null;
+  /** Per model key: the image build or look-up of this process (a model version is built once per run). */
+  readonly #images = new Map<string, Promise<string>>();
+  #closed = false;
+
+  constructor(events: ContainerManagerEvents, options: ManagerRouterOptions) {
+    this.#events = events;
+    this.#options = options;
+    this.#local = new LocalProcessManager(events, options.localProcess);
+  }
+
+  /** Connects to the Docker engine now (start-up of a cluster whose default is Docker); rejects naming the socket. */
+  async start(): Promise<void> {
+    if (this.#options.defaultManager === 'docker') await this.#dockerManager();
+  }
+
+  async ensure(model: ModelRecord): Promise<void> {
+    if (managerOf(model, this.#options.defaultManager) === 'local') return this.#local.ensure(model);
+    const docker = await this.#dockerManager();
+    return docker.ensure(model);
+  }
+
+  async remove(name: string, version: string): Promise<void> {
+    this.#images.delete(modelKey(name, version));
+    await Promise.all([this.#local.remove(name, version), this.#withDocker((d) => d.remove(name, version))]);
+  }
+
+  list(): ReplicaInfo[] {
+    return [...this.#local.list(), ...this.#dockerNow?.list() ?? []];
+  }
+
+  async logs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]> {
+    const [local, docker] = await Promise.all([this.#local.logs(name, version, tailLines),
+      this.#withDocker((d) => d.logs(name, version, tailLines))]);
+    return [...local, ...docker ?? []];
+  }
+
+  async reconcile(wanted: ReadonlySet<string>): Promise<void> {
+    await this.#withDocker((d) => d.reconcile(wanted));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await Promise.all([this.#local.close(), this.#withDocker((d) => d.close())]);
+  }
+
+  #dockerNow: DockerManager | null = null;
+
+  #dockerManager(): Promise<DockerManager> {
+    if (this.#closed) return Promise.reject(new ClipperError('CLP_ERR_INTERNAL', 'container manager is closed'));
+    this.#docker ??= connectDocker(this.#options.dockerHost).then((client) => {
+      const manager = new DockerManager(client, this.#events, {
+        ...this.#options.docker, clusterName: this.#options.clusterName,
+        prepareImage: (model) => this.#prepareImage(client, model),
+      });
+      this.#dockerNow = manager;
+      return manager;
+    });
+    // An engine that was down may come up: the next deploy tries again.
+    this.#docker.catch(() => { this.#docker = null; });
+    return this.#docker;
+  }
+
+  /** Runs `fn` on the Docker manager if one was ever connected (a failed connection counts as none). */
+  async #withDocker<T>(fn: (d: DockerManager) => Promise<T>): Promise<T | undefined> {
+    if (this.#docker === null) return undefined;
+    const docker = await this.#docker.catch(() => null);
+    return docker === null ? undefined : fn(docker);
+  }
+
+  #prepareImage(docker: Docker, model: ModelRecord): Promise<string> {
+    const key = modelKey(model.model_name, model.model_version);
+    let image = this.#images.get(key);
+    if (image === undefined) {
+      image = (model.container?.image !== undefined ? findImage(docker, model.container.image, this.#options.log)
+        : this.#build(docker, model));
+      this.#images.set(key, image);
+      image.catch(() => { if (this.#images.get(key) === image) this.#images.delete(key); });
+    }
+    return image;
+  }
+
+  async #build(docker: Docker, model: ModelRecord): Promise<string> {
+    const c = model.container!;
+    if (c.runtime === undefined || c.entry === undefined) {
+      throw new ClipperError('CLP_ERR_INVALID_ARG', `model ${model.model_name}:${model.model_version} names neither an image nor a runtime and entry`);
+    }
+    const { tag } = await buildModelImage(docker, {
+      model: model.model_name, version: model.model_version, runtime: c.runtime, entry: c.entry, inputType: model.input_type,
+      ...(c.folder !== undefined ? { folder: c.folder } : {}), ...(c.function !== undefined ? { function: c.function } : {}),
+      ...(c.options !== undefined ? { options: c.options } : {}),
+      ...(c.pkgs_to_install !== undefined ? { pkgsToInstall: c.pkgs_to_install } : {}),
+    }, this.#options.log);
+    return tag;
+  }
+}
+
+/** An image named by the user: used when present here, else pulled from its registry (which the user runs). */
+async function findImage(docker: Docker, image: string, log?: (line: string) => void): Promise<string> {
+  try {
+    await docker.getImage(image).inspect();
+    return image;
+  } catch { /* not here: try its registry */ }
+  try {
+    const stream = await docker.pull(image);
+    await new Promise<void>((resolve, reject) => {
+      docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()),
+        (event: { status?: string }) => { if (event.status !== undefined) log?.(`pull ${image}: ${event.status}`); });
+    });
+    return image;
+  } catch (err) {
+    throw new ClipperError('CLP_ERR_DEPLOY_FAILED',
+      `image ${image} is not on this machine and could not be pulled (${dockerErrorText(err)}); ` +
+      'build it with `clipper build`, or give a registry the engine can reach');
+  }
+}
