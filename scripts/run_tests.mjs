@@ -5,6 +5,7 @@ import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { ensureDocker } from './docker_daemon.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const testRoot = path.join(root, 'dist', 'test');
@@ -26,7 +27,15 @@ if (files.length === 0) {
   process.exit(1);
 }
 const concurrency = process.env.CLIPPER_TEST_CONCURRENCY ?? '2';
-const result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], {
-  stdio: 'inherit', cwd: root,
-});
-process.exit(result.status ?? 1);
+// The Docker tests (test/docker/) need an engine: start one when none runs, stop it afterwards.
+const needsDocker = files.some((f) => f.includes(`${path.sep}docker${path.sep}`));
+const stopDocker = needsDocker ? await ensureDocker() : async () => {};
+let result;
+try {
+  result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], {
+    stdio: 'inherit', cwd: root,
+  });
+} finally {
+  await stopDocker();
+}
+process.exit(result?.status ?? 1);

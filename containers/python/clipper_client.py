@@ -77,21 +77,27 @@ class ClipperConnection:
         return self._admin('add_model_links', {'app_name': app_name, 'model_names': [model_name]})
 
     def deploy_python_closure(self, name, version, input_type, func, num_replicas=1,
-                              batch_size=DEFAULT_BATCH_SIZE, labels=None):
+                              batch_size=DEFAULT_BATCH_SIZE, labels=None, pkgs_to_install=None, manager=None):
         """Pickle `func` (called with a batch: a 2-D array, or a list of arrays/str/bytes; it returns
-        one output per input) and deploy it as model name:version in a Python container."""
+        one output per input) and deploy it as model name:version in a Python container.
+
+        manager: 'local' (a process on the server's machine) or 'docker' (an image `name:version`
+        built on the server's machine); None: the server's default. pkgs_to_install: Debian packages
+        installed into the image (implies docker), as Clipper's deployers did."""
         if not callable(func):
             raise TypeError('func must be callable, got %s' % type(func).__name__)
         path = self._save_model(name, version, func)
-        return self._add_model(name, version, input_type, path, 'predict', num_replicas, batch_size, labels)
+        return self._add_model(name, version, input_type, path, 'predict', num_replicas, batch_size, labels,
+                               pkgs_to_install, manager)
 
     def deploy_sklearn_model(self, name, version, input_type, model, method='predict', num_replicas=1,
-                             batch_size=DEFAULT_BATCH_SIZE, labels=None):
+                             batch_size=DEFAULT_BATCH_SIZE, labels=None, pkgs_to_install=None, manager=None):
         """Pickle a fitted estimator and deploy it; the container calls `model.<method>(X)`."""
         if not callable(getattr(model, method, None)):
             raise TypeError('%s has no method %s' % (type(model).__name__, method))
         path = self._save_model(name, version, model)
-        return self._add_model(name, version, input_type, path, method, num_replicas, batch_size, labels)
+        return self._add_model(name, version, input_type, path, method, num_replicas, batch_size, labels,
+                               pkgs_to_install, manager)
 
     def _save_model(self, name, version, obj):
         for what, value in (('name', name), ('version', version)):
@@ -106,13 +112,26 @@ class ClipperConnection:
         os.replace(tmp, path)
         return path
 
-    def _add_model(self, name, version, input_type, path, function, num_replicas, batch_size, labels):
+    def _add_model(self, name, version, input_type, path, function, num_replicas, batch_size, labels,
+                   pkgs_to_install=None, manager=None):
+        container = {'runtime': 'python', 'entry': path, 'function': function}
+        if pkgs_to_install:
+            container['pkgs_to_install'] = list(pkgs_to_install)
+            manager = manager or 'docker'
+        if manager is not None:
+            container['manager'] = manager
         return self._admin('add_model', {
             'model_name': name, 'model_version': str(version), 'labels': list(labels or []),
             'input_type': input_type, 'container_name': 'clipper-ts/python', 'model_data_path': path,
-            'batch_size': int(batch_size), 'num_replicas': int(num_replicas),
-            'container': {'runtime': 'python', 'entry': path, 'function': function},
+            'batch_size': int(batch_size), 'num_replicas': int(num_replicas), 'container': container,
         })
+
+    def get_logs(self, name, version=None, tail_lines=100):
+        """The recent output of each replica of a model version (the current one by default)."""
+        body = {'model_name': name, 'tail_lines': int(tail_lines)}
+        if version is not None:
+            body['model_version'] = str(version)
+        return json.loads(self._admin('get_logs', body))
 
     # -- queries ------------------------------------------------------------------------------
 
@@ -139,13 +158,15 @@ def register_application(conn, name, input_type, default_output, slo_micros):
 
 
 def deploy_python_closure(conn, name, version, input_type, func, num_replicas=1,
-                          batch_size=DEFAULT_BATCH_SIZE):
-    return conn.deploy_python_closure(name, version, input_type, func, num_replicas, batch_size)
+                          batch_size=DEFAULT_BATCH_SIZE, pkgs_to_install=None, manager=None):
+    return conn.deploy_python_closure(name, version, input_type, func, num_replicas, batch_size,
+                                      pkgs_to_install=pkgs_to_install, manager=manager)
 
 
 def deploy_sklearn_model(conn, name, version, input_type, model, method='predict', num_replicas=1,
-                         batch_size=DEFAULT_BATCH_SIZE):
-    return conn.deploy_sklearn_model(name, version, input_type, model, method, num_replicas, batch_size)
+                         batch_size=DEFAULT_BATCH_SIZE, pkgs_to_install=None, manager=None):
+    return conn.deploy_sklearn_model(name, version, input_type, model, method, num_replicas, batch_size,
+                                     pkgs_to_install=pkgs_to_install, manager=manager)
 
 
 def link_model_to_app(conn, app_name, model_name):

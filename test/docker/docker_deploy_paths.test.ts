@@ -1,0 +1,124 @@
+// The ways a model reaches Docker, end to end against a real engine: a Python closure from the
+// Python client (pickled, built into an image with pkgs_to_install), an image made by `clipper
+// build` and registered the Clipper way (container_name only), `clipper logs`, and a package apt
+// cannot find failing the deploy with its name.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, test, type TestContext } from 'node:test';
+import { startAdminServer } from '../../src/admin/admin_server.js';
+import { ClipperConnection } from '../../src/client/admin_client.js';
+import { connectDocker, dockerHostOf, kLabelCluster } from '../../src/containers/docker/engine.js';
+import { kRepoRoot } from '../../src/paths.js';
+import { kExampleModels, postJson, startTestCluster } from '../helpers/cluster.js';
+import { missingPythonModules, runPythonAsync } from '../integration/python_harness.js';
+import { dockerSkipReason } from './docker_env.js';
+
+const skip = await dockerSkipReason();
+const docker = skip === null ? await connectDocker(dockerHostOf('')) : null;
+const kMissing = missingPythonModules(['cloudpickle', 'numpy']);
+const pySkip = skip ?? (kMissing.length > 0 ? `/usr/bin/python3 lacks ${kMissing.join(', ')} (run npm run setup)` : null);
+const clusters: string[] = [];
+const images: string[] = [];
+
+after(async () => {
+  if (docker === null) return;
+  for (const name of clusters) {
+    const own = await docker.listContainers({ all: true, filters: { label: [`${kLabelCluster}=${name}`] } });
+    for (const c of own) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  }
+  for (const image of images) await docker.getImage(image).remove({ force: true }).catch(() => {});
+});
+
+async function dockerCluster(t: TestContext, what: string) {
+  const name = `t-${what}-${process.pid}`;
+  clusters.push(name);
+  const cluster = await startTestCluster(t, { containers: 'docker', clusterName: name }, { startAdmin: startAdminServer });
+  const adminUrl = `http://127.0.0.1:${cluster.adminPort}`;
+  const queryUrl = `http://127.0.0.1:${cluster.queryPort}`;
+  return { cluster, adminUrl, queryUrl, conn: new ClipperConnection({ adminUrl, queryUrl, timeoutMs: 600_000 }) };
+}
+
+function runClipper(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+    child.once('error', reject);
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+test('a Python closure with pkgs_to_install, deployed to Docker from the Python client', { skip: pySkip ?? false, timeout: 900_000 }, async (t) => {
+  const s = await dockerCluster(t, 'pyclosure');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'clipper-docker-py-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  images.push('six-sum:1');
+  const script = `
+import json, sys
+sys.path.insert(0, sys.argv[3])
+from clipper_client import ClipperConnection, deploy_python_closure, link_model_to_app, predict, register_application
+conn = ClipperConnection(sys.argv[1], sys.argv[2], timeout_s=900)
+def six_sum(inputs):
+    import six  # installed into the image by pkgs_to_install, from Debian's python3-six
+    return [float(row.sum()) + (1000.0 if six.PY3 else 0.0) for row in inputs]
+register_application(conn, 'six-app', 'doubles', '-1.0', 2000000)
+deploy_python_closure(conn, 'six-sum', '1', 'doubles', six_sum, pkgs_to_install=['python3-six'])
+link_model_to_app(conn, 'six-app', 'six-sum')
+print(json.dumps(predict(conn, 'six-app', [1.0, 2.0])))
+print(json.dumps(conn.get_logs('six-sum')))
+`;
+  const run = await runPythonAsync(['-c', script, s.adminUrl, s.queryUrl, path.join(kRepoRoot, 'containers', 'python')],
+    { CLIPPER_MODELS_DIR: dir });
+  assert.equal(run.status, 0, run.stderr);
+  const [answerLine, logsLine] = run.stdout.trim().split('\n').slice(-2);
+  const answer = JSON.parse(answerLine!) as { output: unknown; default: boolean };
+  assert.deepEqual({ output: answer.output, default: answer.default }, { output: 1003, default: false });
+  const logs = JSON.parse(logsLine!) as Array<{ logs: string; container_id: string }>;
+  assert.equal(logs.length, 1);
+  assert.match(logs[0]!.logs, /clipper_ready/);
+  const containers = await s.conn.getAllContainers(true);
+  assert.equal(containers[0]!.image, 'six-sum:1');
+  assert.equal(containers[0]!.manager, 'docker');
+});
+
+test('a Debian package apt cannot find fails the deploy with its name; nothing stays registered', { skip: skip ?? false, timeout: 900_000 }, async (t) => {
+  const s = await dockerCluster(t, 'badpkg');
+  await assert.rejects(s.conn.deployModel({ name: 'nopkg', version: '1', inputType: 'doubles',
+    container: { runtime: 'python', entry: path.join(kRepoRoot, 'bench', 'models', 'py_sum.py'), pkgs_to_install: ['python3-no-such-package-xyz'] } }),
+  (err: Error & { status?: number; cause?: unknown }) => {
+    assert.equal(err.status, 400);
+    assert.match(String(err.cause), /python3-no-such-package-xyz/);
+    return true;
+  });
+  assert.deepEqual(await s.conn.getAllModels(), []);
+  assert.deepEqual(await s.conn.getAllContainers(), []);
+});
+
+test('an image from `clipper build`, registered by container_name alone, serves; `clipper logs` shows its output', { skip: skip ?? false, timeout: 600_000 }, async (t) => {
+  images.push('built-sum:3');
+  const build = await runClipper(['build', '--name', 'built-sum', '--version', '3', '--runtime', 'node',
+    '--entry', path.join(kExampleModels, 'sum_model.mjs'), '--input-type', 'doubles']);
+  assert.equal(build.status, 0, build.stderr);
+  assert.equal(build.stdout.trim(), 'built-sum:3');
+  const s = await dockerCluster(t, 'byname');
+  await s.conn.registerApplication({ name: 'by-name', inputType: 'doubles', defaultOutput: '-1.0', sloMicros: 2_000_000 });
+  // Clipper's add_model body: the image is container_name; no container spec.
+  await s.conn.deployModel({ name: 'built-sum', version: '3', inputType: 'doubles', containerName: 'built-sum:3' });
+  await s.conn.linkModelToApp('by-name', 'built-sum');
+  const answer = await postJson(s.cluster.queryPort, '/by-name/predict', { input: [7, 8] });
+  assert.deepEqual({ output: answer.body.output, default: answer.body.default }, { output: 15, default: false });
+  const logs = await runClipper(['logs', 'built-sum:3', '--admin-url', s.adminUrl, '--tail', '20']);
+  assert.equal(logs.status, 0, logs.stderr);
+  assert.match(logs.stdout, /==> built-sum:3 replica 0 \(container [0-9a-f]{12}\) <==/);
+  assert.match(logs.stdout, /clipper_ready/);
+  // An image that is not on this machine and cannot be pulled: a clear 400, nothing registered.
+  await assert.rejects(s.conn.deployModel({ name: 'ghost', version: '1', inputType: 'doubles', containerName: 'ghost-model-xyz:1' }),
+    (err: Error & { cause?: unknown }) => { assert.match(String(err.cause), /ghost-model-xyz:1 is not on this machine/); return true; });
+  assert.equal((await s.conn.getAllModels()).length, 1);
+});
