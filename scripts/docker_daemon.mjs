@@ -1,6 +1,7 @@
 // The Docker engine the Docker tests need (test/docker/). Before the tests: when no engine answers
 // at /var/run/docker.sock (or $DOCKER_HOST), install Debian's docker.io, mmdebstrap (Python base
-// image) and docker-registry (the push test's local registry) when missing and we are root with
+// image), docker-registry (the push test's local registry) and docker-compose (the compose test)
+// when missing and we are root with
 // apt, then start dockerd in the background. After the tests: stop the dockerd we started (its
 // images stay on disk, so the base images are built once per machine). Where no engine can start,
 // says why once; the Docker tests then skip with the reason.
@@ -9,7 +10,7 @@ import { existsSync, openSync } from 'node:fs';
 import http from 'node:http';
 
 const kSocket = '/var/run/docker.sock';
-const kPackages = [['dockerd', 'docker.io'], ['mmdebstrap', 'mmdebstrap'], ['docker-registry', 'docker-registry']];
+const kPackages = [['dockerd', 'docker.io'], ['mmdebstrap', 'mmdebstrap'], ['docker-registry', 'docker-registry'], ['docker-compose', 'docker-compose']];
 
 function ping(timeoutMs = 2000) {
   if (process.env.DOCKER_HOST !== undefined && !process.env.DOCKER_HOST.startsWith('unix://')) return Promise.resolve(false);

@@ -3,12 +3,14 @@
 //                 [--state memory:|redis://host:port] [--cluster-name NAME]
 //   clipper register-app | deploy | link | predict | logs ...   (src/cli_admin.ts)
 //   clipper build ...                                     (src/cli_build.ts)
+//   clipper docker-images ...                             (src/cli_images.ts)
 //   clipper bench ...                                     (bench/loadgen)
 
 import { parseArgs } from 'node:util';
 import { Cluster } from './cluster.js';
 import { isAdminCommand, kAdminUsage, runAdminCommand } from './cli_admin.js';
 import { kBuildUsage, runBuild } from './cli_build.js';
+import { kImagesUsage, runImages } from './cli_images.js';
 import { ClipperError } from './errors.js';
 import { installExample } from './example.js';
 import type { ClipperConfig } from './config.js';
@@ -26,7 +28,7 @@ commands:
             --cluster-name NAME  key namespace in a shared state store (default "default")
             --containers local|docker  where replicas run unless a model says (default local)
             --docker-host URL    Docker engine (default $DOCKER_HOST or unix:///var/run/docker.sock)
-${kAdminUsage}${kBuildUsage}  bench     measure a running server: throughput and latency per concurrency or rate level,
+${kAdminUsage}${kBuildUsage}${kImagesUsage}  bench     measure a running server: throughput and latency per concurrency or rate level,
             SLO attainment, server batch sizes; reports in JSON, CSV and HTML (clipper bench --help)
   help      this text
 `;
@@ -99,6 +101,7 @@ export async function main(argv: string[]): Promise<number> {
     switch (command) {
       case 'start': return await start(rest);
       case 'build': return await runBuild(rest);
+      case 'docker-images': return await runImages(rest);
       case 'bench': {
         // The harness lives in bench/loadgen (compiled beside src/); loaded only when asked for.
         const { main: benchMain } = await import('../bench/loadgen/main.js');

@@ -132,6 +132,18 @@ test('a container killed under load: every query answered by its deadline, the r
   assert.equal(back!.Id, victim!.Id);
   const after = await postJson(cluster.queryPort, '/k/predict', { input: [100, 1] });
   assert.deepEqual({ output: after.body.output, default: after.body.default }, { output: 101, default: false });
+
+  // A container removed behind the manager's back (docker rm -f) is replaced by a new one.
+  await docker!.getContainer(back!.Id).remove({ force: true });
+  await waitUntil(async () => {
+    const [c] = await conn.getAllContainers(true);
+    return c !== undefined && c.container_id !== back!.Id && c.connected === true && c.state === 'running';
+  }, 60_000, 'a new container for the removed one');
+  const replaced = await containersOf(name);
+  assert.equal(replaced.length, 1);
+  assert.notEqual(replaced[0]!.Id, back!.Id);
+  const last = await postJson(cluster.queryPort, '/k/predict', { input: [5, 5] });
+  assert.deepEqual({ output: last.body.output, default: last.body.default }, { output: 10, default: false });
 });
 
 test('a container that exits during deploy fails the deploy with its own output; nothing stays', { skip: skip ?? false, timeout: 300_000 }, async (t) => {

@@ -7,7 +7,6 @@
 import type Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { createInterface } from 'node:readline';
-import { createHash, randomBytes } from 'node:crypto';
 import { ClipperError } from '../../errors.js';
 import { modelKey, type ModelRecord } from '../../state/records.js';
 import {
@@ -15,6 +14,7 @@ import {
   type ReplicaInfo, type ReplicaLogs,
 } from '../container_manager.js';
 import { demuxLogs, dockerErrorText, dockerStatusCode, kLabelCluster, kLabelModel, kLabelReplica, kLabelSpec, kLabelVersion } from './engine.js';
+import { containerCreateOptions, publishedPort, replicaSpecHash } from './replica_container.js';
 
 export interface DockerManagerOptions {
   clusterName: string;
@@ -61,13 +61,6 @@ interface ModelReplicas {
   nextReplicaId: number;
   /** Containers of this model version found at start-up, not yet adopted or removed. */
   found: Docker.ContainerInfo[];
-}
-
-/** A hash of what a replica runs: a container whose spec differs is replaced rather than adopted. */
-export function replicaSpecHash(model: ModelRecord): string {
-  const c = model.container;
-  const spec = { container: c, input_type: model.input_type, container_name: c?.image === undefined ? null : model.container_name };
-  return createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
 }
 
 export class DockerManager implements ContainerManager {
@@ -258,28 +251,11 @@ export class DockerManager implements ContainerManager {
 
   async #create(entry: ModelReplicas, replica: Replica): Promise<void> {
     const m = entry.model;
-    const spec = m.container ?? {};
     const image = await this.#options.prepareImage(m);
     if (!replica.wanted || this.#closed) throw new ClipperError('CLP_ERR_DEPLOY_FAILED', 'the replica was stopped while its image was prepared');
-    const port = `${this.#options.containerPort}/tcp`;
-    const name = `clipper-${this.#options.clusterName}-${m.model_name}-${m.model_version}-${replica.info.replicaId}-${randomBytes(3).toString('hex')}`
-      .replace(/[^a-zA-Z0-9_.-]/g, '-');
     try {
-      replica.container = await this.#docker.createContainer({
-        name, Image: image,
-        Env: [`CLIPPER_MODEL_NAME=${m.model_name}`, `CLIPPER_MODEL_VERSION=${m.model_version}`,
-          `CLIPPER_INPUT_TYPE=${m.input_type}`, `CLIPPER_REPLICA_ID=${replica.info.replicaId}`],
-        Labels: { [kLabelCluster]: this.#options.clusterName, [kLabelModel]: m.model_name, [kLabelVersion]: m.model_version,
-          [kLabelReplica]: String(replica.info.replicaId), [kLabelSpec]: replicaSpecHash(m) },
-        ExposedPorts: { [port]: {} },
-        HostConfig: {
-          // Published on loopback only: the frontend dials 127.0.0.1:<port>; nothing else can.
-          PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
-          RestartPolicy: { Name: 'no' },
-          ...(spec.cpus !== undefined ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
-          ...(spec.memory_mb !== undefined ? { Memory: spec.memory_mb * 1024 * 1024 } : {}),
-        },
-      });
+      replica.container = await this.#docker.createContainer(
+        containerCreateOptions(m, replica.info.replicaId, image, this.#options.clusterName, this.#options.containerPort));
     } catch (err) {
       throw new ClipperError('CLP_ERR_DEPLOY_FAILED', `cannot create a container of ${image}: ${dockerErrorText(err)}`);
     }
@@ -417,13 +393,6 @@ export class DockerManager implements ContainerManager {
       }
     }
   }
-}
-
-function publishedPort(inspect: Docker.ContainerInspectInfo, containerPort: number): number | null {
-  const bindings = inspect.NetworkSettings?.Ports?.[`${containerPort}/tcp`];
-  const binding = bindings?.find((b) => b.HostIp === '127.0.0.1') ?? null;
-  const port = binding === null ? NaN : Number(binding.HostPort);
-  return Number.isInteger(port) && port > 0 ? port : null;
 }
 
 function endpointOf(replica: Replica): ReplicaEndpoint {
