@@ -37,12 +37,13 @@ async function serve(): Promise<void> {
   const deployMs: Record<string, number> = {};
   for (const [runtime, entry] of [['node', kSumNode], ['python', kSumPython]] as const) {
     const options: Record<string, string> = runtime === 'node' ? { isolate: 'inline' } : {};
-    const local = nodeModelRecord(`${runtime}-local`, '1', 'doubles', entry, {}, options);
+    const node = nodeModelRecord(`${runtime}-local`, '1', 'doubles', entry, {}, options);
+    const local = { ...node, container: { ...node.container!, runtime } };
     deployMs[`${runtime}, local process`] = await timed(local);
     const name = `${runtime}-docker`;
     await docker.getImage(`${name}:1`).remove({ force: true }).catch(() => {}); // a cold model image build
     deployMs[`${runtime}, Docker (cold model image)`] = await timed({ ...local, model_name: name,
-      container: { ...local.container!, manager: 'docker', runtime } });
+      container: { ...local.container, manager: 'docker' } });
   }
   // The throughput pair: the same Node sum model, one replica each.
   await deployRecord(cluster, nodeModelRecord('sum-local', '1', 'doubles', kSumNode));

@@ -53,7 +53,9 @@ export async function ensureDocker() {
     return async () => {};
   }
   const log = openSync('/tmp/clipper-test-dockerd.log', 'a');
-  const daemon = spawn('dockerd', ['--host', `unix://${kSocket}`], { stdio: ['ignore', log, log], detached: true });
+  // No userland proxy: loopback-published ports go through iptables, not a copying process per
+  // connection (docs/benchmarks.md, Docker replicas: ~80-90% of local-process throughput with it, ~100% without).
+  const daemon = spawn('dockerd', ['--host', `unix://${kSocket}`, '--userland-proxy=false'], { stdio: ['ignore', log, log], detached: true });
   daemon.on('error', () => {});
   const deadline = Date.now() + 60_000;
   while (!(await ping()) && Date.now() < deadline && daemon.exitCode === null) await new Promise((r) => setTimeout(r, 250));
