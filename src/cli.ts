@@ -67,7 +67,8 @@ async function start(argv: string[]): Promise<number> {
   const onParentGone = (): void => { parentGone = true; };
   if (process.channel !== undefined) process.on('disconnect', onParentGone);
   const { startAdminServer } = await import('./admin/admin_server.js');
-  const cluster = await Cluster.start({ config, startAdmin: startAdminServer });
+  const cluster = await Cluster.start({ config, startAdmin: startAdminServer,
+    log: (line) => process.stderr.write(`clipper: ${line}\n`) }); // image builds for Docker replicas
   const c = cluster.config;
   process.stdout.write(`clipper: query frontend on http://${c.host}:${cluster.queryPort}, management API on http://${c.host}:${cluster.adminPort}\n`);
   let stopping = false;

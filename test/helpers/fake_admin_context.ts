@@ -18,7 +18,7 @@ export interface DeployCall {
 
 export class FakeAdminContext implements AdminContext {
   readonly store: StateStore;
-  readonly defaults: { numReplicas: number };
+  readonly defaults: { numReplicas: number; containers: 'local' | 'docker' };
   /** Every waitForDeploy call, in order, with the replica count the record asked for then. */
   readonly deployCalls: DeployCall[] = [];
   /** Decides the outcome of each waitForDeploy (default: replicas start). */
@@ -28,13 +28,14 @@ export class FakeAdminContext implements AdminContext {
   #snapshot: StateSnapshot = emptySnapshot();
   #unsubscribe: () => void = () => {};
 
-  private constructor(store: StateStore, numReplicas: number) {
+  private constructor(store: StateStore, numReplicas: number, containers: 'local' | 'docker') {
     this.store = store;
-    this.defaults = { numReplicas };
+    this.defaults = { numReplicas, containers };
   }
 
-  static async create(store: StateStore = new MemoryStateStore(), opts: { numReplicas?: number } = {}): Promise<FakeAdminContext> {
-    const ctx = new FakeAdminContext(store, opts.numReplicas ?? 1);
+  static async create(store: StateStore = new MemoryStateStore(),
+    opts: { numReplicas?: number; containers?: 'local' | 'docker' } = {}): Promise<FakeAdminContext> {
+    const ctx = new FakeAdminContext(store, opts.numReplicas ?? 1, opts.containers ?? 'local');
     ctx.#snapshot = await store.open();
     ctx.#unsubscribe = store.subscribe((change) => ctx.#apply(change));
     return ctx;

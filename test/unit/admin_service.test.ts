@@ -51,6 +51,19 @@ async function fails(route: string, body: unknown, status: number, code: string)
 
 const current = (name: string): string | undefined => ctx.snapshot().currentVersions.get(name);
 
+describe('get_logs', () => {
+  it("returns each replica's output, of the current version by default; unknown models are refused", async () => {
+    await ok('add_model', { ...kSum, container: kNodeContainer });
+    const logs = await okJson('get_logs', { model_name: 'sum' }) as Array<Record<string, unknown>>;
+    assert.deepEqual(logs.map((l) => [l.model_version, l.model_replica_id, l.logs]),
+      [['1', 0, 'replica 0 says hello\n'], ['1', 1, 'replica 1 says hello\n']]);
+    assert.equal((await okJson('get_logs', { model_name: 'sum', model_version: '1', tail_lines: 5 }) as unknown[]).length, 2);
+    assert.match(await fails('get_logs', { model_name: 'nope' }, 400, 'CLP_ERR_NOT_FOUND'), /model 'nope' has no current version/);
+    assert.match(await fails('get_logs', { model_name: 'sum', model_version: '9' }, 400, 'CLP_ERR_NOT_FOUND'), /sum:9 does not exist/);
+    assert.match(await fails('get_logs', { model_name: 'sum', tail_lines: 0 }, 400, 'CLP_ERR_INVALID_ARG'), /tail_lines/);
+  });
+});
+
 describe('add_app / delete_app', () => {
   it('accepts the clipper_admin body and stores the app', async () => {
     const reply = await call('add_app', kHello);
@@ -196,7 +209,16 @@ describe('add_model', () => {
       [{ runtime: 'ruby', entry: 'x.rb' }, /container\.runtime must be 'node' or 'python'/],
       [{ runtime: 'node' }, /container\.entry/],
       [{ runtime: 'node', entry: '' }, /container\.entry/],
-      [{ ...kNodeContainer, image: 'x' }, /container\.image is not a known field/],
+      [{ ...kNodeContainer, image: 'x' }, /container\.image needs "manager": "docker"/],
+      [{ ...kNodeContainer, cpus: 1 }, /container\.cpus needs "manager": "docker"/],
+      [{ ...kNodeContainer, colour: 'red' }, /container\.colour is not a known field/],
+      [{ ...kNodeContainer, manager: 'k8s' }, /container\.manager must be 'local' or 'docker'/],
+      [{ manager: 'docker' }, /container\.runtime must be 'node' or 'python' \(got nothing\), or give container\.image/],
+      [{ manager: 'docker', image: 'Bad Image!' }, /container\.image must be a Docker image reference/],
+      [{ ...kNodeContainer, manager: 'docker', pkgs_to_install: ['python3-six'] }, /pkgs_to_install installs Debian packages for python/],
+      [{ manager: 'docker', runtime: 'python', entry: 'm.py', pkgs_to_install: ['bad name'] }, /"bad name" is not a Debian package name/],
+      [{ ...kNodeContainer, manager: 'docker', cpus: 0 }, /container\.cpus must be a number of cores/],
+      [{ ...kNodeContainer, manager: 'docker', memory_mb: 1.5 }, /container\.memory_mb must be an integer/],
       [{ ...kNodeContainer, options: { a: { b: 1 } } }, /container\.options\.a/],
       [{ ...kNodeContainer, function: 'not an id' }, /container\.function/],
       ['node', /container must be an object/],
@@ -211,6 +233,29 @@ describe('add_model', () => {
     assert.match(await fails('add_model', { ...kSum, num_replicas: 1 }, 400, 'CLP_ERR_INVALID_ARG'), /has no container spec/);
     assert.equal(ctx.snapshot().models.size, 0);
     assert.equal(ctx.deployCalls.length, 0);
+  });
+
+  it('stores a Docker spec as given; on a Docker cluster, container_name alone is the image to run', async () => {
+    const docker = { manager: 'docker', runtime: 'python', entry: '/m/f.pkl', pkgs_to_install: ['python3-six'], cpus: 0.5, memory_mb: 256 };
+    await ok('add_model', { ...kSum, container: docker });
+    assert.deepEqual(ctx.snapshot().models.get('sum:1')?.container, docker);
+    await ok('add_model', { ...kSum, model_version: '2', container_name: undefined, container: { manager: 'docker', image: 'reg.local:5000/sum:2' } });
+    assert.equal(ctx.snapshot().models.get('sum:2')?.container_name, 'reg.local:5000/sum:2');
+    // A local cluster keeps Clipper's container_name as a label (no replicas).
+    await ok('add_model', { ...kSum, model_version: '3' });
+    assert.equal(ctx.snapshot().models.get('sum:3')?.container, null);
+
+    const dockerCtx = await FakeAdminContext.create(undefined, { numReplicas: 1, containers: 'docker' });
+    const dockerService = new AdminService(dockerCtx);
+    const reply = await dockerService.handle('add_model', { ...kSum, container_name: 'sum-model:1' });
+    assert.equal(reply.status, 200, reply.body);
+    const record = dockerCtx.snapshot().models.get('sum:1');
+    assert.deepEqual(record?.container, { image: 'sum-model:1' });
+    assert.equal(record?.num_replicas, 1);
+    // On a Docker cluster a spec without "manager" may use the Docker fields.
+    const built = await dockerService.handle('add_model', { ...kSum, model_version: '2', container: { ...kNodeContainer, cpus: 2 } });
+    assert.equal(built.status, 200, built.body);
+    dockerCtx.close();
   });
 
   it('rolls back when the replicas cannot start, keeping the previous version current', async () => {

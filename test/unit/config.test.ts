@@ -9,6 +9,9 @@ test('the defaults resolve unchanged', () => {
   assert.deepEqual({ ...resolveConfig() }, { ...kDefaultConfig });
   assert.equal(resolveConfig({ cacheBytesMax: 0 }).cacheBytesMax, 0, '0 turns the cache off');
   assert.equal(resolveConfig({ ringPollUs: 0 }).ringPollUs, 0, '0 turns low-load polling off');
+  for (const dockerHost of ['unix:///run/docker.sock', 'tcp://127.0.0.1:2375', '/var/run/docker.sock']) {
+    assert.equal(resolveConfig({ containers: 'docker', dockerHost }).dockerHost, dockerHost);
+  }
 });
 
 test('bad options are refused, naming the option', () => {
@@ -19,6 +22,8 @@ test('bad options are refused, naming the option', () => {
     [{ ringPollUs: 1.5 }, /config\.ringPollUs/],
     [{ ringBytes: 100_000 }, /config\.ringBytes must be a power of two/],
     [{ noSuchOption: 1 }, /config\.noSuchOption is not a known option/],
+    [{ containers: 'podman' }, /config\.containers must be 'local' or 'docker'/],
+    [{ dockerHost: 'http://x' }, /config\.dockerHost must be/],
   ];
   for (const [overrides, message] of refused) {
     assert.throws(() => resolveConfig(overrides as never), message, JSON.stringify(overrides));
