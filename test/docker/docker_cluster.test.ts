@@ -169,3 +169,36 @@ test('clean shutdown leaves no container of the cluster behind', { skip: skip ??
   await cluster.close();
   assert.deepEqual(await containersOf(name), []);
 });
+
+test('limits are applied; a replica whose runner stops answering turns unhealthy and is restarted', { skip: skip ?? false, timeout: 300_000 }, async (t) => {
+  const name = clusterName('health');
+  // The image's health check, on a faster clock than the image's own (5 s, 30 s start period).
+  const cluster = await startTestCluster(t, { containers: 'docker', clusterName: name }, { startAdmin: startAdminServer,
+    docker: { ...kFast, health: { intervalMs: 300, timeoutMs: 1000, startPeriodMs: 1, retries: 2 } } });
+  const conn = new ClipperConnection({ adminUrl: `http://127.0.0.1:${cluster.adminPort}`, queryUrl: `http://127.0.0.1:${cluster.queryPort}` });
+  await conn.registerApplication({ name: 'busy', inputType: 'doubles', defaultOutput: '-1.0', sloMicros: 500_000 });
+  // isolate inline: predict runs on the runner's own event loop, so a long one stops its alive file.
+  await conn.deployModel({ name: 'busy', version: '1', inputType: 'doubles', container: { runtime: 'node',
+    entry: path.join(kFixtureModels, 'busy_model.mjs'), options: { isolate: 'inline' }, cpus: 0.5, memory_mb: 256 } });
+  await conn.linkModelToApp('busy', 'busy');
+  const [c] = await containersOf(name);
+  const inspect = await docker!.getContainer(c!.Id).inspect();
+  assert.equal(inspect.HostConfig.NanoCpus, 500_000_000);
+  assert.equal(inspect.HostConfig.Memory, 256 * 1024 * 1024);
+  await waitUntil(async () => (await conn.getAllContainers(true))[0]?.health === 'healthy', 30_000, 'a healthy replica');
+
+  // A 60 s computation blocks the runner: its query gets the default by its deadline, and the
+  // health check turns it unhealthy, so the manager kills and restarts it (same container).
+  const blocked = await postJson(cluster.queryPort, '/busy/predict', { input: [60_000] });
+  assert.equal(blocked.body.default, true);
+  await waitUntil(async () => {
+    const [r] = await conn.getAllContainers(true);
+    return r !== undefined && r.restart_count! >= 1 && r.connected === true && r.state === 'running';
+  }, 60_000, 'the unhealthy replica to be restarted');
+  const logs = await conn.getLogs('busy', '1');
+  assert.match(logs[0]!.logs, /clipper_ready/);
+  const [again] = await containersOf(name);
+  assert.equal(again!.Id, c!.Id);
+  const answer = await postJson(cluster.queryPort, '/busy/predict', { input: [1] });
+  assert.deepEqual({ output: answer.body.output, default: answer.body.default }, { output: 1, default: false });
+});

@@ -14,7 +14,7 @@ import {
   type ReplicaInfo, type ReplicaLogs,
 } from '../container_manager.js';
 import { demuxLogs, dockerErrorText, dockerStatusCode, kLabelCluster, kLabelModel, kLabelReplica, kLabelSpec, kLabelVersion } from './engine.js';
-import { containerCreateOptions, publishedPort, replicaSpecHash } from './replica_container.js';
+import { containerCreateOptions, publishedPort, replicaSpecHash, type HealthTiming } from './replica_container.js';
 
 export interface DockerManagerOptions {
   clusterName: string;
@@ -30,6 +30,8 @@ export interface DockerManagerOptions {
   stopTimeoutS: number;
   /** Port the runner listens on inside the container. */
   containerPort: number;
+  /** Health check timing instead of the image's (model images: every 5 s, 3 retries, 30 s start period). */
+  health?: HealthTiming;
 }
 
 export const kDockerManagerDefaults: Omit<DockerManagerOptions, 'clusterName' | 'prepareImage'> = {
@@ -255,7 +257,8 @@ export class DockerManager implements ContainerManager {
     if (!replica.wanted || this.#closed) throw new ClipperError('CLP_ERR_DEPLOY_FAILED', 'the replica was stopped while its image was prepared');
     try {
       replica.container = await this.#docker.createContainer(
-        containerCreateOptions(m, replica.info.replicaId, image, this.#options.clusterName, this.#options.containerPort));
+        containerCreateOptions(m, replica.info.replicaId, image, this.#options.clusterName, this.#options.containerPort,
+          this.#options.health));
     } catch (err) {
       throw new ClipperError('CLP_ERR_DEPLOY_FAILED', `cannot create a container of ${image}: ${dockerErrorText(err)}`);
     }

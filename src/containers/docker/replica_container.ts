@@ -13,8 +13,24 @@ export function replicaSpecHash(model: ModelRecord): string {
   return createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
 }
 
+/** Overrides of the image's health check timing (its test command stays); absent fields keep the image's. */
+export interface HealthTiming {
+  intervalMs?: number;
+  timeoutMs?: number;
+  startPeriodMs?: number;
+  retries?: number;
+}
+
+function healthcheckOf(timing: HealthTiming | undefined): Docker.ContainerCreateOptions['Healthcheck'] | undefined {
+  if (timing === undefined) return undefined;
+  const ns = (ms: number | undefined): number => (ms === undefined ? 0 : Math.round(ms * 1e6)); // 0: the image's
+  return { Interval: ns(timing.intervalMs), Timeout: ns(timing.timeoutMs), StartPeriod: ns(timing.startPeriodMs),
+    Retries: timing.retries ?? 0 };
+}
+
 export function containerCreateOptions(m: ModelRecord, replicaId: number, image: string, clusterName: string,
-  containerPort: number): Docker.ContainerCreateOptions {
+  containerPort: number, health?: HealthTiming): Docker.ContainerCreateOptions {
+  const healthcheck = healthcheckOf(health);
   const spec = m.container ?? {};
   const port = `${containerPort}/tcp`;
   const name = `clipper-${clusterName}-${m.model_name}-${m.model_version}-${replicaId}-${randomBytes(3).toString('hex')}`
@@ -26,6 +42,7 @@ export function containerCreateOptions(m: ModelRecord, replicaId: number, image:
     Labels: { [kLabelCluster]: clusterName, [kLabelModel]: m.model_name, [kLabelVersion]: m.model_version,
       [kLabelReplica]: String(replicaId), [kLabelSpec]: replicaSpecHash(m) },
     ExposedPorts: { [port]: {} },
+    ...(healthcheck !== undefined ? { Healthcheck: healthcheck } : {}),
     HostConfig: {
       // Published on loopback only: the frontend dials 127.0.0.1:<port>; nothing else can.
       PortBindings: { [port]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
