@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type Docker from 'dockerode';
 import { ClipperError } from '../../errors.js';
-import { ensureBaseImage, type ModelRuntime } from './base_images.js';
+import { ensureBaseImage } from './base_images.js';
 import { dockerErrorText, kLabelModel, kLabelVersion } from './engine.js';
-import { assembleContext, resolveModelFiles, validateContextSpec } from './model_context.js';
+import { assembleContext, resolveModelFiles, validateContextSpec, type ModelContextSpec } from './model_context.js';
 import { followProgress, type LogFn, type ProgressEvent } from './rootfs.js';
 
 export { ensureBaseImage, type ModelRuntime } from './base_images.js';
@@ -16,23 +16,8 @@ export { ensureBaseImage, type ModelRuntime } from './base_images.js';
 export const kLabelRuntime = 'ai.clipper.runtime';
 const kBuildTailLines = 40;
 
-export interface ModelImageSpec {
-  /** Image tag `<model>:<version>`; names are [a-z0-9-], versions [A-Za-z0-9._-]. */
-  model: string;
-  version: string;
-  runtime: ModelRuntime;
-  /** The model file (Node ES module, .py file or pickle): absolute, or relative to the repo root (or to `folder`). */
-  entry: string;
-  /** A folder copied whole to /model; `entry` is then relative to it (or an absolute path inside it). */
-  folder?: string;
-  /** Default 'predict'. */
-  function?: string;
-  /** Baked as ENV CLIPPER_INPUT_TYPE (the manager may override it at run time). */
-  inputType?: string;
-  /** Extra runner flags, `--key value`. */
-  options?: Record<string, string | number | boolean>;
-  /** Debian packages apt-get installs at build time (Python models only; Clipper's pkgs_to_install). */
-  pkgsToInstall?: string[];
+/** What to build (see ModelContextSpec for the model's part) and how to tag it. */
+export interface ModelImageSpec extends ModelContextSpec {
   /** Also tag the image `<registry>/<model>:<version>`. */
   registry?: string;
   /** Overrides the tag `<model>:<version>`. */

@@ -13,16 +13,23 @@ const kHealthStamp = '/tmp/clipper_hc';
 /** Runner flags the image sets itself (name, version, input type come from the environment). */
 const kReservedFlags = new Set(['model', 'function', 'host', 'port', 'watch-stdin', 'alive-file', 'name', 'version', 'input-type']);
 
-/** What a model image holds; see ModelImageSpec in images.ts. */
+/** What a model image holds. */
 export interface ModelContextSpec {
+  /** Image tag `<model>:<version>`; names are [a-z0-9-], versions [A-Za-z0-9._-]. */
   model: string;
   version: string;
   runtime: ModelRuntime;
+  /** The model file (Node ES module, .py file or pickle): absolute, or relative to the repo root (or to `folder`). */
   entry: string;
+  /** A folder copied whole to /model; `entry` is then relative to it (or an absolute path inside it). */
   folder?: string;
+  /** Default 'predict'. */
   function?: string;
+  /** Baked as ENV CLIPPER_INPUT_TYPE (the manager may override it at run time). */
   inputType?: string;
+  /** Extra runner flags, `--key value`. */
   options?: Record<string, string | number | boolean>;
+  /** Debian packages apt-get installs at build time (Python models only; Clipper's pkgs_to_install). */
   pkgsToInstall?: string[];
 }
 
