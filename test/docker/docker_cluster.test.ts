@@ -32,6 +32,8 @@ after(async () => {
   for (const name of clusters) {
     for (const c of await containersOf(name)) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
   }
+  // The model images these tests built (the base images stay: they are built once per machine).
+  for (const image of ['dsum:1', 'ksum:1', 'broken:1', 'ssum:1', 'busy:1']) await docker.getImage(image).remove({ force: true }).catch(() => {});
 });
 
 async function dockerCluster(t: Parameters<typeof startTestCluster>[0], name: string) {

@@ -32,6 +32,7 @@ after(async () => {
   if (skip !== null) return;
   for (const c of await own()) await docker!.getContainer(c.Id).remove({ force: true }).catch(() => {});
   await deleteClusterKeys(kRedisUrl, cluster);
+  for (const image of ['kept:1', 'dropped:1']) await docker!.getImage(image).remove({ force: true }).catch(() => {});
 });
 
 /** `clipper start` in a process of its own; resolves with its ports once it serves. */

@@ -77,6 +77,7 @@ export async function buildServerImage(docker: Docker, log: LogFn = () => {}): P
   const baseTag = await ensureBaseImage(docker, 'node', log);
   const version = await packageVersion();
   const tags = [`clipper-ts/server:${version}`, kServerImageLocal];
+  const previousId = await docker.getImage(tags[0]!).inspect().then((i) => i.Id, () => null);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'clipper-server-image-'));
   try {
     await assembleServerTree(path.join(dir, 'clipper'));
@@ -87,6 +88,9 @@ export async function buildServerImage(docker: Docker, log: LogFn = () => {}): P
   }
   const colon = kServerImageLocal.lastIndexOf(':');
   await docker.getImage(tags[0]!).tag({ repo: kServerImageLocal.slice(0, colon), tag: kServerImageLocal.slice(colon + 1) });
+  // A rebuild leaves the previous image untagged: remove it unless a container still uses it.
+  const currentId = (await docker.getImage(tags[0]!).inspect()).Id;
+  if (previousId !== null && previousId !== currentId) await docker.getImage(previousId).remove().catch(() => {});
   return tags;
 }
 
