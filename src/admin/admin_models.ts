@@ -4,8 +4,9 @@
 //   start, the version is removed again and the caller gets CLP_ERR_DEPLOY_FAILED.
 // - set_model_version waits until the target version's replicas run before switching to it.
 // - delete_versioned_model never leaves a dangling current-version pointer: deleting the current
-//   version of a model that an app links is refused (switch versions or unlink first); deleting the
-//   current version of an unlinked model clears the pointer (no silent fallback to an old version).
+//   version clears it (no silent fallback to an old version). As in Clipper, a linked model's
+//   current version can be deleted (clipper_admin's stop_* calls do it): its apps then answer the
+//   default output, "No connected models", until a version is current again.
 // Added for this runtime: a `container` spec and `num_replicas` on add_model, and set_num_replicas.
 
 import { ClipperError } from '../errors.js';
@@ -46,6 +47,9 @@ function noSuchVersion(name: string, version: string): ClipperError {
   return new ClipperError('CLP_ERR_NOT_FOUND', `model with name '${name}' and version '${version}' does not exist`);
 }
 
+/** The container_name of a model registered without one (our clients send it; nothing to run). */
+const kNoContainer = 'NO_CONTAINER';
+
 function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
   const name = checkName('model name', body.string('model_name'));
   const version = checkVersion('model version', body.string('model_version'));
@@ -53,9 +57,18 @@ function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
   const labels = checkLabels(body.has('labels') ? body.stringArray('labels') : []);
   const dockerDefault = core.ctx.defaults.containers === 'docker';
   let container = checkContainerSpec(body.raw('container'), dockerDefault);
-  if (container === null && dockerDefault && body.has('container_name')) {
-    // Clipper's way: container_name is the image to run (built by `clipper build` or a registry's).
-    container = checkContainerSpec({ image: body.string('container_name') }, true);
+  const image = body.has('container_name') ? body.string('container_name') : '';
+  if (container === null && image !== '' && image !== kNoContainer) {
+    if (dockerDefault) {
+      // Clipper's way: container_name is the image to run (built by `clipper build` or a registry's).
+      container = checkContainerSpec({ image }, true);
+    } else if (!(body.has('num_replicas') && body.int('num_replicas') === 0)) {
+      throw new ClipperError('CLP_ERR_INVALID_ARG',
+        `model '${name}' version '${version}' names the image '${image}' (container_name), but this cluster runs ` +
+        'replicas as local processes: start the server with --containers docker to run images, or give ' +
+        `"container": {"manager": "docker", "image": "${image}"} (or {"runtime": "node"|"python", "entry": <file>}), ` +
+        'or "num_replicas": 0 to register the model without replicas');
+    }
   }
   // Clipper requires batch_size (and clipper_admin always sends it); we default to -1 (adaptive).
   const batchSize = checkBatchSize(body.has('batch_size') ? body.int('batch_size') : -1);
@@ -71,7 +84,7 @@ function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
       '"container": {"manager": "docker", "image": <image>} to run an image');
   }
   const containerName = body.has('container_name') ? body.string('container_name')
-    : container === null ? 'NO_CONTAINER' : container.image ?? `${container.runtime}:${container.entry}`;
+    : container === null ? kNoContainer : container.image ?? `${container.runtime}:${container.entry}`;
   const modelDataPath = body.has('model_data_path') ? body.string('model_data_path') : 'DEPRECATED';
   // The prediction cache is on unless a model says its outputs are not a function of its input.
   const cacheEnabled = body.has('cache_enabled') ? body.bool('cache_enabled') : true;
@@ -157,12 +170,8 @@ async function deleteVersionedModel(core: AdminCore, body: BodyReader): Promise<
   return core.exclusive(async () => {
     if (!core.ctx.snapshot().models.has(modelKey(name, version))) throw noSuchVersion(name, version);
     if (core.currentVersion(name) === version) {
-      const apps = core.linkedApps(name).map((a) => `'${a.name}'`);
-      if (apps.length > 0) {
-        throw new ClipperError('CLP_ERR_CONFLICT', `Cannot delete model with name '${name}' and version '${version}': ` +
-          `it is the current version and serves application(s) ${apps.join(', ')}. Set another version with ` +
-          'set_model_version, or unlink the model from those applications, first');
-      }
+      // Clipper's stop_* flows delete every version, linked or not: the model goes, its links stay,
+      // and its apps answer the default ("No connected models") until a version is current again.
       await core.write(`clearing the current version of model '${name}'`, () => core.ctx.store.setCurrentVersion(name, null));
     }
     await core.write(`deleting model ${name}:${version}`, () => core.ctx.store.deleteModel(name, version));

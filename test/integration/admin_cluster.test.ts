@@ -169,3 +169,21 @@ function isAlive(pid: number): boolean {
     return false;
   }
 }
+
+test("Clipper's stop flow: deleting a linked model's current version stops it; its app answers the default", async (t) => {
+  const cluster = await startTestCluster(t, {}, { startAdmin: startAdminServer });
+  const conn = new ClipperConnection({ adminUrl: `http://127.0.0.1:${cluster.adminPort}`, queryUrl: `http://127.0.0.1:${cluster.queryPort}` });
+  await conn.registerApplication({ name: 'stop-app', inputType: 'doubles', defaultOutput: '-1.0', sloMicros: 2_000_000 });
+  for (const version of ['1', '2']) {
+    await conn.deployModel({ name: 'stopped', version, inputType: 'doubles', container: { runtime: 'node', entry: sumModel } });
+  }
+  await conn.linkModelToApp('stop-app', 'stopped');
+  assert.equal((await conn.predict('stop-app', [1, 2])).output, 3);
+  // clipper_admin's stop_all_model_containers: delete every version, the current one included.
+  for (const version of ['2', '1']) await conn.deleteVersionedModel('stopped', version);
+  assert.deepEqual(await conn.getAllModels(), []);
+  assert.equal(cluster.replicas().length, 0, 'the replicas are stopped');
+  const answer = await conn.predict('stop-app', [1, 2]);
+  assert.equal(answer.default, true);
+  assert.match(String((answer as { default_explanation?: string }).default_explanation), /No connected models/);
+});

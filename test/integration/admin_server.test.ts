@@ -16,7 +16,8 @@ let client: ClipperConnection;
 
 async function startFresh(): Promise<void> {
   server?.close();
-  ctx = await FakeAdminContext.create(undefined, { numReplicas: 1 });
+  // A Docker cluster, as Clipper's: add_model's container_name is the image its replicas run.
+  ctx = await FakeAdminContext.create(undefined, { numReplicas: 1, containers: 'docker' });
   server = await startAdminServer(ctx, { host: '127.0.0.1', port: 0, bodyBytesMax: kBodyBytesMax });
   base = `http://127.0.0.1:${server.port}`;
   client = new ClipperConnection({ adminUrl: base, timeoutMs: 10_000 });

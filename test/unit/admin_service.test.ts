@@ -16,7 +16,7 @@ beforeEach(async () => {
 
 const kHello = { name: 'hello', input_type: 'doubles', default_output: '-1.0', latency_slo_micros: 100000 };
 const kSum = {
-  model_name: 'sum', model_version: '1', labels: [], input_type: 'doubles', container_name: 'img:1',
+  model_name: 'sum', model_version: '1', labels: [], input_type: 'doubles', container_name: 'NO_CONTAINER',
   model_data_path: 'DEPRECATED', batch_size: -1,
 };
 const kNodeContainer = { runtime: 'node', entry: '/models/sum.js' };
@@ -146,11 +146,21 @@ describe('add_model', () => {
     assert.equal(await ok('add_model', kSum), "Successfully added model with name 'sum' and input type 'doubles'");
     const record = ctx.snapshot().models.get('sum:1');
     assert.deepEqual(record, {
-      model_name: 'sum', model_version: '1', input_type: 'doubles', labels: [], container_name: 'img:1',
+      model_name: 'sum', model_version: '1', input_type: 'doubles', labels: [], container_name: 'NO_CONTAINER',
       model_data_path: 'DEPRECATED', batch_size: -1, container: null, num_replicas: 0, cache_enabled: true,
     });
     assert.equal(current('sum'), '1');
     assert.deepEqual(ctx.deployCalls, [{ name: 'sum', version: '1', numReplicas: 0 }]);
+  });
+
+  it('refuses an image (container_name) a local cluster cannot run, saying how to make it runnable', async () => {
+    const cause = await fails('add_model', { ...kSum, container_name: 'sum-model:1' }, 400, 'CLP_ERR_INVALID_ARG');
+    assert.match(cause, /names the image 'sum-model:1' \(container_name\), but this cluster runs replicas as local processes/);
+    assert.match(cause, /--containers docker/);
+    assert.equal(ctx.snapshot().models.size, 0);
+    // Registering it without replicas (metadata only) stays possible when asked for explicitly.
+    await ok('add_model', { ...kSum, container_name: 'sum-model:1', num_replicas: 0 });
+    assert.equal(ctx.snapshot().models.get('sum:1')?.container, null);
   });
 
   it('takes aliases and rejects an invalid input_type without deploying', async () => {
@@ -412,13 +422,16 @@ describe('versions', () => {
       "model with name 'sum' and version '1' does not exist");
   });
 
-  it('delete_versioned_model refuses the current version of a linked model', async () => {
+  it("delete_versioned_model deletes a linked model's current version, as Clipper's stop_* calls need", async () => {
     await ok('add_model_links', { app_name: 'hello', model_names: ['sum'] });
-    assert.match(await fails('delete_versioned_model', { model_name: 'sum', model_version: '2' }, 400, 'CLP_ERR_CONFLICT'),
-      /current version and serves application\(s\) 'hello'/);
-    assert.equal(ctx.snapshot().models.has('sum:2'), true);
-    await ok('set_model_version', { model_name: 'sum', model_version: '1' });
-    await ok('delete_versioned_model', { model_name: 'sum', model_version: '2' });
+    // clipper_admin's stop_models / stop_all_model_containers delete every version in turn.
+    for (const version of ['2', '1']) {
+      assert.equal(await ok('delete_versioned_model', { model_name: 'sum', model_version: version }),
+        `Successfully deleted model with name 'sum' and version '${version}'`);
+    }
+    assert.equal(ctx.snapshot().models.size, 0);
+    assert.equal(current('sum'), undefined, 'no dangling current-version pointer');
+    assert.deepEqual(ctx.snapshot().apps.get('hello')?.linked_models, ['sum'], 'the link stays, as in Clipper');
   });
 
   it('delete_versioned_model of an unlinked current version clears the pointer', async () => {
@@ -486,7 +499,7 @@ describe('getters', () => {
     const verbose = (await okJson('get_all_models', { verbose: true })) as Record<string, unknown>[];
     assert.deepEqual(verbose.map((m) => [m.model_version, m.is_current_version]), [['1', false], ['2', true]]);
     assert.deepEqual(await okJson('get_model', { model_name: 'sum', model_version: '1' }), {
-      model_name: 'sum', model_version: '1', input_type: 'doubles', labels: ['a'], container_name: 'img:1',
+      model_name: 'sum', model_version: '1', input_type: 'doubles', labels: ['a'], container_name: 'NO_CONTAINER',
       model_data_path: 'DEPRECATED', is_current_version: false, batch_size: -1, num_replicas: 2, cache_enabled: true, container: kNodeContainer,
     });
     assert.deepEqual(await okJson('get_model', { model_name: 'sum', model_version: '3' }), {});
