@@ -4,6 +4,7 @@
 //   node containers/node/examples/stream_client.mjs [ws://127.0.0.1:1337/hello-world/stream] [count]
 //
 // Try it against the quickstart (`npm start` serves the hello-world app, which takes doubles).
+import http from 'node:http';
 import { WebSocket } from 'undici';
 
 const url = process.argv[2] ?? 'ws://127.0.0.1:1337/hello-world/stream';
@@ -37,4 +38,27 @@ ws.addEventListener('close', (ev) => {
   if (answered < count + 1) console.error(`connection closed early: ${ev.code} ${ev.reason}`);
   process.exitCode = answered === count + 1 ? 0 : 1;
 });
-ws.addEventListener('error', () => console.error(`cannot connect to ${url}`));
+ws.addEventListener('error', () => {
+  process.exitCode = 1;
+  if (answered > 0) return; // the close handler says what happened
+  // The WebSocket API hides why an upgrade failed: ask the server the same way and print its reason.
+  whyRefused(url).then((why) => console.error(`cannot open ${url}: ${why}`));
+});
+
+/** The server's answer to the upgrade request (e.g. `HTTP 404: No application named ...`), or the connection error. */
+function whyRefused(wsUrl) {
+  const target = new URL(wsUrl.replace(/^ws/, 'http'));
+  return new Promise((resolve) => {
+    const req = http.get(target, { headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
+      'Sec-WebSocket-Key': Buffer.from('clipper-ts-probe').toString('base64') } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => {
+        let cause = body;
+        try { cause = JSON.parse(body).cause ?? body; } catch { /* not JSON */ }
+        resolve(`HTTP ${res.statusCode}: ${cause}`);
+      });
+    });
+    req.on('upgrade', (res, socket) => { socket.destroy(); resolve('the server accepted the upgrade on a second try'); });
+    req.on('error', (err) => resolve(`${err.message} (is the server running?)`));
+  });
+}

@@ -24,8 +24,14 @@ def main(argv):
         conn.register_application('closure-app', 'doubles', '-1.0', 100000)
     except ClipperException as err:
         print('register_application: %s' % err.body)  # e.g. it exists from an earlier run
-    print(conn.deploy_python_closure('sum-plus-offset', '1', 'doubles', add_offset))
-    print(conn.link_model_to_app('closure-app', 'sum-plus-offset'))
+    try:
+        print(conn.deploy_python_closure('sum-plus-offset', '1', 'doubles', add_offset))
+    except ClipperException as err:
+        print('deploy_python_closure: %s' % err.body)  # version 1 exists from an earlier run: keep it
+    try:
+        print(conn.link_model_to_app('closure-app', 'sum-plus-offset'))
+    except ClipperException as err:
+        print('link_model_to_app: %s' % err.body)
     print(conn.predict('closure-app', [1.0, 2.0, 3.0]))  # output 16.0 once the replica is up
 
 
