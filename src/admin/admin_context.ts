@@ -26,4 +26,6 @@ export interface AdminContext {
   replicaLogs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]>;
   /** Cluster defaults the admin API fills in (replica count; where replicas run when a spec does not say). */
   readonly defaults: { numReplicas: number; containers?: 'local' | 'docker' };
+  /** Where POST /admin/upload_model stores files; absent: $CLIPPER_MODELS_DIR or ~/.clipper/models. */
+  readonly modelsDir?: string;
 }

@@ -7,11 +7,12 @@ import type { AdminContext } from './admin_context.js';
 import { kAppRoutes } from './admin_apps.js';
 import { AdminCore, errorReply, type AdminReply, type AdminRoute } from './admin_core.js';
 import { kModelRoutes } from './admin_models.js';
+import { kUploadRoutes } from './admin_uploads.js';
 import { BodyReader } from './admin_validate.js';
 
 export type { AdminReply } from './admin_core.js';
 
-const kRoutes: Readonly<Record<string, AdminRoute>> = { ...kAppRoutes, ...kModelRoutes };
+const kRoutes: Readonly<Record<string, AdminRoute>> = { ...kAppRoutes, ...kModelRoutes, ...kUploadRoutes };
 
 /** Names of the POST /admin/<name> endpoints. */
 export const kAdminPostRoutes: readonly string[] = Object.keys(kRoutes);
