@@ -1,19 +1,16 @@
 // The `clipper` command line.
-//   clipper start [--example] [--host H] [--query-port N] [--admin-port N] [--threads N]
-//                 [--state memory:|redis://host:port] [--cluster-name NAME]
+//   clipper start [--example] [--config FILE] [--print-config] [--<option> VALUE ...]
+//                 (every option of src/config.ts; src/config_sources.ts merges the sources)
 //   clipper register-app | deploy | link | predict | logs ...   (src/cli_admin.ts)
 //   clipper build ...                                     (src/cli_build.ts)
 //   clipper docker-images ...                             (src/cli_images.ts)
 //   clipper bench ...                                     (bench/loadgen)
 
-import { parseArgs } from 'node:util';
-import { Cluster } from './cluster.js';
+import { readFileSync } from 'node:fs';
 import { isAdminCommand, kAdminUsage, runAdminCommand } from './cli_admin.js';
 import { kBuildUsage, runBuild } from './cli_build.js';
 import { kImagesUsage, runImages } from './cli_images.js';
-import { ClipperError } from './errors.js';
-import { installExample } from './example.js';
-import type { ClipperConfig } from './config.js';
+import { configFromSources, formatEffectiveConfig, startOptionsUsage } from './config_sources.js';
 
 const kUsage = `usage: clipper <command> [options]
 
@@ -28,44 +25,35 @@ commands:
             --cluster-name NAME  key namespace in a shared state store (default "default")
             --containers local|docker  where replicas run unless a model says (default local)
             --docker-host URL    Docker engine (default $DOCKER_HOST or unix:///var/run/docker.sock)
+            --config FILE        options from a JSON file, e.g. {"cacheBytesMax": 0}
+            --print-config       print the effective configuration and each value's source, then exit
+            --<option> VALUE     every option has a flag (--cache-bytes-max 0) and an environment
+                                 variable (CLIPPER_CACHE_BYTES_MAX=0); flags > environment > file >
+                                 defaults; all of them: clipper start --help
 ${kAdminUsage}${kBuildUsage}${kImagesUsage}  bench     measure a running server: throughput and latency per concurrency or rate level,
             SLO attainment, server batch sizes; reports in JSON, CSV and HTML (clipper bench --help)
   help      this text
 `;
 
-function intOption(name: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n)) throw new ClipperError('CLP_ERR_INVALID_ARG', `--${name} must be an integer (got ${value})`);
-  return n;
-}
-
 async function start(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      example: { type: 'boolean', default: false },
-      host: { type: 'string' },
-      'query-port': { type: 'string' },
-      'admin-port': { type: 'string' },
-      threads: { type: 'string' },
-      state: { type: 'string' },
-      'cluster-name': { type: 'string' },
-      containers: { type: 'string' },
-      'docker-host': { type: 'string' },
-    },
-  });
-  const config: Partial<ClipperConfig> = {
-    host: values.host, queryPort: intOption('query-port', values['query-port']),
-    adminPort: intOption('admin-port', values['admin-port']), batchingThreads: intOption('threads', values.threads),
-    state: values.state, clusterName: values['cluster-name'],
-    containers: values.containers as ClipperConfig['containers'] | undefined, dockerHost: values['docker-host'],
-  };
+  const options = configFromSources({ argv, env: process.env, readText: (file) => readFileSync(file, 'utf8') });
+  if (options.help) {
+    process.stdout.write(startOptionsUsage());
+    return 0;
+  }
+  if (options.printConfig) {
+    process.stdout.write(formatEffectiveConfig(options));
+    return 0;
+  }
+  const { config } = options;
   // Started by bin/clipper.js with the serving flags: stop when that parent goes away, also if it
   // goes while the cluster is still starting (the event fires once, so listen from the start).
   let parentGone = false;
   const onParentGone = (): void => { parentGone = true; };
   if (process.channel !== undefined) process.on('disconnect', onParentGone);
+  // The cluster's modules load only here, so the management commands start quickly.
+  const { Cluster } = await import('./cluster.js');
+  const { installExample } = await import('./example.js');
   const { startAdminServer } = await import('./admin/admin_server.js');
   const cluster = await Cluster.start({ config, startAdmin: startAdminServer,
     log: (line) => process.stderr.write(`clipper: ${line}\n`) }); // image builds for Docker replicas
@@ -88,7 +76,7 @@ async function start(argv: string[]): Promise<number> {
     process.on('disconnect', () => stop('parent exited'));
     if (parentGone || !process.connected) stop('parent exited');
   }
-  if (values.example) {
+  if (options.example) {
     await installExample(cluster);
     process.stdout.write(`clipper: example ready: curl -X POST -d '{"input":[1.1,2.2,3.3]}' http://${c.host}:${cluster.queryPort}/hello-world/predict\n`);
   }

@@ -1,12 +1,15 @@
 // The `clipper` subcommands that drive a running cluster through its management API and query
-// frontend (src/client/admin_client.ts): register-app, deploy, link, predict. Each prints the
+// frontend (src/client/admin_client.ts): register-app, set-policy, deploy, link, predict, logs, and
+// those of src/cli_admin_manage.ts and src/cli_admin_status.ts. Each prints the
 // server's answer on stdout and returns 0; a refused request prints the server's cause on stderr
 // and returns 1.
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ClipperClientError, ClipperConnection } from './client/admin_client.js';
+import { ClipperClientError } from './client/admin_client.js';
+import { intValue, parse, say, stringValue, type Values } from './cli_admin_args.js';
+import { kManageCommands, kManageUsage } from './cli_admin_manage.js';
+import { kStatusCommands, kStatusUsage } from './cli_admin_status.js';
 import { ClipperError } from './errors.js';
 import type { ContainerSpec } from './state/records.js';
 
@@ -28,59 +31,9 @@ export const kAdminUsage = `  register-app  register an application
   link      link a model to an application: --app A --model M
   predict   query an application: --app A --input JSON [--batch (JSON is a list of inputs)]
             [--version V] [--slo-micros N]
-            these take --admin-url URL (default http://127.0.0.1:1338) and
+${kManageUsage}${kStatusUsage}            these take --admin-url URL (default http://127.0.0.1:1338) and
             --query-url URL (default http://127.0.0.1:1337)
 `;
-
-const kConnectionOptions = {
-  'admin-url': { type: 'string', default: 'http://127.0.0.1:1338' },
-  'query-url': { type: 'string', default: 'http://127.0.0.1:1337' },
-} as const;
-
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-type Values = Record<string, string | boolean | Array<string | boolean> | undefined>;
-
-/** `--opt value` → `--opt=value` for string options, so values may start with '-' (`--default-output -1`). */
-function joinValues(argv: string[], options: Options): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const option = arg.startsWith('--') && !arg.includes('=') ? options[arg.slice(2)] : undefined;
-    if (option?.type === 'string' && i + 1 < argv.length) out.push(`${arg}=${argv[++i]!}`);
-    else out.push(arg);
-  }
-  return out;
-}
-
-function parse(argv: string[], options: Options): { values: Values; required: (name: string) => string; connection: ClipperConnection } {
-  const all: Options = { ...kConnectionOptions, ...options };
-  const values = parseArgs({ args: joinValues(argv, all), options: all, strict: true }).values as Values;
-  const required = (name: string): string => {
-    const value = values[name];
-    if (typeof value !== 'string' || value === '') throw new ClipperError('CLP_ERR_INVALID_ARG', `--${name} is required`);
-    return value;
-  };
-  const connection = new ClipperConnection({ adminUrl: values['admin-url'] as string, queryUrl: values['query-url'] as string });
-  return { values, required, connection };
-}
-
-function intValue(name: string, value: unknown, fallback: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (typeof value !== 'string' || value.trim() === '' || !Number.isInteger(n)) {
-    throw new ClipperError('CLP_ERR_INVALID_ARG', `--${name} must be an integer (got ${String(value)})`);
-  }
-  return n;
-}
-
-function stringValue(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-function say(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
-}
 
 async function registerApp(argv: string[]): Promise<void> {
   const { values, required, connection } = parse(argv, {
@@ -220,8 +173,9 @@ async function predict(argv: string[]): Promise<void> {
   }
 }
 
-const kCommands: Readonly<Record<string, (argv: string[]) => Promise<void>>> = {
+const kCommands: Readonly<Record<string, (argv: string[]) => Promise<void | number>>> = {
   'register-app': registerApp, 'set-policy': setPolicy, deploy, link, predict, logs,
+  ...kManageCommands, ...kStatusCommands,
 };
 
 export function isAdminCommand(command: string | undefined): boolean {
@@ -231,8 +185,7 @@ export function isAdminCommand(command: string | undefined): boolean {
 /** Runs one of the commands above; 0 on success, 1 (after printing why) on any failure. */
 export async function runAdminCommand(command: string, argv: string[]): Promise<number> {
   try {
-    await kCommands[command]!(argv);
-    return 0;
+    return (await kCommands[command]!(argv)) ?? 0;
   } catch (err) {
     if (err instanceof ClipperClientError) {
       const where = err.status === 0 ? '' : ` (HTTP ${err.status}${err.code === null ? '' : `, ${err.code}`})`;

@@ -98,8 +98,26 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   selectionUserStatesMax: 10_000,
 });
 
+/** The options whose value is one of a few strings (resolveConfig checks them; the CLI lists them). */
+export const kConfigEnums: Readonly<Partial<Record<keyof ClipperConfig, readonly string[]>>> = Object.freeze({
+  containers: Object.freeze(['local', 'docker']),
+  selectionThread: Object.freeze(['auto', 'own', 'batching']),
+});
+
+/** The numeric options that take fractions; every other numeric option is an integer. */
+export const kConfigFractional: ReadonlySet<keyof ClipperConfig> = new Set(['batchWaitMs']);
+
+/** Refused: the message names the option; `details.option` lets a caller name where the value came from. */
 function fail(option: string, rule: string, got: unknown): never {
-  throw new ClipperError('CLP_ERR_INVALID_ARG', `config.${option} ${rule} (got ${JSON.stringify(got)})`);
+  throw new ClipperError('CLP_ERR_INVALID_ARG', `config.${option} ${rule} (got ${JSON.stringify(got)})`, { option });
+}
+
+function checkEnum(option: keyof ClipperConfig, value: unknown): void {
+  const allowed = kConfigEnums[option]!;
+  if (typeof value !== 'string' || !allowed.includes(value)) {
+    const words = allowed.map((a) => `'${a}'`);
+    fail(option, `must be ${words.slice(0, -1).join(', ')} or ${words.at(-1)!}`, value);
+  }
 }
 
 function checkInt(option: string, value: unknown, min: number, max: number): void {
@@ -139,9 +157,7 @@ export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<
     fail('cacheBytesMax', `must be 0 (off) or at least ${kCacheBytesMin}`, config.cacheBytesMax);
   }
   checkInt('defaultReplicas', config.defaultReplicas, 0, 1024);
-  if (config.containers !== 'local' && config.containers !== 'docker') {
-    fail('containers', "must be 'local' or 'docker'", config.containers);
-  }
+  checkEnum('containers', config.containers);
   if (typeof config.dockerHost !== 'string' || !/^(|unix:\/\/\/.+|tcp:\/\/[^/]+|\/.+)$/.test(config.dockerHost)) {
     fail('dockerHost', "must be '' (DOCKER_HOST or the default socket), unix:///path or tcp://host:port", config.dockerHost);
   }
@@ -151,9 +167,7 @@ export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<
   if (typeof config.clusterName !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.clusterName)) {
     fail('clusterName', 'must match [a-z0-9][a-z0-9-]{0,62}', config.clusterName);
   }
-  if (!['auto', 'own', 'batching'].includes(config.selectionThread)) {
-    fail('selectionThread', "must be 'auto', 'own' or 'batching'", config.selectionThread);
-  }
+  checkEnum('selectionThread', config.selectionThread);
   checkInt('selectionSeed', config.selectionSeed, -2147483648, 4294967295);
   checkInt('selectionUserStatesMax', config.selectionUserStatesMax, 1, 10_000_000);
   return Object.freeze(config);
