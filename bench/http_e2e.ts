@@ -54,7 +54,7 @@ async function main(): Promise<void> {
       ['clipper hello-world (sum)', `http://127.0.0.1:${cluster.port}/hello-world/predict`],
       ['clipper noop', `http://127.0.0.1:${cluster.port}/noop/predict`],
     ] as const;
-    const clusterMetrics = `http://127.0.0.1:${cluster.port}/metrics`;
+    const clusterMetrics = `http://127.0.0.1:${cluster.port}/metrics/prometheus`;
     for (const [label, url] of targets) {
       const isCluster = url.startsWith(`http://127.0.0.1:${cluster.port}/`);
       runWrk(label, url, connections, threads, 2); // warm-up
@@ -86,7 +86,7 @@ const kEchoTuned = 'bare uWS echo (serving flags)';
 
 /** The cluster's prediction-cache hits so far (clipper_cache_lookups_total{result="hit"}). */
 async function cacheHits(metricsUrl: string): Promise<number> {
-  const text = await (await fetch(metricsUrl)).text();
+  const text = await (await fetch(metricsUrl, { headers: { accept: 'text/plain' } })).text();
   const m = /^clipper_cache_lookups_total\{result="hit"\} (\d+)/m.exec(text);
   if (m === null) throw new Error(`no cache-hit counter at ${metricsUrl}`);
   return Number(m[1]);

@@ -28,6 +28,7 @@ import type { ModelRecord } from '../src/state/records.js';
 import { startAdminServer } from '../src/admin/admin_server.js';
 import { AppSelection } from '../src/frontend/app_selection.js';
 import { combine } from '../src/selection/combine.js';
+import { newBucketHistogram } from '../src/metrics/bucket_histogram.js';
 import { parsePolicyConfig } from '../src/selection/params.js';
 import { createPolicy } from '../src/selection/policies.js';
 import { Prng } from '../src/selection/prng.js';
@@ -245,7 +246,7 @@ function decisionCost(): Record<string, number> {
     const p = createPolicy(config, k);
     new SnapshotWriter(sab).publish(p.snapshot(), p.mode);
     return new AppSelection({ app: 'x', generation: 1, signature: '', config, mode: p.mode, models: Array.from({ length: k }, (_, i) => `m${i}`),
-      sab, prng: new Prng(1), userEntriesMax: 10, memberStats: { queries: 0, defaults: 0, sloMisses: 0, latencyCounts: [], latencySumUs: 0 },
+      sab, prng: new Prng(1), userEntriesMax: 10, memberStats: { queries: 0, defaults: 0, sloMisses: 0, latencyUs: newBucketHistogram([]) },
       requestUser: () => undefined });
   };
   const time = (fn: () => number): number => {

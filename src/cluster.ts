@@ -170,7 +170,7 @@ export class Cluster implements AdminContext {
     this.#queryServer = await startQueryServer(
       { host: this.config.host, port: this.config.queryPort, bodyBytesMax: this.config.bodyBytesMax, sloMicrosMax: this.config.sloMicrosMax },
       { processor: this.#processor, routes: this.#routes, inputTypeOf: (r) => (r as RouteWithType).inputType, hub: this.#hub,
-        metricsText: () => this.#metrics.text(), metricsJson: () => this.#metrics.clipperJson(),
+        metricsText: (format) => this.#metrics.text(format), metricsJson: () => this.#metrics.clipperJson(),
         registerRoutes: (app) => {
           this.#streamServer = registerStreamRoutes(app, { processor: this.#processor, routes: this.#routes,
             inputTypeOf: (r) => (r as RouteWithType).inputType, sloMicrosMax: this.config.sloMicrosMax, hub: this.#hub,
@@ -190,6 +190,7 @@ export class Cluster implements AdminContext {
     for (const timer of this.#connectTimers) clearTimeout(timer);
     this.#connectTimers.clear();
     this.#queryServer?.close();
+    this.#metrics.close();
     this.#streamServer?.closeAll();
     this.#adminServer?.close();
     this.#unsubscribe?.();
@@ -282,8 +283,9 @@ export class Cluster implements AdminContext {
     // A deploy is done when the batching worker that owns the model has a ready connection to a
     // replica, so the first query after a deploy is served rather than given the default.
     this.#processor.cache.setEnabled(this.#placements.get(key)!, this.config.cacheBytesMax > 0 && model.cache_enabled !== false);
-    const deploy = model.container === null || model.num_replicas === 0
-      ? Promise.resolve()
+    // Zero replicas still goes to the manager: it stops those that run (scaled down to 0).
+    const deploy = model.container === null ? Promise.resolve()
+      : model.num_replicas === 0 ? this.#manager.ensure(model)
       : this.#manager.ensure(model).then(() => this.#waitConnected(key));
     deploy.catch(() => { /* reported to whoever awaits waitForDeploy */ });
     this.#deploys.set(key, deploy);

@@ -9,6 +9,7 @@ import { parseInputSpec } from './inputs.js';
 import { recommend } from './recommend.js';
 import { formatTable, writeReports, type BenchResults, type TargetResult } from './report.js';
 import { runSweep, type LoadMode } from './runner.js';
+import { noSuccessMessage, totalFailures, type TargetDescription } from './summary.js';
 import { defaultPath, type RequestShape, type Transport } from './transport.js';
 import { WsTransport } from './ws_client.js';
 
@@ -38,6 +39,9 @@ export const kUsage = `usage: clipper bench [options]
   --metrics-url <u>        Prometheus /metrics to read batch sizes and queue times from (optional)
   --out-dir <dir>          where results.json, results.csv, report.html go (default bench/results/<time>)
   --quiet                  no progress line
+A request succeeds only with a 2xx answer that is not a default output; non-2xx answers, default
+outputs and requests without an answer are errors in every figure and in the recommendation.
+Exit status 1 when a target got no successful answer (the message names what it got instead).
 `;
 
 export interface BenchArgs {
@@ -161,23 +165,25 @@ export function parseArgs(argv: string[]): BenchArgs {
   return a;
 }
 
-/** The transport and a label for target i. */
-export function makeTarget(a: BenchArgs, i: number): { label: string; transport: Transport } {
+/** The transport, a label and what the no-success message needs, for target i. */
+export function makeTarget(a: BenchArgs, i: number): { label: string; transport: Transport; target: TargetDescription } {
   const pick = <T>(arr: T[]): T => arr[arr.length === 1 ? 0 : i]!;
   const url = new URL(a.urls[i]!);
   const shape = pick(a.shapes);
   const app = pick(a.apps);
   const hasPath = url.pathname !== '/' && url.pathname !== '';
   const label = a.labels.length > 0 ? pick(a.labels) : `${url.host}${a.urls.length > 1 ? `#${i}` : ''}`;
+  const target: TargetDescription = { label, app: hasPath ? null : app, shape, url: url.href };
   if (a.transport === 'ws') {
     const wsUrl = new URL(url.href);
     if (wsUrl.protocol === 'http:') wsUrl.protocol = 'ws:';
     if (!hasPath) wsUrl.pathname = '/ws';
-    return { label, transport: new WsTransport(wsUrl.href) };
+    return { label, transport: new WsTransport(wsUrl.href), target: { ...target, app: null, url: wsUrl.href } };
   }
   if (url.protocol !== 'http:') throw new TypeError(`--url ${url.href}: only http:// is supported for --transport http`);
   return {
     label,
+    target,
     transport: new HttpTransport({
       host: url.hostname, port: Number(url.port || 80), shape,
       path: hasPath ? url.pathname + url.search : defaultPath(shape, app),
@@ -210,9 +216,10 @@ export async function main(argv: string[]): Promise<number> {
   const wall0 = performance.now();
   const onProgress = progressWriter(args.quiet);
   const targets: TargetResult[] = [];
+  const failures: string[] = [];
   try {
     for (let i = 0; i < args.urls.length; i++) {
-      const { label, transport } = makeTarget(args, i);
+      const { label, transport, target } = makeTarget(args, i);
       const levels = await runSweep({
         label, transport, inputs: parseInputSpec(args.input, targetSeed(args.seed, i)), mode: args.mode,
         levels: args.mode === 'closed' ? args.concurrency : args.rates, connections: args.connections,
@@ -220,6 +227,8 @@ export async function main(argv: string[]): Promise<number> {
         sloMs: args.sloMs, metricsUrl: args.metricsUrl, ...(onProgress === undefined ? {} : { onProgress }),
       });
       targets.push({ label, description: transport.description, levels, recommendation: recommend(levels) });
+      const failure = noSuccessMessage(totalFailures(levels), target);
+      if (failure !== null) failures.push(failure);
     }
   } catch (err) {
     process.stderr.write(`\nclipper bench: ${(err as Error).message}\n`);
@@ -234,8 +243,8 @@ export async function main(argv: string[]): Promise<number> {
   process.stdout.write(formatTable(results) + '\n');
   const files = writeReports(results, args.outDir);
   process.stdout.write(`wrote ${files.json}, ${files.csv}, ${files.html}\n`);
-  const anyAnswered = targets.some((t) => t.levels.some((l) => l.responses > 0));
-  return anyAnswered ? 0 : 1;
+  for (const f of failures) process.stderr.write(`clipper bench: FAILED: ${f}\n`);
+  return failures.length === 0 ? 0 : 1;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

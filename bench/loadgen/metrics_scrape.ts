@@ -134,10 +134,14 @@ export function metricsDelta(beforeText: string | null, afterText: string | null
   return obs;
 }
 
-/** GET the metrics text; null on any failure (the report then shows no server metrics). */
+/**
+ * GET the metrics text; null on any failure (the report then shows no server metrics). It asks for
+ * Prometheus text by name: a server that negotiates (clipper-ts's /metrics) answers Clipper's JSON
+ * to a wildcard Accept.
+ */
 export async function scrapeMetrics(url: string, timeoutMs = 2000): Promise<string | null> {
   try {
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(url, { headers: { accept: 'text/plain;version=0.0.4' }, signal: AbortSignal.timeout(timeoutMs) });
     if (!res.ok) return null;
     return await res.text();
   } catch {
@@ -150,4 +154,19 @@ export function primaryMean(group: Record<string, HistogramSummary> | undefined)
   if (group === undefined) return null;
   const first = Object.keys(group).sort()[0];
   return first === undefined ? null : group[first]!.mean;
+}
+
+/**
+ * The first queue-time family's mean with its unit, from the family name (`_seconds` is shown in
+ * ms, `_ms`/`_milliseconds` in ms, `_us`/`_microseconds` in µs), or null when there is none.
+ */
+export function formatQueueTime(group: Record<string, HistogramSummary> | undefined): string | null {
+  if (group === undefined) return null;
+  const first = Object.keys(group).sort()[0];
+  if (first === undefined) return null;
+  const mean = group[first]!.mean;
+  if (/_seconds$/.test(first)) return `${(mean * 1000).toPrecision(3)} ms`;
+  if (/_(ms|milliseconds)$/.test(first)) return `${mean.toPrecision(3)} ms`;
+  if (/_(us|micros|microseconds)$/.test(first)) return `${mean.toPrecision(3)} µs`;
+  return `${mean.toPrecision(3)} (unit of ${first})`;
 }

@@ -15,14 +15,21 @@ export class LevelRecorder {
   /** Generator lateness (actual send − intended send), open loop only. */
   readonly sendLagUs = new Histogram();
   sent = 0;
+  /** Answers of any HTTP status. */
   responses = 0;
+  /** 2xx answers, default outputs included. */
   okResponses = 0;
-  /** 2xx responses that ARRIVED inside the window, whenever intended: the basis for throughput. */
-  okCompletedInWindow = 0;
+  /** Successful answers: 2xx and not a default output. */
+  successCount = 0;
+  /** Successful answers that ARRIVED inside the window, whenever intended: the basis for throughput. */
+  successCompletedInWindow = 0;
+  /** 2xx answers that were default outputs. */
   defaults = 0;
+  /** Successful answers within the SLO. */
   withinSlo = 0;
-  errorCount = 0;
-  readonly errors = new Map<string, number>();
+  /** Requests that got no answer at all (refused, reset, timed out), by kind. */
+  transportErrorCount = 0;
+  readonly transportErrors = new Map<string, number>();
   readonly #statusCounts = new Map<number, number>();
   #status200 = 0;
 
@@ -44,7 +51,7 @@ export class LevelRecorder {
   }
 
   get outstanding(): number {
-    return this.sent - this.responses - this.errorCount;
+    return this.sent - this.responses - this.transportErrorCount;
   }
 
   /** A request was sent; `actualMs` (open loop only) also records how late the generator sent it. */
@@ -55,7 +62,8 @@ export class LevelRecorder {
   }
 
   onResponse(intendedMs: number, nowMs: number, status: number, isDefault: boolean): void {
-    if (nowMs >= this.windowStartMs && nowMs < this.windowEndMs && status >= 200 && status < 300) this.okCompletedInWindow++;
+    const success = status >= 200 && status < 300 && !isDefault;
+    if (success && nowMs >= this.windowStartMs && nowMs < this.windowEndMs) this.successCompletedInWindow++;
     if (!this.inWindow(intendedMs)) return;
     const latencyMs = nowMs - intendedMs;
     this.responses++;
@@ -65,6 +73,9 @@ export class LevelRecorder {
     if (status >= 200 && status < 300) {
       this.okResponses++;
       if (isDefault) this.defaults++;
+    }
+    if (success) {
+      this.successCount++;
       if (latencyMs <= this.sloMs) this.withinSlo++;
     }
   }
@@ -81,7 +92,7 @@ export class LevelRecorder {
   }
 
   private countError(kind: string): void {
-    this.errorCount++;
-    this.errors.set(kind, (this.errors.get(kind) ?? 0) + 1);
+    this.transportErrorCount++;
+    this.transportErrors.set(kind, (this.transportErrors.get(kind) ?? 0) + 1);
   }
 }

@@ -7,6 +7,7 @@ import type { InputSource } from './inputs.js';
 import { metricsDelta, scrapeMetrics, type MetricsObservation } from './metrics_scrape.js';
 import { OpenLoopSchedule } from './open_loop.js';
 import { LevelRecorder } from './recorder.js';
+import { summarizeFailures } from './summary.js';
 import type { LoadConnection, ResultSink, Transport } from './transport.js';
 
 export type LoadMode = 'closed' | 'open';
@@ -42,16 +43,24 @@ export interface LevelResult {
   connections: number;
   durationS: number;
   sent: number;
+  /** Answers of any HTTP status. */
   responses: number;
-  /** 2xx responses that arrived during the window, per second (a saturated server shows here). */
+  /** Successful answers: 2xx and not a default output. */
+  okCount: number;
+  /** Successful answers that arrived during the window, per second (a saturated server shows here). */
   throughputRps: number;
+  /** Latency of every answer, whatever its status. */
   latencyUs: LatencySummaryUs;
   sloMs: number;
-  /** Share of requests (incl. errors) answered 2xx within the SLO. */
+  /** Share of requests (errors included) answered successfully within the SLO. */
   withinSloShare: number;
   /** Share of 2xx responses that were default outputs. */
   defaultShare: number;
+  /** Failed requests: non-2xx answers, default outputs and requests without an answer. */
   errorCount: number;
+  /** errorCount over all requests answered or failed. */
+  errorShare: number;
+  /** Failures by kind: "HTTP 404", "default output", "ECONNREFUSED", "timeout", ... */
   errors: Record<string, number>;
   statusCounts: Record<string, number>;
   /** Generator send lateness p99 (open loop), µs. */
@@ -72,6 +81,7 @@ class LoadDriver implements ResultSink {
   recorder: LevelRecorder;
   stopAtMs = Infinity;
   totalResponses = 0;
+  /** Non-2xx answers, default outputs and requests without an answer, for the progress line. */
   totalErrors = 0;
 
   /**
@@ -120,6 +130,7 @@ class LoadDriver implements ResultSink {
 
   onResponse(conn: LoadConnection, intendedMs: number, status: number, isDefault: boolean): void {
     this.totalResponses++;
+    if (status < 200 || status >= 300 || isDefault) this.totalErrors++;
     const now = this.#now();
     this.recorder.onResponse(intendedMs, now, status, isDefault);
     this.#next(conn, now);
@@ -167,8 +178,8 @@ export async function runLevel(o: SweepOptions, level: number): Promise<LevelRes
     const rps = driver.totalResponses - lastResponses;
     lastResponses = driver.totalResponses;
     const inflight = conns.reduce((s, c) => s + c.inflight, 0);
-    o.onProgress!(`[${o.label}] ${closed ? 'c' : 'rate'}=${level} ${phase} ${((t - t0) / 1000).toFixed(0)}s `
-      + `${rps} resp/s inflight=${inflight} errors=${driver.totalErrors}`);
+    o.onProgress!(`[${o.label}] ${levelText(o.mode, level)} ${phase} ${((t - t0) / 1000).toFixed(0)} s: `
+      + `${rps} answers/s, ${inflight} requests in flight, ${driver.totalErrors} errors so far`);
   }, 1000);
 
   let schedule: OpenLoopSchedule | null = null;
@@ -214,7 +225,8 @@ export async function runLevel(o: SweepOptions, level: number): Promise<LevelRes
   if (sendLagP99Us !== null && sendLagP99Us > kSendLagBottleneckUs) {
     reasons.push(`could not send at ${level} req/s (send lag p99 ${(sendLagP99Us / 1000).toFixed(1)} ms)`);
   }
-  const total = rec.responses + rec.errorCount;
+  const failures = summarizeFailures({ responses: rec.responses, defaults: rec.defaults, statusCounts: rec.statusCounts,
+    transportErrors: rec.transportErrors });
   const [before, after] = await Promise.all([metricsBefore, metricsAfter]);
   return {
     label: o.label,
@@ -225,13 +237,15 @@ export async function runLevel(o: SweepOptions, level: number): Promise<LevelRes
     durationS: o.durationS,
     sent: rec.sent,
     responses: rec.responses,
-    throughputRps: rec.okCompletedInWindow / o.durationS,
+    okCount: failures.okCount,
+    throughputRps: rec.successCompletedInWindow / o.durationS,
     latencyUs: rec.latencyUs.summary(),
     sloMs: o.sloMs,
-    withinSloShare: total === 0 ? 0 : rec.withinSlo / total,
+    withinSloShare: failures.requestCount === 0 ? 0 : rec.withinSlo / failures.requestCount,
     defaultShare: rec.okResponses === 0 ? 0 : rec.defaults / rec.okResponses,
-    errorCount: rec.errorCount,
-    errors: Object.fromEntries(rec.errors),
+    errorCount: failures.errorCount,
+    errorShare: failures.errorShare,
+    errors: failures.errors,
     statusCounts: Object.fromEntries([...rec.statusCounts].map(([k, v]) => [String(k), v])),
     sendLagP99Us,
     generatorCpuPct,
@@ -240,8 +254,21 @@ export async function runLevel(o: SweepOptions, level: number): Promise<LevelRes
   };
 }
 
+/** A level as printed: "64 concurrent" (closed loop) or "5000 req/s" (open loop). */
+export function levelText(mode: LoadMode, level: number): string {
+  return mode === 'closed' ? `${level} concurrent` : `${level} req/s`;
+}
+
+/**
+ * Runs the levels in order. A level with requests but no successful answer ends the sweep: higher
+ * load will not fix a wrong app name or a server that refuses connections.
+ */
 export async function runSweep(o: SweepOptions): Promise<LevelResult[]> {
   const out: LevelResult[] = [];
-  for (const level of o.levels) out.push(await runLevel(o, level));
+  for (const level of o.levels) {
+    const r = await runLevel(o, level);
+    out.push(r);
+    if (r.okCount === 0 && r.errorCount > 0) break;
+  }
   return out;
 }

@@ -11,6 +11,7 @@ import type { SchedulerOptions } from './scheduler_options.js';
 import { DefaultReason } from '../ipc/records.js';
 import type { InputType } from '../input_types.js';
 import type { PredictMessage } from '../rpc/protocol.js';
+import { newBucketHistogram, observeBucket, type BucketHistogram } from '../metrics/bucket_histogram.js';
 import {
   ReplicaConnection, type ReplicaConnectionEvents, type ReplicaConnectionOptions,
 } from '../rpc/replica_connection.js';
@@ -49,24 +50,13 @@ export interface ModelActorStats {
   name: string;
   version: string;
   scheduler: SchedulerStats;
-  /** Counts per bucket of kBatchSizeBuckets, then +Inf; with the sum of observed values. */
-  batchSize: { counts: number[]; sum: number };
-  /** Container round trip per batch, µs. */
-  batchLatencyUs: { counts: number[]; sum: number };
-  /** Time from enqueue to send per query, µs. */
-  queueUs: { counts: number[]; sum: number };
+  /** Over kBatchSizeBuckets. */
+  batchSize: BucketHistogram;
+  /** Container round trip per batch, µs (kLatencyUsBuckets). */
+  batchLatencyUs: BucketHistogram;
+  /** Time from enqueue to send per query, µs (kLatencyUsBuckets). */
+  queueUs: BucketHistogram;
   modelErrorCount: number;
-}
-
-function observe(h: { counts: number[]; sum: number }, buckets: readonly number[], value: number): void {
-  let i = 0;
-  while (i < buckets.length && value > buckets[i]!) i++;
-  h.counts[i]!++;
-  h.sum += value;
-}
-
-function histogram(buckets: readonly number[]): { counts: number[]; sum: number } {
-  return { counts: new Array<number>(buckets.length + 1).fill(0), sum: 0 };
 }
 
 export class ModelActor implements ReplicaConnectionEvents {
@@ -78,9 +68,9 @@ export class ModelActor implements ReplicaConnectionEvents {
   readonly #replicas = new Map<number, ReplicaConnection>();
   readonly #scheduler: ModelScheduler<QueryPayload>;
   readonly #sentAtMs = new Map<number, number>();
-  readonly #batchSize = histogram(kBatchSizeBuckets);
-  readonly #batchLatencyUs = histogram(kLatencyUsBuckets);
-  readonly #queueUs = histogram(kLatencyUsBuckets);
+  readonly #batchSize = newBucketHistogram(kBatchSizeBuckets);
+  readonly #batchLatencyUs = newBucketHistogram(kLatencyUsBuckets);
+  readonly #queueUs = newBucketHistogram(kLatencyUsBuckets);
   #modelErrorCount = 0;
   /** Smoothed replica round trip of a batch, µs (Infinity until one is measured). */
   #roundTripUsEwma = Infinity;
@@ -203,7 +193,7 @@ export class ModelActor implements ReplicaConnectionEvents {
     if (sentAtMs !== undefined) {
       this.#sentAtMs.delete(batchId);
       const roundTripUs = (systemClock.nowMs() - sentAtMs) * 1000;
-      observe(this.#batchLatencyUs, kLatencyUsBuckets, roundTripUs);
+      observeBucket(this.#batchLatencyUs, kLatencyUsBuckets, roundTripUs);
       this.#roundTripUsEwma = this.#roundTripUsEwma === Infinity ? roundTripUs : this.#roundTripUsEwma + (roundTripUs - this.#roundTripUsEwma) / 8;
     }
     return this.#scheduler.onBatchDone(batchId);
@@ -223,8 +213,8 @@ export class ModelActor implements ReplicaConnectionEvents {
       return;
     }
     this.#sentAtMs.set(batchId, nowMs);
-    observe(this.#batchSize, kBatchSizeBuckets, items.length);
-    for (const item of items) observe(this.#queueUs, kLatencyUsBuckets, (nowMs - item.enqueuedMs) * 1000);
+    observeBucket(this.#batchSize, kBatchSizeBuckets, items.length);
+    for (const item of items) observeBucket(this.#queueUs, kLatencyUsBuckets, (nowMs - item.enqueuedMs) * 1000);
   }
 
   #onExpire(item: QueuedItem<QueryPayload>, reason: ExpireReason): void {

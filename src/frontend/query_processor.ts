@@ -10,6 +10,7 @@ import { ClipperError } from '../errors.js';
 import { DefaultReason, monotonicNowMs, ReplyStatus } from '../ipc/records.js';
 import { numericElementBytes, type InputTypeCode } from '../input_types.js';
 import { DeadlineQueue } from '../batching/deadline_queue.js';
+import { newBucketHistogram, observeBucket, type BucketHistogram } from '../metrics/bucket_histogram.js';
 import type { AppSelection } from './app_selection.js';
 import type { Dispatcher, Placement } from './dispatcher.js';
 import { CacheResult, QueryCache } from './query_cache.js';
@@ -27,8 +28,8 @@ export interface AppStats {
   queries: number;
   defaults: number;
   sloMisses: number;
-  latencyCounts: number[];
-  latencySumUs: number;
+  /** End-to-end latency of answered queries, µs, over kAppLatencyUsBuckets. */
+  latencyUs: BucketHistogram;
 }
 
 /** What one app needs on the hot path; rebuilt when the configuration changes. */
@@ -424,15 +425,11 @@ export class QueryProcessor {
 }
 
 function newAppStats(): AppStats {
-  return { queries: 0, defaults: 0, sloMisses: 0, latencyCounts: new Array<number>(kAppLatencyUsBuckets.length + 1).fill(0), latencySumUs: 0 };
+  return { queries: 0, defaults: 0, sloMisses: 0, latencyUs: newBucketHistogram(kAppLatencyUsBuckets) };
 }
 
 function observeLatency(stats: AppStats, latencyMs: number): void {
-  const us = latencyMs * 1000;
-  let i = 0;
-  while (i < kAppLatencyUsBuckets.length && us > kAppLatencyUsBuckets[i]!) i++;
-  stats.latencyCounts[i]!++;
-  stats.latencySumUs += us;
+  observeBucket(stats.latencyUs, kAppLatencyUsBuckets, latencyMs * 1000);
 }
 
 function explain(reason: DefaultReason, detail: string): string {

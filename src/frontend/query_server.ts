@@ -1,4 +1,5 @@
-// The query frontend (Clipper's port 1337): POST /<app>/predict and /<app>/update, GET /metrics,
+// The query frontend (Clipper's port 1337): POST /<app>/predict and /<app>/update, GET /metrics
+// (Clipper's JSON or Prometheus text by Accept; /metrics/json and /metrics/prometheus fixed),
 // GET /healthz, and JSON 404/405 for everything else. Routing reads a Map that the cluster rebuilds
 // on configuration changes, so a deleted app's route is gone at once.
 
@@ -11,6 +12,7 @@ import { pinnedPlacement, type AppRoute, type QueryProcessor, type QuerySink } f
 import type { SelectionHub } from './selection_hub.js';
 import { submitSelected } from './selection_route.js';
 import type { InputType } from '../input_types.js';
+import { metricsFormatFor, type MetricsFormat } from '../metrics/negotiate.js';
 
 export interface QueryServerOptions {
   host: string;
@@ -25,7 +27,9 @@ export interface QueryServerDeps {
   inputTypeOf(route: AppRoute): InputType;
   /** The selection worker's main-thread end (feedback); null: feedback is only acknowledged. */
   hub?: SelectionHub | null;
-  metricsText(): Promise<{ contentType: string; body: string }>;
+  /** Prometheus text exposition 0.0.4 or OpenMetrics 1.0.0. */
+  metricsText(format: Exclude<MetricsFormat, 'json'>): Promise<{ contentType: string; body: string }>;
+  /** Clipper's JSON metrics document. */
   metricsJson(): Promise<string>;
   /** Protocol adapters at the edge (WebSocket streaming, …) add their routes here. */
   registerRoutes?: (app: TemplatedApp) => void;
@@ -165,18 +169,23 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
     app.any(`/:app/predict${suffix}`, methodNotAllowed);
     app.any(`/:app/update${suffix}`, methodNotAllowed);
   }
-  app.get('/metrics', (res) => {
+  const sendMetrics = (res: HttpResponse, format: MetricsFormat, negotiated: boolean): void => {
     const state: ResponseState = { aborted: false };
     res.onAborted(() => { state.aborted = true; });
-    deps.metricsText().then(
-      ({ contentType, body }) => sendBody(res, state, 200, contentType, body),
+    // caches must key a negotiated answer on Accept
+    const headers = negotiated ? { Vary: 'Accept' } : undefined;
+    const body = format === 'json'
+      ? deps.metricsJson().then((text) => ({ contentType: 'application/json', body: text }))
+      : deps.metricsText(format);
+    body.then(({ contentType, body: text }) => sendBody(res, state, 200, contentType, text, headers),
       (err: unknown) => sendError(res, state, err));
-  });
-  app.get('/metrics/json', (res) => {
-    const state: ResponseState = { aborted: false };
-    res.onAborted(() => { state.aborted = true; });
-    deps.metricsJson().then((body) => sendJson(res, state, 200, body), (err: unknown) => sendError(res, state, err));
-  });
+  };
+  for (const suffix of ['', '/']) {
+    app.get(`/metrics${suffix}`, (res, req) => sendMetrics(res, metricsFormatFor(req.getHeader('accept')), true));
+    app.get(`/metrics/json${suffix}`, (res) => sendMetrics(res, 'json', false));
+    app.get(`/metrics/prometheus${suffix}`, (res, req) =>
+      sendMetrics(res, metricsFormatFor(req.getHeader('accept')) === 'openmetrics' ? 'openmetrics' : 'prometheus', true));
+  }
   app.get('/healthz', (res) => {
     sendJson(res, { aborted: false }, 200, '{"status":"ok"}');
   });

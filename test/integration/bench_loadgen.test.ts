@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -12,6 +14,9 @@ import { main } from '../../bench/loadgen/main.js';
 import { runSweep, type SweepOptions } from '../../bench/loadgen/runner.js';
 import { WsTransport } from '../../bench/loadgen/ws_client.js';
 import type { BenchResults } from '../../bench/loadgen/report.js';
+import { installExample } from '../../src/example.js';
+import { kRepoRoot } from '../../src/paths.js';
+import { startTestCluster } from '../helpers/cluster.js';
 
 const base = (o: Partial<SweepOptions> & Pick<SweepOptions, 'transport' | 'mode' | 'levels'>): SweepOptions => ({
   label: 't', inputs: randomInputs(3, 1), connections: 4, poisson: false, seed: 1, durationS: 0.3, warmupS: 0.1,
@@ -20,7 +25,9 @@ const base = (o: Partial<SweepOptions> & Pick<SweepOptions, 'transport' | 'mode'
 
 function checkLevel(r: Awaited<ReturnType<typeof runSweep>>[number], defaultEvery: number): void {
   assert.ok(r.responses > 0, 'got responses');
-  assert.equal(r.errorCount, 0, JSON.stringify(r.errors));
+  // the echo's default outputs are the only errors
+  assert.deepEqual(Object.keys(r.errors), r.errorCount === 0 ? [] : ['default output'], JSON.stringify(r.errors));
+  assert.equal(r.okCount + r.errorCount, r.responses);
   assert.equal(r.responses, r.sent);
   assert.deepEqual(r.statusCounts, { 200: r.responses });
   assert.equal(r.latencyUs.count, r.responses);
@@ -75,6 +82,7 @@ test('a refused connection is counted as errors, not latency', async () => {
   const [r] = await runSweep(base({ transport, mode: 'closed', levels: [2], warmupS: 0, durationS: 0.2 }));
   assert.equal(r!.responses, 0);
   assert.ok(r!.errorCount > 0);
+  assert.equal(r!.errorShare, 1);
   assert.ok((r!.errors['ECONNREFUSED'] ?? 0) > 0, JSON.stringify(r!.errors));
 });
 
@@ -131,8 +139,33 @@ test('open loop does not pipeline by default: a server that closes pipelined con
   const transport = () => new HttpTransport({ host: '127.0.0.1', port, path: '/a/predict', shape: 'clipper' });
   // 200 req/s over 2 connections, each busy 30 ms per request: most requests find both busy.
   const [held] = await runSweep(base({ transport: transport(), mode: 'open', levels: [200], connections: 2, durationS: 0.5 }));
-  assert.equal(held!.errorCount, 0, JSON.stringify(held!.errors));
+  assert.equal(held!.errorCount, held!.errors['default output'] ?? 0, JSON.stringify(held!.errors));
   assert.ok(held!.responses > 50);
   const [piped] = await runSweep(base({ transport: transport(), mode: 'open', levels: [200], connections: 2, durationS: 0.5, pipelining: true }));
-  assert.ok(piped!.errorCount > 0, 'pipelining behind a pending response loses requests on such a server');
+  assert.ok(Object.keys(piped!.errors).some((k) => k !== 'default output'), 'pipelining behind a pending response loses requests on such a server');
+});
+
+test('clipper bench against a real cluster with a wrong app name exits non-zero naming the 404s', async (t) => {
+  const cluster = await startTestCluster(t);
+  await installExample(cluster);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-404-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const child = spawn(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), 'bench', '--url', `http://127.0.0.1:${cluster.queryPort}`,
+    '--app', 'no-such-app', '--concurrency', '2,4', '--duration-s', '0.3', '--warmup-s', '0', '--quiet', '--out-dir', dir],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+  const [code] = await once(child, 'exit') as [number | null];
+  assert.equal(code, 1, `exit code; stderr: ${stderr}`);
+  assert.match(stderr, /all \d+ answers were HTTP 404: is app 'no-such-app' registered\?/);
+  assert.doesNotMatch(stdout, /recommendation:/);
+  assert.match(stdout, /nothing recommended: .*errors: \d+ HTTP 404/);
+  const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) as BenchResults;
+  const levels = results.targets[0]!.levels;
+  assert.equal(levels.length, 1, 'the sweep stops after a level with no successful answer');
+  assert.equal(levels[0]!.okCount, 0);
+  assert.equal(levels[0]!.errorShare, 1);
+  assert.equal(levels[0]!.errors['HTTP 404'], levels[0]!.responses);
 });

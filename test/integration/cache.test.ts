@@ -22,7 +22,7 @@ test('a repeated input is answered from the cache; a different one is computed',
   assert.equal(await ask(cluster.queryPort, 'count', [5.0]), first, 'the same double, written differently, hits');
   const other = await ask(cluster.queryPort, 'count', [6]);
   assert.notEqual(other, first);
-  const metrics = await (await fetch(`http://127.0.0.1:${cluster.queryPort}/metrics`)).text();
+  const metrics = await (await fetch(`http://127.0.0.1:${cluster.queryPort}/metrics/prometheus`)).text();
   assert.match(metrics, /clipper_cache_lookups_total\{result="hit"\} 2/);
 });
 
@@ -32,7 +32,7 @@ test('identical concurrent queries share one prediction', async (t) => {
   await cluster.store.putApp(appRecord('count', 'doubles', ['count']));
   const outputs = await Promise.all(Array.from({ length: 20 }, () => ask(cluster.queryPort, 'count', [7, 200])));
   assert.equal(new Set(outputs).size, 1, `one prediction for all: ${[...new Set(outputs)].join(', ')}`);
-  const metrics = await (await fetch(`http://127.0.0.1:${cluster.queryPort}/metrics`)).text();
+  const metrics = await (await fetch(`http://127.0.0.1:${cluster.queryPort}/metrics/prometheus`)).text();
   const coalesced = Number(/clipper_cache_lookups_total\{result="coalesced"\} (\d+)/.exec(metrics)?.[1]);
   assert.ok(coalesced >= 1, `coalesced ${coalesced}`);
 });

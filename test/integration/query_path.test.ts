@@ -142,7 +142,7 @@ test('HTTP errors: 400 bad JSON, 404 unknown route, 405 wrong method, 413 oversi
   assert.equal(big.body.code, 'CLP_ERR_BODY_TOO_LARGE');
   const after = await postJson(port, '/hello-world/predict', { input: [1, 2] });
   assert.equal(after.body.output, 3, 'the server is unaffected');
-  const metrics = await fetch(`http://127.0.0.1:${port}/metrics`);
+  const metrics = await fetch(`http://127.0.0.1:${port}/metrics/prometheus`);
   assert.match(await metrics.text(), /clipper_queries_total \d+/);
 });
 

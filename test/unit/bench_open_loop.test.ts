@@ -55,9 +55,9 @@ test('requests intended outside the window are not recorded', () => {
   assert.equal(rec.sent, 2);
   assert.equal(rec.responses, 1);
   assert.equal(rec.okResponses, 0);
-  assert.equal(rec.okCompletedInWindow, 1); // throughput counts arrivals in the window
+  assert.equal(rec.successCompletedInWindow, 1); // throughput counts successful arrivals in the window
   assert.deepEqual([...rec.statusCounts], [[503, 1]]);
-  assert.deepEqual([...rec.errors], [['ECONNRESET', 1]]);
+  assert.deepEqual([...rec.transportErrors], [['ECONNRESET', 1]]);
   assert.equal(rec.outstanding, 0);
 });
 

@@ -8,16 +8,19 @@ import { formatTable, kCsvColumns, toCsv, toHtml, writeReports, type BenchResult
 import type { LevelResult } from '../../bench/loadgen/runner.js';
 import { linePlot, niceTicks } from '../../bench/loadgen/svg.js';
 
+/** A level of `lvl` (open loop) with p99 `p99Ms`; errorShare follows okCount and errorCount unless given. */
 function level(lvl: number, p99Ms: number, extra: Partial<LevelResult> = {}): LevelResult {
-  return {
+  const r: LevelResult = {
     label: 'srv', mode: 'open', level: lvl, offeredRps: lvl, connections: 8, durationS: 2, sent: lvl * 2,
-    responses: lvl * 2, throughputRps: lvl,
+    responses: lvl * 2, okCount: lvl * 2, throughputRps: lvl,
     latencyUs: { count: lvl * 2, min: 100, mean: 500, p50: 400, p90: 800, p99: p99Ms * 1000, p999: p99Ms * 1200, max: p99Ms * 1500 },
-    sloMs: 10, withinSloShare: 0.995, defaultShare: 0.01, errorCount: 0, errors: {}, statusCounts: { 200: lvl * 2 },
+    sloMs: 10, withinSloShare: 0.995, defaultShare: 0, errorCount: 0, errorShare: 0, errors: {}, statusCounts: { 200: lvl * 2 },
     sendLagP99Us: 300, generatorCpuPct: 40, generatorBottleneck: null,
     metrics: { batchSize: { clipper_batch_size: { count: 10, mean: lvl / 100, p50: 1, p99: 4 } }, queueTime: {} },
     ...extra,
   };
+  if (extra.errorShare === undefined) r.errorShare = r.errorCount / (r.okCount + r.errorCount);
+  return r;
 }
 
 const results = (levels: LevelResult[]): BenchResults => ({
@@ -51,10 +54,35 @@ test('recommendation: highest level whose p99 meets the SLO with few errors', ()
   assert.equal(rec.level, 2000);
   assert.equal(rec.p99Ms, 6);
   assert.equal(rec.batchSizeMean, 20);
-  assert.match(rec.text, /2000 req\/s offered/);
+  assert.match(rec.text, /2000 req\/s offered \(2000 successful req\/s, p99 6\.00 ms, 0\.00% errors, 8 connections, mean batch size 20\.00 queries\)/);
   assert.equal(meetsSlo(levels[3]!), false); // 500 errors of 8500 > 1%
   assert.equal(recommend([level(1000, 11)]), null);
-  assert.equal(recommend([level(1000, 1, { responses: 0 })]), null);
+  assert.equal(recommend([level(1000, 1, { okCount: 0 })]), null);
+});
+
+test('recommendation: a level of 404s or default outputs, however fast, is never recommended', () => {
+  // the old bug: 100% HTTP 404 answered in 0.2 ms counted as "errors=0" and was recommended
+  const notFound = level(5000, 0.2, { okCount: 0, errorCount: 10_000, errors: { 'HTTP 404': 10_000 }, statusCounts: { 404: 10_000 } });
+  assert.equal(meetsSlo(notFound), false);
+  assert.equal(recommend([notFound]), null);
+  const defaults = level(5000, 0.2, { okCount: 5000, errorCount: 5000, errors: { 'default output': 5000 }, defaultShare: 0.5 });
+  assert.equal(defaults.errorShare, 0.5);
+  assert.equal(recommend([level(1000, 2), defaults])!.level, 1000, 'the level with half default outputs is skipped');
+  assert.equal(recommend([level(1000, 2, { okCount: 990, errorCount: 10, errors: { 'HTTP 503': 10 } })])!.level, 1000, '1% errors is allowed');
+  assert.equal(recommend([level(1000, 2, { okCount: 989, errorCount: 11, errors: { 'HTTP 503': 11 } })]), null, 'over 1% is not');
+  const table = formatTable(results([notFound]));
+  assert.match(table, /srv: nothing recommended: no level had p99 <= 10 ms with <= 1% errors \(errors: 10000 HTTP 404\)/);
+  assert.match(table, /srv errors by kind: 10000 HTTP 404/);
+  assert.match(table, /10000\s+100\.0/, 'the errors and error % columns count the 404s');
+  assert.doesNotMatch(table, /recommendation:/);
+});
+
+test('queue time in the recommendation carries its unit from the metric family name', () => {
+  const withQueue = (name: string, mean: number): LevelResult => level(1000, 2, {
+    metrics: { batchSize: {}, queueTime: { [name]: { count: 5, mean, p50: mean, p99: mean } } } });
+  assert.match(recommend([withQueue('clipper_model_queue_seconds', 0.00052)])!.text, /mean queue time 0\.520 ms\)/);
+  assert.match(recommend([withQueue('x_queue_us', 520)])!.text, /mean queue time 520 µs\)/);
+  assert.match(recommend([withQueue('x_queue_depth', 3)])!.text, /mean queue time 3\.00 \(unit of x_queue_depth\)\)/);
 });
 
 test('CSV and JSON parse back with one row per level', () => {
@@ -94,7 +122,7 @@ test('HTML report has three well-formed inline SVG plots, the recommendation and
     assert.equal(opens, closes);
     assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
   }
-  assert.match(html, /highest level with p99 &lt;= 10 ms is 1000/);
+  assert.match(html, /highest level with p99 &lt;= 10 ms and &lt;= 1% errors is 1000 req\/s offered/);
   assert.match(html, /load generator was the bottleneck \(could not send at 2000 req\/s\)/);
   assert.match(html, /a \\&quot;quoted\\&quot;, &lt;tag&gt;/);
   assert.ok(html.trimEnd().endsWith('</html>'));
@@ -102,8 +130,12 @@ test('HTML report has three well-formed inline SVG plots, the recommendation and
 
 test('table lists every level, the recommendation and generator CPU', () => {
   const table = formatTable(results([level(1000, 2), level(2000, 12)]));
-  assert.match(table, /r=1000/);
-  assert.match(table, /r=2000/);
+  const [header, first, second] = table.split('\n');
+  for (const unit of ['ok req/s', 'p50 ms', 'p99 ms', 'max ms', 'ok in SLO %', 'default %', 'error %', 'gen CPU %']) {
+    assert.ok(header!.includes(unit), `header names ${unit}: ${header}`);
+  }
+  assert.match(first!, /^srv\s+1000 req\/s\s/);
+  assert.match(second!, /^srv\s+2000 req\/s\s.*20\.00 q\s/);
   assert.match(table, /recommendation: srv: highest level/);
   assert.match(table, /generator CPU over the run: 55% of one core/);
 });
