@@ -4,7 +4,6 @@
 // cannot find failing the deploy with its name.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +15,7 @@ import { kRepoRoot } from '../../src/paths.js';
 import { kExampleModels, postJson, startTestCluster } from '../helpers/cluster.js';
 import { missingPythonModules, runPythonAsync } from '../integration/python_harness.js';
 import { dockerSkipReason } from './docker_env.js';
+import { runProcess, type ProcessResult } from '../helpers/run_process.js';
 
 const skip = await dockerSkipReason();
 const docker = skip === null ? await connectDocker(dockerHostOf('')) : null;
@@ -42,16 +42,8 @@ async function dockerCluster(t: TestContext, what: string) {
   return { cluster, adminUrl, queryUrl, conn: new ClipperConnection({ adminUrl, queryUrl, timeoutMs: 600_000 }) };
 }
 
-function runClipper(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
+function runClipper(args: string[]): Promise<ProcessResult> {
+  return runProcess(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), ...args], { timeoutMs: 600_000 });
 }
 
 test('a Python closure with pkgs_to_install, deployed to Docker from the Python client', { skip: pySkip ?? false, timeout: 900_000 }, async (t) => {

@@ -2,29 +2,20 @@
 // list, status, set-version, scale, unlink, delete-model, delete-app (and logs). Each prints the
 // server's answer; a refused request exits 1 with the server's cause on stderr.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'node:test';
 import { startAdminServer } from '../../src/admin/admin_server.js';
 import { ClipperConnection } from '../../src/client/admin_client.js';
 import { kRepoRoot } from '../../src/paths.js';
 import { kExampleModels, startTestCluster, waitUntil } from '../helpers/cluster.js';
+import { runProcess, type ProcessResult } from '../helpers/run_process.js';
 
 const kSumModel = path.join(kExampleModels, 'sum_model.mjs');
 
 interface CliResult { status: number | null; stdout: string; stderr: string }
 
-function runNode(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: kRepoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('error', reject);
-    child.once('close', (status) => { clearTimeout(killer); resolve({ status, stdout, stderr }); });
-  });
+function runNode(args: string[]): Promise<ProcessResult> {
+  return runProcess(process.execPath, args);
 }
 
 test('list, status, set-version, scale, unlink, delete-model and delete-app drive a running cluster', async (t) => {

@@ -2,29 +2,19 @@
 // flags merged by one rule (flags > environment > file > defaults), each value's source printed, and
 // nothing started; a bad value exits 1 naming the source.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { envNameOf, kConfigOptions } from '../../src/config_sources.js';
 import { kRepoRoot } from '../../src/paths.js';
+import { runProcess, type ProcessResult } from '../helpers/run_process.js';
 
-function runCli(args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+function runCli(args: string[], env: Record<string, string>): Promise<ProcessResult> {
   // The test's own environment must not set options (a developer's CLIPPER_QUERY_PORT, say).
   const base = { ...process.env };
   for (const option of kConfigOptions) delete base[envNameOf(option)];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), ...args],
-      { cwd: kRepoRoot, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (status) => { clearTimeout(killer); resolve({ status, stdout, stderr }); });
-  });
+  return runProcess(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), ...args], { base, env, timeoutMs: 60_000 });
 }
 
 test('clipper start --print-config merges a file, the environment and flags, and starts nothing', async (t) => {

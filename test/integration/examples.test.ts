@@ -2,7 +2,6 @@
 // server's reason and a non-zero exit, and closure_example.py can be run twice.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,17 +11,10 @@ import { installExample } from '../../src/example.js';
 import { kRepoRoot } from '../../src/paths.js';
 import { startTestCluster } from '../helpers/cluster.js';
 import { missingPythonModules, runPythonAsync } from './python_harness.js';
+import { runProcess, type ProcessResult } from '../helpers/run_process.js';
 
-function run(command: string, args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: kRepoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
-    child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
-    child.once('error', reject);
-    child.once('close', (status) => resolve({ status, stdout, stderr }));
-  });
+function run(command: string, args: string[]): Promise<ProcessResult> {
+  return runProcess(command, args);
 }
 
 const kStreamClient = path.join(kRepoRoot, 'containers', 'node', 'examples', 'stream_client.mjs');

@@ -6,7 +6,7 @@
 // containers/python on PYTHONPATH instead and says so.
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,6 +15,7 @@ import { startAdminServer } from '../../src/admin/admin_server.js';
 import { kPythonInterpreter, kRepoRoot } from '../../src/paths.js';
 import { postJson, startTestCluster } from '../helpers/cluster.js';
 import { missingPythonModules } from './python_harness.js';
+import { runProcess, type ProcessResult } from '../helpers/run_process.js';
 
 const kMissing = missingPythonModules(['msgpack', 'numpy', 'sklearn', 'cloudpickle']);
 const skip = kMissing.length > 0 ? `/usr/bin/python3 lacks ${kMissing.join(', ')} (run npm run setup)` : false;
@@ -37,17 +38,8 @@ function installPackage(dir: string): { python: string } | { python: null; why: 
   return { python: path.join(venv, 'bin', 'python') };
 }
 
-function runScript(python: string, args: string[], env: Record<string, string>, cwd: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(python, [kScript, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
-    child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 300_000);
-    child.once('error', reject);
-    child.once('close', (status) => { clearTimeout(killer); resolve({ status, stdout, stderr }); });
-  });
+function runScript(python: string, args: string[], env: Record<string, string>, cwd: string): Promise<ProcessResult> {
+  return runProcess(python, [kScript, ...args], { env, cwd, timeoutMs: 300_000 });
 }
 
 test('a Clipper script with only its imports changed runs against clipper-ts', { skip, timeout: 600_000 }, async (t) => {

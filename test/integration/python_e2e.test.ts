@@ -5,7 +5,6 @@
 // are missing) when /usr/bin/python3 lacks them.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -17,6 +16,7 @@ import type { ClipperConfig } from '../../src/config.js';
 import { kRepoRoot } from '../../src/paths.js';
 import { postJson, startTestCluster } from '../helpers/cluster.js';
 import { missingPythonModules, runPythonAsync } from './python_harness.js';
+import { runProcess, type ProcessResult } from '../helpers/run_process.js';
 
 const kMissing = missingPythonModules(['msgpack', 'numpy', 'sklearn', 'cloudpickle']);
 const skip = kMissing.length > 0 ? `/usr/bin/python3 lacks ${kMissing.join(', ')} (run npm run setup)` : false;
@@ -47,17 +47,8 @@ async function deployPython(s: Setup, app: string, name: string, file: string, f
   await s.conn.linkModelToApp(app, name);
 }
 
-function runNode(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: kRepoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-    child.once('error', reject);
-    child.once('close', (status) => { clearTimeout(killer); resolve({ status, stdout, stderr }); });
-  });
+function runNode(args: string[]): Promise<ProcessResult> {
+  return runProcess(process.execPath, args);
 }
 
 test('a closure deployed from the Python client answers queries through the frontend', { skip }, async (t) => {

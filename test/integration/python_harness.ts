@@ -6,6 +6,7 @@ import net from 'node:net';
 import { createInterface } from 'node:readline';
 import { kPythonInterpreter, kPythonRunnerPath } from '../../src/paths.js';
 import { encodeFrame, FrameDecoder, kProtocolVersion, type ContainerMessage } from '../../src/rpc/protocol.js';
+import { runProcess, type ProcessResult } from '../helpers/run_process.js';
 
 /** Which of `modules` the project's Python interpreter cannot import. */
 export function missingPythonModules(modules: string[]): string[] {
@@ -20,17 +21,8 @@ export function runPython(args: string[], env: Record<string, string> = {}): Spa
 }
 
 /** runPython without blocking the event loop (for tests that serve HTTP to the script). */
-export function runPythonAsync(args: string[], env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(kPythonInterpreter, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (t: string) => { stdout += t; });
-    child.stderr.setEncoding('utf8').on('data', (t: string) => { stderr += t; });
-    const killer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (status) => { clearTimeout(killer); resolve({ status, stdout, stderr }); });
-  });
+export function runPythonAsync(args: string[], env: Record<string, string> = {}): Promise<ProcessResult> {
+  return runProcess(kPythonInterpreter, args, { env, timeoutMs: 60_000 });
 }
 
 export interface RunnerSpec {
