@@ -99,6 +99,9 @@ test('a Clipper script with only its imports changed runs against clipper-ts', {
   assert.deepEqual(out.replicas, ['sum-model:1:0', 'sum-model:2:0', 'sum-model:2:1', 'sum-model:2:2']);
   assert.equal(out.replica_info.model_name, 'sum-model');
   assert.equal(out.no_replica_info, null);
+  assert.deepEqual(out.status.apps[0].linked_models, [{ model_name: 'sum-model', current_version: '2' }]);
+  assert.deepEqual(out.status.models.map((m: Record<string, unknown>) => [m.model_version, m.replicas_wanted]), [['1', 1], ['2', 3]]);
+  assert.equal(out.status.ready, out.status.problems.length === 0);
 
   // The uploads landed in the server's models dir; the client wrote nothing to its own.
   for (const version of ['1', '2']) assert.ok(existsSync(path.join(serverModels, 'sum-model', version, 'func.pkl')));

@@ -258,6 +258,31 @@ class ClipperConnection(object):
                                                   'replica_id': int(replica_id)})
         return info or None
 
+    def status(self):
+        """What runs, as `clipper status` prints it (not in Clipper): each app with its linked models'
+        current versions, each model version with its replicas, and whether every wanted replica is
+        connected (`ready`; `problems` says which are not)."""
+        self._require_connected()
+        models = self.get_all_models(verbose=True)
+        replicas = self.get_all_model_replicas(verbose=True)
+        current = {m['model_name']: m['model_version'] for m in models if m.get('is_current_version')}
+        versions, problems = [], []
+        for m in models:
+            own = [r for r in replicas
+                   if r['model_name'] == m['model_name'] and r['model_version'] == m['model_version']]
+            wanted = m.get('num_replicas') or 0
+            connected = sum(1 for r in own if r.get('connected'))
+            if connected < wanted:
+                problems.append('%s:%s wants %d replica(s), %d connected'
+                                % (m['model_name'], m['model_version'], wanted, connected))
+            versions.append({'model_name': m['model_name'], 'model_version': m['model_version'],
+                             'is_current_version': bool(m.get('is_current_version')),
+                             'replicas_wanted': wanted, 'replicas_connected': connected, 'replicas': own})
+        apps = [{'name': a['name'], 'input_type': a['input_type'],
+                 'linked_models': [{'model_name': n, 'current_version': current.get(n)} for n in a['linked_models']]}
+                for a in self.get_all_apps(verbose=True)]
+        return {'ready': not problems, 'problems': problems, 'apps': apps, 'models': versions}
+
     # -- logs and metrics -----------------------------------------------------------------------
 
     def get_clipper_logs(self, logging_dir='clipper_logs/', tail_lines=10000):
