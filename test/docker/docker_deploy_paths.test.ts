@@ -46,37 +46,46 @@ function runClipper(args: string[]): Promise<ProcessResult> {
   return runProcess(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), ...args], { timeoutMs: 600_000 });
 }
 
-test('a Python closure with pkgs_to_install, deployed to Docker from the Python client', { skip: pySkip ?? false, timeout: 900_000 }, async (t) => {
+test('a Python closure with pkgs_to_install, uploaded by clipper_ts and run in Docker', { skip: pySkip ?? false, timeout: 900_000 }, async (t) => {
   const s = await dockerCluster(t, 'pyclosure');
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'clipper-docker-py-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  const clientDir = await mkdtemp(path.join(os.tmpdir(), 'clipper-docker-client-'));
+  const serverDir = await mkdtemp(path.join(os.tmpdir(), 'clipper-docker-server-'));
+  t.after(() => Promise.all([rm(clientDir, { recursive: true, force: true }), rm(serverDir, { recursive: true, force: true })]));
   images.push('six-sum:1');
+  // A Clipper script (imports changed only): the deployer uploads the pickle through the admin API;
+  // the server stores it (its own models dir) and builds it into an image with the package.
   const script = `
-import json, sys
+import json, sys, urllib.request
 sys.path.insert(0, sys.argv[3])
-from clipper_client import ClipperConnection, deploy_python_closure, link_model_to_app, predict, register_application
-conn = ClipperConnection(sys.argv[1], sys.argv[2], timeout_s=900)
+from clipper_ts import ClipperConnection, DockerContainerManager
+from clipper_ts.deployers import python as python_deployer
+clipper_conn = ClipperConnection(admin_url=sys.argv[1], query_url=sys.argv[2])
+clipper_conn.connect()
 def six_sum(inputs):
     import six  # installed into the image by pkgs_to_install, from Debian's python3-six
     return [float(row.sum()) + (1000.0 if six.PY3 else 0.0) for row in inputs]
-register_application(conn, 'six-app', 'doubles', '-1.0', 2000000)
-deploy_python_closure(conn, 'six-sum', '1', 'doubles', six_sum, pkgs_to_install=['python3-six'])
-link_model_to_app(conn, 'six-app', 'six-sum')
-print(json.dumps(predict(conn, 'six-app', [1.0, 2.0])))
-print(json.dumps(conn.get_logs('six-sum')))
+clipper_conn.register_application('six-app', 'doubles', '-1.0', 2000000)
+python_deployer.deploy_python_closure(clipper_conn, 'six-sum', '1', 'doubles', six_sum, pkgs_to_install=['python3-six'])
+clipper_conn.link_model_to_app('six-app', 'six-sum')
+req = urllib.request.Request(sys.argv[2] + '/six-app/predict', data=json.dumps({'input': [1.0, 2.0]}).encode(),
+                             headers={'Content-Type': 'application/json'})
+print(urllib.request.urlopen(req).read().decode())
+print(json.dumps(clipper_conn.status()))
 `;
+  process.env.CLIPPER_MODELS_DIR = serverDir; // read by the server's upload route at request time
+  t.after(() => { delete process.env.CLIPPER_MODELS_DIR; });
   const run = await runPythonAsync(['-c', script, s.adminUrl, s.queryUrl, path.join(kRepoRoot, 'containers', 'python')],
-    { CLIPPER_MODELS_DIR: dir });
+    { CLIPPER_MODELS_DIR: clientDir });
   assert.equal(run.status, 0, run.stderr);
-  const [answerLine, logsLine] = run.stdout.trim().split('\n').slice(-2);
+  const [answerLine, statusLine] = run.stdout.trim().split('\n').slice(-2);
   const answer = JSON.parse(answerLine!) as { output: unknown; default: boolean };
   assert.deepEqual({ output: answer.output, default: answer.default }, { output: 1003, default: false });
-  const logs = JSON.parse(logsLine!) as Array<{ logs: string; container_id: string }>;
-  assert.equal(logs.length, 1);
-  assert.match(logs[0]!.logs, /clipper_ready/);
-  const containers = await s.conn.getAllContainers(true);
-  assert.equal(containers[0]!.image, 'six-sum:1');
-  assert.equal(containers[0]!.manager, 'docker');
+  const status = JSON.parse(statusLine!) as { ready: boolean; models: Array<{ replicas: Array<{ manager: string; image: string }> }> };
+  assert.equal(status.ready, true);
+  assert.deepEqual(status.models[0]!.replicas.map((r) => [r.manager, r.image]), [['docker', 'six-sum:1']]);
+  const model = (await s.conn.getAllModels(true) as unknown as Array<{ container: { entry: string; manager: string } }>)[0]!;
+  assert.ok(model.container.entry.startsWith(serverDir), `the server stored the upload: ${model.container.entry}`);
+  assert.equal(model.container.manager, 'docker');
 });
 
 test('a Debian package apt cannot find fails the deploy with its name; nothing stays registered', { skip: skip ?? false, timeout: 900_000 }, async (t) => {
