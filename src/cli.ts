@@ -59,6 +59,11 @@ async function start(argv: string[]): Promise<number> {
     log: (line) => process.stderr.write(`clipper: ${line}\n`) }); // image builds for Docker replicas
   const c = cluster.config;
   process.stdout.write(`clipper: query frontend on http://${c.host}:${cluster.queryPort}, management API on http://${c.host}:${cluster.adminPort}\n`);
+  if (!/^(127\.|localhost$|::1$)/.test(c.host)) {
+    // Deploys and uploads run code on this machine, and the management API has no authentication yet.
+    process.stderr.write(`clipper: WARNING: the management API listens on ${c.host}, reachable from other machines; ` +
+      'anyone who reaches it can deploy and run code here. Bind 127.0.0.1 (the default) or put it behind a firewall\n');
+  }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

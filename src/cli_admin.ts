@@ -123,7 +123,13 @@ function deploySpec(values: Values, required: (name: string) => string): Contain
   const fn = stringValue(values.function);
   if (fn !== undefined) container.function = fn;
   if (Array.isArray(values.pkg)) container.pkgs_to_install = values.pkg.map(String);
-  if (values.cpus !== undefined) container.cpus = Number(values.cpus);
+  if (values.cpus !== undefined) {
+    const cpus = Number(values.cpus);
+    if (typeof values.cpus !== 'string' || values.cpus.trim() === '' || !Number.isFinite(cpus)) {
+      throw new ClipperError('CLP_ERR_INVALID_ARG', `--cpus must be a number of cores (got ${String(values.cpus)})`);
+    }
+    container.cpus = cpus;
+  }
   if (values['memory-mb'] !== undefined) container.memory_mb = intValue('memory-mb', values['memory-mb'], 0);
   return container;
 }

@@ -91,6 +91,7 @@ export class Cluster implements AdminContext {
       ...(options.localProcess !== undefined ? { localProcess: options.localProcess } : {}),
       ...(options.docker !== undefined ? { docker: options.docker } : {}),
       ...(options.log !== undefined ? { log: options.log } : {}),
+      wantedModels: () => new Set(this.#snapshot.models.keys()),
     });
     this.#dispatcher = new Dispatcher({
       threads: config.batchingThreads, ringBytes: config.ringBytes, spinCountWorker: config.ringSpinCount,

@@ -39,7 +39,9 @@ function errorMessage(err: unknown): string {
 }
 
 function deployFailed(name: string, version: string, err: unknown): ClipperError {
-  return new ClipperError('CLP_ERR_DEPLOY_FAILED',
+  // An engine that cannot be reached is the server's trouble, not the request's: it stays a 503.
+  const code = err instanceof ClipperError && err.code === 'CLP_ERR_DOCKER_UNAVAILABLE' ? err.code : 'CLP_ERR_DEPLOY_FAILED';
+  return new ClipperError(code,
     `The replicas of model '${name}' version '${version}' could not start: ${errorMessage(err)}`, undefined, { cause: err });
 }
 

@@ -22,6 +22,8 @@ export interface ManagerRouterOptions {
   docker?: Partial<Omit<DockerManagerOptions, 'clusterName' | 'prepareImage'>>;
   /** Progress of image builds (one line at a time). */
   log?: (line: string) => void;
+  /** The model versions the state holds now (modelKey): what a Docker manager connected late reconciles against. */
+  wantedModels?: () => ReadonlySet<string>;
 }
 
 export function managerOf(model: ModelRecord, defaultManager: ManagerKind): ManagerKind {
@@ -34,7 +36,7 @@ export class ManagerRouter implements ContainerManager {
   readonly #local: LocalProcessManager;
   #docker: Promise<DockerManager> | null = null;
   /** Per model key: the image build or look-up of this process (a model version is built once per run). */
-  readonly #images = new Map<string, Promise<string>>();
+  readonly #images = new Map<string, Promise<{ tag: string; id: string }>>();
   #closed = false;
 
   constructor(events: ContainerManagerEvents, options: ManagerRouterOptions) {
@@ -50,6 +52,8 @@ export class ManagerRouter implements ContainerManager {
 
   async ensure(model: ModelRecord): Promise<void> {
     if (managerOf(model, this.#options.defaultManager) === 'local') return this.#local.ensure(model);
+    // Nothing to run, and no engine was ever needed: registering needs no Docker.
+    if (model.num_replicas === 0 && this.#docker === null) return;
     const docker = await this.#dockerManager();
     return docker.ensure(model);
   }
@@ -70,8 +74,12 @@ export class ManagerRouter implements ContainerManager {
   }
 
   async reconcile(wanted: ReadonlySet<string>): Promise<void> {
+    this.#reconcileDue = true;
     await this.#withDocker((d) => d.reconcile(wanted));
   }
+
+  /** Set by the start-up reconcile: a Docker manager connected after it reconciles on connecting. */
+  #reconcileDue = false;
 
   async close(): Promise<void> {
     this.#closed = true;
@@ -88,6 +96,10 @@ export class ManagerRouter implements ContainerManager {
         prepareImage: (model) => this.#prepareImage(client, model),
       });
       this.#dockerNow = manager;
+      const wanted = this.#options.wantedModels;
+      if (this.#reconcileDue && wanted !== undefined) {
+        manager.reconcile(wanted()).catch((err: Error) => this.#options.log?.(`reconciling containers failed: ${err.message}`));
+      }
       return manager;
     });
     // An engine that was down may come up: the next deploy tries again.
@@ -102,7 +114,7 @@ export class ManagerRouter implements ContainerManager {
     return docker === null ? undefined : fn(docker);
   }
 
-  #prepareImage(docker: Docker, model: ModelRecord): Promise<string> {
+  #prepareImage(docker: Docker, model: ModelRecord): Promise<{ tag: string; id: string }> {
     const key = modelKey(model.model_name, model.model_version);
     let image = this.#images.get(key);
     if (image === undefined) {
@@ -114,26 +126,25 @@ export class ManagerRouter implements ContainerManager {
     return image;
   }
 
-  async #build(docker: Docker, model: ModelRecord): Promise<string> {
+  async #build(docker: Docker, model: ModelRecord): Promise<{ tag: string; id: string }> {
     const c = model.container!;
     if (c.runtime === undefined || c.entry === undefined) {
       throw new ClipperError('CLP_ERR_INVALID_ARG', `model ${model.model_name}:${model.model_version} names neither an image nor a runtime and entry`);
     }
-    const { tag } = await buildModelImage(docker, {
+    const { tag, imageId } = await buildModelImage(docker, {
       model: model.model_name, version: model.model_version, runtime: c.runtime, entry: c.entry, inputType: model.input_type,
       ...(c.folder !== undefined ? { folder: c.folder } : {}), ...(c.function !== undefined ? { function: c.function } : {}),
       ...(c.options !== undefined ? { options: c.options } : {}),
       ...(c.pkgs_to_install !== undefined ? { pkgsToInstall: c.pkgs_to_install } : {}),
     }, this.#options.log);
-    return tag;
+    return { tag, id: imageId };
   }
 }
 
 /** An image named by the user: used when present here, else pulled from its registry (which the user runs). */
-async function findImage(docker: Docker, image: string, log?: (line: string) => void): Promise<string> {
+async function findImage(docker: Docker, image: string, log?: (line: string) => void): Promise<{ tag: string; id: string }> {
   try {
-    await docker.getImage(image).inspect();
-    return image;
+    return { tag: image, id: (await docker.getImage(image).inspect()).Id };
   } catch { /* not here: try its registry */ }
   try {
     const stream = await docker.pull(image);
@@ -141,7 +152,7 @@ async function findImage(docker: Docker, image: string, log?: (line: string) => 
       docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()),
         (event: { status?: string }) => { if (event.status !== undefined) log?.(`pull ${image}: ${event.status}`); });
     });
-    return image;
+    return { tag: image, id: (await docker.getImage(image).inspect()).Id };
   } catch (err) {
     throw new ClipperError('CLP_ERR_DEPLOY_FAILED',
       `image ${image} is not on this machine and could not be pulled (${dockerErrorText(err)}); ` +

@@ -124,7 +124,7 @@ test('compose.yaml: up serves the quickstart app; down removes the project and t
   assert.equal(quickstartExit, 0, await logs());
   const replicas = await docker!.listContainers({ all: true, filters: { label: [`${kLabelCluster}=${cluster}`] } });
   assert.equal(replicas.length, 1);
-  assert.equal(replicas[0]!.Image, 'sum-model:1');
+  assert.equal(replicas[0]!.ImageID, (await docker!.getImage('sum-model:1').inspect()).Id, 'the replica runs the image sum-model:1 (created from its id)');
 
   const down = await compose(['down'], 120_000);
   assert.equal(down.code, 0, `docker-compose down failed:\n${down.output}`);

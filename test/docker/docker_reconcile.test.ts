@@ -104,9 +104,15 @@ test('an unreachable Docker engine is a clear error naming the socket', { timeou
   const conn = new ClipperConnection({ adminUrl: `http://127.0.0.1:${local.adminPort}`, queryUrl: `http://127.0.0.1:${local.queryPort}` });
   await assert.rejects(conn.deployModel({ name: 'd', version: '1', inputType: 'doubles',
     container: { manager: 'docker', runtime: 'node', entry: path.join(kExampleModels, 'sum_model.mjs') } }),
-  (err: Error & { cause?: unknown }) => {
+  (err: Error & { cause?: unknown; status?: number; code?: string | null }) => {
+    assert.equal(err.status, 503);
+    assert.equal(err.code, 'CLP_ERR_DOCKER_UNAVAILABLE');
     assert.match(String(err.cause), new RegExp(`Docker engine unreachable at unix://${socket}`));
     return true;
   });
   assert.deepEqual(await conn.getAllModels(), []);
+  // Registering a Docker model without replicas needs no engine.
+  await conn.deployModel({ name: 'later', version: '1', inputType: 'doubles', numReplicas: 0,
+    container: { manager: 'docker', image: 'sum-model:1' } });
+  assert.deepEqual(await conn.getAllModels(), ['later:1']);
 });

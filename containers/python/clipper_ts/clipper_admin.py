@@ -352,7 +352,7 @@ class ClipperConnection(object):
 
     def stop_all(self, graceful=True):
         """Stop every model's replicas (deleting every model version). The server itself keeps
-        running (stop it where it runs: `clipper stop` or Ctrl-C); `graceful` is ignored."""
+        running (stop it where it runs: Ctrl-C or SIGTERM to `clipper start`); `graceful` is ignored."""
         self.stop_all_model_containers()
 
     # -- local checks ---------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 // adopted when their spec still matches, and removed when no model wants them (reconcile).
 
 import type Docker from 'dockerode';
-import { PassThrough } from 'node:stream';
+import { PassThrough, type Duplex } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { ClipperError } from '../../errors.js';
 import { modelKey, type ModelRecord } from '../../state/records.js';
@@ -18,8 +18,11 @@ import { containerCreateOptions, publishedPort, replicaSpecHash, type HealthTimi
 
 export interface DockerManagerOptions {
   clusterName: string;
-  /** The image a model version runs (built, found or pulled); rejects with the reason. */
-  prepareImage: (model: ModelRecord) => Promise<string>;
+  /**
+   * The image a model version runs (built, found or pulled): its tag, shown to users, and its id,
+   * which containers are created from (a tag another cluster rebuilds cannot change what runs).
+   */
+  prepareImage: (model: ModelRecord) => Promise<{ tag: string; id: string }>;
   /** From container start to the runner's ready line. */
   startTimeoutMs: number;
   restartDelayMsMin: number;
@@ -86,8 +89,11 @@ export class DockerManager implements ContainerManager {
         byKey.set(key, [...byKey.get(key) ?? [], c]);
       }
       return byKey;
+    }, (err: unknown) => {
+      // Not fatal: nothing is adopted, and leftovers wait for a later start's reconcile.
+      process.stderr.write(`clipper: listing this cluster's containers failed (${dockerErrorText(err)}); none adopted\n`);
+      return new Map<string, Docker.ContainerInfo[]>();
     });
-    this.#found.catch(() => {});
     this.#healthTimer = setInterval(() => void this.#pollHealth(), this.#options.healthPollMs);
     this.#healthTimer.unref();
   }
@@ -211,7 +217,7 @@ export class DockerManager implements ContainerManager {
       replica.info.image = c.Image;
       adopt.push(c.State === 'running'
         ? this.#adoptRunning(entry, replica)
-        : this.#run(entry, replica, false).catch(() => { /* the exit handler schedules the next try */ }));
+        : this.#run(entry, replica, false).catch(() => this.#retryLater(entry, replica)));
     }
     await Promise.all(adopt);
   }
@@ -234,8 +240,13 @@ export class DockerManager implements ContainerManager {
       this.#events.onReplicaStarted(endpointOf(replica));
     } catch {
       await container.stop({ t: this.#options.stopTimeoutS }).catch(() => {});
-      await this.#run(entry, replica, false).catch(() => {});
+      await this.#run(entry, replica, false).catch(() => this.#retryLater(entry, replica));
     }
+  }
+
+  /** A start that failed before its exit could be watched: try again with backoff while wanted. */
+  #retryLater(entry: ModelReplicas, replica: Replica): void {
+    if (replica.wanted && !this.#closed && !replica.ready) this.#scheduleRestart(entry, replica);
   }
 
   async #startReplica(entry: ModelReplicas, replicaId: number): Promise<void> {
@@ -254,16 +265,24 @@ export class DockerManager implements ContainerManager {
   async #create(entry: ModelReplicas, replica: Replica): Promise<void> {
     const m = entry.model;
     const image = await this.#options.prepareImage(m);
-    if (!replica.wanted || this.#closed) throw new ClipperError('CLP_ERR_DEPLOY_FAILED', 'the replica was stopped while its image was prepared');
+    const stopped = (): ClipperError => new ClipperError('CLP_ERR_DEPLOY_FAILED', 'the replica was stopped while its container was made');
+    if (!replica.wanted || this.#closed) throw stopped();
+    let container: Docker.Container;
     try {
-      replica.container = await this.#docker.createContainer(
-        containerCreateOptions(m, replica.info.replicaId, image, this.#options.clusterName, this.#options.containerPort,
+      container = await this.#docker.createContainer(
+        containerCreateOptions(m, replica.info.replicaId, image.id, this.#options.clusterName, this.#options.containerPort,
           this.#options.health));
     } catch (err) {
-      throw new ClipperError('CLP_ERR_DEPLOY_FAILED', `cannot create a container of ${image}: ${dockerErrorText(err)}`);
+      throw new ClipperError('CLP_ERR_DEPLOY_FAILED', `cannot create a container of ${image.tag}: ${dockerErrorText(err)}`);
     }
-    replica.info.containerId = replica.container.id;
-    replica.info.image = image;
+    // Stopped (scaled down, deleted, shut down) while the engine created it: nobody else will remove it.
+    if (!replica.wanted || this.#closed) {
+      await this.#removeContainer(container);
+      throw stopped();
+    }
+    replica.container = container;
+    replica.info.containerId = container.id;
+    replica.info.image = image.tag;
   }
 
   /** Start (or restart) the replica's container and wait for the runner's ready line. */
@@ -272,15 +291,16 @@ export class DockerManager implements ContainerManager {
     const run = ++replica.run;
     replica.ready = false;
     replica.info.state = firstStart ? 'starting' : 'restarting';
-    const stream = await container.attach({ stream: true, stdout: true, stderr: true }) as NodeJS.ReadableStream;
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true }) as unknown as Duplex;
     const stdout = new PassThrough();
     const stderr = new PassThrough();
     this.#docker.modem.demuxStream(stream, stdout, stderr);
     stream.on('end', () => { stdout.end(); stderr.end(); });
     stderr.setEncoding('utf8');
     stderr.on('data', (text: string) => replica.output.push(text));
+    let timer: NodeJS.Timeout | undefined;
     const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`did not print its ready line within ${this.#options.startTimeoutMs} ms`)),
+      timer = setTimeout(() => reject(new Error(`did not print its ready line within ${this.#options.startTimeoutMs} ms`)),
         this.#options.startTimeoutMs);
       createInterface({ input: stdout }).on('line', (line) => {
         replica.output.push(`${line}\n`);
@@ -302,6 +322,8 @@ export class DockerManager implements ContainerManager {
       replica.info.state = 'running';
       this.#events.onReplicaStarted(endpointOf(replica));
     } catch (err) {
+      clearTimeout(timer);
+      stream.destroy(); // a failed start must not leave its attach (and a second copy of every line) behind
       const name = `${entry.model.model_name}:${entry.model.model_version} replica ${replica.info.replicaId}`;
       const output = replica.output.lines(40).trim();
       if (replica.run === run) await container.kill().catch(() => {});
