@@ -87,3 +87,12 @@ export class OutputTail {
 export function restartDelayMs(attempt: number, minMs: number, maxMs: number): number {
   return Math.min(maxMs, minMs * 2 ** Math.min(attempt, 16));
 }
+
+/** The replicas a manager still wants, as copies: `list()` of a manager keeping a map of models → replicas. */
+export function wantedReplicas(models: Iterable<{ replicas: Map<number, { info: ReplicaInfo; wanted: boolean }> }>): ReplicaInfo[] {
+  const out: ReplicaInfo[] = [];
+  for (const entry of models) {
+    for (const replica of entry.replicas.values()) if (replica.wanted) out.push({ ...replica.info });
+  }
+  return out;
+}

@@ -11,7 +11,7 @@ import { ClipperError } from '../errors.js';
 import { kNodeRunnerPath, kPythonInterpreter, kPythonRunnerPath, kRepoRoot } from '../paths.js';
 import { modelKey, type ModelRecord } from '../state/records.js';
 import {
-  OutputTail, restartDelayMs, type ContainerManager, type ContainerManagerEvents, type ReplicaEndpoint, type ReplicaInfo,
+  OutputTail, restartDelayMs, wantedReplicas, type ContainerManager, type ContainerManagerEvents, type ReplicaEndpoint, type ReplicaInfo,
   type ReplicaLogs,
 } from './container_manager.js';
 
@@ -110,11 +110,7 @@ export class LocalProcessManager implements ContainerManager {
   }
 
   list(): ReplicaInfo[] {
-    const out: ReplicaInfo[] = [];
-    for (const entry of this.#models.values()) {
-      for (const replica of entry.replicas.values()) if (replica.wanted) out.push({ ...replica.info });
-    }
-    return out;
+    return wantedReplicas(this.#models.values());
   }
 
   async logs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]> {

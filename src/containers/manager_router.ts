@@ -10,6 +10,7 @@ import type { ContainerManager, ContainerManagerEvents, ManagerKind, ReplicaInfo
 import { DockerManager, type DockerManagerOptions } from './docker/docker_manager.js';
 import { connectDocker, dockerErrorText } from './docker/engine.js';
 import { buildModelImage } from './docker/images.js';
+import { followProgress } from './docker/rootfs.js';
 import { LocalProcessManager, type LocalProcessOptions } from './local_process.js';
 
 export interface ManagerRouterOptions {
@@ -148,10 +149,7 @@ async function findImage(docker: Docker, image: string, log?: (line: string) => 
   } catch { /* not here: try its registry */ }
   try {
     const stream = await docker.pull(image);
-    await new Promise<void>((resolve, reject) => {
-      docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve()),
-        (event: { status?: string }) => { if (event.status !== undefined) log?.(`pull ${image}: ${event.status}`); });
-    });
+    await followProgress(docker, stream, (event) => { if (event.status !== undefined) log?.(`pull ${image}: ${event.status}`); });
     return { tag: image, id: (await docker.getImage(image).inspect()).Id };
   } catch (err) {
     throw new ClipperError('CLP_ERR_DEPLOY_FAILED',

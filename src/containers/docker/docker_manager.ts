@@ -10,7 +10,7 @@ import { createInterface } from 'node:readline';
 import { ClipperError } from '../../errors.js';
 import { modelKey, type ModelRecord } from '../../state/records.js';
 import {
-  OutputTail, restartDelayMs, type ContainerManager, type ContainerManagerEvents, type ReplicaEndpoint,
+  OutputTail, restartDelayMs, wantedReplicas, type ContainerManager, type ContainerManagerEvents, type ReplicaEndpoint,
   type ReplicaInfo, type ReplicaLogs,
 } from '../container_manager.js';
 import { demuxLogs, dockerErrorText, dockerStatusCode, kLabelCluster, kLabelModel, kLabelReplica, kLabelSpec, kLabelVersion } from './engine.js';
@@ -135,11 +135,7 @@ export class DockerManager implements ContainerManager {
   }
 
   list(): ReplicaInfo[] {
-    const out: ReplicaInfo[] = [];
-    for (const entry of this.#models.values()) {
-      for (const r of entry.replicas.values()) if (r.wanted) out.push({ ...r.info });
-    }
-    return out;
+    return wantedReplicas(this.#models.values());
   }
 
   async logs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]> {

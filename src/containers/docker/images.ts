@@ -9,7 +9,7 @@ import { ClipperError } from '../../errors.js';
 import { ensureBaseImage } from './base_images.js';
 import { dockerErrorText, kLabelModel, kLabelVersion } from './engine.js';
 import { assembleContext, resolveModelFiles, validateContextSpec, type ModelContextSpec } from './model_context.js';
-import { followProgress, type LogFn, type ProgressEvent } from './rootfs.js';
+import { followProgress, splitTag, type LogFn, type ProgressEvent } from './rootfs.js';
 
 export { ensureBaseImage, type ModelRuntime } from './base_images.js';
 
@@ -39,7 +39,7 @@ export async function buildModelImage(docker: Docker, spec: ModelImageSpec, log:
     await assembleContext(dir, spec, baseTag, {
       [kLabelRuntime]: spec.runtime, [kLabelModel]: spec.model, [kLabelVersion]: spec.version,
     });
-    await runBuild(docker, dir, tag, log);
+    await buildContext(docker, dir, tag, log);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -48,7 +48,11 @@ export async function buildModelImage(docker: Docker, spec: ModelImageSpec, log:
   return { tag, imageId };
 }
 
-async function runBuild(docker: Docker, dir: string, tag: string, log: LogFn): Promise<void> {
+/**
+ * `docker build` of a context folder with the engine's classic builder; CLP_ERR_IMAGE_BUILD_FAILED
+ * with the end of the build output (and the packages apt could not find) on failure.
+ */
+export async function buildContext(docker: Docker, dir: string, tag: string, log: LogFn): Promise<void> {
   const tail: string[] = [];
   const onEvent = (event: ProgressEvent): void => {
     const text = event.stream ?? event.status ?? event.errorDetail?.message ?? event.error;
@@ -84,13 +88,6 @@ export function missingPackagesIn(lines: readonly string[]): string[] {
   return [...names];
 }
 
-/** Splits `[registry/]repo[:version]` into repo (with any registry) and version ('latest' when absent). */
-function splitTag(tag: string): { repo: string; version: string } {
-  const colon = tag.lastIndexOf(':');
-  if (colon > tag.lastIndexOf('/')) return { repo: tag.slice(0, colon), version: tag.slice(colon + 1) };
-  return { repo: tag, version: 'latest' };
-}
-
 /** `tag` under `registry` (`host:port`): `sum:1` → `127.0.0.1:5000/sum:1`; a registry already in `tag` is replaced. */
 export function registryTagOf(tag: string, registry: string): string {
   const { repo, version } = splitTag(tag);
@@ -100,7 +97,8 @@ export function registryTagOf(tag: string, registry: string): string {
   return `${registry.replace(/\/+$/, '')}/${bare}:${version}`;
 }
 
-async function tagImage(docker: Docker, source: string, target: string): Promise<void> {
+/** Tags image `source` as `target` ([registry/]repo[:version]). */
+export async function tagImage(docker: Docker, source: string, target: string): Promise<void> {
   const { repo, version } = splitTag(target);
   try {
     await docker.getImage(source).tag({ repo, tag: version });

@@ -108,6 +108,13 @@ export async function assembleRootfs(dir: string, files: readonly RootfsFile[], 
   }
 }
 
+/** Splits `[registry/]repo[:version]` into repo (with any registry) and version ('latest' when absent). */
+export function splitTag(tag: string): { repo: string; version: string } {
+  const colon = tag.lastIndexOf(':');
+  if (colon > tag.lastIndexOf('/')) return { repo: tag.slice(0, colon), version: tag.slice(colon + 1) };
+  return { repo: tag, version: 'latest' };
+}
+
 /** Whether the engine has an image with this tag. */
 export async function imageExists(docker: Docker, tag: string): Promise<boolean> {
   try {
@@ -163,8 +170,8 @@ export function pipeLines(stream: Readable, log: LogFn): void {
  * `changes` (ENV, CMD, WORKDIR, ...). Rejects with CLP_ERR_IMAGE_BUILD_FAILED on an engine error.
  */
 export async function importTar(docker: Docker, tar: Readable, tag: string, changes: readonly string[], log?: LogFn): Promise<void> {
-  const colon = tag.lastIndexOf(':');
-  const options = { repo: tag.slice(0, colon), tag: tag.slice(colon + 1), changes: [...changes] };
+  const { repo, version } = splitTag(tag);
+  const options = { repo, tag: version, changes: [...changes] };
   try {
     const stream = await docker.importImage(tar, options);
     await followProgress(docker, stream, (e) => { if (e.status !== undefined && log !== undefined) log(`import: ${e.status}`); });

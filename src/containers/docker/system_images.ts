@@ -13,11 +13,8 @@ import type Docker from 'dockerode';
 import { ClipperError } from '../../errors.js';
 import { kExamplesDir, kRepoRoot } from '../../paths.js';
 import { ensureBaseImage } from './base_images.js';
-import { dockerErrorText } from './engine.js';
-import { buildModelImage } from './images.js';
-import {
-  assembleRootfs, closureOf, followProgress, importDirectory, kMinimalEtc, rootfsHash, type LogFn, type ProgressEvent,
-} from './rootfs.js';
+import { buildContext, buildModelImage, tagImage } from './images.js';
+import { assembleRootfs, closureOf, importDirectory, kMinimalEtc, rootfsHash, type LogFn } from './rootfs.js';
 
 export const kServerImageLocal = 'clipper-ts/server:local';
 export const kRedisImage = 'clipper-ts/redis:local';
@@ -86,8 +83,7 @@ export async function buildServerImage(docker: Docker, log: LogFn = () => {}): P
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
-  const colon = kServerImageLocal.lastIndexOf(':');
-  await docker.getImage(tags[0]!).tag({ repo: kServerImageLocal.slice(0, colon), tag: kServerImageLocal.slice(colon + 1) });
+  await tagImage(docker, tags[0]!, kServerImageLocal);
   // A rebuild leaves the previous image untagged: remove it unless a container still uses it.
   const currentId = (await docker.getImage(tags[0]!).inspect()).Id;
   if (previousId !== null && previousId !== currentId) await docker.getImage(previousId).remove().catch(() => {});
@@ -164,27 +160,6 @@ function keepPackageFile(src: string): boolean {
   const addon = /^uws_([a-z0-9]+)_([a-z0-9]+)_(\d+)\.node$/.exec(path.basename(src));
   if (addon === null) return true;
   return addon[1] === process.platform && addon[2] === process.arch && addon[3] === process.versions.modules;
-}
-
-/** `docker build` of a context folder (classic builder); CLP_ERR_IMAGE_BUILD_FAILED with the output's end on failure. */
-async function buildContext(docker: Docker, dir: string, tag: string, log: LogFn): Promise<void> {
-  const tail: string[] = [];
-  const onEvent = (event: ProgressEvent): void => {
-    const text = event.stream ?? event.status;
-    if (text === undefined) return;
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue;
-      tail.push(line);
-      if (tail.length > 40) tail.shift();
-      log(line);
-    }
-  };
-  try {
-    const stream = await docker.buildImage({ context: dir, src: await fs.readdir(dir) }, { t: tag, dockerfile: 'Dockerfile', rm: true, forcerm: true });
-    await followProgress(docker, stream, onEvent);
-  } catch (err) {
-    throw new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED', `building image ${tag} failed: ${dockerErrorText(err)}\n${tail.join('\n')}`);
-  }
 }
 
 /**
