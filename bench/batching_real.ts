@@ -29,9 +29,9 @@ import { parseArgs } from 'node:util';
 import { kRepoRoot } from '../src/paths.js';
 import { ConnectionPool, runOpenLevel, type LevelOutcome } from './batching_real_level.js';
 import { cpuPct, sampleCpu } from './proc_cpu.js';
-import { HttpTransport } from './loadgen/http_client.js';
-import { fixedInput, randomInputs } from './loadgen/inputs.js';
-import { runLevel } from './loadgen/runner.js';
+import { HttpTransport } from '../tools/loadgen/http_client.js';
+import { fixedInput, randomInputs } from '../tools/loadgen/inputs.js';
+import { runLevel } from '../tools/loadgen/runner.js';
 
 const kSloMs = 20;
 const kBaseMs = 2;

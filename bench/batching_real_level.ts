@@ -1,5 +1,5 @@
 // One open-loop load level against one app of a running cluster, for bench/batching_real.ts. Reuses the
-// load generator's raw HTTP client and arrival schedule (bench/loadgen), but records what the batching
+// load generator's raw HTTP client and arrival schedule (tools/loadgen), but records what the batching
 // benchmark needs and the generic recorder does not: goodput (2xx answers that are NOT the default output
 // and arrive within the SLO), and the latency of default (shed / deadline) answers separately. Latency is
 // measured from the intended send time (no coordinated omission). Also reads the model's batch sizes from
@@ -19,12 +19,12 @@
 // connections per level do not exhaust ephemeral ports with TIME_WAIT sockets.
 
 import { performance } from 'node:perf_hooks';
-import { Histogram, type LatencySummaryUs } from './loadgen/histogram.js';
-import { HttpTransport } from './loadgen/http_client.js';
-import type { InputSource } from './loadgen/inputs.js';
-import { OpenLoopSchedule } from './loadgen/open_loop.js';
-import { scrapeMetrics } from './loadgen/metrics_scrape.js';
-import type { LoadConnection, ResultSink } from './loadgen/transport.js';
+import { Histogram, type LatencySummaryUs } from '../tools/loadgen/histogram.js';
+import { HttpTransport } from '../tools/loadgen/http_client.js';
+import type { InputSource } from '../tools/loadgen/inputs.js';
+import { OpenLoopSchedule } from '../tools/loadgen/open_loop.js';
+import { scrapeMetrics } from '../tools/loadgen/metrics_scrape.js';
+import type { LoadConnection, ResultSink } from '../tools/loadgen/transport.js';
 
 export interface LevelSpec {
   /** Model name whose /metrics series to read (batch sizes, shed counts). */

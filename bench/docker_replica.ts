@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { kRepoRoot } from '../src/paths.js';
 import type { ModelRecord } from '../src/state/records.js';
-import { servingNodeFlags } from '../src/node_flags.js';
+import { servingNodeFlags } from '../src/cli/node_flags.js';
 import { runWrk, type WrkResult } from './wrk_runner.js';
 
 const kSumNode = path.join(kRepoRoot, 'containers', 'node', 'examples', 'sum_model.mjs');
@@ -24,7 +24,7 @@ const kSumPython = path.join(kRepoRoot, 'bench', 'models', 'py_sum.py');
 async function serve(): Promise<void> {
   const { Cluster } = await import('../src/cluster.js');
   const { startAdminServer } = await import('../src/admin/admin_server.js');
-  const { appRecordOf, deployRecord, nodeModelRecord } = await import('../src/deploy_local.js');
+  const { appRecordOf, deployRecord, nodeModelRecord } = await import('../src/admin/deploy_local.js');
   const { connectDocker, dockerHostOf } = await import('../src/containers/docker/engine.js');
   const docker = await connectDocker(dockerHostOf(''));
   const cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0, cacheBytesMax: 0, clusterName: `bench-${process.pid}` },

@@ -16,11 +16,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { kRepoRoot } from '../src/paths.js';
 import { runWrk, startChild, type WrkResult } from './wrk_runner.js';
-import { appRecordOf, deployRecord, nodeModelRecord } from '../src/deploy_local.js';
+import { appRecordOf, deployRecord, nodeModelRecord } from '../src/admin/deploy_local.js';
 
 async function serve(): Promise<void> {
   const { Cluster } = await import('../src/cluster.js');
-  const { installExample } = await import('../src/example.js');
+  const { installExample } = await import('../src/admin/example.js');
   const { startAdminServer } = await import('../src/admin/admin_server.js');
   const threads = Number(process.env.CLIPPER_BENCH_THREADS ?? '') || undefined;
   // CLIPPER_BENCH_CONFIG: JSON of cluster options to try, e.g. '{"ringSpinCount":1000}'.

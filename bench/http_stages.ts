@@ -10,7 +10,7 @@
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { kRepoRoot } from '../src/paths.js';
-import { appRecordOf, deployRecord, nodeModelRecord } from '../src/deploy_local.js';
+import { appRecordOf, deployRecord, nodeModelRecord } from '../src/admin/deploy_local.js';
 import { runWrk, startChild } from './wrk_runner.js';
 
 async function serve(): Promise<void> {

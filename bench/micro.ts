@@ -7,7 +7,7 @@
 
 import { Bench } from 'tinybench';
 import { outputToJson } from '../src/batching/output_json.js';
-import type { Clock } from '../src/batching/clock.js';
+import type { Clock } from '../src/lib/clock.js';
 import { ModelScheduler } from '../src/batching/model_scheduler.js';
 import { CacheResult, PredictionCache } from '../src/cache/prediction_cache.js';
 import { parsePredictRequest } from '../src/frontend/predict_request.js';

@@ -1,6 +1,6 @@
 // The sklearn digits model served by clipper-ts (a Python replica behind the batching frontend)
 // vs a plain FastAPI + uvicorn app serving the same pickle (bench/fastapi_digits_app.py), under the
-// same closed-loop load generator (bench/loadgen) and the same inputs (rows of the digits data set).
+// same closed-loop load generator (tools/loadgen) and the same inputs (rows of the digits data set).
 // Reports, per server, the highest concurrency level whose p99 ≤ --p99-ms with ≤ 1% errors and
 // ≤ 1% default outputs, and the throughput ratio at those levels.
 //
@@ -25,8 +25,8 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { ClipperConnection } from '../src/client/admin_client.js';
 import { kPythonInterpreter, kRepoRoot } from '../src/paths.js';
-import type { BenchResults } from './loadgen/report.js';
-import type { LevelResult } from './loadgen/runner.js';
+import type { BenchResults } from '../tools/loadgen/report.js';
+import type { LevelResult } from '../tools/loadgen/runner.js';
 
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
     await waitForHttp(`http://127.0.0.1:${fastapiPort}/docs`, 30_000);
 
     process.stdout.write(`load average before the sweep: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}\n`);
-    await run(process.execPath, [path.join(kRepoRoot, 'dist', 'bench', 'loadgen', 'main.js'),
+    await run(process.execPath, [path.join(kRepoRoot, 'dist', 'tools', 'loadgen', 'main.js'),
       '--url', `${queryUrl},http://127.0.0.1:${fastapiPort}/predict`, '--app', 'digits,digits', '--label', 'clipper-ts,fastapi',
       '--concurrency', values.concurrency, '--duration-s', values['duration-s'], '--warmup-s', values['warmup-s'],
       '--slo-ms', String(p99Ms), '--input', values.input === 'digits' ? `file:${rows}` : values.input, '--out-dir', outDir, '--quiet'])

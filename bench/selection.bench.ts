@@ -6,10 +6,10 @@
 //   npx tsc -p tsconfig.json && node dist/bench/selection.bench.js [--time-ms=500]
 
 import { Bench } from 'tinybench';
-import { Prng } from '../src/selection/prng.js';
+import { Prng } from '../src/selection/policies/prng.js';
 import { SnapshotReader, SnapshotWriter, createSnapshotBuffer, sampleIndex } from '../src/selection/weights_snapshot.js';
 import { parsePolicyConfig } from '../src/selection/params.js';
-import { createPolicy } from '../src/selection/policies.js';
+import { createPolicy } from '../src/selection/policies/registry.js';
 
 const kInner = 1000;
 const kModelCount = 3;

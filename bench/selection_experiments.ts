@@ -26,14 +26,14 @@ import { Cluster } from '../src/cluster.js';
 import { kRepoRoot } from '../src/paths.js';
 import type { ModelRecord } from '../src/state/records.js';
 import { startAdminServer } from '../src/admin/admin_server.js';
-import { AppSelection } from '../src/frontend/app_selection.js';
-import { combine } from '../src/selection/combine.js';
-import { newBucketHistogram } from '../src/metrics/bucket_histogram.js';
+import { AppSelection } from '../src/selection/app_selection.js';
+import { combine } from '../src/selection/policies/combine.js';
+import { newBucketHistogram } from '../src/lib/bucket_histogram.js';
 import { parsePolicyConfig } from '../src/selection/params.js';
-import { createPolicy } from '../src/selection/policies.js';
-import { Prng } from '../src/selection/prng.js';
+import { createPolicy } from '../src/selection/policies/registry.js';
+import { Prng } from '../src/selection/policies/prng.js';
 import { createSnapshotBuffer, SnapshotWriter } from '../src/selection/weights_snapshot.js';
-import { linePlot } from './loadgen/svg.js';
+import { linePlot } from '../tools/loadgen/svg.js';
 
 const kModelsFile = path.join(kRepoRoot, 'bench', 'models', 'selection_bench_models.mjs');
 

@@ -1,4 +1,4 @@
-// Batching benchmark on the deterministic simulator (test/sim): the real ModelScheduler, a simulated
+// Batching benchmark on the deterministic simulator (sim/): the real ModelScheduler, a simulated
 // container with t(n) = 2 ms + 0.05 ms * n (5% noise) and a 20 ms SLO. ALL FIGURES ARE SIMULATED TIME: they
 // measure the scheduling policy (batch sizes, deadlines, shedding), not the speed of this machine.
 //
@@ -11,8 +11,8 @@
 
 import { parseArgs } from 'node:util';
 import type { SchedulerOptions } from '../src/batching/scheduler_options.js';
-import { runSimulation, type SimConfig, type SimResult } from '../test/sim/simulator.js';
-import { kBestBatchSize, kBestRatePerMs, kReferenceModel, kReferenceSloMs } from '../test/sim/scenarios.js';
+import { runSimulation, type SimConfig, type SimResult } from '../sim/simulator.js';
+import { kBestBatchSize, kBestRatePerMs, kReferenceModel, kReferenceSloMs } from '../sim/scenarios.js';
 
 const { values } = parseArgs({
   options: {

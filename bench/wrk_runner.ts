@@ -5,7 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import path from 'node:path';
-import { servingNodeFlags } from '../src/node_flags.js';
+import { servingNodeFlags } from '../src/cli/node_flags.js';
 import { kRepoRoot } from '../src/paths.js';
 
 export interface WrkResult {

@@ -17,7 +17,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { WebSocket } from 'undici';
 import { Cluster } from '../src/cluster.js';
 import { kRepoRoot } from '../src/paths.js';
-import { appRecordOf, deployRecord, nodeModelRecord } from '../src/deploy_local.js';
+import { appRecordOf, deployRecord, nodeModelRecord } from '../src/admin/deploy_local.js';
 
 interface ClientJob { url: string; connections: number; batch: number; depth: number; windowS: number; rtt: boolean }
 interface ClientResult { predictions: number; frames: number; errors: number; seconds: number; rttUs: number[] }

@@ -8,3 +8,5 @@ export const kNodeRunnerPath = path.join(kRepoRoot, 'dist', 'containers', 'node'
 export const kPythonRunnerPath = path.join(kRepoRoot, 'containers', 'python', 'clipper_container', 'runner.py');
 export const kPythonInterpreter = process.env.CLIPPER_PYTHON ?? '/usr/bin/python3';
 export const kExamplesDir = path.join(kRepoRoot, 'containers', 'node', 'examples');
+/** The load generator (`clipper bench`): a tool of its own, run as a child process, never imported. */
+export const kLoadgenPath = path.join(kRepoRoot, 'dist', 'tools', 'loadgen', 'main.js');

@@ -5,7 +5,7 @@
 
 import { App, us_listen_socket_close, us_socket_local_port, type HttpResponse, type us_listen_socket } from 'uWebSockets.js';
 import { ClipperError, errorBody, kErrors } from '../errors.js';
-import { readBody, sendBody, sendError, type ResponseState } from '../frontend/http_util.js';
+import { readBody, sendBody, sendError, type ResponseState } from '../http/http_util.js';
 import type { AdminContext } from './admin_context.js';
 import { errorReply } from './admin_core.js';
 import { AdminService } from './admin_service.js';

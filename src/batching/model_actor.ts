@@ -5,13 +5,13 @@
 
 import { outputToJson } from './output_json.js';
 import type { ReplyWriter } from './reply_writer.js';
-import { systemClock } from './clock.js';
+import { systemClock } from '../lib/clock.js';
 import { ModelScheduler, type ExpireReason, type QueuedItem, type RejectReason, type SchedulerStats } from './model_scheduler.js';
 import type { SchedulerOptions } from './scheduler_options.js';
 import { DefaultReason } from '../ipc/records.js';
 import type { InputType } from '../input_types.js';
 import type { PredictMessage } from '../rpc/protocol.js';
-import { newBucketHistogram, observeBucket, type BucketHistogram } from '../metrics/bucket_histogram.js';
+import { newBucketHistogram, observeBucket, type BucketHistogram } from '../lib/bucket_histogram.js';
 import {
   ReplicaConnection, type ReplicaConnectionEvents, type ReplicaConnectionOptions,
 } from '../rpc/replica_connection.js';

@@ -37,8 +37,8 @@
 // Re-entrancy: hooks may call back into the scheduler; #resume() defers itself while it is running.
 
 import { AimdController, FixedBatchSize, type BatchSizeController } from './aimd_controller.js';
-import type { Clock } from './clock.js';
-import { DeadlineQueue } from './deadline_queue.js';
+import type { Clock } from '../lib/clock.js';
+import { DeadlineQueue } from '../lib/deadline_queue.js';
 import { resolveSchedulerOptions, type SchedulerOptions } from './scheduler_options.js';
 import type { ExpireReason, QueuedItem, RejectReason, ReplicaStats, SchedulerHooks, SchedulerStats } from './scheduler_types.js';
 

@@ -13,12 +13,12 @@ import { Packr, Unpackr } from 'msgpackr';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t, WebSocket } from 'uWebSockets.js';
 import { ClipperError, errorBody, kErrors } from '../errors.js';
 import type { InputType } from '../input_types.js';
-import { appNameOf, sendError } from './http_util.js';
-import { applyFeedback, feedbackFields, type FeedbackAnswer } from './feedback.js';
+import { appNameOf, sendError } from '../http/http_util.js';
+import { applyFeedback, feedbackFields, type FeedbackAnswer } from '../query/feedback.js';
 import { readPredictRequest } from './predict_request.js';
-import { pinnedPlacement, type AppRoute, type QueryProcessor, type QuerySink } from './query_processor.js';
-import type { SelectionHub } from './selection_hub.js';
-import { submitSelected } from './selection_route.js';
+import { pinnedPlacement, type AppRoute, type QueryProcessor, type QuerySink } from '../query/query_processor.js';
+import type { SelectionHub } from '../selection/selection_hub.js';
+import { submitSelected } from '../query/selection_route.js';
 
 export interface StreamLimits {
   /** Queries in flight per connection (a batch counts each input). */

@@ -3,8 +3,8 @@
 // value a JSON string as Clipper's boost::property_tree wrote it ("5", "0.25", "nan").
 
 import { kBatchSizeBuckets, kLatencyUsBuckets, type ModelActorStats } from '../batching/model_actor.js';
-import { kAppLatencyUsBuckets, type AppStats } from '../frontend/query_processor.js';
-import { summarizeHistogram, type BucketHistogram } from './bucket_histogram.js';
+import { kAppLatencyUsBuckets, type AppStats } from '../query/query_processor.js';
+import { summarizeHistogram, type BucketHistogram } from '../lib/bucket_histogram.js';
 import { kMeterUnit, type MeterSnapshot } from './meter.js';
 
 export const kAggregateThroughput = 'internal:aggregate_model_throughput';

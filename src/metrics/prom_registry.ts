@@ -6,8 +6,8 @@
 import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
 import type { ReplicaStatus } from '../admin/admin_context.js';
 import { kBatchSizeBuckets, kLatencyUsBuckets, type ModelActorStats } from '../batching/model_actor.js';
-import { kAppLatencyUsBuckets, type QueryProcessor } from '../frontend/query_processor.js';
-import type { BucketHistogram } from './bucket_histogram.js';
+import { kAppLatencyUsBuckets, type QueryProcessor } from '../query/query_processor.js';
+import type { BucketHistogram } from '../lib/bucket_histogram.js';
 
 type Labels = Record<string, string>;
 interface MetricValue { labels: Labels; value: number; metricName?: string }

@@ -4,7 +4,7 @@
 // result is frozen. docs/selection_policies.md documents every parameter; keep the two in step.
 
 import { ClipperError } from '../errors.js';
-import type { LossKind } from './loss_fn.js';
+import type { LossKind } from './policies/loss_fn.js';
 
 export const kPolicyNames = ['default', 'exp3', 'exp4', 'epsilon_greedy', 'ucb1', 'weighted_split'] as const;
 export type PolicyName = (typeof kPolicyNames)[number];

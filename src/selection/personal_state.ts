@@ -12,8 +12,8 @@
 
 import { LRUCache } from 'lru-cache';
 import type { PolicyConfig } from './params.js';
-import type { Feedback, SelectionPolicy } from './policy.js';
-import { createPolicy, deserializePolicy } from './policies.js';
+import type { Feedback, SelectionPolicy } from './policies/policy.js';
+import { createPolicy, deserializePolicy } from './policies/registry.js';
 
 export interface PersonalStateOptions {
   /** The app's current policy config and linked-model count; fresh states are built from them. */

@@ -14,8 +14,8 @@
 
 import type { MessagePort } from 'node:worker_threads';
 import { parsePolicyConfig, type PolicyConfig } from './params.js';
-import { createPolicy, deserializePolicy } from './policies.js';
-import type { Feedback, SelectionPolicy } from './policy.js';
+import { createPolicy, deserializePolicy } from './policies/registry.js';
+import type { Feedback, SelectionPolicy } from './policies/policy.js';
 import { PersonalStateCache } from './personal_state.js';
 import { appStateKey, userStateKey, type AppPolicySpec, type SelectionEvent, type SelectionRequest } from './selection_messages.js';
 import { SnapshotWriter } from './weights_snapshot.js';

@@ -20,7 +20,7 @@
 // the query path never blocks on the worker.
 
 import assert from 'node:assert/strict';
-import type { SelectionMode } from './policy.js';
+import type { SelectionMode } from './policies/policy.js';
 
 const kHeaderBytes = 16;
 const kSeqIdx = 0;

@@ -5,7 +5,7 @@ import { Cluster, type ClusterOptions } from '../../src/cluster.js';
 import type { ClipperConfig } from '../../src/config.js';
 import { kRepoRoot } from '../../src/paths.js';
 import type { AppRecord } from '../../src/state/records.js';
-import { appRecordOf, deployRecord, nodeModelRecord } from '../../src/deploy_local.js';
+import { appRecordOf, deployRecord, nodeModelRecord } from '../../src/admin/deploy_local.js';
 import type { InputType } from '../../src/input_types.js';
 
 export const kFixtureModels = path.join(kRepoRoot, 'test', 'fixtures', 'models');

@@ -1,5 +1,5 @@
 // Seeded randomness for tests (the project's sfc32 PRNG). A failing randomized test prints its seed.
-export { seededRandom } from '../../src/batching/prng.js';
+export { seededRandom } from '../../src/lib/prng.js';
 
 export function testSeed(): number {
   const fromEnv = Number(process.env.CLIPPER_TEST_SEED);

@@ -1,8 +1,8 @@
 // Simulation helpers for the selection-policy tests: Bernoulli and Gaussian draws from the seeded
 // Prng, and a bandit loop that feeds a policy the loss of the model it chose.
 
-import { Prng } from '../../src/selection/prng.js';
-import type { SelectionPolicy } from '../../src/selection/policy.js';
+import { Prng } from '../../src/selection/policies/prng.js';
+import type { SelectionPolicy } from '../../src/selection/policies/policy.js';
 
 export function bernoulli(prng: Prng, p: number): number {
   return prng.next() < p ? 1 : 0;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
-import { installExample } from '../../src/example.js';
+import { installExample } from '../../src/admin/example.js';
 import { postJson, startTestCluster } from '../helpers/cluster.js';
 
 /** GET with node:http, which sends no Accept header unless given one. */

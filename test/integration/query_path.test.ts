@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { installExample } from '../../src/example.js';
-import { kExplainNoModel, kExplainSlo } from '../../src/frontend/query_processor.js';
+import { installExample } from '../../src/admin/example.js';
+import { kExplainNoModel, kExplainSlo } from '../../src/query/query_processor.js';
 import {
   appRecord, deploy, kExampleModels, kFixtureModels, nodeModel, postJson, startTestCluster, waitUntil,
 } from '../helpers/cluster.js';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { startAdminServer } from '../../src/admin/admin_server.js';
-import { installExample } from '../../src/example.js';
+import { installExample } from '../../src/admin/example.js';
 import { kRepoRoot } from '../../src/paths.js';
 import { startTestCluster } from '../helpers/cluster.js';
 import { runProcess } from '../helpers/run_process.js';

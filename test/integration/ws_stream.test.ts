@@ -5,7 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pack } from 'msgpackr';
-import { kExplainSlo } from '../../src/frontend/query_processor.js';
+import { kExplainSlo } from '../../src/query/query_processor.js';
 import { kCloseBackpressure } from '../../src/frontend/ws_stream.js';
 import { appRecord, deploy, kFixtureModels, nodeModel, startTestCluster, waitUntil } from '../helpers/cluster.js';
 import { clientFrame, openStream, parseServerFrames, rawUpgrade } from '../helpers/ws.js';

@@ -1,13 +1,13 @@
 // Seeded simulator runs of the real ModelScheduler (see simulator.ts for the invariants it checks on every
 // run: nothing sent after its deadline or when the predicted latency does not fit, every query leaves
 // exactly once). Fixed seeds; a failure message starts with the seed, replay with
-//   node dist/test/sim/run.js --seed N --scenario NAME
+//   node dist/sim/run.js --seed N --scenario NAME
 // All figures are simulated time; no assertion depends on wall-clock speed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runSimulation, type BatchTrace, type SimResult } from './simulator.js';
-import { kBestRatePerMs, kScenarios } from './scenarios.js';
+import { runSimulation, type BatchTrace, type SimResult } from '../../sim/simulator.js';
+import { kBestRatePerMs, kScenarios } from '../../sim/scenarios.js';
 
 const kSeeds = [1, 2, 3];
 

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AimdController, FixedBatchSize } from '../../src/batching/aimd_controller.js';
 import { LatencyModel } from '../../src/batching/latency_model.js';
-import { createPrng } from '../../src/batching/prng.js';
+import { createPrng } from '../../src/lib/prng.js';
 
 // Replica whose batch latency is 2 ms + 0.05 ms * n (spec of the bench), in µs.
 const latencyUs = (n: number, factor = 1): number => factor * (2000 + 50 * n);

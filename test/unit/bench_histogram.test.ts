@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Histogram, kHistogramRelativeError } from '../../bench/loadgen/histogram.js';
+import { Histogram, kHistogramRelativeError } from '../../tools/loadgen/histogram.js';
 
 const near = (actual: number, expected: number, msg: string): void => {
   const tol = Math.max(1, expected * kHistogramRelativeError);

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ResponseParser, readContentLength } from '../../bench/loadgen/http_client.js';
-import { bodyIsDefault, requestBody, textIsDefault, defaultPath } from '../../bench/loadgen/transport.js';
-import { readMessageId } from '../../bench/loadgen/ws_client.js';
-import { fixedInput, parseInputSpec, randomInputs } from '../../bench/loadgen/inputs.js';
-import { parseArgs, parseLevels, makeTarget, targetSeed } from '../../bench/loadgen/main.js';
+import { ResponseParser, readContentLength } from '../../tools/loadgen/http_client.js';
+import { bodyIsDefault, requestBody, textIsDefault, defaultPath } from '../../tools/loadgen/transport.js';
+import { readMessageId } from '../../tools/loadgen/ws_client.js';
+import { fixedInput, parseInputSpec, randomInputs } from '../../tools/loadgen/inputs.js';
+import { parseArgs, parseLevels, makeTarget, targetSeed } from '../../tools/loadgen/main.js';
 
 const response = (status: string, body: string, extra = ''): string =>
   `HTTP/1.1 ${status}\r\nDate: x\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { diffHistogram, histogramQuantile, metricsDelta, parseHistograms, primaryMean } from '../../bench/loadgen/metrics_scrape.js';
+import { diffHistogram, histogramQuantile, metricsDelta, parseHistograms, primaryMean } from '../../tools/loadgen/metrics_scrape.js';
 
 const scrape = (scale: number): string => `# HELP clipper_batch_size Batch sizes
 # TYPE clipper_batch_size histogram

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OpenLoopSchedule } from '../../bench/loadgen/open_loop.js';
-import { LevelRecorder } from '../../bench/loadgen/recorder.js';
+import { OpenLoopSchedule } from '../../tools/loadgen/open_loop.js';
+import { LevelRecorder } from '../../tools/loadgen/recorder.js';
 
 // A fake clock and a server that answers instantly: the only delay is the generator's own stall.
 function stallRun(stallFromMs: number, stallToMs: number): LevelRecorder {

@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { recommend, meetsSlo } from '../../bench/loadgen/recommend.js';
-import { formatTable, kCsvColumns, toCsv, toHtml, writeReports, type BenchResults } from '../../bench/loadgen/report.js';
-import type { LevelResult } from '../../bench/loadgen/runner.js';
-import { linePlot, niceTicks } from '../../bench/loadgen/svg.js';
+import { recommend, meetsSlo } from '../../tools/loadgen/recommend.js';
+import { formatTable, kCsvColumns, toCsv, toHtml, writeReports, type BenchResults } from '../../tools/loadgen/report.js';
+import type { LevelResult } from '../../tools/loadgen/runner.js';
+import { linePlot, niceTicks } from '../../tools/loadgen/svg.js';
 
 /** A level of `lvl` (open loop) with p99 `p99Ms`; errorShare follows okCount and errorCount unless given. */
 function level(lvl: number, p99Ms: number, extra: Partial<LevelResult> = {}): LevelResult {

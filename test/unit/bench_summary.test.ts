@@ -1,7 +1,7 @@
 // What counts as an error in `clipper bench`, and the message of a run without a successful answer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { describeErrors, noSuccessMessage, summarizeFailures, totalFailures, type TargetDescription } from '../../bench/loadgen/summary.js';
+import { describeErrors, noSuccessMessage, summarizeFailures, totalFailures, type TargetDescription } from '../../tools/loadgen/summary.js';
 
 const target = (extra: Partial<TargetDescription> = {}): TargetDescription =>
   ({ label: '127.0.0.1:1337', app: 'x', shape: 'clipper', url: 'http://127.0.0.1:1337/', ...extra });

@@ -3,8 +3,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AppInfo, ContainerInfo, ModelInfo } from '../../src/client/admin_client.js';
-import { formatTable } from '../../src/cli_admin_args.js';
-import { clusterStatus } from '../../src/cli_admin_status.js';
+import { formatTable } from '../../src/cli/admin_args.js';
+import { clusterStatus } from '../../src/cli/admin_status.js';
 
 const app: AppInfo = { name: 'hello', input_type: 'doubles', default_output: '-1', latency_slo_micros: 100, linked_models: ['sum', 'other'] };
 

@@ -3,8 +3,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DeadlineQueue } from '../../src/batching/deadline_queue.js';
-import { createPrng } from '../../src/batching/prng.js';
+import { DeadlineQueue } from '../../src/lib/deadline_queue.js';
+import { createPrng } from '../../src/lib/prng.js';
 
 interface Item {
   token: number;

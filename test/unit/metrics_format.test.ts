@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kBatchSizeBuckets, kLatencyUsBuckets, type ModelActorStats } from '../../src/batching/model_actor.js';
-import { kAppLatencyUsBuckets, type AppStats } from '../../src/frontend/query_processor.js';
-import { bucketQuantile, newBucketHistogram, observeBucket, summarizeHistogram } from '../../src/metrics/bucket_histogram.js';
+import { kAppLatencyUsBuckets, type AppStats } from '../../src/query/query_processor.js';
+import { bucketQuantile, newBucketHistogram, observeBucket, summarizeHistogram } from '../../src/lib/bucket_histogram.js';
 import { clipperMetricsDocument, clipperNumber } from '../../src/metrics/clipper_json.js';
 import { metricsFormatFor } from '../../src/metrics/negotiate.js';
 

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ModelScheduler, type QueuedItem, type SchedulerHooks } from '../../src/batching/model_scheduler.js';
 import type { SchedulerOptions } from '../../src/batching/scheduler_options.js';
-import { SimClock } from '../sim/sim_clock.js';
+import { SimClock } from '../../sim/sim_clock.js';
 
 interface Sent {
   replicaId: number;

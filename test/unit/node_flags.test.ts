@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { hasServingNodeFlags, servingNodeFlags } from '../../src/node_flags.js';
+import { hasServingNodeFlags, servingNodeFlags } from '../../src/cli/node_flags.js';
 
 test('V8 background threads: cores - 1, between 1 and 4; a 4 MiB semi-space', () => {
   assert.deepEqual(servingNodeFlags(2), ['--max-semi-space-size=4', '--v8-pool-size=1']);

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CacheResult, PredictionCache } from '../../src/cache/prediction_cache.js';
-import { createPrng } from '../../src/batching/prng.js';
+import { createPrng } from '../../src/lib/prng.js';
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
 const kBytes = 5;

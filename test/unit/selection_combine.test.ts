@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { combine, type CombineOptions, type CombineResult } from '../../src/selection/combine.js';
+import { combine, type CombineOptions, type CombineResult } from '../../src/selection/policies/combine.js';
 
 function out(r: CombineResult): unknown {
   assert.equal(r.kind, 'combined');

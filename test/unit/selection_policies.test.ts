@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../../src/selection/prng.js';
+import { Prng } from '../../src/selection/policies/prng.js';
 import { parsePolicyConfig } from '../../src/selection/params.js';
-import { createPolicy, deserializePolicy } from '../../src/selection/policies.js';
-import { Exp3Policy } from '../../src/selection/exp3.js';
+import { createPolicy, deserializePolicy } from '../../src/selection/policies/registry.js';
+import { Exp3Policy } from '../../src/selection/policies/exp3.js';
 import { ClipperError } from '../../src/errors.js';
-import { absoluteLoss } from '../../src/selection/loss_fn.js';
+import { absoluteLoss } from '../../src/selection/policies/loss_fn.js';
 import { argMax, gaussian, runBandit } from '../helpers/selection_sim.js';
 
 function policy(name: string, params: unknown, modelCount = 3) {
@@ -60,7 +60,7 @@ test('exp4 weights favour the lowest-loss model', () => {
 });
 
 test('exp4 combined error is at most the best single model on an ensemble task', async () => {
-  const { combine } = await import('../../src/selection/combine.js');
+  const { combine } = await import('../../src/selection/policies/combine.js');
   const p = policy('exp4', { eta: 0.05 });
   const prng = new Prng(77);
   const predict = (y: number): number[] => [y + 0.1 * gaussian(prng), y + 0.1 * gaussian(prng), y + 0.5 + 0.1 * gaussian(prng)];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import { SnapshotReader, SnapshotWriter, createSnapshotBuffer, sampleIndex } from '../../src/selection/weights_snapshot.js';
-import { Prng } from '../../src/selection/prng.js';
+import { Prng } from '../../src/selection/policies/prng.js';
 
 test('nothing published → read returns false and leaves the buffer alone', () => {
   const sab = createSnapshotBuffer(4);

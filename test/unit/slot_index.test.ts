@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { SlotIndex } from '../../src/cache/slot_index.js';
-import { createPrng } from '../../src/batching/prng.js';
+import { createPrng } from '../../src/lib/prng.js';
 
 /** The offset stored for (hash, offset) if it can be found by probing from its home, else -1. */
 function probe(index: SlotIndex, hash: number, offset: number): number {

@@ -1,7 +1,7 @@
 // The images a Docker deployment of Clipper runs (containers/compose.yaml), built from this
 // machine's own files; nothing is pulled:
 //   clipper-ts/server:<version> (and :local)  the compiled server (dist/src, dist/containers,
-//       dist/bench), bin/, package.json, containers/ and the production node_modules, on the node base;
+//       dist/tools), bin/, package.json, containers/ and the production node_modules, on the node base;
 //   clipper-ts/redis:local                    this machine's redis-server and redis-cli with their
 //       shared libraries, in an otherwise empty root;
 //   sum-model:1                               the quickstart model (containers/node/examples/sum_model.mjs).
@@ -115,10 +115,10 @@ export function serverDockerfile(baseTag: string, version: string): string {
 /** What the server image holds under /opt/clipper, copied from this checkout (dist/ must be built). */
 export async function assembleServerTree(dest: string): Promise<void> {
   const skip = (src: string): boolean => /\.(map|d\.ts)$/.test(src) || path.basename(src) === '__pycache__';
-  for (const part of ['dist/src', 'dist/containers', 'dist/bench']) {
+  for (const part of ['dist/src', 'dist/containers', 'dist/tools']) {
     const from = path.join(kRepoRoot, part);
     const present = await fs.stat(from).then(() => true, () => false);
-    if (!present && part !== 'dist/bench') {
+    if (!present && part !== 'dist/tools') {
       throw new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED', `${from} is missing: build the project first (npm run build)`);
     }
     if (present) await fs.cp(from, path.join(dest, part), { recursive: true, filter: (src) => !skip(src) });

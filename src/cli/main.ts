@@ -1,0 +1,113 @@
+// The `clipper` command line.
+//   clipper start [--example] [--config FILE] [--print-config] [--<option> VALUE ...]
+//                 (every option of src/config.ts; src/config_sources.ts merges the sources)
+//   clipper register-app | deploy | link | predict | logs ...   (src/cli_admin.ts)
+//   clipper build ...                                     (src/cli_build.ts)
+//   clipper docker-images ...                             (src/cli_images.ts)
+//   clipper bench ...                                     (tools/loadgen, run as a child process)
+
+import { readFileSync } from 'node:fs';
+import { isAdminCommand, kAdminUsage, runAdminCommand } from './admin.js';
+import { kBuildUsage, runBuild } from './build.js';
+import { kImagesUsage, runImages } from './images.js';
+import { kLoadgenPath } from '../paths.js';
+import { runTool } from './run_tool.js';
+import { configFromSources, formatEffectiveConfig, startOptionsUsage } from '../config_sources.js';
+
+const kUsage = `usage: clipper <command> [options]
+
+commands:
+  start     run a local cluster (query frontend, management API, batching workers, replicas)
+            --example            also deploy Clipper's quickstart (app hello-world → sum-model)
+            --host H             interface to bind (default 127.0.0.1)
+            --query-port N       query frontend port (default 1337)
+            --admin-port N       management API port (default 1338)
+            --threads N          batching worker threads (default: cores - 1)
+            --state URL          memory: (default) or redis://host:port
+            --cluster-name NAME  key namespace in a shared state store (default "default")
+            --containers local|docker  where replicas run unless a model says (default local)
+            --docker-host URL    Docker engine (default $DOCKER_HOST or unix:///var/run/docker.sock)
+            --config FILE        options from a JSON file, e.g. {"cacheBytesMax": 0}
+            --print-config       print the effective configuration and each value's source, then exit
+            --<option> VALUE     every option has a flag (--cache-bytes-max 0) and an environment
+                                 variable (CLIPPER_CACHE_BYTES_MAX=0); flags > environment > file >
+                                 defaults; all of them: clipper start --help
+${kAdminUsage}${kBuildUsage}${kImagesUsage}  bench     measure a running server: throughput and latency per concurrency or rate level,
+            SLO attainment, server batch sizes; reports in JSON, CSV and HTML (clipper bench --help)
+  help      this text
+`;
+
+async function start(argv: string[]): Promise<number> {
+  const options = configFromSources({ argv, env: process.env, readText: (file) => readFileSync(file, 'utf8') });
+  if (options.help) {
+    process.stdout.write(startOptionsUsage());
+    return 0;
+  }
+  if (options.printConfig) {
+    process.stdout.write(formatEffectiveConfig(options));
+    return 0;
+  }
+  const { config } = options;
+  // Started by bin/clipper.js with the serving flags: stop when that parent goes away, also if it
+  // goes while the cluster is still starting (the event fires once, so listen from the start).
+  let parentGone = false;
+  const onParentGone = (): void => { parentGone = true; };
+  if (process.channel !== undefined) process.on('disconnect', onParentGone);
+  // The cluster's modules load only here, so the management commands start quickly.
+  const { Cluster } = await import('../cluster.js');
+  const { installExample } = await import('../admin/example.js');
+  const { startAdminServer } = await import('../admin/admin_server.js');
+  const cluster = await Cluster.start({ config, startAdmin: startAdminServer,
+    log: (line) => process.stderr.write(`clipper: ${line}\n`) }); // image builds for Docker replicas
+  const c = cluster.config;
+  process.stdout.write(`clipper: query frontend on http://${c.host}:${cluster.queryPort}, management API on http://${c.host}:${cluster.adminPort}\n`);
+  if (!/^(127\.|localhost$|::1$)/.test(c.host)) {
+    // Deploys and uploads run code on this machine, and the management API has no authentication yet.
+    process.stderr.write(`clipper: WARNING: the management API listens on ${c.host}, reachable from other machines; ` +
+      'anyone who reaches it can deploy and run code here. Bind 127.0.0.1 (the default) or put it behind a firewall\n');
+  }
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stdout.write(`clipper: ${signal}, shutting down\n`);
+    cluster.close().then(() => process.exit(0), (err: unknown) => {
+      process.stderr.write(`clipper: shutdown failed: ${String(err)}\n`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  if (process.channel !== undefined) {
+    process.off('disconnect', onParentGone);
+    process.on('disconnect', () => stop('parent exited'));
+    if (parentGone || !process.connected) stop('parent exited');
+  }
+  if (options.example) {
+    await installExample(cluster);
+    process.stdout.write(`clipper: example ready: curl -X POST -d '{"input":[1.1,2.2,3.3]}' http://${c.host}:${cluster.queryPort}/hello-world/predict\n`);
+  }
+  return new Promise<number>(() => { /* runs until a signal */ });
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (isAdminCommand(command)) return runAdminCommand(command!, rest);
+  try {
+    switch (command) {
+      case 'start': return await start(rest);
+      case 'build': return await runBuild(rest);
+      case 'docker-images': return await runImages(rest);
+      case 'bench': return await runTool(kLoadgenPath, rest);
+      case undefined: case 'help': case '--help': case '-h':
+        process.stdout.write(kUsage);
+        return command === undefined ? 1 : 0;
+      default:
+        process.stderr.write(`clipper: unknown command '${command}'\n${kUsage}`);
+        return 1;
+    }
+  } catch (err) {
+    process.stderr.write(`clipper: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}

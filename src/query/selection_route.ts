@@ -1,0 +1,128 @@
+// Submitting one query of an app through its selection policy (shared by HTTP and WebSocket).
+//
+//   no selection (one linked model) → the existing path, unchanged
+//   mode 'one' → sample a model from the snapshot, submit to it; the answer adds "models":["<name>"]
+//   mode 'all' (exp4) → submit to every linked model with a CombiningSink that answers once all have
+//                answered or the deadline passed (each sub-query is answered by its deadline at the
+//                latest), combining what arrived with the snapshot weights (selection/combine.ts).
+//                The answer adds "models" (the contributors) and "confidence". Nothing arrived, or
+//                confidence below the app's confidenceMin → the default output.
+//
+// Sub-queries of an Exp4 query get a slightly shorter SLO (kCombineMarginMs) so that the combined
+// answer, made when the last of them is answered, still leaves within the query's SLO.
+
+import { combine, type CombineOptions } from '../selection/policies/combine.js';
+import { monotonicNowMs } from '../ipc/records.js';
+import type { AppSelection } from '../selection/app_selection.js';
+import { kExplainQueueFull, type AppRoute, type QueryProcessor, type QuerySink } from './query_processor.js';
+
+/** Time kept back from an Exp4 query's SLO for combining and timer lateness: min(5 ms, 25% of the SLO). */
+export function combineSloMs(sloMs: number): number {
+  return sloMs - Math.min(5, 0.25 * sloMs);
+}
+
+export const kExplainNothingArrived = 'No linked model answered within the latency SLO';
+
+/** Per selection, a route for sub-queries: the app's route with stats of its own. */
+const memberRoutes = new WeakMap<AppSelection, AppRoute>();
+
+export function memberRoute(route: AppRoute, sel: AppSelection): AppRoute {
+  let member = memberRoutes.get(sel);
+  if (member === undefined || member.defaultJson !== route.defaultJson || member.typeCode !== route.typeCode) {
+    member = { ...route, stats: sel.memberStats };
+    memberRoutes.set(sel, member);
+  }
+  return member;
+}
+
+/**
+ * Submit one query of `route` through its selection policy. Tokens of what went to workers are
+ * appended to `tokens` (for cancel on disconnect).
+ */
+export function submitSelected(processor: QueryProcessor, route: AppRoute, uid: string | null,
+  input: number[] | string | Buffer, sloMs: number, sink: QuerySink, index: number, tokens: number[]): void {
+  const sel = route.selection ?? null;
+  if (sel === null) {
+    const token = processor.submit(route, route.placement, input, sloMs, sink, index);
+    if (token >= 0) tokens.push(token);
+    return;
+  }
+  if (sel.mode === 'one') {
+    const i = sel.pick(uid);
+    const token = processor.submit(route, i < 0 ? null : sel.placements[i] ?? null, input, sloMs, sink, index, i < 0 ? '' : sel.modelsJson[i]);
+    if (token >= 0) tokens.push(token);
+    return;
+  }
+  const params = sel.config.policy === 'exp4' ? sel.config.params : null;
+  const options: CombineOptions = { mode: params?.combine ?? 'auto', tolerance: params?.tolerance ?? 0, confidenceMin: params?.confidenceMin ?? 0 };
+  const combining = new CombiningSink(processor, route, sel, sel.weights(uid), options, sink, index, processor.nextQueryId());
+  const member = memberRoute(route, sel);
+  const subSloMs = combineSloMs(sloMs);
+  for (let i = 0; i < sel.modelCount; i++) {
+    const token = processor.submit(member, sel.placements[i] ?? null, input, subSloMs, combining, i);
+    if (token >= 0) tokens.push(token);
+  }
+}
+
+/** Collects the per-model answers of one Exp4 query and answers the client once. */
+export class CombiningSink implements QuerySink {
+  readonly #processor: QueryProcessor;
+  readonly #route: AppRoute;
+  readonly #sel: AppSelection;
+  readonly #weights: Float64Array;
+  readonly #options: CombineOptions;
+  readonly #outer: QuerySink;
+  readonly #outerIndex: number;
+  readonly #queryId: number;
+  readonly #startMs = monotonicNowMs();
+  readonly #outputs: unknown[];
+  #remaining: number;
+  #shedCount = 0;
+
+  constructor(processor: QueryProcessor, route: AppRoute, sel: AppSelection, weights: Float64Array, options: CombineOptions,
+    outer: QuerySink, outerIndex: number, queryId: number) {
+    this.#processor = processor;
+    this.#route = route;
+    this.#sel = sel;
+    this.#weights = weights;
+    this.#options = options;
+    this.#outer = outer;
+    this.#outerIndex = outerIndex;
+    this.#queryId = queryId;
+    this.#outputs = new Array<unknown>(sel.modelCount);
+    this.#remaining = sel.modelCount;
+  }
+
+  onAnswer(index: number, _queryId: number, outputJson: string, isDefault: boolean, _explanation: string | null, shed = false): void {
+    if (isDefault) {
+      if (shed) this.#shedCount++;
+    } else {
+      try {
+        this.#outputs[index] = JSON.parse(outputJson);
+      } catch {
+        this.#outputs[index] = outputJson;
+      }
+    }
+    if (--this.#remaining === 0) this.#finish();
+  }
+
+  #finish(): void {
+    const result = combine(this.#outputs, this.#weights, this.#options);
+    const names = result.contributors.map((i) => this.#sel.models[i]!);
+    const confidence = Math.round(result.confidence * 1e6) / 1e6;
+    const extra = `,"models":${JSON.stringify(names)},"confidence":${confidence}`;
+    const latencyMs = monotonicNowMs() - this.#startMs;
+    if (result.kind === 'combined') {
+      this.#processor.countCombined(this.#route, latencyMs, false, false);
+      this.#outer.onAnswer(this.#outerIndex, this.#queryId, JSON.stringify(result.output), false, null, false, extra);
+      return;
+    }
+    const nothing = result.reason === 'nothing_arrived';
+    const allShed = nothing && this.#shedCount === this.#sel.modelCount;
+    const explanation = !nothing
+      ? `The combined confidence ${confidence} is below the application's minimum ${this.#options.confidenceMin}`
+      : allShed ? kExplainQueueFull : kExplainNothingArrived;
+    this.#processor.countCombined(this.#route, latencyMs, true, nothing && !allShed && latencyMs >= combineSloMs(this.#route.sloMs));
+    this.#outer.onAnswer(this.#outerIndex, this.#queryId, this.#route.defaultJson, true, explanation, allShed, extra);
+  }
+}
