@@ -84,9 +84,6 @@ export class OutputTail {
 }
 
 /** Exponential restart delay: `min · 2^attempt`, at most `max`. */
-export function restartDelayMs(attempt: number, minMs: number, maxMs: number): number {
-  return Math.min(maxMs, minMs * 2 ** Math.min(attempt, 16));
-}
 
 /** The replicas a manager still wants, as copies: `list()` of a manager keeping a map of models → replicas. */
 export function wantedReplicas(models: Iterable<{ replicas: Map<number, { info: ReplicaInfo; wanted: boolean }> }>): ReplicaInfo[] {

@@ -10,8 +10,9 @@ import { createInterface } from 'node:readline';
 import { ClipperError } from '../errors.js';
 import { kNodeRunnerPath, kPythonInterpreter, kPythonRunnerPath, kRepoRoot } from '../paths.js';
 import { modelKey, type ModelRecord } from '../state/records.js';
+import { backoffDelayMs } from '../lib/backoff.js';
 import {
-  OutputTail, restartDelayMs, wantedReplicas, type ContainerManager, type ContainerManagerEvents, type ReplicaEndpoint, type ReplicaInfo,
+  OutputTail, wantedReplicas, type ContainerManager, type ContainerManagerEvents, type ReplicaEndpoint, type ReplicaInfo,
   type ReplicaLogs,
 } from './container_manager.js';
 
@@ -227,7 +228,7 @@ export class LocalProcessManager implements ContainerManager {
     const upMs = Date.now() - replica.startedAtMs;
     // A replica that stayed up for a while starts again from the shortest delay.
     if (upMs > 10 * this.#options.restartDelayMsMax) replica.info.restartCount = 0;
-    const delayMs = restartDelayMs(replica.info.restartCount, this.#options.restartDelayMsMin, this.#options.restartDelayMsMax);
+    const delayMs = backoffDelayMs(replica.info.restartCount, this.#options.restartDelayMsMin, this.#options.restartDelayMsMax);
     replica.info.restartCount++;
     replica.info.state = 'restarting';
     replica.restartTimer = setTimeout(() => {

@@ -38,7 +38,3 @@ export const enum DefaultReason {
   DeadlineUnreachable = 5,
   ReplicaFailed = 6,
 }
-
-export function monotonicNowMs(): number {
-  return performance.timeOrigin + performance.now();
-}

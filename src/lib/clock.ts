@@ -15,10 +15,13 @@ export interface Clock {
   clearTimer(handle: unknown): void;
 }
 
+/** The process-wide time scale of deadlines (ms): comparable across the worker threads of one process. */
+export function monotonicNowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 export const systemClock: Clock = Object.freeze({
-  nowMs(): number {
-    return performance.timeOrigin + performance.now();
-  },
+  nowMs: monotonicNowMs,
   setTimer(delayMs: number, fn: () => void): unknown {
     const timer = setTimeout(fn, Math.max(0, delayMs));
     // A pending batch-wait or in-flight timer must not keep a worker alive on shutdown.

@@ -7,7 +7,8 @@
 // output.
 
 import { ClipperError } from '../errors.js';
-import { DefaultReason, monotonicNowMs, ReplyStatus } from '../ipc/records.js';
+import { DefaultReason, ReplyStatus } from '../ipc/records.js';
+import { monotonicNowMs } from '../lib/clock.js';
 import { numericElementBytes, type InputTypeCode } from '../input_types.js';
 import { DeadlineQueue } from '../lib/deadline_queue.js';
 import { newBucketHistogram, observeBucket, type BucketHistogram } from '../lib/bucket_histogram.js';

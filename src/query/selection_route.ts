@@ -12,7 +12,7 @@
 // answer, made when the last of them is answered, still leaves within the query's SLO.
 
 import { combine, type CombineOptions } from '../selection/policies/combine.js';
-import { monotonicNowMs } from '../ipc/records.js';
+import { monotonicNowMs } from '../lib/clock.js';
 import type { AppSelection } from '../selection/app_selection.js';
 import { kExplainQueueFull, type AppRoute, type QueryProcessor, type QuerySink } from './query_processor.js';
 

@@ -3,6 +3,7 @@
 // owns the model (a socket cannot move between threads).
 
 import net from 'node:net';
+import { backoffDelayMs } from '../lib/backoff.js';
 import {
   encodeFrame, FrameDecoder, kProtocolVersion, ProtocolError,
   type ContainerMessage, type PredictMessage,
@@ -194,8 +195,7 @@ export class ReplicaConnection {
   }
 
   #scheduleReconnect(): void {
-    const delayMs = Math.min(this.#options.reconnectDelayMsMax,
-      this.#options.reconnectDelayMsMin * 2 ** Math.min(this.#attempt, 16));
+    const delayMs = backoffDelayMs(this.#attempt, this.#options.reconnectDelayMsMin, this.#options.reconnectDelayMsMax);
     this.#attempt++;
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = null;

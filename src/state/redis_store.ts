@@ -20,6 +20,7 @@ import { ClipperError } from '../errors.js';
 import { emptySnapshot, modelKey, type AppRecord, type ModelRecord, type StateSnapshot } from './records.js';
 import { redactRedisUrl, redisKeys, type RedisKeys } from './redis_keys.js';
 import type { StateChange, StateListener, StateStore } from './state_store.js';
+import { backoffDelayMs } from '../lib/backoff.js';
 
 export interface RedisStateStoreOptions {
   clusterName: string;
@@ -138,7 +139,7 @@ export class RedisStateStore implements StateStore {
       disconnectTimeout: 200,
       // Never retry while opening (open() fails fast); capped exponential backoff while serving.
       retryStrategy: (attempt: number) =>
-        this.#phase === 'open' ? Math.min(50 * 2 ** Math.min(attempt - 1, 16), reconnectDelayMaxMs) : null,
+        this.#phase === 'open' ? backoffDelayMs(attempt - 1, Math.min(50, reconnectDelayMaxMs), reconnectDelayMaxMs) : null,
     };
     this.#cmd = new Redis(url, { ...common, connectionName: 'clipper-state' });
     this.#keys = redisKeys(options.clusterName, this.#cmd.options.db ?? 0);

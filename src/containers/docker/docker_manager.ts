@@ -10,11 +10,12 @@ import { createInterface } from 'node:readline';
 import { ClipperError } from '../../errors.js';
 import { modelKey, type ModelRecord } from '../../state/records.js';
 import {
-  OutputTail, restartDelayMs, wantedReplicas, type ContainerManager, type ContainerManagerEvents, type ReplicaEndpoint,
+  OutputTail, wantedReplicas, type ContainerManager, type ContainerManagerEvents, type ReplicaEndpoint,
   type ReplicaInfo, type ReplicaLogs,
 } from '../container_manager.js';
 import { demuxLogs, dockerErrorText, dockerStatusCode, kLabelCluster, kLabelModel, kLabelReplica, kLabelSpec, kLabelVersion } from './engine.js';
 import { containerCreateOptions, publishedPort, replicaSpecHash, type HealthTiming } from './replica_container.js';
+import { backoffDelayMs } from '../../lib/backoff.js';
 
 export interface DockerManagerOptions {
   clusterName: string;
@@ -352,7 +353,7 @@ export class DockerManager implements ContainerManager {
     if (replica.restartTimer !== null) return; // the exit notice and the failed start both ask
     const o = this.#options;
     if (Date.now() - replica.startedAtMs > 10 * o.restartDelayMsMax) replica.info.restartCount = 0;
-    const delayMs = restartDelayMs(replica.info.restartCount, o.restartDelayMsMin, o.restartDelayMsMax);
+    const delayMs = backoffDelayMs(replica.info.restartCount, o.restartDelayMsMin, o.restartDelayMsMax);
     replica.info.restartCount++;
     replica.info.state = 'restarting';
     replica.restartTimer = setTimeout(() => {
