@@ -193,7 +193,7 @@ export class ModelActor implements ReplicaConnectionEvents {
     if (sentAtMs !== undefined) {
       this.#sentAtMs.delete(batchId);
       const roundTripUs = (systemClock.nowMs() - sentAtMs) * 1000;
-      observeBucket(this.#batchLatencyUs, kLatencyUsBuckets, roundTripUs);
+      observeBucket(this.#batchLatencyUs, roundTripUs);
       this.#roundTripUsEwma = this.#roundTripUsEwma === Infinity ? roundTripUs : this.#roundTripUsEwma + (roundTripUs - this.#roundTripUsEwma) / 8;
     }
     return this.#scheduler.onBatchDone(batchId);
@@ -213,8 +213,8 @@ export class ModelActor implements ReplicaConnectionEvents {
       return;
     }
     this.#sentAtMs.set(batchId, nowMs);
-    observeBucket(this.#batchSize, kBatchSizeBuckets, items.length);
-    for (const item of items) observeBucket(this.#queueUs, kLatencyUsBuckets, (nowMs - item.enqueuedMs) * 1000);
+    observeBucket(this.#batchSize, items.length);
+    for (const item of items) observeBucket(this.#queueUs, (nowMs - item.enqueuedMs) * 1000);
   }
 
   #onExpire(item: QueuedItem<QueryPayload>, reason: ExpireReason): void {

@@ -12,12 +12,11 @@ import { kQueryHeaderBytes, kReplyHeaderBytes, QueryTag, type DefaultReason, typ
 import { createRing, RingConsumer, RingProducer } from '../ipc/ring_buffer.js';
 import { numericElementBytes, writeNumericElements, type InputTypeCode } from '../input_types.js';
 import { kRepoRoot } from '../paths.js';
+import type { Placement } from './protocol.js';
+import type { BatchingPort } from '../query/ports.js';
 import type { ReplicaConnectionOptions } from '../rpc/replica_connection.js';
 
-export interface Placement {
-  readonly workerIndex: number;
-  readonly modelIndex: number;
-}
+export type { Placement };
 
 export type ReplyHandler = (token: number, status: ReplyStatus, reason: DefaultReason, text: string) => void;
 export type ReplicaStateHandler = (placement: Placement, replicaId: number, connected: boolean, reason: string) => void;
@@ -49,7 +48,7 @@ interface WorkerSlot {
 const kWorkerPath = path.join(kRepoRoot, 'dist', 'src', 'batching', 'worker.js');
 const kStatsTimeoutMs = 2000;
 
-export class Dispatcher {
+export class Dispatcher implements BatchingPort {
   readonly #options: DispatcherOptions;
   readonly #onReply: ReplyHandler;
   readonly #onReplicaState: ReplicaStateHandler;

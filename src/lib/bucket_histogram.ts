@@ -5,6 +5,8 @@
 // inside the bucket, narrowed to the observed minimum and maximum.
 
 export interface BucketHistogram {
+  /** Upper bounds of the buckets, ascending (the histogram carries them, so readers need no constants). */
+  readonly bounds: readonly number[];
   /** Counts per bucket (upper bounds inclusive), then the +Inf bucket. */
   counts: number[];
   sum: number;
@@ -26,10 +28,11 @@ export interface HistogramSummary {
 }
 
 export function newBucketHistogram(bounds: readonly number[]): BucketHistogram {
-  return { counts: new Array<number>(bounds.length + 1).fill(0), sum: 0, sumSq: 0, min: Infinity, max: -Infinity };
+  return { bounds, counts: new Array<number>(bounds.length + 1).fill(0), sum: 0, sumSq: 0, min: Infinity, max: -Infinity };
 }
 
-export function observeBucket(h: BucketHistogram, bounds: readonly number[], value: number): void {
+export function observeBucket(h: BucketHistogram, value: number): void {
+  const bounds = h.bounds;
   let i = 0;
   while (i < bounds.length && value > bounds[i]!) i++;
   h.counts[i]!++;
@@ -40,7 +43,8 @@ export function observeBucket(h: BucketHistogram, bounds: readonly number[], val
 }
 
 /** Quantile q (0..1): linear inside the bucket holding rank q·n, the bucket narrowed to [min, max]. */
-export function bucketQuantile(h: BucketHistogram, bounds: readonly number[], q: number): number {
+export function bucketQuantile(h: BucketHistogram, q: number): number {
+  const bounds = h.bounds;
   const n = h.counts.reduce((a, b) => a + b, 0);
   if (n === 0) return 0;
   const rank = q * n;
@@ -57,7 +61,7 @@ export function bucketQuantile(h: BucketHistogram, bounds: readonly number[], q:
   return h.max;
 }
 
-export function summarizeHistogram(h: BucketHistogram, bounds: readonly number[]): HistogramSummary {
+export function summarizeHistogram(h: BucketHistogram): HistogramSummary {
   const size = h.counts.reduce((a, b) => a + b, 0);
   if (size === 0) return { size: 0, min: 0, max: 0, mean: 0, stdDev: 0, p50: 0, p95: 0, p99: 0 };
   const mean = h.sum / size;
@@ -65,6 +69,6 @@ export function summarizeHistogram(h: BucketHistogram, bounds: readonly number[]
   const variance = size > 1 ? Math.max(0, (h.sumSq - size * mean * mean) / (size - 1)) : 0;
   return {
     size, min: h.min, max: h.max, mean, stdDev: Math.sqrt(variance),
-    p50: bucketQuantile(h, bounds, 0.5), p95: bucketQuantile(h, bounds, 0.95), p99: bucketQuantile(h, bounds, 0.99),
+    p50: bucketQuantile(h, 0.5), p95: bucketQuantile(h, 0.95), p99: bucketQuantile(h, 0.99),
   };
 }

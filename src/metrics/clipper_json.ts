@@ -2,8 +2,8 @@
 // "meters":[...], "histograms":[...]}, each category an array of single-key objects, and every leaf
 // value a JSON string as Clipper's boost::property_tree wrote it ("5", "0.25", "nan").
 
-import { kBatchSizeBuckets, kLatencyUsBuckets, type ModelActorStats } from '../batching/model_actor.js';
-import { kAppLatencyUsBuckets, type AppStats } from '../query/query_processor.js';
+import type { ModelActorStats } from '../batching/model_actor.js';
+import type { AppStats } from '../query/query_processor.js';
 import { summarizeHistogram, type BucketHistogram } from '../lib/bucket_histogram.js';
 import { kMeterUnit, type MeterSnapshot } from './meter.js';
 
@@ -44,8 +44,8 @@ function meter(name: string, snapshot: MeterSnapshot | null): Entry {
     rate_5min: clipperNumber(s.rate5minPerS), rate_15min: clipperNumber(s.rate15minPerS) } };
 }
 
-function histogram(name: string, unit: string, h: BucketHistogram, bounds: readonly number[]): Entry {
-  const s = summarizeHistogram(h, bounds);
+function histogram(name: string, unit: string, h: BucketHistogram): Entry {
+  const s = summarizeHistogram(h);
   // Clipper's histograms held integers: min and max are whole units
   return { [name]: { unit, size: clipperNumber(s.size), min: clipperNumber(Math.round(s.min)), max: clipperNumber(Math.round(s.max)),
     mean: clipperNumber(s.mean), std_dev: clipperNumber(s.stdDev), p50: clipperNumber(s.p50), p95: clipperNumber(s.p95),
@@ -62,14 +62,14 @@ export function clipperMetricsDocument(input: ClipperJsonInput): { counters: Ent
     counters.push(counter(`app:${app}:num_predictions`, s.queries));
     ratios.push(ratio(`app:${app}:default_prediction_ratio`, s.defaults, s.queries));
     meters.push(meter(appThroughputName(app), input.meter(appThroughputName(app))));
-    histograms.push(histogram(`app:${app}:prediction_latency`, 'microseconds', s.latencyUs, kAppLatencyUsBuckets));
+    histograms.push(histogram(`app:${app}:prediction_latency`, 'microseconds', s.latencyUs));
   }
   for (const m of input.models) {
     const id = `model:${m.name}:${m.version}`;
     counters.push(counter(`${id}:num_predictions`, m.scheduler.sentQueryCount));
     meters.push(meter(modelThroughputName(m), input.meter(modelThroughputName(m))));
-    histograms.push(histogram(`${id}:prediction_latency`, 'microseconds', m.batchLatencyUs, kLatencyUsBuckets));
-    histograms.push(histogram(`${id}:batch_size`, 'queries', m.batchSize, kBatchSizeBuckets));
+    histograms.push(histogram(`${id}:prediction_latency`, 'microseconds', m.batchLatencyUs));
+    histograms.push(histogram(`${id}:batch_size`, 'queries', m.batchSize));
   }
   return { counters, ratio_counters: ratios, meters, histograms };
 }

@@ -5,8 +5,8 @@
 
 import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
 import type { ReplicaStatus } from '../admin/admin_context.js';
-import { kBatchSizeBuckets, kLatencyUsBuckets, type ModelActorStats } from '../batching/model_actor.js';
-import { kAppLatencyUsBuckets, type QueryProcessor } from '../query/query_processor.js';
+import type { ModelActorStats } from '../batching/model_actor.js';
+import type { QueryProcessor } from '../query/query_processor.js';
 import type { BucketHistogram } from '../lib/bucket_histogram.js';
 
 type Labels = Record<string, string>;
@@ -42,7 +42,8 @@ class ScrapedMetric {
 }
 
 /** Prometheus histogram series from bucket counts (upper bounds scaled by `scale`, e.g. µs → s). */
-function histogramValues(name: string, labels: Labels, h: BucketHistogram, bounds: readonly number[], scale: number): MetricValue[] {
+function histogramValues(name: string, labels: Labels, h: BucketHistogram, scale: number): MetricValue[] {
+  const bounds = h.bounds;
   const out: MetricValue[] = [];
   let cumulative = 0;
   for (let i = 0; i < bounds.length; i++) {
@@ -93,7 +94,7 @@ function registerFrontend(registry: Registry<RegistryContentType>, add: AddMetri
     async () => (await apps()).map(([app, s]) => ({ labels: { app }, value: s.sloMisses })));
   add('clipper_app_latency_seconds', 'End-to-end query latency in the frontend, per application', 'histogram',
     async () => (await apps()).flatMap(([app, s]) => histogramValues('clipper_app_latency_seconds', { app },
-      s.latencyUs, kAppLatencyUsBuckets, 1e-6)));
+      s.latencyUs, 1e-6)));
 
   const cache = async () => processor.cache.stats();
   add('clipper_cache_lookups_total', 'Prediction cache lookups by result (hit, miss, coalesced onto an identical query in flight, bypass)', 'counter',
@@ -110,11 +111,11 @@ function registerModels(add: AddMetric, src: PromSources): void {
   const models = src.models;
   const ml = (m: ModelActorStats): Labels => ({ model: m.name, version: m.version });
   add('clipper_model_batch_size', 'Queries per batch sent to a replica', 'histogram',
-    async () => (await models()).flatMap((m) => histogramValues('clipper_model_batch_size', ml(m), m.batchSize, kBatchSizeBuckets, 1)));
+    async () => (await models()).flatMap((m) => histogramValues('clipper_model_batch_size', ml(m), m.batchSize, 1)));
   add('clipper_model_batch_latency_seconds', 'Replica round trip per batch', 'histogram',
-    async () => (await models()).flatMap((m) => histogramValues('clipper_model_batch_latency_seconds', ml(m), m.batchLatencyUs, kLatencyUsBuckets, 1e-6)));
+    async () => (await models()).flatMap((m) => histogramValues('clipper_model_batch_latency_seconds', ml(m), m.batchLatencyUs, 1e-6)));
   add('clipper_model_queue_seconds', 'Time a query waited in its model queue before being sent', 'histogram',
-    async () => (await models()).flatMap((m) => histogramValues('clipper_model_queue_seconds', ml(m), m.queueUs, kLatencyUsBuckets, 1e-6)));
+    async () => (await models()).flatMap((m) => histogramValues('clipper_model_queue_seconds', ml(m), m.queueUs, 1e-6)));
   add('clipper_model_queued', 'Queries waiting in the model queue', 'gauge',
     async () => (await models()).map((m) => ({ labels: ml(m), value: m.scheduler.queuedCount })));
   add('clipper_model_in_flight_batches', 'Batches sent and not yet answered', 'gauge',

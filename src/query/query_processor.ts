@@ -430,7 +430,7 @@ function newAppStats(): AppStats {
 }
 
 function observeLatency(stats: AppStats, latencyMs: number): void {
-  observeBucket(stats.latencyUs, kAppLatencyUsBuckets, latencyMs * 1000);
+  observeBucket(stats.latencyUs, latencyMs * 1000);
 }
 
 function explain(reason: DefaultReason, detail: string): string {

@@ -27,29 +27,29 @@ test('metricsFormatFor: text/plain and OpenMetrics only when named; JSON otherwi
 test('bucket histogram: exact size, min, max, mean and std_dev; percentiles inside [min, max]', () => {
   const bounds = [10, 20, 50];
   const h = newBucketHistogram(bounds);
-  for (const v of [2, 4, 4, 4, 5, 5, 7, 9]) observeBucket(h, bounds, v);
-  const s = summarizeHistogram(h, bounds);
+  for (const v of [2, 4, 4, 4, 5, 5, 7, 9]) observeBucket(h, v);
+  const s = summarizeHistogram(h);
   assert.deepEqual([s.size, s.min, s.max, s.mean], [8, 2, 9, 5]);
   assert.ok(Math.abs(s.stdDev - Math.sqrt(32 / 7)) < 1e-12, `std_dev ${s.stdDev}`);
   // all eight in the first bucket, narrowed to [2, 9]: linear inside it
   assert.equal(s.p50, 2 + 7 * 0.5);
   assert.ok(s.p99 <= 9 && s.p95 <= s.p99);
-  observeBucket(h, bounds, 400);
-  assert.equal(bucketQuantile(h, bounds, 1), 400, 'the +Inf bucket ends at the maximum');
-  assert.deepEqual(summarizeHistogram(newBucketHistogram(bounds), bounds),
+  observeBucket(h, 400);
+  assert.equal(bucketQuantile(h, 1), 400, 'the +Inf bucket ends at the maximum');
+  assert.deepEqual(summarizeHistogram(newBucketHistogram(bounds)),
     { size: 0, min: 0, max: 0, mean: 0, stdDev: 0, p50: 0, p95: 0, p99: 0 });
 });
 
 test('Clipper JSON: the four categories, Clipper names, every leaf a string', () => {
   const app: AppStats = { queries: 4, defaults: 1, sloMisses: 0, latencyUs: newBucketHistogram(kAppLatencyUsBuckets) };
-  for (const us of [300, 800, 1200, 90_000]) observeBucket(app.latencyUs, kAppLatencyUsBuckets, us);
+  for (const us of [300, 800, 1200, 90_000]) observeBucket(app.latencyUs, us);
   const model = {
     modelIndex: 0, name: 'm', version: '1', scheduler: { sentQueryCount: 3 },
     batchSize: newBucketHistogram(kBatchSizeBuckets), batchLatencyUs: newBucketHistogram(kLatencyUsBuckets),
     queueUs: newBucketHistogram(kLatencyUsBuckets), modelErrorCount: 0,
   } as unknown as ModelActorStats;
-  observeBucket(model.batchSize, kBatchSizeBuckets, 3);
-  observeBucket(model.batchLatencyUs, kLatencyUsBuckets, 700);
+  observeBucket(model.batchSize, 3);
+  observeBucket(model.batchLatencyUs, 700);
   const doc = clipperMetricsDocument({
     queryCount: 4, cache: { hitCount: 0, missCount: 0 }, apps: [['a', app]], models: [model],
     meter: (name) => (name === 'app:a:prediction_throughput' ? { ratePerS: 2.5, rate1minPerS: 1, rate5minPerS: 0.5, rate15minPerS: 0.25 } : null),

@@ -1,0 +1,29 @@
+// The contract between the query core and the protocol codecs: what one query's answer carries.
+// The core fills it; each codec (frontend/) encodes it, in one place per wire format.
+
+/** Extra fields of an answer made by model selection. Built once per model or combination (not per
+ * query), so a codec may memoize its encoding keyed by the object. */
+export interface AnswerExtra {
+  /** The models that served the answer (Clipper-ts's "models" field). */
+  readonly models: readonly string[];
+  /** Exp4's ensemble confidence, when outputs were combined. */
+  readonly confidence?: number;
+}
+
+export interface Answer {
+  readonly queryId: number;
+  /** The output as JSON text (the model's, the cache's, or the app's default output). */
+  readonly outputJson: string;
+  readonly isDefault: boolean;
+  /** Why a default output was given (Clipper's default_explanation); null when none. */
+  readonly explanation: string | null;
+  /** A default because an overloaded model queue refused the query: an app may answer 429 instead. */
+  readonly shed: boolean;
+  readonly extra: AnswerExtra | null;
+}
+
+/** Receives each query's answer, exactly once; one sink per request (HTTP) or connection (WebSocket).
+ * `index` is the caller's own slot number for the query (its position in a batch, a stream slot). */
+export interface QuerySink {
+  onAnswer(index: number, answer: Answer): void;
+}
