@@ -13,7 +13,6 @@ import { createRing, RingConsumer, RingProducer } from '../ipc/ring_buffer.js';
 import { numericElementBytes, writeNumericElements, type InputTypeCode } from '../input_types.js';
 import { kRepoRoot } from '../paths.js';
 import type { Placement } from './protocol.js';
-import type { BatchingPort } from '../query/ports.js';
 import type { ReplicaConnectionOptions } from '../rpc/replica_connection.js';
 
 export type { Placement };
@@ -48,7 +47,7 @@ interface WorkerSlot {
 const kWorkerPath = path.join(kRepoRoot, 'dist', 'src', 'batching', 'worker.js');
 const kStatsTimeoutMs = 2000;
 
-export class Dispatcher implements BatchingPort {
+export class Dispatcher {
   readonly #options: DispatcherOptions;
   readonly #onReply: ReplyHandler;
   readonly #onReplicaState: ReplicaStateHandler;
