@@ -61,7 +61,7 @@ function startServer(command: string, args: string[], env: Record<string, string
   return new Promise((resolve, reject) => {
     let tail = '';
     const onLine = (line: string): void => {
-      tail = (tail + line + '\n').slice(-2000);
+      tail = `${tail}${line}\n`.slice(-2000);
       const m = match(line);
       if (m !== null) resolve(m);
     };

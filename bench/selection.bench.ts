@@ -6,9 +6,10 @@
 //   npx tsc -p tsconfig.json && node dist/bench/selection.bench.js [--time-ms=500]
 
 import { Bench } from 'tinybench';
-import { Prng } from '../src/selection/policies/prng.js';
-import { SnapshotReader, SnapshotWriter, createSnapshotBuffer, sampleIndex } from '../src/selection/weights_snapshot.js';
-import { parsePolicyConfig } from '../src/selection/params.js';
+import { Prng } from '../src/lib/prng.js';
+import { sampleIndex } from '../src/selection/policies/sample_index.js';
+import { SnapshotReader, SnapshotWriter, createSnapshotBuffer } from '../src/selection/weights_snapshot.js';
+import { parsePolicyConfig } from '../src/selection/policies/params.js';
 import { createPolicy } from '../src/selection/policies/registry.js';
 
 const kInner = 1000;

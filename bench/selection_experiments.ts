@@ -29,9 +29,9 @@ import { startAdminServer } from '../src/admin/admin_server.js';
 import { AppSelection } from '../src/selection/app_selection.js';
 import { combine } from '../src/selection/policies/combine.js';
 import { newBucketHistogram } from '../src/lib/bucket_histogram.js';
-import { parsePolicyConfig } from '../src/selection/params.js';
+import { parsePolicyConfig } from '../src/selection/policies/params.js';
 import { createPolicy } from '../src/selection/policies/registry.js';
-import { Prng } from '../src/selection/policies/prng.js';
+import { Prng } from '../src/lib/prng.js';
 import { createSnapshotBuffer, SnapshotWriter } from '../src/selection/weights_snapshot.js';
 import { linePlot } from '../tools/loadgen/svg.js';
 
@@ -86,11 +86,13 @@ async function main(): Promise<void> {
   });
   const pool = new Pool(`http://127.0.0.1:${ports.queryPort}`, { connections: 8, pipelining: 1 });
   const adminPool = new Pool(`http://127.0.0.1:${ports.adminPort}`, { connections: 1 });
-  const post = async (urlPath: string, body: unknown, on = pool): Promise<any> => {
+  // The fields of the predict and update replies the experiments read (the admin calls' replies are unread).
+  interface Reply { output: number; models: string[]; default?: boolean; losses: number[] }
+  const post = async (urlPath: string, body: unknown, on = pool): Promise<Reply> => {
     const r = await on.request({ path: urlPath, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const text = await r.body.text();
     if (r.statusCode !== 200) throw new Error(`${urlPath}: ${r.statusCode} ${text}`);
-    try { return JSON.parse(text); } catch { return text; }
+    try { return JSON.parse(text) as Reply; } catch { return {} as Reply; }
   };
   const cluster = {
     store: {
@@ -122,7 +124,7 @@ async function main(): Promise<void> {
       win.n++;
       win.err += wrong;
       totalErrors += wrong;
-      win.by[names.indexOf(p.models[0])]!++;
+      win.by[names.indexOf(p.models[0]!)]!++;
       await post('/fig8/update', { input, label });
       if (win.n === windowSize) {
         for (let i = 0; i < 3; i++) served[i]!.push(win.by[i]! / win.n);
@@ -162,7 +164,7 @@ async function main(): Promise<void> {
       const p = await post('/ens/predict', { input });
       ensErr.push(Math.abs(p.output - y));
       const fb = await post('/ens/update', { input, label: y });
-      for (let i = 0; i < 3; i++) memberErr[i]!.push(fb.losses[i] * 20);
+      for (let i = 0; i < 3; i++) memberErr[i]!.push(fb.losses[i]! * 20);
     }
     const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
     const memberMae = memberErr.map(mean);

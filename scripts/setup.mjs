@@ -19,7 +19,8 @@ function redisAnswers() {
 if (process.env.CI && !(await redisAnswers())) {
   const started = spawnSync('redis-server', ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--save', '',
     '--appendonly', 'no'], { stdio: 'ignore' });
-  console.log(started.status === 0 && (await new Promise((r) => setTimeout(r, 300)), await redisAnswers())
+  if (started.status === 0) await new Promise((r) => setTimeout(r, 300));
+  console.log(started.status === 0 && (await redisAnswers())
     ? 'setup: started redis-server on 127.0.0.1:6379 for the Redis-backed tests'
     : 'setup: Redis is down on 127.0.0.1:6379 and redis-server could not be started; the Redis tests will fail under CI');
 }

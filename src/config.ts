@@ -1,8 +1,9 @@
-// Cluster configuration: defaults, validation with messages that name the option, frozen result.
+// Cluster configuration: the one home of its defaults (the batching scheduler reads its own from
+// here too), validation whose messages name the option (lib/options.ts), a frozen result.
 
 import os from 'node:os';
 import { kCacheBytesMin } from './cache/prediction_cache.js';
-import { ClipperError } from './errors.js';
+import { OptionChecks, withDefaults } from './lib/options.js';
 
 export interface ClipperConfig {
   /** Interface both servers bind (127.0.0.1 by default; never 0.0.0.0 unless asked). */
@@ -107,68 +108,56 @@ export const kConfigEnums: Readonly<Partial<Record<keyof ClipperConfig, readonly
 /** The numeric options that take fractions; every other numeric option is an integer. */
 export const kConfigFractional: ReadonlySet<keyof ClipperConfig> = new Set(['batchWaitMs']);
 
-/** Refused: the message names the option; `details.option` lets a caller name where the value came from. */
-function fail(option: string, rule: string, got: unknown): never {
-  throw new ClipperError('CLP_ERR_INVALID_ARG', `config.${option} ${rule} (got ${JSON.stringify(got)})`, { option });
-}
+const checks = new OptionChecks('config');
 
-function checkEnum(option: keyof ClipperConfig, value: unknown): void {
-  const allowed = kConfigEnums[option]!;
-  if (typeof value !== 'string' || !allowed.includes(value)) {
-    const words = allowed.map((a) => `'${a}'`);
-    fail(option, `must be ${words.slice(0, -1).join(', ')} or ${words.at(-1)!}`, value);
-  }
-}
-
-function checkInt(option: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    fail(option, `must be an integer in [${min}, ${max}]`, value);
-  }
-}
-
+/** Defaults overlaid with the overrides, each checked; the result is frozen. */
 export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<ClipperConfig> {
-  for (const key of Object.keys(overrides)) {
-    if (!Object.hasOwn(kDefaultConfig, key)) fail(key, 'is not a known option', (overrides as Record<string, unknown>)[key]);
-  }
-  const config: ClipperConfig = { ...kDefaultConfig };
-  for (const [key, value] of Object.entries(overrides)) {
-    if (value !== undefined) (config as unknown as Record<string, unknown>)[key] = value;
-  }
-  if (typeof config.host !== 'string' || config.host === '') fail('host', 'must be a non-empty string', config.host);
-  checkInt('queryPort', config.queryPort, 0, 65535);
-  checkInt('adminPort', config.adminPort, 0, 65535);
-  checkInt('batchingThreads', config.batchingThreads, 1, 256);
-  checkInt('ringBytes', config.ringBytes, 64 * 1024, 1 << 30);
-  if ((config.ringBytes & (config.ringBytes - 1)) !== 0) fail('ringBytes', 'must be a power of two', config.ringBytes);
-  checkInt('ringSpinCount', config.ringSpinCount, 0, 1_000_000);
-  checkInt('ringPollUs', config.ringPollUs, 0, 1_000_000);
-  checkInt('bodyBytesMax', config.bodyBytesMax, 1024, 1 << 30);
-  checkInt('sloMicrosMax', config.sloMicrosMax, 1000, 3_600_000_000);
-  checkInt('batchSizeMax', config.batchSizeMax, 1, 65536);
-  checkInt('inFlightBatchesPerReplica', config.inFlightBatchesPerReplica, 1, 1024);
-  checkInt('heartbeatMs', config.heartbeatMs, 10, 60_000);
-  checkInt('inFlightTimeoutMs', config.inFlightTimeoutMs, 1, 3_600_000);
-  if (typeof config.batchWaitMs !== 'number' || !(config.batchWaitMs >= 0 && config.batchWaitMs <= 1000)) {
-    fail('batchWaitMs', 'must be a number in [0, 1000]', config.batchWaitMs);
-  }
-  checkInt('queueBound', config.queueBound, 1, 10_000_000);
-  checkInt('cacheBytesMax', config.cacheBytesMax, 0, 1 << 30);
+  const config = withDefaults(checks, kDefaultConfig, overrides);
+  checkServing(config);
+  checkBatching(config);
+  checkPlacement(config);
+  return Object.freeze(config);
+}
+
+function checkServing(config: ClipperConfig): void {
+  if (typeof config.host !== 'string' || config.host === '') checks.fail('host', 'must be a non-empty string', config.host);
+  checks.int('queryPort', config.queryPort, 0, 65535);
+  checks.int('adminPort', config.adminPort, 0, 65535);
+  checks.int('bodyBytesMax', config.bodyBytesMax, 1024, 1 << 30);
+  checks.int('sloMicrosMax', config.sloMicrosMax, 1000, 3_600_000_000);
+  checks.int('cacheBytesMax', config.cacheBytesMax, 0, 1 << 30);
   if (config.cacheBytesMax !== 0 && config.cacheBytesMax < kCacheBytesMin) {
-    fail('cacheBytesMax', `must be 0 (off) or at least ${kCacheBytesMin}`, config.cacheBytesMax);
+    checks.fail('cacheBytesMax', `must be 0 (off) or at least ${kCacheBytesMin}`, config.cacheBytesMax);
   }
-  checkInt('defaultReplicas', config.defaultReplicas, 0, 1024);
-  checkEnum('containers', config.containers);
+  checks.oneOf('selectionThread', config.selectionThread, kConfigEnums.selectionThread!);
+  checks.int('selectionSeed', config.selectionSeed, -2147483648, 4294967295);
+  checks.int('selectionUserStatesMax', config.selectionUserStatesMax, 1, 10_000_000);
+}
+
+function checkBatching(config: ClipperConfig): void {
+  checks.int('batchingThreads', config.batchingThreads, 1, 256);
+  checks.int('ringBytes', config.ringBytes, 64 * 1024, 1 << 30);
+  if ((config.ringBytes & (config.ringBytes - 1)) !== 0) checks.fail('ringBytes', 'must be a power of two', config.ringBytes);
+  checks.int('ringSpinCount', config.ringSpinCount, 0, 1_000_000);
+  checks.int('ringPollUs', config.ringPollUs, 0, 1_000_000);
+  checks.int('batchSizeMax', config.batchSizeMax, 1, 65536);
+  checks.int('inFlightBatchesPerReplica', config.inFlightBatchesPerReplica, 1, 1024);
+  checks.int('heartbeatMs', config.heartbeatMs, 10, 60_000);
+  checks.int('inFlightTimeoutMs', config.inFlightTimeoutMs, 1, 3_600_000);
+  checks.number('batchWaitMs', config.batchWaitMs, 0, 1000);
+  checks.int('queueBound', config.queueBound, 1, 10_000_000);
+}
+
+function checkPlacement(config: ClipperConfig): void {
+  checks.int('defaultReplicas', config.defaultReplicas, 0, 1024);
+  checks.oneOf('containers', config.containers, kConfigEnums.containers!);
   if (typeof config.dockerHost !== 'string' || !/^(|unix:\/\/\/.+|tcp:\/\/[^/]+|\/.+)$/.test(config.dockerHost)) {
-    fail('dockerHost', "must be '' (DOCKER_HOST or the default socket), unix:///path or tcp://host:port", config.dockerHost);
+    checks.fail('dockerHost', "must be '' (DOCKER_HOST or the default socket), unix:///path or tcp://host:port", config.dockerHost);
   }
   if (typeof config.state !== 'string' || !/^(memory:|redis:\/\/)/.test(config.state)) {
-    fail('state', "must be 'memory:' or a redis:// URL", config.state);
+    checks.fail('state', "must be 'memory:' or a redis:// URL", config.state);
   }
   if (typeof config.clusterName !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.clusterName)) {
-    fail('clusterName', 'must match [a-z0-9][a-z0-9-]{0,62}', config.clusterName);
+    checks.fail('clusterName', 'must match [a-z0-9][a-z0-9-]{0,62}', config.clusterName);
   }
-  checkEnum('selectionThread', config.selectionThread);
-  checkInt('selectionSeed', config.selectionSeed, -2147483648, 4294967295);
-  checkInt('selectionUserStatesMax', config.selectionUserStatesMax, 1, 10_000_000);
-  return Object.freeze(config);
 }

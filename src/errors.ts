@@ -1,7 +1,7 @@
 // The one registry of coded errors. Every error a user can see has a stable code here, and the
-// HTTP status and the Clipper-compatible `error` name it maps to. `frontend/respond.ts` is the only
-// place that turns these into HTTP; errors cross threads as `WireError` plain data (custom Error
-// fields do not survive postMessage).
+// HTTP status and the Clipper-compatible `error` name it maps to. `http/reply.ts` is the only place
+// that turns these into HTTP replies (the WebSocket stream sends the same errorBody() as a frame);
+// errors cross threads as `WireError` plain data (custom Error fields do not survive postMessage).
 
 export interface ErrorSpec {
   readonly status: number;
@@ -43,6 +43,13 @@ export class ClipperError extends Error {
     this.status = kErrors[code].status;
     this.details = details;
   }
+}
+
+/** Any thrown value as a ClipperError: itself, or a CLP_ERR_INTERNAL that quotes it. */
+export function asClipperError(err: unknown): ClipperError {
+  if (err instanceof ClipperError) return err;
+  return new ClipperError('CLP_ERR_INTERNAL', `unexpected error: ${err instanceof Error ? err.message : String(err)}`,
+    undefined, { cause: err });
 }
 
 /** An error as plain data, safe to postMessage. */

@@ -3,9 +3,10 @@
 // store), and an app may link several models (the selection layer picks among them).
 
 import { ClipperError } from '../errors.js';
-import { parsePolicyConfig, parsePolicyName } from '../selection/params.js';
+import { parsePolicyConfig, parsePolicyName } from '../selection/policies/params.js';
 import { modelKey, type AppRecord } from '../state/records.js';
-import { jsonReply, textReply, type AdminCore, type AdminReply, type AdminRoute } from './admin_core.js';
+import { jsonReply, textReply } from '../http/reply.js';
+import type { AdminCore, AdminReply, AdminRoute } from './admin_core.js';
 import {
   checkInputType, checkIntRange, checkName, kSloMicrosMax, kSloMicrosMin, type BodyReader,
 } from './admin_validate.js';
@@ -27,7 +28,7 @@ export function appJson(app: AppRecord): Record<string, unknown> {
 }
 
 /**
- * Validates a selection policy and its parameters (src/selection/params.ts; errors name the
+ * Validates a selection policy and its parameters (src/selection/policies/params.ts; errors name the
  * parameter). `modelCount` is the app's linked-model count; a `weighted_split` app that has no
  * linked models yet is checked against its own weights (they must match the links later, else the
  * app serves its first model: docs/selection.md).

@@ -1,6 +1,7 @@
 // What the management API needs from the running cluster. The admin service writes only to the
-// state store; the cluster applies every change it hears from the store (starting replicas,
-// updating routes), so the same path serves changes made through another frontend.
+// state store; the cluster's Deployments (deployments.ts) apply every change heard from the store
+// (starting replicas, placing models, updating routes), so the same path serves changes made
+// through another frontend.
 
 import type { ReplicaInfo, ReplicaLogs } from '../containers/container_manager.js';
 import type { StateSnapshot } from '../state/records.js';

@@ -1,16 +1,14 @@
-// What every /admin/* handler shares: the context, replies, a write lock and store-error wrapping.
+// What every /admin/* handler shares: the context, the route shape, a write lock and store-error
+// wrapping. Replies are plain HttpReply data (http/reply.ts), whichever server sends them.
 
 import type { AdminContext } from './admin_context.js';
-import { ClipperError, errorBody, kErrors } from '../errors.js';
+import { ClipperError } from '../errors.js';
+import type { HttpReply } from '../http/reply.js';
 import type { AppRecord, ModelRecord } from '../state/records.js';
 import type { BodyReader } from './admin_validate.js';
 
 /** One HTTP answer, independent of the server that sends it. */
-export interface AdminReply {
-  status: number;
-  contentType: string;
-  body: string;
-}
+export type AdminReply = HttpReply;
 
 /** One POST /admin/<name> endpoint. */
 export interface AdminRoute {
@@ -19,20 +17,6 @@ export interface AdminRoute {
   /** Clipper-style schema text quoted in JSON errors. */
   schema: string;
   run(core: AdminCore, body: BodyReader): Promise<AdminReply>;
-}
-
-export function textReply(body: string): AdminReply {
-  return { status: 200, contentType: 'text/plain; charset=utf-8', body };
-}
-
-export function jsonReply(value: unknown): AdminReply {
-  return { status: 200, contentType: 'application/json', body: JSON.stringify(value) };
-}
-
-export function errorReply(err: unknown): AdminReply {
-  const clipperErr = err instanceof ClipperError ? err
-    : new ClipperError('CLP_ERR_INTERNAL', `unexpected error: ${err instanceof Error ? err.message : String(err)}`);
-  return { status: kErrors[clipperErr.code].status, contentType: 'application/json', body: errorBody(clipperErr) };
 }
 
 export class AdminCore {

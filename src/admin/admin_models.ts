@@ -12,7 +12,8 @@
 import { ClipperError } from '../errors.js';
 import { modelKey, type ModelRecord } from '../state/records.js';
 import type { ReplicaStatus } from './admin_context.js';
-import { jsonReply, textReply, type AdminCore, type AdminReply, type AdminRoute } from './admin_core.js';
+import { jsonReply, textReply } from '../http/reply.js';
+import type { AdminCore, AdminReply, AdminRoute } from './admin_core.js';
 import {
   checkBatchSize, checkContainerSpec, checkInputType, checkIntRange, checkLabels, checkName, checkVersion, kReplicasMax,
   type BodyReader,

@@ -3,11 +3,12 @@
 // nothing at all); bodies over the limit 413; malformed JSON 400 naming the problem. Every request
 // gets exactly one response, and a user mistake is never a 500.
 
-import { App, us_listen_socket_close, us_socket_local_port, type HttpResponse, type us_listen_socket } from 'uWebSockets.js';
-import { ClipperError, errorBody, kErrors } from '../errors.js';
-import { readBody, sendBody, sendError, type ResponseState } from '../http/http_util.js';
+import { App, type HttpRequest, type HttpResponse } from 'uWebSockets.js';
+import { ClipperError } from '../errors.js';
+import { parseJsonBody, readBody, sendBody, sendError, sendReply, type ResponseState } from '../http/http_util.js';
+import { listenApp, type Listening } from '../http/listen.js';
+import { kJsonType, kTextType } from '../http/reply.js';
 import type { AdminContext } from './admin_context.js';
-import { errorReply } from './admin_core.js';
 import { AdminService } from './admin_service.js';
 
 export interface AdminServerOptions {
@@ -24,22 +25,8 @@ export interface AdminServer {
 
 const kAdminPrefix = '/admin/';
 
-function sendMethodNotAllowed(res: HttpResponse, state: ResponseState, method: string, url: string, allowed: string): void {
-  const err = new ClipperError('CLP_ERR_METHOD_NOT_ALLOWED', `${method.toUpperCase()} is not allowed on ${url}; use ${allowed}`);
-  sendBody(res, state, kErrors[err.code].status, 'application/json', errorBody(err), { Allow: allowed });
-}
-
-/** The parsed body, or the 400 that says why it is not JSON. */
-export function parseJsonBody(body: Buffer): { ok: true; value: unknown } | { ok: false; error: ClipperError } {
-  const text = body.toString('utf8');
-  if (text.trim() === '') {
-    return { ok: false, error: new ClipperError('CLP_ERR_JSON_PARSE', 'Error parsing JSON: the request body is empty') };
-  }
-  try {
-    return { ok: true, value: JSON.parse(text) as unknown };
-  } catch (err) {
-    return { ok: false, error: new ClipperError('CLP_ERR_JSON_PARSE', `Error parsing JSON: ${(err as Error).message}`) };
-  }
+function methodNotAllowed(method: string, url: string, allow: string): ClipperError {
+  return new ClipperError('CLP_ERR_METHOD_NOT_ALLOWED', `${method.toUpperCase()} is not allowed on ${url}; use ${allow}`, { allow });
 }
 
 /** Routes also served on GET with their fields in the query string. */
@@ -56,68 +43,62 @@ function queryBody(query: Record<string, string>): Record<string, unknown> {
   return body;
 }
 
-export function startAdminServer(ctx: AdminContext, opts: AdminServerOptions): Promise<AdminServer> {
+/** Runs a route and sends its reply (handle() never rejects; a rejection is still answered once). */
+function answer(service: AdminService, res: HttpResponse, state: ResponseState, route: string, body: unknown): void {
+  service.handle(route, body).then((reply) => sendReply(res, state, reply), (err: unknown) => sendError(res, state, err));
+}
+
+/** One request: the fixed GET paths, then /admin/<route> (GET for read-only routes, else POST with a JSON body). */
+function serve(service: AdminService, bodyBytesMax: number, res: HttpResponse, req: HttpRequest): void {
+  const state: ResponseState = { aborted: false };
+  const method = req.getMethod(); // lower case
+  let url = req.getUrl(); // path without the query string
+  if (url.length > 1 && url.endsWith('/')) url = url.slice(0, -1);
+  if (url === '/healthz' || url === '/admin/ping') {
+    if (method !== 'get') return sendError(res, state, methodNotAllowed(method, url, 'GET'));
+    if (url === '/healthz') return sendBody(res, state, 200, kJsonType, '{"status":"ok"}');
+    return sendBody(res, state, 200, kTextType, 'PONG');
+  }
+  const route = url.startsWith(kAdminPrefix) ? url.slice(kAdminPrefix.length) : '';
+  if (!service.hasRoute(route)) {
+    return sendError(res, state, new ClipperError('CLP_ERR_ROUTE_NOT_FOUND', `No endpoint ${method.toUpperCase()} ${url}`));
+  }
+  if (method === 'get' && kGetRoutes.has(route)) {
+    // Read-only routes also take their fields from the query string (curl-friendly).
+    res.onAborted(() => { state.aborted = true; });
+    return answer(service, res, state, route, queryBody(Object.fromEntries(new URLSearchParams(req.getQuery() ?? ''))));
+  }
+  if (method !== 'post') return sendError(res, state, methodNotAllowed(method, url, 'POST'));
+  readBody(res, req, state, bodyBytesMax, (body) => {
+    let parsed: unknown;
+    try {
+      parsed = parseJsonBody(body);
+    } catch (err) {
+      return sendError(res, state, err);
+    }
+    answer(service, res, state, route, parsed);
+  });
+}
+
+export async function startAdminServer(ctx: AdminContext, opts: AdminServerOptions): Promise<AdminServer> {
   const service = new AdminService(ctx);
   const app = App();
-
-  app.any('/*', (res, req) => {
-    const state: ResponseState = { aborted: false };
-    const method = req.getMethod(); // lower case
-    let url = req.getUrl(); // path without the query string
-    if (url.length > 1 && url.endsWith('/')) url = url.slice(0, -1);
-
-    if (url === '/healthz') {
-      if (method !== 'get') return sendMethodNotAllowed(res, state, method, url, 'GET');
-      return sendBody(res, state, 200, 'application/json', '{"status":"ok"}');
-    }
-    if (url === '/admin/ping') {
-      if (method !== 'get') return sendMethodNotAllowed(res, state, method, url, 'GET');
-      return sendBody(res, state, 200, 'text/plain; charset=utf-8', 'PONG');
-    }
-    const route = url.startsWith(kAdminPrefix) ? url.slice(kAdminPrefix.length) : '';
-    if (!service.hasRoute(route)) {
-      return sendError(res, state, new ClipperError('CLP_ERR_ROUTE_NOT_FOUND', `No endpoint ${method.toUpperCase()} ${url}`));
-    }
-    if (method === 'get' && kGetRoutes.has(route)) {
-      // Read-only routes also take their fields from the query string (curl-friendly).
-      const query = Object.fromEntries(new URLSearchParams(req.getQuery() ?? ''));
-      service.handle(route, queryBody(query)).then(
-        (reply) => sendBody(res, state, reply.status, reply.contentType, reply.body),
-        (err: unknown) => { const reply = errorReply(err); sendBody(res, state, reply.status, reply.contentType, reply.body); });
-      res.onAborted(() => { state.aborted = true; });
-      return;
-    }
-    if (method !== 'post') return sendMethodNotAllowed(res, state, method, url, 'POST');
-
-    readBody(res, req, state, opts.bodyBytesMax, (body) => {
-      const parsed = parseJsonBody(body);
-      if (!parsed.ok) return sendError(res, state, parsed.error);
-      service.handle(route, parsed.value).then(
-        (reply) => sendBody(res, state, reply.status, reply.contentType, reply.body),
-        (err: unknown) => { // handle() never rejects; keep the one-response promise regardless
-          const reply = errorReply(err);
-          sendBody(res, state, reply.status, reply.contentType, reply.body);
-        });
-    });
-  });
-
-  return new Promise((resolve, reject) => {
-    app.listen(opts.host, opts.port, (token: us_listen_socket | false) => {
-      if (token === false) {
-        app.close();
-        reject(new ClipperError('CLP_ERR_INVALID_ARG', `admin server could not listen on ${opts.host}:${opts.port}`));
-        return;
-      }
-      let closed = false;
-      resolve({
-        port: us_socket_local_port(token),
-        close(): void {
-          if (closed) return;
-          closed = true;
-          us_listen_socket_close(token);
-          app.close(); // also ends idle keep-alive connections
-        },
-      });
-    });
-  });
+  app.any('/*', (res, req) => serve(service, opts.bodyBytesMax, res, req));
+  let listening: Listening;
+  try {
+    listening = await listenApp(app, opts.host, opts.port, 'admin server');
+  } catch (err) {
+    app.close();
+    throw err;
+  }
+  let closed = false;
+  return {
+    port: listening.port,
+    close(): void {
+      if (closed) return;
+      closed = true;
+      listening.stopListening();
+      app.close(); // also ends idle keep-alive connections
+    },
+  };
 }

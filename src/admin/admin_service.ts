@@ -5,7 +5,8 @@
 import { ClipperError } from '../errors.js';
 import type { AdminContext } from './admin_context.js';
 import { kAppRoutes } from './admin_apps.js';
-import { AdminCore, errorReply, type AdminReply, type AdminRoute } from './admin_core.js';
+import { errorReply } from '../http/reply.js';
+import { AdminCore, type AdminReply, type AdminRoute } from './admin_core.js';
 import { kModelRoutes } from './admin_models.js';
 import { kUploadRoutes } from './admin_uploads.js';
 import { BodyReader } from './admin_validate.js';

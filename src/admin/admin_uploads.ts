@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { ClipperError } from '../errors.js';
 import { modelKey } from '../state/records.js';
-import { jsonReply, type AdminCore, type AdminReply, type AdminRoute } from './admin_core.js';
+import { jsonReply } from '../http/reply.js';
+import type { AdminCore, AdminReply, AdminRoute } from './admin_core.js';
 import { checkName, checkVersion, type BodyReader } from './admin_validate.js';
 
 /** A plain base name: no path separators, no leading '.', so never '.', '..' or a hidden file. */

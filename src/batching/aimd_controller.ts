@@ -16,6 +16,7 @@
 // FixedBatchSize: batch_size > 0 on the model; batchSizeMax() is that constant (a maximum: smaller batches
 // are sent when fewer queries are queued, as in Clipper).
 
+import { OptionChecks } from '../lib/options.js';
 import { LatencyModel, type LatencyModelOptions } from './latency_model.js';
 
 export interface BatchSizeController {
@@ -62,9 +63,8 @@ export const kDefaultAimdOptions: Readonly<AimdOptions> = Object.freeze({
 /** Deviations of margin in the growth gate (the scheduler's deadline check uses the model's full margin). */
 const kGrowthSigmaCount = 1;
 
-function checkPositiveInt(name: string, value: number): void {
-  if (!Number.isInteger(value) || value < 1) throw new RangeError(`${name} must be an integer >= 1 (got ${value})`);
-}
+const aimdChecks = new OptionChecks('aimd');
+const schedulerChecks = new OptionChecks('scheduler');
 
 /** What both controllers share: a latency model of the replica and the queries answered from it. */
 abstract class LatencyBackedController implements BatchSizeController {
@@ -105,13 +105,11 @@ export class AimdController extends LatencyBackedController {
   constructor(options: Partial<AimdOptions> = {}) {
     const o = { ...kDefaultAimdOptions, ...options };
     super(o.latencyModel);
-    checkPositiveInt('aimd.batchSizeCap', o.batchSizeCap);
-    checkPositiveInt('aimd.batchSizeInitial', o.batchSizeInitial);
-    checkPositiveInt('aimd.additiveStep', o.additiveStep);
-    if (!(o.backoffFactor > 0 && o.backoffFactor < 1)) {
-      throw new RangeError(`aimd.backoffFactor must be in (0, 1) (got ${o.backoffFactor})`);
-    }
-    if (!(o.latencyBudgetUs > 0)) throw new RangeError(`aimd.latencyBudgetUs must be > 0 (got ${o.latencyBudgetUs})`);
+    aimdChecks.int('batchSizeCap', o.batchSizeCap, 1);
+    aimdChecks.int('batchSizeInitial', o.batchSizeInitial, 1);
+    aimdChecks.int('additiveStep', o.additiveStep, 1);
+    aimdChecks.number('backoffFactor', o.backoffFactor, 0, 1, '()');
+    aimdChecks.number('latencyBudgetUs', o.latencyBudgetUs, 0, Number.POSITIVE_INFINITY, '()');
     this.#cap = o.batchSizeCap;
     this.#step = o.additiveStep;
     this.#backoff = o.backoffFactor;
@@ -153,7 +151,7 @@ export class FixedBatchSize extends LatencyBackedController {
   readonly #batchSize: number;
 
   constructor(batchSize: number, latencyModel?: Partial<LatencyModelOptions>) {
-    checkPositiveInt('batchSize', batchSize);
+    schedulerChecks.int('batchSize', batchSize, 1);
     super(latencyModel);
     this.#batchSize = batchSize;
   }

@@ -13,6 +13,8 @@
 // (nearly) one batch size n0 -> mean * max(1, n / n0) (an upper bound, since a >= 0) plus the margin.
 // Used by the scheduler to drop queries a batch cannot serve in time and to estimate throughput.
 
+import { OptionChecks } from '../lib/options.js';
+
 export interface LatencyModelOptions {
   /** Weight kept by old samples at each new sample, in (0, 1). */
   forgetFactor: number;
@@ -26,6 +28,7 @@ export const kDefaultLatencyModelOptions: Readonly<LatencyModelOptions> = Object
 });
 
 const kRelativeVarPrior = 0.1 * 0.1;
+const kChecks = new OptionChecks('latencyModel');
 
 export class LatencyModel {
   readonly #forget: number;
@@ -52,12 +55,8 @@ export class LatencyModel {
 
   constructor(options: Partial<LatencyModelOptions> = {}) {
     const merged = { ...kDefaultLatencyModelOptions, ...options };
-    if (!(merged.forgetFactor > 0 && merged.forgetFactor < 1)) {
-      throw new RangeError(`latencyModel.forgetFactor must be in (0, 1) (got ${merged.forgetFactor})`);
-    }
-    if (!(merged.marginSigmaCount >= 0)) {
-      throw new RangeError(`latencyModel.marginSigmaCount must be >= 0 (got ${merged.marginSigmaCount})`);
-    }
+    kChecks.number('forgetFactor', merged.forgetFactor, 0, 1, '()');
+    kChecks.number('marginSigmaCount', merged.marginSigmaCount, 0);
     this.#forget = merged.forgetFactor;
     this.#marginSigmaCount = merged.marginSigmaCount;
   }

@@ -1,28 +1,19 @@
 // One model version's actor inside a batching worker. The ModelScheduler (pure: EDF queue, AIMD or
 // fixed batch sizes per replica, delayed batching, shedding, in-flight timeouts) decides what to
-// send where; this actor owns what the scheduler must not: the replicas' connections, the encoding
-// of batches, the reply ring, and the measurements the metrics endpoint reads.
+// send where; this actor owns what the scheduler must not: the links to the replicas, the encoding
+// of batches, the answers, and the measurements the metrics endpoint reads. Its ports (replies,
+// replica links, clock, the worker's ring) are injected, so it runs against fakes in unit tests.
 
+import assert from 'node:assert/strict';
 import { outputToJson } from './output_json.js';
-import type { ReplyWriter } from './reply_writer.js';
-import { systemClock } from '../lib/clock.js';
-import { ModelScheduler, type ExpireReason, type QueuedItem, type RejectReason, type SchedulerStats } from './model_scheduler.js';
-import type { SchedulerOptions } from './scheduler_options.js';
+import type { Clock } from '../lib/clock.js';
+import { ModelScheduler, type ExpireReason, type QueuedItem, type RejectReason } from './model_scheduler.js';
 import { DefaultReason } from '../ipc/records.js';
 import type { InputType } from '../input_types.js';
 import type { PredictMessage } from '../rpc/protocol.js';
-import { newBucketHistogram, observeBucket, type BucketHistogram } from '../lib/bucket_histogram.js';
-import {
-  ReplicaConnection, type ReplicaConnectionEvents, type ReplicaConnectionOptions,
-} from '../rpc/replica_connection.js';
-
-export interface ModelActorSpec {
-  modelIndex: number;
-  name: string;
-  version: string;
-  inputType: InputType;
-  scheduler: Partial<SchedulerOptions>;
-}
+import { newBucketHistogram, observeBucket } from '../lib/bucket_histogram.js';
+import type { ModelActorSpec, ModelActorStats } from './protocol.js';
+import type { ReplicaConnector, ReplicaLink, ReplicaLinkEvents } from './replica_link.js';
 
 interface QueryPayload {
   /** Element count (numeric) or byte length. */
@@ -41,31 +32,31 @@ export interface ActorIo {
   rearm(): void;
 }
 
+/** Where answers go (the worker's reply ring: ReplyWriter). */
+export interface ReplySink {
+  ok(token: number, outputJson: string): void;
+  fallback(token: number, reason: DefaultReason, detail?: string): void;
+}
+
+/** What an actor is built with: its ports to the worker and the replicas, and the clock. */
+export interface ModelActorDeps {
+  replies: ReplySink;
+  connect: ReplicaConnector;
+  clock: Clock;
+  onReplicaState: ReplicaStateListener;
+  io: ActorIo;
+}
+
 /** Upper bounds (inclusive) of the histogram buckets the actor keeps; the last bucket is +Inf. */
 export const kBatchSizeBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 export const kLatencyUsBuckets = [100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
 
-export interface ModelActorStats {
-  modelIndex: number;
-  name: string;
-  version: string;
-  scheduler: SchedulerStats;
-  /** Over kBatchSizeBuckets. */
-  batchSize: BucketHistogram;
-  /** Container round trip per batch, µs (kLatencyUsBuckets). */
-  batchLatencyUs: BucketHistogram;
-  /** Time from enqueue to send per query, µs (kLatencyUsBuckets). */
-  queueUs: BucketHistogram;
-  modelErrorCount: number;
-}
-
-export class ModelActor implements ReplicaConnectionEvents {
+export class ModelActor {
   readonly spec: ModelActorSpec;
-  readonly #replies: ReplyWriter;
-  readonly #connectionOptions: ReplicaConnectionOptions;
-  readonly #onReplicaState: ReplicaStateListener;
-  readonly #io: ActorIo;
-  readonly #replicas = new Map<number, ReplicaConnection>();
+  readonly #deps: ModelActorDeps;
+  readonly #replies: ReplySink;
+  readonly #clock: Clock;
+  readonly #replicas = new Map<number, ReplicaLink>();
   readonly #scheduler: ModelScheduler<QueryPayload>;
   readonly #sentAtMs = new Map<number, number>();
   readonly #batchSize = newBucketHistogram(kBatchSizeBuckets);
@@ -75,14 +66,12 @@ export class ModelActor implements ReplicaConnectionEvents {
   /** Smoothed replica round trip of a batch, µs (Infinity until one is measured). */
   #roundTripUsEwma = Infinity;
 
-  constructor(spec: ModelActorSpec, replies: ReplyWriter, connectionOptions: ReplicaConnectionOptions,
-    onReplicaState: ReplicaStateListener, io: ActorIo) {
+  constructor(spec: ModelActorSpec, deps: ModelActorDeps) {
     this.spec = spec;
-    this.#io = io;
-    this.#replies = replies;
-    this.#connectionOptions = connectionOptions;
-    this.#onReplicaState = onReplicaState;
-    this.#scheduler = new ModelScheduler<QueryPayload>(spec.scheduler, systemClock, {
+    this.#deps = deps;
+    this.#replies = deps.replies;
+    this.#clock = deps.clock;
+    this.#scheduler = new ModelScheduler<QueryPayload>(spec.scheduler, deps.clock, {
       sendBatch: (replicaId, batchId, items) => this.#sendBatch(replicaId, batchId, items),
       expire: (item, reason) => this.#onExpire(item, reason),
       reject: (item, reason) => this.#onReject(item, reason),
@@ -125,17 +114,15 @@ export class ModelActor implements ReplicaConnectionEvents {
 
   addReplica(replicaId: number, host: string, port: number): void {
     this.removeReplica(replicaId);
-    const conn = new ReplicaConnection(
-      { model: this.spec.name, version: this.spec.version, inputType: this.spec.inputType, replicaId, host, port },
-      this.#connectionOptions, this);
-    this.#replicas.set(replicaId, conn);
+    const address = { model: this.spec.name, version: this.spec.version, inputType: this.spec.inputType, replicaId, host, port };
+    this.#replicas.set(replicaId, this.#deps.connect(address, this.#linkEvents(replicaId)));
   }
 
   removeReplica(replicaId: number): void {
-    const conn = this.#replicas.get(replicaId);
-    if (conn === undefined) return;
+    const link = this.#replicas.get(replicaId);
+    if (link === undefined) return;
     this.#replicas.delete(replicaId);
-    conn.close('replica removed');
+    link.close('replica removed');
   }
 
   close(): void {
@@ -152,23 +139,30 @@ export class ModelActor implements ReplicaConnectionEvents {
     };
   }
 
-  // ReplicaConnectionEvents
-
-  onReady(conn: ReplicaConnection): void {
-    this.#onReplicaState(conn.address.replicaId, true, '');
-    this.#scheduler.addReplica(conn.address.replicaId);
-    this.#io.rearm();
+  #linkEvents(replicaId: number): ReplicaLinkEvents {
+    return {
+      onReady: () => {
+        this.#deps.onReplicaState(replicaId, true, '');
+        this.#scheduler.addReplica(replicaId);
+        this.#deps.io.rearm();
+      },
+      onDown: (reason, lostBatchIds) => {
+        for (const id of lostBatchIds) this.#sentAtMs.delete(id);
+        // Its in-flight batches are re-queued by the scheduler, deadlines and retries permitting.
+        this.#scheduler.removeReplica(replicaId);
+        this.#deps.onReplicaState(replicaId, false, reason);
+        this.#deps.io.rearm();
+      },
+      onResult: (batchId, outputs) => this.#onResult(batchId, outputs),
+      onBatchError: (batchId, message) => {
+        const items = this.#finish(batchId);
+        if (items !== null) this.#fail(items, `${this.spec.name}:${this.spec.version} failed: ${message}`);
+        this.#deps.io.rearm();
+      },
+    };
   }
 
-  onDown(conn: ReplicaConnection, reason: string, lostBatchIds: number[]): void {
-    for (const id of lostBatchIds) this.#sentAtMs.delete(id);
-    // Its in-flight batches are re-queued by the scheduler, deadlines and retries permitting.
-    this.#scheduler.removeReplica(conn.address.replicaId);
-    this.#onReplicaState(conn.address.replicaId, false, reason);
-    this.#io.rearm();
-  }
-
-  onResult(_conn: ReplicaConnection, batchId: number, outputs: unknown[]): void {
+  #onResult(batchId: number, outputs: unknown[]): void {
     const items = this.#finish(batchId);
     if (items !== null) {
       if (outputs.length !== items.length) {
@@ -177,22 +171,16 @@ export class ModelActor implements ReplicaConnectionEvents {
         for (let i = 0; i < items.length; i++) this.#replies.ok(items[i]!.token, outputToJson(outputs[i]));
       }
     }
-    this.#io.rearm();
-  }
-
-  onBatchError(_conn: ReplicaConnection, batchId: number, message: string): void {
-    const items = this.#finish(batchId);
-    if (items !== null) this.#fail(items, `${this.spec.name}:${this.spec.version} failed: ${message}`);
-    this.#io.rearm();
+    this.#deps.io.rearm();
   }
 
   /** A batch is back: first take the queries published meanwhile, so the next batch includes them. */
   #finish(batchId: number): readonly QueuedItem<QueryPayload>[] | null {
-    this.#io.pull();
+    this.#deps.io.pull();
     const sentAtMs = this.#sentAtMs.get(batchId);
     if (sentAtMs !== undefined) {
       this.#sentAtMs.delete(batchId);
-      const roundTripUs = (systemClock.nowMs() - sentAtMs) * 1000;
+      const roundTripUs = (this.#clock.nowMs() - sentAtMs) * 1000;
       observeBucket(this.#batchLatencyUs, roundTripUs);
       this.#roundTripUsEwma = this.#roundTripUsEwma === Infinity ? roundTripUs : this.#roundTripUsEwma + (roundTripUs - this.#roundTripUsEwma) / 8;
     }
@@ -205,9 +193,10 @@ export class ModelActor implements ReplicaConnectionEvents {
   }
 
   #sendBatch(replicaId: number, batchId: number, items: readonly QueuedItem<QueryPayload>[]): void {
-    const conn = this.#replicas.get(replicaId);
-    const nowMs = systemClock.nowMs();
-    if (conn === undefined || !conn.send(encodeBatch(batchId, this.spec.inputType, items))) {
+    if (items.length === 0) assert.fail('the scheduler sent an empty batch');
+    const link = this.#replicas.get(replicaId);
+    const nowMs = this.#clock.nowMs();
+    if (link === undefined || !link.send(encodeBatch(batchId, this.spec.inputType, items))) {
       // Defer: the scheduler may be mid-#resume(); it re-queues the batch's queries.
       queueMicrotask(() => this.#scheduler.onBatchFailed(batchId, true));
       return;

@@ -1,26 +1,30 @@
-// The main thread's end of the batching workers: the piscina pool, one query ring and one reply
-// ring per worker thread, and the placement of model-version actors on threads. The hot path is
-// submit*() (write one record into a query ring) and the reply drain (read records, call back).
+// The main thread's end of the batching workers: one thread per worker (threads.ts), one query ring
+// and one reply ring per thread, and the placement of model-version actors on threads. The hot path
+// is submit*() (write one record into a query ring) and the reply drain (read records, call back).
+// Threads and the clock are injected, so this end runs against a fake worker end in unit tests.
 
+import assert from 'node:assert/strict';
 import path from 'node:path';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
-import type { ModelActorSpec, ModelActorStats } from './model_actor.js';
-import type { WorkerControl, WorkerEvent, WorkerInit } from './worker.js';
+import { MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { Doorbell } from '../ipc/doorbell.js';
-import { kQueryHeaderBytes, kReplyHeaderBytes, QueryTag, type DefaultReason, type ReplyStatus } from '../ipc/records.js';
+import {
+  encodeBytesQuery, encodeCancel, encodeNumericQuery, queryInputBytesMax, replyReason, replyStatus, replyText,
+  replyToken, type DefaultReason, type ReplyStatus,
+} from '../ipc/records.js';
 import { createRing, RingConsumer, RingProducer } from '../ipc/ring_buffer.js';
-import { numericElementBytes, writeNumericElements, type InputTypeCode } from '../input_types.js';
+import type { InputTypeCode } from '../input_types.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import { kRepoRoot } from '../paths.js';
-import type { Placement } from './protocol.js';
 import type { ReplicaConnectionOptions } from '../rpc/replica_connection.js';
+import type { ModelActorSpec, ModelActorStats, Placement, WorkerControl, WorkerEvent, WorkerInit } from './protocol.js';
+import { threadStarter, type ThreadStarter, type ThreadTask } from './threads.js';
 
 export type { Placement };
 
 export type ReplyHandler = (token: number, status: ReplyStatus, reason: DefaultReason, text: string) => void;
 export type ReplicaStateHandler = (placement: Placement, replicaId: number, connected: boolean, reason: string) => void;
 
-export interface DispatcherOptions {
+export interface BatchingPoolOptions {
   threads: number;
   ringBytes: number;
   spinCountWorker: number;
@@ -34,85 +38,64 @@ export interface DispatcherOptions {
   connection: ReplicaConnectionOptions;
 }
 
+/** What the pool's main end runs on: how worker threads start, and the clock of the stats timeout. */
+export interface BatchingPoolDeps {
+  threads: ThreadStarter<WorkerInit>;
+  clock: Clock;
+}
+
 interface WorkerSlot {
   producer: RingProducer;
   consumer: RingConsumer;
   doorbell: Doorbell;
   port: MessagePort;
   modelCount: number;
-  done: Promise<void>;
+  task: ThreadTask;
   stopped: Promise<void>;
+}
+
+interface StatsWaiter {
+  remaining: number;
+  models: ModelActorStats[];
+  resolve: (models: ModelActorStats[]) => void;
 }
 
 const kWorkerPath = path.join(kRepoRoot, 'dist', 'src', 'batching', 'worker.js');
 const kStatsTimeoutMs = 2000;
 
-export class Dispatcher {
-  readonly #options: DispatcherOptions;
+/** Batching worker threads on piscina (threads.ts) and the system clock. */
+export function defaultBatchingPoolDeps(): BatchingPoolDeps {
+  return { threads: threadStarter<WorkerInit>(kWorkerPath), clock: systemClock };
+}
+
+export class BatchingPool {
+  readonly #options: BatchingPoolOptions;
   readonly #onReply: ReplyHandler;
   readonly #onReplicaState: ReplicaStateHandler;
+  readonly #deps: BatchingPoolDeps;
   readonly #workers: WorkerSlot[] = [];
-  #pool: Piscina | null = null;
   #nextModelIndex = 1;
   #nextStatsRequestId = 1;
-  readonly #statsWaiters = new Map<number, { remaining: number; models: ModelActorStats[]; resolve: (m: ModelActorStats[]) => void }>();
+  readonly #statsWaiters = new Map<number, StatsWaiter>();
 
-  constructor(options: DispatcherOptions, onReply: ReplyHandler, onReplicaState: ReplicaStateHandler) {
+  constructor(options: BatchingPoolOptions, onReply: ReplyHandler, onReplicaState: ReplicaStateHandler,
+    deps: BatchingPoolDeps = defaultBatchingPoolDeps()) {
+    assert(Number.isInteger(options.threads) && options.threads >= 1, 'a batching pool needs at least one thread');
     this.#options = options;
     this.#onReply = onReply;
     this.#onReplicaState = onReplicaState;
+    this.#deps = deps;
   }
 
   /** `selectionPort`: batching thread 0 also hosts the selection worker on this port. */
   start(selectionPort?: MessagePort): void {
-    const threads = this.#options.threads;
-    // atomics 'disabled': our workers own sockets and timers, so their event loop must never be
-    // parked in a synchronous Atomics.wait by piscina between tasks.
-    const pool = new Piscina({ filename: kWorkerPath, minThreads: threads, maxThreads: threads,
-      concurrentTasksPerWorker: 1, atomics: 'disabled', idleTimeout: Number.MAX_SAFE_INTEGER });
-    this.#pool = pool;
-    for (let i = 0; i < threads; i++) {
-      const queryRing = createRing(this.#options.ringBytes);
-      const replyRing = createRing(this.#options.ringBytes);
-      const channel = new MessageChannel();
-      const init: WorkerInit = { workerIndex: i, queryRing, replyRing, port: channel.port2,
-        spinCount: this.#options.spinCountWorker, pollUs: this.#options.pollUsWorker, connection: this.#options.connection };
-      const transferList: MessagePort[] = [channel.port2];
-      if (i === 0 && selectionPort !== undefined) {
-        init.selectionPort = selectionPort;
-        transferList.push(selectionPort);
-      }
-      const consumer = new RingConsumer(replyRing);
-      const doorbell = new Doorbell(consumer, { spinCount: this.#options.spinCountMain, waitTimeoutMs: 50,
-        pollUs: this.#options.pollUsMain, shouldPoll: this.#options.shouldPollMain },
-        () => this.#drainReplies(consumer));
-      let markStopped!: () => void;
-      const stopped = new Promise<void>((resolve) => { markStopped = resolve; });
-      channel.port1.on('message', (event: WorkerEvent) => {
-        if (event.kind === 'replica_state') {
-          this.#onReplicaState({ workerIndex: i, modelIndex: event.modelIndex }, event.replicaId, event.connected, event.reason);
-        } else if (event.kind === 'stats') {
-          const waiter = this.#statsWaiters.get(event.requestId);
-          if (waiter !== undefined) {
-            waiter.models.push(...event.models);
-            if (--waiter.remaining === 0) {
-              this.#statsWaiters.delete(event.requestId);
-              waiter.resolve(waiter.models);
-            }
-          }
-        } else if (event.kind === 'stopped') {
-          markStopped();
-        }
-      });
-      const done = pool.run(init, { transferList }) as Promise<void>;
-      this.#workers.push({ producer: new RingProducer(queryRing), consumer, doorbell, port: channel.port1,
-        modelCount: 0, done, stopped });
-      doorbell.start();
-    }
+    assert(this.#workers.length === 0, 'batching pool started twice');
+    for (let i = 0; i < this.#options.threads; i++) this.#workers.push(this.#startWorker(i, i === 0 ? selectionPort : undefined));
   }
 
   /** Place a model-version actor on the least loaded thread. */
   addModel(spec: Omit<ModelActorSpec, 'modelIndex'>): Placement {
+    assert(this.#workers.length > 0, 'addModel() before start()');
     let workerIndex = 0;
     for (let i = 1; i < this.#workers.length; i++) {
       if (this.#workers[i]!.modelCount < this.#workers[workerIndex]!.modelCount) workerIndex = i;
@@ -124,7 +107,9 @@ export class Dispatcher {
   }
 
   removeModel(placement: Placement): void {
-    this.#workers[placement.workerIndex]!.modelCount--;
+    const slot = this.#slot(placement);
+    assert(slot.modelCount > 0, 'removeModel() of a thread without models');
+    slot.modelCount--;
     this.#control(placement.workerIndex, { kind: 'remove_model', modelIndex: placement.modelIndex });
   }
 
@@ -138,23 +123,19 @@ export class Dispatcher {
 
   /** The largest input (encoded bytes) one query record can carry. */
   get inputBytesMax(): number {
-    return this.#options.ringBytes / 2 - 8 - kQueryHeaderBytes - 8;
+    return queryInputBytesMax(this.#options.ringBytes);
   }
 
   /** Every model actor's measurements, gathered from all worker threads (for /metrics). */
   stats(): Promise<ModelActorStats[]> {
     if (this.#workers.length === 0) return Promise.resolve([]);
     const requestId = this.#nextStatsRequestId++;
+    const clock = this.#deps.clock;
     return new Promise((resolve) => {
       // Bounded: a worker that does not answer (stuck or gone) costs a scrape its models, not a hang.
-      const timer = setTimeout(() => {
-        const waiter = this.#statsWaiters.get(requestId);
-        this.#statsWaiters.delete(requestId);
-        if (waiter !== undefined) waiter.resolve(waiter.models);
-      }, kStatsTimeoutMs);
-      timer.unref();
+      const timer = clock.setTimer(kStatsTimeoutMs, () => this.#resolveStats(requestId));
       this.#statsWaiters.set(requestId, { remaining: this.#workers.length, models: [], resolve: (models) => {
-        clearTimeout(timer);
+        clock.clearTimer(timer);
         resolve(models);
       } });
       for (let i = 0; i < this.#workers.length; i++) this.#control(i, { kind: 'stats', requestId });
@@ -163,82 +144,106 @@ export class Dispatcher {
 
   /** Hot path: one numeric query. Returns false when the ring is full (the caller sheds it). */
   submitNumeric(placement: Placement, token: number, deadlineMs: number, type: InputTypeCode, values: readonly number[]): boolean {
-    const ring = this.#workers[placement.workerIndex]!.producer;
-    const n = values.length;
-    const body = ring.reserve(kQueryHeaderBytes + n * numericElementBytes(type), QueryTag.Query);
-    if (body < 0) return false;
-    writeHeader(ring, body, token, placement.modelIndex, deadlineMs, type, n);
-    writeNumericElements(ring, body + kQueryHeaderBytes, type, values);
-    ring.commit();
+    const ring = this.#slot(placement).producer;
+    if (!encodeNumericQuery(ring, token, placement.modelIndex, deadlineMs, type, values)) return false;
     ring.wake();
     return true;
   }
 
   /** Hot path: one string (utf8) or bytes query. */
   submitBytes(placement: Placement, token: number, deadlineMs: number, type: InputTypeCode, value: string | Buffer): boolean {
-    const ring = this.#workers[placement.workerIndex]!.producer;
-    // UTF-8 takes at most 3 bytes per UTF-16 unit; count exactly only when that bound is too large.
-    const reserveBytes = typeof value !== 'string' ? value.length
-      : value.length * 3 <= this.inputBytesMax ? value.length * 3 : Buffer.byteLength(value, 'utf8');
-    const body = ring.reserve(kQueryHeaderBytes + reserveBytes, QueryTag.Query);
-    if (body < 0) return false;
-    const start = body + kQueryHeaderBytes;
-    const written = typeof value === 'string' ? ring.buffer.write(value, start, 'utf8') : value.copy(ring.buffer, start);
-    writeHeader(ring, body, token, placement.modelIndex, deadlineMs, type, written);
-    ring.commit(kQueryHeaderBytes + written);
+    const ring = this.#slot(placement).producer;
+    if (!encodeBytesQuery(ring, token, placement.modelIndex, deadlineMs, type, value)) return false;
     ring.wake();
     return true;
   }
 
   /** The client went away: drop the query if it is still queued. Best effort. */
   cancel(placement: Placement, token: number): void {
-    const ring = this.#workers[placement.workerIndex]!.producer;
-    const body = ring.reserve(8, QueryTag.Cancel);
-    if (body < 0) return;
-    ring.u32[body >>> 2] = token;
-    ring.u32[(body >>> 2) + 1] = placement.modelIndex;
-    ring.commit();
-    ring.wake();
+    const ring = this.#slot(placement).producer;
+    if (encodeCancel(ring, token, placement.modelIndex)) ring.wake();
   }
 
   async close(): Promise<void> {
-    for (const waiter of this.#statsWaiters.values()) waiter.resolve(waiter.models);
-    this.#statsWaiters.clear();
+    for (const requestId of [...this.#statsWaiters.keys()]) this.#resolveStats(requestId);
     for (let i = 0; i < this.#workers.length; i++) this.#control(i, { kind: 'stop' });
-    await Promise.all(this.#workers.map((w) => w.stopped));
-    await Promise.all(this.#workers.map((w) => w.done.catch(() => undefined)));
+    // A thread that died never sends `stopped`: its task's end stands in for it.
+    const ended = this.#workers.map((w) => w.task.done.catch(() => undefined));
+    await Promise.all(this.#workers.map((w, i) => Promise.race([w.stopped, ended[i]])));
+    await Promise.all(ended);
     for (const w of this.#workers) {
       this.#drainReplies(w.consumer);
       w.doorbell.close();
       w.port.close();
     }
+    const tasks = this.#workers.map((w) => w.task);
     this.#workers.length = 0;
-    await this.#pool?.destroy();
-    this.#pool = null;
+    await Promise.all(tasks.map((task) => task.destroy()));
+  }
+
+  #startWorker(workerIndex: number, selectionPort: MessagePort | undefined): WorkerSlot {
+    const o = this.#options;
+    const queryRing = createRing(o.ringBytes);
+    const replyRing = createRing(o.ringBytes);
+    const channel = new MessageChannel();
+    const init: WorkerInit = { workerIndex, queryRing, replyRing, port: channel.port2, spinCount: o.spinCountWorker,
+      pollUs: o.pollUsWorker, connection: o.connection };
+    const transferList: TransferListItem[] = [channel.port2];
+    if (selectionPort !== undefined) {
+      init.selectionPort = selectionPort;
+      transferList.push(selectionPort);
+    }
+    const consumer = new RingConsumer(replyRing);
+    const doorbell = new Doorbell(consumer, { spinCount: o.spinCountMain, waitTimeoutMs: 50, pollUs: o.pollUsMain,
+      shouldPoll: o.shouldPollMain }, () => this.#drainReplies(consumer));
+    let markStopped!: () => void;
+    const stopped = new Promise<void>((resolve) => { markStopped = resolve; });
+    channel.port1.on('message', (event: WorkerEvent) => {
+      if (event.kind === 'stopped') markStopped();
+      else this.#onEvent(workerIndex, event);
+    });
+    const task = this.#deps.threads.start(init, transferList);
+    doorbell.start();
+    return { producer: new RingProducer(queryRing), consumer, doorbell, port: channel.port1, modelCount: 0, task, stopped };
+  }
+
+  #onEvent(workerIndex: number, event: Exclude<WorkerEvent, { kind: 'stopped' }>): void {
+    if (event.kind === 'replica_state') {
+      this.#onReplicaState({ workerIndex, modelIndex: event.modelIndex }, event.replicaId, event.connected, event.reason);
+      return;
+    }
+    // A stats answer after its request timed out finds no waiter: dropped.
+    const waiter = this.#statsWaiters.get(event.requestId);
+    if (waiter === undefined) return;
+    for (const model of event.models) waiter.models.push(model);
+    assert(waiter.remaining > 0, 'more stats answers than worker threads');
+    if (--waiter.remaining === 0) this.#resolveStats(event.requestId);
+  }
+
+  #resolveStats(requestId: number): void {
+    const waiter = this.#statsWaiters.get(requestId);
+    if (waiter === undefined) return;
+    this.#statsWaiters.delete(requestId);
+    waiter.resolve(waiter.models);
+  }
+
+  #slot(placement: Placement): WorkerSlot {
+    const slot = this.#workers[placement.workerIndex];
+    // Hot path (every submit): assert.fail only on failure (see ipc/records.ts).
+    if (slot === undefined) assert.fail('placement on a batching thread that does not exist');
+    return slot;
   }
 
   #control(workerIndex: number, message: WorkerControl): void {
-    this.#workers[workerIndex]!.port.postMessage(message);
+    const slot = this.#workers[workerIndex];
+    assert(slot !== undefined, 'control message for a batching thread that does not exist');
+    slot.port.postMessage(message);
   }
 
   #drainReplies(consumer: RingConsumer): void {
     const onReply = this.#onReply;
-    const buffer = consumer.buffer;
-    const u32 = consumer.u32;
     consumer.drain((body, bodyBytes, tag) => {
-      const text = bodyBytes > kReplyHeaderBytes ? buffer.toString('utf8', body + kReplyHeaderBytes, body + bodyBytes) : '';
-      onReply(u32[body >>> 2]!, tag as ReplyStatus, u32[(body >>> 2) + 1]! as DefaultReason, text);
+      onReply(replyToken(consumer, body), replyStatus(tag, bodyBytes), replyReason(consumer, body), replyText(consumer, body, bodyBytes));
     });
   }
-}
-
-function writeHeader(ring: RingProducer, body: number, token: number, modelIndex: number, deadlineMs: number,
-  type: InputTypeCode, count: number): void {
-  const u32 = ring.u32;
-  const w = body >>> 2;
-  u32[w] = token;
-  u32[w + 1] = modelIndex;
-  ring.f64[(body >>> 3) + 1] = deadlineMs;
-  u32[w + 4] = type;
-  u32[w + 5] = count;
 }

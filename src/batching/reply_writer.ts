@@ -1,7 +1,7 @@
 // The batching worker's end of the reply ring. Replies that do not fit (the frontend is behind)
 // wait in a backlog and are retried on the next flush, so none is lost.
 
-import { DefaultReason, kReplyHeaderBytes, ReplyStatus } from '../ipc/records.js';
+import { DefaultReason, encodeReply, replyFits, ReplyStatus } from '../ipc/records.js';
 import type { RingProducer } from '../ipc/ring_buffer.js';
 
 interface PendingReply {
@@ -72,7 +72,7 @@ export class ReplyWriter {
   }
 
   #write(token: number, status: ReplyStatus, reason: DefaultReason, text: string): void {
-    if (!this.#ring.recordFits(kReplyHeaderBytes + text.length * 3)) {
+    if (!replyFits(this.#ring, text)) {
       // Could never fit: answer with the default output and say why, instead of waiting forever.
       status = ReplyStatus.Default;
       reason = DefaultReason.ModelError;
@@ -85,14 +85,7 @@ export class ReplyWriter {
   }
 
   #tryWrite(token: number, status: ReplyStatus, reason: DefaultReason, text: string): boolean {
-    const ring = this.#ring;
-    // Reserve the worst case (3 bytes per UTF-16 unit), then shrink to what was written.
-    const body = ring.reserve(kReplyHeaderBytes + text.length * 3, status);
-    if (body < 0) return false;
-    ring.u32[body >>> 2] = token;
-    ring.u32[(body >>> 2) + 1] = reason;
-    const textBytes = text.length === 0 ? 0 : ring.buffer.write(text, body + kReplyHeaderBytes, 'utf8');
-    ring.commit(kReplyHeaderBytes + textBytes);
+    if (!encodeReply(this.#ring, token, status, reason, text)) return false;
     this.#written++;
     return true;
   }

@@ -1,7 +1,9 @@
-// ModelScheduler options: defaults, and validation that names the option (config.models[...] style).
+// ModelScheduler options: defaults, and validation that names the option (`scheduler.<option>`).
 
 import { kDefaultAimdOptions, type AimdOptions } from './aimd_controller.js';
 import type { LatencyModelOptions } from './latency_model.js';
+import { kDefaultConfig, type ClipperConfig } from '../config.js';
+import { OptionChecks, withDefaults } from '../lib/options.js';
 
 export interface SchedulerOptions {
   /** -1 = adaptive (AIMD, per replica); > 0 = fixed maximum batch size (Clipper's batch_size). */
@@ -40,42 +42,43 @@ export interface SchedulerOptions {
   latencyModel: Partial<LatencyModelOptions>;
 }
 
+/** The options a cluster sets from its configuration. */
+export type ConfiguredSchedulerOptions = Pick<SchedulerOptions, 'batchSizeCap' | 'batchWaitMs' | 'queueBound' | 'inFlightPerReplica' | 'inFlightTimeoutMs'>;
+
+/** The scheduler options a cluster's configuration sets (batchSize comes from each model). */
+export function schedulerOptionsOf(config: Readonly<ClipperConfig>): ConfiguredSchedulerOptions {
+  return {
+    batchSizeCap: config.batchSizeMax, batchWaitMs: config.batchWaitMs, queueBound: config.queueBound,
+    inFlightPerReplica: config.inFlightBatchesPerReplica, inFlightTimeoutMs: config.inFlightTimeoutMs,
+  };
+}
+
+/**
+ * Defaults: those a configuration sets come from src/config.ts's defaults (their one home), so a
+ * scheduler built without options behaves as one in a default cluster; the rest are the scheduler's own.
+ */
 export const kDefaultSchedulerOptions: Readonly<SchedulerOptions> = Object.freeze({
   batchSize: -1,
-  batchSizeCap: 64,
-  batchWaitMs: 0,
-  queueBound: 4096,
-  inFlightPerReplica: 1,
-  inFlightTimeoutMs: 10_000,
+  ...schedulerOptionsOf(kDefaultConfig),
   retryMax: 1,
   sloBudgetFraction: 0.8,
   aimd: {},
   latencyModel: {},
 });
 
-function fail(option: string, rule: string, got: unknown): never {
-  throw new RangeError(`scheduler.${option} ${rule} (got ${JSON.stringify(got)})`);
-}
-
-function checkInt(option: string, value: number, min: number, max: number): void {
-  if (!Number.isInteger(value) || value < min || value > max) fail(option, `must be an integer in [${min}, ${max}]`, value);
-}
+const checks = new OptionChecks('scheduler');
 
 export function resolveSchedulerOptions(overrides: Partial<SchedulerOptions> = {}): Readonly<SchedulerOptions> {
-  const o: SchedulerOptions = { ...kDefaultSchedulerOptions };
-  for (const [key, value] of Object.entries(overrides)) {
-    if (!Object.hasOwn(kDefaultSchedulerOptions, key)) fail(key, 'is not a known option', value);
-    if (value !== undefined) (o as unknown as Record<string, unknown>)[key] = value;
-  }
-  if (o.batchSize !== -1) checkInt('batchSize', o.batchSize, 1, 1 << 20);
-  checkInt('batchSizeCap', o.batchSizeCap, 1, 1 << 20);
-  if (!(o.batchWaitMs >= 0 && o.batchWaitMs <= 60_000)) fail('batchWaitMs', 'must be a number in [0, 60000]', o.batchWaitMs);
-  checkInt('queueBound', o.queueBound, 1, 1 << 24);
-  checkInt('inFlightPerReplica', o.inFlightPerReplica, 1, 1024);
-  if (!(o.inFlightTimeoutMs > 0)) fail('inFlightTimeoutMs', 'must be a number > 0', o.inFlightTimeoutMs);
-  checkInt('retryMax', o.retryMax, 0, 16);
-  if (!(o.sloBudgetFraction > 0 && o.sloBudgetFraction <= 1)) fail('sloBudgetFraction', 'must be in (0, 1]', o.sloBudgetFraction);
+  const o = withDefaults(checks, kDefaultSchedulerOptions, overrides);
+  if (o.batchSize !== -1) checks.int('batchSize', o.batchSize, 1, 1 << 20);
+  checks.int('batchSizeCap', o.batchSizeCap, 1, 1 << 20);
+  checks.number('batchWaitMs', o.batchWaitMs, 0, 60_000);
+  checks.int('queueBound', o.queueBound, 1, 1 << 24);
+  checks.int('inFlightPerReplica', o.inFlightPerReplica, 1, 1024);
+  checks.number('inFlightTimeoutMs', o.inFlightTimeoutMs, 0, Number.POSITIVE_INFINITY, '()');
+  checks.int('retryMax', o.retryMax, 0, 16);
+  checks.number('sloBudgetFraction', o.sloBudgetFraction, 0, 1, '(]');
   const aimdInitial = o.aimd.batchSizeInitial ?? kDefaultAimdOptions.batchSizeInitial;
-  if (aimdInitial > o.batchSizeCap) fail('aimd.batchSizeInitial', `must be <= batchSizeCap (${o.batchSizeCap})`, aimdInitial);
+  if (aimdInitial > o.batchSizeCap) checks.fail('aimd.batchSizeInitial', `must be <= batchSizeCap (${o.batchSizeCap})`, aimdInitial);
   return Object.freeze(o);
 }

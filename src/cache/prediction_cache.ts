@@ -7,11 +7,8 @@
 // Key = model id (u32) + input type (u32) + the exact input bytes, compared byte for byte (Clipper
 // keyed on a 64-bit hash with no equality check and no input type, spec §4.4/§12.2.4).
 //
-//   arena (circular log, 8-aligned records; a record that would cross the end leaves a wrap marker)
-//   ┌──────── record ─────────────────────────────────────────────────────────────────────┐
-//   │ u32 recordBytes │ u32 flags │ u32 hash │ u32 model │ u32 type │ u32 keyBytes │       │
-//   │ u32 outputBytes │ u32 0     │ key bytes … │ output (utf8) … │ pad to 8               │
-//   └──────────────────────────────────────────────────────────────────────────────────────┘
+//   log: one ArrayBuffer, a circular log of 8-aligned records that never wrap (lib/align.ts); a
+//        record (cache_record.ts) is a 32-byte header, the key bytes and the output as utf8
 //   index: slots of (hash u32, record offset i32; -1 empty), linear probing (slot_index.ts)
 //
 // Eviction is FIFO over the log with one reinsertion (CLOCK / "FIFO-reinsertion"): a hit marks its
@@ -25,58 +22,24 @@
 // is not cached (a redeploy of the same name:version must not serve old outputs, Clipper #774).
 
 import assert from 'node:assert/strict';
+import { kWrapMarker, wrapPadBytes } from '../lib/align.js';
+import { copyKeyIn, copyKeyOut, recordMatches, writeRecordHeader } from './cache_record.js';
+import { kHeaderBytes, RecordFlag, RecordWord, recordBytesFor } from './cache_record.js';
+import { CacheResult, kCacheBytesMin, kDefaultPredictionCacheOptions } from './cache_types.js';
+import type { CacheWaiter, PredictionCacheOptions, PredictionCacheStats } from './cache_types.js';
 import { hashKey } from './key_hash.js';
+import { KeyScratch } from './key_scratch.js';
 import { SlotIndex } from './slot_index.js';
+import { OptionChecks } from '../lib/options.js';
 
-export type CacheWaiter = (output: string | undefined) => void;
+const kChecks = new OptionChecks('cache');
 
-/** What lookup() found. Hit: read `hitOutput`. Attached / Owner: `handle` is the pending entry. */
-export const CacheResult = { Bypass: 0, Hit: 1, Attached: 2, Owner: 3 } as const;
-export type CacheResult = (typeof CacheResult)[keyof typeof CacheResult];
+export * from './cache_types.js';
 
-export interface PredictionCacheOptions {
-  /** Bytes of the record log (keys, outputs and 32-byte headers); default 32 MiB. */
-  bytesMax: number;
-  /**
-   * Inputs larger than this bypass the cache (their key would cost as much as their output). The
-   * cache also lowers it to what a record may hold (a quarter of the log, with its header).
-   */
-  inputBytesMax: number;
-}
-
-export interface PredictionCacheStats {
-  hitCount: number;
-  /** Lookups that found no output (coalesced ones included). */
-  missCount: number;
-  coalescedCount: number;
-  bypassCount: number;
-  /** Complete entries held. */
-  entryCount: number;
-  /** Bytes of the log in use (complete, pending and not yet reclaimed records). */
-  bytes: number;
-  pendingCount: number;
-  evictedCount: number;
-}
-
-export const kDefaultPredictionCacheOptions: Readonly<PredictionCacheOptions> = Object.freeze({
-  bytesMax: 32 * 1024 * 1024,
-  inputBytesMax: 64 * 1024,
-});
-
-/** The smallest log the cache accepts. */
-export const kCacheBytesMin = 4096;
-
-const kHeaderBytes = 32;
-const kWrapMarker = 0xffffffff;
-const kFlagIndexed = 1;
-const kFlagPending = 2;
-const kFlagVisited = 4;
 /** Records that make room by moving to the head, at most, per record appended. */
 const kReinsertPerAppendMax = 8;
 /** Index entries per byte of log, at most: one per 64 bytes (a 3-double key and short output is ~80). */
 const kLogBytesPerEntryMin = 64;
-
-const align8 = (n: number): number => (n + 7) & ~7;
 
 export class PredictionCache {
   readonly #inputBytesMax: number;
@@ -92,8 +55,7 @@ export class PredictionCache {
   #pendingCount = 0;
   readonly #waiters = new Map<number, CacheWaiter[]>();
   readonly #disabledModels = new Set<number>();
-  #keyScratch: Buffer;
-  #keyWords: Uint32Array;
+  readonly #key = new KeyScratch();
   #hitCount = 0;
   #missCount = 0;
   #coalescedCount = 0;
@@ -106,12 +68,8 @@ export class PredictionCache {
 
   constructor(options: Partial<PredictionCacheOptions> = {}) {
     const o = { ...kDefaultPredictionCacheOptions, ...options };
-    if (!Number.isInteger(o.bytesMax) || o.bytesMax < kCacheBytesMin || o.bytesMax > 2 ** 31) {
-      throw new RangeError(`cache.bytesMax must be an integer in [${kCacheBytesMin}, 2^31] (got ${o.bytesMax})`);
-    }
-    if (!Number.isInteger(o.inputBytesMax) || o.inputBytesMax < 0) {
-      throw new RangeError(`cache.inputBytesMax must be an integer >= 0 (got ${o.inputBytesMax})`);
-    }
+    kChecks.int('bytesMax', o.bytesMax, kCacheBytesMin, 2 ** 31);
+    kChecks.int('inputBytesMax', o.inputBytesMax, 0);
     this.#capacity = o.bytesMax & ~7;
     // A key must fit a complete record (#store takes at most a quarter of the log), or its pending
     // record would evict a large part of the log for an entry that can never be stored.
@@ -123,8 +81,6 @@ export class PredictionCache {
     let slots = 16;
     while (slots < this.#indexedMax * 2) slots *= 2; // load factor at most 1/2
     this.#index = new SlotIndex(slots);
-    this.#keyScratch = Buffer.alloc(256);
-    this.#keyWords = new Uint32Array(this.#keyScratch.buffer, 0, 64);
   }
 
   /**
@@ -132,12 +88,7 @@ export class PredictionCache {
    * to lookup() without a copy. Valid until the next call.
    */
   keyScratch(bytes: number): Buffer {
-    if (this.#keyScratch.length < bytes) {
-      const size = align8(Math.max(bytes, this.#keyScratch.length * 2));
-      this.#keyScratch = Buffer.alloc(size);
-      this.#keyWords = new Uint32Array(this.#keyScratch.buffer, 0, size / 4);
-    }
-    return this.#keyScratch;
+    return this.#key.reserve(bytes);
   }
 
   /** Whether an input of this many bytes can be cached at all. */
@@ -162,14 +113,14 @@ export class PredictionCache {
    */
   lookup(model: number, type: number, key: Uint8Array): CacheResult {
     if (key.byteLength > this.#inputBytesMax || this.#disabledModels.has(model)) return this.bypass();
-    this.#loadKey(key);
+    this.#key.load(key);
     return this.#lookupLoaded(model, type, key.byteLength);
   }
 
   /** lookup() of the key already written at the start of keyScratch() (no copy). */
   lookupScratch(model: number, type: number, keyBytes: number): CacheResult {
     if (keyBytes > this.#inputBytesMax || this.#disabledModels.has(model)) return this.bypass();
-    this.#padKey(keyBytes);
+    this.#key.pad(keyBytes);
     return this.#lookupLoaded(model, type, keyBytes);
   }
 
@@ -181,30 +132,31 @@ export class PredictionCache {
 
   /** lookup() of a key already in the scratch buffer with its last word zero-padded. */
   #lookupLoaded(model: number, type: number, keyBytes: number): CacheResult {
-    const hash = hashKey(this.#keyWords, keyBytes, model, type);
+    const hash = hashKey(this.#key.words, keyBytes, model, type);
     const slot = this.#find(hash, model, type, keyBytes);
     if (slot >= 0) {
       const w = this.#index.offsetAt(slot) >>> 2;
-      const flags = this.#u32[w + 1]!;
-      if ((flags & kFlagPending) !== 0) {
+      const flags = this.#u32[w + RecordWord.Flags]!;
+      if ((flags & RecordFlag.Pending) !== 0) {
         this.#missCount++;
         this.#coalescedCount++;
         this.handle = this.#positionOf(w << 2);
         return CacheResult.Attached;
       }
       this.#hitCount++;
-      this.#u32[w + 1] = flags | kFlagVisited;
+      this.#u32[w + RecordWord.Flags] = flags | RecordFlag.Visited;
       const outputStart = (w << 2) + kHeaderBytes + keyBytes;
-      this.hitOutput = this.#bytes.toString('utf8', outputStart, outputStart + this.#u32[w + 6]!);
+      this.hitOutput = this.#bytes.toString('utf8', outputStart, outputStart + this.#u32[w + RecordWord.OutputBytes]!);
       return CacheResult.Hit;
     }
     this.#missCount++;
-    const offset = this.#append(align8(kHeaderBytes + keyBytes));
-    this.#writeHeader(offset, kFlagIndexed | kFlagPending, hash, model, type, keyBytes, 0);
-    this.#copyKeyOut(offset, keyBytes);
+    const recordBytes = recordBytesFor(keyBytes, 0);
+    const offset = this.#append(recordBytes);
+    writeRecordHeader(this.#u32, offset, RecordFlag.Indexed | RecordFlag.Pending, hash, model, type, keyBytes, 0);
+    copyKeyIn(this.#u32, offset, this.#key, keyBytes);
     this.#index.insert(hash, offset);
     this.#pendingCount++;
-    this.handle = this.#headPos - align8(kHeaderBytes + keyBytes);
+    this.handle = this.#headPos - recordBytes;
     return CacheResult.Owner;
   }
 
@@ -222,20 +174,18 @@ export class PredictionCache {
    */
   settle(handle: number, output: string | undefined): void {
     if (handle >= this.#tailPos && handle < this.#headPos) {
+      if ((handle & 7) !== 0) assert.fail('a cache handle is the 8-aligned position of a record');
       const offset = handle % this.#capacity;
       const w = offset >>> 2;
-      if ((this.#u32[w + 1]! & (kFlagIndexed | kFlagPending)) === (kFlagIndexed | kFlagPending)) {
-        const hash = this.#u32[w + 2]!;
-        const model = this.#u32[w + 3]!;
-        const type = this.#u32[w + 4]!;
-        const keyBytes = this.#u32[w + 5]!;
+      if ((this.#u32[w + RecordWord.Flags]! & (RecordFlag.Indexed | RecordFlag.Pending)) === (RecordFlag.Indexed | RecordFlag.Pending)) {
+        const hash = this.#u32[w + RecordWord.Hash]!;
+        const model = this.#u32[w + RecordWord.Model]!;
+        const type = this.#u32[w + RecordWord.Type]!;
+        const keyBytes = this.#u32[w + RecordWord.KeyBytes]!;
         this.#unindex(offset);
         if (output !== undefined && !this.#disabledModels.has(model)) {
           // Copy the key out first: appending may reclaim the pending record itself.
-          this.keyScratch(align8(keyBytes));
-          const words = this.#keyWords;
-          const keyWord = (offset + kHeaderBytes) >>> 2;
-          for (let i = 0, n = (keyBytes + 3) >>> 2; i < n; i++) words[i] = this.#u32[keyWord + i]!;
+          copyKeyOut(this.#u32, offset, this.#key, keyBytes);
           this.#store(hash, model, type, keyBytes, output);
         }
       }
@@ -249,8 +199,8 @@ export class PredictionCache {
   /** Cache an output directly (no pending entry involved); replaces an entry with the same key. */
   put(model: number, type: number, key: Uint8Array, output: string): void {
     if (key.byteLength > this.#inputBytesMax || this.#disabledModels.has(model)) return;
-    this.#loadKey(key);
-    const hash = hashKey(this.#keyWords, key.byteLength, model, type);
+    this.#key.load(key);
+    const hash = hashKey(this.#key.words, key.byteLength, model, type);
     const slot = this.#find(hash, model, type, key.byteLength);
     if (slot >= 0) this.#unindex(this.#index.offsetAt(slot));
     this.#store(hash, model, type, key.byteLength, output);
@@ -258,13 +208,13 @@ export class PredictionCache {
 
   /** The output cached for a key, or undefined (no lookup counted). */
   get(model: number, type: number, key: Uint8Array): string | undefined {
-    this.#loadKey(key);
-    const slot = this.#find(hashKey(this.#keyWords, key.byteLength, model, type), model, type, key.byteLength);
+    this.#key.load(key);
+    const slot = this.#find(hashKey(this.#key.words, key.byteLength, model, type), model, type, key.byteLength);
     if (slot < 0) return undefined;
     const w = this.#index.offsetAt(slot) >>> 2;
-    if ((this.#u32[w + 1]! & kFlagPending) !== 0) return undefined;
+    if ((this.#u32[w + RecordWord.Flags]! & RecordFlag.Pending) !== 0) return undefined;
     const outputStart = (w << 2) + kHeaderBytes + key.byteLength;
-    return this.#bytes.toString('utf8', outputStart, outputStart + this.#u32[w + 6]!);
+    return this.#bytes.toString('utf8', outputStart, outputStart + this.#u32[w + RecordWord.OutputBytes]!);
   }
 
   /** The model id is gone for good (its index is never reused): drop its entries and its settings. */
@@ -278,12 +228,12 @@ export class PredictionCache {
     for (let pos = this.#tailPos; pos < this.#headPos;) {
       const offset = pos % this.#capacity;
       const w = offset >>> 2;
-      if (this.#u32[w] === kWrapMarker) {
+      if (this.#u32[w + RecordWord.Bytes] === kWrapMarker) {
         pos += this.#capacity - offset;
         continue;
       }
-      if ((this.#u32[w + 1]! & kFlagIndexed) !== 0 && this.#u32[w + 3] === model) this.#unindex(offset);
-      pos += this.#u32[w]!;
+      if ((this.#u32[w + RecordWord.Flags]! & RecordFlag.Indexed) !== 0 && this.#u32[w + RecordWord.Model] === model) this.#unindex(offset);
+      pos += this.#recordBytesAt(offset);
     }
   }
 
@@ -301,37 +251,18 @@ export class PredictionCache {
   #store(hash: number, model: number, type: number, keyBytes: number, output: string): void {
     let outputBytesMax = output.length * 3;
     if (kHeaderBytes + keyBytes + outputBytesMax > this.#capacity / 4) outputBytesMax = Buffer.byteLength(output, 'utf8');
-    const reserved = align8(kHeaderBytes + keyBytes + outputBytesMax);
+    const reserved = recordBytesFor(keyBytes, outputBytesMax);
     if (reserved > this.#capacity / 4) return;
     const offset = this.#append(reserved);
-    this.#copyKeyOut(offset, keyBytes);
+    copyKeyIn(this.#u32, offset, this.#key, keyBytes);
     const outputBytes = output.length === 0 ? 0 : this.#bytes.write(output, offset + kHeaderBytes + keyBytes, 'utf8');
-    const recordBytes = align8(kHeaderBytes + keyBytes + outputBytes);
+    const recordBytes = recordBytesFor(keyBytes, outputBytes);
+    // The reservation holds the utf8 of any output (3 bytes per UTF-16 unit, or counted exactly).
+    if (recordBytes > reserved) assert.fail('cache output overran its reservation');
     this.#headPos -= reserved - recordBytes; // the newest record gives back what it did not use
-    this.#writeHeader(offset, kFlagIndexed, hash, model, type, keyBytes, outputBytes);
+    writeRecordHeader(this.#u32, offset, RecordFlag.Indexed, hash, model, type, keyBytes, outputBytes);
     this.#index.insert(hash, offset);
     this.#entryCount++;
-  }
-
-  /** Copy the scratch key (its last word zero-padded) into the record at `offset`. */
-  #copyKeyOut(offset: number, keyBytes: number): void {
-    const u32 = this.#u32;
-    const words = this.#keyWords;
-    const keyWord = (offset + kHeaderBytes) >>> 2;
-    for (let i = 0, n = (keyBytes + 3) >>> 2; i < n; i++) u32[keyWord + i] = words[i]!;
-  }
-
-  #writeHeader(offset: number, flags: number, hash: number, model: number, type: number, keyBytes: number, outputBytes: number): void {
-    const u32 = this.#u32;
-    const w = offset >>> 2;
-    u32[w] = align8(kHeaderBytes + keyBytes + outputBytes);
-    u32[w + 1] = flags;
-    u32[w + 2] = hash;
-    u32[w + 3] = model;
-    u32[w + 4] = type;
-    u32[w + 5] = keyBytes;
-    u32[w + 6] = outputBytes;
-    u32[w + 7] = 0;
   }
 
   /**
@@ -340,19 +271,22 @@ export class PredictionCache {
    */
   #append(recordBytes: number): number {
     const capacity = this.#capacity;
-    if (recordBytes > capacity / 2) assert.fail('cache record larger than half the log');
+    if (recordBytes < kHeaderBytes || (recordBytes & 7) !== 0 || recordBytes > capacity / 2) {
+      assert.fail('a cache record is 8-aligned, has a header and takes at most half the log');
+    }
     let reinsertions = 0;
     for (;;) {
       const offset = this.#headPos % capacity;
-      const padBytes = offset + recordBytes > capacity ? capacity - offset : 0;
+      const padBytes = wrapPadBytes(offset, recordBytes, capacity);
       const room = capacity - (this.#headPos - this.#tailPos) >= padBytes + recordBytes;
       if (room && this.#index.count < this.#indexedMax) {
         if (padBytes > 0) {
-          this.#u32[offset >>> 2] = kWrapMarker;
+          this.#u32[(offset >>> 2) + RecordWord.Bytes] = kWrapMarker;
           this.#headPos += padBytes;
         }
         const start = this.#headPos % capacity;
         this.#headPos += recordBytes;
+        if (this.#headPos - this.#tailPos > capacity) assert.fail('cache log overfull');
         return start;
       }
       // Reinsert only to make room in bytes: moving a record does not lower the entry count.
@@ -367,25 +301,25 @@ export class PredictionCache {
     const offset = this.#tailPos % capacity;
     const w = offset >>> 2;
     const u32 = this.#u32;
-    if (u32[w] === kWrapMarker) {
+    if (u32[w + RecordWord.Bytes] === kWrapMarker) {
       this.#tailPos += capacity - offset;
       return false;
     }
-    const recordBytes = u32[w]!;
-    const flags = u32[w + 1]!;
+    const recordBytes = u32[w + RecordWord.Bytes]!;
+    const flags = u32[w + RecordWord.Flags]!;
     let moved = false;
-    if ((flags & kFlagIndexed) !== 0) {
+    if ((flags & RecordFlag.Indexed) !== 0) {
       const headOffset = this.#headPos % capacity;
       const fitsAhead = headOffset + recordBytes <= capacity
         && capacity - (this.#headPos - this.#tailPos) >= recordBytes;
-      if (mayReinsert && (flags & (kFlagVisited | kFlagPending)) === kFlagVisited && fitsAhead) {
+      if (mayReinsert && (flags & (RecordFlag.Visited | RecordFlag.Pending)) === RecordFlag.Visited && fitsAhead) {
         this.#bytes.copyWithin(headOffset, offset, offset + recordBytes);
-        u32[(headOffset >>> 2) + 1] = flags & ~kFlagVisited;
-        this.#index.setOffset(this.#index.slotOf(u32[w + 2]!, offset), headOffset);
+        u32[(headOffset >>> 2) + RecordWord.Flags] = flags & ~RecordFlag.Visited;
+        this.#index.setOffset(this.#index.slotOf(u32[w + RecordWord.Hash]!, offset), headOffset);
         this.#headPos += recordBytes;
         moved = true;
       } else {
-        if ((flags & kFlagPending) === 0) this.#evictedCount++;
+        if ((flags & RecordFlag.Pending) === 0) this.#evictedCount++;
         this.#unindex(offset);
       }
     }
@@ -393,38 +327,19 @@ export class PredictionCache {
     return moved;
   }
 
+  /** The size of the record at `offset` of the live log, checked: a bad size would derail every walk of the log. */
+  #recordBytesAt(offset: number): number {
+    const recordBytes = this.#u32[(offset >>> 2) + RecordWord.Bytes]!;
+    if (recordBytes < kHeaderBytes || (recordBytes & 7) !== 0 || offset + recordBytes > this.#capacity) {
+      assert.fail('corrupt cache record size');
+    }
+    return recordBytes;
+  }
+
   /** The absolute position of a record in the live part of the log. */
   #positionOf(offset: number): number {
     const tailOffset = this.#tailPos % this.#capacity;
     return this.#tailPos + (offset >= tailOffset ? offset - tailOffset : this.#capacity - tailOffset + offset);
-  }
-
-  // ---- keys ----
-
-  /** Make the key readable as words from the scratch buffer (copying it there unless it is already). */
-  #loadKey(key: Uint8Array): void {
-    const scratch = this.keyScratch(align8(key.byteLength));
-    if (key.buffer !== scratch.buffer || key.byteOffset !== 0) scratch.set(key, 0);
-    this.#padKey(key.byteLength);
-  }
-
-  /** Zero the tail of the scratch key's last word, so whole-word hashing and comparing see only the key. */
-  #padKey(keyBytes: number): void {
-    for (let i = keyBytes; (i & 3) !== 0; i++) this.#keyScratch[i] = 0;
-  }
-
-  /** Whether the record at `offset` holds exactly this model, type and scratch key. */
-  #matches(offset: number, model: number, type: number, keyBytes: number): boolean {
-    const u32 = this.#u32;
-    const w = offset >>> 2;
-    if (u32[w + 3] !== model || u32[w + 4] !== type || u32[w + 5] !== keyBytes) return false;
-    const words = this.#keyWords;
-    const keyWord = w + kHeaderBytes / 4;
-    const whole = keyBytes >>> 2;
-    for (let i = 0; i < whole; i++) if (u32[keyWord + i] !== words[i]) return false;
-    const base = offset + kHeaderBytes;
-    for (let i = whole << 2; i < keyBytes; i++) if (this.#bytes[base + i] !== this.#keyScratch[i]) return false;
-    return true;
   }
 
   // ---- index ----
@@ -435,18 +350,19 @@ export class PredictionCache {
     for (let i = index.home(hash); ; i = index.next(i)) {
       const offset = index.offsetAt(i);
       if (offset < 0) return -1;
-      if (index.hashAt(i) === hash && this.#matches(offset, model, type, keyBytes)) return i;
+      if (index.hashAt(i) === hash && recordMatches(this.#u32, this.#bytes, offset, model, type, this.#key, keyBytes)) return i;
     }
   }
 
   /** Remove the record at `offset` from the index and clear its flags. */
   #unindex(offset: number): void {
     const w = offset >>> 2;
-    const flags = this.#u32[w + 1]!;
-    if ((flags & kFlagIndexed) === 0) assert.fail('unindexing a record that is not indexed');
-    if ((flags & kFlagPending) !== 0) this.#pendingCount--;
+    const flags = this.#u32[w + RecordWord.Flags]!;
+    if ((flags & RecordFlag.Indexed) === 0) assert.fail('unindexing a record that is not indexed');
+    if ((flags & RecordFlag.Pending) !== 0) this.#pendingCount--;
     else this.#entryCount--;
-    this.#u32[w + 1] = 0;
-    this.#index.remove(this.#u32[w + 2]!, offset);
+    if (this.#pendingCount < 0 || this.#entryCount < 0) assert.fail('cache entry counts went negative');
+    this.#u32[w + RecordWord.Flags] = 0;
+    this.#index.remove(this.#u32[w + RecordWord.Hash]!, offset);
   }
 }

@@ -1,6 +1,6 @@
 // The `clipper` subcommands that drive a running cluster through its management API and query
 // frontend (src/client/admin_client.ts): register-app, set-policy, deploy, link, predict, logs, and
-// those of src/cli_admin_manage.ts and src/cli_admin_status.ts. Each prints the
+// those of cli/admin_manage.ts and cli/admin_status.ts. Each prints the
 // server's answer on stdout and returns 0; a refused request prints the server's cause on stderr
 // and returns 1.
 
@@ -179,7 +179,8 @@ async function predict(argv: string[]): Promise<void> {
   }
 }
 
-const kCommands: Readonly<Record<string, (argv: string[]) => Promise<void | number>>> = {
+/** A command resolves with its exit code, or with nothing for 0. */
+const kCommands: Readonly<Record<string, (argv: string[]) => Promise<unknown>>> = {
   'register-app': registerApp, 'set-policy': setPolicy, deploy, link, predict, logs,
   ...kManageCommands, ...kStatusCommands,
 };
@@ -191,7 +192,8 @@ export function isAdminCommand(command: string | undefined): boolean {
 /** Runs one of the commands above; 0 on success, 1 (after printing why) on any failure. */
 export async function runAdminCommand(command: string, argv: string[]): Promise<number> {
   try {
-    return (await kCommands[command]!(argv)) ?? 0;
+    const code = await kCommands[command]!(argv);
+    return typeof code === 'number' ? code : 0;
   } catch (err) {
     if (err instanceof ClipperClientError) {
       const where = err.status === 0 ? '' : ` (HTTP ${err.status}${err.code === null ? '' : `, ${err.code}`})`;

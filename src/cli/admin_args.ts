@@ -1,4 +1,4 @@
-// What the `clipper` management subcommands (src/cli_admin*.ts) share: their argument parsing, the
+// What the `clipper` management subcommands (cli/admin*.ts) share: their argument parsing, the
 // connection to a running cluster (--admin-url, --query-url), and printing.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';

@@ -1,6 +1,6 @@
 // `clipper` subcommands that change a running cluster's models and applications: set-version,
 // unlink, delete-app, delete-model, scale. Each prints the server's answer; a refusal surfaces as a
-// ClipperClientError that runAdminCommand (src/cli_admin.ts) prints with the server's cause.
+// ClipperClientError that runAdminCommand (cli/admin.ts) prints with the server's cause.
 
 import { intValue, parse, say, stringValue } from './admin_args.js';
 import { ClipperError } from '../errors.js';

@@ -132,4 +132,4 @@ async function status(argv: string[]): Promise<number> {
   return s.ok ? 0 : 1;
 }
 
-export const kStatusCommands: Readonly<Record<string, (argv: string[]) => Promise<void | number>>> = { list, status };
+export const kStatusCommands: Readonly<Record<string, (argv: string[]) => Promise<unknown>>> = { list, status };

@@ -1,9 +1,9 @@
 // The `clipper` command line.
 //   clipper start [--example] [--config FILE] [--print-config] [--<option> VALUE ...]
 //                 (every option of src/config.ts; src/config_sources.ts merges the sources)
-//   clipper register-app | deploy | link | predict | logs ...   (src/cli_admin.ts)
-//   clipper build ...                                     (src/cli_build.ts)
-//   clipper docker-images ...                             (src/cli_images.ts)
+//   clipper register-app | deploy | link | predict | logs ...   (cli/admin.ts)
+//   clipper build ...                                     (cli/build.ts)
+//   clipper docker-images ...                             (cli/images.ts)
 //   clipper bench ...                                     (tools/loadgen, run as a child process)
 
 import { readFileSync } from 'node:fs';

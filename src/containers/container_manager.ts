@@ -3,6 +3,7 @@
 // A manager starts and supervises replicas; it never talks the container protocol (the batching
 // worker that owns a model dials its replicas at the endpoint the manager reports).
 
+import { backoffDelayMs } from '../lib/backoff.js';
 import type { ModelRecord } from '../state/records.js';
 
 export type ManagerKind = 'local' | 'docker';
@@ -83,7 +84,23 @@ export class OutputTail {
   }
 }
 
-/** Exponential restart delay: `min · 2^attempt`, at most `max`. */
+/**
+ * Count a replica's restart and return the delay before it: capped exponential backoff over its
+ * restarts, from the shortest delay again for a replica that stayed up for ten longest delays.
+ */
+export function beginRestart(info: ReplicaInfo, upMs: number, delayMsMin: number, delayMsMax: number): number {
+  if (upMs > 10 * delayMsMax) info.restartCount = 0;
+  const delayMs = backoffDelayMs(info.restartCount, delayMsMin, delayMsMax);
+  info.restartCount++;
+  info.state = 'restarting';
+  return delayMs;
+}
+
+/** Where a replica can be dialled. */
+export function endpointOf(info: ReplicaInfo): ReplicaEndpoint {
+  const { model, version, replicaId, host, port } = info;
+  return { model, version, replicaId, host, port };
+}
 
 /** The replicas a manager still wants, as copies: `list()` of a manager keeping a map of models → replicas. */
 export function wantedReplicas(models: Iterable<{ replicas: Map<number, { info: ReplicaInfo; wanted: boolean }> }>): ReplicaInfo[] {

@@ -10,9 +10,8 @@ import { createInterface } from 'node:readline';
 import { ClipperError } from '../errors.js';
 import { kNodeRunnerPath, kPythonInterpreter, kPythonRunnerPath, kRepoRoot } from '../paths.js';
 import { modelKey, type ModelRecord } from '../state/records.js';
-import { backoffDelayMs } from '../lib/backoff.js';
 import {
-  OutputTail, wantedReplicas, type ContainerManager, type ContainerManagerEvents, type ReplicaEndpoint, type ReplicaInfo,
+  beginRestart, endpointOf, OutputTail, wantedReplicas, type ContainerManager, type ContainerManagerEvents, type ReplicaInfo,
   type ReplicaLogs,
 } from './container_manager.js';
 
@@ -146,8 +145,61 @@ export class LocalProcessManager implements ContainerManager {
     return this.#spawn(entry, replica, true);
   }
 
+  /** Start the replica's process; resolves when it listens, rejects when a first start fails. */
   #spawn(entry: ModelReplicas, replica: Replica, firstStart: boolean): Promise<void> {
-    const model = entry.model;
+    const child = this.#launch(entry.model, replica, firstStart);
+    const name = `${entry.model.model_name}:${entry.model.model_version} replica ${replica.info.replicaId}`;
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      const timer = setTimeout(() => {
+        if (ready) return;
+        reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', `${name} did not start listening within ${this.#options.startTimeoutMs} ms`));
+        child.kill('SIGKILL');
+      }, this.#options.startTimeoutMs);
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        replica.output.push(`${line}\n`);
+        const port = ready ? null : readyPort(line);
+        if (port === null) return;
+        ready = true;
+        clearTimeout(timer);
+        replica.info.port = port;
+        replica.info.state = 'running';
+        this.#events.onReplicaStarted(endpointOf(replica.info));
+        resolve();
+      });
+      /** The process is gone: a first start rejects the deploy; a later one is restarted while wanted. */
+      const ended = (reason: string): void => {
+        clearTimeout(timer);
+        replica.child = null;
+        if (!ready && firstStart) {
+          replica.wanted = false;
+          entry.replicas.delete(replica.info.replicaId);
+          reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', reason));
+        } else if (!replica.wanted || this.#closed) {
+          replica.info.state = 'stopped';
+        } else {
+          this.#scheduleRestart(entry, replica);
+        }
+      };
+      child.once('error', (err) => {
+        clearTimeout(timer);
+        // A spawn that fails (ENOENT, EMFILE, EAGAIN…) emits 'error' and no 'exit': settle here.
+        if (child.pid !== undefined) return; // a running child's error: its 'exit' follows
+        replica.stderrTail = `${name} could not be spawned: ${err.message}`;
+        ended(replica.stderrTail);
+      });
+      child.once('exit', (code, signal) => {
+        replica.info.pid = null;
+        const how = signal !== null ? `signal ${signal}` : `exit code ${code}`;
+        const reason = `${name} exited (${how})${replica.stderrTail ? `: ${replica.stderrTail.trim()}` : ''}`;
+        if (ready) this.#events.onReplicaStopped(endpointOf(replica.info), reason);
+        ended(reason);
+      });
+    });
+  }
+
+  /** Spawn the runner process of a replica, its stderr kept for errors and logs. */
+  #launch(model: ModelRecord, replica: Replica, firstStart: boolean): ChildProcess {
     const { command, args } = runnerCommand(model);
     const child = spawn(command, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -165,72 +217,12 @@ export class LocalProcessManager implements ContainerManager {
       replica.stderrTail = (replica.stderrTail + text).slice(-kStderrTailBytes);
       replica.output.push(text);
     });
-    return new Promise<void>((resolve, reject) => {
-      let ready = false;
-      const name = `${model.model_name}:${model.model_version} replica ${replica.info.replicaId}`;
-      const timer = setTimeout(() => {
-        if (ready) return;
-        reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', `${name} did not start listening within ${this.#options.startTimeoutMs} ms`));
-        child.kill('SIGKILL');
-      }, this.#options.startTimeoutMs);
-      const lines = createInterface({ input: child.stdout! });
-      lines.on('line', (line) => {
-        replica.output.push(`${line}\n`);
-        if (ready || !line.startsWith('{')) return;
-        let msg: { clipper_ready?: boolean; port?: number };
-        try { msg = JSON.parse(line) as typeof msg; } catch { return; }
-        if (msg.clipper_ready !== true || typeof msg.port !== 'number') return;
-        ready = true;
-        clearTimeout(timer);
-        replica.info.port = msg.port;
-        replica.info.state = 'running';
-        this.#events.onReplicaStarted(endpointOf(replica));
-        resolve();
-      });
-      child.once('error', (err) => {
-        clearTimeout(timer);
-        // A spawn that fails (ENOENT, EMFILE, EAGAIN…) emits 'error' and no 'exit': settle here.
-        if (child.pid !== undefined) return; // a running child's error: its 'exit' follows
-        replica.child = null;
-        const reason = `${name} could not be spawned: ${err.message}`;
-        if (firstStart) {
-          replica.wanted = false;
-          entry.replicas.delete(replica.info.replicaId);
-          reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', reason));
-        } else if (replica.wanted && !this.#closed) {
-          replica.stderrTail = reason;
-          this.#scheduleRestart(entry, replica);
-        }
-      });
-      child.once('exit', (code, signal) => {
-        clearTimeout(timer);
-        replica.child = null;
-        replica.info.pid = null;
-        const how = signal !== null ? `signal ${signal}` : `exit code ${code}`;
-        const reason = `${name} exited (${how})${replica.stderrTail ? `: ${replica.stderrTail.trim()}` : ''}`;
-        if (ready) this.#events.onReplicaStopped(endpointOf(replica), reason);
-        if (!ready && firstStart) {
-          replica.wanted = false;
-          entry.replicas.delete(replica.info.replicaId);
-          reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', reason));
-          return;
-        }
-        if (!replica.wanted || this.#closed) {
-          replica.info.state = 'stopped';
-          return;
-        }
-        this.#scheduleRestart(entry, replica);
-      });
-    });
+    return child;
   }
 
   #scheduleRestart(entry: ModelReplicas, replica: Replica): void {
-    const upMs = Date.now() - replica.startedAtMs;
-    // A replica that stayed up for a while starts again from the shortest delay.
-    if (upMs > 10 * this.#options.restartDelayMsMax) replica.info.restartCount = 0;
-    const delayMs = backoffDelayMs(replica.info.restartCount, this.#options.restartDelayMsMin, this.#options.restartDelayMsMax);
-    replica.info.restartCount++;
-    replica.info.state = 'restarting';
+    const o = this.#options;
+    const delayMs = beginRestart(replica.info, Date.now() - replica.startedAtMs, o.restartDelayMsMin, o.restartDelayMsMax);
     replica.restartTimer = setTimeout(() => {
       replica.restartTimer = null;
       if (!replica.wanted || this.#closed) return;
@@ -254,7 +246,10 @@ export class LocalProcessManager implements ContainerManager {
   }
 }
 
-function endpointOf(replica: Replica): ReplicaEndpoint {
-  const { model, version, replicaId, host, port } = replica.info;
-  return { model, version, replicaId, host, port };
+/** The port announced by the runner's ready line (`{"clipper_ready":true,"port":N}`), or null. */
+function readyPort(line: string): number | null {
+  if (!line.startsWith('{')) return null;
+  let msg: { clipper_ready?: boolean; port?: number };
+  try { msg = JSON.parse(line) as typeof msg; } catch { return null; }
+  return msg.clipper_ready === true && typeof msg.port === 'number' ? msg.port : null;
 }

@@ -1,32 +1,30 @@
 // The query frontend (Clipper's port 1337): POST /<app>/predict and /<app>/update, GET /metrics
 // (Clipper's JSON or Prometheus text by Accept; /metrics/json and /metrics/prometheus fixed),
-// GET /healthz, and JSON 404/405 for everything else. Routing reads a Map that the cluster rebuilds
-// on configuration changes, so a deleted app's route is gone at once.
+// GET /healthz, and JSON 404/405 for everything else. Predict and update are Clipper's REST codec
+// over the query pipeline: parse the body, hand it to the pipeline, encode its answers
+// (answers.ts). Other protocols (the WebSocket stream) add their routes through registerRoutes.
 
-import { App, us_listen_socket_close, us_socket_local_port, type HttpResponse, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
+import assert from 'node:assert/strict';
+import { App, type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
 import { ClipperError } from '../errors.js';
-import { appNameOf, readBody, sendBody, sendError, sendJson, type AbortListener, type ResponseState } from '../http/http_util.js';
-import { applyFeedback, feedbackFields } from '../query/feedback.js';
-import { parseJsonBody, parsePredictRequest } from './predict_request.js';
-import { pinnedPlacement, type AppRoute, type QueryProcessor, type QuerySink } from '../query/query_processor.js';
-import type { SelectionHub } from '../selection/selection_hub.js';
-import { submitSelected } from '../query/selection_route.js';
-import type { InputType } from '../input_types.js';
+import {
+  appNameOf, parseJsonObject, readBody, sendBody, sendError, sendJson, type AbortListener, type ResponseState,
+} from '../http/http_util.js';
+import { listenApp } from '../http/listen.js';
+import type { Answer } from '../query/answer.js';
+import type { QueryPipeline, RequestSink } from '../query/pipeline.js';
 import { metricsFormatFor, type MetricsFormat } from '../metrics/negotiate.js';
+import { answerJson, feedbackJson } from './answers.js';
+import { parsePredictRequest, readFeedbackRequest } from './predict_request.js';
 
 export interface QueryServerOptions {
   host: string;
   port: number;
   bodyBytesMax: number;
-  sloMicrosMax: number;
 }
 
 export interface QueryServerDeps {
-  processor: QueryProcessor;
-  routes: ReadonlyMap<string, AppRoute>;
-  inputTypeOf(route: AppRoute): InputType;
-  /** The selection worker's main-thread end (feedback); null: feedback is only acknowledged. */
-  hub?: SelectionHub | null;
+  pipeline: QueryPipeline;
   /** Prometheus text exposition 0.0.4 or OpenMetrics 1.0.0. */
   metricsText(format: Exclude<MetricsFormat, 'json'>): Promise<{ contentType: string; body: string }>;
   /** Clipper's JSON metrics document. */
@@ -46,41 +44,52 @@ export interface QueryServer {
  * with `overload_response: status_429` answers 429 (Retry-After) instead when any of its queries
  * was shed by an overloaded model queue. If the client goes away first, its queries are cancelled.
  */
-class HttpSink implements QuerySink, AbortListener {
+class HttpSink implements RequestSink, AbortListener {
   readonly #res: HttpResponse;
   readonly #state: ResponseState;
-  readonly #parts: string[] | null;
+  readonly #batch: boolean;
   readonly #status429: boolean;
-  readonly #processor: QueryProcessor;
+  readonly #pipeline: QueryPipeline;
   /** Ring tokens of this request's queries in workers (for cancel). */
   readonly tokens: number[] = [];
-  #remaining: number;
+  #parts: string[] | null = null;
+  #remaining = 0;
   #shedCount = 0;
 
-  constructor(res: HttpResponse, state: ResponseState, count: number, batch: boolean, status429: boolean, processor: QueryProcessor) {
+  constructor(res: HttpResponse, state: ResponseState, batch: boolean, status429: boolean, pipeline: QueryPipeline) {
     this.#res = res;
     this.#state = state;
-    this.#remaining = count;
-    this.#parts = batch ? new Array<string>(count) : null;
+    this.#batch = batch;
     this.#status429 = status429;
-    this.#processor = processor;
+    this.#pipeline = pipeline;
+  }
+
+  begin(count: number): void {
+    this.#remaining = count;
+    if (this.#batch) this.#parts = new Array<string>(count);
+  }
+
+  indexFor(i: number): number {
+    return i;
+  }
+
+  submitted(): void {
+    // The tokens went straight into this.tokens.
   }
 
   onAbort(): void {
-    if (this.#remaining > 0 && this.tokens.length > 0) this.#processor.cancel(this.tokens);
+    if (this.#remaining > 0 && this.tokens.length > 0) this.#pipeline.cancel(this.tokens);
   }
 
-  onAnswer(index: number, queryId: number, outputJson: string, isDefault: boolean, explanation: string | null, shed = false,
-    extraJson = ''): void {
-    if (shed && this.#status429) this.#shedCount++;
-    const text = isDefault
-      ? `{"query_id":${queryId},"output":${outputJson},"default":true${explanation === null ? '' : `,"default_explanation":${JSON.stringify(explanation)}`}${extraJson}}`
-      : `{"query_id":${queryId},"output":${outputJson},"default":false${extraJson}}`;
+  onAnswer(index: number, answer: Answer): void {
+    assert(this.#remaining > 0, 'an HTTP request gets no more answers than it has queries');
+    if (answer.shed && this.#status429) this.#shedCount++;
+    const text = answerJson(answer);
     if (this.#parts !== null) this.#parts[index] = text;
     if (--this.#remaining > 0) return;
     if (this.#shedCount > 0) {
       sendError(this.#res, this.#state, new ClipperError('CLP_ERR_SHED',
-        `the model is overloaded: ${this.#shedCount} of the request's queries were shed (${explanation ?? 'queue full'}); retry later`,
+        `the model is overloaded: ${this.#shedCount} of the request's queries were shed (${answer.explanation ?? 'queue full'}); retry later`,
         { retryAfterS: 1 }));
       return;
     }
@@ -88,87 +97,61 @@ class HttpSink implements QuerySink, AbortListener {
   }
 }
 
-export function startQueryServer(options: QueryServerOptions, deps: QueryServerDeps): Promise<QueryServer> {
-  const app = App();
-  const { processor, routes } = deps;
-
-  /** The app's route, or undefined after answering 404. */
-  const routeOr404 = (res: HttpResponse, appName: string, state: ResponseState): AppRoute | undefined => {
-    const route = routes.get(appName);
-    if (route === undefined) sendError(res, state, new ClipperError('CLP_ERR_APP_NOT_FOUND', `no application named '${appName}'`));
-    return route;
-  };
-
-  const predict = (res: HttpResponse, appName: string, body: Buffer, state: ResponseState): void => {
-    const route = routeOr404(res, appName, state);
-    if (route === undefined) return;
-    let request;
-    try {
-      request = parsePredictRequest(body, deps.inputTypeOf(route), options.sloMicrosMax);
-      processor.assertInputsFit(request.inputs, route.typeCode);
-    } catch (err) {
-      sendError(res, state, err);
-      return;
-    }
-    let placement;
-    try {
-      placement = pinnedPlacement(route, request.version);
-    } catch (err) {
-      sendError(res, state, err);
-      return;
-    }
-    const pinned = request.version !== null;
-    const count = request.inputs.length;
-    if (count === 0) {
+function predict(pipeline: QueryPipeline, res: HttpResponse, state: ResponseState, appName: string, body: Buffer): void {
+  let sink: HttpSink;
+  try {
+    const route = pipeline.route(appName);
+    const request = parsePredictRequest(body, route.inputType, pipeline.sloMicrosMax);
+    sink = new HttpSink(res, state, request.batch, route.overloadResponse === 'status_429', pipeline);
+    if (pipeline.predict(route, request, sink, sink.tokens) === 0) {
       sendJson(res, state, 200, '{"batch_predictions":[]}');
       return;
     }
-    const sloMs = request.sloMicros === null ? route.sloMs : request.sloMicros / 1000;
-    const sink = new HttpSink(res, state, count, request.batch, route.overloadResponse === 'status_429', processor);
-    const tokens = sink.tokens;
-    for (let i = 0; i < count; i++) {
-      if (pinned) {
-        const token = processor.submit(route, placement, request.inputs[i]!, sloMs, sink, i);
-        if (token >= 0) tokens.push(token);
-      } else {
-        submitSelected(processor, route, request.uid, request.inputs[i]!, sloMs, sink, i, tokens);
-      }
-    }
-    if (tokens.length > 0 && !state.aborted) state.abortListener = sink;
-  };
+  } catch (err) {
+    sendError(res, state, err);
+    return;
+  }
+  if (sink.tokens.length > 0 && !state.aborted) state.abortListener = sink;
+}
 
-  const update = (res: HttpResponse, appName: string, body: Buffer, state: ResponseState): void => {
-    const route = routeOr404(res, appName, state);
-    if (route === undefined) return;
-    let pending;
-    try {
-      pending = applyFeedback({ processor, inputTypeOf: deps.inputTypeOf, hub: deps.hub ?? null }, route, parseJsonBody(body));
-    } catch (err) {
-      sendError(res, state, err);
-      return;
-    }
-    pending.then((answer) => sendJson(res, state, 200, `{${feedbackFields(answer)}}`), (err: unknown) => sendError(res, state, err));
-  };
+function update(pipeline: QueryPipeline, res: HttpResponse, state: ResponseState, appName: string, body: Buffer): void {
+  let pending;
+  try {
+    const route = pipeline.route(appName);
+    pending = pipeline.feedback(route, readFeedbackRequest(parseJsonObject(body), route.inputType));
+  } catch (err) {
+    sendError(res, state, err);
+    return;
+  }
+  pending.then((answer) => sendJson(res, state, 200, feedbackJson(answer)), (err: unknown) => sendError(res, state, err));
+}
 
-  const onPost = (handler: typeof predict) => (res: HttpResponse, req: import('uWebSockets.js').HttpRequest): void => {
+type BodyHandler = typeof predict;
+
+function methodNotAllowed(res: HttpResponse, req: HttpRequest): void {
+  const state: ResponseState = { aborted: false };
+  res.onAborted(() => { state.aborted = true; });
+  sendError(res, state, new ClipperError('CLP_ERR_METHOD_NOT_ALLOWED',
+    `${req.getMethod().toUpperCase()} is not allowed on ${req.getUrl()}; use POST`));
+}
+
+/** POST /:app/predict and /:app/update (with or without a trailing slash); 405 on other methods. */
+function registerClipperRoutes(app: TemplatedApp, pipeline: QueryPipeline, bodyBytesMax: number): void {
+  const onPost = (handler: BodyHandler) => (res: HttpResponse, req: HttpRequest): void => {
     const appName = appNameOf(req);
     const state: ResponseState = { aborted: false };
-    readBody(res, req, state, options.bodyBytesMax, (body) => handler(res, appName, body, state));
+    readBody(res, req, state, bodyBytesMax, (body) => handler(pipeline, res, state, appName, body));
   };
-
-  const methodNotAllowed = (res: HttpResponse, req: import('uWebSockets.js').HttpRequest): void => {
-    const state: ResponseState = { aborted: false };
-    res.onAborted(() => { state.aborted = true; });
-    sendError(res, state, new ClipperError('CLP_ERR_METHOD_NOT_ALLOWED',
-      `${req.getMethod().toUpperCase()} is not allowed on ${req.getUrl()}; use POST`));
-  };
-
   for (const suffix of ['', '/']) {
     app.post(`/:app/predict${suffix}`, onPost(predict));
     app.post(`/:app/update${suffix}`, onPost(update));
     app.any(`/:app/predict${suffix}`, methodNotAllowed);
     app.any(`/:app/update${suffix}`, methodNotAllowed);
   }
+}
+
+/** GET /metrics (negotiated by Accept), /metrics/json, /metrics/prometheus. */
+function registerMetricsRoutes(app: TemplatedApp, deps: QueryServerDeps): void {
   const sendMetrics = (res: HttpResponse, format: MetricsFormat, negotiated: boolean): void => {
     const state: ResponseState = { aborted: false };
     res.onAborted(() => { state.aborted = true; });
@@ -186,6 +169,12 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
     app.get(`/metrics/prometheus${suffix}`, (res, req) =>
       sendMetrics(res, metricsFormatFor(req.getHeader('accept')) === 'openmetrics' ? 'openmetrics' : 'prometheus', true));
   }
+}
+
+export async function startQueryServer(options: QueryServerOptions, deps: QueryServerDeps): Promise<QueryServer> {
+  const app = App();
+  registerClipperRoutes(app, deps.pipeline, options.bodyBytesMax);
+  registerMetricsRoutes(app, deps);
   app.get('/healthz', (res) => {
     sendJson(res, { aborted: false }, 200, '{"status":"ok"}');
   });
@@ -194,14 +183,6 @@ export function startQueryServer(options: QueryServerOptions, deps: QueryServerD
     sendError(res, { aborted: false }, new ClipperError('CLP_ERR_ROUTE_NOT_FOUND',
       `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`));
   });
-
-  return new Promise((resolve, reject) => {
-    app.listen(options.host, options.port, (token: us_listen_socket | false) => {
-      if (!token) {
-        reject(new ClipperError('CLP_ERR_INVALID_ARG', `query frontend cannot listen on ${options.host}:${options.port}`));
-        return;
-      }
-      resolve({ port: us_socket_local_port(token), app, close: () => us_listen_socket_close(token) });
-    });
-  });
+  const listening = await listenApp(app, options.host, options.port, 'query frontend');
+  return { port: listening.port, app, close: () => listening.stopListening() };
 }

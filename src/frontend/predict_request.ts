@@ -1,17 +1,20 @@
-// Parsing and validating a predict body: `{"input": x}` or `{"input_batch": [x, ...]}` plus the
-// optional `version` pin and per-request `slo_micros`. Clipper's bodies are accepted unchanged; the
-// one deliberate leniency is that integer literals are accepted for floats and doubles.
+// Parsing and validating Clipper's request bodies (HTTP bodies and stream messages alike). A predict
+// body is `{"input": x}` or `{"input_batch": [x, ...]}` plus the optional `version` pin,
+// per-request `slo_micros` and `uid`; a feedback body is `{"uid"?, "input", "label"}`. Clipper's
+// bodies are accepted unchanged; the one deliberate leniency is that integer literals are accepted
+// for floats and doubles.
 
 import { ClipperError } from '../errors.js';
+import { parseJsonObject } from '../http/http_util.js';
+import { parseUid } from '../query/uid.js';
 import type { InputType } from '../input_types.js';
+import type { FeedbackRequest } from '../query/feedback.js';
+import type { QueryRequest } from '../query/pipeline.js';
 
-export interface PredictRequest {
-  /** Validated inputs: number[] for numeric types, string for strings, Buffer for bytes. */
+/** Clipper's predict body as the pipeline's request, plus whether it was a batch (`input_batch`). */
+export interface PredictRequest extends QueryRequest {
   inputs: Array<number[] | string | Buffer>;
   batch: boolean;
-  version: string | null;
-  sloMicros: number | null;
-  uid: string | null;
 }
 
 const kInt32Min = -2147483648;
@@ -19,21 +22,8 @@ const kInt32Max = 2147483647;
 const kFloat32Max = 3.4028234663852886e38;
 const kBase64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/;
 
-export function parseJsonBody(body: Buffer): Record<string, unknown> {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body.toString('utf8'));
-  } catch (err) {
-    throw new ClipperError('CLP_ERR_JSON_PARSE', `Error parsing JSON: ${(err as Error).message}`);
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the body must be a JSON object');
-  }
-  return parsed as Record<string, unknown>;
-}
-
 export function parsePredictRequest(body: Buffer, inputType: InputType, sloMicrosMax: number): PredictRequest {
-  return readPredictRequest(parseJsonBody(body), inputType, sloMicrosMax);
+  return readPredictRequest(parseJsonObject(body), inputType, sloMicrosMax);
 }
 
 /** Validate an already-parsed predict message (HTTP body or WebSocket stream message). */
@@ -67,13 +57,15 @@ export function readPredictRequest(json: Record<string, unknown>, inputType: Inp
     }
     sloMicros = v;
   }
-  let uid: string | null = null;
-  if (json.uid !== undefined && json.uid !== null) {
-    if (typeof json.uid === 'string') uid = json.uid;
-    else if (typeof json.uid === 'number' && Number.isInteger(json.uid)) uid = String(json.uid);
-    else throw schemaError(`uid must be a string or an integer, got ${describe(json.uid)}`);
-  }
-  return { inputs, batch, version, sloMicros, uid };
+  return { inputs, batch, version, sloMicros, uid: parseUid(json.uid) };
+}
+
+/** Validate an already-parsed feedback message `{"uid"?, "input", "label"}` (HTTP body or stream message). */
+export function readFeedbackRequest(json: Record<string, unknown>, inputType: InputType): FeedbackRequest {
+  if (json.input === undefined) throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the update has no "input"');
+  const input = validateInput(json.input, inputType, 'input');
+  if (json.label === undefined) throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the update has no "label"');
+  return { input, label: json.label, uid: parseUid(json.uid) };
 }
 
 export function validateInput(value: unknown, type: InputType, where: string): number[] | string | Buffer {

@@ -1,10 +1,12 @@
-// The HTTP edge: reading a bounded body from uWebSockets.js, and the one place that turns a
-// ClipperError into an HTTP response. Every response is corked (one syscall) and checks for abort.
+// The HTTP edge both servers (query and admin) share, over uWebSockets.js: reading a bounded body,
+// parsing it as JSON, and writing a response or an error (the error's reply comes from reply.ts,
+// the one place errors become HTTP). Every response is corked (one syscall) and checks for abort.
 // The hot path allocates little per request: one onAborted and one onData callback, a body that is
 // a view of uWS's receive buffer when it arrives in one chunk, and no closure per response.
 
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import { ClipperError, errorBody, kErrors } from '../errors.js';
+import { ClipperError } from '../errors.js';
+import { errorReply, kJsonType, type HttpReply } from './reply.js';
 
 /** The app name of a `/:app/...` route, percent-decoded; '' when the encoding is malformed. */
 export function appNameOf(req: HttpRequest): string {
@@ -45,7 +47,7 @@ let corkRes: HttpResponse | null = null;
 let corkStatus = 200;
 let corkContentType = '';
 let corkBody = '';
-let corkHeaders: Record<string, string> | undefined;
+let corkHeaders: Readonly<Record<string, string>> | undefined;
 
 function writeCorked(): void {
   const res = corkRes!;
@@ -56,7 +58,7 @@ function writeCorked(): void {
 }
 
 export function sendBody(res: HttpResponse, state: ResponseState, status: number, contentType: string, body: string,
-  extraHeaders?: Record<string, string>): void {
+  extraHeaders?: Readonly<Record<string, string>>): void {
   if (state.aborted) return;
   state.aborted = true; // a response is written once
   corkRes = res;
@@ -74,15 +76,37 @@ export function sendBody(res: HttpResponse, state: ResponseState, status: number
 }
 
 export function sendJson(res: HttpResponse, state: ResponseState, status: number, body: string): void {
-  sendBody(res, state, status, 'application/json', body);
+  sendBody(res, state, status, kJsonType, body);
 }
 
+export function sendReply(res: HttpResponse, state: ResponseState, reply: HttpReply): void {
+  sendBody(res, state, reply.status, reply.contentType, reply.body, reply.headers);
+}
+
+/** Any error as its reply (reply.ts): a ClipperError keeps its status, anything else is a 500. */
 export function sendError(res: HttpResponse, state: ResponseState, err: unknown): void {
-  const clipperErr = err instanceof ClipperError ? err : new ClipperError('CLP_ERR_INTERNAL',
-    `unexpected error: ${err instanceof Error ? err.message : String(err)}`);
-  const headers = clipperErr.code === 'CLP_ERR_OVERLOADED' || clipperErr.code === 'CLP_ERR_SHED'
-    ? { 'Retry-After': String(clipperErr.details?.retryAfterS ?? 1) } : undefined;
-  sendBody(res, state, kErrors[clipperErr.code].status, 'application/json', errorBody(clipperErr), headers);
+  sendReply(res, state, errorReply(err));
+}
+
+/** The body parsed as JSON (any value); a 400 CLP_ERR_JSON_PARSE that says why when it is not. */
+export function parseJsonBody(body: Buffer): unknown {
+  const text = body.toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    // Only a failed parse pays for the check: an empty body gets a message a person can act on.
+    const why = text.trim() === '' ? 'the request body is empty' : (err as Error).message;
+    throw new ClipperError('CLP_ERR_JSON_PARSE', `Error parsing JSON: ${why}`);
+  }
+}
+
+/** The body parsed as a JSON object (the query server's bodies); a 400 naming what it is instead. */
+export function parseJsonObject(body: Buffer): Record<string, unknown> {
+  const parsed = parseJsonBody(body);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the body must be a JSON object');
+  }
+  return parsed as Record<string, unknown>;
 }
 
 /**

@@ -14,9 +14,11 @@
 // head == tail: empty. Used bytes = (tail - head) >>> 0 ≤ capacityBytes. The producer publishes a
 // record by storing tail with Atomics (release); the consumer frees it by storing head. Wake-ups use
 // the waiting/bell pair (see doorbell.ts). Records are 8-aligned so bodies can be read through
-// Float64Array / Int32Array views without copying.
+// Float64Array / Int32Array views without copying. Checks on the per-record path call assert.fail
+// only on failure: assert() costs a few ns per call even when it holds.
 
 import assert from 'node:assert/strict';
+import { align8, kWrapMarker, wrapPadBytes } from '../lib/align.js';
 
 const kControlBytes = 512;
 const kHeadIdx = 0;
@@ -24,7 +26,6 @@ const kTailIdx = 32;
 export const kWaitingIdx = 64;
 export const kBellIdx = 65;
 const kRecordHeaderBytes = 8;
-const kWrapMarker = 0xffffffff;
 
 export interface RingBuffers {
   readonly sab: SharedArrayBuffer;
@@ -35,10 +36,6 @@ export function createRing(capacityBytes: number): RingBuffers {
   assert(Number.isInteger(capacityBytes) && capacityBytes >= 1024, 'ring capacity must be >= 1024 bytes');
   assert((capacityBytes & (capacityBytes - 1)) === 0, 'ring capacity must be a power of two');
   return { sab: new SharedArrayBuffer(kControlBytes + capacityBytes), capacityBytes };
-}
-
-export function align8(n: number): number {
-  return (n + 7) & ~7;
 }
 
 /** Shared views and arithmetic used by both ends. */
@@ -93,13 +90,13 @@ export class RingProducer extends RingView {
    * inside `bytes` (8-aligned), or -1 when the ring is full. Write the body, then call commit().
    */
   reserve(bodyBytes: number, tag: number): number {
-    assert(this.#pendingOffset === -1, 'reserve() called twice without commit()');
+    if (this.#pendingOffset !== -1) assert.fail('reserve() called twice without commit()');
     if (!this.recordFits(bodyBytes)) return -1;
     const recordBytes = align8(kRecordHeaderBytes + bodyBytes);
     const head = Atomics.load(this.control, kHeadIdx) >>> 0;
     let tail = this.#tail;
     let offset = tail & this.mask;
-    const padBytes = offset + recordBytes > this.capacityBytes ? this.capacityBytes - offset : 0;
+    const padBytes = wrapPadBytes(offset, recordBytes, this.capacityBytes);
     const usedBytes = (tail - head) >>> 0;
     if (usedBytes + padBytes + recordBytes > this.capacityBytes) return -1;
     if (padBytes > 0) {
@@ -120,10 +117,10 @@ export class RingProducer extends RingView {
    * what was actually written (at most what was reserved).
    */
   commit(bodyBytes?: number): void {
-    assert(this.#pendingOffset !== -1, 'commit() without reserve()');
+    if (this.#pendingOffset === -1) assert.fail('commit() without reserve()');
     if (bodyBytes !== undefined) {
       const recordBytes = align8(kRecordHeaderBytes + bodyBytes);
-      assert(recordBytes <= this.#pendingBytes, 'commit() with more bytes than reserved');
+      if (recordBytes > this.#pendingBytes) assert.fail('commit() with more bytes than reserved');
       this.u32[this.#pendingOffset >>> 2] = bodyBytes;
       this.#pendingBytes = recordBytes;
     }

@@ -2,8 +2,8 @@
 // "meters":[...], "histograms":[...]}, each category an array of single-key objects, and every leaf
 // value a JSON string as Clipper's boost::property_tree wrote it ("5", "0.25", "nan").
 
-import type { ModelActorStats } from '../batching/model_actor.js';
-import type { AppStats } from '../query/query_processor.js';
+import type { ModelActorStats } from '../batching/protocol.js';
+import type { AppStats } from '../query/app_route.js';
 import { summarizeHistogram, type BucketHistogram } from '../lib/bucket_histogram.js';
 import { kMeterUnit, type MeterSnapshot } from './meter.js';
 

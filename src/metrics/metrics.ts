@@ -7,7 +7,7 @@
 
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { ReplicaStatus } from '../admin/admin_context.js';
-import type { ModelActorStats } from '../batching/model_actor.js';
+import type { ModelActorStats } from '../batching/protocol.js';
 import type { QueryProcessor } from '../query/query_processor.js';
 import { answeredCount, appThroughputName, clipperMetricsDocument, kAggregateThroughput, modelThroughputName } from './clipper_json.js';
 import { kMeterTickMs, MeterSet } from './meter.js';

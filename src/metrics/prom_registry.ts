@@ -5,7 +5,7 @@
 
 import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
 import type { ReplicaStatus } from '../admin/admin_context.js';
-import type { ModelActorStats } from '../batching/model_actor.js';
+import type { ModelActorStats } from '../batching/protocol.js';
 import type { QueryProcessor } from '../query/query_processor.js';
 import type { BucketHistogram } from '../lib/bucket_histogram.js';
 
@@ -63,14 +63,16 @@ export function createPromRegistry(format: 'prometheus' | 'openmetrics', src: Pr
   const add: AddMetric = (name, help, type, values) => {
     registry.registerMetric(new ScrapedMetric(name, help, type, values) as never);
   };
-  registerFrontend(registry, add, src);
+  registerFrontend(registry, src);
+  registerApps(add, src);
+  registerCache(add, src);
   registerModels(add, src);
   return registry;
 }
 
-function registerFrontend(registry: Registry<RegistryContentType>, add: AddMetric, src: PromSources): void {
-  const { processor } = src;
-  const c = processor.counters;
+/** The query frontend's totals and the replicas (prom-client's own metric objects). */
+function registerFrontend(registry: Registry<RegistryContentType>, src: PromSources): void {
+  const c = src.processor.counters;
   const reg = [registry];
   new Counter({ name: 'clipper_queries_total', help: 'Queries received (each input of a batch counts)', registers: reg,
     collect() { this.reset(); this.inc(c.queries); } });
@@ -84,8 +86,10 @@ function registerFrontend(registry: Registry<RegistryContentType>, add: AddMetri
       this.reset();
       for (const r of src.replicas()) this.inc({ model: r.model, version: r.version, connected: String(r.connected) });
     } });
+}
 
-  const apps = async () => [...processor.allAppStats()];
+function registerApps(add: AddMetric, src: PromSources): void {
+  const apps = async () => [...src.processor.allAppStats()];
   add('clipper_app_queries_total', 'Queries per application', 'counter',
     async () => (await apps()).map(([app, s]) => ({ labels: { app }, value: s.queries })));
   add('clipper_app_default_outputs_total', 'Default outputs per application', 'counter',
@@ -95,8 +99,10 @@ function registerFrontend(registry: Registry<RegistryContentType>, add: AddMetri
   add('clipper_app_latency_seconds', 'End-to-end query latency in the frontend, per application', 'histogram',
     async () => (await apps()).flatMap(([app, s]) => histogramValues('clipper_app_latency_seconds', { app },
       s.latencyUs, 1e-6)));
+}
 
-  const cache = async () => processor.cache.stats();
+function registerCache(add: AddMetric, src: PromSources): void {
+  const cache = async () => src.processor.cache.stats();
   add('clipper_cache_lookups_total', 'Prediction cache lookups by result (hit, miss, coalesced onto an identical query in flight, bypass)', 'counter',
     async () => {
       const st = await cache();

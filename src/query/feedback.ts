@@ -1,7 +1,7 @@
 // Feedback (POST /<app>/update and the WebSocket `update` message): Clipper's body
 // {"uid"?, "input", "label"} trains the app's selection policy.
 //
-//   1. validate (errors as in predict)
+//   1. validated by the protocol's codec (errors as in predict)
 //   2. which models to score: mode 'one' policies sample one model from the same probabilities the
 //      query path uses (bandit feedback: Exp3's importance weighting needs that model's probability);
 //      exp4 scores every linked model
@@ -13,19 +13,19 @@
 // Apps with one linked model, or whose policy does not learn (default, weighted_split), only
 // validate and acknowledge, as Clipper did.
 
-import { ClipperError } from '../errors.js';
-import type { InputType } from '../input_types.js';
+import assert from 'node:assert/strict';
 import { computeLosses } from '../selection/policies/loss_fn.js';
-import { validateInput } from '../frontend/predict_request.js';
-import type { AppRoute, QueryProcessor, QuerySink } from './query_processor.js';
 import type { SelectionHub } from '../selection/selection_hub.js';
+import type { Answer, QuerySink } from './answer.js';
+import type { AppRoute } from './app_route.js';
+import type { QueryInput, QueryProcessor } from './query_processor.js';
 import { memberRoute } from './selection_route.js';
 
-export interface FeedbackDeps {
-  processor: QueryProcessor;
-  inputTypeOf(route: AppRoute): InputType;
-  /** Null when the cluster runs no selection worker (then feedback is only acknowledged). */
-  hub: SelectionHub | null;
+/** One feedback, whatever protocol it came in (validated by the codec against the app's input type). */
+export interface FeedbackRequest {
+  readonly input: QueryInput;
+  readonly label: unknown;
+  readonly uid: string | null;
 }
 
 export interface FeedbackAnswer {
@@ -33,25 +33,6 @@ export interface FeedbackAnswer {
   /** Scored models and their losses (null: no prediction); empty when nothing was learned. */
   models: string[];
   losses: Array<number | null>;
-}
-
-interface ParsedFeedback {
-  input: number[] | string | Buffer;
-  label: unknown;
-  uid: string | null;
-}
-
-export function parseFeedback(json: Record<string, unknown>, inputType: InputType): ParsedFeedback {
-  if (json.input === undefined) throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the update has no "input"');
-  const input = validateInput(json.input, inputType, 'input');
-  if (json.label === undefined) throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: the update has no "label"');
-  let uid: string | null = null;
-  if (json.uid !== undefined && json.uid !== null) {
-    if (typeof json.uid === 'string') uid = json.uid;
-    else if (typeof json.uid === 'number' && Number.isInteger(json.uid)) uid = String(json.uid);
-    else throw new ClipperError('CLP_ERR_JSON_SCHEMA', 'Error parsing JSON: uid must be a string or an integer');
-  }
-  return { input, label: json.label, uid };
 }
 
 /** Collects the predictions of the scored models. */
@@ -66,12 +47,13 @@ class PredictionSink implements QuerySink {
     this.#done = done;
   }
 
-  onAnswer(index: number, _queryId: number, outputJson: string, isDefault: boolean): void {
-    if (!isDefault) {
+  onAnswer(index: number, answer: Answer): void {
+    assert(this.#remaining > 0, 'one answer per scored model');
+    if (!answer.isDefault) {
       try {
-        this.outputs[index] = JSON.parse(outputJson);
+        this.outputs[index] = JSON.parse(answer.outputJson);
       } catch {
-        this.outputs[index] = outputJson;
+        this.outputs[index] = answer.outputJson;
       }
     }
     if (--this.#remaining === 0) this.#done();
@@ -79,14 +61,14 @@ class PredictionSink implements QuerySink {
 }
 
 /**
- * Validates (synchronously: throws ClipperError) and then trains the app's policy; the promise
- * resolves with the answer once the worker has learned.
+ * Trains the app's policy with one feedback; the promise resolves with the answer once the worker
+ * has learned (at once for an app whose policy does not learn).
  */
-export function applyFeedback(deps: FeedbackDeps, route: AppRoute, json: Record<string, unknown>): Promise<FeedbackAnswer> {
-  const { input, label, uid } = parseFeedback(json, deps.inputTypeOf(route));
-  const queryId = deps.processor.nextQueryId();
+export function applyFeedback(processor: QueryProcessor, hub: SelectionHub | null, route: AppRoute,
+  request: FeedbackRequest): Promise<FeedbackAnswer> {
+  const { input, label, uid } = request;
+  const queryId = processor.nextQueryId();
   const sel = route.selection ?? null;
-  const hub = deps.hub;
   if (sel === null || hub === null || !sel.learns) return Promise.resolve({ queryId, models: [], losses: [] });
   const asked: number[] = [];
   let chosen: number | null = null;
@@ -101,7 +83,7 @@ export function applyFeedback(deps: FeedbackDeps, route: AppRoute, json: Record<
   const member = memberRoute(route, sel);
   return new Promise<unknown[]>((resolve) => {
     const sink = new PredictionSink(sel.modelCount, asked.length, () => resolve(sink.outputs));
-    for (const i of asked) deps.processor.submit(member, sel.placements[i] ?? null, input, route.sloMs, sink, i);
+    for (const i of asked) processor.submit(member, sel.placements[i] ?? null, input, route.sloMs, sink, i);
   }).then(async (outputs) => {
     const losses = computeLosses(outputs, label, sel.lossFn);
     await hub.feedback(sel, uid, losses, chosen);
@@ -113,10 +95,4 @@ export function applyFeedback(deps: FeedbackDeps, route: AppRoute, json: Record<
     }
     return { queryId, models, losses: lossList };
   });
-}
-
-/** The answer's JSON fields after `{` (Clipper's keys first), without the closing brace. */
-export function feedbackFields(answer: FeedbackAnswer): string {
-  const extra = answer.models.length === 0 ? '' : `,"models":${JSON.stringify(answer.models)},"losses":${JSON.stringify(answer.losses)}`;
-  return `"query_id":${answer.queryId},"feedback_received":true${extra}`;
 }

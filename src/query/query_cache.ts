@@ -9,7 +9,7 @@
 
 import { CacheResult, PredictionCache, type CacheWaiter, type PredictionCacheStats } from '../cache/prediction_cache.js';
 import { numericElementBytes, writeNumericElements, type InputTypeCode, type NumericViews } from '../input_types.js';
-import type { Placement } from '../batching/pool.js';
+import type { Placement } from '../batching/protocol.js';
 
 export { CacheResult };
 

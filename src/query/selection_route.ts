@@ -1,27 +1,30 @@
-// Submitting one query of an app through its selection policy (shared by HTTP and WebSocket).
+// Submitting one query of an app through its selection policy (the query pipeline's unpinned path).
 //
 //   no selection (one linked model) → the existing path, unchanged
 //   mode 'one' → sample a model from the snapshot, submit to it; the answer adds "models":["<name>"]
 //   mode 'all' (exp4) → submit to every linked model with a CombiningSink that answers once all have
 //                answered or the deadline passed (each sub-query is answered by its deadline at the
-//                latest), combining what arrived with the snapshot weights (selection/combine.ts).
+//                latest), combining what arrived with the snapshot weights (selection/policies/combine.ts).
 //                The answer adds "models" (the contributors) and "confidence". Nothing arrived, or
 //                confidence below the app's confidenceMin → the default output.
 //
-// Sub-queries of an Exp4 query get a slightly shorter SLO (kCombineMarginMs) so that the combined
+// Sub-queries of an Exp4 query get a slightly shorter SLO (combineSloMs) so that the combined
 // answer, made when the last of them is answered, still leaves within the query's SLO.
 
+import assert from 'node:assert/strict';
 import { combine, type CombineOptions } from '../selection/policies/combine.js';
-import { monotonicNowMs } from '../lib/clock.js';
 import type { AppSelection } from '../selection/app_selection.js';
-import { kExplainQueueFull, type AppRoute, type QueryProcessor, type QuerySink } from './query_processor.js';
+import type { Answer, AnswerExtra, QuerySink } from './answer.js';
+import type { AppRoute } from './app_route.js';
+import { kExplainNothingArrived, kExplainQueueFull } from './explanations.js';
+import type { QueryInput, QueryProcessor } from './query_processor.js';
+
+export { kExplainNothingArrived };
 
 /** Time kept back from an Exp4 query's SLO for combining and timer lateness: min(5 ms, 25% of the SLO). */
 export function combineSloMs(sloMs: number): number {
   return sloMs - Math.min(5, 0.25 * sloMs);
 }
-
-export const kExplainNothingArrived = 'No linked model answered within the latency SLO';
 
 /** Per selection, a route for sub-queries: the app's route with stats of its own. */
 const memberRoutes = new WeakMap<AppSelection, AppRoute>();
@@ -40,7 +43,7 @@ export function memberRoute(route: AppRoute, sel: AppSelection): AppRoute {
  * appended to `tokens` (for cancel on disconnect).
  */
 export function submitSelected(processor: QueryProcessor, route: AppRoute, uid: string | null,
-  input: number[] | string | Buffer, sloMs: number, sink: QuerySink, index: number, tokens: number[]): void {
+  input: QueryInput, sloMs: number, sink: QuerySink, index: number, tokens: number[]): void {
   const sel = route.selection ?? null;
   if (sel === null) {
     const token = processor.submit(route, route.placement, input, sloMs, sink, index);
@@ -49,7 +52,8 @@ export function submitSelected(processor: QueryProcessor, route: AppRoute, uid: 
   }
   if (sel.mode === 'one') {
     const i = sel.pick(uid);
-    const token = processor.submit(route, i < 0 ? null : sel.placements[i] ?? null, input, sloMs, sink, index, i < 0 ? '' : sel.modelsJson[i]);
+    const token = i < 0 ? processor.submit(route, null, input, sloMs, sink, index)
+      : processor.submit(route, sel.placements[i] ?? null, input, sloMs, sink, index, sel.modelExtras[i] ?? null);
     if (token >= 0) tokens.push(token);
     return;
   }
@@ -74,7 +78,7 @@ export class CombiningSink implements QuerySink {
   readonly #outer: QuerySink;
   readonly #outerIndex: number;
   readonly #queryId: number;
-  readonly #startMs = monotonicNowMs();
+  readonly #startMs: number;
   readonly #outputs: unknown[];
   #remaining: number;
   #shedCount = 0;
@@ -89,18 +93,20 @@ export class CombiningSink implements QuerySink {
     this.#outer = outer;
     this.#outerIndex = outerIndex;
     this.#queryId = queryId;
+    this.#startMs = processor.clock.nowMs();
     this.#outputs = new Array<unknown>(sel.modelCount);
     this.#remaining = sel.modelCount;
   }
 
-  onAnswer(index: number, _queryId: number, outputJson: string, isDefault: boolean, _explanation: string | null, shed = false): void {
-    if (isDefault) {
-      if (shed) this.#shedCount++;
+  onAnswer(index: number, answer: Answer): void {
+    assert(this.#remaining > 0, 'a combining sink gets one answer per linked model');
+    if (answer.isDefault) {
+      if (answer.shed) this.#shedCount++;
     } else {
       try {
-        this.#outputs[index] = JSON.parse(outputJson);
+        this.#outputs[index] = JSON.parse(answer.outputJson);
       } catch {
-        this.#outputs[index] = outputJson;
+        this.#outputs[index] = answer.outputJson;
       }
     }
     if (--this.#remaining === 0) this.#finish();
@@ -110,11 +116,12 @@ export class CombiningSink implements QuerySink {
     const result = combine(this.#outputs, this.#weights, this.#options);
     const names = result.contributors.map((i) => this.#sel.models[i]!);
     const confidence = Math.round(result.confidence * 1e6) / 1e6;
-    const extra = `,"models":${JSON.stringify(names)},"confidence":${confidence}`;
-    const latencyMs = monotonicNowMs() - this.#startMs;
+    const extra: AnswerExtra = { models: names, confidence };
+    const latencyMs = this.#processor.clock.nowMs() - this.#startMs;
     if (result.kind === 'combined') {
       this.#processor.countCombined(this.#route, latencyMs, false, false);
-      this.#outer.onAnswer(this.#outerIndex, this.#queryId, JSON.stringify(result.output), false, null, false, extra);
+      this.#outer.onAnswer(this.#outerIndex, { queryId: this.#queryId, outputJson: JSON.stringify(result.output), isDefault: false,
+        explanation: null, shed: false, extra });
       return;
     }
     const nothing = result.reason === 'nothing_arrived';
@@ -123,6 +130,7 @@ export class CombiningSink implements QuerySink {
       ? `The combined confidence ${confidence} is below the application's minimum ${this.#options.confidenceMin}`
       : allShed ? kExplainQueueFull : kExplainNothingArrived;
     this.#processor.countCombined(this.#route, latencyMs, true, nothing && !allShed && latencyMs >= combineSloMs(this.#route.sloMs));
-    this.#outer.onAnswer(this.#outerIndex, this.#queryId, this.#route.defaultJson, true, explanation, allShed, extra);
+    this.#outer.onAnswer(this.#outerIndex, { queryId: this.#queryId, outputJson: this.#route.defaultJson, isDefault: true,
+      explanation, shed: allShed, extra });
   }
 }

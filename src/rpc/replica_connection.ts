@@ -1,9 +1,12 @@
 // One batching worker's connection to one replica: dial, handshake, heartbeats, liveness,
 // reconnect with backoff, and batches in flight correlated by id. Lives in the worker thread that
-// owns the model (a socket cannot move between threads).
+// owns the model (a socket cannot move between threads). Time and timers come from the injected
+// Clock, so tests drive handshake and liveness timeouts and reconnect delays without waiting.
 
+import assert from 'node:assert/strict';
 import net from 'node:net';
 import { backoffDelayMs } from '../lib/backoff.js';
+import { systemClock, type Clock } from '../lib/clock.js';
 import {
   encodeFrame, FrameDecoder, kProtocolVersion, ProtocolError,
   type ContainerMessage, type PredictMessage,
@@ -39,20 +42,26 @@ export class ReplicaConnection {
   readonly address: ReplicaAddress;
   readonly #options: ReplicaConnectionOptions;
   readonly #events: ReplicaConnectionEvents;
+  readonly #clock: Clock;
   #socket: net.Socket | null = null;
   #ready = false;
   #closed = false;
+  /** Reconnects since the last successful handshake (the backoff exponent). */
   #attempt = 0;
+  #dialedMs = 0;
   #lastSeenMs = 0;
-  #timer: NodeJS.Timeout | null = null;
-  #reconnectTimer: NodeJS.Timeout | null = null;
+  /** The one timer of a connection: handshake timeout, heartbeats and liveness. */
+  #tickTimer: unknown = null;
+  #reconnectTimer: unknown = null;
   readonly #inFlight = new Set<number>();
   lastError = '';
 
-  constructor(address: ReplicaAddress, options: ReplicaConnectionOptions, events: ReplicaConnectionEvents) {
+  constructor(address: ReplicaAddress, options: ReplicaConnectionOptions, events: ReplicaConnectionEvents,
+    clock: Clock = systemClock) {
     this.address = address;
     this.#options = options;
     this.#events = events;
+    this.#clock = clock;
     this.#dial();
   }
 
@@ -68,6 +77,7 @@ export class ReplicaConnection {
   send(message: PredictMessage): boolean {
     const socket = this.#socket;
     if (!this.#ready || socket === null || socket.destroyed) return false;
+    if (this.#inFlight.has(message.id)) assert.fail('a batch id is in flight on a replica at most once');
     this.#inFlight.add(message.id);
     socket.write(encodeFrame(message));
     return true;
@@ -84,7 +94,8 @@ export class ReplicaConnection {
   close(reason = 'closed by frontend'): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
+    this.#clock.clearTimer(this.#reconnectTimer);
+    this.#reconnectTimer = null;
     const socket = this.#socket;
     if (socket !== null && !socket.destroyed) {
       if (this.#ready) socket.end(encodeFrame({ t: 'bye', reason }));
@@ -97,16 +108,17 @@ export class ReplicaConnection {
     const { host, port } = this.address;
     const socket = net.connect({ host, port, noDelay: true });
     this.#socket = socket;
+    this.#dialedMs = this.#clock.nowMs();
     const decoder = new FrameDecoder();
     socket.on('connect', () => {
-      this.#lastSeenMs = Date.now();
+      this.#lastSeenMs = this.#clock.nowMs();
       socket.write(encodeFrame({
         t: 'hello', protocol: kProtocolVersion, model: this.address.model, version: this.address.version,
         input_type: this.address.inputType, replica: this.address.replicaId, heartbeat_ms: this.#options.heartbeatMs,
       }));
     });
     socket.on('data', (chunk: Buffer) => {
-      this.#lastSeenMs = Date.now();
+      this.#lastSeenMs = this.#clock.nowMs();
       try {
         decoder.push(chunk, this.#onMessage);
       } catch (err) {
@@ -121,24 +133,34 @@ export class ReplicaConnection {
       this.#teardown(this.lastError || 'connection closed');
       if (!this.#closed) this.#scheduleReconnect();
     });
-    // One timer per connection does handshake timeout, heartbeats and liveness.
-    const startedMs = Date.now();
-    this.#timer = setInterval(() => {
-      const nowMs = Date.now();
-      if (!this.#ready) {
-        if (nowMs - startedMs > this.#options.handshakeTimeoutMs) {
-          this.lastError = `no ready within ${this.#options.handshakeTimeoutMs} ms`;
-          socket.destroy();
-        }
-        return;
-      }
-      if (nowMs - this.#lastSeenMs > this.#options.livenessTimeoutMs) {
-        this.lastError = `no frame for ${nowMs - this.#lastSeenMs} ms (liveness timeout ${this.#options.livenessTimeoutMs} ms)`;
+    this.#armTick(socket);
+  }
+
+  #armTick(socket: net.Socket): void {
+    this.#tickTimer = this.#clock.setTimer(this.#options.heartbeatMs, () => {
+      this.#tickTimer = null;
+      if (this.#socket === socket && !socket.destroyed) this.#tick(socket);
+    });
+  }
+
+  /** Every heartbeatMs: give up on a handshake or a silent replica, else send a heartbeat. */
+  #tick(socket: net.Socket): void {
+    const nowMs = this.#clock.nowMs();
+    const { handshakeTimeoutMs, livenessTimeoutMs } = this.#options;
+    if (!this.#ready) {
+      if (nowMs - this.#dialedMs > handshakeTimeoutMs) {
+        this.lastError = `no ready within ${handshakeTimeoutMs} ms`;
         socket.destroy();
         return;
       }
+    } else if (nowMs - this.#lastSeenMs > livenessTimeoutMs) {
+      this.lastError = `no frame for ${nowMs - this.#lastSeenMs} ms (liveness timeout ${livenessTimeoutMs} ms)`;
+      socket.destroy();
+      return;
+    } else {
       socket.write(encodeFrame({ t: 'hb' }));
-    }, this.#options.heartbeatMs);
+    }
+    this.#armTick(socket);
   }
 
   #onMessage = (msg: ContainerMessage): void => {
@@ -184,8 +206,8 @@ export class ReplicaConnection {
   };
 
   #teardown(reason: string): void {
-    if (this.#timer !== null) clearInterval(this.#timer);
-    this.#timer = null;
+    this.#clock.clearTimer(this.#tickTimer);
+    this.#tickTimer = null;
     const wasReady = this.#ready;
     this.#ready = false;
     const lost = [...this.#inFlight];
@@ -197,9 +219,9 @@ export class ReplicaConnection {
   #scheduleReconnect(): void {
     const delayMs = backoffDelayMs(this.#attempt, this.#options.reconnectDelayMsMin, this.#options.reconnectDelayMsMax);
     this.#attempt++;
-    this.#reconnectTimer = setTimeout(() => {
+    this.#reconnectTimer = this.#clock.setTimer(delayMs, () => {
       this.#reconnectTimer = null;
       if (!this.#closed) this.#dial();
-    }, delayMs);
+    });
   }
 }

@@ -4,20 +4,22 @@
 // thread's seeded PRNG.
 //
 //   mode 'one' (default, exp3, epsilon_greedy, ucb1, weighted_split): pick() → one model index
-//   mode 'all' (exp4): weights() → every model is queried, outputs combined (combining_sink.ts)
+//   mode 'all' (exp4): weights() → every model is queried, outputs combined (query/selection_route.ts)
 //
 // Personalised apps keep the probabilities of recently seen users in an LRU here, sent by the worker
 // after each feedback for that user or on request; a user not in it is served from the app's snapshot
 // while its state is fetched in the background.
 
 import { LRUCache } from 'lru-cache';
-import type { PolicyConfig } from './params.js';
+import type { PolicyConfig } from './policies/params.js';
 import type { SelectionMode } from './policies/policy.js';
-import type { Prng } from './policies/prng.js';
+import type { Prng } from '../lib/prng.js';
 import { makeLossFn, type LossFn } from './policies/loss_fn.js';
-import { SnapshotReader, sampleIndex } from './weights_snapshot.js';
-import type { Placement } from '../batching/pool.js';
-import type { AppStats } from '../query/query_processor.js';
+import { sampleIndex } from './policies/sample_index.js';
+import { SnapshotReader } from './weights_snapshot.js';
+import type { Placement } from '../batching/protocol.js';
+import type { AnswerExtra } from '../query/answer.js';
+import type { AppStats } from '../query/app_route.js';
 
 export interface AppSelectionInit {
   app: string;
@@ -44,8 +46,8 @@ export class AppSelection {
   readonly mode: SelectionMode;
   readonly models: readonly string[];
   readonly modelCount: number;
-  /** `,"models":["<name>"]` per model: the answer's extra fields when model i served it. */
-  readonly modelsJson: readonly string[];
+  /** Per model, the answer's extra fields when model i served it ("models": [name]), built once. */
+  readonly modelExtras: readonly AnswerExtra[];
   readonly lossFn: LossFn;
   readonly memberStats: AppStats;
   /** Whether feedback changes anything (default and weighted_split do not learn). */
@@ -70,7 +72,7 @@ export class AppSelection {
     this.mode = init.mode;
     this.models = init.models;
     this.modelCount = init.models.length;
-    this.modelsJson = init.models.map((m) => `,"models":${JSON.stringify([m])}`);
+    this.modelExtras = init.models.map((m): AnswerExtra => Object.freeze({ models: Object.freeze([m]) }));
     this.lossFn = makeLossFn({ kind: init.config.params.loss, scale: init.config.params.lossScale });
     this.memberStats = init.memberStats;
     this.learns = init.config.policy !== 'default' && init.config.policy !== 'weighted_split';

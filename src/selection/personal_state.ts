@@ -11,7 +11,8 @@
 // leave nothing dirty behind in memory (the entry may already be gone); they are counted in stats.
 
 import { LRUCache } from 'lru-cache';
-import type { PolicyConfig } from './params.js';
+import { OptionChecks } from '../lib/options.js';
+import type { PolicyConfig } from './policies/params.js';
 import type { Feedback, SelectionPolicy } from './policies/policy.js';
 import { createPolicy, deserializePolicy } from './policies/registry.js';
 
@@ -53,7 +54,7 @@ export class PersonalStateCache {
   readonly stats: PersonalStateStats = { hits: 0, misses: 0, created: 0, saves: 0, saveErrors: 0, evictions: 0 };
 
   constructor(opts: PersonalStateOptions) {
-    if (!Number.isInteger(opts.maxEntries) || opts.maxEntries < 1) throw new RangeError(`maxEntries must be an integer >= 1 (got ${opts.maxEntries})`);
+    new OptionChecks('personalState').int('maxEntries', opts.maxEntries, 1);
     this.#opts = opts;
     this.#paramsJson = JSON.stringify(opts.config.params);
     this.#cache = new LRUCache<string, Entry>({

@@ -9,15 +9,15 @@
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { ClipperError } from '../errors.js';
-import { parsePolicyConfig, type PolicyConfig } from './params.js';
+import { parsePolicyConfig, type PolicyConfig } from './policies/params.js';
 import { createPolicy } from './policies/registry.js';
-import { Prng } from './policies/prng.js';
+import { Prng } from '../lib/prng.js';
 import type { SelectionEvent, SelectionRequest } from './selection_messages.js';
 import { createSnapshotBuffer, SnapshotWriter } from './weights_snapshot.js';
 import type { AppRecord } from '../state/records.js';
 import type { StateStore } from '../state/state_store.js';
 import { AppSelection } from './app_selection.js';
-import type { Placement } from '../batching/pool.js';
+import type { Placement } from '../batching/protocol.js';
 import type { QueryProcessor } from '../query/query_processor.js';
 
 export interface SelectionHubOptions {

@@ -1,4 +1,4 @@
-// The messages between the main thread (SelectionHub, src/frontend/selection_hub.ts) and the selection
+// The messages between the main thread (SelectionHub, selection_hub.ts) and the selection
 // worker (selection_service.ts) over one MessagePort. Queries never use this port: the query path
 // reads the snapshots the worker publishes in shared memory. Feedback, configuration and the worker's
 // state-store reads and writes (the store lives on the main thread) do.

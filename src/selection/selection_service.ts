@@ -13,7 +13,7 @@
 // The state store lives on the main thread: loads and saves are requests over the port.
 
 import type { MessagePort } from 'node:worker_threads';
-import { parsePolicyConfig, type PolicyConfig } from './params.js';
+import { parsePolicyConfig, type PolicyConfig } from './policies/params.js';
 import { createPolicy, deserializePolicy } from './policies/registry.js';
 import type { Feedback, SelectionPolicy } from './policies/policy.js';
 import { PersonalStateCache } from './personal_state.js';
@@ -52,28 +52,92 @@ export function unwrapState(text: string | null, models: readonly string[]): str
 
 /** Serves selection requests on `port` until a `stop` request; resolves once stopped. */
 export function hostSelectionService(port: MessagePort): Promise<void> {
-  const apps = new Map<string, AppEntry>();
-  const storeWaiters = new Map<number, { resolve: (v: string | null) => void; reject: (e: Error) => void }>();
-  let nextRequestId = 1;
-  const post = (event: SelectionEvent): void => port.postMessage(event);
-
-  const storeLoad = (key: string): Promise<string | null> => new Promise((resolve, reject) => {
-    const requestId = nextRequestId++;
-    storeWaiters.set(requestId, { resolve, reject });
-    post({ kind: 'store_load', requestId, key });
+  return new Promise<void>((resolve) => {
+    const service = new SelectionService((event) => port.postMessage(event), () => {
+      port.close();
+      resolve();
+    });
+    port.on('message', (msg: SelectionRequest) => service.handle(msg));
   });
-  const storeSave = (key: string, value: string): Promise<void> => new Promise((resolve, reject) => {
-    const requestId = nextRequestId++;
-    storeWaiters.set(requestId, { resolve: () => resolve(), reject });
-    post({ kind: 'store_save', requestId, key, value });
-  });
+}
 
-  const reportError = (app: string, err: unknown): void => {
-    post({ kind: 'error', app, message: err instanceof Error ? err.message : String(err) });
-  };
+type StoreWaiter = { resolve: (value: string | null) => void; reject: (err: Error) => void };
+
+/** The selection worker's state and request handlers, independent of the port that carries them. */
+export class SelectionService {
+  readonly #apps = new Map<string, AppEntry>();
+  readonly #storeWaiters = new Map<number, StoreWaiter>();
+  readonly #post: (event: SelectionEvent) => void;
+  readonly #onStopped: () => void;
+  #nextRequestId = 1;
+
+  /** `post` sends an event to the main thread; `onStopped` runs once a `stop` request is served. */
+  constructor(post: (event: SelectionEvent) => void, onStopped: () => void) {
+    this.#post = post;
+    this.#onStopped = onStopped;
+  }
+
+  handle(msg: SelectionRequest): void {
+    switch (msg.kind) {
+      case 'configure':
+        try {
+          this.#configure(msg.spec);
+        } catch (err) {
+          this.#reportError(msg.spec.app, err);
+        }
+        break;
+      case 'remove': {
+        const entry = this.#apps.get(msg.app);
+        this.#apps.delete(msg.app);
+        if (entry?.users != null) void entry.users.flush();
+        break;
+      }
+      case 'feedback':
+        void this.#feedback(msg);
+        break;
+      case 'user_probs':
+        void this.#userProbs(msg);
+        break;
+      case 'store_loaded':
+      case 'store_saved':
+        this.#storeAnswered(msg);
+        break;
+      case 'stop':
+        void this.#stop();
+        break;
+    }
+  }
+
+  #storeLoad(key: string): Promise<string | null> {
+    return new Promise((resolve, reject) => {
+      const requestId = this.#nextRequestId++;
+      this.#storeWaiters.set(requestId, { resolve, reject });
+      this.#post({ kind: 'store_load', requestId, key });
+    });
+  }
+
+  #storeSave(key: string, value: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const requestId = this.#nextRequestId++;
+      this.#storeWaiters.set(requestId, { resolve: () => resolve(), reject });
+      this.#post({ kind: 'store_save', requestId, key, value });
+    });
+  }
+
+  #storeAnswered(msg: Extract<SelectionRequest, { kind: 'store_loaded' | 'store_saved' }>): void {
+    const waiter = this.#storeWaiters.get(msg.requestId);
+    this.#storeWaiters.delete(msg.requestId);
+    if (waiter === undefined) return;
+    if (msg.error !== null) waiter.reject(new Error(msg.error));
+    else waiter.resolve(msg.kind === 'store_loaded' ? msg.value : null);
+  }
+
+  #reportError(app: string, err: unknown): void {
+    this.#post({ kind: 'error', app, message: err instanceof Error ? err.message : String(err) });
+  }
 
   /** Saves the app's shared state; coalesces while a save is in flight. */
-  const saveApp = (entry: AppEntry): void => {
+  #saveApp(entry: AppEntry): void {
     entry.dirty = true;
     if (entry.saving) return;
     entry.saving = true;
@@ -81,17 +145,17 @@ export function hostSelectionService(port: MessagePort): Promise<void> {
       while (entry.dirty) {
         entry.dirty = false;
         try {
-          await storeSave(appStateKey(entry.spec.app), wrapState(entry.spec.models, entry.policy.serialize()));
+          await this.#storeSave(appStateKey(entry.spec.app), wrapState(entry.spec.models, entry.policy.serialize()));
         } catch (err) {
-          reportError(entry.spec.app, err);
+          this.#reportError(entry.spec.app, err);
         }
       }
       entry.saving = false;
     })();
-  };
+  }
 
-  const configure = (spec: AppPolicySpec): void => {
-    const previous = apps.get(spec.app);
+  #configure(spec: AppPolicySpec): void {
+    const previous = this.#apps.get(spec.app);
     if (previous?.users != null) void previous.users.flush();
     const config = parsePolicyConfig(spec.policy, spec.params, spec.models.length);
     const policy = createPolicy(config, spec.models.length);
@@ -100,33 +164,37 @@ export function hostSelectionService(port: MessagePort): Promise<void> {
     if (config.params.personalized) {
       entry.users = new PersonalStateCache({
         config, modelCount: spec.models.length, maxEntries: spec.userEntriesMax,
-        load: async (key) => unwrapState(await storeLoad(key), spec.models),
-        save: (key, json) => storeSave(key, wrapState(spec.models, json)),
-        onError: (op, key, err) => reportError(spec.app, new Error(`${op} of ${key}: ${err instanceof Error ? err.message : String(err)}`)),
+        load: async (key) => unwrapState(await this.#storeLoad(key), spec.models),
+        save: (key, json) => this.#storeSave(key, wrapState(spec.models, json)),
+        onError: (op, key, err) => this.#reportError(spec.app, new Error(`${op} of ${key}: ${err instanceof Error ? err.message : String(err)}`)),
       });
     }
-    entry.ready = (async () => {
-      try {
-        const stored = unwrapState(await storeLoad(appStateKey(spec.app)), spec.models);
-        if (stored === null) return;
-        const restored = deserializePolicy(stored);
-        if (restored.name === config.policy && restored.modelCount === spec.models.length
-          && JSON.stringify(restored.config.params) === JSON.stringify(config.params)) {
-          entry.policy = restored;
-          if (apps.get(spec.app) === entry) entry.writer.publish(restored.snapshot(), restored.mode);
-        }
-      } catch (err) {
-        reportError(spec.app, err);
-      }
-    })();
-    apps.set(spec.app, entry);
+    entry.ready = this.#restore(entry);
+    this.#apps.set(spec.app, entry);
     entry.writer.publish(policy.snapshot(), policy.mode);
-  };
+  }
 
-  const feedback = async (msg: Extract<SelectionRequest, { kind: 'feedback' }>): Promise<void> => {
-    const entry = apps.get(msg.app);
+  /** Replace a fresh policy by the stored one when it was made for the same policy, parameters and models. */
+  async #restore(entry: AppEntry): Promise<void> {
+    const { spec, config } = entry;
+    try {
+      const stored = unwrapState(await this.#storeLoad(appStateKey(spec.app)), spec.models);
+      if (stored === null) return;
+      const restored = deserializePolicy(stored);
+      if (restored.name === config.policy && restored.modelCount === spec.models.length
+        && JSON.stringify(restored.config.params) === JSON.stringify(config.params)) {
+        entry.policy = restored;
+        if (this.#apps.get(spec.app) === entry) entry.writer.publish(restored.snapshot(), restored.mode);
+      }
+    } catch (err) {
+      this.#reportError(spec.app, err);
+    }
+  }
+
+  async #feedback(msg: Extract<SelectionRequest, { kind: 'feedback' }>): Promise<void> {
+    const entry = this.#apps.get(msg.app);
     if (entry === undefined || entry.spec.generation !== msg.generation) {
-      post({ kind: 'feedback_done', requestId: msg.requestId, error: 'the application was reconfigured; feedback dropped', userProbs: null });
+      this.#post({ kind: 'feedback_done', requestId: msg.requestId, error: 'the application was reconfigured; feedback dropped', userProbs: null });
       return;
     }
     try {
@@ -140,70 +208,34 @@ export function hostSelectionService(port: MessagePort): Promise<void> {
         userProbs = Array.from(policy.snapshot());
       } else {
         entry.policy.observe(fb);
-        if (apps.get(msg.app) === entry) entry.writer.publish(entry.policy.snapshot(), entry.policy.mode);
-        saveApp(entry);
+        if (this.#apps.get(msg.app) === entry) entry.writer.publish(entry.policy.snapshot(), entry.policy.mode);
+        this.#saveApp(entry);
       }
-      post({ kind: 'feedback_done', requestId: msg.requestId, error: null, userProbs });
+      this.#post({ kind: 'feedback_done', requestId: msg.requestId, error: null, userProbs });
     } catch (err) {
-      post({ kind: 'feedback_done', requestId: msg.requestId, error: err instanceof Error ? err.message : String(err), userProbs: null });
+      this.#post({ kind: 'feedback_done', requestId: msg.requestId, error: err instanceof Error ? err.message : String(err), userProbs: null });
     }
-  };
+  }
 
-  const userProbs = async (msg: Extract<SelectionRequest, { kind: 'user_probs' }>): Promise<void> => {
-    const entry = apps.get(msg.app);
+  async #userProbs(msg: Extract<SelectionRequest, { kind: 'user_probs' }>): Promise<void> {
+    const entry = this.#apps.get(msg.app);
     if (entry === undefined || entry.users === null || entry.spec.generation !== msg.generation) return;
     try {
       const policy = await entry.users.get(userStateKey(msg.app, msg.uid));
-      post({ kind: 'user_probs', app: msg.app, generation: msg.generation, uid: msg.uid, probs: Array.from(policy.snapshot()) });
+      this.#post({ kind: 'user_probs', app: msg.app, generation: msg.generation, uid: msg.uid, probs: Array.from(policy.snapshot()) });
     } catch (err) {
-      reportError(msg.app, err);
+      this.#reportError(msg.app, err);
     }
-  };
+  }
 
-  return new Promise<void>((resolve) => {
-    port.on('message', (msg: SelectionRequest) => {
-      switch (msg.kind) {
-        case 'configure':
-          try {
-            configure(msg.spec);
-          } catch (err) {
-            reportError(msg.spec.app, err);
-          }
-          break;
-        case 'remove': {
-          const entry = apps.get(msg.app);
-          apps.delete(msg.app);
-          if (entry?.users != null) void entry.users.flush();
-          break;
-        }
-        case 'feedback':
-          void feedback(msg);
-          break;
-        case 'user_probs':
-          void userProbs(msg);
-          break;
-        case 'store_loaded':
-        case 'store_saved': {
-          const waiter = storeWaiters.get(msg.requestId);
-          storeWaiters.delete(msg.requestId);
-          if (waiter === undefined) break;
-          if (msg.error !== null) waiter.reject(new Error(msg.error));
-          else waiter.resolve(msg.kind === 'store_loaded' ? msg.value : null);
-          break;
-        }
-        case 'stop':
-          void (async () => {
-            for (const entry of apps.values()) {
-              await entry.ready;
-              if (entry.users !== null) await entry.users.flush();
-              await entry.saveDone;
-            }
-            post({ kind: 'stopped' });
-            port.close();
-            resolve();
-          })();
-          break;
-      }
-    });
-  });
+  /** Save everything dirty, wait for the saves, answer `stopped`. */
+  async #stop(): Promise<void> {
+    for (const entry of this.#apps.values()) {
+      await entry.ready;
+      if (entry.users !== null) await entry.users.flush();
+      await entry.saveDone;
+    }
+    this.#post({ kind: 'stopped' });
+    this.#onStopped();
+  }
 }

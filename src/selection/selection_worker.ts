@@ -1,7 +1,10 @@
-// Entry of the selection worker when it runs on a thread of its own (worker_threads Worker):
-// serves the MessagePort it was given in workerData until stopped (selection_service.ts).
+// Entry of the selection worker when it runs on a thread of its own (started by
+// batching/threads.ts like the batching workers): serves the MessagePort it is given until stopped
+// (selection_service.ts).
 
-import { workerData, type MessagePort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { hostSelectionService } from './selection_service.js';
 
-void hostSelectionService((workerData as { port: MessagePort }).port);
+export default function hostSelectionThread(init: { port: MessagePort }): Promise<void> {
+  return hostSelectionService(init.port);
+}

@@ -107,6 +107,8 @@ export class SnapshotReader {
       const values = this.#values;
       for (let i = 0; i < n; i++) into[i] = values[i]!;
       if (Atomics.load(ctl, kSeqIdx) !== seq) continue;
+      // A consistent copy: its count was written by publish(), which holds it within the capacity.
+      if (count < 0 || count > this.capacity) assert.fail('snapshot count out of bounds');
       if (count > into.length) throw new RangeError(`read buffer holds ${into.length} values, snapshot has ${count}`);
       this.#lastGood.set(into.subarray(0, count));
       this.#lastSeq = seq;
@@ -140,27 +142,4 @@ export class SnapshotReader {
   get version(): number {
     return this.#lastSeq >>> 1;
   }
-}
-
-/**
- * Picks an index with probability proportional to `probs[i]` (need not sum to 1; non-positive and
- * NaN entries are never picked) for a uniform `u` in [0, 1). Returns -1 when no entry is positive
- * (the caller answers with the default output).
- */
-export function sampleIndex(probs: Float64Array, u: number, count: number = probs.length): number {
-  let total = 0;
-  for (let i = 0; i < count; i++) {
-    const p = probs[i]!;
-    if (p > 0) total += p;
-  }
-  let target = u * total;
-  let last = -1;
-  for (let i = 0; i < count; i++) {
-    const p = probs[i]!;
-    if (!(p > 0)) continue;
-    last = i;
-    target -= p;
-    if (target < 0) return i;
-  }
-  return last; // u·total rounding up to total lands on the last positive entry
 }

@@ -9,7 +9,7 @@ export interface AppRecord {
   default_output: string;
   latency_slo_micros: number;
   linked_models: string[];
-  /** Selection policy name (src/selection/params.ts: default, exp3, exp4, epsilon_greedy, ucb1,
+  /** Selection policy name (src/selection/policies/params.ts: default, exp3, exp4, epsilon_greedy, ucb1,
    * weighted_split; Clipper's DefaultOutputSelectionPolicy reads as default). */
   selection_policy: string;
   /** The policy's parameters as given to the admin API (validated there; absent = all defaults). The

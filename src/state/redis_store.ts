@@ -14,11 +14,13 @@
 // exponential backoff, and once both connections are back the store reloads the whole snapshot in
 // one MULTI, emits `{kind:'resync'}` and replays the changes that arrived after it.
 
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ClipperError } from '../errors.js';
-import { emptySnapshot, modelKey, type AppRecord, type ModelRecord, type StateSnapshot } from './records.js';
+import { modelKey, type AppRecord, type ModelRecord, type StateSnapshot } from './records.js';
+import { loadSnapshot, runWriteScript, shutdown, type WriteCommand } from './redis_commands.js';
 import { redactRedisUrl, redisKeys, type RedisKeys } from './redis_keys.js';
+import { DeliveryWaiters } from './delivery_waiters.js';
 import type { StateChange, StateListener, StateStore } from './state_store.js';
 import { backoffDelayMs } from '../lib/backoff.js';
 
@@ -40,49 +42,9 @@ interface ChangeMessage {
   change: StateChange;
 }
 
-interface Waiter {
-  seq: number;
-  resolve: () => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-// KEYS: hash, seq. ARGV: op ('set' | 'del'), field, value, onlyIfExisted ('1' | '0'), channel,
-// writer id, change JSON. Returns the change's seq, or 0 when a conditional delete found nothing.
-const kWriteScript = `
-if ARGV[1] == 'set' then
-  redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
-elseif redis.call('HDEL', KEYS[1], ARGV[2]) == 0 and ARGV[4] == '1' then
-  return 0
-end
-local seq = redis.call('INCR', KEYS[2])
-redis.call('PUBLISH', ARGV[5], '{"seq":' .. seq .. ',"writer":"' .. ARGV[6] .. '","change":' .. ARGV[7] .. '}')
-return seq
-`;
-const kWriteScriptSha = createHash('sha1').update(kWriteScript).digest('hex');
 /** Changes held while a snapshot loads; more than this forces another resync. */
 const kBufferedChangesMax = 10_000;
 const kLostMessage = 'state store unavailable: Redis connection lost; retrying';
-
-function parseHash<T>(hash: Record<string, string>, what: string): Map<string, T> {
-  const out = new Map<string, T>();
-  for (const [field, text] of Object.entries(hash)) {
-    try {
-      out.set(field, JSON.parse(text) as T);
-    } catch (err) {
-      throw new ClipperError('CLP_ERR_INTERNAL', `state store: ${what} "${field}" is not valid JSON`, undefined, { cause: err });
-    }
-  }
-  return out;
-}
-
-/** Quits a connection and stops its reconnect timer; leaves no handle behind. */
-async function shutdown(conn: Redis): Promise<void> {
-  // quit() lets pending replies arrive first.
-  if (conn.status === 'ready') await conn.quit().catch(() => {});
-  // disconnect() on an ended connection would arm a timer that waits for a close already seen.
-  if (conn.status !== 'end') conn.disconnect();
-}
 
 export class RedisStateStore implements StateStore {
   readonly #url: string;
@@ -106,7 +68,7 @@ export class RedisStateStore implements StateStore {
   #epoch = 0;
   #lastSeq = 0;
   #buffer: ChangeMessage[] = [];
-  #waiters: Waiter[] = [];
+  readonly #waiters = new DeliveryWaiters();
   #holdTimer: NodeJS.Timeout | null = null;
   #retryTimer: NodeJS.Timeout | null = null;
   #lastError = '';
@@ -186,7 +148,7 @@ export class RedisStateStore implements StateStore {
       });
       await Promise.race([connected, late]);
       await this.#sub.subscribe(this.#keys.channel);
-      const { snapshot, seq } = await this.#loadSnapshot();
+      const { snapshot, seq } = await loadSnapshot(this.#cmd, this.#keys);
       // Neither connection retries while opening, so a drop up to here leaves it ended.
       if (this.#cmd.status !== 'ready' || this.#sub.status !== 'ready') throw new Error('connection lost while opening');
       this.#lastSeq = seq;
@@ -265,7 +227,7 @@ export class RedisStateStore implements StateStore {
     this.#holdTimer = this.#retryTimer = null;
     this.#listeners.clear();
     this.#buffer = [];
-    this.#rejectWaiters(new ClipperError('CLP_ERR_STATE_UNAVAILABLE', 'state store closed'));
+    this.#waiters.rejectAll(new ClipperError('CLP_ERR_STATE_UNAVAILABLE', 'state store closed'));
     await Promise.all([shutdown(this.#cmd), shutdown(this.#sub)]);
   }
 
@@ -274,47 +236,16 @@ export class RedisStateStore implements StateStore {
     if (!this.writable) throw this.#unavailable();
     let seq: number;
     try {
-      seq = await this.#runWriteScript(hash, op, field, value, onlyIfExisted ? '1' : '0', JSON.stringify(change));
+      const command: WriteCommand = { hash, op, field, value, onlyIfExisted, changeJson: JSON.stringify(change) };
+      seq = await runWriteScript(this.#cmd, this.#keys, this.#writerId, command);
     } catch (err) {
       throw this.#commandError(err);
     }
     if (seq === 0 || (this.#synced && this.#lastSeq >= seq)) return;
     if (this.#phase !== 'open' || !this.#cmdReady || !this.#subReady) throw this.#maybeApplied();
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#waiters = this.#waiters.filter((w) => w !== waiter);
-        reject(new ClipperError('CLP_ERR_STATE_UNAVAILABLE',
-          `state store unavailable: change ${seq} was applied but not delivered within ${this.#commandTimeoutMs} ms; resyncing`));
-        this.#sub.disconnect(true); // reconnect → resync
-      }, this.#commandTimeoutMs);
-      const waiter: Waiter = { seq, resolve, reject, timer };
-      this.#waiters.push(waiter);
-    });
-  }
-
-  async #runWriteScript(...args: [string, string, string, string, string, string]): Promise<number> {
-    const [hash, op, field, value, onlyIfExisted, changeJson] = args;
-    const argv = [op, field, value, onlyIfExisted, this.#keys.channel, this.#writerId, changeJson];
-    try {
-      return Number(await this.#cmd.evalsha(kWriteScriptSha, 2, hash, this.#keys.seq, ...argv));
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return Number(await this.#cmd.eval(kWriteScript, 2, hash, this.#keys.seq, ...argv));
-    }
-  }
-
-  async #loadSnapshot(): Promise<{ snapshot: StateSnapshot; seq: number }> {
-    const k = this.#keys;
-    const results = await this.#cmd.multi().hgetall(k.apps).hgetall(k.models).hgetall(k.current).get(k.seq).exec();
-    if (results === null) throw new Error('snapshot transaction aborted');
-    for (const [err] of results) if (err) throw err;
-    const [apps, models, current, seq] = results.map(([, value]) => value) as
-      [Record<string, string>, Record<string, string>, Record<string, string>, string | null];
-    const snapshot = emptySnapshot();
-    snapshot.apps = parseHash<AppRecord>(apps, 'app');
-    snapshot.models = parseHash<ModelRecord>(models, 'model');
-    snapshot.currentVersions = new Map(Object.entries(current));
-    return { snapshot, seq: seq === null ? 0 : Number(seq) };
+    const late = (): Error => new ClipperError('CLP_ERR_STATE_UNAVAILABLE',
+      `state store unavailable: change ${seq} was applied but not delivered within ${this.#commandTimeoutMs} ms; resyncing`);
+    return this.#waiters.wait(seq, this.#commandTimeoutMs, late, () => this.#sub.disconnect(true)); // reconnect → resync
   }
 
   #onMessage(text: string): void {
@@ -367,7 +298,7 @@ export class RedisStateStore implements StateStore {
     this.#epoch += 1;
     this.#synced = false;
     this.#buffer = [];
-    this.#rejectWaiters(this.#maybeApplied());
+    this.#waiters.rejectAll(this.#maybeApplied());
   }
 
   /** Starts a snapshot reload when both connections are up and the store is not synced. */
@@ -375,7 +306,7 @@ export class RedisStateStore implements StateStore {
     if (this.#phase !== 'open' || !this.#cmdReady || !this.#subReady || this.#synced || this.#resyncing) return;
     this.#resyncing = true;
     const epoch = this.#epoch;
-    this.#loadSnapshot().then(({ snapshot, seq }) => {
+    loadSnapshot(this.#cmd, this.#keys).then(({ snapshot, seq }) => {
       this.#resyncing = false;
       if (this.#phase !== 'open' || epoch !== this.#epoch) return this.#reconcile();
       this.#lastSeq = seq;
@@ -393,23 +324,7 @@ export class RedisStateStore implements StateStore {
   }
 
   #settleWaiters(): void {
-    if (!this.#synced || this.#waiters.length === 0) return;
-    const done = this.#waiters.filter((w) => w.seq <= this.#lastSeq);
-    if (done.length === 0) return;
-    this.#waiters = this.#waiters.filter((w) => w.seq > this.#lastSeq);
-    for (const w of done) {
-      clearTimeout(w.timer);
-      w.resolve();
-    }
-  }
-
-  #rejectWaiters(err: Error): void {
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const w of waiters) {
-      clearTimeout(w.timer);
-      w.reject(err);
-    }
+    if (this.#synced) this.#waiters.settle(this.#lastSeq);
   }
 
   #emit(change: StateChange): void {

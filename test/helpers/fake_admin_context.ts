@@ -4,6 +4,7 @@
 
 import type { AdminContext, ReplicaStatus } from '../../src/admin/admin_context.js';
 import type { ReplicaLogs } from '../../src/containers/container_manager.js';
+import { applyChange } from '../../src/state/apply_change.js';
 import { MemoryStateStore } from '../../src/state/memory_store.js';
 import { emptySnapshot, modelKey, type AppRecord, type ModelRecord, type StateSnapshot } from '../../src/state/records.js';
 import type { StateChange, StateListener, StateStore } from '../../src/state/state_store.js';
@@ -79,18 +80,7 @@ export class FakeAdminContext implements AdminContext {
   }
 
   #apply(change: StateChange): void {
-    const s = this.#snapshot;
-    switch (change.kind) {
-      case 'app_put': s.apps.set(change.app.name, change.app); break;
-      case 'app_deleted': s.apps.delete(change.name); break;
-      case 'model_put': s.models.set(modelKey(change.model.model_name, change.model.model_version), change.model); break;
-      case 'model_deleted': s.models.delete(modelKey(change.name, change.version)); break;
-      case 'current_version':
-        if (change.version === null) s.currentVersions.delete(change.name);
-        else s.currentVersions.set(change.name, change.version);
-        break;
-      case 'resync': this.#snapshot = change.snapshot; break;
-    }
+    this.#snapshot = applyChange(this.#snapshot, change);
   }
 }
 

@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import { ClipperError } from '../../src/errors.js';
+import { applyChange } from '../../src/state/apply_change.js';
 import { MemoryStateStore } from '../../src/state/memory_store.js';
 import { createStateStore } from '../../src/state/open_store.js';
 import { emptySnapshot, modelKey, type AppRecord, type ModelRecord, type StateSnapshot } from '../../src/state/records.js';
@@ -42,17 +43,7 @@ class Mirror {
   constructor(initial: StateSnapshot) { this.view = initial; }
   readonly listener = (c: StateChange): void => {
     this.changes.push(c);
-    const v = this.view;
-    switch (c.kind) {
-      case 'app_put': v.apps.set(c.app.name, c.app); break;
-      case 'app_deleted': v.apps.delete(c.name); break;
-      case 'model_put': v.models.set(modelKey(c.model.model_name, c.model.model_version), c.model); break;
-      case 'model_deleted': v.models.delete(modelKey(c.name, c.version)); break;
-      case 'current_version':
-        if (c.version === null) v.currentVersions.delete(c.name); else v.currentVersions.set(c.name, c.version);
-        break;
-      case 'resync': this.view = c.snapshot; break;
-    }
+    this.view = applyChange(this.view, c);
   };
   kinds(): string[] { return this.changes.map((c) => c.kind); }
 }

@@ -4,7 +4,8 @@ import { ResponseParser, readContentLength } from '../../tools/loadgen/http_clie
 import { bodyIsDefault, requestBody, textIsDefault, defaultPath } from '../../tools/loadgen/transport.js';
 import { readMessageId } from '../../tools/loadgen/ws_client.js';
 import { fixedInput, parseInputSpec, randomInputs } from '../../tools/loadgen/inputs.js';
-import { parseArgs, parseLevels, makeTarget, targetSeed } from '../../tools/loadgen/main.js';
+import { parseArgs, parseLevels, targetSeed } from '../../tools/loadgen/args.js';
+import { makeTarget } from '../../tools/loadgen/main.js';
 
 const response = (status: string, body: string, extra = ''): string =>
   `HTTP/1.1 ${status}\r\nDate: x\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;

@@ -3,7 +3,9 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { resolveSchedulerOptions, schedulerOptionsOf } from '../../src/batching/scheduler_options.js';
 import { kDefaultConfig, resolveConfig } from '../../src/config.js';
+import { ClipperError } from '../../src/errors.js';
 
 test('the defaults resolve unchanged', () => {
   assert.deepEqual({ ...resolveConfig() }, { ...kDefaultConfig });
@@ -28,4 +30,23 @@ test('bad options are refused, naming the option', () => {
   for (const [overrides, message] of refused) {
     assert.throws(() => resolveConfig(overrides as never), message, JSON.stringify(overrides));
   }
+});
+
+test('the scheduler takes its defaults from the config (one home for defaults)', () => {
+  assert.deepEqual(schedulerOptionsOf(kDefaultConfig), {
+    batchSizeCap: kDefaultConfig.batchSizeMax, batchWaitMs: kDefaultConfig.batchWaitMs, queueBound: kDefaultConfig.queueBound,
+    inFlightPerReplica: kDefaultConfig.inFlightBatchesPerReplica, inFlightTimeoutMs: kDefaultConfig.inFlightTimeoutMs,
+  });
+  const resolved = resolveSchedulerOptions();
+  for (const [option, value] of Object.entries(schedulerOptionsOf(kDefaultConfig))) {
+    assert.equal(resolved[option as keyof typeof resolved], value, option);
+  }
+});
+
+test('refusals are ClipperErrors whose details name the bare option', () => {
+  assert.throws(() => resolveConfig({ queueBound: 0 }), (err: unknown) =>
+    err instanceof ClipperError && err.code === 'CLP_ERR_INVALID_ARG' && err.details?.option === 'queueBound'
+    && /^config\.queueBound must be an integer in \[1, 10000000\] \(got 0\)$/.test(err.message));
+  assert.throws(() => resolveSchedulerOptions({ sloBudgetFraction: 0 }), (err: unknown) =>
+    err instanceof ClipperError && /^scheduler\.sloBudgetFraction must be a number in \(0, 1\]/.test(err.message));
 });

@@ -1,7 +1,8 @@
 // GET /metrics content negotiation, bucket histogram summaries and Clipper's JSON document shape.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { kBatchSizeBuckets, kLatencyUsBuckets, type ModelActorStats } from '../../src/batching/model_actor.js';
+import { kBatchSizeBuckets, kLatencyUsBuckets } from '../../src/batching/model_actor.js';
+import type { ModelActorStats } from '../../src/batching/protocol.js';
 import { kAppLatencyUsBuckets, type AppStats } from '../../src/query/query_processor.js';
 import { bucketQuantile, newBucketHistogram, observeBucket, summarizeHistogram } from '../../src/lib/bucket_histogram.js';
 import { clipperMetricsDocument, clipperNumber } from '../../src/metrics/clipper_json.js';

@@ -1,7 +1,8 @@
 // ModelScheduler edge cases under a simulated clock: no replicas, EDF order, expiry before send, queries a
 // batch cannot serve in time, cancel, queue bound and backlog shedding, replica removal (re-queue), in-flight
 // timeout, delayed batching bounded by the deadline, failure without retry, re-entrant hooks, close.
-// The accounting invariant over whole runs (each query leaves exactly once) is checked by test/sim.
+// The accounting invariant (each query leaves exactly once) is asserted by the scheduler itself and checked
+// over whole runs by the simulator (sim/, test/sim).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -193,7 +194,7 @@ test('never stuck: after a slow batch makes even one query look infeasible, a pr
   assert.ok(h.sent[3]!.tokens.length >= 2, 'and batches form again');
   assert.deepEqual(h.rejected, [], 'none shed');
   assert.equal(h.s.stats().probeCount, 1);
-  // Probes are rate-limited to one per SLO-length interval per replica: test/sim checks that invariant.
+  // Probes are rate-limited to one per SLO-length interval per replica: the simulator (sim/) checks that invariant.
 });
 
 test('a load ramp after batches of one grows the batch instead of shedding', () => {

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ReplyWriter } from '../../src/batching/reply_writer.js';
-import { DefaultReason, ReplyStatus } from '../../src/ipc/records.js';
+import { DefaultReason, replyReason, ReplyStatus, replyStatus, replyText, replyToken } from '../../src/ipc/records.js';
 import { createRing, RingConsumer, RingProducer } from '../../src/ipc/ring_buffer.js';
 
 function drain(consumer: RingConsumer): Array<{ token: number; status: number; reason: number; text: string }> {
   const out: Array<{ token: number; status: number; reason: number; text: string }> = [];
   consumer.drain((body, bodyBytes, tag) => out.push({
-    token: consumer.u32[body >>> 2]!, status: tag, reason: consumer.u32[(body >>> 2) + 1]!,
-    text: consumer.buffer.toString('utf8', body + 8, body + bodyBytes),
+    token: replyToken(consumer, body), status: replyStatus(tag, bodyBytes), reason: replyReason(consumer, body),
+    text: replyText(consumer, body, bodyBytes),
   }));
   return out;
 }
@@ -59,5 +59,34 @@ test('a full ring keeps replies in a backlog and delivers them, in order, once t
   }
   assert.deepEqual(tokens, Array.from({ length: 200 }, (_, i) => i));
   assert.equal(writer.backlogCount, 0);
+  writer.close();
+});
+
+test('a large ASCII output that fits the ring is delivered, not refused by the 3-bytes-per-character bound', () => {
+  const ring = createRing(64 * 1024);
+  const consumer = new RingConsumer(ring);
+  const writer = new ReplyWriter(new RingProducer(ring));
+  // 3 x 12 000 bytes exceeds half the ring (32 KiB), but 12 000 ASCII characters are 12 000 bytes.
+  const text = `"${'a'.repeat(11_998)}"`;
+  writer.ok(5, text);
+  writer.flush();
+  assert.deepEqual(drain(consumer), [{ token: 5, status: ReplyStatus.Ok, reason: DefaultReason.None, text }]);
+  assert.equal(writer.backlogCount, 0);
+  writer.close();
+});
+
+test('an output whose exact UTF-8 length exceeds the record limit becomes a default reply', () => {
+  const ring = createRing(64 * 1024);
+  const consumer = new RingConsumer(ring);
+  const writer = new ReplyWriter(new RingProducer(ring));
+  // 12 000 characters of 3 UTF-8 bytes each: 36 000 bytes, more than half the ring.
+  writer.ok(6, '€'.repeat(12_000));
+  writer.flush();
+  const replies = drain(consumer);
+  assert.equal(replies.length, 1);
+  assert.equal(replies[0]!.token, 6);
+  assert.equal(replies[0]!.status, ReplyStatus.Default);
+  assert.equal(replies[0]!.reason, DefaultReason.ModelError);
+  assert.match(replies[0]!.text, /exceeds the reply ring/);
   writer.close();
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClipperError } from '../../src/errors.js';
-import { parsePolicyConfig, parsePolicyName } from '../../src/selection/params.js';
+import { parsePolicyConfig, parsePolicyName } from '../../src/selection/policies/params.js';
 import { absoluteLoss, computeLosses, makeLossFn, zeroOneLoss } from '../../src/selection/policies/loss_fn.js';
 
 function rejects(policy: unknown, params: unknown, param: string, rule: RegExp, modelCount = 3): void {

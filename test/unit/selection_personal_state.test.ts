@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PersonalStateCache, type PersonalStateOptions } from '../../src/selection/personal_state.js';
-import { parsePolicyConfig } from '../../src/selection/params.js';
+import { parsePolicyConfig } from '../../src/selection/policies/params.js';
 import { createPolicy, deserializePolicy } from '../../src/selection/policies/registry.js';
 
 const kConfig = parsePolicyConfig('epsilon_greedy', { epsilon: 0.2, personalized: true }, 3);

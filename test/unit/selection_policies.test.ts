@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../../src/selection/policies/prng.js';
-import { parsePolicyConfig } from '../../src/selection/params.js';
+import { Prng } from '../../src/lib/prng.js';
+import { parsePolicyConfig } from '../../src/selection/policies/params.js';
 import { createPolicy, deserializePolicy } from '../../src/selection/policies/registry.js';
 import { Exp3Policy } from '../../src/selection/policies/exp3.js';
 import { ClipperError } from '../../src/errors.js';

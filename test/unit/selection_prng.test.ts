@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Prng } from '../../src/selection/policies/prng.js';
+import { Prng } from '../../src/lib/prng.js';
 
 test('same seed gives the same stream, different seeds differ', () => {
   const a = new Prng(42);

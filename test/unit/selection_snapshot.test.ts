@@ -2,8 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
-import { SnapshotReader, SnapshotWriter, createSnapshotBuffer, sampleIndex } from '../../src/selection/weights_snapshot.js';
-import { Prng } from '../../src/selection/policies/prng.js';
+import { sampleIndex } from '../../src/selection/policies/sample_index.js';
+import { SnapshotReader, SnapshotWriter, createSnapshotBuffer } from '../../src/selection/weights_snapshot.js';
+import { Prng } from '../../src/lib/prng.js';
 
 test('nothing published → read returns false and leaves the buffer alone', () => {
   const sab = createSnapshotBuffer(4);

@@ -57,7 +57,8 @@ export class Histogram {
     let v = Math.round(valueUs);
     if (!(v > 0)) v = 0; // also catches NaN
     if (v > kValueMaxUs) v = kValueMaxUs;
-    this.#counts[indexOf(v)] += times;
+    const i = indexOf(v);
+    this.#counts[i] = this.#counts[i]! + times;
     this.#count += times;
     this.#sum += v * times;
     if (v < this.#min) this.#min = v;
@@ -90,7 +91,7 @@ export class Histogram {
   /** Add all of `other`'s samples into this histogram. */
   merge(other: Histogram): void {
     const oc = other.#counts;
-    for (let i = 0; i < kBucketCount; i++) this.#counts[i] += oc[i]!;
+    for (let i = 0; i < kBucketCount; i++) this.#counts[i] = this.#counts[i]! + oc[i]!;
     this.#count += other.#count;
     this.#sum += other.#sum;
     if (other.#count > 0) {

@@ -38,7 +38,7 @@ export function randomInputs(k: number, seed: number): InputSource {
     next(): InputItem {
       let s = '[';
       for (let i = 0; i < k; i++) s += (i === 0 ? '' : ',') + String(rand() * 2 - 1);
-      return { json: s + ']', length: k };
+      return { json: `${s}]`, length: k };
     },
   };
 }

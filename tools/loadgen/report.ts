@@ -101,11 +101,11 @@ export function toCsv(results: BenchResults): string {
         primaryMean(r.metrics?.queueTime)].map(csvCell).join(','));
     }
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 export function toJson(results: BenchResults): string {
-  return JSON.stringify(results, null, 2) + '\n';
+  return `${JSON.stringify(results, null, 2)}\n`;
 }
 
 /** x for "vs rate" plots: the offered rate in the open loop, achieved throughput in the closed loop. */

@@ -156,6 +156,21 @@ function leastLoaded(conns: LoadConnection[], start: number): LoadConnection {
   return best;
 }
 
+/** The clock and the three phase boundaries of one level. */
+interface LevelWindow {
+  now: () => number;
+  t0: number;
+  windowStartMs: number;
+  windowEndMs: number;
+}
+
+/** The generator's CPU during the measured window, and the server's metrics text at both ends of it. */
+interface WindowObservation {
+  generatorCpuPct: number;
+  metricsBefore: Promise<string | null>;
+  metricsAfter: Promise<string | null>;
+}
+
 export async function runLevel(o: SweepOptions, level: number): Promise<LevelResult> {
   const now = (): number => performance.now();
   const closed = o.mode === 'closed';
@@ -166,50 +181,14 @@ export async function runLevel(o: SweepOptions, level: number): Promise<LevelRes
 
   const t0 = now();
   const windowStartMs = t0 + o.warmupS * 1000;
-  const windowEndMs = windowStartMs + o.durationS * 1000;
-  const rec = new LevelRecorder(windowStartMs, windowEndMs, o.sloMs);
+  const w: LevelWindow = { now, t0, windowStartMs, windowEndMs: windowStartMs + o.durationS * 1000 };
+  const rec = new LevelRecorder(w.windowStartMs, w.windowEndMs, o.sloMs);
   driver.recorder = rec;
-  driver.stopAtMs = windowEndMs;
+  driver.stopAtMs = w.windowEndMs;
 
-  let lastResponses = 0;
-  const progress = o.onProgress === undefined ? null : setInterval(() => {
-    const t = now();
-    const phase = t < windowStartMs ? 'warmup' : t < windowEndMs ? 'measure' : 'drain';
-    const rps = driver.totalResponses - lastResponses;
-    lastResponses = driver.totalResponses;
-    const inflight = conns.reduce((s, c) => s + c.inflight, 0);
-    o.onProgress!(`[${o.label}] ${levelText(o.mode, level)} ${phase} ${((t - t0) / 1000).toFixed(0)} s: `
-      + `${rps} answers/s, ${inflight} requests in flight, ${driver.totalErrors} errors so far`);
-  }, 1000);
-
-  let schedule: OpenLoopSchedule | null = null;
-  let scheduleDone: Promise<void> = Promise.resolve();
-  if (closed) {
-    for (const c of conns) driver.send(c, now());
-  } else {
-    let rr = 0;
-    schedule = new OpenLoopSchedule({
-      rateRps: level, poisson: o.poisson, seed: o.seed + level, startMs: t0, endMs: windowEndMs, now,
-      dispatch: (intendedMs) => {
-        const conn = leastLoaded(conns, rr++);
-        // HTTP/1.1 pipelining is off by default: servers such as uWebSockets.js close a connection
-        // that pipelines behind a pending response, so a request waits for a free connection.
-        if (o.pipelining !== true && conn.inflight > 0) driver.hold(intendedMs);
-        else driver.send(conn, intendedMs);
-      },
-    });
-    scheduleDone = schedule.run();
-  }
-
-  await sleep(windowStartMs - now());
-  const cpu0 = process.cpuUsage();
-  const wall0 = now();
-  const metricsBefore = o.metricsUrl === null ? Promise.resolve(null) : scrapeMetrics(o.metricsUrl);
-  await sleep(windowEndMs - now());
-  await scheduleDone;
-  const cpu1 = process.cpuUsage(cpu0);
-  const wall1 = now();
-  const metricsAfter = o.metricsUrl === null ? Promise.resolve(null) : scrapeMetrics(o.metricsUrl);
+  const progress = startProgress(o, level, w, driver, conns);
+  const scheduleDone = startLoad(o, level, w, driver, conns);
+  const seen = await observeWindow(o, w, scheduleDone);
 
   const drainEndMs = now() + o.drainS * 1000;
   while (rec.outstanding > 0 && now() < drainEndMs) await sleep(10);
@@ -217,17 +196,78 @@ export async function runLevel(o: SweepOptions, level: number): Promise<LevelRes
   driver.clearBacklog();
   if (progress !== null) clearInterval(progress);
   for (const c of conns) c.close();
+  return levelResult(o, level, connCount, rec, seen);
+}
 
-  const generatorCpuPct = ((cpu1.user + cpu1.system) / 1000 / (wall1 - wall0)) * 100;
-  const sendLagP99Us = closed ? null : rec.sendLagUs.percentile(99);
+/** A status line about once a second, when the caller asked for one. */
+function startProgress(o: SweepOptions, level: number, w: LevelWindow, driver: LoadDriver,
+  conns: LoadConnection[]): NodeJS.Timeout | null {
+  const onProgress = o.onProgress;
+  if (onProgress === undefined) return null;
+  let lastResponses = 0;
+  return setInterval(() => {
+    const t = w.now();
+    const phase = t < w.windowStartMs ? 'warmup' : t < w.windowEndMs ? 'measure' : 'drain';
+    const rps = driver.totalResponses - lastResponses;
+    lastResponses = driver.totalResponses;
+    const inflight = conns.reduce((s, c) => s + c.inflight, 0);
+    onProgress(`[${o.label}] ${levelText(o.mode, level)} ${phase} ${((t - w.t0) / 1000).toFixed(0)} s: `
+      + `${rps} answers/s, ${inflight} requests in flight, ${driver.totalErrors} errors so far`);
+  }, 1000);
+}
+
+/** Starts sending: every connection at once (closed loop) or on the rate's schedule (open loop, done when it resolves). */
+function startLoad(o: SweepOptions, level: number, w: LevelWindow, driver: LoadDriver, conns: LoadConnection[]): Promise<void> {
+  if (o.mode === 'closed') {
+    for (const c of conns) driver.send(c, w.now());
+    return Promise.resolve();
+  }
+  let rr = 0;
+  const schedule = new OpenLoopSchedule({
+    rateRps: level, poisson: o.poisson, seed: o.seed + level, startMs: w.t0, endMs: w.windowEndMs, now: w.now,
+    dispatch: (intendedMs) => {
+      const conn = leastLoaded(conns, rr++);
+      // HTTP/1.1 pipelining is off by default: servers such as uWebSockets.js close a connection
+      // that pipelines behind a pending response, so a request waits for a free connection.
+      if (o.pipelining !== true && conn.inflight > 0) driver.hold(intendedMs);
+      else driver.send(conn, intendedMs);
+    },
+  });
+  return schedule.run();
+}
+
+/** Waits out the warmup and the window, measuring the generator's CPU and scraping the server's metrics at both ends. */
+async function observeWindow(o: SweepOptions, w: LevelWindow, scheduleDone: Promise<void>): Promise<WindowObservation> {
+  const scrape = (): Promise<string | null> => (o.metricsUrl === null ? Promise.resolve(null) : scrapeMetrics(o.metricsUrl));
+  await sleep(w.windowStartMs - w.now());
+  const cpu0 = process.cpuUsage();
+  const wall0 = w.now();
+  const metricsBefore = scrape();
+  await sleep(w.windowEndMs - w.now());
+  await scheduleDone;
+  const cpu1 = process.cpuUsage(cpu0);
+  const wall1 = w.now();
+  const metricsAfter = scrape();
+  return { generatorCpuPct: ((cpu1.user + cpu1.system) / 1000 / (wall1 - wall0)) * 100, metricsBefore, metricsAfter };
+}
+
+/** Why this level's numbers may describe the generator rather than the server, or null. */
+function bottleneck(level: number, generatorCpuPct: number, sendLagP99Us: number | null): string | null {
   const reasons: string[] = [];
   if (generatorCpuPct >= kCpuBottleneckPct) reasons.push(`generator CPU ${generatorCpuPct.toFixed(0)}% of a core`);
   if (sendLagP99Us !== null && sendLagP99Us > kSendLagBottleneckUs) {
     reasons.push(`could not send at ${level} req/s (send lag p99 ${(sendLagP99Us / 1000).toFixed(1)} ms)`);
   }
+  return reasons.length === 0 ? null : reasons.join('; ');
+}
+
+async function levelResult(o: SweepOptions, level: number, connCount: number, rec: LevelRecorder,
+  seen: WindowObservation): Promise<LevelResult> {
+  const closed = o.mode === 'closed';
+  const sendLagP99Us = closed ? null : rec.sendLagUs.percentile(99);
   const failures = summarizeFailures({ responses: rec.responses, defaults: rec.defaults, statusCounts: rec.statusCounts,
     transportErrors: rec.transportErrors });
-  const [before, after] = await Promise.all([metricsBefore, metricsAfter]);
+  const [before, after] = await Promise.all([seen.metricsBefore, seen.metricsAfter]);
   return {
     label: o.label,
     mode: o.mode,
@@ -248,8 +288,8 @@ export async function runLevel(o: SweepOptions, level: number): Promise<LevelRes
     errors: failures.errors,
     statusCounts: Object.fromEntries([...rec.statusCounts].map(([k, v]) => [String(k), v])),
     sendLagP99Us,
-    generatorCpuPct,
-    generatorBottleneck: reasons.length === 0 ? null : reasons.join('; '),
+    generatorCpuPct: seen.generatorCpuPct,
+    generatorBottleneck: bottleneck(level, seen.generatorCpuPct, sendLagP99Us),
     metrics: metricsDelta(before, after),
   };
 }

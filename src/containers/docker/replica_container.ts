@@ -60,3 +60,10 @@ export function publishedPort(inspect: Docker.ContainerInspectInfo, containerPor
   const port = binding === null ? NaN : Number(binding.HostPort);
   return Number.isInteger(port) && port > 0 ? port : null;
 }
+
+/** A replica's health from the engine's status text of its container ("Up 5 minutes (healthy)"). */
+export function healthOf(status: string): 'healthy' | 'unhealthy' | 'starting' | 'none' {
+  if (/\(unhealthy\)/.test(status)) return 'unhealthy';
+  if (/\(healthy\)/.test(status)) return 'healthy';
+  return /health: starting/.test(status) ? 'starting' : 'none';
+}

@@ -17,7 +17,7 @@
 // The result is `default` (the caller answers with the app's default output) when nothing usable
 // arrived, or when confidence < confidenceMin.
 
-import type { CombineMode } from '../params.js';
+import type { CombineMode } from './params.js';
 import { asNumber, canonicalText } from './loss_fn.js';
 
 export interface CombineOptions {

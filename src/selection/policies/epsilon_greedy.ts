@@ -3,7 +3,7 @@
 // 0 (optimistic), so each new model is tried by the greedy branch until it has feedback. Ties go to
 // the lowest index. As probabilities (the snapshot): ε/K each, plus 1 − ε on the greedy model.
 
-import type { PolicyConfig } from '../params.js';
+import type { PolicyConfig } from './params.js';
 import type { Feedback } from './policy.js';
 import { argMin } from './policy.js';
 import { PolicyBase, accumulate, decodeState, parseSerialized, sumsAndCounts } from './policy_base.js';

@@ -12,7 +12,7 @@
 // Weights are kept as max-normalised logs. If `chosen` is absent (the caller asked every model), the
 // update is the full-information one (Hedge): every model with a loss gets w_i ← w_i·exp(−η·ℓ_i).
 
-import type { PolicyConfig } from '../params.js';
+import type { PolicyConfig } from './params.js';
 import type { Feedback } from './policy.js';
 import { stateArray } from './policy.js';
 import { PolicyBase, applyShare, decodeState, normalizeLogWeights, parseSerialized } from './policy_base.js';

@@ -10,7 +10,7 @@
 // output at 0.5 (binary labels only). combine.ts handles numbers and any labels instead.
 // The snapshot is the normalised weights (mode `all`).
 
-import type { PolicyConfig } from '../params.js';
+import type { PolicyConfig } from './params.js';
 import type { Feedback } from './policy.js';
 import { stateArray } from './policy.js';
 import { PolicyBase, applyShare, decodeState, normalizeLogWeights, parseSerialized } from './policy_base.js';

@@ -10,8 +10,8 @@
 // the model it chose. Because the model is sampled from the policy's *current* probabilities, Exp3's
 // importance weighting uses exactly the probability the choice was made with.
 
-import type { Prng } from './prng.js';
-import type { PolicyConfig, PolicyName } from '../params.js';
+import type { Prng } from '../../lib/prng.js';
+import type { PolicyConfig, PolicyName } from './params.js';
 
 export interface SelectContext {
   uid: string | null;
@@ -43,7 +43,7 @@ export interface SelectionPolicy {
    * when mode is `one`, combine weights (sum 1) when mode is `all`.
    */
   snapshot(): Float64Array;
-  /** JSON text; `deserializePolicy` (policies.ts) restores it. */
+  /** JSON text; `deserializePolicy` (registry.ts) restores it. */
   serialize(): string;
 }
 

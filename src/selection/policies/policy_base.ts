@@ -3,10 +3,10 @@
 
 import assert from 'node:assert/strict';
 import { ClipperError } from '../../errors.js';
-import { parsePolicyConfig, type PolicyConfig, type PolicyName } from '../params.js';
-import type { Prng } from './prng.js';
+import { parsePolicyConfig, type PolicyConfig, type PolicyName } from './params.js';
+import type { Prng } from '../../lib/prng.js';
 import { checkFeedback, kSerializedVersion, stateArray, type Feedback, type SelectContext, type Selection, type SelectionMode, type SelectionPolicy, type SerializedPolicy } from './policy.js';
-import { sampleIndex } from '../weights_snapshot.js';
+import { sampleIndex } from './sample_index.js';
 
 export abstract class PolicyBase implements SelectionPolicy {
   abstract readonly name: PolicyName;

@@ -1,6 +1,6 @@
 // The policy registry: build a policy from a validated config, or restore one from serialize().
 
-import type { PolicyConfig } from '../params.js';
+import type { PolicyConfig } from './params.js';
 import type { SelectionPolicy } from './policy.js';
 import { parseSerialized } from './policy_base.js';
 import { DefaultPolicy, WeightedSplitPolicy } from './simple_policies.js';

@@ -2,7 +2,7 @@
 // first linked model) and `weighted_split` (fixed weights for A/B tests and canaries: each query goes
 // to one model with probability weight/Σweights). Feedback is checked and ignored.
 
-import type { PolicyConfig } from '../params.js';
+import type { PolicyConfig } from './params.js';
 import type { Feedback } from './policy.js';
 import { PolicyBase, decodeState, parseSerialized } from './policy_base.js';
 

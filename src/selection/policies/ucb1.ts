@@ -8,7 +8,7 @@
 // back teaches nothing. Because the query path samples from a published snapshot, traffic follows
 // the argmax until the next publish; the selection worker re-publishes after each observe.
 
-import type { PolicyConfig } from '../params.js';
+import type { PolicyConfig } from './params.js';
 import type { Feedback } from './policy.js';
 import { PolicyBase, accumulate, decodeState, parseSerialized, sumsAndCounts } from './policy_base.js';
 

@@ -3,8 +3,8 @@
 // CLP_ERR_INVALID_ARG whose message names the parameter and its rule. Defaults are filled in, and the
 // result is frozen. docs/selection_policies.md documents every parameter; keep the two in step.
 
-import { ClipperError } from '../errors.js';
-import type { LossKind } from './policies/loss_fn.js';
+import { ClipperError } from '../../errors.js';
+import type { LossKind } from './loss_fn.js';
 
 export const kPolicyNames = ['default', 'exp3', 'exp4', 'epsilon_greedy', 'ucb1', 'weighted_split'] as const;
 export type PolicyName = (typeof kPolicyNames)[number];

@@ -1,0 +1,61 @@
+// What the query core knows of one app on the hot path (its route), and the per-app counters that
+// outlive route rebuilds. The cluster rebuilds routes on configuration changes.
+
+import { ClipperError } from '../errors.js';
+import type { Placement } from '../batching/protocol.js';
+import type { InputType, InputTypeCode } from '../input_types.js';
+import { newBucketHistogram, observeBucket, type BucketHistogram } from '../lib/bucket_histogram.js';
+import type { AppSelection } from '../selection/app_selection.js';
+
+/** Upper bounds (µs) of the end-to-end latency buckets kept per app; the last bucket is +Inf. */
+export const kAppLatencyUsBuckets = [250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
+
+/** Per-app counters, kept across configuration changes (one object per app name). */
+export interface AppStats {
+  queries: number;
+  defaults: number;
+  sloMisses: number;
+  /** End-to-end latency of answered queries, µs, over kAppLatencyUsBuckets. */
+  latencyUs: BucketHistogram;
+}
+
+/** What one app needs on the hot path; rebuilt when the configuration changes. */
+export interface AppRoute {
+  readonly name: string;
+  readonly stats: AppStats;
+  readonly inputType: InputType;
+  readonly typeCode: InputTypeCode;
+  /** The default output as JSON text (Clipper nests it when it is valid JSON). */
+  readonly defaultJson: string;
+  readonly sloMs: number;
+  /** The first linked model's name (the one `version` pins). */
+  readonly modelName: string | null;
+  /** Placement of the first linked model's current version, or null if none is deployed. */
+  readonly placement: Placement | null;
+  /** Placements of every deployed version of the first linked model, for `version` pinning. */
+  readonly versions: ReadonlyMap<string, Placement>;
+  readonly overloadResponse: 'status_429' | 'default_output';
+  /** The selection policy over several linked models; null with one linked model (or none). */
+  readonly selection?: AppSelection | null;
+}
+
+/** The placement a query goes to: the current version, or the pinned `version` (400 if unknown). */
+export function pinnedPlacement(route: AppRoute, version: string | null): Placement | null {
+  if (version === null) return route.placement;
+  if (route.modelName === null) {
+    throw new ClipperError('CLP_ERR_QUERY_PROCESSING', `Requested version: ${version} but application '${route.name}' has no linked model`);
+  }
+  const pinned = route.versions.get(version);
+  if (pinned === undefined) {
+    throw new ClipperError('CLP_ERR_QUERY_PROCESSING', `Requested version: ${version} does not exist for model: ${route.modelName}`);
+  }
+  return pinned;
+}
+
+export function newAppStats(): AppStats {
+  return { queries: 0, defaults: 0, sloMisses: 0, latencyUs: newBucketHistogram(kAppLatencyUsBuckets) };
+}
+
+export function observeLatency(stats: AppStats, latencyMs: number): void {
+  observeBucket(stats.latencyUs, latencyMs * 1000);
+}

@@ -1,0 +1,33 @@
+// Clipper's default_explanation texts: why a query was answered with the app's default output.
+
+import { DefaultReason } from '../ipc/records.js';
+
+export const kExplainNoModel = 'No connected models found for query';
+export const kExplainSlo = 'Failed to retrieve a prediction response within the specified latency SLO';
+export const kExplainQueueFull = 'The model queue is full: the query was shed';
+export const kExplainShutdown = 'The server is shutting down';
+export const kExplainNothingArrived = 'No linked model answered within the latency SLO';
+
+/** The explanation of a default reply from a batching worker. */
+export function explainDefault(reason: DefaultReason, detail: string): string {
+  switch (reason) {
+    case DefaultReason.NoReplica:
+    case DefaultReason.UnknownModel:
+      return kExplainNoModel;
+    case DefaultReason.ModelError:
+      return `Model error: ${detail}`;
+    case DefaultReason.QueueFull:
+      return kExplainQueueFull;
+    case DefaultReason.DeadlineUnreachable:
+      return 'The query could not be answered within its latency SLO: it was shed';
+    case DefaultReason.ReplicaFailed:
+      return `The model replica failed: ${detail}`;
+    default:
+      return detail || 'Default output';
+  }
+}
+
+/** Whether a default reply means an overloaded model queue refused the query (an app may answer 429). */
+export function isShed(reason: DefaultReason): boolean {
+  return reason === DefaultReason.QueueFull || reason === DefaultReason.DeadlineUnreachable;
+}

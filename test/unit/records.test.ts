@@ -1,0 +1,74 @@
+// Ring record codecs (ipc/records.ts): every field round-trips, and a record that breaks its
+// layout (short body, payload that disagrees with its count, unknown tag) is refused loudly.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { InputTypeCode } from '../../src/input_types.js';
+import {
+  cancelModelIndex, cancelToken, copyQueryPayload, DefaultReason, encodeBytesQuery, encodeCancel, encodeNumericQuery,
+  encodeReply, isCancelRecord, queryCount, queryDeadlineMs, queryInputBytesMax, queryInputType, queryModelIndex, queryToken,
+  replyFits, replyReason, ReplyStatus, replyStatus, replyText, replyToken,
+} from '../../src/ipc/records.js';
+import { createRing, RingConsumer, RingProducer } from '../../src/ipc/ring_buffer.js';
+
+function rings(bytes = 4096) {
+  const ring = createRing(bytes);
+  return { producer: new RingProducer(ring), consumer: new RingConsumer(ring) };
+}
+
+test('a float query round-trips every header field and its elements', () => {
+  const { producer, consumer } = rings();
+  assert.ok(encodeNumericQuery(producer, 0xfffffffe, 9, 1234.5, InputTypeCode.Floats, [0.5, 2]));
+  let visited = 0;
+  consumer.drain((body, bodyBytes, tag) => {
+    visited++;
+    assert.equal(isCancelRecord(tag, bodyBytes), false);
+    assert.deepEqual([queryToken(consumer, body), queryModelIndex(consumer, body), queryDeadlineMs(consumer, body),
+      queryInputType(consumer, body), queryCount(consumer, body)], [0xfffffffe, 9, 1234.5, InputTypeCode.Floats, 2]);
+    const payload = copyQueryPayload(consumer, body, bodyBytes);
+    assert.deepEqual([payload.readFloatLE(0), payload.readFloatLE(4)], [0.5, 2]);
+  });
+  assert.equal(visited, 1);
+});
+
+test('a cancel round-trips token and model index', () => {
+  const { producer, consumer } = rings();
+  assert.ok(encodeCancel(producer, 77, 5));
+  consumer.drain((body, bodyBytes, tag) => {
+    assert.equal(isCancelRecord(tag, bodyBytes), true);
+    assert.deepEqual([cancelToken(consumer, body), cancelModelIndex(consumer, body)], [77, 5]);
+  });
+});
+
+test('a reply round-trips token, status, reason and UTF-8 text', () => {
+  const { producer, consumer } = rings();
+  assert.ok(encodeReply(producer, 3, ReplyStatus.Default, DefaultReason.DeadlineUnreachable, 'trop tard €'));
+  assert.ok(encodeReply(producer, 4, ReplyStatus.Ok, DefaultReason.None, ''));
+  const got: unknown[] = [];
+  consumer.drain((body, bodyBytes, tag) => got.push([replyToken(consumer, body), replyStatus(tag, bodyBytes),
+    replyReason(consumer, body), replyText(consumer, body, bodyBytes)]));
+  assert.deepEqual(got, [[3, ReplyStatus.Default, DefaultReason.DeadlineUnreachable, 'trop tard €'], [4, ReplyStatus.Ok, DefaultReason.None, '']]);
+});
+
+test('record limits: the largest input fits, replies are counted exactly past the 3-byte bound', () => {
+  const { producer } = rings(4096);
+  const bytes = Buffer.alloc(queryInputBytesMax(4096), 1);
+  assert.ok(encodeBytesQuery(producer, 1, 1, 1, InputTypeCode.Bytes, bytes));
+  assert.ok(replyFits(producer, 'a'.repeat(2000)), '2000 ASCII characters are 2000 bytes');
+  assert.equal(replyFits(producer, '€'.repeat(700)), false, '700 euro signs are 2100 bytes');
+});
+
+test('records that break their layout are refused', () => {
+  assert.throws(() => isCancelRecord(2, 12), /cancel record of the wrong length/);
+  assert.throws(() => isCancelRecord(9, 64), /unknown tag/);
+  assert.throws(() => isCancelRecord(1, 16), /shorter than its header/);
+  assert.throws(() => replyStatus(7, 8), /unknown status/);
+  assert.throws(() => replyStatus(0, 4), /shorter than its header/);
+  const { producer, consumer } = rings();
+  assert.ok(encodeNumericQuery(producer, 1, 1, 1, InputTypeCode.Doubles, [1, 2]));
+  consumer.drain((body, bodyBytes) => {
+    // The body holds two doubles; a header claiming three is caught before the payload is used.
+    consumer.u32[(body + 20) >>> 2] = 3;
+    assert.throws(() => copyQueryPayload(consumer, body, bodyBytes), /disagrees with its count/);
+  });
+});

@@ -1,0 +1,91 @@
+// A batching worker's actor table (batching/worker_actors.ts) against a real query ring, real model
+// actors and fake replica links: records reach the actor they name, a record for an unknown model
+// is answered UnknownModel, one drain forms one batch, control messages add and remove actors.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { ModelActor, type ReplySink } from '../../src/batching/model_actor.js';
+import type { ModelActorSpec } from '../../src/batching/protocol.js';
+import type { ReplicaLinkEvents } from '../../src/batching/replica_link.js';
+import { WorkerActors } from '../../src/batching/worker_actors.js';
+import { InputTypeCode } from '../../src/input_types.js';
+import { DefaultReason, encodeCancel, encodeNumericQuery } from '../../src/ipc/records.js';
+import { createRing, RingConsumer, RingProducer } from '../../src/ipc/ring_buffer.js';
+import type { PredictMessage } from '../../src/rpc/protocol.js';
+import { SimClock } from '../../sim/sim_clock.js';
+
+function harness() {
+  const ring = createRing(64 * 1024);
+  const producer = new RingProducer(ring);
+  const clock = new SimClock(1000);
+  const answers: Array<[number, string | DefaultReason]> = [];
+  const sent: PredictMessage[] = [];
+  const linkEvents: ReplicaLinkEvents[] = [];
+  const replies: ReplySink = {
+    ok: (token, json) => answers.push([token, json]),
+    fallback: (token, reason) => answers.push([token, reason]),
+  };
+  const newActor = (spec: ModelActorSpec): ModelActor => new ModelActor(spec, {
+    replies, clock, io: { pull: () => {}, rearm: () => {} }, onReplicaState: () => {},
+    connect: (_address, events) => {
+      linkEvents.push(events);
+      return { send: (m) => { sent.push(m); return true; }, reset: () => {}, close: () => {} };
+    },
+  });
+  const actors = new WorkerActors(new RingConsumer(ring), replies, newActor);
+  const spec = (modelIndex: number): ModelActorSpec => ({ modelIndex, name: `m${modelIndex}`, version: '1', inputType: 'doubles',
+    scheduler: { batchSize: 8, latencyModel: { marginSigmaCount: 0 } } });
+  return { producer, clock, answers, sent, linkEvents, actors, spec };
+}
+
+test('one drain brings queries to their actor as one batch; unknown models are answered at once', () => {
+  const { producer, clock, answers, sent, linkEvents, actors, spec } = harness();
+  actors.control({ kind: 'add_model', spec: spec(1) });
+  actors.control({ kind: 'add_replica', modelIndex: 1, replicaId: 1, host: 'h', port: 1 });
+  linkEvents[0]!.onReady();
+  const deadlineMs = clock.nowMs() + 1000;
+  for (const token of [10, 11, 12]) encodeNumericQuery(producer, token, 1, deadlineMs, InputTypeCode.Doubles, [token]);
+  encodeNumericQuery(producer, 13, 2, deadlineMs, InputTypeCode.Doubles, [13]);
+  actors.drain();
+  assert.equal(sent.length, 1, 'the drain formed one batch');
+  assert.equal(sent[0]!.n, 3);
+  assert.deepEqual(answers, [[13, DefaultReason.UnknownModel]]);
+  linkEvents[0]!.onResult(sent[0]!.id, [1, 2, 3]);
+  assert.deepEqual(answers.slice(1), [[10, '1'], [11, '2'], [12, '3']]);
+  actors.closeAll();
+});
+
+test('a cancel record drops the query it names from its actor', () => {
+  const { producer, clock, sent, linkEvents, actors, spec } = harness();
+  actors.control({ kind: 'add_model', spec: { ...spec(4), scheduler: { batchSize: 8, inFlightPerReplica: 1 } } });
+  actors.control({ kind: 'add_replica', modelIndex: 4, replicaId: 1, host: 'h', port: 1 });
+  linkEvents[0]!.onReady();
+  const deadlineMs = clock.nowMs() + 1000;
+  encodeNumericQuery(producer, 1, 4, deadlineMs, InputTypeCode.Doubles, [1]);
+  actors.drain();
+  encodeNumericQuery(producer, 2, 4, deadlineMs, InputTypeCode.Doubles, [2]);
+  encodeNumericQuery(producer, 3, 4, deadlineMs, InputTypeCode.Doubles, [3]);
+  encodeCancel(producer, 2, 4);
+  actors.drain();
+  assert.deepEqual(actors.stats().map((s) => s.scheduler.queuedCount), [1]);
+  linkEvents[0]!.onResult(sent[0]!.id, [1]);
+  assert.equal(sent.length, 2);
+  assert.equal(sent[1]!.n, 1);
+  actors.closeAll();
+});
+
+test('models come and go by control message', () => {
+  const { producer, clock, answers, actors, spec } = harness();
+  actors.control({ kind: 'add_model', spec: spec(1) });
+  actors.control({ kind: 'add_model', spec: spec(2) });
+  assert.equal(actors.size, 2);
+  actors.control({ kind: 'remove_model', modelIndex: 1 });
+  assert.deepEqual(actors.stats().map((s) => s.modelIndex), [2]);
+  actors.control({ kind: 'add_replica', modelIndex: 1, replicaId: 1, host: 'h', port: 1 });
+  encodeNumericQuery(producer, 5, 1, clock.nowMs() + 1000, InputTypeCode.Doubles, [1]);
+  actors.drain();
+  assert.deepEqual(answers, [[5, DefaultReason.UnknownModel]]);
+  assert.throws(() => actors.control({ kind: 'add_model', spec: spec(0) }), /positive integer/);
+  actors.closeAll();
+  assert.equal(actors.size, 0);
+});
