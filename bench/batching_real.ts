@@ -38,7 +38,11 @@ const kBaseMs = 2;
 const kPerInputMs = 0.05;
 const kBatchSizeMax = 512;
 
-interface ServeSpec { batchWaitMs: number; policies: number[]; noop: boolean }
+interface ServeSpec {
+  batchWaitMs: number;
+  policies: number[];
+  noop: boolean;
+}
 
 const policyName = (batchSize: number): string => (batchSize === -1 ? 'aimd' : batchSize === 1 ? 'b1' : `fixed-${batchSize}`);
 const modelName = (batchSize: number): string => `timed-${policyName(batchSize)}`;
@@ -50,34 +54,61 @@ function idealRps(batchSize: number): number {
 
 async function serve(spec: ServeSpec): Promise<void> {
   const { Cluster } = await import('../src/cluster.js');
-  const cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0, batchSizeMax: kBatchSizeMax, batchWaitMs: spec.batchWaitMs } });
-  const models: Array<[name: string, entry: string, batchSize: number, cache: boolean]> = spec.policies.map((b) =>
-    [modelName(b), 'timed_model.mjs', b, false]);
+  const cluster = await Cluster.start({
+    config: { queryPort: 0, adminPort: 0, batchSizeMax: kBatchSizeMax, batchWaitMs: spec.batchWaitMs },
+  });
+  const models: Array<[name: string, entry: string, batchSize: number, cache: boolean]> = spec.policies.map((b) => [
+    modelName(b),
+    'timed_model.mjs',
+    b,
+    false,
+  ]);
   if (spec.noop) models.push(['noop-cached', 'noop_model.mjs', -1, true]);
   for (const [name, entry, batchSize, cache] of models) {
     await cluster.store.putModel({
-      model_name: name, model_version: '1', input_type: 'doubles', labels: [], container_name: 'bench',
-      model_data_path: 'DEPRECATED', batch_size: batchSize, num_replicas: 1, cache_enabled: cache,
+      model_name: name,
+      model_version: '1',
+      input_type: 'doubles',
+      labels: [],
+      container_name: 'bench',
+      model_data_path: 'DEPRECATED',
+      batch_size: batchSize,
+      num_replicas: 1,
+      cache_enabled: cache,
       container: { runtime: 'node', entry: path.join(kRepoRoot, 'containers', 'node', 'examples', entry), options: { isolate: 'inline' } },
     });
   }
   for (const [name] of models) {
     await cluster.waitForDeploy(name, '1');
     await cluster.store.setCurrentVersion(name, '1');
-    await cluster.store.putApp({ name: name.replace(/^timed-/, ''), input_type: 'doubles', default_output: '-1.0',
-      latency_slo_micros: kSloMs * 1000, linked_models: [name], selection_policy: 'default', overload_response: 'default_output' });
+    await cluster.store.putApp({
+      name: name.replace(/^timed-/, ''),
+      input_type: 'doubles',
+      default_output: '-1.0',
+      latency_slo_micros: kSloMs * 1000,
+      linked_models: [name],
+      selection_policy: 'default',
+      overload_response: 'default_output',
+    });
   }
   process.stdout.write(`${JSON.stringify({ port: cluster.queryPort })}\n`);
-  const stop = (): void => { void cluster.close().then(() => process.exit(0)); };
+  const stop = (): void => {
+    void cluster.close().then(() => process.exit(0));
+  };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 }
 
-interface Server { child: ChildProcess; port: number; stop(): Promise<void> }
+interface Server {
+  child: ChildProcess;
+  port: number;
+  stop(): Promise<void>;
+}
 
 function startServer(spec: ServeSpec): Promise<Server> {
-  const child = spawn(process.execPath, [path.join(kRepoRoot, 'dist', 'bench', 'batching_real.js'), 'serve', JSON.stringify(spec)],
-    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [path.join(kRepoRoot, 'dist', 'bench', 'batching_real.js'), 'serve', JSON.stringify(spec)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async (): Promise<void> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -94,19 +125,29 @@ function startServer(spec: ServeSpec): Promise<Server> {
   });
 }
 
-const loadavg = (): string => os.loadavg().map((x) => x.toFixed(2)).join(' ');
+const loadavg = (): string =>
+  os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
 const ms = (us: number): string => (us / 1000).toFixed(1);
-
 
 function describe(r: LevelOutcome): string {
   const m = r.model;
-  return `${r.app} rate=${r.rateRps.toFixed(0)} goodput=${r.goodputRps.toFixed(0)}/s good=${(r.goodShare * 100).toFixed(2)}% `
-    + `defaults=${(r.defaultShare * 100).toFixed(2)}% p50=${ms(r.latencyUs.p50)} p99=${ms(r.latencyUs.p99)} ms `
-    + `batch=${m?.batchSizeMean.toFixed(1)} max=${m?.batchSizeMaxEnd} batchLat=${m?.batchLatencyMsMean.toFixed(2)} ms `
-    + `lag99=${ms(r.sendLagP99Us)} ms backlog=${r.clientBacklogMax} err=${r.errors} rescues=${r.stallRescues} gen=${r.generatorCpuPct.toFixed(0)}% cluster=${r.clusterCpuPct?.toFixed(0)}% models=${r.modelProcessesCpuPct?.toFixed(0)}% load=${os.loadavg()[0]!.toFixed(2)}`;
+  return (
+    `${r.app} rate=${r.rateRps.toFixed(0)} goodput=${r.goodputRps.toFixed(0)}/s good=${(r.goodShare * 100).toFixed(2)}% ` +
+    `defaults=${(r.defaultShare * 100).toFixed(2)}% p50=${ms(r.latencyUs.p50)} p99=${ms(r.latencyUs.p99)} ms ` +
+    `batch=${m?.batchSizeMean.toFixed(1)} max=${m?.batchSizeMaxEnd} batchLat=${m?.batchLatencyMsMean.toFixed(2)} ms ` +
+    `lag99=${ms(r.sendLagP99Us)} ms backlog=${r.clientBacklogMax} err=${r.errors} rescues=${r.stallRescues} gen=${r.generatorCpuPct.toFixed(0)}% cluster=${r.clusterCpuPct?.toFixed(0)}% models=${r.modelProcessesCpuPct?.toFixed(0)}% load=${os.loadavg()[0]!.toFixed(2)}`
+  );
 }
 
-interface Sweep { policy: string; batchSize: number; idealRps: number; levels: LevelOutcome[] }
+interface Sweep {
+  policy: string;
+  batchSize: number;
+  idealRps: number;
+  levels: LevelOutcome[];
+}
 
 const kB1Rates = [100, 200, 300, 400, 500];
 
@@ -118,22 +159,26 @@ const peak = (s: Sweep): number => s.levels.reduce((m, l) => Math.max(m, l.goodp
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'serve') return serve(JSON.parse(process.argv[3]!) as ServeSpec);
-  const { values } = parseArgs({ options: {
-    grid: { type: 'string', default: '16,64,128,192,256,360' },
-    rates: { type: 'string', default: '1000,2000,3000,4500,6000,8000,10000,12000' },
-    'duration-s': { type: 'string', default: '2' },
-    'warmup-s': { type: 'string', default: '0.7' },
-    'wait-ms': { type: 'string', default: '1,2' },
-    connections: { type: 'string', default: '800' },
-    out: { type: 'string', default: path.join(kRepoRoot, 'bench', 'results', 'batching_real.json') },
-  } });
+  const { values } = parseArgs({
+    options: {
+      grid: { type: 'string', default: '16,64,128,192,256,360' },
+      rates: { type: 'string', default: '1000,2000,3000,4500,6000,8000,10000,12000' },
+      'duration-s': { type: 'string', default: '2' },
+      'warmup-s': { type: 'string', default: '0.7' },
+      'wait-ms': { type: 'string', default: '1,2' },
+      connections: { type: 'string', default: '800' },
+      out: { type: 'string', default: path.join(kRepoRoot, 'bench', 'results', 'batching_real.json') },
+    },
+  });
   const grid = values.grid!.split(',').map(Number);
   const rateGrid = values.rates!.split(',').map(Number);
   const policies = [-1, 1, ...grid];
   const durationS = Number(values['duration-s']);
   const warmupS = Number(values['warmup-s']);
   const connections = Number(values.connections);
-  const log = (line: string): void => { process.stderr.write(`${line}\n`); };
+  const log = (line: string): void => {
+    process.stderr.write(`${line}\n`);
+  };
   const started = Date.now();
   const loads: Record<string, string> = { start: loadavg() };
   let seed = 1;
@@ -151,19 +196,38 @@ async function main(): Promise<void> {
     const pool = await poolFor(port, batchSize);
     const pid = servers.find((sv) => sv.port === port)?.child.pid ?? 0;
     const cpu0 = sampleCpu(pid);
-    const r = await runOpenLevel(pool, { model: modelName(batchSize), rateRps, warmupS: w, durationS: d,
-      sloMs: kSloMs, seed: seed++, inputs: randomInputs(8, seed * 7919) });
+    const r = await runOpenLevel(pool, {
+      model: modelName(batchSize),
+      rateRps,
+      warmupS: w,
+      durationS: d,
+      sloMs: kSloMs,
+      seed: seed++,
+      inputs: randomInputs(8, seed * 7919),
+    });
     const cpu = cpuPct(cpu0, sampleCpu(pid));
     r.clusterCpuPct = cpu.selfPct;
     r.modelProcessesCpuPct = cpu.childrenPct;
     return r;
   };
-  const closePools = (): void => { for (const p of pools.splice(0)) p.close(); };
+  const closePools = (): void => {
+    for (const p of pools.splice(0)) p.close();
+  };
 
   const servers: Server[] = [];
-  const onSignal = (): void => { void Promise.all(servers.map((s) => s.stop())).then(() => process.exit(130)); };
+  const onSignal = (): void => {
+    void Promise.all(servers.map((s) => s.stop())).then(() => process.exit(130));
+  };
   process.on('SIGINT', onSignal);
-  const result: Record<string, unknown> = { command: process.argv.slice(2).join(' '), sloMs: kSloMs, batchSizeMax: kBatchSizeMax, durationS, warmupS, connections, cpus: os.cpus().length };
+  const result: Record<string, unknown> = {
+    command: process.argv.slice(2).join(' '),
+    sloMs: kSloMs,
+    batchSizeMax: kBatchSizeMax,
+    durationS,
+    warmupS,
+    connections,
+    cpus: os.cpus().length,
+  };
   try {
     const primary = await startServer({ batchWaitMs: 0, policies, noop: true });
     servers.push(primary);
@@ -219,19 +283,48 @@ async function main(): Promise<void> {
 
     // 4. Cache hits vs misses on a noop model with the prediction cache on: closed loop, 32 connections.
     const cache: Record<string, unknown>[] = [];
-    for (const [label, inputs] of [['miss (unique random inputs)', randomInputs(8, 99)], ['hit (one repeated input)', fixedInput('[1,2,3,4,5,6,7,8]')]] as const) {
+    for (const [label, inputs] of [
+      ['miss (unique random inputs)', randomInputs(8, 99)],
+      ['hit (one repeated input)', fixedInput('[1,2,3,4,5,6,7,8]')],
+    ] as const) {
       const transport = new HttpTransport({ host: '127.0.0.1', port: primary.port, path: '/noop-cached/predict', shape: 'clipper' });
-      const r = await runLevel({ label, transport, inputs, mode: 'closed', levels: [32], connections: 32, poisson: false, seed: 1,
-        durationS, warmupS: 0.5, drainS: 2, sloMs: kSloMs, metricsUrl: null }, 32);
-      log(`cache ${label}: ${r.throughputRps.toFixed(0)} req/s p50 ${ms(r.latencyUs.p50)} p99 ${ms(r.latencyUs.p99)} ms gen ${r.generatorCpuPct.toFixed(0)}%`);
-      cache.push({ label, throughputRps: r.throughputRps, latencyUs: r.latencyUs, generatorCpuPct: r.generatorCpuPct, errors: r.errorCount });
+      const r = await runLevel(
+        {
+          label,
+          transport,
+          inputs,
+          mode: 'closed',
+          levels: [32],
+          connections: 32,
+          poisson: false,
+          seed: 1,
+          durationS,
+          warmupS: 0.5,
+          drainS: 2,
+          sloMs: kSloMs,
+          metricsUrl: null,
+        },
+        32,
+      );
+      log(
+        `cache ${label}: ${r.throughputRps.toFixed(0)} req/s p50 ${ms(r.latencyUs.p50)} p99 ${ms(r.latencyUs.p99)} ms gen ${r.generatorCpuPct.toFixed(0)}%`,
+      );
+      cache.push({
+        label,
+        throughputRps: r.throughputRps,
+        latencyUs: r.latencyUs,
+        generatorCpuPct: r.generatorCpuPct,
+        errors: r.errorCount,
+      });
     }
     result.cache = cache;
     closePools();
     await primary.stop();
     servers.length = 0;
 
-    for (const w of values['wait-ms']!.split(',').map(Number).filter((x) => x > 0)) {
+    for (const w of values['wait-ms']!.split(',')
+      .map(Number)
+      .filter((x) => x > 0)) {
       const srv = await startServer({ batchWaitMs: w, policies: [-1], noop: false });
       servers.push(srv);
       await level(srv.port, -1, moderate, 1, 0.5); // warm-up of the fresh AIMD controller
@@ -278,14 +371,22 @@ async function main(): Promise<void> {
   }
 }
 
-function printTables(sweeps: Sweep[], overload: LevelOutcome[], delayed: Array<{ batchWaitMs: number; r: LevelOutcome }>,
-  cache: Record<string, unknown>[], summary: Record<string, unknown>, loads: Record<string, string>): void {
+function printTables(
+  sweeps: Sweep[],
+  overload: LevelOutcome[],
+  delayed: Array<{ batchWaitMs: number; r: LevelOutcome }>,
+  cache: Record<string, unknown>[],
+  summary: Record<string, unknown>,
+  loads: Record<string, string>,
+): void {
   const out: string[] = [];
   out.push('| policy | ideal n/t(n) /s | capacity (>= 99.9% good) /s | capacity (>= 99% good) /s | peak goodput /s | stall rescues |');
   out.push('|---|---|---|---|---|---|');
   for (const s of sweeps) {
-    out.push(`| ${s.policy} | ${Math.round(s.idealRps)} | ${Math.round(capacity(s, 0.999))} | ${Math.round(capacity(s, 0.99))} | `
-      + `${Math.round(peak(s))} | ${s.levels.reduce((a, l) => a + l.stallRescues, 0)} |`);
+    out.push(
+      `| ${s.policy} | ${Math.round(s.idealRps)} | ${Math.round(capacity(s, 0.999))} | ${Math.round(capacity(s, 0.99))} | ` +
+        `${Math.round(peak(s))} | ${s.levels.reduce((a, l) => a + l.stallRescues, 0)} |`,
+    );
   }
   out.push('', 'Every level: goodput /s (good % of sent, p99 ms, mean batch)', '');
   const rates = [...new Set(sweeps.flatMap((s) => s.levels.map((l) => l.rateRps)))].sort((a, b) => a - b);
@@ -293,25 +394,37 @@ function printTables(sweeps: Sweep[], overload: LevelOutcome[], delayed: Array<{
   for (const s of sweeps) {
     const cells = rates.map((rate) => {
       const l = s.levels.find((x) => x.rateRps === rate);
-      return l === undefined ? '' : `${Math.round(l.goodputRps)} (${(100 * l.goodShare).toFixed(2)}%, ${ms(l.latencyUs.p99)}, ${l.model?.batchSizeMean.toFixed(1) ?? '-'})`
-        + (l.stallRescues > 0 ? ` [${l.stallRescues} rescue]` : '');
+      return l === undefined
+        ? ''
+        : `${Math.round(l.goodputRps)} (${(100 * l.goodShare).toFixed(2)}%, ${ms(l.latencyUs.p99)}, ${l.model?.batchSizeMean.toFixed(1) ?? '-'})` +
+            (l.stallRescues > 0 ? ` [${l.stallRescues} rescue]` : '');
     });
     out.push(`| ${s.policy} | ${cells.join(' | ')} |`);
   }
-  out.push('', '| overload (2x AIMD capacity) | offered /s | goodput /s | model answers in SLO | defaults | model p99 ms | default p50 / p99 ms | shed + expired in queue | mean batch | cluster / model CPU % of a core |', '|---|---|---|---|---|---|---|---|---|---|');
+  out.push(
+    '',
+    '| overload (2x AIMD capacity) | offered /s | goodput /s | model answers in SLO | defaults | model p99 ms | default p50 / p99 ms | shed + expired in queue | mean batch | cluster / model CPU % of a core |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  );
   for (const r of overload) {
-    out.push(`| ${r.app} | ${Math.round(r.rateRps)} | ${Math.round(r.goodputRps)} | ${(100 * r.goodShare).toFixed(1)}% of sent | ${(100 * r.defaultShare).toFixed(1)}% | `
-      + `${ms(r.modelLatencyUs.p99)} | ${ms(r.defaultLatencyUs.p50)} / ${ms(r.defaultLatencyUs.p99)} | ${r.model ? r.model.shedCount + r.model.expiredCount : '-'} | ${r.model?.batchSizeMean.toFixed(1) ?? '-'} | ${r.clusterCpuPct?.toFixed(0)} / ${r.modelProcessesCpuPct?.toFixed(0)} |`);
+    out.push(
+      `| ${r.app} | ${Math.round(r.rateRps)} | ${Math.round(r.goodputRps)} | ${(100 * r.goodShare).toFixed(1)}% of sent | ${(100 * r.defaultShare).toFixed(1)}% | ` +
+        `${ms(r.modelLatencyUs.p99)} | ${ms(r.defaultLatencyUs.p50)} / ${ms(r.defaultLatencyUs.p99)} | ${r.model ? r.model.shedCount + r.model.expiredCount : '-'} | ${r.model?.batchSizeMean.toFixed(1) ?? '-'} | ${r.clusterCpuPct?.toFixed(0)} / ${r.modelProcessesCpuPct?.toFixed(0)} |`,
+    );
   }
   out.push('', '| batchWaitMs | rate /s | p50 ms | p99 ms | in SLO | mean batch | batches /s |', '|---|---|---|---|---|---|---|');
   for (const { batchWaitMs, r } of delayed) {
-    out.push(`| ${batchWaitMs} | ${Math.round(r.rateRps)} | ${ms(r.latencyUs.p50)} | ${ms(r.latencyUs.p99)} | ${(100 * r.goodShare).toFixed(2)}% | `
-      + `${r.model?.batchSizeMean.toFixed(1) ?? '-'} | ${r.model ? Math.round(r.model.batchCount / 3) : '-'} |`);
+    out.push(
+      `| ${batchWaitMs} | ${Math.round(r.rateRps)} | ${ms(r.latencyUs.p50)} | ${ms(r.latencyUs.p99)} | ${(100 * r.goodShare).toFixed(2)}% | ` +
+        `${r.model?.batchSizeMean.toFixed(1) ?? '-'} | ${r.model ? Math.round(r.model.batchCount / 3) : '-'} |`,
+    );
   }
   out.push('', '| noop model, cache on, closed loop c=32 | req/s | p50 ms | p99 ms | generator CPU |', '|---|---|---|---|---|');
   for (const c of cache) {
     const l = c.latencyUs as { p50: number; p99: number };
-    out.push(`| ${c.label as string} | ${Math.round(c.throughputRps as number)} | ${ms(l.p50)} | ${ms(l.p99)} | ${(c.generatorCpuPct as number).toFixed(0)}% |`);
+    out.push(
+      `| ${c.label as string} | ${Math.round(c.throughputRps as number)} | ${ms(l.p50)} | ${ms(l.p99)} | ${(c.generatorCpuPct as number).toFixed(0)}% |`,
+    );
   }
   out.push('', `summary: ${JSON.stringify(summary)}`, `load average (1/5/15 min): ${JSON.stringify(loads)}`);
   process.stdout.write(`${out.join('\n')}\n`);

@@ -93,9 +93,15 @@ class LevelRecord {
   non2xx = 0;
   errors = 0;
 
-  constructor(readonly startMs: number, readonly endMs: number, readonly sloMs: number) {}
+  constructor(
+    readonly startMs: number,
+    readonly endMs: number,
+    readonly sloMs: number,
+  ) {}
 
-  inWindow(intendedMs: number): boolean { return intendedMs >= this.startMs && intendedMs < this.endMs; }
+  inWindow(intendedMs: number): boolean {
+    return intendedMs >= this.startMs && intendedMs < this.endMs;
+  }
 }
 
 export class ConnectionPool implements ResultSink {
@@ -136,12 +142,22 @@ export class ConnectionPool implements ResultSink {
     if (this.#rescueInFlight || now - this.lastSendMs > kStallMs || now - this.lastGoodMs < kStallMs) return;
     this.#rescueInFlight = true;
     this.rescues++;
-    fetch(`http://127.0.0.1:${this.port}/${this.app}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ input: [this.rescues, 0.5, 0.25, 0.125, 1, 2, 3, 4], slo_micros: 200_000 }), signal: AbortSignal.timeout(1000) })
-      .then((res) => res.text()).catch(() => '').finally(() => { this.#rescueInFlight = false; });
+    fetch(`http://127.0.0.1:${this.port}/${this.app}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: [this.rescues, 0.5, 0.25, 0.125, 1, 2, 3, 4], slo_micros: 200_000 }),
+      signal: AbortSignal.timeout(1000),
+    })
+      .then((res) => res.text())
+      .catch(() => '')
+      .finally(() => {
+        this.#rescueInFlight = false;
+      });
   }
 
-  get backlog(): number { return this.#backlogMs.length - this.#backlogHead; }
+  get backlog(): number {
+    return this.#backlogMs.length - this.#backlogHead;
+  }
 
   /** Send on an idle connection, or wait in the generator until one is free. */
   dispatch(intendedMs: number): void {
@@ -180,7 +196,10 @@ export class ConnectionPool implements ResultSink {
     this.#release(conn);
     const r = this.record;
     if (r === null || !r.inWindow(intendedMs)) return;
-    if (status < 200 || status >= 300) { r.non2xx++; return; }
+    if (status < 200 || status >= 300) {
+      r.non2xx++;
+      return;
+    }
     r.answered++;
     r.all.record(latencyUs);
     if (isDefault) {
@@ -246,7 +265,12 @@ export async function runOpenLevel(pool: ConnectionPool, s: LevelSpec): Promise<
   const rescues0 = pool.rescues;
   const metricsUrl = `http://127.0.0.1:${pool.port}/metrics`;
   const schedule = new OpenLoopSchedule({
-    rateRps: s.rateRps, poisson: true, seed: s.seed, startMs: t0, endMs, now: () => performance.now(),
+    rateRps: s.rateRps,
+    poisson: true,
+    seed: s.seed,
+    startMs: t0,
+    endMs,
+    now: () => performance.now(),
     dispatch: (intendedMs) => {
       if (rec.inWindow(intendedMs)) {
         rec.sent++;

@@ -26,18 +26,26 @@ export function startEchoServer(port: number, options: EchoServerOptions = {}): 
   const app = App()
     .post('/*', (res) => {
       const state = { aborted: false };
-      res.onAborted(() => { state.aborted = true; });
+      res.onAborted(() => {
+        state.aborted = true;
+      });
       res.onData((_chunk, isLast) => {
         if (!isLast || state.aborted) return;
         const body = `{"query_id":${n},${answer()}`;
-        res.cork(() => { res.writeHeader('Content-Type', 'application/json').end(body); });
+        res.cork(() => {
+          res.writeHeader('Content-Type', 'application/json').end(body);
+        });
       });
     })
     .ws('/*', {
       message: (ws, message) => {
         const text = Buffer.from(message).toString('utf8');
         let id: unknown = null;
-        try { id = (JSON.parse(text) as { id?: unknown }).id ?? null; } catch { /* answer id null */ }
+        try {
+          id = (JSON.parse(text) as { id?: unknown }).id ?? null;
+        } catch {
+          /* answer id null */
+        }
         ws.send(`{"id":${JSON.stringify(id)},${answer()}`, false);
       },
     });
@@ -47,13 +55,26 @@ export function startEchoServer(port: number, options: EchoServerOptions = {}): 
         reject(new Error(`echo server: cannot listen on 127.0.0.1:${port}`));
         return;
       }
-      resolve({ port: us_socket_local_port(socket), close: () => { us_listen_socket_close(socket); app.close(); } });
+      resolve({
+        port: us_socket_local_port(socket),
+        close: () => {
+          us_listen_socket_close(socket);
+          app.close();
+        },
+      });
     });
   });
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const port = Number(process.argv[2] ?? process.env['ECHO_PORT'] ?? 8080);
-  startEchoServer(port).then((s) => { process.stdout.write(`echo server listening on 127.0.0.1:${s.port}\n`); },
-    (err: unknown) => { process.stderr.write(`${String(err)}\n`); process.exitCode = 1; });
+  startEchoServer(port).then(
+    (s) => {
+      process.stdout.write(`echo server listening on 127.0.0.1:${s.port}\n`);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -25,20 +25,31 @@ async function serve(): Promise<void> {
   const threads = Number(process.env.CLIPPER_BENCH_THREADS ?? '') || undefined;
   // CLIPPER_BENCH_CONFIG: JSON of cluster options to try, e.g. '{"ringSpinCount":1000}'.
   const extra = JSON.parse(process.env.CLIPPER_BENCH_CONFIG ?? '{}') as Record<string, unknown>;
-  const cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0, batchingThreads: threads, ...extra }, startAdmin: startAdminServer });
+  const cluster = await Cluster.start({
+    config: { queryPort: 0, adminPort: 0, batchingThreads: threads, ...extra },
+    startAdmin: startAdminServer,
+  });
   await installExample(cluster);
-  await deployRecord(cluster, nodeModelRecord('noop-model', '1', 'doubles', path.join(kRepoRoot, 'containers', 'node', 'examples', 'noop_model.mjs')));
+  await deployRecord(
+    cluster,
+    nodeModelRecord('noop-model', '1', 'doubles', path.join(kRepoRoot, 'containers', 'node', 'examples', 'noop_model.mjs')),
+  );
   await cluster.store.putApp(appRecordOf('noop', 'doubles', ['noop-model'], { latency_slo_micros: 100_000 }));
   process.stdout.write(`${JSON.stringify({ port: cluster.queryPort })}\n`);
-  process.on('SIGTERM', () => { void cluster.close().then(() => process.exit(0)); });
+  process.on('SIGTERM', () => {
+    void cluster.close().then(() => process.exit(0));
+  });
 }
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'serve') return serve();
-  const { values } = parseArgs({ options: {
-    'duration-s': { type: 'string', default: '10' }, connections: { type: 'string', default: '64' },
-    threads: { type: 'string', default: '1' },
-  } });
+  const { values } = parseArgs({
+    options: {
+      'duration-s': { type: 'string', default: '10' },
+      connections: { type: 'string', default: '64' },
+      threads: { type: 'string', default: '1' },
+    },
+  });
   const durationS = Number(values['duration-s']);
   const connections = Number(values.connections);
   const threads = Number(values.threads);
@@ -71,12 +82,16 @@ async function main(): Promise<void> {
   const rpsOf = (label: string): number => results.find((r) => r.label === label && r.connections === connections)!.requestsPerS;
   const echoRps = rpsOf(kEcho);
   const echoTunedRps = rpsOf(kEchoTuned);
-  const lines = ['| target | connections | req/s | vs echo | vs echo (serving flags) | p50 µs | p99 µs | default outputs | non-2xx | cache hits |',
-    '|---|---|---|---|---|---|---|---|---|---|'];
+  const lines = [
+    '| target | connections | req/s | vs echo | vs echo (serving flags) | p50 µs | p99 µs | default outputs | non-2xx | cache hits |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
   const pct = (a: number, b: number): string => `${((a / b) * 100).toFixed(0)}%`;
   for (const r of results) {
     const full = r.connections === connections;
-    lines.push(`| ${r.label} | ${r.connections} | ${r.requestsPerS.toFixed(0)} | ${full ? pct(r.requestsPerS, echoRps) : ''} | ${full ? pct(r.requestsPerS, echoTunedRps) : ''} | ${r.p50Us} | ${r.p99Us} | ${r.defaults} | ${r.non2xx} | ${r.cacheHits ?? ''} |`);
+    lines.push(
+      `| ${r.label} | ${r.connections} | ${r.requestsPerS.toFixed(0)} | ${full ? pct(r.requestsPerS, echoRps) : ''} | ${full ? pct(r.requestsPerS, echoTunedRps) : ''} | ${r.p50Us} | ${r.p99Us} | ${r.defaults} | ${r.non2xx} | ${r.cacheHits ?? ''} |`,
+    );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
 }

@@ -23,14 +23,19 @@ async function serve(): Promise<void> {
   await deployRecord(cluster, nodeModelRecord('noop', '1', 'doubles', noop, { cache_enabled: false }));
   await cluster.store.putApp(appRecordOf('noop', 'doubles', ['noop']));
   process.stdout.write(`${JSON.stringify({ port: cluster.queryPort })}\n`);
-  process.on('SIGTERM', () => { void cluster.close().then(() => process.exit(0)); });
+  process.on('SIGTERM', () => {
+    void cluster.close().then(() => process.exit(0));
+  });
 }
 
 async function main(): Promise<void> {
   if (process.argv[2] === 'serve') return serve();
-  const { values } = parseArgs({ options: {
-    'duration-s': { type: 'string', default: '4' }, connections: { type: 'string', default: '64' },
-  } });
+  const { values } = parseArgs({
+    options: {
+      'duration-s': { type: 'string', default: '4' },
+      connections: { type: 'string', default: '64' },
+    },
+  });
   const { child, port } = await startChild([path.join(kRepoRoot, 'dist', 'bench', 'http_stages.js'), 'serve']);
   const lines = ['| path | connections | req/s | p50 µs | p99 µs |', '|---|---|---|---|---|'];
   try {

@@ -41,29 +41,40 @@ export async function runMicro(options: MicroOptions): Promise<MicroResult[]> {
     const base = (body + 24) >>> 3;
     for (let i = 0; i < 4; i++) producer.f64[base + i] = values[i]!;
     producer.commit();
-    consumer.drain((b) => { sink += consumer.f64[(b + 24) >>> 3]!; });
+    consumer.drain((b) => {
+      sink += consumer.f64[(b + 24) >>> 3]!;
+    });
   });
 
   // Container codec: encode a predict frame of `batchSize` 4-double inputs, decode its result.
   const data = new Uint8Array(batchSize * 32);
-  const predict: ContainerMessage = { t: 'predict', id: 1, type: 'doubles', n: batchSize,
-    lens: new Array(batchSize).fill(4), data };
+  const predict: ContainerMessage = { t: 'predict', id: 1, type: 'doubles', n: batchSize, lens: new Array(batchSize).fill(4), data };
   const resultFrame = encodeFrame({ t: 'result', id: 1, outputs: new Array(batchSize).fill(6.6) });
   const decoder = new FrameDecoder();
-  bench.add(`msgpack predict frame encode (batch ${batchSize})`, () => { sink += encodeFrame(predict).length; });
+  bench.add(`msgpack predict frame encode (batch ${batchSize})`, () => {
+    sink += encodeFrame(predict).length;
+  });
   bench.add(`msgpack result frame decode (batch ${batchSize})`, () => {
-    decoder.push(resultFrame, (m) => { sink += (m as { outputs: unknown[] }).outputs.length; });
+    decoder.push(resultFrame, (m) => {
+      sink += (m as { outputs: unknown[] }).outputs.length;
+    });
   });
 
   // Frontend: parse and validate a predict body; format an output.
   const body = Buffer.from('{"input":[1.1,2.2,3.3,4.4,5.5,6.6,7.7,8.8]}');
   const batchBody = Buffer.from(JSON.stringify({ input_batch: Array.from({ length: batchSize }, (_, i) => [i, i + 0.5, 2]) }));
-  bench.add('predict body parse+validate (8 doubles)', () => { sink += parsePredictRequest(body, 'doubles', 1e9).inputs.length; });
+  bench.add('predict body parse+validate (8 doubles)', () => {
+    sink += parsePredictRequest(body, 'doubles', 1e9).inputs.length;
+  });
   bench.add(`predict body parse+validate (input_batch ${batchSize})`, () => {
     sink += parsePredictRequest(batchBody, 'doubles', 1e9).inputs.length;
   });
-  bench.add('output to JSON text (number)', () => { sink += outputToJson(6.6).length; });
-  bench.add('output to JSON text (JSON string "0.25")', () => { sink += outputToJson('0.25').length; });
+  bench.add('output to JSON text (number)', () => {
+    sink += outputToJson(6.6).length;
+  });
+  bench.add('output to JSON text (JSON string "0.25")', () => {
+    sink += outputToJson('0.25').length;
+  });
 
   // Batcher step: enqueue `batchSize` queries, the scheduler forms and sends one batch, the batch
   // completes. A manual clock (no timers fire) keeps it deterministic.
@@ -71,8 +82,11 @@ export async function runMicro(options: MicroOptions): Promise<MicroResult[]> {
   const clock: Clock = { nowMs: () => nowMs, setTimer: () => 0, clearTimer: () => {} };
   let lastBatchId = -1;
   const scheduler = new ModelScheduler<number>({ batchSize: batchSize }, clock, {
-    sendBatch: (_replica, batchId) => { lastBatchId = batchId; },
-    expire: () => {}, reject: () => {},
+    sendBatch: (_replica, batchId) => {
+      lastBatchId = batchId;
+    },
+    expire: () => {},
+    reject: () => {},
   });
   scheduler.addReplica(1);
   let token = 0;
@@ -130,10 +144,13 @@ export function formatMicro(results: MicroResult[]): string {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const small = process.argv.includes('--small');
-  runMicro({ small }).then((results) => {
-    process.stdout.write(process.argv.includes('--json') ? `${JSON.stringify(results, null, 2)}\n` : `${formatMicro(results)}\n`);
-  }, (err: unknown) => {
-    process.stderr.write(`${String(err)}\n`);
-    process.exit(1);
-  });
+  runMicro({ small }).then(
+    (results) => {
+      process.stdout.write(process.argv.includes('--json') ? `${JSON.stringify(results, null, 2)}\n` : `${formatMicro(results)}\n`);
+    },
+    (err: unknown) => {
+      process.stderr.write(`${String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

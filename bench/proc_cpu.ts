@@ -18,17 +18,29 @@ function ticks(pid: number): number {
 
 function children(pid: number): number[] {
   try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((s) => s !== '').map(Number);
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter((s) => s !== '')
+      .map(Number);
   } catch {
     return [];
   }
 }
 
-export interface CpuSample { atMs: number; selfS: number; childrenS: number }
+export interface CpuSample {
+  atMs: number;
+  selfS: number;
+  childrenS: number;
+}
 
 /** CPU seconds used so far by `pid` itself and by its direct children (summed). */
 export function sampleCpu(pid: number): CpuSample {
-  return { atMs: performance.now(), selfS: ticks(pid) / kTicksPerS, childrenS: children(pid).reduce((a, c) => a + ticks(c), 0) / kTicksPerS };
+  return {
+    atMs: performance.now(),
+    selfS: ticks(pid) / kTicksPerS,
+    childrenS: children(pid).reduce((a, c) => a + ticks(c), 0) / kTicksPerS,
+  };
 }
 
 /** % of one core used between two samples, by the process and by its children. */

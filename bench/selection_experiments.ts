@@ -44,25 +44,45 @@ interface BenchModels {
 
 function model(name: string, fn: string): ModelRecord {
   return {
-    model_name: name, model_version: '1', input_type: 'doubles', labels: [], container_name: 'bench', model_data_path: 'DEPRECATED',
-    batch_size: -1, num_replicas: 1, container: { runtime: 'node', entry: kModelsFile, function: fn, options: { isolate: 'inline' } },
+    model_name: name,
+    model_version: '1',
+    input_type: 'doubles',
+    labels: [],
+    container_name: 'bench',
+    model_data_path: 'DEPRECATED',
+    batch_size: -1,
+    num_replicas: 1,
+    container: { runtime: 'node', entry: kModelsFile, function: fn, options: { isolate: 'inline' } },
   };
 }
 
-const kModelFns = [['cls0', 'cls0'], ['cls1', 'cls1'], ['cls2', 'cls2'], ['reg0', 'reg0'], ['reg1', 'reg1'], ['reg2', 'reg2'],
-  ['d1', 'delay1'], ['d3', 'delay3'], ['d5', 'delay5']] as const;
+const kModelFns = [
+  ['cls0', 'cls0'],
+  ['cls1', 'cls1'],
+  ['cls2', 'cls2'],
+  ['reg0', 'reg0'],
+  ['reg1', 'reg1'],
+  ['reg2', 'reg2'],
+  ['d1', 'delay1'],
+  ['d3', 'delay3'],
+  ['d5', 'delay5'],
+] as const;
 
 /** The server process: a cluster with every bench model deployed; prints its ports. */
 async function serve(): Promise<void> {
-  const cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0, batchingThreads: 1, selectionSeed: 2017, cacheBytesMax: 0 },
-    startAdmin: startAdminServer });
+  const cluster = await Cluster.start({
+    config: { queryPort: 0, adminPort: 0, batchingThreads: 1, selectionSeed: 2017, cacheBytesMax: 0 },
+    startAdmin: startAdminServer,
+  });
   for (const [name, fn] of kModelFns) {
     await cluster.store.putModel(model(name, fn));
     await cluster.waitForDeploy(name, '1');
     await cluster.store.setCurrentVersion(name, '1');
   }
   process.stdout.write(`${JSON.stringify({ queryPort: cluster.queryPort, adminPort: cluster.adminPort })}\n`);
-  process.on('SIGTERM', () => { void cluster.close().then(() => process.exit(0)); });
+  process.on('SIGTERM', () => {
+    void cluster.close().then(() => process.exit(0));
+  });
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -87,24 +107,53 @@ async function main(): Promise<void> {
   const pool = new Pool(`http://127.0.0.1:${ports.queryPort}`, { connections: 8, pipelining: 1 });
   const adminPool = new Pool(`http://127.0.0.1:${ports.adminPort}`, { connections: 1 });
   // The fields of the predict and update replies the experiments read (the admin calls' replies are unread).
-  interface Reply { output: number; models: string[]; default?: boolean; losses: number[] }
+  interface Reply {
+    output: number;
+    models: string[];
+    default?: boolean;
+    losses: number[];
+  }
   const post = async (urlPath: string, body: unknown, on = pool): Promise<Reply> => {
-    const r = await on.request({ path: urlPath, method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const r = await on.request({
+      path: urlPath,
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
     const text = await r.body.text();
     if (r.statusCode !== 200) throw new Error(`${urlPath}: ${r.statusCode} ${text}`);
-    try { return JSON.parse(text) as Reply; } catch { return {} as Reply; }
+    try {
+      return JSON.parse(text) as Reply;
+    } catch {
+      return {} as Reply;
+    }
   };
   const cluster = {
     store: {
       putApp: async (a: { name: string; linked: string[]; policy: string; params: Record<string, unknown>; sloMicros: number }) => {
-        await post('/admin/add_app', { name: a.name, input_type: 'doubles', default_output: '-1', latency_slo_micros: a.sloMicros,
-          selection_policy: a.policy, policy_params: a.params }, adminPool);
+        await post(
+          '/admin/add_app',
+          {
+            name: a.name,
+            input_type: 'doubles',
+            default_output: '-1',
+            latency_slo_micros: a.sloMicros,
+            selection_policy: a.policy,
+            policy_params: a.params,
+          },
+          adminPool,
+        );
         await post('/admin/add_model_links', { app_name: a.name, model_names: a.linked }, adminPool);
       },
     },
   };
-  const app = (name: string, linked: string[], policy: string, params: Record<string, unknown>, sloMicros = 100_000) =>
-    ({ name, linked, policy, params, sloMicros });
+  const app = (name: string, linked: string[], policy: string, params: Record<string, unknown>, sloMicros = 100_000) => ({
+    name,
+    linked,
+    policy,
+    params,
+    sloMicros,
+  });
   const results: Record<string, unknown> = { steps, machine: `${process.platform} ${process.arch}, node ${process.version}` };
   try {
     // (a) Exp3, Fig. 8
@@ -140,12 +189,23 @@ async function main(): Promise<void> {
       return part.reduce((a, b) => a + b, 0) / part.length;
     };
     results.exp3 = {
-      windowSize, totalErrorRate: round(totalErrors / steps),
-      phase1: { bestModel: 'cls0 (10% errors)', trafficShareBestLastQuarter: round(lastQuarter(served[0]!, 0.3, 0.5)), errorRateLastQuarter: round(lastQuarter(errors, 0.3, 0.5)) },
-      phase2: { bestModel: 'cls1 (25% errors; cls0 degraded to 60%)', trafficShareBestLastQuarter: round(lastQuarter(served[1]!, 0.8, 1)), errorRateLastQuarter: round(lastQuarter(errors, 0.8, 1)) },
+      windowSize,
+      totalErrorRate: round(totalErrors / steps),
+      phase1: {
+        bestModel: 'cls0 (10% errors)',
+        trafficShareBestLastQuarter: round(lastQuarter(served[0]!, 0.3, 0.5)),
+        errorRateLastQuarter: round(lastQuarter(errors, 0.3, 0.5)),
+      },
+      phase2: {
+        bestModel: 'cls1 (25% errors; cls0 degraded to 60%)',
+        trafficShareBestLastQuarter: round(lastQuarter(served[1]!, 0.8, 1)),
+        errorRateLastQuarter: round(lastQuarter(errors, 0.8, 1)),
+      },
     };
     const fig8 = linePlot({
-      title: `Exp3 over 3 classifiers (cls0 degrades at step ${steps / 2})`, xLabel: 'feedback step', yLabel: 'share of window',
+      title: `Exp3 over 3 classifiers (cls0 degrades at step ${steps / 2})`,
+      xLabel: 'feedback step',
+      yLabel: 'share of window',
       series: [
         ...names.map((n, i) => ({ name: `traffic to ${n}`, points: xs.map((x, j) => [x, served[i]![j]!] as [number, number]) })),
         { name: 'error rate', points: xs.map((x, j) => [x, errors[j]!] as [number, number]) },
@@ -168,49 +228,80 @@ async function main(): Promise<void> {
     }
     const mean = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
     const memberMae = memberErr.map(mean);
-    results.exp4 = { ensembleMae: round(mean(ensErr)), memberMae: memberMae.map((v) => round(v)),
-      bestSingleMae: round(Math.min(...memberMae)), ensembleMaeSecondHalf: round(mean(ensErr.slice(steps / 2))) };
+    results.exp4 = {
+      ensembleMae: round(mean(ensErr)),
+      memberMae: memberMae.map((v) => round(v)),
+      bestSingleMae: round(Math.min(...memberMae)),
+      ensembleMaeSecondHalf: round(mean(ensErr.slice(steps / 2))),
+    };
 
     // (c) Stragglers, Fig. 9: reg0 (most accurate) slowed to 50 ms in phase 1; SLO 20 ms
     await cluster.store.putApp(app('strag', ['reg0', 'reg1', 'reg2'], 'exp4', { tolerance: 1, lossScale: 20 }, 20_000));
     const phases: Array<{ latMs: number[]; err: number[]; contributors: number[]; defaults: number }> = [
-      { latMs: [], err: [], contributors: [], defaults: 0 }, { latMs: [], err: [], contributors: [], defaults: 0 }];
+      { latMs: [], err: [], contributors: [], defaults: 0 },
+      { latMs: [], err: [], contributors: [], defaults: 0 },
+    ];
     const n = Math.min(steps, 1000);
     const series: Array<[number, number]> = [];
     const concurrency = 4;
     for (let t = 1; t <= 2 * n; t += concurrency) {
-      await Promise.all(Array.from({ length: concurrency }, async (_, k) => {
-        const step = t + k;
-        const phase = step > n ? 1 : 0;
-        const started = performance.now();
-        const p = await post('/strag/predict', { input: [step, phase] });
-        const latMs = performance.now() - started;
-        const ph = phases[phase]!;
-        ph.latMs.push(latMs);
-        if (p.default) ph.defaults++;
-        else ph.err.push(Math.abs(p.output - models.truthValue(step)));
-        ph.contributors.push(p.models.length);
-        series.push([step, latMs]);
-      }));
+      await Promise.all(
+        Array.from({ length: concurrency }, async (_, k) => {
+          const step = t + k;
+          const phase = step > n ? 1 : 0;
+          const started = performance.now();
+          const p = await post('/strag/predict', { input: [step, phase] });
+          const latMs = performance.now() - started;
+          const ph = phases[phase]!;
+          ph.latMs.push(latMs);
+          if (p.default) ph.defaults++;
+          else ph.err.push(Math.abs(p.output - models.truthValue(step)));
+          ph.contributors.push(p.models.length);
+          series.push([step, latMs]);
+        }),
+      );
     }
     const summary = phases.map((ph) => {
       const sorted = [...ph.latMs].sort((a, b) => a - b);
-      return { p50Ms: round(quantile(sorted, 0.5)), p99Ms: round(quantile(sorted, 0.99)), maxMs: round(sorted[sorted.length - 1]!),
-        mae: round(mean(ph.err)), meanContributors: round(mean(ph.contributors), 2), defaults: ph.defaults };
+      return {
+        p50Ms: round(quantile(sorted, 0.5)),
+        p99Ms: round(quantile(sorted, 0.99)),
+        maxMs: round(sorted[sorted.length - 1]!),
+        mae: round(mean(ph.err)),
+        meanContributors: round(mean(ph.contributors), 2),
+        defaults: ph.defaults,
+      };
     });
     results.stragglers = { sloMs: 20, slowedModel: 'reg0 (50 ms in phase 2)', concurrency, healthy: summary[0], straggler: summary[1] };
     series.sort((a, b) => a[0] - b[0]);
     const bucket = 20;
     const p99Series: Array<[number, number]> = [];
     for (let i = 0; i + bucket <= series.length; i += bucket) {
-      const lat = series.slice(i, i + bucket).map((s) => s[1]).sort((a, b) => a - b);
+      const lat = series
+        .slice(i, i + bucket)
+        .map((s) => s[1])
+        .sort((a, b) => a - b);
       p99Series.push([series[i + bucket - 1]![0], quantile(lat, 0.99)]);
     }
-    writeFileSync(path.join(outDir, 'selection_fig9_stragglers.svg'), linePlot({
-      title: `Exp4 over 3 regressors, SLO 20 ms: reg0 slowed to 50 ms at query ${n}`, xLabel: 'query', yLabel: 'latency ms (max of 20)',
-      series: [{ name: 'latency (max per 20 queries)', points: p99Series }, { name: 'SLO', points: [[0, 20], [2 * n, 20]] }],
-      width: 640,
-    }));
+    writeFileSync(
+      path.join(outDir, 'selection_fig9_stragglers.svg'),
+      linePlot({
+        title: `Exp4 over 3 regressors, SLO 20 ms: reg0 slowed to 50 ms at query ${n}`,
+        xLabel: 'query',
+        yLabel: 'latency ms (max of 20)',
+        series: [
+          { name: 'latency (max per 20 queries)', points: p99Series },
+          {
+            name: 'SLO',
+            points: [
+              [0, 20],
+              [2 * n, 20],
+            ],
+          },
+        ],
+        width: 640,
+      }),
+    );
 
     // (d) Exp4 latency vs its slowest member: delay5 alone vs exp4 over delay1, delay3, delay5
     await cluster.store.putApp(app('one5', ['d5'], 'default', {}));
@@ -247,9 +338,19 @@ function decisionCost(): Record<string, number> {
     const sab = createSnapshotBuffer(k);
     const p = createPolicy(config, k);
     new SnapshotWriter(sab).publish(p.snapshot(), p.mode);
-    return new AppSelection({ app: 'x', generation: 1, signature: '', config, mode: p.mode, models: Array.from({ length: k }, (_, i) => `m${i}`),
-      sab, prng: new Prng(1), userEntriesMax: 10, memberStats: { queries: 0, defaults: 0, sloMisses: 0, latencyUs: newBucketHistogram([]) },
-      requestUser: () => undefined });
+    return new AppSelection({
+      app: 'x',
+      generation: 1,
+      signature: '',
+      config,
+      mode: p.mode,
+      models: Array.from({ length: k }, (_, i) => `m${i}`),
+      sab,
+      prng: new Prng(1),
+      userEntriesMax: 10,
+      memberStats: { queries: 0, defaults: 0, sloMisses: 0, latencyUs: newBucketHistogram([]) },
+      requestUser: () => undefined,
+    });
   };
   const time = (fn: () => number): number => {
     let sink = 0;

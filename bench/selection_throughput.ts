@@ -26,18 +26,40 @@ async function serve(): Promise<void> {
   const { Cluster } = await import('../src/cluster.js');
   const cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0 } });
   for (const name of ['n1', 'n2']) {
-    await cluster.store.putModel({ model_name: name, model_version: '1', input_type: 'doubles', labels: [], container_name: 'bench',
-      model_data_path: 'DEPRECATED', batch_size: -1, num_replicas: 1, container: { runtime: 'node', entry: kNoop, options: { isolate: 'inline' } } });
+    await cluster.store.putModel({
+      model_name: name,
+      model_version: '1',
+      input_type: 'doubles',
+      labels: [],
+      container_name: 'bench',
+      model_data_path: 'DEPRECATED',
+      batch_size: -1,
+      num_replicas: 1,
+      container: { runtime: 'node', entry: kNoop, options: { isolate: 'inline' } },
+    });
     await cluster.waitForDeploy(name, '1');
     await cluster.store.setCurrentVersion(name, '1');
   }
-  const base = { input_type: 'doubles' as const, default_output: '-1', latency_slo_micros: 100_000, overload_response: 'default_output' as const };
+  const base = {
+    input_type: 'doubles' as const,
+    default_output: '-1',
+    latency_slo_micros: 100_000,
+    overload_response: 'default_output' as const,
+  };
   await cluster.store.putApp({ ...base, name: 'single', linked_models: ['n1'], selection_policy: 'default' });
   await cluster.store.putApp({ ...base, name: 'default', linked_models: ['n1', 'n2'], selection_policy: 'default' });
-  await cluster.store.putApp({ ...base, name: 'split', linked_models: ['n1', 'n2'], selection_policy: 'weighted_split', policy_params: { weights: [1, 0] } });
+  await cluster.store.putApp({
+    ...base,
+    name: 'split',
+    linked_models: ['n1', 'n2'],
+    selection_policy: 'weighted_split',
+    policy_params: { weights: [1, 0] },
+  });
   await cluster.store.putApp({ ...base, name: 'exp3', linked_models: ['n1', 'n2'], selection_policy: 'exp3' });
   process.stdout.write(`${JSON.stringify({ port: cluster.queryPort })}\n`);
-  process.on('SIGTERM', () => { void cluster.close().then(() => process.exit(0)); });
+  process.on('SIGTERM', () => {
+    void cluster.close().then(() => process.exit(0));
+  });
 }
 
 function wrk(url: string, connections: number, durationS: number): number {
@@ -48,8 +70,13 @@ function wrk(url: string, connections: number, durationS: number): number {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { 'duration-s': { type: 'string', default: '4' }, rounds: { type: 'string', default: '3' },
-    connections: { type: 'string', default: '32' } } });
+  const { values } = parseArgs({
+    options: {
+      'duration-s': { type: 'string', default: '4' },
+      rounds: { type: 'string', default: '3' },
+      connections: { type: 'string', default: '32' },
+    },
+  });
   const child = spawn(process.execPath, [process.argv[1]!, '--serve'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
@@ -59,7 +86,8 @@ async function main(): Promise<void> {
   try {
     for (const a of kApps) wrk(`http://127.0.0.1:${port}/${a}/predict`, 8, 1); // warm-up
     for (let r = 0; r < Number(values.rounds); r++) {
-      for (const a of kApps) rps[a]!.push(wrk(`http://127.0.0.1:${port}/${a}/predict`, Number(values.connections), Number(values['duration-s'])));
+      for (const a of kApps)
+        rps[a]!.push(wrk(`http://127.0.0.1:${port}/${a}/predict`, Number(values.connections), Number(values['duration-s'])));
     }
   } finally {
     child.kill('SIGTERM');
@@ -67,8 +95,12 @@ async function main(): Promise<void> {
   }
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const single = median(rps.single!);
-  const result = Object.fromEntries(kApps.map((a) => [a, { rps: rps[a]!.map(Math.round), medianRps: Math.round(median(rps[a]!)),
-    vsSingle: Number((median(rps[a]!) / single).toFixed(3)) }]));
+  const result = Object.fromEntries(
+    kApps.map((a) => [
+      a,
+      { rps: rps[a]!.map(Math.round), medianRps: Math.round(median(rps[a]!)), vsSingle: Number((median(rps[a]!) / single).toFixed(3)) },
+    ]),
+  );
   process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
 }
 

@@ -105,9 +105,11 @@ if (values.json) {
   console.log(JSON.stringify({ seed, durationMs, simulated: true, rows, delayRows, goal }, null, 2));
 } else {
   console.log(`batching simulator, seed ${seed}, ${durationMs} ms simulated (first 1000 ms warm-up); SIMULATED TIME`);
-  console.log(`container t(n) = 2 ms + 0.05 ms * n, SLO ${kReferenceSloMs} ms, n* = ${kBestBatchSize}, best = ${goal.bestThroughputPerS}/s`);
+  console.log(
+    `container t(n) = 2 ms + 0.05 ms * n, SLO ${kReferenceSloMs} ms, n* = ${kBestBatchSize}, best = ${goal.bestThroughputPerS}/s`,
+  );
   console.table(rows);
-  console.log('delayed batching at 10% and 50% of one replica\'s best throughput:');
+  console.log("delayed batching at 10% and 50% of one replica's best throughput:");
   console.table(delayRows);
   console.log('speed goal (AIMD at 2x load: >= 90% of n*/t(n*), >= 99.9% of sent queries within SLO):', goal);
 }

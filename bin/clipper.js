@@ -19,8 +19,9 @@ if (!existsSync(cli)) {
 const args = process.argv.slice(2);
 const { hasServingNodeFlags, servingNodeFlags } = await import(new URL('../dist/src/cli/node_flags.js', import.meta.url).href);
 if (args[0] === 'start' && !hasServingNodeFlags()) {
-  const child = spawn(process.execPath, [...servingNodeFlags(), ...process.execArgv, fileURLToPath(import.meta.url), ...args],
-    { stdio: ['inherit', 'inherit', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, [...servingNodeFlags(), ...process.execArgv, fileURLToPath(import.meta.url), ...args], {
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+  });
   for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
   child.on('error', (err) => {
     console.error(`clipper: could not start the server process: ${err.message}`);

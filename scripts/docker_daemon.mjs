@@ -10,15 +10,26 @@ import { existsSync, openSync } from 'node:fs';
 import http from 'node:http';
 
 const kSocket = '/var/run/docker.sock';
-const kPackages = [['dockerd', 'docker.io'], ['mmdebstrap', 'mmdebstrap'], ['docker-registry', 'docker-registry'], ['docker-compose', 'docker-compose']];
+const kPackages = [
+  ['dockerd', 'docker.io'],
+  ['mmdebstrap', 'mmdebstrap'],
+  ['docker-registry', 'docker-registry'],
+  ['docker-compose', 'docker-compose'],
+];
 
 function ping(timeoutMs = 2000) {
   if (process.env.DOCKER_HOST !== undefined && !process.env.DOCKER_HOST.startsWith('unix://')) return Promise.resolve(false);
   const socketPath = process.env.DOCKER_HOST?.slice('unix://'.length) ?? kSocket;
   return new Promise((resolve) => {
-    const req = http.get({ socketPath, path: '/_ping', timeout: timeoutMs }, (res) => { res.resume(); resolve(res.statusCode === 200); });
+    const req = http.get({ socketPath, path: '/_ping', timeout: timeoutMs }, (res) => {
+      res.resume();
+      resolve(res.statusCode === 200);
+    });
     req.on('error', () => resolve(false));
-    req.on('timeout', () => { req.destroy(); resolve(false); });
+    req.on('timeout', () => {
+      req.destroy();
+      resolve(false);
+    });
   });
 }
 
@@ -32,7 +43,10 @@ function install() {
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (!isRoot || !has('apt-get')) return `${missing.join(', ')} missing and cannot be installed (needs root and apt-get)`;
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const args of [['update', '-q'], ['install', '-y', '-q', '--no-install-recommends', ...missing]]) {
+  for (const args of [
+    ['update', '-q'],
+    ['install', '-y', '-q', '--no-install-recommends', ...missing],
+  ]) {
     const out = spawnSync('apt-get', args, { env, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
     if (out.status !== 0) return `apt-get ${args.join(' ')} failed: ${(out.stderr ?? '').trim().split('\n').slice(-2).join(' | ')}`;
   }
@@ -55,7 +69,10 @@ export async function ensureDocker() {
   const log = openSync('/tmp/clipper-test-dockerd.log', 'a');
   // No userland proxy: loopback-published ports go through iptables, not a copying process per
   // connection (docs/benchmarks.md, Docker replicas: ~80-90% of local-process throughput with it, ~100% without).
-  const daemon = spawn('dockerd', ['--host', `unix://${kSocket}`, '--userland-proxy=false'], { stdio: ['ignore', log, log], detached: true });
+  const daemon = spawn('dockerd', ['--host', `unix://${kSocket}`, '--userland-proxy=false'], {
+    stdio: ['ignore', log, log],
+    detached: true,
+  });
   daemon.on('error', () => {});
   const deadline = Date.now() + 60_000;
   while (!(await ping()) && Date.now() < deadline && daemon.exitCode === null) await new Promise((r) => setTimeout(r, 250));

@@ -21,7 +21,9 @@ function walk(dir) {
 }
 
 const filters = process.argv.slice(2);
-const files = walk(testRoot).filter((f) => filters.length === 0 || filters.some((s) => f.includes(s))).sort();
+const files = walk(testRoot)
+  .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .sort();
 if (files.length === 0) {
   console.error(`no test files found under ${testRoot}${filters.length ? ` matching ${filters.join(', ')}` : ''}`);
   process.exit(1);
@@ -33,7 +35,8 @@ const stopDocker = needsDocker ? await ensureDocker() : async () => {};
 let result;
 try {
   result = spawnSync(process.execPath, ['--test', `--test-concurrency=${concurrency}`, ...files], {
-    stdio: 'inherit', cwd: root,
+    stdio: 'inherit',
+    cwd: root,
   });
 } finally {
   await stopDocker();

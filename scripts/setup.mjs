@@ -9,20 +9,35 @@ import net from 'node:net';
 function redisAnswers() {
   return new Promise((resolve) => {
     const socket = net.connect(6379, '127.0.0.1');
-    const timer = setTimeout(() => { socket.destroy(); resolve(false); }, 1000);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(false);
+    }, 1000);
     socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (d) => { clearTimeout(timer); socket.destroy(); resolve(d.toString().startsWith('+PONG')); });
-    socket.on('error', () => { clearTimeout(timer); resolve(false); });
+    socket.on('data', (d) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+    socket.on('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
   });
 }
 
 if (process.env.CI && !(await redisAnswers())) {
-  const started = spawnSync('redis-server', ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--save', '',
-    '--appendonly', 'no'], { stdio: 'ignore' });
+  const started = spawnSync(
+    'redis-server',
+    ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
   if (started.status === 0) await new Promise((r) => setTimeout(r, 300));
-  console.log(started.status === 0 && (await redisAnswers())
-    ? 'setup: started redis-server on 127.0.0.1:6379 for the Redis-backed tests'
-    : 'setup: Redis is down on 127.0.0.1:6379 and redis-server could not be started; the Redis tests will fail under CI');
+  console.log(
+    started.status === 0 && (await redisAnswers())
+      ? 'setup: started redis-server on 127.0.0.1:6379 for the Redis-backed tests'
+      : 'setup: Redis is down on 127.0.0.1:6379 and redis-server could not be started; the Redis tests will fail under CI',
+  );
 }
 
 const python = process.env.CLIPPER_PYTHON ?? '/usr/bin/python3';
@@ -34,12 +49,16 @@ function missingModules() {
   const script = 'import importlib, sys\nfor m in sys.argv[1:]:\n    try: importlib.import_module(m)\n    except Exception: print(m)\n';
   const out = spawnSync(python, ['-c', script, ...kModules], { encoding: 'utf8' });
   if (out.error !== undefined || out.status !== 0) return null; // no usable interpreter
-  return out.stdout.split('\n').map((s) => s.trim()).filter(Boolean);
+  return out.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 function run(args) {
   const out = spawnSync(args[0], args.slice(1), {
-    stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
     env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
   });
   if (out.error !== undefined || out.status !== 0) {
@@ -74,7 +93,9 @@ try {
 }
 const after = missingModules();
 if (after === null || after.length > 0) {
-  console.error(`setup: installed ${kPackages.join(' ')} but ${python} still lacks ${after === null ? 'a working interpreter' : after.join(', ')}`);
+  console.error(
+    `setup: installed ${kPackages.join(' ')} but ${python} still lacks ${after === null ? 'a working interpreter' : after.join(', ')}`,
+  );
   process.exit(1);
 }
 console.log(`setup: ${what}; installed ${kPackages.join(' ')} with apt-get`);

@@ -22,7 +22,11 @@ export class SimContainer {
   #busy = false;
   readonly #jobs: Job[] = [];
 
-  constructor(readonly model: SimContainerModel, private readonly clock: Clock, private readonly prng: Prng) {}
+  constructor(
+    readonly model: SimContainerModel,
+    private readonly clock: Clock,
+    private readonly prng: Prng,
+  ) {}
 
   get dead(): boolean {
     return this.#dead;

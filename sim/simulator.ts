@@ -94,7 +94,7 @@ export function runSimulation(config: SimConfig): SimResult {
   let offeredCount = 0;
   let completedCount = 0;
   let completedInSloCount = 0;
-  let sentQueryCount = 0;
+  let _sentQueryCount = 0;
   const expiredCount: Record<ExpireReason, number> = { deadline: 0, replica_failed: 0, cancelled: 0, shutdown: 0 };
   const rejectedCount: Record<RejectReason, number> = { queue_full: 0, deadline_unreachable: 0, no_replica: 0 };
 
@@ -126,10 +126,12 @@ export function runSimulation(config: SimConfig): SimResult {
       for (const item of items) {
         if (!(item.deadlineMs > now)) fail(`batch ${batchId}: token ${item.token} sent at ${now} after its deadline ${item.deadlineMs}`);
         if (!probe && predictedLatencyUs / 1000 > item.deadlineMs - now + 1e-9) {
-          fail(`batch ${batchId}: token ${item.token} sent with ${item.deadlineMs - now} ms left, predicted ${predictedLatencyUs / 1000} ms`);
+          fail(
+            `batch ${batchId}: token ${item.token} sent with ${item.deadlineMs - now} ms left, predicted ${predictedLatencyUs / 1000} ms`,
+          );
         }
       }
-      sentQueryCount += items.length;
+      _sentQueryCount += items.length;
       const container = containers.get(replicaId) ?? fail(`batch ${batchId} sent to unknown replica ${replicaId}`);
       const sentMs = now;
       container.submit(items.length, () => {
@@ -137,7 +139,13 @@ export function runSimulation(config: SimConfig): SimResult {
         answered.add(batchId);
         const done = scheduler.onBatchDone(batchId);
         const stats = scheduler.stats().replicas.find((r) => r.replicaId === replicaId);
-        batches.push({ atMs: clock.nowMs(), replicaId, batchSize: items.length, batchSizeMaxAfter: stats?.batchSizeMax ?? 0, latencyMs: clock.nowMs() - sentMs });
+        batches.push({
+          atMs: clock.nowMs(),
+          replicaId,
+          batchSize: items.length,
+          batchSizeMaxAfter: stats?.batchSizeMax ?? 0,
+          latencyMs: clock.nowMs() - sentMs,
+        });
         if (done === null) return;
         for (const item of done) {
           const q = leave(item, 'completed');

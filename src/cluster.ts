@@ -75,42 +75,67 @@ export class Cluster implements AdminContext {
     this.config = config;
     this.store = store;
     this.defaults = { numReplicas: config.defaultReplicas, containers: config.containers };
-    this.#manager = new ManagerRouter({
-      onReplicaStarted: (ep) => this.#deployments.onReplicaStarted(ep),
-      onReplicaStopped: (ep) => this.#deployments.onReplicaStopped(ep),
-    }, {
-      defaultManager: config.containers, clusterName: config.clusterName, dockerHost: dockerHostOf(config.dockerHost),
-      ...(options.localProcess !== undefined ? { localProcess: options.localProcess } : {}),
-      ...(options.docker !== undefined ? { docker: options.docker } : {}),
-      ...(options.log !== undefined ? { log: options.log } : {}),
-      wantedModels: () => this.#deployments.wantedModels(),
-    });
-    this.#pool = new BatchingPool({
-      threads: config.batchingThreads, ringBytes: config.ringBytes, spinCountWorker: config.ringSpinCount,
-      spinCountMain: Math.min(config.ringSpinCount, 200),
-      pollUsMain: config.ringPollUs,
-      // A worker's wait is a replica round trip, a part of the main thread's whole cycle: half the window.
-      pollUsWorker: Math.round(config.ringPollUs / 2),
-      shouldPollMain: () => this.#processor.pendingCount <= kPollPendingMax,
-      connection: { heartbeatMs: config.heartbeatMs, livenessTimeoutMs: 5 * config.heartbeatMs, handshakeTimeoutMs: 5000,
-        reconnectDelayMsMin: 100, reconnectDelayMsMax: 5000 },
-    }, (token, status, reason, text) => this.#processor.onReply(token, status, reason, text),
-    (placement, replicaId, connected) => this.#deployments.onReplicaState(placement, replicaId, connected));
+    this.#manager = new ManagerRouter(
+      {
+        onReplicaStarted: (ep) => this.#deployments.onReplicaStarted(ep),
+        onReplicaStopped: (ep) => this.#deployments.onReplicaStopped(ep),
+      },
+      {
+        defaultManager: config.containers,
+        clusterName: config.clusterName,
+        dockerHost: dockerHostOf(config.dockerHost),
+        ...(options.localProcess !== undefined ? { localProcess: options.localProcess } : {}),
+        ...(options.docker !== undefined ? { docker: options.docker } : {}),
+        ...(options.log !== undefined ? { log: options.log } : {}),
+        wantedModels: () => this.#deployments.wantedModels(),
+      },
+    );
+    this.#pool = new BatchingPool(
+      {
+        threads: config.batchingThreads,
+        ringBytes: config.ringBytes,
+        spinCountWorker: config.ringSpinCount,
+        spinCountMain: Math.min(config.ringSpinCount, 200),
+        pollUsMain: config.ringPollUs,
+        // A worker's wait is a replica round trip, a part of the main thread's whole cycle: half the window.
+        pollUsWorker: Math.round(config.ringPollUs / 2),
+        shouldPollMain: () => this.#processor.pendingCount <= kPollPendingMax,
+        connection: {
+          heartbeatMs: config.heartbeatMs,
+          livenessTimeoutMs: 5 * config.heartbeatMs,
+          handshakeTimeoutMs: 5000,
+          reconnectDelayMsMin: 100,
+          reconnectDelayMsMax: 5000,
+        },
+      },
+      (token, status, reason, text) => this.#processor.onReply(token, status, reason, text),
+      (placement, replicaId, connected) => this.#deployments.onReplicaState(placement, replicaId, connected),
+    );
     this.#processor = new QueryProcessor({ pool: this.#pool, clock: systemClock, cacheBytesMax: config.cacheBytesMax });
     this.#hub = new SelectionHub(store, this.#processor, { seed: config.selectionSeed, userEntriesMax: config.selectionUserStatesMax });
-    this.#metrics = new Metrics(this.#processor, () => this.#pool.stats(), () => this.replicas());
+    this.#metrics = new Metrics(
+      this.#processor,
+      () => this.#pool.stats(),
+      () => this.replicas(),
+    );
     this.#routeTable = new RouteTable({ appStats: (name) => this.#processor.appStats(name), selection: this.#hub });
     this.#deployments = new Deployments({
-      pool: this.#pool, manager: this.#manager, cache: this.#processor.cache, cacheOn: config.cacheBytesMax > 0,
+      pool: this.#pool,
+      manager: this.#manager,
+      cache: this.#processor.cache,
+      cacheOn: config.cacheBytesMax > 0,
       scheduler: schedulerOptionsOf(config),
-      onAppDeleted: (name) => { this.#processor.forgetApp(name); this.#hub.forget(name); },
+      onAppDeleted: (name) => {
+        this.#processor.forgetApp(name);
+        this.#hub.forget(name);
+      },
       onChanged: (snapshot, placements) => this.#routeTable.rebuild(snapshot, placements),
     });
   }
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
     const config = resolveConfig(options.config);
-    const cluster = new Cluster(config, options.store ?? await openStore(config), options);
+    const cluster = new Cluster(config, options.store ?? (await openStore(config)), options);
     try {
       await cluster.#start(options);
     } catch (err) {
@@ -156,19 +181,35 @@ export class Cluster implements AdminContext {
     const snapshot = await this.store.open();
     this.#deployments.apply({ kind: 'resync', snapshot });
     // Containers of this cluster that outlived an earlier run and belong to no model are removed.
-    this.#manager.reconcile(new Set(snapshot.models.keys())).catch((err: Error) =>
-      process.stderr.write(`clipper: reconciling containers failed: ${err.message}\n`));
-    const pipeline = new QueryPipeline({ processor: this.#processor, routes: this.#routeTable.routes, hub: this.#hub,
-      sloMicrosMax: this.config.sloMicrosMax });
+    this.#manager
+      .reconcile(new Set(snapshot.models.keys()))
+      .catch((err: Error) => process.stderr.write(`clipper: reconciling containers failed: ${err.message}\n`));
+    const pipeline = new QueryPipeline({
+      processor: this.#processor,
+      routes: this.#routeTable.routes,
+      hub: this.#hub,
+      sloMicrosMax: this.config.sloMicrosMax,
+    });
     this.#queryServer = await startQueryServer(
       { host: this.config.host, port: this.config.queryPort, bodyBytesMax: this.config.bodyBytesMax },
-      { pipeline, metricsText: (format) => this.#metrics.text(format), metricsJson: () => this.#metrics.clipperJson(),
+      {
+        pipeline,
+        metricsText: (format) => this.#metrics.text(format),
+        metricsJson: () => this.#metrics.clipperJson(),
         registerRoutes: (app) => {
-          this.#streamServer = registerStreamRoutes(app, { pipeline,
-            limits: { messageBytesMax: this.config.bodyBytesMax, ...options.stream } });
-        } });
+          this.#streamServer = registerStreamRoutes(app, {
+            pipeline,
+            limits: { messageBytesMax: this.config.bodyBytesMax, ...options.stream },
+          });
+        },
+      },
+    );
     if (options.startAdmin !== undefined) {
-      this.#adminServer = await options.startAdmin(this, { host: this.config.host, port: this.config.adminPort, bodyBytesMax: this.config.bodyBytesMax });
+      this.#adminServer = await options.startAdmin(this, {
+        host: this.config.host,
+        port: this.config.adminPort,
+        bodyBytesMax: this.config.bodyBytesMax,
+      });
     }
   }
 

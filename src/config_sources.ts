@@ -78,7 +78,10 @@ export function parseStartArgv(argv: readonly string[]): StartArgs {
   const args: StartArgs = { example: false, printConfig: false, help: false, configPath: null, flags: [] };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (arg === '-h') { args.help = true; continue; }
+    if (arg === '-h') {
+      args.help = true;
+      continue;
+    }
     if (!arg.startsWith('--')) refuse(`clipper start: unexpected argument '${arg}' (see clipper start --help)`);
     const eq = arg.indexOf('=');
     const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
@@ -102,7 +105,9 @@ export function parseStartArgv(argv: readonly string[]): StartArgs {
 }
 
 /** The options set by environment variables CLIPPER_<OPTION_IN_UPPER_SNAKE>; empty ones count as unset. */
-export function optionsFromEnv(env: Readonly<Record<string, string | undefined>>): Array<{ option: ConfigOption; source: string; value: unknown }> {
+export function optionsFromEnv(
+  env: Readonly<Record<string, string | undefined>>,
+): Array<{ option: ConfigOption; source: string; value: unknown }> {
   const out: Array<{ option: ConfigOption; source: string; value: unknown }> = [];
   for (const option of kConfigOptions) {
     const name = envNameOf(option);

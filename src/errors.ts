@@ -48,8 +48,9 @@ export class ClipperError extends Error {
 /** Any thrown value as a ClipperError: itself, or a CLP_ERR_INTERNAL that quotes it. */
 export function asClipperError(err: unknown): ClipperError {
   if (err instanceof ClipperError) return err;
-  return new ClipperError('CLP_ERR_INTERNAL', `unexpected error: ${err instanceof Error ? err.message : String(err)}`,
-    undefined, { cause: err });
+  return new ClipperError('CLP_ERR_INTERNAL', `unexpected error: ${err instanceof Error ? err.message : String(err)}`, undefined, {
+    cause: err,
+  });
 }
 
 /** An error as plain data, safe to postMessage. */

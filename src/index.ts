@@ -12,9 +12,19 @@ export type { AdminContext, ReplicaStatus } from './admin/admin_context.js';
 
 // The TypeScript client of a running cluster (clipper_admin's ClipperConnection).
 export {
-  ClipperClientError, ClipperConnection, type AppInfo, type BatchPredictResult, type ConnectionOptions, type ContainerInfo,
-  type DeployModelParams, type FeedbackResult, type ModelInfo, type PredictOptions, type PredictResult,
-  type RegisterApplicationParams, type ReplicaLogsInfo,
+  ClipperClientError,
+  ClipperConnection,
+  type AppInfo,
+  type BatchPredictResult,
+  type ConnectionOptions,
+  type ContainerInfo,
+  type DeployModelParams,
+  type FeedbackResult,
+  type ModelInfo,
+  type PredictOptions,
+  type PredictResult,
+  type RegisterApplicationParams,
+  type ReplicaLogsInfo,
 } from './client/admin_client.js';
 
 // Errors: every error a user can see has a stable code.
@@ -22,7 +32,12 @@ export { ClipperError, kErrors, type ErrorCode, type ErrorSpec } from './errors.
 
 // Where replicas run.
 export type {
-  ContainerManager, ContainerManagerEvents, ManagerKind, ReplicaEndpoint, ReplicaInfo, ReplicaLogs,
+  ContainerManager,
+  ContainerManagerEvents,
+  ManagerKind,
+  ReplicaEndpoint,
+  ReplicaInfo,
+  ReplicaLogs,
 } from './containers/container_manager.js';
 
 // Input types of apps and models.

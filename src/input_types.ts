@@ -12,11 +12,25 @@ export const enum InputTypeCode {
 }
 
 const kAliases: Readonly<Record<string, InputType>> = {
-  bytes: 'bytes', byte: 'bytes', b: 'bytes',
-  integers: 'integers', ints: 'integers', integer: 'integers', int: 'integers', i: 'integers',
-  floats: 'floats', float: 'floats', f: 'floats',
-  doubles: 'doubles', double: 'doubles', d: 'doubles',
-  strings: 'strings', string: 'strings', str: 'strings', strs: 'strings', s: 'strings',
+  bytes: 'bytes',
+  byte: 'bytes',
+  b: 'bytes',
+  integers: 'integers',
+  ints: 'integers',
+  integer: 'integers',
+  int: 'integers',
+  i: 'integers',
+  floats: 'floats',
+  float: 'floats',
+  f: 'floats',
+  doubles: 'doubles',
+  double: 'doubles',
+  d: 'doubles',
+  strings: 'strings',
+  string: 'strings',
+  str: 'strings',
+  strs: 'strings',
+  s: 'strings',
 };
 
 export const kInputTypes: readonly InputType[] = ['integers', 'floats', 'doubles', 'strings', 'bytes'];
@@ -29,31 +43,46 @@ export function parseInputType(value: unknown): InputType | undefined {
 
 export function inputTypeCode(type: InputType): InputTypeCode {
   switch (type) {
-    case 'bytes': return InputTypeCode.Bytes;
-    case 'integers': return InputTypeCode.Integers;
-    case 'floats': return InputTypeCode.Floats;
-    case 'doubles': return InputTypeCode.Doubles;
-    case 'strings': return InputTypeCode.Strings;
+    case 'bytes':
+      return InputTypeCode.Bytes;
+    case 'integers':
+      return InputTypeCode.Integers;
+    case 'floats':
+      return InputTypeCode.Floats;
+    case 'doubles':
+      return InputTypeCode.Doubles;
+    case 'strings':
+      return InputTypeCode.Strings;
   }
 }
 
 export function inputTypeFromCode(code: number): InputType {
   switch (code) {
-    case InputTypeCode.Bytes: return 'bytes';
-    case InputTypeCode.Integers: return 'integers';
-    case InputTypeCode.Floats: return 'floats';
-    case InputTypeCode.Doubles: return 'doubles';
-    case InputTypeCode.Strings: return 'strings';
-    default: throw new RangeError(`unknown input type code ${code}`);
+    case InputTypeCode.Bytes:
+      return 'bytes';
+    case InputTypeCode.Integers:
+      return 'integers';
+    case InputTypeCode.Floats:
+      return 'floats';
+    case InputTypeCode.Doubles:
+      return 'doubles';
+    case InputTypeCode.Strings:
+      return 'strings';
+    default:
+      throw new RangeError(`unknown input type code ${code}`);
   }
 }
 
 /** Bytes per element for numeric types; 1 for strings and bytes (payload is raw bytes). */
 export function elementBytes(type: InputType): number {
   switch (type) {
-    case 'doubles': return 8;
-    case 'floats': case 'integers': return 4;
-    default: return 1;
+    case 'doubles':
+      return 8;
+    case 'floats':
+    case 'integers':
+      return 4;
+    default:
+      return 1;
   }
 }
 

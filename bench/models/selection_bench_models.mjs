@@ -24,7 +24,11 @@ export function hash01(x, salt) {
 export const truthClass = (t) => t % 10;
 export const truthValue = (t) => 10 * Math.sin(t / 50) + (t % 7);
 
-const kClassErrors = [[0.1, 0.6], [0.25, 0.25], [0.4, 0.4]];
+const kClassErrors = [
+  [0.1, 0.6],
+  [0.25, 0.25],
+  [0.4, 0.4],
+];
 const kNoise = [2, 3, 4];
 
 function classify(id, inputs) {
@@ -48,6 +52,15 @@ export async function reg0(inputs) {
 }
 export const reg1 = (inputs) => regress(1, inputs);
 export const reg2 = (inputs) => regress(2, inputs);
-export async function delay1(inputs) { await sleep(1); return inputs.map(() => 1); }
-export async function delay3(inputs) { await sleep(3); return inputs.map(() => 1); }
-export async function delay5(inputs) { await sleep(5); return inputs.map(() => 1); }
+export async function delay1(inputs) {
+  await sleep(1);
+  return inputs.map(() => 1);
+}
+export async function delay3(inputs) {
+  await sleep(3);
+  return inputs.map(() => 1);
+}
+export async function delay5(inputs) {
+  await sleep(5);
+  return inputs.map(() => 1);
+}

@@ -44,10 +44,20 @@ export function decodeInputs(batch: WireBatch): ModelInput[] {
   for (let i = 0; i < batch.n; i++) {
     const len = lens[i]!;
     switch (batch.type) {
-      case 'doubles': inputs[i] = new Float64Array(aligned.buffer, offset, len); offset += len * 8; break;
-      case 'floats': inputs[i] = new Float32Array(aligned.buffer, offset, len); offset += len * 4; break;
-      case 'integers': inputs[i] = new Int32Array(aligned.buffer, offset, len); offset += len * 4; break;
-      default: throw new Error(`unknown numeric input type '${batch.type}'`);
+      case 'doubles':
+        inputs[i] = new Float64Array(aligned.buffer, offset, len);
+        offset += len * 8;
+        break;
+      case 'floats':
+        inputs[i] = new Float32Array(aligned.buffer, offset, len);
+        offset += len * 4;
+        break;
+      case 'integers':
+        inputs[i] = new Int32Array(aligned.buffer, offset, len);
+        offset += len * 4;
+        break;
+      default:
+        throw new Error(`unknown numeric input type '${batch.type}'`);
     }
   }
   if (offset !== data.length) throw new Error(`predict frame data has ${data.length} bytes, lens describe ${offset}`);

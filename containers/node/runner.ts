@@ -20,8 +20,12 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import {
-  encodeFrame, FrameDecoder, kProtocolVersion, ProtocolError,
-  type ContainerMessage, type PredictMessage,
+  encodeFrame,
+  FrameDecoder,
+  kProtocolVersion,
+  ProtocolError,
+  type ContainerMessage,
+  type PredictMessage,
 } from '../../src/rpc/protocol.js';
 import { loadPredict, runPredict, type WireBatch } from './model_host.js';
 
@@ -72,8 +76,14 @@ function parseOptions(argv: string[]): RunnerOptions {
     throw new Error(`runner: --isolate must be 'thread' or 'inline' (got ${values.isolate})`);
   }
   return {
-    modelPath: values.model!, functionName: values.function!, name: values.name!, version: values.version!,
-    inputType: values['input-type']!, host: values.host!, port, isolate: values.isolate,
+    modelPath: values.model!,
+    functionName: values.function!,
+    name: values.name!,
+    version: values.version!,
+    inputType: values['input-type']!,
+    host: values.host!,
+    port,
+    isolate: values.isolate,
     watchStdin: watch === 'yes' || (watch === 'auto' && stdinIsWatchable()),
     aliveFile: values['alive-file'] ?? null,
   };
@@ -93,7 +103,15 @@ function stdinIsWatchable(): boolean {
 function keepAliveFile(file: string): void {
   const touch = (): void => {
     const now = new Date();
-    try { utimesSync(file, now, now); } catch { try { writeFileSync(file, ''); } catch { /* read-only: health check fails */ } }
+    try {
+      utimesSync(file, now, now);
+    } catch {
+      try {
+        writeFileSync(file, '');
+      } catch {
+        /* read-only: health check fails */
+      }
+    }
   };
   touch();
   setInterval(touch, 1000).unref();
@@ -130,12 +148,15 @@ async function makeExecutor(options: RunnerOptions): Promise<{ run: Executor; cl
     process.exit(1);
   });
   return {
-    run: (batch) => new Promise((resolve, reject) => {
-      const id = nextId++;
-      pending.set(id, { resolve, reject });
-      worker.postMessage({ id, batch });
-    }),
-    close: async () => { await worker.terminate(); },
+    run: (batch) =>
+      new Promise((resolve, reject) => {
+        const id = nextId++;
+        pending.set(id, { resolve, reject });
+        worker.postMessage({ id, batch });
+      }),
+    close: async () => {
+      await worker.terminate();
+    },
   };
 }
 
@@ -154,10 +175,12 @@ function serveConnection(socket: net.Socket, options: RunnerOptions, run: Execut
     socket.end();
   };
   const onPredict = (msg: PredictMessage): void => {
-    chain = chain.then(() => run(msg).then(
-      (outputs) => send({ t: 'result', id: msg.id, outputs }),
-      (err: unknown) => send({ t: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) }),
-    ));
+    chain = chain.then(() =>
+      run(msg).then(
+        (outputs) => send({ t: 'result', id: msg.id, outputs }),
+        (err: unknown) => send({ t: 'error', id: msg.id, message: err instanceof Error ? err.message : String(err) }),
+      ),
+    );
   };
   const onMessage = (msg: ContainerMessage): void => {
     if (!greeted) {
@@ -172,15 +195,27 @@ function serveConnection(socket: net.Socket, options: RunnerOptions, run: Execut
       greeted = true;
       const intervalMs = Math.max(10, Number(msg.heartbeat_ms) || 1000);
       heartbeat = setInterval(() => send({ t: 'hb' }), intervalMs);
-      send({ t: 'ready', protocol: kProtocolVersion, model: options.name, version: options.version,
-        input_type: options.inputType, pid: process.pid, runtime: `node ${process.version}` });
+      send({
+        t: 'ready',
+        protocol: kProtocolVersion,
+        model: options.name,
+        version: options.version,
+        input_type: options.inputType,
+        pid: process.pid,
+        runtime: `node ${process.version}`,
+      });
       return;
     }
     switch (msg.t) {
-      case 'predict': return onPredict(msg);
-      case 'hb': return;
-      case 'bye': socket.end(); return;
-      default: return fail(`unexpected message ${msg.t}`);
+      case 'predict':
+        return onPredict(msg);
+      case 'hb':
+        return;
+      case 'bye':
+        socket.end();
+        return;
+      default:
+        return fail(`unexpected message ${msg.t}`);
     }
   };
   socket.on('data', (chunk: Buffer) => {

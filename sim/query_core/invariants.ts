@@ -98,12 +98,21 @@ function appTallies(queries: readonly SimQuery[]): Map<string, AppTally> {
 }
 
 /** At the end of a run: the core's counters and per-app stats agree with what the clients saw. */
-export function checkTotals(processor: QueryProcessor, queries: readonly SimQuery[], tally: SimTally,
-  ctx: { closed: boolean; fail: Fail }): void {
+export function checkTotals(
+  processor: QueryProcessor,
+  queries: readonly SimQuery[],
+  tally: SimTally,
+  ctx: { closed: boolean; fail: Fail },
+): void {
   const fail = ctx.fail;
   const c = processor.counters;
-  const seen: Record<keyof typeof c, number> = { queries: tally.submitted, answered: tally.answered, defaults: tally.defaults,
-    sloMisses: tally.byExplanation[kExplainSlo] ?? 0, cancelled: tally.cancelled };
+  const seen: Record<keyof typeof c, number> = {
+    queries: tally.submitted,
+    answered: tally.answered,
+    defaults: tally.defaults,
+    sloMisses: tally.byExplanation[kExplainSlo] ?? 0,
+    cancelled: tally.cancelled,
+  };
   for (const name of Object.keys(seen) as (keyof typeof c)[]) {
     if (c[name] !== seen[name]) fail(`counters.${name} is ${c[name]}, the clients saw ${seen[name]}`);
   }
@@ -113,8 +122,10 @@ export function checkTotals(processor: QueryProcessor, queries: readonly SimQuer
     const s = processor.appStats(name);
     const observed = s.latencyUs.counts.reduce((a, b) => a + b, 0);
     if (s.queries !== t.queries || s.defaults !== t.defaults || s.sloMisses !== t.sloMisses || observed !== t.answered) {
-      fail(`app ${name}: stats queries/defaults/sloMisses/latencies ${s.queries}/${s.defaults}/${s.sloMisses}/${observed}, ` +
-        `the clients saw ${t.queries}/${t.defaults}/${t.sloMisses}/${t.answered}`);
+      fail(
+        `app ${name}: stats queries/defaults/sloMisses/latencies ${s.queries}/${s.defaults}/${s.sloMisses}/${observed}, ` +
+          `the clients saw ${t.queries}/${t.defaults}/${t.sloMisses}/${t.answered}`,
+      );
     }
   }
   const cache = processor.cache.stats();

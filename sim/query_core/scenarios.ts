@@ -48,21 +48,37 @@ export const kCoreScenarios: Record<string, (seed: number) => CoreSimConfig> = {
   /** Replies that fail, come after the deadline or never come. */
   faults: (seed) => ({ ...base('faults', seed), faults: kSomeFaults }),
   /** 6x the slow model's capacity through small rings: the core sheds, workers find deadlines unreachable. */
-  overload: (seed) => ({ ...base('overload', seed), arrival: { kind: 'bursty', ratePerMs: 12, burstFactor: 3, onMeanMs: 20, offMeanMs: 40 },
-    ringRecordsMax: 128, faults: { ...kSomeFaults, lateShare: 0.01, dropShare: 0.01 } }),
+  overload: (seed) => ({
+    ...base('overload', seed),
+    arrival: { kind: 'bursty', ratePerMs: 12, burstFactor: 3, onMeanMs: 20, offMeanMs: 40 },
+    ringRecordsMax: 128,
+    faults: { ...kSomeFaults, lateShare: 0.01, dropShare: 0.01 },
+  }),
   /** Half the queries cancelled, many of them identical (owners cancelled under their waiters). */
   cancels: (seed) => ({ ...base('cancels', seed), cancelShare: 0.5, cancelDelayMsMax: 4, repeatLastShare: 0.3, faults: kSomeFaults }),
   /** Mostly request SLOs that are not the app's: the deadline heap orders them. */
   off_slo: (seed) => ({ ...base('off_slo', seed), offSloShare: 0.7, faults: kSomeFaults }),
   /** Identical queries in quick succession and failing owners: waiters must dispatch themselves when their owner fails. */
-  coalesce: (seed) => ({ ...base('coalesce', seed), repeatShare: 0.5, hotInputCount: 20, repeatLastShare: 0.6, offSloShare: 0.3,
+  coalesce: (seed) => ({
+    ...base('coalesce', seed),
+    repeatShare: 0.5,
+    hotInputCount: 20,
+    repeatLastShare: 0.6,
+    offSloShare: 0.3,
     cancelShare: 0.1,
-    faults: { modelErrorShare: 0.15, replicaFailedShare: 0.05, lateShare: 0.1, dropShare: 0.2 } }),
+    faults: { modelErrorShare: 0.15, replicaFailedShare: 0.05, lateShare: 0.1, dropShare: 0.2 },
+  }),
   /** The cache off: identical inputs go to the workers each time. */
   cache_off: (seed) => ({ ...base('cache_off', seed), cacheBytesMax: 0, repeatShare: 0.5, faults: kSomeFaults }),
   /** Requests of up to 4 inputs through the query pipeline, cancelled whole, with repeated inputs. */
-  pipeline: (seed) => ({ ...base('pipeline', seed), requestInputsMax: 4, repeatLastShare: 0.3, offSloShare: 0.3, cancelShare: 0.2,
-    faults: kSomeFaults }),
+  pipeline: (seed) => ({
+    ...base('pipeline', seed),
+    requestInputsMax: 4,
+    repeatLastShare: 0.3,
+    offSloShare: 0.3,
+    cancelShare: 0.2,
+    faults: kSomeFaults,
+  }),
   /** The core shuts down mid-run: everything open is answered at once, later queries at submit. */
   shutdown: (seed) => ({ ...base('shutdown', seed), closeAtMs: 700, faults: kSomeFaults }),
 };

@@ -75,8 +75,18 @@ class SimModelWorker {
 
 export class SimBatchingPool implements BatchingPort {
   readonly inputBytesMax = 64 * 1024;
-  readonly counts: SimPoolCounts = { submitted: 0, refused: 0, cancelRecords: 0, cancelsDropped: 0, expiredInRing: 0,
-    unreachable: 0, replies: 0, lateReplies: 0, droppedReplies: 0, modelErrors: 0 };
+  readonly counts: SimPoolCounts = {
+    submitted: 0,
+    refused: 0,
+    cancelRecords: 0,
+    cancelsDropped: 0,
+    expiredInRing: 0,
+    unreachable: 0,
+    replies: 0,
+    lateReplies: 0,
+    droppedReplies: 0,
+    modelErrors: 0,
+  };
   /** Every token ever written, with its deadline (a cancel must name one). */
   readonly #written = new Map<number, number>();
   readonly #workers: SimModelWorker[];
@@ -87,8 +97,14 @@ export class SimBatchingPool implements BatchingPort {
   readonly #fail: (message: string) => never;
   #onReply: ReplyFn = () => undefined;
 
-  constructor(options: { models: readonly SimModelSpec[]; ringRecordsMax: number; faults: SimFaults; clock: Clock; prng: Prng;
-    fail: (message: string) => never }) {
+  constructor(options: {
+    models: readonly SimModelSpec[];
+    ringRecordsMax: number;
+    faults: SimFaults;
+    clock: Clock;
+    prng: Prng;
+    fail: (message: string) => never;
+  }) {
     this.#workers = options.models.map((spec) => new SimModelWorker(spec));
     this.#clock = options.clock;
     this.#prng = options.prng;

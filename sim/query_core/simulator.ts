@@ -31,8 +31,10 @@ const kDrainMsMax = 10_000;
 
 export class CoreSimInvariantError extends Error {
   constructor(config: CoreSimConfig, nowMs: number, message: string) {
-    super(`seed ${config.seed}, scenario ${config.name}, at ${nowMs} ms: ${message} ` +
-      `(replay: node dist/sim/run_core.js --seed ${config.seed} --scenario ${config.name})`);
+    super(
+      `seed ${config.seed}, scenario ${config.name}, at ${nowMs} ms: ${message} ` +
+        `(replay: node dist/sim/run_core.js --seed ${config.seed} --scenario ${config.name})`,
+    );
     this.name = 'CoreSimInvariantError';
   }
 }
@@ -82,13 +84,30 @@ class CoreSimulation implements RequestSink {
   constructor(config: CoreSimConfig) {
     this.#config = config;
     this.#clientPrng = createPrng(config.seed);
-    this.#pool = new SimBatchingPool({ models: config.models, ringRecordsMax: config.ringRecordsMax, faults: config.faults,
-      clock: this.#clock, prng: createPrng(config.seed ^ 0x5bd1e995), fail: this.fail });
-    this.#processor = new QueryProcessor({ pool: this.#pool, clock: guardedClock(this.#clock, this.fail), cacheBytesMax: config.cacheBytesMax });
+    this.#pool = new SimBatchingPool({
+      models: config.models,
+      ringRecordsMax: config.ringRecordsMax,
+      faults: config.faults,
+      clock: this.#clock,
+      prng: createPrng(config.seed ^ 0x5bd1e995),
+      fail: this.fail,
+    });
+    this.#processor = new QueryProcessor({
+      pool: this.#pool,
+      clock: guardedClock(this.#clock, this.fail),
+      cacheBytesMax: config.cacheBytesMax,
+    });
     this.#pool.connect(this.#processor.onReply);
     this.#routes = config.apps.map((app) => this.#route(app));
-    this.#pipeline = config.requestInputsMax > 1 ? new QueryPipeline({ processor: this.#processor,
-      routes: new Map(this.#routes.map((r) => [r.name, r])), hub: null, sloMicrosMax: Infinity }) : null;
+    this.#pipeline =
+      config.requestInputsMax > 1
+        ? new QueryPipeline({
+            processor: this.#processor,
+            routes: new Map(this.#routes.map((r) => [r.name, r])),
+            hub: null,
+            sloMicrosMax: Infinity,
+          })
+        : null;
     // An app whose answers carry extra fields (as model selection's do) must get them back unchanged.
     this.#extras = config.apps.map((app) => (app.model === null ? null : { models: [config.models[app.model]!.name] }));
   }
@@ -99,9 +118,19 @@ class CoreSimulation implements RequestSink {
 
   #route(app: SimApp): AppRoute {
     const placement = app.model === null ? null : this.#pool.placement(app.model);
-    return { name: app.name, stats: this.#processor.appStats(app.name), inputType: app.input, typeCode: inputTypeCode(app.input),
-      defaultJson: JSON.stringify(`default of ${app.name}`), sloMs: app.sloMs, modelName: null, placement,
-      versions: new Map(), overloadResponse: 'default_output', selection: null };
+    return {
+      name: app.name,
+      stats: this.#processor.appStats(app.name),
+      inputType: app.input,
+      typeCode: inputTypeCode(app.input),
+      defaultJson: JSON.stringify(`default of ${app.name}`),
+      sloMs: app.sloMs,
+      modelName: null,
+      placement,
+      versions: new Map(),
+      overloadResponse: 'default_output',
+      selection: null,
+    };
   }
 
   run(): CoreSimResult {
@@ -124,9 +153,15 @@ class CoreSimulation implements RequestSink {
     }
     this.#checkEnd();
     const cache = this.#processor.cache.stats();
-    return { seed: config.seed, scenario: config.name, ...this.#tally, pool: { ...this.#pool.counts },
-      cacheHits: cache.hitCount, cacheCoalesced: cache.coalescedCount,
-      waitersDispatched: this.#waiters.filter((q) => this.#pool.wasWritten(q.token)).length };
+    return {
+      seed: config.seed,
+      scenario: config.name,
+      ...this.#tally,
+      pool: { ...this.#pool.counts },
+      cacheHits: cache.hitCount,
+      cacheCoalesced: cache.coalescedCount,
+      waitersDispatched: this.#waiters.filter((q) => this.#pool.wasWritten(q.token)).length,
+    };
   }
 
   /** One client request: an app, an SLO (maybe not the app's), its input(s), maybe a cancel. */
@@ -159,9 +194,18 @@ class CoreSimulation implements RequestSink {
   #newQuery(appIndex: number, input: number[] | string | Buffer, sloMs: number, extra: AnswerExtra | null): SimQuery {
     const app = this.#config.apps[appIndex]!;
     const nowMs = this.#clock.nowMs();
-    const q: SimQuery = { index: this.#queries.length, app, defaultJson: this.#routes[appIndex]!.defaultJson,
+    const q: SimQuery = {
+      index: this.#queries.length,
+      app,
+      defaultJson: this.#routes[appIndex]!.defaultJson,
       expectedJson: app.model === null ? null : simOutputJson(this.#config.models[app.model]!.name, simInputKey(input)),
-      extra, submitMs: nowMs, deadlineMs: nowMs + sloMs, token: -1, state: 'open', answer: null };
+      extra,
+      submitMs: nowMs,
+      deadlineMs: nowMs + sloMs,
+      token: -1,
+      state: 'open',
+      answer: null,
+    };
     this.#queries.push(q);
     this.#tally.submitted++;
     return q;

@@ -7,9 +7,7 @@ import { parsePolicyConfig, parsePolicyName } from '../selection/policies/params
 import { modelKey, type AppRecord } from '../state/records.js';
 import { jsonReply, textReply } from '../http/reply.js';
 import type { AdminCore, AdminReply, AdminRoute } from './admin_core.js';
-import {
-  checkInputType, checkIntRange, checkName, kSloMicrosMax, kSloMicrosMin, type BodyReader,
-} from './admin_validate.js';
+import { checkInputType, checkIntRange, checkName, kSloMicrosMax, kSloMicrosMin, type BodyReader } from './admin_validate.js';
 
 const kOverloadResponses = ['status_429', 'default_output'] as const;
 
@@ -33,7 +31,11 @@ export function appJson(app: AppRecord): Record<string, unknown> {
  * linked models yet is checked against its own weights (they must match the links later, else the
  * app serves its first model: docs/selection.md).
  */
-export function checkSelectionPolicy(policy: unknown, params: unknown, modelCount: number): { name: string; params: Record<string, unknown> | undefined } {
+export function checkSelectionPolicy(
+  policy: unknown,
+  params: unknown,
+  modelCount: number,
+): { name: string; params: Record<string, unknown> | undefined } {
   const name = parsePolicyName(policy);
   let count = modelCount;
   if (count === 0 && name === 'weighted_split' && params !== null && typeof params === 'object' && !Array.isArray(params)) {
@@ -49,8 +51,10 @@ function optionalChoice<T extends string>(body: BodyReader, key: string, choices
   if (!body.has(key)) return fallback;
   const value = body.string(key);
   if (!(choices as readonly string[]).includes(value)) {
-    throw new ClipperError('CLP_ERR_INVALID_ARG',
-      `${key} '${value}' is not supported. Expected one of: ${choices.map((c) => `'${c}'`).join(', ')}`);
+    throw new ClipperError(
+      'CLP_ERR_INVALID_ARG',
+      `${key} '${value}' is not supported. Expected one of: ${choices.map((c) => `'${c}'`).join(', ')}`,
+    );
   }
   return value as T;
 }
@@ -60,16 +64,24 @@ async function addApp(core: AdminCore, body: BodyReader): Promise<AdminReply> {
   const inputType = checkInputType(body.string('input_type'));
   const defaultOutput = body.string('default_output');
   const sloMicros = checkIntRange('latency_slo_micros', body.int('latency_slo_micros'), kSloMicrosMin, kSloMicrosMax);
-  const policy = checkSelectionPolicy(body.has('selection_policy') ? body.string('selection_policy') : 'default',
-    body.raw('policy_params'), 0);
+  const policy = checkSelectionPolicy(
+    body.has('selection_policy') ? body.string('selection_policy') : 'default',
+    body.raw('policy_params'),
+    0,
+  );
   const overloadResponse = optionalChoice(body, 'overload_response', kOverloadResponses, 'default_output');
   return core.exclusive(async () => {
     if (core.app(name) !== undefined) {
       throw new ClipperError('CLP_ERR_CONFLICT', `application '${name}' already exists`);
     }
     const app: AppRecord = {
-      name, input_type: inputType, default_output: defaultOutput, latency_slo_micros: sloMicros,
-      linked_models: [], selection_policy: policy.name, overload_response: overloadResponse,
+      name,
+      input_type: inputType,
+      default_output: defaultOutput,
+      latency_slo_micros: sloMicros,
+      linked_models: [],
+      selection_policy: policy.name,
+      overload_response: overloadResponse,
     };
     if (policy.params !== undefined) app.policy_params = policy.params;
     await core.write(`adding application '${name}'`, () => core.ctx.store.putApp(app));
@@ -118,7 +130,10 @@ async function addModelLinks(core: AdminCore, body: BodyReader): Promise<AdminRe
     const app = core.app(appName);
     if (app === undefined) throw noApp(appName, true);
     if (modelNames.length === 0) {
-      throw new ClipperError('CLP_ERR_INVALID_ARG', `Please provide the name of the model that you want to link to the application '${appName}'`);
+      throw new ClipperError(
+        'CLP_ERR_INVALID_ARG',
+        `Please provide the name of the model that you want to link to the application '${appName}'`,
+      );
     }
     const seen = new Set<string>();
     for (const modelName of modelNames) {
@@ -128,8 +143,11 @@ async function addModelLinks(core: AdminCore, body: BodyReader): Promise<AdminRe
       const model = version === undefined ? undefined : core.ctx.snapshot().models.get(modelKey(modelName, version));
       if (model === undefined) throw new ClipperError('CLP_ERR_NOT_FOUND', `No model with name '${modelName}' exists.`);
       if (model.input_type !== app.input_type) {
-        throw new ClipperError('CLP_ERR_CONFLICT', `Model with name '${modelName}' has incompatible input_type ` +
-          `'${model.input_type}'. Requested app to link to has input_type '${app.input_type}'.`);
+        throw new ClipperError(
+          'CLP_ERR_CONFLICT',
+          `Model with name '${modelName}' has incompatible input_type ` +
+            `'${model.input_type}'. Requested app to link to has input_type '${app.input_type}'.`,
+        );
       }
       if (app.linked_models.includes(modelName)) {
         throw new ClipperError('CLP_ERR_CONFLICT', `The model with name '${modelName}' is already linked to '${appName}'`);
@@ -137,9 +155,11 @@ async function addModelLinks(core: AdminCore, body: BodyReader): Promise<AdminRe
     }
     const updated: AppRecord = { ...app, linked_models: [...app.linked_models, ...modelNames] };
     await core.write(`linking models to '${appName}'`, () => core.ctx.store.putApp(updated));
-    return textReply(modelNames.length === 1
-      ? `Successfully linked model with name '${modelNames[0]}' to application '${appName}'`
-      : `Successfully linked models with names ${modelNames.map((m) => `'${m}'`).join(', ')} to application '${appName}'`);
+    return textReply(
+      modelNames.length === 1
+        ? `Successfully linked model with name '${modelNames[0]}' to application '${appName}'`
+        : `Successfully linked models with names ${modelNames.map((m) => `'${m}'`).join(', ')} to application '${appName}'`,
+    );
   });
 }
 
@@ -191,13 +211,16 @@ async function getState(core: AdminCore, body: BodyReader): Promise<AdminReply> 
 
 export const kAppRoutes: Readonly<Record<string, AdminRoute>> = {
   add_app: {
-    mutates: true, run: addApp,
-    schema: '{"name" := string, "input_type" := string, "default_output" := string, "latency_slo_micros" := int, ' +
+    mutates: true,
+    run: addApp,
+    schema:
+      '{"name" := string, "input_type" := string, "default_output" := string, "latency_slo_micros" := int, ' +
       '"selection_policy"? := "default" | "exp3" | "exp4" | "epsilon_greedy" | "ucb1" | "weighted_split", ' +
       '"policy_params"? := object, "overload_response"? := "status_429" | "default_output"}',
   },
   set_selection_policy: {
-    mutates: true, run: setSelectionPolicy,
+    mutates: true,
+    run: setSelectionPolicy,
     schema: '{"app_name" := string, "selection_policy" := string, "policy_params"? := object}',
   },
   delete_app: { mutates: true, run: deleteApp, schema: '{"name" := string}' },

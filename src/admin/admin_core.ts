@@ -41,8 +41,10 @@ export class AdminCore {
 
   requireWritable(): void {
     if (!this.ctx.store.writable) {
-      throw new ClipperError('CLP_ERR_STATE_UNAVAILABLE',
-        `The state store is unavailable (${this.ctx.store.unavailableReason || 'not writable'}): no changes can be made right now. Try again later`);
+      throw new ClipperError(
+        'CLP_ERR_STATE_UNAVAILABLE',
+        `The state store is unavailable (${this.ctx.store.unavailableReason || 'not writable'}): no changes can be made right now. Try again later`,
+      );
     }
   }
 
@@ -52,8 +54,12 @@ export class AdminCore {
       await op();
     } catch (err) {
       if (err instanceof ClipperError) throw err;
-      throw new ClipperError('CLP_ERR_STATE_UNAVAILABLE',
-        `Error ${doing} in the state store: ${err instanceof Error ? err.message : String(err)}`, undefined, { cause: err });
+      throw new ClipperError(
+        'CLP_ERR_STATE_UNAVAILABLE',
+        `Error ${doing} in the state store: ${err instanceof Error ? err.message : String(err)}`,
+        undefined,
+        { cause: err },
+      );
     }
   }
 
@@ -84,9 +90,12 @@ export class AdminCore {
   checkConsistentWithLinks(modelName: string, inputType: string): void {
     for (const app of this.linkedApps(modelName)) {
       if (app.input_type !== inputType) {
-        throw new ClipperError('CLP_ERR_CONFLICT', `Model with name '${modelName}' is already linked to app '${app.name}' ` +
-          `using input type '${app.input_type}'. The input type you provided for a new version of the model, ` +
-          `'${inputType}', is not compatible.`);
+        throw new ClipperError(
+          'CLP_ERR_CONFLICT',
+          `Model with name '${modelName}' is already linked to app '${app.name}' ` +
+            `using input type '${app.input_type}'. The input type you provided for a new version of the model, ` +
+            `'${inputType}', is not compatible.`,
+        );
       }
     }
   }

@@ -15,7 +15,14 @@ import type { ReplicaStatus } from './admin_context.js';
 import { jsonReply, textReply } from '../http/reply.js';
 import type { AdminCore, AdminReply, AdminRoute } from './admin_core.js';
 import {
-  checkBatchSize, checkContainerSpec, checkInputType, checkIntRange, checkLabels, checkName, checkVersion, kReplicasMax,
+  checkBatchSize,
+  checkContainerSpec,
+  checkInputType,
+  checkIntRange,
+  checkLabels,
+  checkName,
+  checkVersion,
+  kReplicasMax,
   type BodyReader,
 } from './admin_validate.js';
 
@@ -42,8 +49,9 @@ function errorMessage(err: unknown): string {
 function deployFailed(name: string, version: string, err: unknown): ClipperError {
   // An engine that cannot be reached is the server's trouble, not the request's: it stays a 503.
   const code = err instanceof ClipperError && err.code === 'CLP_ERR_DOCKER_UNAVAILABLE' ? err.code : 'CLP_ERR_DEPLOY_FAILED';
-  return new ClipperError(code,
-    `The replicas of model '${name}' version '${version}' could not start: ${errorMessage(err)}`, undefined, { cause: err });
+  return new ClipperError(code, `The replicas of model '${name}' version '${version}' could not start: ${errorMessage(err)}`, undefined, {
+    cause: err,
+  });
 }
 
 function noSuchVersion(name: string, version: string): ClipperError {
@@ -66,11 +74,13 @@ function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
       // Clipper's way: container_name is the image to run (built by `clipper build` or a registry's).
       container = checkContainerSpec({ image }, true);
     } else if (!(body.has('num_replicas') && body.int('num_replicas') === 0)) {
-      throw new ClipperError('CLP_ERR_INVALID_ARG',
+      throw new ClipperError(
+        'CLP_ERR_INVALID_ARG',
         `model '${name}' version '${version}' names the image '${image}' (container_name), but this cluster runs ` +
-        'replicas as local processes: start the server with --containers docker to run images, or give ' +
-        `"container": {"manager": "docker", "image": "${image}"} (or {"runtime": "node"|"python", "entry": <file>}), ` +
-        'or "num_replicas": 0 to register the model without replicas');
+          'replicas as local processes: start the server with --containers docker to run images, or give ' +
+          `"container": {"manager": "docker", "image": "${image}"} (or {"runtime": "node"|"python", "entry": <file>}), ` +
+          'or "num_replicas": 0 to register the model without replicas',
+      );
     }
   }
   // Clipper requires batch_size (and clipper_admin always sends it); we default to -1 (adaptive).
@@ -79,21 +89,35 @@ function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
   // a Docker image), so such a model gets no replicas unless a later add_model gives a spec.
   const numReplicas = body.has('num_replicas')
     ? checkIntRange('num_replicas', body.int('num_replicas'), 0, kReplicasMax)
-    : container === null ? 0 : core.ctx.defaults.numReplicas;
+    : container === null
+      ? 0
+      : core.ctx.defaults.numReplicas;
   if (numReplicas > 0 && container === null) {
-    throw new ClipperError('CLP_ERR_INVALID_ARG',
+    throw new ClipperError(
+      'CLP_ERR_INVALID_ARG',
       `num_replicas is ${numReplicas} but model '${name}' version '${version}' has no container spec: ` +
-      'add "container": {"runtime": "node"|"python", "entry": <file>} to run replicas as local processes, or ' +
-      '"container": {"manager": "docker", "image": <image>} to run an image');
+        'add "container": {"runtime": "node"|"python", "entry": <file>} to run replicas as local processes, or ' +
+        '"container": {"manager": "docker", "image": <image>} to run an image',
+    );
   }
-  const containerName = body.has('container_name') ? body.string('container_name')
-    : container === null ? kNoContainer : container.image ?? `${container.runtime}:${container.entry}`;
+  const containerName = body.has('container_name')
+    ? body.string('container_name')
+    : container === null
+      ? kNoContainer
+      : (container.image ?? `${container.runtime}:${container.entry}`);
   const modelDataPath = body.has('model_data_path') ? body.string('model_data_path') : 'DEPRECATED';
   // The prediction cache is on unless a model says its outputs are not a function of its input.
   const cacheEnabled = body.has('cache_enabled') ? body.bool('cache_enabled') : true;
   return {
-    model_name: name, model_version: version, input_type: inputType, labels, container_name: containerName,
-    model_data_path: modelDataPath, batch_size: batchSize, container, num_replicas: numReplicas,
+    model_name: name,
+    model_version: version,
+    input_type: inputType,
+    labels,
+    container_name: containerName,
+    model_data_path: modelDataPath,
+    batch_size: batchSize,
+    container,
+    num_replicas: numReplicas,
     cache_enabled: cacheEnabled,
   };
 }
@@ -128,7 +152,10 @@ async function addModel(core: AdminCore, body: BodyReader): Promise<AdminReply> 
   }
   const problem = await core.exclusive(async () => {
     if (!core.ctx.snapshot().models.has(key)) {
-      return new ClipperError('CLP_ERR_CONFLICT', `model with name '${name}' and version '${version}' was deleted while its replicas were starting`);
+      return new ClipperError(
+        'CLP_ERR_CONFLICT',
+        `model with name '${name}' and version '${version}' was deleted while its replicas were starting`,
+      );
     }
     try {
       core.checkConsistentWithLinks(name, record.input_type); // links may have changed during the deploy
@@ -222,9 +249,11 @@ function verbose(body: BodyReader): boolean {
 async function getAllModels(core: AdminCore, body: BodyReader): Promise<AdminReply> {
   const snapshot = core.ctx.snapshot();
   const models = [...snapshot.models.values()];
-  return jsonReply(verbose(body)
-    ? models.map((m) => modelJson(m, snapshot.currentVersions.get(m.model_name) === m.model_version))
-    : models.map((m) => modelKey(m.model_name, m.model_version)));
+  return jsonReply(
+    verbose(body)
+      ? models.map((m) => modelJson(m, snapshot.currentVersions.get(m.model_name) === m.model_version))
+      : models.map((m) => modelKey(m.model_name, m.model_version)),
+  );
 }
 
 async function getModel(core: AdminCore, body: BodyReader): Promise<AdminReply> {
@@ -282,21 +311,34 @@ async function getLogs(core: AdminCore, body: BodyReader): Promise<AdminReply> {
   const snapshot = core.ctx.snapshot();
   const version = body.has('model_version') ? body.string('model_version') : snapshot.currentVersions.get(name);
   if (version === undefined || !snapshot.models.has(modelKey(name, version))) {
-    throw new ClipperError('CLP_ERR_NOT_FOUND', version === undefined
-      ? `model '${name}' has no current version (name one with model_version)` : `model ${modelKey(name, version)} does not exist`);
+    throw new ClipperError(
+      'CLP_ERR_NOT_FOUND',
+      version === undefined
+        ? `model '${name}' has no current version (name one with model_version)`
+        : `model ${modelKey(name, version)} does not exist`,
+    );
   }
   const tailLines = body.has('tail_lines') ? checkIntRange('tail_lines', body.int('tail_lines'), 1, kLogLinesMax) : 100;
   const logs = await core.ctx.replicaLogs(name, version, tailLines);
-  return jsonReply(logs.map((l) => ({ model_name: l.model, model_version: l.version, model_replica_id: l.replicaId,
-    container_id: l.containerId, logs: l.text })));
+  return jsonReply(
+    logs.map((l) => ({
+      model_name: l.model,
+      model_version: l.version,
+      model_replica_id: l.replicaId,
+      container_id: l.containerId,
+      logs: l.text,
+    })),
+  );
 }
 
 const kVersionedSchema = '{"model_name" := string, "model_version" := string}';
 
 export const kModelRoutes: Readonly<Record<string, AdminRoute>> = {
   add_model: {
-    mutates: true, run: addModel,
-    schema: '{"model_name" := string, "model_version" := string, "labels" := [string], "input_type" := string, ' +
+    mutates: true,
+    run: addModel,
+    schema:
+      '{"model_name" := string, "model_version" := string, "labels" := [string], "input_type" := string, ' +
       '"container_name" := string, "model_data_path" := string, "batch_size" := int, ' +
       '"container"? := {"manager"? := "local" | "docker", "runtime" := "node" | "python", "entry" := string, ' +
       '"function"? := string, "options"? := object, "image"? := string, "folder"? := string, "pkgs_to_install"? := [string], ' +
@@ -306,18 +348,21 @@ export const kModelRoutes: Readonly<Record<string, AdminRoute>> = {
   set_model_version: { mutates: true, run: setModelVersion, schema: kVersionedSchema },
   delete_versioned_model: { mutates: true, run: deleteVersionedModel, schema: kVersionedSchema },
   set_num_replicas: {
-    mutates: true, run: setNumReplicas,
+    mutates: true,
+    run: setNumReplicas,
     schema: '{"model_name" := string, "model_version" := string, "num_replicas" := int}',
   },
   get_all_models: { mutates: false, run: getAllModels, schema: '{"verbose" := bool}' },
   get_model: { mutates: false, run: getModel, schema: kVersionedSchema },
   get_all_containers: { mutates: false, run: getAllContainers, schema: '{"verbose" := bool}' },
   get_logs: {
-    mutates: false, run: getLogs,
+    mutates: false,
+    run: getLogs,
     schema: '{"model_name" := string, "model_version"? := string, "tail_lines"? := int} (also GET with a query string)',
   },
   get_container: {
-    mutates: false, run: getContainer,
+    mutates: false,
+    run: getContainer,
     schema: '{"model_name" := string, "model_version" := string, "replica_id" := int}',
   },
 };

@@ -45,7 +45,10 @@ function queryBody(query: Record<string, string>): Record<string, unknown> {
 
 /** Runs a route and sends its reply (handle() never rejects; a rejection is still answered once). */
 function answer(service: AdminService, res: HttpResponse, state: ResponseState, route: string, body: unknown): void {
-  service.handle(route, body).then((reply) => sendReply(res, state, reply), (err: unknown) => sendError(res, state, err));
+  service.handle(route, body).then(
+    (reply) => sendReply(res, state, reply),
+    (err: unknown) => sendError(res, state, err),
+  );
 }
 
 /** One request: the fixed GET paths, then /admin/<route> (GET for read-only routes, else POST with a JSON body). */
@@ -65,7 +68,9 @@ function serve(service: AdminService, bodyBytesMax: number, res: HttpResponse, r
   }
   if (method === 'get' && kGetRoutes.has(route)) {
     // Read-only routes also take their fields from the query string (curl-friendly).
-    res.onAborted(() => { state.aborted = true; });
+    res.onAborted(() => {
+      state.aborted = true;
+    });
     return answer(service, res, state, route, queryBody(Object.fromEntries(new URLSearchParams(req.getQuery() ?? ''))));
   }
   if (method !== 'post') return sendError(res, state, methodNotAllowed(method, url, 'POST'));

@@ -31,17 +31,21 @@ function invalid(message: string): ClipperError {
 
 export function checkFileName(value: string): string {
   if (!kFileNamePattern.test(value)) {
-    throw invalid(`Invalid file_name supplied: ${JSON.stringify(value)}. It must be a plain file name (no directories) of ` +
-      "1 to 255 letters, digits, '.', '_' or '-', starting with a letter or digit, such as \"func.pkl\"");
+    throw invalid(
+      `Invalid file_name supplied: ${JSON.stringify(value)}. It must be a plain file name (no directories) of ` +
+        "1 to 255 letters, digits, '.', '_' or '-', starting with a letter or digit, such as \"func.pkl\"",
+    );
   }
   return value;
 }
 
 export function decodeBase64Data(value: string): Buffer {
-  if (value.length === 0) throw invalid('data is empty: give the file\'s bytes, base64-encoded');
+  if (value.length === 0) throw invalid("data is empty: give the file's bytes, base64-encoded");
   if (value.length % 4 !== 0 || !kBase64Pattern.test(value)) {
-    throw invalid(`data is not valid base64 (standard alphabet A-Z a-z 0-9 + /, '=' padding to a multiple of 4 ` +
-      `characters, no whitespace); got ${value.length} characters`);
+    throw invalid(
+      `data is not valid base64 (standard alphabet A-Z a-z 0-9 + /, '=' padding to a multiple of 4 ` +
+        `characters, no whitespace); got ${value.length} characters`,
+    );
   }
   return Buffer.from(value, 'base64');
 }
@@ -74,8 +78,11 @@ async function uploadModel(core: AdminCore, body: BodyReader): Promise<AdminRepl
   // A registered version's replicas load these files (again on every restart or resize): replacing
   // them would make its replicas disagree. Upload under a new version instead.
   if (core.ctx.snapshot().models.has(modelKey(name, version))) {
-    throw new ClipperError('CLP_ERR_CONFLICT', `model with name '${name}' and version '${version}' is already registered; ` +
-      'its files cannot be replaced. Upload them under a new version, or delete this version first');
+    throw new ClipperError(
+      'CLP_ERR_CONFLICT',
+      `model with name '${name}' and version '${version}' is already registered; ` +
+        'its files cannot be replaced. Upload them under a new version, or delete this version first',
+    );
   }
   const dir = path.join(core.ctx.modelsDir ?? defaultModelsDir(), name, version);
   const file = path.join(dir, fileName);
@@ -83,16 +90,20 @@ async function uploadModel(core: AdminCore, body: BodyReader): Promise<AdminRepl
     await mkdir(dir, { recursive: true });
     await writeAtomically(file, bytes);
   } catch (err) {
-    throw new ClipperError('CLP_ERR_INTERNAL',
+    throw new ClipperError(
+      'CLP_ERR_INTERNAL',
       `could not store ${fileName} for model ${modelKey(name, version)} under ${dir}: ${err instanceof Error ? err.message : String(err)}`,
-      undefined, { cause: err });
+      undefined,
+      { cause: err },
+    );
   }
   return jsonReply({ path: file, bytes: bytes.length });
 }
 
 export const kUploadRoutes: Readonly<Record<string, AdminRoute>> = {
   upload_model: {
-    mutates: false, run: uploadModel,
+    mutates: false,
+    run: uploadModel,
     schema: '{"model_name" := string, "model_version" := string, "file_name" := string, "data" := string (base64)}',
   },
 };

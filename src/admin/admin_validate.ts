@@ -24,11 +24,16 @@ function jsonTypeName(value: unknown): string {
   if (value === null) return 'Null';
   if (Array.isArray(value)) return 'Array';
   switch (typeof value) {
-    case 'string': return 'String';
-    case 'number': return 'Number';
-    case 'boolean': return 'Bool';
-    case 'object': return 'Object';
-    default: return typeof value;
+    case 'string':
+      return 'String';
+    case 'number':
+      return 'Number';
+    case 'boolean':
+      return 'Bool';
+    case 'object':
+      return 'Object';
+    default:
+      return typeof value;
   }
 }
 
@@ -101,16 +106,20 @@ function invalid(message: string): ClipperError {
 
 export function checkName(field: string, value: string): string {
   if (value.length > kNameLengthMax || !kNamePattern.test(value)) {
-    throw invalid(`Invalid ${field} supplied: '${value}'. It must consist of lower case alphanumeric characters or '-', ` +
-      `start and end with an alphanumeric character, and be at most ${kNameLengthMax} characters long`);
+    throw invalid(
+      `Invalid ${field} supplied: '${value}'. It must consist of lower case alphanumeric characters or '-', ` +
+        `start and end with an alphanumeric character, and be at most ${kNameLengthMax} characters long`,
+    );
   }
   return value;
 }
 
 export function checkVersion(field: string, value: string): string {
   if (!kVersionPattern.test(value)) {
-    throw invalid(`Invalid ${field} supplied: '${value}'. It must start with a letter or digit, contain only letters, ` +
-      `digits, '.', '_' or '-' (not ',' or ':'), and be at most 64 characters long`);
+    throw invalid(
+      `Invalid ${field} supplied: '${value}'. It must start with a letter or digit, contain only letters, ` +
+        `digits, '.', '_' or '-' (not ',' or ':'), and be at most 64 characters long`,
+    );
   }
   return value;
 }
@@ -130,8 +139,10 @@ export function checkLabels(labels: string[]): string[] {
 export function checkInputType(value: string): InputType {
   const parsed = parseInputType(value);
   if (parsed === undefined) {
-    throw invalid(`Invalid input_type supplied: '${value}'. Expected one of: integers (ints, integer, int, i), ` +
-      'floats (float, f), doubles (double, d), strings (string, str, strs, s), bytes (byte, b)');
+    throw invalid(
+      `Invalid input_type supplied: '${value}'. Expected one of: integers (ints, integer, int, i), ` +
+        'floats (float, f), doubles (double, d), strings (string, str, strs, s), bytes (byte, b)',
+    );
   }
   return parsed;
 }
@@ -178,7 +189,7 @@ function checkDockerFields(raw: Record<string, unknown>, spec: ContainerSpec): v
         throw invalid(`container.pkgs_to_install: ${JSON.stringify(pkg)} is not a Debian package name`);
       }
     }
-    spec.pkgs_to_install = [...raw.pkgs_to_install as string[]];
+    spec.pkgs_to_install = [...(raw.pkgs_to_install as string[])];
   }
   if (raw.cpus !== undefined) {
     if (typeof raw.cpus !== 'number' || !(raw.cpus >= 0.01 && raw.cpus <= 1024)) {
@@ -219,14 +230,17 @@ export function checkContainerSpec(value: unknown, dockerDefault = false): Conta
     checkDockerFields(raw, spec);
   } else {
     for (const key of ['image', 'folder', 'pkgs_to_install', 'cpus', 'memory_mb']) {
-      if (raw[key] !== undefined) throw invalid(`container.${key} needs "manager": "docker" (local processes run on this machine as they are)`);
+      if (raw[key] !== undefined)
+        throw invalid(`container.${key} needs "manager": "docker" (local processes run on this machine as they are)`);
     }
   }
   const needsRuntime = spec.image === undefined;
   if (raw.runtime !== undefined || needsRuntime) {
     if (raw.runtime !== 'node' && raw.runtime !== 'python') {
-      throw invalid(`container.runtime must be 'node' or 'python' (got ${JSON.stringify(raw.runtime) ?? 'nothing'})` +
-        (docker ? ', or give container.image' : ''));
+      throw invalid(
+        `container.runtime must be 'node' or 'python' (got ${JSON.stringify(raw.runtime) ?? 'nothing'})` +
+          (docker ? ', or give container.image' : ''),
+      );
     }
     spec.runtime = raw.runtime;
   }

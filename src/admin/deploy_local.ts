@@ -6,19 +6,38 @@ import type { InputType } from '../input_types.js';
 import type { AppRecord, ContainerSpec, ModelRecord } from '../state/records.js';
 
 /** A model version run by the Node runner from `entry` (one replica, adaptive batching). */
-export function nodeModelRecord(name: string, version: string, inputType: InputType, entry: string,
-  extra: Partial<ModelRecord> = {}, options: ContainerSpec['options'] = { isolate: 'inline' }): ModelRecord {
+export function nodeModelRecord(
+  name: string,
+  version: string,
+  inputType: InputType,
+  entry: string,
+  extra: Partial<ModelRecord> = {},
+  options: ContainerSpec['options'] = { isolate: 'inline' },
+): ModelRecord {
   return {
-    model_name: name, model_version: version, input_type: inputType, labels: [], container_name: 'node-runner',
-    model_data_path: 'DEPRECATED', batch_size: -1, container: { runtime: 'node', entry, options }, num_replicas: 1,
+    model_name: name,
+    model_version: version,
+    input_type: inputType,
+    labels: [],
+    container_name: 'node-runner',
+    model_data_path: 'DEPRECATED',
+    batch_size: -1,
+    container: { runtime: 'node', entry, options },
+    num_replicas: 1,
     ...extra,
   };
 }
 
 export function appRecordOf(name: string, inputType: InputType, linked: string[], extra: Partial<AppRecord> = {}): AppRecord {
   return {
-    name, input_type: inputType, default_output: '-1.0', latency_slo_micros: 100_000, linked_models: linked,
-    selection_policy: 'default', overload_response: 'default_output', ...extra,
+    name,
+    input_type: inputType,
+    default_output: '-1.0',
+    latency_slo_micros: 100_000,
+    linked_models: linked,
+    selection_policy: 'default',
+    overload_response: 'default_output',
+    ...extra,
   };
 }
 

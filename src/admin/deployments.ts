@@ -86,16 +86,23 @@ export class Deployments {
     const before = this.#snapshot;
     this.#snapshot = applyChange(before, change);
     switch (change.kind) {
-      case 'app_deleted': this.#o.onAppDeleted(change.name); break;
-      case 'model_put': this.#deploy(change.model); break;
-      case 'model_deleted': this.#undeploy(change.name, change.version); break;
+      case 'app_deleted':
+        this.#o.onAppDeleted(change.name);
+        break;
+      case 'model_put':
+        this.#deploy(change.model);
+        break;
+      case 'model_deleted':
+        this.#undeploy(change.name, change.version);
+        break;
       case 'resync':
         for (const [key, m] of before.models) {
           if (!this.#snapshot.models.has(key)) this.#undeploy(m.model_name, m.model_version);
         }
         for (const model of this.#snapshot.models.values()) this.#deploy(model);
         break;
-      default: break;
+      default:
+        break;
     }
     this.#o.onChanged(this.#snapshot, this.#placements);
   }
@@ -111,7 +118,8 @@ export class Deployments {
 
   replicas(): ReplicaStatus[] {
     return this.#o.manager.list().map((r) => ({
-      ...r, connected: this.#connected.get(`${modelKey(r.model, r.version)}#${r.replicaId}`) === true,
+      ...r,
+      connected: this.#connected.get(`${modelKey(r.model, r.version)}#${r.replicaId}`) === true,
     }));
   }
 
@@ -155,7 +163,9 @@ export class Deployments {
     let placement = this.#placements.get(key);
     if (placement === undefined) {
       placement = this.#o.pool.addModel({
-        name: model.model_name, version: model.model_version, inputType: model.input_type,
+        name: model.model_name,
+        version: model.model_version,
+        inputType: model.input_type,
         scheduler: { ...this.#o.scheduler, batchSize: model.batch_size > 0 ? model.batch_size : -1 },
       });
       assert(!this.#keyOfModelIndex.has(placement.modelIndex), `model index ${placement.modelIndex} placed twice`);
@@ -167,10 +177,15 @@ export class Deployments {
     // is done when a batching worker has a ready connection to a replica, so the first query after
     // a deploy is served rather than given the default.
     const manager = this.#o.manager;
-    const deploy = model.container === null ? Promise.resolve()
-      : model.num_replicas === 0 ? manager.ensure(model)
-      : manager.ensure(model).then(() => this.#waitConnected(key));
-    deploy.catch(() => { /* reported to whoever awaits waitForDeploy */ });
+    const deploy =
+      model.container === null
+        ? Promise.resolve()
+        : model.num_replicas === 0
+          ? manager.ensure(model)
+          : manager.ensure(model).then(() => this.#waitConnected(key));
+    deploy.catch(() => {
+      /* reported to whoever awaits waitForDeploy */
+    });
     this.#deploys.set(key, deploy);
   }
 
@@ -192,12 +207,21 @@ export class Deployments {
       if (connected && k.startsWith(`${key}#`)) return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
-      const done = (): void => { clearTimeout(timer); this.#connectTimers.delete(timer); resolve(); };
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#connectTimers.delete(timer);
+        resolve();
+      };
       const timer = setTimeout(() => {
         this.#connectTimers.delete(timer);
         this.#dropWaiter(key, done);
-        reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', `model ${key} started, but the batching worker could not ` +
-          `complete a handshake with any replica within ${this.#o.connectTimeoutMs / 1000} s`));
+        reject(
+          new ClipperError(
+            'CLP_ERR_DEPLOY_FAILED',
+            `model ${key} started, but the batching worker could not ` +
+              `complete a handshake with any replica within ${this.#o.connectTimeoutMs / 1000} s`,
+          ),
+        );
       }, this.#o.connectTimeoutMs);
       this.#connectTimers.add(timer);
       const list = this.#connectWaiters.get(key) ?? [];

@@ -60,9 +60,16 @@ export class RouteTable {
       if (current !== undefined) placement = versions.get(current) ?? null;
     }
     return {
-      name: app.name, stats: this.#sources.appStats(app.name), inputType: app.input_type, typeCode: inputTypeCode(app.input_type),
-      defaultJson: outputToJson(app.default_output), sloMs: app.latency_slo_micros / 1000,
-      modelName, placement, versions, overloadResponse: app.overload_response,
+      name: app.name,
+      stats: this.#sources.appStats(app.name),
+      inputType: app.input_type,
+      typeCode: inputTypeCode(app.input_type),
+      defaultJson: outputToJson(app.default_output),
+      sloMs: app.latency_slo_micros / 1000,
+      modelName,
+      placement,
+      versions,
+      overloadResponse: app.overload_response,
       selection: this.#selectionOf(app, snapshot, placements),
     };
   }
@@ -71,7 +78,7 @@ export class RouteTable {
   #selectionOf(app: AppRecord, snapshot: StateSnapshot, placements: ReadonlyMap<string, Placement>): AppSelection | null {
     const linked = app.linked_models.map((name) => {
       const version = snapshot.currentVersions.get(name);
-      return version === undefined ? null : placements.get(modelKey(name, version)) ?? null;
+      return version === undefined ? null : (placements.get(modelKey(name, version)) ?? null);
     });
     const sel = this.#sources.selection.route(app, linked);
     if (sel === null) this.#selectedApps.delete(app.name);

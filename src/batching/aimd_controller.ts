@@ -144,7 +144,6 @@ export class AimdController extends LatencyBackedController {
       if (this.latency.predictLatencyUs(next, kGrowthSigmaCount) <= this.#budgetUs) this.#batchSizeMax = next;
     }
   }
-
 }
 
 export class FixedBatchSize extends LatencyBackedController {
@@ -165,5 +164,4 @@ export class FixedBatchSize extends LatencyBackedController {
   onBatchDone(batchSize: number, latencyUs: number): void {
     this.latency.addSample(batchSize, latencyUs);
   }
-
 }

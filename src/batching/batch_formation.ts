@@ -85,8 +85,7 @@ export class BatchFormer<P> {
   }
 
   /** The head fits a batch of `count`: send it, or wait for more queries (delayed batching). */
-  #sendOrWait(ctl: BatchSizeController, head: QueuedItem<P>, count: number, max: number, predictedUs: number,
-    now: number): BatchDecision {
+  #sendOrWait(ctl: BatchSizeController, head: QueuedItem<P>, count: number, max: number, predictedUs: number, now: number): BatchDecision {
     if (count < max && this.#batchWaitMs > 0) {
       const untilMs = Math.min(head.enqueuedMs + this.#batchWaitMs, head.deadlineMs - ctl.predictLatencyUs(max) / 1000);
       if (untilMs > now + kEpsilonMs) return { kind: 'wait', untilMs };

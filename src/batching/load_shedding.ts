@@ -19,8 +19,13 @@ export interface ServingReplica {
 const kBacklogLeniency = 0.5;
 
 /** Whether a query due at `deadlineMs`, behind `queuedCount` others, should be shed now. */
-export function backlogExceedsDeadline(queuedCount: number, replicas: ReadonlyMap<number, ServingReplica>, inFlightPerReplica: number,
-  deadlineMs: number, now: number): boolean {
+export function backlogExceedsDeadline(
+  queuedCount: number,
+  replicas: ReadonlyMap<number, ServingReplica>,
+  inFlightPerReplica: number,
+  deadlineMs: number,
+  now: number,
+): boolean {
   // No backlog, no shedding: with the queue empty and a replica free the query is sent at once,
   // and the per-batch check (predicted latency vs. deadline) is the one that applies.
   if (queuedCount === 0) {

@@ -132,9 +132,13 @@ export class ModelActor {
 
   stats(): ModelActorStats {
     return {
-      modelIndex: this.spec.modelIndex, name: this.spec.name, version: this.spec.version,
-      scheduler: this.#scheduler.stats(), batchSize: structuredClone(this.#batchSize),
-      batchLatencyUs: structuredClone(this.#batchLatencyUs), queueUs: structuredClone(this.#queueUs),
+      modelIndex: this.spec.modelIndex,
+      name: this.spec.name,
+      version: this.spec.version,
+      scheduler: this.#scheduler.stats(),
+      batchSize: structuredClone(this.#batchSize),
+      batchLatencyUs: structuredClone(this.#batchLatencyUs),
+      queueUs: structuredClone(this.#queueUs),
       modelErrorCount: this.#modelErrorCount,
     };
   }
@@ -182,7 +186,8 @@ export class ModelActor {
       this.#sentAtMs.delete(batchId);
       const roundTripUs = (this.#clock.nowMs() - sentAtMs) * 1000;
       observeBucket(this.#batchLatencyUs, roundTripUs);
-      this.#roundTripUsEwma = this.#roundTripUsEwma === Infinity ? roundTripUs : this.#roundTripUsEwma + (roundTripUs - this.#roundTripUsEwma) / 8;
+      this.#roundTripUsEwma =
+        this.#roundTripUsEwma === Infinity ? roundTripUs : this.#roundTripUsEwma + (roundTripUs - this.#roundTripUsEwma) / 8;
     }
     return this.#scheduler.onBatchDone(batchId);
   }
@@ -215,9 +220,15 @@ export class ModelActor {
 
   #onReject(item: QueuedItem<QueryPayload>, reason: RejectReason): void {
     switch (reason) {
-      case 'no_replica': this.#replies.fallback(item.token, DefaultReason.NoReplica); break;
-      case 'queue_full': this.#replies.fallback(item.token, DefaultReason.QueueFull); break;
-      case 'deadline_unreachable': this.#replies.fallback(item.token, DefaultReason.DeadlineUnreachable); break;
+      case 'no_replica':
+        this.#replies.fallback(item.token, DefaultReason.NoReplica);
+        break;
+      case 'queue_full':
+        this.#replies.fallback(item.token, DefaultReason.QueueFull);
+        break;
+      case 'deadline_unreachable':
+        this.#replies.fallback(item.token, DefaultReason.DeadlineUnreachable);
+        break;
     }
   }
 }

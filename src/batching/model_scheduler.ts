@@ -62,7 +62,13 @@ export class ModelScheduler<P> {
   #admittedCount = 0;
   #leftCount = 0;
   readonly #counts = {
-    enqueuedCount: 0, sentQueryCount: 0, batchSentCount: 0, batchDoneCount: 0, batchFailedCount: 0, batchTimedOutCount: 0, probeCount: 0,
+    enqueuedCount: 0,
+    sentQueryCount: 0,
+    batchSentCount: 0,
+    batchDoneCount: 0,
+    batchFailedCount: 0,
+    batchTimedOutCount: 0,
+    probeCount: 0,
   };
   readonly #expired: Record<ExpireReason, number> = { deadline: 0, replica_failed: 0, cancelled: 0, shutdown: 0 };
   readonly #rejected: Record<RejectReason, number> = { queue_full: 0, deadline_unreachable: 0, no_replica: 0 };
@@ -201,7 +207,12 @@ export class ModelScheduler<P> {
     const replicas: ReplicaStats[] = [];
     for (const r of this.#replicas.values()) {
       const max = r.controller.batchSizeMax();
-      replicas.push({ replicaId: r.replicaId, batchSizeMax: max, inFlightBatchCount: r.inFlight.size, predictedLatencyUsAtMax: r.controller.predictLatencyUs(max) });
+      replicas.push({
+        replicaId: r.replicaId,
+        batchSizeMax: max,
+        inFlightBatchCount: r.inFlight.size,
+        predictedLatencyUsAtMax: r.controller.predictLatencyUs(max),
+      });
     }
     return {
       queuedCount: this.#queue.size,
@@ -219,8 +230,10 @@ export class ModelScheduler<P> {
   #checkAccounting(): void {
     // `if` first: this runs on every event, and assert's argument handling is not free.
     if (this.#inFlightQueryCount < 0 || this.#admittedCount - this.#leftCount !== this.#queue.size + this.#inFlightQueryCount) {
-      assert.fail(`scheduler accounting: admitted ${this.#admittedCount} - left ${this.#leftCount} != queued ${this.#queue.size}`
-        + ` + in flight ${this.#inFlightQueryCount}`);
+      assert.fail(
+        `scheduler accounting: admitted ${this.#admittedCount} - left ${this.#leftCount} != queued ${this.#queue.size}` +
+          ` + in flight ${this.#inFlightQueryCount}`,
+      );
     }
   }
 

@@ -8,8 +8,16 @@ import path from 'node:path';
 import { MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
 import { Doorbell } from '../ipc/doorbell.js';
 import {
-  encodeBytesQuery, encodeCancel, encodeNumericQuery, queryInputBytesMax, replyReason, replyStatus, replyText,
-  replyToken, type DefaultReason, type ReplyStatus,
+  encodeBytesQuery,
+  encodeCancel,
+  encodeNumericQuery,
+  queryInputBytesMax,
+  replyReason,
+  replyStatus,
+  replyText,
+  replyToken,
+  type DefaultReason,
+  type ReplyStatus,
 } from '../ipc/records.js';
 import { createRing, RingConsumer, RingProducer } from '../ipc/ring_buffer.js';
 import type { InputTypeCode } from '../input_types.js';
@@ -78,8 +86,12 @@ export class BatchingPool {
   #nextStatsRequestId = 1;
   readonly #statsWaiters = new Map<number, StatsWaiter>();
 
-  constructor(options: BatchingPoolOptions, onReply: ReplyHandler, onReplicaState: ReplicaStateHandler,
-    deps: BatchingPoolDeps = defaultBatchingPoolDeps()) {
+  constructor(
+    options: BatchingPoolOptions,
+    onReply: ReplyHandler,
+    onReplicaState: ReplicaStateHandler,
+    deps: BatchingPoolDeps = defaultBatchingPoolDeps(),
+  ) {
     assert(Number.isInteger(options.threads) && options.threads >= 1, 'a batching pool needs at least one thread');
     this.#options = options;
     this.#onReply = onReply;
@@ -134,10 +146,14 @@ export class BatchingPool {
     return new Promise((resolve) => {
       // Bounded: a worker that does not answer (stuck or gone) costs a scrape its models, not a hang.
       const timer = clock.setTimer(kStatsTimeoutMs, () => this.#resolveStats(requestId));
-      this.#statsWaiters.set(requestId, { remaining: this.#workers.length, models: [], resolve: (models) => {
-        clock.clearTimer(timer);
-        resolve(models);
-      } });
+      this.#statsWaiters.set(requestId, {
+        remaining: this.#workers.length,
+        models: [],
+        resolve: (models) => {
+          clock.clearTimer(timer);
+          resolve(models);
+        },
+      });
       for (let i = 0; i < this.#workers.length; i++) this.#control(i, { kind: 'stats', requestId });
     });
   }
@@ -186,18 +202,30 @@ export class BatchingPool {
     const queryRing = createRing(o.ringBytes);
     const replyRing = createRing(o.ringBytes);
     const channel = new MessageChannel();
-    const init: WorkerInit = { workerIndex, queryRing, replyRing, port: channel.port2, spinCount: o.spinCountWorker,
-      pollUs: o.pollUsWorker, connection: o.connection };
+    const init: WorkerInit = {
+      workerIndex,
+      queryRing,
+      replyRing,
+      port: channel.port2,
+      spinCount: o.spinCountWorker,
+      pollUs: o.pollUsWorker,
+      connection: o.connection,
+    };
     const transferList: TransferListItem[] = [channel.port2];
     if (selectionPort !== undefined) {
       init.selectionPort = selectionPort;
       transferList.push(selectionPort);
     }
     const consumer = new RingConsumer(replyRing);
-    const doorbell = new Doorbell(consumer, { spinCount: o.spinCountMain, waitTimeoutMs: 50, pollUs: o.pollUsMain,
-      shouldPoll: o.shouldPollMain }, () => this.#drainReplies(consumer));
+    const doorbell = new Doorbell(
+      consumer,
+      { spinCount: o.spinCountMain, waitTimeoutMs: 50, pollUs: o.pollUsMain, shouldPoll: o.shouldPollMain },
+      () => this.#drainReplies(consumer),
+    );
     let markStopped!: () => void;
-    const stopped = new Promise<void>((resolve) => { markStopped = resolve; });
+    const stopped = new Promise<void>((resolve) => {
+      markStopped = resolve;
+    });
     channel.port1.on('message', (event: WorkerEvent) => {
       if (event.kind === 'stopped') markStopped();
       else this.#onEvent(workerIndex, event);

@@ -28,10 +28,11 @@ export type ReplicaConnector = (address: ReplicaAddress, events: ReplicaLinkEven
 
 /** Links over real connections (rpc/replica_connection.ts). */
 export function socketConnector(options: ReplicaConnectionOptions): ReplicaConnector {
-  return (address, events) => new ReplicaConnection(address, options, {
-    onReady: () => events.onReady(),
-    onDown: (_conn, reason, lostBatchIds) => events.onDown(reason, lostBatchIds),
-    onResult: (_conn, batchId, outputs) => events.onResult(batchId, outputs),
-    onBatchError: (_conn, batchId, message) => events.onBatchError(batchId, message),
-  });
+  return (address, events) =>
+    new ReplicaConnection(address, options, {
+      onReady: () => events.onReady(),
+      onDown: (_conn, reason, lostBatchIds) => events.onDown(reason, lostBatchIds),
+      onResult: (_conn, batchId, outputs) => events.onResult(batchId, outputs),
+      onBatchError: (_conn, batchId, message) => events.onBatchError(batchId, message),
+    });
 }

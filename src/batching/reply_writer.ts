@@ -56,7 +56,10 @@ export class ReplyWriter {
       this.#ring.wake();
     }
     if (this.backlogCount > 0 && this.#retryTimer === null) {
-      this.#retryTimer = setTimeout(() => { this.#retryTimer = null; this.flush(); }, 1);
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = null;
+        this.flush();
+      }, 1);
     }
   }
 
@@ -68,7 +71,9 @@ export class ReplyWriter {
   #scheduleFlush(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    queueMicrotask(() => { if (this.#flushScheduled) this.flush(); });
+    queueMicrotask(() => {
+      if (this.#flushScheduled) this.flush();
+    });
   }
 
   #write(token: number, status: ReplyStatus, reason: DefaultReason, text: string): void {

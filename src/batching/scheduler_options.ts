@@ -43,13 +43,19 @@ export interface SchedulerOptions {
 }
 
 /** The options a cluster sets from its configuration. */
-export type ConfiguredSchedulerOptions = Pick<SchedulerOptions, 'batchSizeCap' | 'batchWaitMs' | 'queueBound' | 'inFlightPerReplica' | 'inFlightTimeoutMs'>;
+export type ConfiguredSchedulerOptions = Pick<
+  SchedulerOptions,
+  'batchSizeCap' | 'batchWaitMs' | 'queueBound' | 'inFlightPerReplica' | 'inFlightTimeoutMs'
+>;
 
 /** The scheduler options a cluster's configuration sets (batchSize comes from each model). */
 export function schedulerOptionsOf(config: Readonly<ClipperConfig>): ConfiguredSchedulerOptions {
   return {
-    batchSizeCap: config.batchSizeMax, batchWaitMs: config.batchWaitMs, queueBound: config.queueBound,
-    inFlightPerReplica: config.inFlightBatchesPerReplica, inFlightTimeoutMs: config.inFlightTimeoutMs,
+    batchSizeCap: config.batchSizeMax,
+    batchWaitMs: config.batchWaitMs,
+    queueBound: config.queueBound,
+    inFlightPerReplica: config.inFlightBatchesPerReplica,
+    inFlightTimeoutMs: config.inFlightTimeoutMs,
   };
 }
 

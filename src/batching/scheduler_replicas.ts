@@ -26,9 +26,10 @@ export interface Replica<P> {
 
 /** A replica with nothing in flight; its controller is AIMD, or a fixed size (Clipper's batch_size). */
 export function newReplica<P>(replicaId: number, o: Readonly<SchedulerOptions>, latencyBudgetUs: number): Replica<P> {
-  const controller = o.batchSize > 0
-    ? new FixedBatchSize(o.batchSize, o.latencyModel)
-    : new AimdController({ ...o.aimd, batchSizeCap: o.batchSizeCap, latencyModel: o.latencyModel });
+  const controller =
+    o.batchSize > 0
+      ? new FixedBatchSize(o.batchSize, o.latencyModel)
+      : new AimdController({ ...o.aimd, batchSizeCap: o.batchSizeCap, latencyModel: o.latencyModel });
   controller.setLatencyBudgetUs(latencyBudgetUs);
   return { replicaId, controller, inFlight: new Map(), lastProbeMs: -Infinity };
 }
@@ -37,8 +38,11 @@ export function newReplica<P>(replicaId: number, o: Readonly<SchedulerOptions>, 
  * The replica with a free slot and the fewest batches in flight; ties go to the first in map order
  * counting from position `rotation` (the caller advances it after each pick, so ties rotate).
  */
-export function pickReplica<P>(replicas: ReadonlyMap<number, Replica<P>>, rotation: number,
-  inFlightPerReplica: number): Replica<P> | undefined {
+export function pickReplica<P>(
+  replicas: ReadonlyMap<number, Replica<P>>,
+  rotation: number,
+  inFlightPerReplica: number,
+): Replica<P> | undefined {
   let best: Replica<P> | undefined;
   let index = 0;
   const start = rotation % Math.max(1, replicas.size);

@@ -33,15 +33,21 @@ export function threadStarter<Init>(filename: string): ThreadStarter<Init> {
 /** Run the default export of the compiled module `filename` once, on a thread of its own. */
 export function startThreadTask(filename: string, init: unknown, transferList: readonly TransferListItem[]): ThreadTask {
   const pool = new Piscina({
-    filename, minThreads: 1, maxThreads: 1, concurrentTasksPerWorker: 1, atomics: 'disabled',
-    idleTimeout: Number.MAX_SAFE_INTEGER, recordTiming: false,
+    filename,
+    minThreads: 1,
+    maxThreads: 1,
+    concurrentTasksPerWorker: 1,
+    atomics: 'disabled',
+    idleTimeout: Number.MAX_SAFE_INTEGER,
+    recordTiming: false,
   });
   let destroyed = false;
   const done = (pool.run(init, { transferList: [...transferList] }) as Promise<unknown>).then(
     () => undefined,
     (err: unknown) => {
       if (!destroyed) throw err;
-    });
+    },
+  );
   return {
     done,
     destroy: async () => {

@@ -21,18 +21,33 @@ export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
   const replies = new ReplyWriter(new RingProducer(init.replyRing));
   const connect = socketConnector(init.connection);
   const io: ActorIo = { pull: () => actors.drain(), rearm: () => doorbell.rearm() };
-  const actors = new WorkerActors(queries, replies, (spec) => new ModelActor(spec, {
-    replies, connect, clock: systemClock, io,
-    onReplicaState: (replicaId, connected, reason) =>
-      post({ kind: 'replica_state', modelIndex: spec.modelIndex, replicaId, connected, reason }),
-  }));
-  const doorbell = new Doorbell(queries, {
-    spinCount: init.spinCount, waitTimeoutMs: 50, pollUs: init.pollUs,
-    wantsWake: () => actors.wantsWake(), shouldPoll: () => actors.shouldPoll(init.pollUs),
-  }, () => {
-    actors.drain();
-    replies.flush();
-  });
+  const actors = new WorkerActors(
+    queries,
+    replies,
+    (spec) =>
+      new ModelActor(spec, {
+        replies,
+        connect,
+        clock: systemClock,
+        io,
+        onReplicaState: (replicaId, connected, reason) =>
+          post({ kind: 'replica_state', modelIndex: spec.modelIndex, replicaId, connected, reason }),
+      }),
+  );
+  const doorbell = new Doorbell(
+    queries,
+    {
+      spinCount: init.spinCount,
+      waitTimeoutMs: 50,
+      pollUs: init.pollUs,
+      wantsWake: () => actors.wantsWake(),
+      shouldPoll: () => actors.shouldPoll(init.pollUs),
+    },
+    () => {
+      actors.drain();
+      replies.flush();
+    },
+  );
 
   return new Promise<void>((resolve) => {
     port.on('message', (msg: WorkerControl) => {

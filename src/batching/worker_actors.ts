@@ -4,8 +4,15 @@
 
 import assert from 'node:assert/strict';
 import {
-  cancelModelIndex, cancelToken, copyQueryPayload, DefaultReason, isCancelRecord, queryCount, queryDeadlineMs,
-  queryModelIndex, queryToken,
+  cancelModelIndex,
+  cancelToken,
+  copyQueryPayload,
+  DefaultReason,
+  isCancelRecord,
+  queryCount,
+  queryDeadlineMs,
+  queryModelIndex,
+  queryToken,
 } from '../ipc/records.js';
 import type { RingConsumer } from '../ipc/ring_buffer.js';
 import type { ModelActor, ReplySink } from './model_actor.js';

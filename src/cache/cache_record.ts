@@ -40,8 +40,16 @@ export function recordBytesFor(keyBytes: number, outputBytes: number): number {
 }
 
 /** Write a header at byte `offset` (8-aligned) of the log. */
-export function writeRecordHeader(u32: Uint32Array, offset: number, flags: number, hash: number, model: number,
-  type: number, keyBytes: number, outputBytes: number): void {
+export function writeRecordHeader(
+  u32: Uint32Array,
+  offset: number,
+  flags: number,
+  hash: number,
+  model: number,
+  type: number,
+  keyBytes: number,
+  outputBytes: number,
+): void {
   if ((offset & 7) !== 0) assert.fail('a cache record must start 8-aligned');
   const w = offset >>> 2;
   u32[w + RecordWord.Bytes] = recordBytesFor(keyBytes, outputBytes);
@@ -70,8 +78,15 @@ export function copyKeyOut(u32: Uint32Array, offset: number, key: KeyScratch, ke
 }
 
 /** Whether the record at `offset` holds exactly this model, type and scratch key. */
-export function recordMatches(u32: Uint32Array, bytes: Uint8Array, offset: number, model: number, type: number,
-  key: KeyScratch, keyBytes: number): boolean {
+export function recordMatches(
+  u32: Uint32Array,
+  bytes: Uint8Array,
+  offset: number,
+  model: number,
+  type: number,
+  key: KeyScratch,
+  keyBytes: number,
+): boolean {
   const w = offset >>> 2;
   if (u32[w + RecordWord.Model] !== model || u32[w + RecordWord.Type] !== type || u32[w + RecordWord.KeyBytes] !== keyBytes) return false;
   const words = key.words;

@@ -225,7 +225,7 @@ export class PredictionCache {
 
   /** Drop every entry of a model id; its pending entries still settle their waiters, uncached. */
   invalidateModel(model: number): void {
-    for (let pos = this.#tailPos; pos < this.#headPos;) {
+    for (let pos = this.#tailPos; pos < this.#headPos; ) {
       const offset = pos % this.#capacity;
       const w = offset >>> 2;
       if (this.#u32[w + RecordWord.Bytes] === kWrapMarker) {
@@ -239,9 +239,14 @@ export class PredictionCache {
 
   stats(): PredictionCacheStats {
     return {
-      hitCount: this.#hitCount, missCount: this.#missCount, coalescedCount: this.#coalescedCount,
-      bypassCount: this.#bypassCount, entryCount: this.#entryCount, bytes: this.#headPos - this.#tailPos,
-      pendingCount: this.#pendingCount, evictedCount: this.#evictedCount,
+      hitCount: this.#hitCount,
+      missCount: this.#missCount,
+      coalescedCount: this.#coalescedCount,
+      bypassCount: this.#bypassCount,
+      entryCount: this.#entryCount,
+      bytes: this.#headPos - this.#tailPos,
+      pendingCount: this.#pendingCount,
+      evictedCount: this.#evictedCount,
     };
   }
 
@@ -310,8 +315,7 @@ export class PredictionCache {
     let moved = false;
     if ((flags & RecordFlag.Indexed) !== 0) {
       const headOffset = this.#headPos % capacity;
-      const fitsAhead = headOffset + recordBytes <= capacity
-        && capacity - (this.#headPos - this.#tailPos) >= recordBytes;
+      const fitsAhead = headOffset + recordBytes <= capacity && capacity - (this.#headPos - this.#tailPos) >= recordBytes;
       if (mayReinsert && (flags & (RecordFlag.Visited | RecordFlag.Pending)) === RecordFlag.Visited && fitsAhead) {
         this.#bytes.copyWithin(headOffset, offset, offset + recordBytes);
         u32[(headOffset >>> 2) + RecordWord.Flags] = flags & ~RecordFlag.Visited;

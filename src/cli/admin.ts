@@ -37,16 +37,23 @@ ${kManageUsage}${kStatusUsage}            these take --admin-url URL (default ht
 
 async function registerApp(argv: string[]): Promise<void> {
   const { values, required, connection } = parse(argv, {
-    name: { type: 'string' }, 'input-type': { type: 'string' }, 'default-output': { type: 'string' },
-    'slo-micros': { type: 'string' }, 'selection-policy': { type: 'string' }, 'policy-params': { type: 'string' },
+    name: { type: 'string' },
+    'input-type': { type: 'string' },
+    'default-output': { type: 'string' },
+    'slo-micros': { type: 'string' },
+    'selection-policy': { type: 'string' },
+    'policy-params': { type: 'string' },
   });
-  say(await connection.registerApplication({
-    name: required('name'), inputType: required('input-type'),
-    defaultOutput: stringValue(values['default-output']) ?? '-1.0',
-    sloMicros: intValue('slo-micros', values['slo-micros'], 100_000),
-    selectionPolicy: stringValue(values['selection-policy']),
-    policyParams: policyParams(values['policy-params']),
-  }));
+  say(
+    await connection.registerApplication({
+      name: required('name'),
+      inputType: required('input-type'),
+      defaultOutput: stringValue(values['default-output']) ?? '-1.0',
+      sloMicros: intValue('slo-micros', values['slo-micros'], 100_000),
+      selectionPolicy: stringValue(values['selection-policy']),
+      policyParams: policyParams(values['policy-params']),
+    }),
+  );
 }
 
 function policyParams(value: unknown): Record<string, unknown> | undefined {
@@ -65,32 +72,51 @@ function policyParams(value: unknown): Record<string, unknown> | undefined {
 
 async function setPolicy(argv: string[]): Promise<void> {
   const { values, required, connection } = parse(argv, {
-    app: { type: 'string' }, 'selection-policy': { type: 'string' }, 'policy-params': { type: 'string' },
+    app: { type: 'string' },
+    'selection-policy': { type: 'string' },
+    'policy-params': { type: 'string' },
   });
   say(await connection.setSelectionPolicy(required('app'), required('selection-policy'), policyParams(values['policy-params'])));
 }
 
 async function deploy(argv: string[]): Promise<void> {
   const { values, required, connection } = parse(argv, {
-    name: { type: 'string' }, version: { type: 'string' }, 'input-type': { type: 'string' },
-    runtime: { type: 'string' }, entry: { type: 'string' }, function: { type: 'string' },
-    replicas: { type: 'string' }, 'batch-size': { type: 'string' }, label: { type: 'string', multiple: true },
-    app: { type: 'string' }, manager: { type: 'string' }, image: { type: 'string' }, folder: { type: 'string' },
-    pkg: { type: 'string', multiple: true }, cpus: { type: 'string' }, 'memory-mb': { type: 'string' },
+    name: { type: 'string' },
+    version: { type: 'string' },
+    'input-type': { type: 'string' },
+    runtime: { type: 'string' },
+    entry: { type: 'string' },
+    function: { type: 'string' },
+    replicas: { type: 'string' },
+    'batch-size': { type: 'string' },
+    label: { type: 'string', multiple: true },
+    app: { type: 'string' },
+    manager: { type: 'string' },
+    image: { type: 'string' },
+    folder: { type: 'string' },
+    pkg: { type: 'string', multiple: true },
+    cpus: { type: 'string' },
+    'memory-mb': { type: 'string' },
   });
   const container = deploySpec(values, required);
   const name = required('name');
   const app = stringValue(values.app);
   // Refuse before deploying, so that a typo in --app leaves no unlinked model behind.
-  if (app !== undefined && await connection.getAppInfo(app) === null) {
+  if (app !== undefined && (await connection.getAppInfo(app)) === null) {
     throw new ClipperError('CLP_ERR_APP_NOT_FOUND', `--app: no application named '${app}' (clipper register-app first)`);
   }
   const replicas = values.replicas === undefined ? undefined : intValue('replicas', values.replicas, 1);
-  say(await connection.deployModel({
-    name, version: required('version'), inputType: required('input-type'), container,
-    numReplicas: replicas, batchSize: intValue('batch-size', values['batch-size'], -1),
-    labels: Array.isArray(values.label) ? values.label.map(String) : [],
-  }));
+  say(
+    await connection.deployModel({
+      name,
+      version: required('version'),
+      inputType: required('input-type'),
+      container,
+      numReplicas: replicas,
+      batchSize: intValue('batch-size', values['batch-size'], -1),
+      labels: Array.isArray(values.label) ? values.label.map(String) : [],
+    }),
+  );
   if (app !== undefined) say(await connection.linkModelToApp(app, name));
 }
 
@@ -99,7 +125,8 @@ function deploySpec(values: Values, required: (name: string) => string): Contain
   const container: ContainerSpec = {};
   const manager = stringValue(values.manager);
   if (manager !== undefined) {
-    if (manager !== 'local' && manager !== 'docker') throw new ClipperError('CLP_ERR_INVALID_ARG', `--manager must be local or docker (got ${manager})`);
+    if (manager !== 'local' && manager !== 'docker')
+      throw new ClipperError('CLP_ERR_INVALID_ARG', `--manager must be local or docker (got ${manager})`);
     container.manager = manager;
   }
   const image = stringValue(values.image);
@@ -156,8 +183,11 @@ async function link(argv: string[]): Promise<void> {
 
 async function predict(argv: string[]): Promise<void> {
   const { values, required, connection } = parse(argv, {
-    app: { type: 'string' }, input: { type: 'string' }, batch: { type: 'boolean', default: false },
-    version: { type: 'string' }, 'slo-micros': { type: 'string' },
+    app: { type: 'string' },
+    input: { type: 'string' },
+    batch: { type: 'boolean', default: false },
+    version: { type: 'string' },
+    'slo-micros': { type: 'string' },
   });
   const app = required('app');
   let input: unknown;
@@ -181,8 +211,14 @@ async function predict(argv: string[]): Promise<void> {
 
 /** A command resolves with its exit code, or with nothing for 0. */
 const kCommands: Readonly<Record<string, (argv: string[]) => Promise<unknown>>> = {
-  'register-app': registerApp, 'set-policy': setPolicy, deploy, link, predict, logs,
-  ...kManageCommands, ...kStatusCommands,
+  'register-app': registerApp,
+  'set-policy': setPolicy,
+  deploy,
+  link,
+  predict,
+  logs,
+  ...kManageCommands,
+  ...kStatusCommands,
 };
 
 export function isAdminCommand(command: string | undefined): boolean {

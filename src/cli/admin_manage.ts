@@ -36,7 +36,9 @@ async function deleteModel(argv: string[]): Promise<void> {
 
 async function scale(argv: string[]): Promise<void> {
   const { values, required, connection } = parse(argv, {
-    model: { type: 'string' }, version: { type: 'string' }, replicas: { type: 'string' },
+    model: { type: 'string' },
+    version: { type: 'string' },
+    replicas: { type: 'string' },
   });
   const model = required('model');
   const replicas = intValue('replicas', required('replicas'), 0);
@@ -46,13 +48,21 @@ async function scale(argv: string[]): Promise<void> {
     const versions = (await connection.getAllModels(true)).filter((m) => m.model_name === model);
     version = versions.find((m) => m.is_current_version)?.model_version;
     if (version === undefined) {
-      throw new ClipperError('CLP_ERR_NOT_FOUND', versions.length === 0
-        ? `No model with name '${model}' exists.` : `model '${model}' has no current version: name one with --version`);
+      throw new ClipperError(
+        'CLP_ERR_NOT_FOUND',
+        versions.length === 0
+          ? `No model with name '${model}' exists.`
+          : `model '${model}' has no current version: name one with --version`,
+      );
     }
   }
   say(await connection.setNumReplicas(model, replicas, version));
 }
 
 export const kManageCommands: Readonly<Record<string, (argv: string[]) => Promise<void>>> = {
-  'set-version': setVersion, unlink, 'delete-app': deleteApp, 'delete-model': deleteModel, scale,
+  'set-version': setVersion,
+  unlink,
+  'delete-app': deleteApp,
+  'delete-model': deleteModel,
+  scale,
 };

@@ -15,15 +15,32 @@ export const kStatusUsage = `  list      list apps | models | replicas as a tabl
 const kListKinds = ['apps', 'models', 'replicas'] as const;
 
 function appsTable(apps: readonly AppInfo[]): string {
-  return formatTable(['NAME', 'INPUT_TYPE', 'SLO_MICROS', 'POLICY', 'LINKED_MODELS', 'DEFAULT_OUTPUT'],
-    apps.map((a) => [a.name, a.input_type, String(a.latency_slo_micros), a.selection_policy ?? 'default',
-      a.linked_models.join(',') || '-', JSON.stringify(a.default_output)]));
+  return formatTable(
+    ['NAME', 'INPUT_TYPE', 'SLO_MICROS', 'POLICY', 'LINKED_MODELS', 'DEFAULT_OUTPUT'],
+    apps.map((a) => [
+      a.name,
+      a.input_type,
+      String(a.latency_slo_micros),
+      a.selection_policy ?? 'default',
+      a.linked_models.join(',') || '-',
+      JSON.stringify(a.default_output),
+    ]),
+  );
 }
 
 function modelsTable(models: readonly ModelInfo[]): string {
-  return formatTable(['NAME', 'VERSION', 'CURRENT', 'INPUT_TYPE', 'REPLICAS', 'BATCH_SIZE', 'LABELS'],
-    models.map((m) => [m.model_name, m.model_version, m.is_current_version ? 'yes' : 'no', m.input_type,
-      String(m.num_replicas ?? 0), String(m.batch_size ?? -1), m.labels.join(',') || '-']));
+  return formatTable(
+    ['NAME', 'VERSION', 'CURRENT', 'INPUT_TYPE', 'REPLICAS', 'BATCH_SIZE', 'LABELS'],
+    models.map((m) => [
+      m.model_name,
+      m.model_version,
+      m.is_current_version ? 'yes' : 'no',
+      m.input_type,
+      String(m.num_replicas ?? 0),
+      String(m.batch_size ?? -1),
+      m.labels.join(',') || '-',
+    ]),
+  );
 }
 
 function whereOf(c: ContainerInfo): string {
@@ -32,13 +49,14 @@ function whereOf(c: ContainerInfo): string {
 }
 
 function replicaCells(c: ContainerInfo): string[] {
-  return [c.manager ?? '-', c.state ?? '-', c.health ?? '-', String(c.restart_count ?? 0),
-    c.connected === true ? 'yes' : 'no', whereOf(c)];
+  return [c.manager ?? '-', c.state ?? '-', c.health ?? '-', String(c.restart_count ?? 0), c.connected === true ? 'yes' : 'no', whereOf(c)];
 }
 
 function replicasTable(replicas: readonly ContainerInfo[]): string {
-  return formatTable(['MODEL', 'VERSION', 'REPLICA', 'MANAGER', 'STATE', 'HEALTH', 'RESTARTS', 'CONNECTED', 'WHERE'],
-    replicas.map((c) => [c.model_name, c.model_version, String(c.model_replica_id), ...replicaCells(c)]));
+  return formatTable(
+    ['MODEL', 'VERSION', 'REPLICA', 'MANAGER', 'STATE', 'HEALTH', 'RESTARTS', 'CONNECTED', 'WHERE'],
+    replicas.map((c) => [c.model_name, c.model_version, String(c.model_replica_id), ...replicaCells(c)]),
+  );
 }
 
 async function list(argv: string[]): Promise<void> {
@@ -83,8 +101,12 @@ export function clusterStatus(apps: readonly AppInfo[], models: readonly ModelIn
   const versions: VersionStatus[] = models.map((m) => {
     const own = replicas.filter((c) => c.model_name === m.model_name && c.model_version === m.model_version);
     return {
-      model_name: m.model_name, model_version: m.model_version, is_current_version: m.is_current_version,
-      replicas_wanted: m.num_replicas ?? 0, replicas_connected: own.filter((c) => c.connected === true).length, replicas: own,
+      model_name: m.model_name,
+      model_version: m.model_version,
+      is_current_version: m.is_current_version,
+      replicas_wanted: m.num_replicas ?? 0,
+      replicas_connected: own.filter((c) => c.connected === true).length,
+      replicas: own,
     };
   });
   const problems: string[] = [];
@@ -95,8 +117,11 @@ export function clusterStatus(apps: readonly AppInfo[], models: readonly ModelIn
   }
   return {
     ok: problems.length === 0,
-    apps: apps.map((a) => ({ name: a.name, input_type: a.input_type,
-      linked_models: a.linked_models.map((name) => ({ model_name: name, current_version: current.get(name) ?? null })) })),
+    apps: apps.map((a) => ({
+      name: a.name,
+      input_type: a.input_type,
+      linked_models: a.linked_models.map((name) => ({ model_name: name, current_version: current.get(name) ?? null })),
+    })),
     models: versions,
     problems,
   };
@@ -110,12 +135,16 @@ function statusText(s: ClusterStatus): string {
   }
   lines.push(s.models.length === 0 ? 'models: none' : 'models:');
   for (const v of s.models) {
-    lines.push(`  ${v.model_name}:${v.model_version}${v.is_current_version ? ' (current)' : ''}: ` +
-      `${v.replicas_connected}/${v.replicas_wanted} replica(s) connected`);
+    lines.push(
+      `  ${v.model_name}:${v.model_version}${v.is_current_version ? ' (current)' : ''}: ` +
+        `${v.replicas_connected}/${v.replicas_wanted} replica(s) connected`,
+    );
     for (const c of v.replicas) {
       const [manager, state, health, restarts, connected, where] = replicaCells(c);
-      lines.push(`    replica ${c.model_replica_id}: ${manager} ${state}, health ${health}, restarts ${restarts}, ` +
-        `connected ${connected}, ${where}`);
+      lines.push(
+        `    replica ${c.model_replica_id}: ${manager} ${state}, health ${health}, restarts ${restarts}, ` +
+          `connected ${connected}, ${where}`,
+      );
     }
   }
   lines.push(s.ok ? 'ok: every wanted replica is connected' : `not ready: ${s.problems.join('; ')}`);
@@ -125,7 +154,9 @@ function statusText(s: ClusterStatus): string {
 async function status(argv: string[]): Promise<number> {
   const { values, connection } = parse(argv, { json: { type: 'boolean', default: false } });
   const [apps, models, replicas] = await Promise.all([
-    connection.getAllApps(true), connection.getAllModels(true), connection.getAllContainers(true),
+    connection.getAllApps(true),
+    connection.getAllModels(true),
+    connection.getAllContainers(true),
   ]);
   const s = clusterStatus(apps, models, replicas);
   say(values.json === true ? JSON.stringify(s) : statusText(s));

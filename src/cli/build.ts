@@ -17,11 +17,19 @@ export const kBuildUsage = `  build     build a model's Docker image <model>:<ve
 
 export async function runBuild(argv: string[]): Promise<number> {
   const { values } = parseArgs({
-    args: argv, strict: true,
+    args: argv,
+    strict: true,
     options: {
-      name: { type: 'string' }, version: { type: 'string' }, runtime: { type: 'string' }, entry: { type: 'string' },
-      folder: { type: 'string' }, function: { type: 'string' }, 'input-type': { type: 'string' },
-      pkg: { type: 'string', multiple: true }, registry: { type: 'string' }, 'docker-host': { type: 'string' },
+      name: { type: 'string' },
+      version: { type: 'string' },
+      runtime: { type: 'string' },
+      entry: { type: 'string' },
+      folder: { type: 'string' },
+      function: { type: 'string' },
+      'input-type': { type: 'string' },
+      pkg: { type: 'string', multiple: true },
+      registry: { type: 'string' },
+      'docker-host': { type: 'string' },
     },
   });
   const required = (key: 'name' | 'version' | 'runtime' | 'entry'): string => {
@@ -30,18 +38,28 @@ export async function runBuild(argv: string[]): Promise<number> {
     return value;
   };
   const runtime = required('runtime');
-  if (runtime !== 'node' && runtime !== 'python') throw new ClipperError('CLP_ERR_INVALID_ARG', `--runtime must be node or python (got ${runtime})`);
+  if (runtime !== 'node' && runtime !== 'python')
+    throw new ClipperError('CLP_ERR_INVALID_ARG', `--runtime must be node or python (got ${runtime})`);
   const docker = await connectDocker(dockerHostOf(values['docker-host'] ?? ''));
   const folder = values.folder === undefined ? undefined : path.resolve(values.folder);
   const entry = folder === undefined ? path.resolve(required('entry')) : required('entry');
-  const log = (line: string): void => { process.stderr.write(`${line}\n`); };
-  const { tag } = await buildModelImage(docker, {
-    model: required('name'), version: required('version'), runtime, entry,
-    ...(folder !== undefined ? { folder } : {}),
-    ...(values.function !== undefined ? { function: values.function } : {}),
-    ...(values['input-type'] !== undefined ? { inputType: values['input-type'] } : {}),
-    ...(values.pkg !== undefined ? { pkgsToInstall: values.pkg } : {}),
-  }, log);
+  const log = (line: string): void => {
+    process.stderr.write(`${line}\n`);
+  };
+  const { tag } = await buildModelImage(
+    docker,
+    {
+      model: required('name'),
+      version: required('version'),
+      runtime,
+      entry,
+      ...(folder !== undefined ? { folder } : {}),
+      ...(values.function !== undefined ? { function: values.function } : {}),
+      ...(values['input-type'] !== undefined ? { inputType: values['input-type'] } : {}),
+      ...(values.pkg !== undefined ? { pkgsToInstall: values.pkg } : {}),
+    },
+    log,
+  );
   let pushed: string | null = null;
   if (values.registry !== undefined) pushed = await pushImage(docker, tag, values.registry, log);
   process.stdout.write(`${pushed ?? tag}\n`);

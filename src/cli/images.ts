@@ -13,13 +13,21 @@ export const kImagesUsage = `  docker-images  build the images of containers/com
 
 export async function runImages(argv: string[]): Promise<number> {
   const { values } = parseArgs({
-    args: argv, strict: true,
+    args: argv,
+    strict: true,
     options: {
-      'docker-host': { type: 'string' }, python: { type: 'boolean', default: false }, quiet: { type: 'boolean', default: false },
+      'docker-host': { type: 'string' },
+      python: { type: 'boolean', default: false },
+      quiet: { type: 'boolean', default: false },
     },
   });
   const docker = await connectDocker(dockerHostOf(values['docker-host'] ?? ''));
-  const log = values.quiet === true ? () => {} : (line: string): void => { process.stderr.write(`${line}\n`); };
+  const log =
+    values.quiet === true
+      ? () => {}
+      : (line: string): void => {
+          process.stderr.write(`${line}\n`);
+        };
   const built = await buildSystemImages(docker, { python: values.python === true, log });
   for (const image of built) {
     const size = `${(image.sizeBytes / 1e6).toFixed(0)} MB`;

@@ -51,30 +51,38 @@ async function start(argv: string[]): Promise<number> {
   // Started by bin/clipper.js with the serving flags: stop when that parent goes away, also if it
   // goes while the cluster is still starting (the event fires once, so listen from the start).
   let parentGone = false;
-  const onParentGone = (): void => { parentGone = true; };
+  const onParentGone = (): void => {
+    parentGone = true;
+  };
   if (process.channel !== undefined) process.on('disconnect', onParentGone);
   // The cluster's modules load only here, so the management commands start quickly.
   const { Cluster } = await import('../cluster.js');
   const { installExample } = await import('../admin/example.js');
   const { startAdminServer } = await import('../admin/admin_server.js');
-  const cluster = await Cluster.start({ config, startAdmin: startAdminServer,
-    log: (line) => process.stderr.write(`clipper: ${line}\n`) }); // image builds for Docker replicas
+  const cluster = await Cluster.start({ config, startAdmin: startAdminServer, log: (line) => process.stderr.write(`clipper: ${line}\n`) }); // image builds for Docker replicas
   const c = cluster.config;
-  process.stdout.write(`clipper: query frontend on http://${c.host}:${cluster.queryPort}, management API on http://${c.host}:${cluster.adminPort}\n`);
+  process.stdout.write(
+    `clipper: query frontend on http://${c.host}:${cluster.queryPort}, management API on http://${c.host}:${cluster.adminPort}\n`,
+  );
   if (!/^(127\.|localhost$|::1$)/.test(c.host)) {
     // Deploys and uploads run code on this machine, and the management API has no authentication yet.
-    process.stderr.write(`clipper: WARNING: the management API listens on ${c.host}, reachable from other machines; ` +
-      'anyone who reaches it can deploy and run code here. Bind 127.0.0.1 (the default) or put it behind a firewall\n');
+    process.stderr.write(
+      `clipper: WARNING: the management API listens on ${c.host}, reachable from other machines; ` +
+        'anyone who reaches it can deploy and run code here. Bind 127.0.0.1 (the default) or put it behind a firewall\n',
+    );
   }
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     process.stdout.write(`clipper: ${signal}, shutting down\n`);
-    cluster.close().then(() => process.exit(0), (err: unknown) => {
-      process.stderr.write(`clipper: shutdown failed: ${String(err)}\n`);
-      process.exit(1);
-    });
+    cluster.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        process.stderr.write(`clipper: shutdown failed: ${String(err)}\n`);
+        process.exit(1);
+      },
+    );
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -85,9 +93,13 @@ async function start(argv: string[]): Promise<number> {
   }
   if (options.example) {
     await installExample(cluster);
-    process.stdout.write(`clipper: example ready: curl -X POST -d '{"input":[1.1,2.2,3.3]}' http://${c.host}:${cluster.queryPort}/hello-world/predict\n`);
+    process.stdout.write(
+      `clipper: example ready: curl -X POST -d '{"input":[1.1,2.2,3.3]}' http://${c.host}:${cluster.queryPort}/hello-world/predict\n`,
+    );
   }
-  return new Promise<number>(() => { /* runs until a signal */ });
+  return new Promise<number>(() => {
+    /* runs until a signal */
+  });
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -95,11 +107,18 @@ export async function main(argv: string[]): Promise<number> {
   if (isAdminCommand(command)) return runAdminCommand(command!, rest);
   try {
     switch (command) {
-      case 'start': return await start(rest);
-      case 'build': return await runBuild(rest);
-      case 'docker-images': return await runImages(rest);
-      case 'bench': return await runTool(kLoadgenPath, rest);
-      case undefined: case 'help': case '--help': case '-h':
+      case 'start':
+        return await start(rest);
+      case 'build':
+        return await runBuild(rest);
+      case 'docker-images':
+        return await runImages(rest);
+      case 'bench':
+        return await runTool(kLoadgenPath, rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
         process.stdout.write(kUsage);
         return command === undefined ? 1 : 0;
       default:

@@ -12,14 +12,19 @@ export function runTool(entry: string, args: readonly string[]): Promise<number>
   }
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [entry, ...args], { stdio: 'inherit' });
-    const forward = (signal: NodeJS.Signals): void => { child.kill(signal); };
+    const forward = (signal: NodeJS.Signals): void => {
+      child.kill(signal);
+    };
     process.on('SIGINT', forward);
     process.on('SIGTERM', forward);
     const done = (): void => {
       process.off('SIGINT', forward);
       process.off('SIGTERM', forward);
     };
-    child.on('error', (err) => { done(); reject(err); });
+    child.on('error', (err) => {
+      done();
+      reject(err);
+    });
     child.on('exit', (code, signal) => {
       done();
       resolve(code ?? 128 + (signal === null ? 0 : constants.signals[signal]));

@@ -160,7 +160,10 @@ export class ClipperConnection {
 
   registerApplication(p: RegisterApplicationParams): Promise<string> {
     const body: Record<string, unknown> = {
-      name: p.name, input_type: p.inputType, default_output: p.defaultOutput, latency_slo_micros: p.sloMicros,
+      name: p.name,
+      input_type: p.inputType,
+      default_output: p.defaultOutput,
+      latency_slo_micros: p.sloMicros,
     };
     if (p.selectionPolicy !== undefined) body.selection_policy = p.selectionPolicy;
     if (p.policyParams !== undefined) body.policy_params = p.policyParams;
@@ -187,10 +190,15 @@ export class ClipperConnection {
   /** Registers a model version (/admin/add_model); resolves once its replicas run and it is current. */
   deployModel(p: DeployModelParams): Promise<string> {
     const body: Record<string, unknown> = {
-      model_name: p.name, model_version: String(p.version), labels: p.labels ?? [], input_type: p.inputType,
-      container_name: p.containerName ?? (p.container === undefined ? 'NO_CONTAINER'
-        : p.container.image ?? `${p.container.runtime}:${p.container.entry}`),
-      model_data_path: 'DEPRECATED', batch_size: p.batchSize ?? -1,
+      model_name: p.name,
+      model_version: String(p.version),
+      labels: p.labels ?? [],
+      input_type: p.inputType,
+      container_name:
+        p.containerName ??
+        (p.container === undefined ? 'NO_CONTAINER' : (p.container.image ?? `${p.container.runtime}:${p.container.entry}`)),
+      model_data_path: 'DEPRECATED',
+      batch_size: p.batchSize ?? -1,
     };
     if (p.container !== undefined) body.container = p.container;
     if (p.numReplicas !== undefined) body.num_replicas = p.numReplicas;
@@ -258,8 +266,9 @@ export class ClipperConnection {
   }
 
   async getModelInfo(name: string, version: string | number): Promise<ModelInfo | null> {
-    return emptyToNull(await this.#adminJson<ModelInfo | Record<string, never>>('get_model',
-      { model_name: name, model_version: String(version) }));
+    return emptyToNull(
+      await this.#adminJson<ModelInfo | Record<string, never>>('get_model', { model_name: name, model_version: String(version) }),
+    );
   }
 
   getAllContainers(verbose?: false): Promise<string[]>;
@@ -269,8 +278,13 @@ export class ClipperConnection {
   }
 
   async getContainer(name: string, version: string | number, replicaId: number): Promise<ContainerInfo | null> {
-    return emptyToNull(await this.#adminJson<ContainerInfo | Record<string, never>>('get_container',
-      { model_name: name, model_version: String(version), replica_id: replicaId }));
+    return emptyToNull(
+      await this.#adminJson<ContainerInfo | Record<string, never>>('get_container', {
+        model_name: name,
+        model_version: String(version),
+        replica_id: replicaId,
+      }),
+    );
   }
 
   /** The app's raw default output (Clipper's get_state); '' for an unknown app. */
@@ -361,5 +375,5 @@ function parseJson(text: string): unknown {
 }
 
 function emptyToNull<T extends object>(value: T | Record<string, never>): T | null {
-  return Object.keys(value).length === 0 ? null : value as T;
+  return Object.keys(value).length === 0 ? null : (value as T);
 }

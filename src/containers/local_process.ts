@@ -11,7 +11,13 @@ import { ClipperError } from '../errors.js';
 import { kNodeRunnerPath, kPythonInterpreter, kPythonRunnerPath, kRepoRoot } from '../paths.js';
 import { modelKey, type ModelRecord } from '../state/records.js';
 import {
-  beginRestart, endpointOf, OutputTail, wantedReplicas, type ContainerManager, type ContainerManagerEvents, type ReplicaInfo,
+  beginRestart,
+  endpointOf,
+  OutputTail,
+  wantedReplicas,
+  type ContainerManager,
+  type ContainerManagerEvents,
+  type ReplicaInfo,
   type ReplicaLogs,
 } from './container_manager.js';
 
@@ -53,19 +59,35 @@ interface ModelReplicas {
 export function runnerCommand(model: ModelRecord): { command: string; args: string[] } {
   const spec = model.container;
   if (spec === null || spec.runtime === undefined || spec.entry === undefined) {
-    throw new ClipperError('CLP_ERR_INVALID_ARG',
-      `model ${model.model_name}:${model.model_version} has no runtime and entry for a local process`);
+    throw new ClipperError(
+      'CLP_ERR_INVALID_ARG',
+      `model ${model.model_name}:${model.model_version} has no runtime and entry for a local process`,
+    );
   }
   const entry = path.resolve(kRepoRoot, spec.entry);
   const common = [
-    '--model', entry, '--function', spec.function ?? 'predict', '--name', model.model_name,
-    '--version', model.model_version, '--input-type', model.input_type, '--host', '127.0.0.1', '--port', '0',
+    '--model',
+    entry,
+    '--function',
+    spec.function ?? 'predict',
+    '--name',
+    model.model_name,
+    '--version',
+    model.model_version,
+    '--input-type',
+    model.input_type,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
   ];
   const extra: string[] = [];
   for (const [key, value] of Object.entries(spec.options ?? {})) extra.push(`--${key}`, String(value));
   switch (spec.runtime) {
-    case 'node': return { command: process.execPath, args: [kNodeRunnerPath, ...common, ...extra] };
-    case 'python': return { command: kPythonInterpreter, args: [kPythonRunnerPath, ...common, ...extra] };
+    case 'node':
+      return { command: process.execPath, args: [kNodeRunnerPath, ...common, ...extra] };
+    case 'python':
+      return { command: kPythonInterpreter, args: [kPythonRunnerPath, ...common, ...extra] };
   }
 }
 
@@ -116,9 +138,15 @@ export class LocalProcessManager implements ContainerManager {
   async logs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]> {
     const entry = this.#models.get(modelKey(name, version));
     if (entry === undefined) return [];
-    return [...entry.replicas.values()].filter((r) => r.wanted).map((r) => ({
-      model: name, version, replicaId: r.info.replicaId, containerId: null, text: r.output.lines(tailLines),
-    }));
+    return [...entry.replicas.values()]
+      .filter((r) => r.wanted)
+      .map((r) => ({
+        model: name,
+        version,
+        replicaId: r.info.replicaId,
+        containerId: null,
+        text: r.output.lines(tailLines),
+      }));
   }
 
   /** Local replicas never outlive the server: nothing to reconcile. */
@@ -137,9 +165,26 @@ export class LocalProcessManager implements ContainerManager {
   #startReplica(entry: ModelReplicas, replicaId: number): Promise<void> {
     const model = entry.model;
     const replica: Replica = {
-      info: { model: model.model_name, version: model.model_version, replicaId, host: '127.0.0.1', port: 0,
-        state: 'starting', pid: null, restartCount: 0, manager: 'local', containerId: null, image: null, health: 'none' },
-      child: null, stderrTail: '', output: new OutputTail(kOutputTailBytes), restartTimer: null, startedAtMs: 0, wanted: true,
+      info: {
+        model: model.model_name,
+        version: model.model_version,
+        replicaId,
+        host: '127.0.0.1',
+        port: 0,
+        state: 'starting',
+        pid: null,
+        restartCount: 0,
+        manager: 'local',
+        containerId: null,
+        image: null,
+        health: 'none',
+      },
+      child: null,
+      stderrTail: '',
+      output: new OutputTail(kOutputTailBytes),
+      restartTimer: null,
+      startedAtMs: 0,
+      wanted: true,
     };
     entry.replicas.set(replicaId, replica);
     return this.#spawn(entry, replica, true);
@@ -203,8 +248,13 @@ export class LocalProcessManager implements ContainerManager {
     const { command, args } = runnerCommand(model);
     const child = spawn(command, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...this.#options.env, CLIPPER_MODEL_NAME: model.model_name,
-        CLIPPER_MODEL_VERSION: model.model_version, CLIPPER_REPLICA_ID: String(replica.info.replicaId) },
+      env: {
+        ...process.env,
+        ...this.#options.env,
+        CLIPPER_MODEL_NAME: model.model_name,
+        CLIPPER_MODEL_VERSION: model.model_version,
+        CLIPPER_REPLICA_ID: String(replica.info.replicaId),
+      },
     });
     replica.child = child;
     replica.stderrTail = '';
@@ -226,7 +276,9 @@ export class LocalProcessManager implements ContainerManager {
     replica.restartTimer = setTimeout(() => {
       replica.restartTimer = null;
       if (!replica.wanted || this.#closed) return;
-      this.#spawn(entry, replica, false).catch(() => { /* the exit or error handler schedules the next try */ });
+      this.#spawn(entry, replica, false).catch(() => {
+        /* the exit or error handler schedules the next try */
+      });
     }, delayMs);
   }
 
@@ -239,7 +291,10 @@ export class LocalProcessManager implements ContainerManager {
     if (child === null || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
     return new Promise<void>((resolve) => {
       const killTimer = setTimeout(() => child.kill('SIGKILL'), 2000);
-      child.once('exit', () => { clearTimeout(killTimer); resolve(); });
+      child.once('exit', () => {
+        clearTimeout(killTimer);
+        resolve();
+      });
       child.kill('SIGTERM');
       child.stdin?.end();
     });
@@ -250,6 +305,10 @@ export class LocalProcessManager implements ContainerManager {
 function readyPort(line: string): number | null {
   if (!line.startsWith('{')) return null;
   let msg: { clipper_ready?: boolean; port?: number };
-  try { msg = JSON.parse(line) as typeof msg; } catch { return null; }
+  try {
+    msg = JSON.parse(line) as typeof msg;
+  } catch {
+    return null;
+  }
   return msg.clipper_ready === true && typeof msg.port === 'number' ? msg.port : null;
 }

@@ -65,13 +65,15 @@ export class ManagerRouter implements ContainerManager {
   }
 
   list(): ReplicaInfo[] {
-    return [...this.#local.list(), ...this.#dockerNow?.list() ?? []];
+    return [...this.#local.list(), ...(this.#dockerNow?.list() ?? [])];
   }
 
   async logs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]> {
-    const [local, docker] = await Promise.all([this.#local.logs(name, version, tailLines),
-      this.#withDocker((d) => d.logs(name, version, tailLines))]);
-    return [...local, ...docker ?? []];
+    const [local, docker] = await Promise.all([
+      this.#local.logs(name, version, tailLines),
+      this.#withDocker((d) => d.logs(name, version, tailLines)),
+    ]);
+    return [...local, ...(docker ?? [])];
   }
 
   async reconcile(wanted: ReadonlySet<string>): Promise<void> {
@@ -93,7 +95,8 @@ export class ManagerRouter implements ContainerManager {
     if (this.#closed) return Promise.reject(new ClipperError('CLP_ERR_INTERNAL', 'container manager is closed'));
     this.#docker ??= connectDocker(this.#options.dockerHost).then((client) => {
       const manager = new DockerManager(client, this.#events, {
-        ...this.#options.docker, clusterName: this.#options.clusterName,
+        ...this.#options.docker,
+        clusterName: this.#options.clusterName,
         prepareImage: (model) => this.#prepareImage(client, model),
       });
       this.#dockerNow = manager;
@@ -104,7 +107,9 @@ export class ManagerRouter implements ContainerManager {
       return manager;
     });
     // An engine that was down may come up: the next deploy tries again.
-    this.#docker.catch(() => { this.#docker = null; });
+    this.#docker.catch(() => {
+      this.#docker = null;
+    });
     return this.#docker;
   }
 
@@ -119,10 +124,12 @@ export class ManagerRouter implements ContainerManager {
     const key = modelKey(model.model_name, model.model_version);
     let image = this.#images.get(key);
     if (image === undefined) {
-      image = (model.container?.image !== undefined ? findImage(docker, model.container.image, this.#options.log)
-        : this.#build(docker, model));
+      image =
+        model.container?.image !== undefined ? findImage(docker, model.container.image, this.#options.log) : this.#build(docker, model);
       this.#images.set(key, image);
-      image.catch(() => { if (this.#images.get(key) === image) this.#images.delete(key); });
+      image.catch(() => {
+        if (this.#images.get(key) === image) this.#images.delete(key);
+      });
     }
     return image;
   }
@@ -130,14 +137,26 @@ export class ManagerRouter implements ContainerManager {
   async #build(docker: Docker, model: ModelRecord): Promise<{ tag: string; id: string }> {
     const c = model.container!;
     if (c.runtime === undefined || c.entry === undefined) {
-      throw new ClipperError('CLP_ERR_INVALID_ARG', `model ${model.model_name}:${model.model_version} names neither an image nor a runtime and entry`);
+      throw new ClipperError(
+        'CLP_ERR_INVALID_ARG',
+        `model ${model.model_name}:${model.model_version} names neither an image nor a runtime and entry`,
+      );
     }
-    const { tag, imageId } = await buildModelImage(docker, {
-      model: model.model_name, version: model.model_version, runtime: c.runtime, entry: c.entry, inputType: model.input_type,
-      ...(c.folder !== undefined ? { folder: c.folder } : {}), ...(c.function !== undefined ? { function: c.function } : {}),
-      ...(c.options !== undefined ? { options: c.options } : {}),
-      ...(c.pkgs_to_install !== undefined ? { pkgsToInstall: c.pkgs_to_install } : {}),
-    }, this.#options.log);
+    const { tag, imageId } = await buildModelImage(
+      docker,
+      {
+        model: model.model_name,
+        version: model.model_version,
+        runtime: c.runtime,
+        entry: c.entry,
+        inputType: model.input_type,
+        ...(c.folder !== undefined ? { folder: c.folder } : {}),
+        ...(c.function !== undefined ? { function: c.function } : {}),
+        ...(c.options !== undefined ? { options: c.options } : {}),
+        ...(c.pkgs_to_install !== undefined ? { pkgsToInstall: c.pkgs_to_install } : {}),
+      },
+      this.#options.log,
+    );
     return { tag, id: imageId };
   }
 }
@@ -146,14 +165,20 @@ export class ManagerRouter implements ContainerManager {
 async function findImage(docker: Docker, image: string, log?: (line: string) => void): Promise<{ tag: string; id: string }> {
   try {
     return { tag: image, id: (await docker.getImage(image).inspect()).Id };
-  } catch { /* not here: try its registry */ }
+  } catch {
+    /* not here: try its registry */
+  }
   try {
     const stream = await docker.pull(image);
-    await followProgress(docker, stream, (event) => { if (event.status !== undefined) log?.(`pull ${image}: ${event.status}`); });
+    await followProgress(docker, stream, (event) => {
+      if (event.status !== undefined) log?.(`pull ${image}: ${event.status}`);
+    });
     return { tag: image, id: (await docker.getImage(image).inspect()).Id };
   } catch (err) {
-    throw new ClipperError('CLP_ERR_DEPLOY_FAILED',
+    throw new ClipperError(
+      'CLP_ERR_DEPLOY_FAILED',
       `image ${image} is not on this machine and could not be pulled (${dockerErrorText(err)}); ` +
-      'build it with `clipper build`, or give a registry the engine can reach');
+        'build it with `clipper build`, or give a registry the engine can reach',
+    );
   }
 }

@@ -35,9 +35,10 @@ export function answerJson(answer: Answer, open = '{'): string {
 
 /** The answer as the map a binary (msgpack) frame carries, the client's id first when given. */
 export function answerMap(answer: Answer, id: unknown): Record<string, unknown> {
-  const map: Record<string, unknown> = id === undefined
-    ? { query_id: answer.queryId, output: JSON.parse(answer.outputJson), default: answer.isDefault }
-    : { id, query_id: answer.queryId, output: JSON.parse(answer.outputJson), default: answer.isDefault };
+  const map: Record<string, unknown> =
+    id === undefined
+      ? { query_id: answer.queryId, output: JSON.parse(answer.outputJson), default: answer.isDefault }
+      : { id, query_id: answer.queryId, output: JSON.parse(answer.outputJson), default: answer.isDefault };
   if (answer.isDefault && answer.explanation !== null) map.default_explanation = answer.explanation;
   const extra = answer.extra;
   if (extra !== null) {
@@ -55,9 +56,8 @@ export function feedbackJson(answer: FeedbackAnswer, open = '{'): string {
 
 /** A feedback answer as a msgpack map, the client's id first when given. */
 export function feedbackMap(answer: FeedbackAnswer, id: unknown): Record<string, unknown> {
-  const map: Record<string, unknown> = id === undefined
-    ? { query_id: answer.queryId, feedback_received: true }
-    : { id, query_id: answer.queryId, feedback_received: true };
+  const map: Record<string, unknown> =
+    id === undefined ? { query_id: answer.queryId, feedback_received: true } : { id, query_id: answer.queryId, feedback_received: true };
   if (answer.models.length > 0) {
     map.models = answer.models;
     map.losses = answer.losses;

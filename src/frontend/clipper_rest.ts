@@ -8,7 +8,14 @@ import assert from 'node:assert/strict';
 import { App, type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
 import { ClipperError } from '../errors.js';
 import {
-  appNameOf, parseJsonObject, readBody, sendBody, sendError, sendJson, type AbortListener, type ResponseState,
+  appNameOf,
+  parseJsonObject,
+  readBody,
+  sendBody,
+  sendError,
+  sendJson,
+  type AbortListener,
+  type ResponseState,
 } from '../http/http_util.js';
 import { listenApp } from '../http/listen.js';
 import type { Answer } from '../query/answer.js';
@@ -88,9 +95,15 @@ class HttpSink implements RequestSink, AbortListener {
     if (this.#parts !== null) this.#parts[index] = text;
     if (--this.#remaining > 0) return;
     if (this.#shedCount > 0) {
-      sendError(this.#res, this.#state, new ClipperError('CLP_ERR_SHED',
-        `the model is overloaded: ${this.#shedCount} of the request's queries were shed (${answer.explanation ?? 'queue full'}); retry later`,
-        { retryAfterS: 1 }));
+      sendError(
+        this.#res,
+        this.#state,
+        new ClipperError(
+          'CLP_ERR_SHED',
+          `the model is overloaded: ${this.#shedCount} of the request's queries were shed (${answer.explanation ?? 'queue full'}); retry later`,
+          { retryAfterS: 1 },
+        ),
+      );
       return;
     }
     sendJson(this.#res, this.#state, 200, this.#parts === null ? text : `{"batch_predictions":[${this.#parts.join(',')}]}`);
@@ -115,7 +128,7 @@ function predict(pipeline: QueryPipeline, res: HttpResponse, state: ResponseStat
 }
 
 function update(pipeline: QueryPipeline, res: HttpResponse, state: ResponseState, appName: string, body: Buffer): void {
-  let pending;
+  let pending: ReturnType<QueryPipeline['feedback']>;
   try {
     const route = pipeline.route(appName);
     pending = pipeline.feedback(route, readFeedbackRequest(parseJsonObject(body), route.inputType));
@@ -123,25 +136,35 @@ function update(pipeline: QueryPipeline, res: HttpResponse, state: ResponseState
     sendError(res, state, err);
     return;
   }
-  pending.then((answer) => sendJson(res, state, 200, feedbackJson(answer)), (err: unknown) => sendError(res, state, err));
+  pending.then(
+    (answer) => sendJson(res, state, 200, feedbackJson(answer)),
+    (err: unknown) => sendError(res, state, err),
+  );
 }
 
 type BodyHandler = typeof predict;
 
 function methodNotAllowed(res: HttpResponse, req: HttpRequest): void {
   const state: ResponseState = { aborted: false };
-  res.onAborted(() => { state.aborted = true; });
-  sendError(res, state, new ClipperError('CLP_ERR_METHOD_NOT_ALLOWED',
-    `${req.getMethod().toUpperCase()} is not allowed on ${req.getUrl()}; use POST`));
+  res.onAborted(() => {
+    state.aborted = true;
+  });
+  sendError(
+    res,
+    state,
+    new ClipperError('CLP_ERR_METHOD_NOT_ALLOWED', `${req.getMethod().toUpperCase()} is not allowed on ${req.getUrl()}; use POST`),
+  );
 }
 
 /** POST /:app/predict and /:app/update (with or without a trailing slash); 405 on other methods. */
 function registerClipperRoutes(app: TemplatedApp, pipeline: QueryPipeline, bodyBytesMax: number): void {
-  const onPost = (handler: BodyHandler) => (res: HttpResponse, req: HttpRequest): void => {
-    const appName = appNameOf(req);
-    const state: ResponseState = { aborted: false };
-    readBody(res, req, state, bodyBytesMax, (body) => handler(pipeline, res, state, appName, body));
-  };
+  const onPost =
+    (handler: BodyHandler) =>
+    (res: HttpResponse, req: HttpRequest): void => {
+      const appName = appNameOf(req);
+      const state: ResponseState = { aborted: false };
+      readBody(res, req, state, bodyBytesMax, (body) => handler(pipeline, res, state, appName, body));
+    };
   for (const suffix of ['', '/']) {
     app.post(`/:app/predict${suffix}`, onPost(predict));
     app.post(`/:app/update${suffix}`, onPost(update));
@@ -154,20 +177,24 @@ function registerClipperRoutes(app: TemplatedApp, pipeline: QueryPipeline, bodyB
 function registerMetricsRoutes(app: TemplatedApp, deps: QueryServerDeps): void {
   const sendMetrics = (res: HttpResponse, format: MetricsFormat, negotiated: boolean): void => {
     const state: ResponseState = { aborted: false };
-    res.onAborted(() => { state.aborted = true; });
+    res.onAborted(() => {
+      state.aborted = true;
+    });
     // caches must key a negotiated answer on Accept
     const headers = negotiated ? { Vary: 'Accept' } : undefined;
-    const body = format === 'json'
-      ? deps.metricsJson().then((text) => ({ contentType: 'application/json', body: text }))
-      : deps.metricsText(format);
-    body.then(({ contentType, body: text }) => sendBody(res, state, 200, contentType, text, headers),
-      (err: unknown) => sendError(res, state, err));
+    const body =
+      format === 'json' ? deps.metricsJson().then((text) => ({ contentType: 'application/json', body: text })) : deps.metricsText(format);
+    body.then(
+      ({ contentType, body: text }) => sendBody(res, state, 200, contentType, text, headers),
+      (err: unknown) => sendError(res, state, err),
+    );
   };
   for (const suffix of ['', '/']) {
     app.get(`/metrics${suffix}`, (res, req) => sendMetrics(res, metricsFormatFor(req.getHeader('accept')), true));
     app.get(`/metrics/json${suffix}`, (res) => sendMetrics(res, 'json', false));
     app.get(`/metrics/prometheus${suffix}`, (res, req) =>
-      sendMetrics(res, metricsFormatFor(req.getHeader('accept')) === 'openmetrics' ? 'openmetrics' : 'prometheus', true));
+      sendMetrics(res, metricsFormatFor(req.getHeader('accept')) === 'openmetrics' ? 'openmetrics' : 'prometheus', true),
+    );
   }
 }
 
@@ -180,8 +207,11 @@ export async function startQueryServer(options: QueryServerOptions, deps: QueryS
   });
   deps.registerRoutes?.(app);
   app.any('/*', (res, req) => {
-    sendError(res, { aborted: false }, new ClipperError('CLP_ERR_ROUTE_NOT_FOUND',
-      `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`));
+    sendError(
+      res,
+      { aborted: false },
+      new ClipperError('CLP_ERR_ROUTE_NOT_FOUND', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`),
+    );
   });
   const listening = await listenApp(app, options.host, options.port, 'query frontend');
   return { port: listening.port, app, close: () => listening.stopListening() };

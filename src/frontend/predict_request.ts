@@ -46,7 +46,8 @@ export function readPredictRequest(json: Record<string, unknown>, inputType: Inp
   }
   let version: string | null = null;
   if (json.version !== undefined) {
-    if (typeof json.version !== 'string' || json.version === '') throw schemaError(`version must be a non-empty string, got ${describe(json.version)}`);
+    if (typeof json.version !== 'string' || json.version === '')
+      throw schemaError(`version must be a non-empty string, got ${describe(json.version)}`);
     version = json.version;
   }
   let sloMicros: number | null = null;
@@ -70,16 +71,20 @@ export function readFeedbackRequest(json: Record<string, unknown>, inputType: In
 
 export function validateInput(value: unknown, type: InputType, where: string): number[] | string | Buffer {
   switch (type) {
-    case 'doubles': return checkNumbers(value, where, type, (x) => Number.isFinite(x));
-    case 'floats': return checkNumbers(value, where, type, (x) => Math.abs(x) <= kFloat32Max);
-    case 'integers': return checkNumbers(value, where, type, (x) => Number.isInteger(x) && x >= kInt32Min && x <= kInt32Max);
+    case 'doubles':
+      return checkNumbers(value, where, type, (x) => Number.isFinite(x));
+    case 'floats':
+      return checkNumbers(value, where, type, (x) => Math.abs(x) <= kFloat32Max);
+    case 'integers':
+      return checkNumbers(value, where, type, (x) => Number.isInteger(x) && x >= kInt32Min && x <= kInt32Max);
     case 'strings':
       if (typeof value !== 'string') throw schemaError(`${where} must be a string (the application takes strings), got ${describe(value)}`);
       return value;
     case 'bytes':
       // msgpack stream messages may carry raw bytes (JSON cannot produce a Uint8Array).
       if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-      if (typeof value !== 'string') throw schemaError(`${where} must be a base64 string (the application takes bytes), got ${describe(value)}`);
+      if (typeof value !== 'string')
+        throw schemaError(`${where} must be a base64 string (the application takes bytes), got ${describe(value)}`);
       if (!kBase64.test(value)) throw schemaError(`${where} is not valid base64`);
       return Buffer.from(value, 'base64');
   }

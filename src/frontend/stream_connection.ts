@@ -10,7 +10,15 @@ import type { Answer } from '../query/answer.js';
 import type { QueryPipeline, RequestSink } from '../query/pipeline.js';
 import { readFeedbackRequest, readPredictRequest } from './predict_request.js';
 import {
-  answerFrame, batchFrame, batchPart, decodeMessage, errorFrame, feedbackFrame, idOpenOf, type Frame, type StreamId,
+  answerFrame,
+  batchFrame,
+  batchPart,
+  decodeMessage,
+  errorFrame,
+  feedbackFrame,
+  idOpenOf,
+  type Frame,
+  type StreamId,
 } from './stream_frames.js';
 import { kCloseBackpressure, type StreamLimits } from './stream_limits.js';
 
@@ -69,7 +77,7 @@ export class StreamConnection implements RequestSink {
   }
 
   onMessage(message: ArrayBuffer, binary: boolean): void {
-    let msg;
+    let msg: ReturnType<typeof decodeMessage>;
     try {
       msg = decodeMessage(message, binary);
     } catch (err) {
@@ -107,20 +115,29 @@ export class StreamConnection implements RequestSink {
     const route = pipeline.route(this.appName);
     pipeline.feedback(route, readFeedbackRequest(json, route.inputType)).then(
       (answer) => this.#enqueue(feedbackFrame(answer, id, binary), binary),
-      (err: unknown) => this.#enqueue(errorFrame(id, binary, err), binary));
+      (err: unknown) => this.#enqueue(errorFrame(id, binary, err), binary),
+    );
   }
 
   /** The message is valid: refuse it if the connection is over its limits (nothing submitted yet). */
   begin(count: number): void {
     const limits = this.#limits;
     if (this.inFlight + count > limits.inFlightMax) {
-      throw new ClipperError('CLP_ERR_OVERLOADED', `the connection has ${this.inFlight} queries in flight; ${count} more `
-        + `would exceed its limit of ${limits.inFlightMax}: wait for answers before sending more`, { retryAfterS: 0 });
+      throw new ClipperError(
+        'CLP_ERR_OVERLOADED',
+        `the connection has ${this.inFlight} queries in flight; ${count} more ` +
+          `would exceed its limit of ${limits.inFlightMax}: wait for answers before sending more`,
+        { retryAfterS: 0 },
+      );
     }
     const buffered = this.ws === null ? 0 : this.ws.getBufferedAmount();
     if (buffered > limits.highWaterBytes) {
-      throw new ClipperError('CLP_ERR_OVERLOADED', `the connection has ${buffered} bytes of answers waiting to be sent `
-        + `(high-water mark ${limits.highWaterBytes}): read answers before sending more queries`, { retryAfterS: 0 });
+      throw new ClipperError(
+        'CLP_ERR_OVERLOADED',
+        `the connection has ${buffered} bytes of answers waiting to be sent ` +
+          `(high-water mark ${limits.highWaterBytes}): read answers before sending more queries`,
+        { retryAfterS: 0 },
+      );
     }
     if (this.#reqIsBatch) this.#reqBatch = new PendingBatch(this.#reqId, this.#reqIdOpen, count);
   }

@@ -44,8 +44,13 @@ export function registerStreamRoutes(app: TemplatedApp, deps: StreamDeps): Strea
       return;
     }
     const data: ConnData = { conn: new StreamConnection(appName, pipeline, limits) };
-    res.upgrade(data, req.getHeader('sec-websocket-key'), req.getHeader('sec-websocket-protocol'),
-      req.getHeader('sec-websocket-extensions'), context);
+    res.upgrade(
+      data,
+      req.getHeader('sec-websocket-key'),
+      req.getHeader('sec-websocket-protocol'),
+      req.getHeader('sec-websocket-extensions'),
+      context,
+    );
   };
 
   for (const suffix of ['', '/']) {
@@ -74,13 +79,21 @@ export function registerStreamRoutes(app: TemplatedApp, deps: StreamDeps): Strea
     });
     // Plain HTTP (no upgrade) to a stream route: say what the route is for.
     app.any(`/:app/stream${suffix}`, (res, req) => {
-      sendError(res, { aborted: false }, new ClipperError('CLP_ERR_METHOD_NOT_ALLOWED',
-        `${req.getUrl()} is a WebSocket endpoint: connect with an Upgrade: websocket request`));
+      sendError(
+        res,
+        { aborted: false },
+        new ClipperError(
+          'CLP_ERR_METHOD_NOT_ALLOWED',
+          `${req.getUrl()} is a WebSocket endpoint: connect with an Upgrade: websocket request`,
+        ),
+      );
     });
   }
 
   return {
-    get connectionCount() { return open.size; },
+    get connectionCount() {
+      return open.size;
+    },
     closeAll() {
       for (const conn of [...open]) conn.end(kCloseShutdown, 'server shutting down');
     },

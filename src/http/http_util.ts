@@ -32,8 +32,13 @@ export interface ResponseState {
 }
 
 const kStatusText: Record<number, string> = {
-  200: '200 OK', 400: '400 Bad Request', 404: '404 Not Found', 405: '405 Method Not Allowed',
-  413: '413 Payload Too Large', 429: '429 Too Many Requests', 500: '500 Internal Server Error',
+  200: '200 OK',
+  400: '400 Bad Request',
+  404: '404 Not Found',
+  405: '405 Method Not Allowed',
+  413: '413 Payload Too Large',
+  429: '429 Too Many Requests',
+  500: '500 Internal Server Error',
   503: '503 Service Unavailable',
 };
 
@@ -57,8 +62,14 @@ function writeCorked(): void {
   res.end(corkBody);
 }
 
-export function sendBody(res: HttpResponse, state: ResponseState, status: number, contentType: string, body: string,
-  extraHeaders?: Readonly<Record<string, string>>): void {
+export function sendBody(
+  res: HttpResponse,
+  state: ResponseState,
+  status: number,
+  contentType: string,
+  body: string,
+  extraHeaders?: Readonly<Record<string, string>>,
+): void {
   if (state.aborted) return;
   state.aborted = true; // a response is written once
   corkRes = res;
@@ -115,8 +126,13 @@ export function parseJsonObject(body: Buffer): Record<string, unknown> {
  * The body is valid only during `onBody` (a one-chunk body is a view of uWS's receive buffer, not a
  * copy): parse it there.
  */
-export function readBody(res: HttpResponse, req: HttpRequest, state: ResponseState, bodyBytesMax: number,
-  onBody: (body: Buffer) => void): void {
+export function readBody(
+  res: HttpResponse,
+  req: HttpRequest,
+  state: ResponseState,
+  bodyBytesMax: number,
+  onBody: (body: Buffer) => void,
+): void {
   res.onAborted(() => {
     state.aborted = true;
     const listener = state.abortListener;
@@ -125,8 +141,11 @@ export function readBody(res: HttpResponse, req: HttpRequest, state: ResponseSta
   });
   const declared = req.getHeader('content-length');
   if (declared !== '' && Number(declared) > bodyBytesMax) {
-    sendError(res, state, new ClipperError('CLP_ERR_BODY_TOO_LARGE',
-      `request body of ${declared} bytes exceeds the limit of ${bodyBytesMax} bytes`));
+    sendError(
+      res,
+      state,
+      new ClipperError('CLP_ERR_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${bodyBytesMax} bytes`),
+    );
     return;
   }
   let chunks: Buffer[] | null = null;
@@ -137,8 +156,7 @@ export function readBody(res: HttpResponse, req: HttpRequest, state: ResponseSta
     total += chunk.byteLength;
     if (total > bodyBytesMax) {
       done = true;
-      sendError(res, state, new ClipperError('CLP_ERR_BODY_TOO_LARGE',
-        `request body exceeds the limit of ${bodyBytesMax} bytes`));
+      sendError(res, state, new ClipperError('CLP_ERR_BODY_TOO_LARGE', `request body exceeds the limit of ${bodyBytesMax} bytes`));
       return;
     }
     if (isLast && chunks === null) {

@@ -100,8 +100,12 @@ export class Doorbell {
       setImmediate(this.#loop);
       return;
     }
-    if (this.#pollMs > 0 && this.#gapEwmaMs < 2 * this.#pollMs && performance.now() - this.#lastRecordMs < this.#pollMs
-      && this.#options.shouldPoll?.() !== false) {
+    if (
+      this.#pollMs > 0 &&
+      this.#gapEwmaMs < 2 * this.#pollMs &&
+      performance.now() - this.#lastRecordMs < this.#pollMs &&
+      this.#options.shouldPoll?.() !== false
+    ) {
       setImmediate(this.#loop);
       return;
     }

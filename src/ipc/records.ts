@@ -90,8 +90,14 @@ export function queryInputBytesMax(ringBytes: number): number {
 }
 
 /** Write one numeric query (not yet woken). False when the ring is full. */
-export function encodeNumericQuery(ring: RingProducer, token: number, modelIndex: number, deadlineMs: number,
-  type: InputTypeCode, values: readonly number[]): boolean {
+export function encodeNumericQuery(
+  ring: RingProducer,
+  token: number,
+  modelIndex: number,
+  deadlineMs: number,
+  type: InputTypeCode,
+  values: readonly number[],
+): boolean {
   const count = values.length;
   const body = ring.reserve(kQueryHeaderBytes + count * numericElementBytes(type), QueryTag.Query);
   if (body < 0) return false;
@@ -102,11 +108,21 @@ export function encodeNumericQuery(ring: RingProducer, token: number, modelIndex
 }
 
 /** Write one string (as UTF-8) or bytes query (not yet woken). False when the ring is full. */
-export function encodeBytesQuery(ring: RingProducer, token: number, modelIndex: number, deadlineMs: number,
-  type: InputTypeCode, value: string | Buffer): boolean {
+export function encodeBytesQuery(
+  ring: RingProducer,
+  token: number,
+  modelIndex: number,
+  deadlineMs: number,
+  type: InputTypeCode,
+  value: string | Buffer,
+): boolean {
   // UTF-8 takes at most 3 bytes per UTF-16 unit; count exactly only when that bound is too large.
-  const reserveBytes = typeof value !== 'string' ? value.length
-    : ring.recordFits(kQueryHeaderBytes + value.length * 3) ? value.length * 3 : Buffer.byteLength(value, 'utf8');
+  const reserveBytes =
+    typeof value !== 'string'
+      ? value.length
+      : ring.recordFits(kQueryHeaderBytes + value.length * 3)
+        ? value.length * 3
+        : Buffer.byteLength(value, 'utf8');
   const body = ring.reserve(kQueryHeaderBytes + reserveBytes, QueryTag.Query);
   if (body < 0) return false;
   const start = body + QueryField.Payload;
@@ -126,8 +142,15 @@ export function encodeCancel(ring: RingProducer, token: number, modelIndex: numb
   return true;
 }
 
-function writeQueryHeader(ring: RecordViews, body: number, token: number, modelIndex: number, deadlineMs: number,
-  type: InputTypeCode, count: number): void {
+function writeQueryHeader(
+  ring: RecordViews,
+  body: number,
+  token: number,
+  modelIndex: number,
+  deadlineMs: number,
+  type: InputTypeCode,
+  count: number,
+): void {
   const u32 = ring.u32;
   u32[(body + QueryField.Token) >>> 2] = token;
   u32[(body + QueryField.ModelIndex) >>> 2] = modelIndex;

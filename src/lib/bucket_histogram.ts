@@ -68,7 +68,13 @@ export function summarizeHistogram(h: BucketHistogram): HistogramSummary {
   // sample standard deviation (n - 1), as Dropwizard's snapshots report it
   const variance = size > 1 ? Math.max(0, (h.sumSq - size * mean * mean) / (size - 1)) : 0;
   return {
-    size, min: h.min, max: h.max, mean, stdDev: Math.sqrt(variance),
-    p50: bucketQuantile(h, 0.5), p95: bucketQuantile(h, 0.95), p99: bucketQuantile(h, 0.99),
+    size,
+    min: h.min,
+    max: h.max,
+    mean,
+    stdDev: Math.sqrt(variance),
+    p50: bucketQuantile(h, 0.5),
+    p95: bucketQuantile(h, 0.95),
+    p99: bucketQuantile(h, 0.99),
   };
 }

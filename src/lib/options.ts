@@ -18,7 +18,7 @@ export class OptionChecks {
 
   /** Refuses `option`: `<scope>.<option> <rule> (got <value>)`. */
   fail(option: string, rule: string, got: unknown): never {
-    const shown = got === undefined ? 'nothing' : JSON.stringify(got) ?? String(got);
+    const shown = got === undefined ? 'nothing' : (JSON.stringify(got) ?? String(got));
     throw new ClipperError('CLP_ERR_INVALID_ARG', `${this.#scope}.${option} ${rule} (got ${shown})`, { option });
   }
 
@@ -32,7 +32,11 @@ export class OptionChecks {
   /** An integer in [min, max]; max omitted: any integer >= min. */
   int(option: string, value: unknown, min: number, max = Number.POSITIVE_INFINITY): void {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-      this.fail(option, max === Number.POSITIVE_INFINITY ? `must be an integer >= ${min}` : `must be an integer in [${min}, ${max}]`, value);
+      this.fail(
+        option,
+        max === Number.POSITIVE_INFINITY ? `must be an integer >= ${min}` : `must be an integer in [${min}, ${max}]`,
+        value,
+      );
     }
   }
 
@@ -41,9 +45,10 @@ export class OptionChecks {
     const lowOk = ends[0] === '[' ? (v: number) => v >= min : (v: number) => v > min;
     const highOk = ends[1] === ']' ? (v: number) => v <= max : (v: number) => v < max;
     if (typeof value !== 'number' || Number.isNaN(value) || !lowOk(value) || !highOk(value)) {
-      const rule = max === Number.POSITIVE_INFINITY
-        ? `must be a number ${ends[0] === '[' ? '>=' : '>'} ${min}`
-        : `must be a number in ${ends[0]}${min}, ${max}${ends[1]}`;
+      const rule =
+        max === Number.POSITIVE_INFINITY
+          ? `must be a number ${ends[0] === '[' ? '>=' : '>'} ${min}`
+          : `must be a number in ${ends[0]}${min}, ${max}${ends[1]}`;
       this.fail(option, rule, value);
     }
   }

@@ -40,19 +40,41 @@ const ratio = (name: string, num: number, den: number): Entry => ({ [name]: { ra
 
 function meter(name: string, snapshot: MeterSnapshot | null): Entry {
   const s = snapshot ?? { ratePerS: 0, rate1minPerS: 0, rate5minPerS: 0, rate15minPerS: 0 };
-  return { [name]: { unit: kMeterUnit, rate: clipperNumber(s.ratePerS), rate_1min: clipperNumber(s.rate1minPerS),
-    rate_5min: clipperNumber(s.rate5minPerS), rate_15min: clipperNumber(s.rate15minPerS) } };
+  return {
+    [name]: {
+      unit: kMeterUnit,
+      rate: clipperNumber(s.ratePerS),
+      rate_1min: clipperNumber(s.rate1minPerS),
+      rate_5min: clipperNumber(s.rate5minPerS),
+      rate_15min: clipperNumber(s.rate15minPerS),
+    },
+  };
 }
 
 function histogram(name: string, unit: string, h: BucketHistogram): Entry {
   const s = summarizeHistogram(h);
   // Clipper's histograms held integers: min and max are whole units
-  return { [name]: { unit, size: clipperNumber(s.size), min: clipperNumber(Math.round(s.min)), max: clipperNumber(Math.round(s.max)),
-    mean: clipperNumber(s.mean), std_dev: clipperNumber(s.stdDev), p50: clipperNumber(s.p50), p95: clipperNumber(s.p95),
-    p99: clipperNumber(s.p99) } };
+  return {
+    [name]: {
+      unit,
+      size: clipperNumber(s.size),
+      min: clipperNumber(Math.round(s.min)),
+      max: clipperNumber(Math.round(s.max)),
+      mean: clipperNumber(s.mean),
+      std_dev: clipperNumber(s.stdDev),
+      p50: clipperNumber(s.p50),
+      p95: clipperNumber(s.p95),
+      p99: clipperNumber(s.p99),
+    },
+  };
 }
 
-export function clipperMetricsDocument(input: ClipperJsonInput): { counters: Entry[]; ratio_counters: Entry[]; meters: Entry[]; histograms: Entry[] } {
+export function clipperMetricsDocument(input: ClipperJsonInput): {
+  counters: Entry[];
+  ratio_counters: Entry[];
+  meters: Entry[];
+  histograms: Entry[];
+} {
   const lookups = input.cache.hitCount + input.cache.missCount;
   const counters = [counter('internal:aggregate_num_predictions', input.queryCount), counter('internal:prediction_cache_lookups', lookups)];
   const ratios = [ratio('internal:prediction_cache_hit_ratio', input.cache.hitCount, lookups)];

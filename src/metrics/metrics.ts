@@ -32,8 +32,12 @@ export class Metrics {
   readonly #timer: NodeJS.Timeout | null;
   #scrape: Promise<ModelActorStats[]> | null = null;
 
-  constructor(processor: QueryProcessor, modelStats: () => Promise<ModelActorStats[]>, replicas: () => ReplicaStatus[],
-    options: MetricsOptions = {}) {
+  constructor(
+    processor: QueryProcessor,
+    modelStats: () => Promise<ModelActorStats[]>,
+    replicas: () => ReplicaStatus[],
+    options: MetricsOptions = {},
+  ) {
     this.#processor = processor;
     this.#modelStats = modelStats;
     const sources = { processor, models: () => this.#models(), replicas };

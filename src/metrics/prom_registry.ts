@@ -10,7 +10,11 @@ import type { QueryProcessor } from '../query/query_processor.js';
 import type { BucketHistogram } from '../lib/bucket_histogram.js';
 
 type Labels = Record<string, string>;
-interface MetricValue { labels: Labels; value: number; metricName?: string }
+interface MetricValue {
+  labels: Labels;
+  value: number;
+  metricName?: string;
+}
 type MetricType = 'gauge' | 'counter' | 'histogram';
 type AddMetric = (name: string, help: string, type: MetricType, values: () => Promise<MetricValue[]>) => void;
 
@@ -48,7 +52,11 @@ function histogramValues(name: string, labels: Labels, h: BucketHistogram, scale
   let cumulative = 0;
   for (let i = 0; i < bounds.length; i++) {
     cumulative += h.counts[i]!;
-    out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: String(Number((bounds[i]! * scale).toPrecision(6))) }, value: cumulative });
+    out.push({
+      metricName: `${name}_bucket`,
+      labels: { ...labels, le: String(Number((bounds[i]! * scale).toPrecision(6))) },
+      value: cumulative,
+    });
   }
   cumulative += h.counts[bounds.length]!;
   out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: cumulative });
@@ -74,70 +82,134 @@ export function createPromRegistry(format: 'prometheus' | 'openmetrics', src: Pr
 function registerFrontend(registry: Registry<RegistryContentType>, src: PromSources): void {
   const c = src.processor.counters;
   const reg = [registry];
-  new Counter({ name: 'clipper_queries_total', help: 'Queries received (each input of a batch counts)', registers: reg,
-    collect() { this.reset(); this.inc(c.queries); } });
-  new Counter({ name: 'clipper_default_outputs_total', help: 'Queries answered with the default output', registers: reg,
-    collect() { this.reset(); this.inc(c.defaults); } });
-  new Counter({ name: 'clipper_slo_misses_total', help: 'Queries answered with the default output at their deadline', registers: reg,
-    collect() { this.reset(); this.inc(c.sloMisses); } });
-  new Gauge({ name: 'clipper_replicas', help: 'Replicas by model and connection state', labelNames: ['model', 'version', 'connected'],
+  new Counter({
+    name: 'clipper_queries_total',
+    help: 'Queries received (each input of a batch counts)',
+    registers: reg,
+    collect() {
+      this.reset();
+      this.inc(c.queries);
+    },
+  });
+  new Counter({
+    name: 'clipper_default_outputs_total',
+    help: 'Queries answered with the default output',
+    registers: reg,
+    collect() {
+      this.reset();
+      this.inc(c.defaults);
+    },
+  });
+  new Counter({
+    name: 'clipper_slo_misses_total',
+    help: 'Queries answered with the default output at their deadline',
+    registers: reg,
+    collect() {
+      this.reset();
+      this.inc(c.sloMisses);
+    },
+  });
+  new Gauge({
+    name: 'clipper_replicas',
+    help: 'Replicas by model and connection state',
+    labelNames: ['model', 'version', 'connected'],
     registers: reg,
     collect() {
       this.reset();
       for (const r of src.replicas()) this.inc({ model: r.model, version: r.version, connected: String(r.connected) });
-    } });
+    },
+  });
 }
 
 function registerApps(add: AddMetric, src: PromSources): void {
   const apps = async () => [...src.processor.allAppStats()];
-  add('clipper_app_queries_total', 'Queries per application', 'counter',
-    async () => (await apps()).map(([app, s]) => ({ labels: { app }, value: s.queries })));
-  add('clipper_app_default_outputs_total', 'Default outputs per application', 'counter',
-    async () => (await apps()).map(([app, s]) => ({ labels: { app }, value: s.defaults })));
-  add('clipper_app_slo_misses_total', 'Queries answered at their deadline, per application', 'counter',
-    async () => (await apps()).map(([app, s]) => ({ labels: { app }, value: s.sloMisses })));
-  add('clipper_app_latency_seconds', 'End-to-end query latency in the frontend, per application', 'histogram',
-    async () => (await apps()).flatMap(([app, s]) => histogramValues('clipper_app_latency_seconds', { app },
-      s.latencyUs, 1e-6)));
+  add('clipper_app_queries_total', 'Queries per application', 'counter', async () =>
+    (await apps()).map(([app, s]) => ({ labels: { app }, value: s.queries })),
+  );
+  add('clipper_app_default_outputs_total', 'Default outputs per application', 'counter', async () =>
+    (await apps()).map(([app, s]) => ({ labels: { app }, value: s.defaults })),
+  );
+  add('clipper_app_slo_misses_total', 'Queries answered at their deadline, per application', 'counter', async () =>
+    (await apps()).map(([app, s]) => ({ labels: { app }, value: s.sloMisses })),
+  );
+  add('clipper_app_latency_seconds', 'End-to-end query latency in the frontend, per application', 'histogram', async () =>
+    (await apps()).flatMap(([app, s]) => histogramValues('clipper_app_latency_seconds', { app }, s.latencyUs, 1e-6)),
+  );
 }
 
 function registerCache(add: AddMetric, src: PromSources): void {
   const cache = async () => src.processor.cache.stats();
-  add('clipper_cache_lookups_total', 'Prediction cache lookups by result (hit, miss, coalesced onto an identical query in flight, bypass)', 'counter',
+  add(
+    'clipper_cache_lookups_total',
+    'Prediction cache lookups by result (hit, miss, coalesced onto an identical query in flight, bypass)',
+    'counter',
     async () => {
       const st = await cache();
-      return [['hit', st.hitCount], ['miss', st.missCount - st.coalescedCount], ['coalesced', st.coalescedCount], ['bypass', st.bypassCount]]
-        .map(([result, value]) => ({ labels: { result: String(result) }, value: Number(value) }));
-    });
+      return [
+        ['hit', st.hitCount],
+        ['miss', st.missCount - st.coalescedCount],
+        ['coalesced', st.coalescedCount],
+        ['bypass', st.bypassCount],
+      ].map(([result, value]) => ({ labels: { result: String(result) }, value: Number(value) }));
+    },
+  );
   add('clipper_cache_bytes', 'Bytes held by the prediction cache', 'gauge', async () => [{ labels: {}, value: (await cache()).bytes }]);
-  add('clipper_cache_entries', 'Outputs held by the prediction cache', 'gauge', async () => [{ labels: {}, value: (await cache()).entryCount }]);
+  add('clipper_cache_entries', 'Outputs held by the prediction cache', 'gauge', async () => [
+    { labels: {}, value: (await cache()).entryCount },
+  ]);
 }
 
 function registerModels(add: AddMetric, src: PromSources): void {
   const models = src.models;
   const ml = (m: ModelActorStats): Labels => ({ model: m.name, version: m.version });
-  add('clipper_model_batch_size', 'Queries per batch sent to a replica', 'histogram',
-    async () => (await models()).flatMap((m) => histogramValues('clipper_model_batch_size', ml(m), m.batchSize, 1)));
-  add('clipper_model_batch_latency_seconds', 'Replica round trip per batch', 'histogram',
-    async () => (await models()).flatMap((m) => histogramValues('clipper_model_batch_latency_seconds', ml(m), m.batchLatencyUs, 1e-6)));
-  add('clipper_model_queue_seconds', 'Time a query waited in its model queue before being sent', 'histogram',
-    async () => (await models()).flatMap((m) => histogramValues('clipper_model_queue_seconds', ml(m), m.queueUs, 1e-6)));
-  add('clipper_model_queued', 'Queries waiting in the model queue', 'gauge',
-    async () => (await models()).map((m) => ({ labels: ml(m), value: m.scheduler.queuedCount })));
-  add('clipper_model_in_flight_batches', 'Batches sent and not yet answered', 'gauge',
-    async () => (await models()).map((m) => ({ labels: ml(m), value: m.scheduler.inFlightBatchCount })));
-  add('clipper_replica_batch_size_max', 'Current maximum batch size (AIMD or fixed) per replica', 'gauge',
-    async () => (await models()).flatMap((m) => m.scheduler.replicas.map((r) => ({
-      labels: { ...ml(m), replica: String(r.replicaId) }, value: r.batchSizeMax }))));
-  add('clipper_replica_in_flight_batches', 'Batches in flight per replica', 'gauge',
-    async () => (await models()).flatMap((m) => m.scheduler.replicas.map((r) => ({
-      labels: { ...ml(m), replica: String(r.replicaId) }, value: r.inFlightBatchCount }))));
-  add('clipper_model_shed_total', 'Queries rejected at once by the model queue, by reason', 'counter',
-    async () => (await models()).flatMap((m) => Object.entries(m.scheduler.rejectedCount).map(([reason, value]) => ({
-      labels: { ...ml(m), reason }, value }))));
-  add('clipper_model_expired_total', 'Queries dropped from the model queue unsent, by reason', 'counter',
-    async () => (await models()).flatMap((m) => Object.entries(m.scheduler.expiredCount).map(([reason, value]) => ({
-      labels: { ...ml(m), reason }, value }))));
-  add('clipper_model_errors_total', 'Batches the model failed (exception or wrong output count)', 'counter',
-    async () => (await models()).map((m) => ({ labels: ml(m), value: m.modelErrorCount })));
+  add('clipper_model_batch_size', 'Queries per batch sent to a replica', 'histogram', async () =>
+    (await models()).flatMap((m) => histogramValues('clipper_model_batch_size', ml(m), m.batchSize, 1)),
+  );
+  add('clipper_model_batch_latency_seconds', 'Replica round trip per batch', 'histogram', async () =>
+    (await models()).flatMap((m) => histogramValues('clipper_model_batch_latency_seconds', ml(m), m.batchLatencyUs, 1e-6)),
+  );
+  add('clipper_model_queue_seconds', 'Time a query waited in its model queue before being sent', 'histogram', async () =>
+    (await models()).flatMap((m) => histogramValues('clipper_model_queue_seconds', ml(m), m.queueUs, 1e-6)),
+  );
+  add('clipper_model_queued', 'Queries waiting in the model queue', 'gauge', async () =>
+    (await models()).map((m) => ({ labels: ml(m), value: m.scheduler.queuedCount })),
+  );
+  add('clipper_model_in_flight_batches', 'Batches sent and not yet answered', 'gauge', async () =>
+    (await models()).map((m) => ({ labels: ml(m), value: m.scheduler.inFlightBatchCount })),
+  );
+  add('clipper_replica_batch_size_max', 'Current maximum batch size (AIMD or fixed) per replica', 'gauge', async () =>
+    (await models()).flatMap((m) =>
+      m.scheduler.replicas.map((r) => ({
+        labels: { ...ml(m), replica: String(r.replicaId) },
+        value: r.batchSizeMax,
+      })),
+    ),
+  );
+  add('clipper_replica_in_flight_batches', 'Batches in flight per replica', 'gauge', async () =>
+    (await models()).flatMap((m) =>
+      m.scheduler.replicas.map((r) => ({
+        labels: { ...ml(m), replica: String(r.replicaId) },
+        value: r.inFlightBatchCount,
+      })),
+    ),
+  );
+  add('clipper_model_shed_total', 'Queries rejected at once by the model queue, by reason', 'counter', async () =>
+    (await models()).flatMap((m) =>
+      Object.entries(m.scheduler.rejectedCount).map(([reason, value]) => ({
+        labels: { ...ml(m), reason },
+        value,
+      })),
+    ),
+  );
+  add('clipper_model_expired_total', 'Queries dropped from the model queue unsent, by reason', 'counter', async () =>
+    (await models()).flatMap((m) =>
+      Object.entries(m.scheduler.expiredCount).map(([reason, value]) => ({
+        labels: { ...ml(m), reason },
+        value,
+      })),
+    ),
+  );
+  add('clipper_model_errors_total', 'Batches the model failed (exception or wrong output count)', 'counter', async () =>
+    (await models()).map((m) => ({ labels: ml(m), value: m.modelErrorCount })),
+  );
 }

@@ -64,8 +64,12 @@ class PredictionSink implements QuerySink {
  * Trains the app's policy with one feedback; the promise resolves with the answer once the worker
  * has learned (at once for an app whose policy does not learn).
  */
-export function applyFeedback(processor: QueryProcessor, hub: SelectionHub | null, route: AppRoute,
-  request: FeedbackRequest): Promise<FeedbackAnswer> {
+export function applyFeedback(
+  processor: QueryProcessor,
+  hub: SelectionHub | null,
+  route: AppRoute,
+  request: FeedbackRequest,
+): Promise<FeedbackAnswer> {
   const { input, label, uid } = request;
   const queryId = processor.nextQueryId();
   const sel = route.selection ?? null;

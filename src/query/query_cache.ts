@@ -14,7 +14,14 @@ import type { Placement } from '../batching/protocol.js';
 export { CacheResult };
 
 const kOffStats: PredictionCacheStats = Object.freeze({
-  hitCount: 0, missCount: 0, coalescedCount: 0, bypassCount: 0, entryCount: 0, bytes: 0, pendingCount: 0, evictedCount: 0,
+  hitCount: 0,
+  missCount: 0,
+  coalescedCount: 0,
+  bypassCount: 0,
+  entryCount: 0,
+  bytes: 0,
+  pendingCount: 0,
+  evictedCount: 0,
 });
 
 export class QueryCache {
@@ -67,9 +74,11 @@ export class QueryCache {
     const scratch = cache.keyScratch(keyBytes);
     if (scratch !== this.#scratch) {
       this.#scratch = scratch;
-      this.#views = { f64: new Float64Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 3),
+      this.#views = {
+        f64: new Float64Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 3),
         f32: new Float32Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 2),
-        i32: new Int32Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 2) };
+        i32: new Int32Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 2),
+      };
     }
     writeNumericElements(this.#views, 0, type, input);
     return cache.lookupScratch(placement.modelIndex, type, keyBytes);

@@ -65,8 +65,14 @@ export interface QueryCounters {
   cancelled: number;
 }
 
-function makeAnswer(queryId: number, outputJson: string, isDefault: boolean, explanation: string | null, shed: boolean,
-  extra: AnswerExtra | null): Answer {
+function makeAnswer(
+  queryId: number,
+  outputJson: string,
+  isDefault: boolean,
+  explanation: string | null,
+  shed: boolean,
+  extra: AnswerExtra | null,
+): Answer {
   return { queryId, outputJson, isDefault, explanation, shed, extra };
 }
 
@@ -107,11 +113,19 @@ export class QueryProcessor {
     const elementBytes = numericElementBytes(type);
     for (let i = 0; i < inputs.length; i++) {
       const input = inputs[i]!;
-      const bytes = typeof input === 'string' ? (input.length <= max / 3 ? 0 : Buffer.byteLength(input, 'utf8'))
-        : Buffer.isBuffer(input) ? input.length : input.length * elementBytes;
+      const bytes =
+        typeof input === 'string'
+          ? input.length <= max / 3
+            ? 0
+            : Buffer.byteLength(input, 'utf8')
+          : Buffer.isBuffer(input)
+            ? input.length
+            : input.length * elementBytes;
       if (bytes > max) {
-        throw new ClipperError('CLP_ERR_BODY_TOO_LARGE',
-          `input ${inputs.length > 1 ? `[${i}] ` : ''}of ${bytes} bytes exceeds the largest query the batching ring carries (${max} bytes; config ringBytes)`);
+        throw new ClipperError(
+          'CLP_ERR_BODY_TOO_LARGE',
+          `input ${inputs.length > 1 ? `[${i}] ` : ''}of ${bytes} bytes exceeds the largest query the batching ring carries (${max} bytes; config ringBytes)`,
+        );
       }
     }
   }
@@ -153,8 +167,15 @@ export class QueryProcessor {
    * deadline at the latest. `extra` rides on a model's (or the cache's) answer. Returns the ring
    * token (for cancel()), or -1 when the query is already answered.
    */
-  submit(route: AppRoute, placement: Placement | null, input: QueryInput, sloMs: number, sink: QuerySink, index: number,
-    extra: AnswerExtra | null = null): number {
+  submit(
+    route: AppRoute,
+    placement: Placement | null,
+    input: QueryInput,
+    sloMs: number,
+    sink: QuerySink,
+    index: number,
+    extra: AnswerExtra | null = null,
+  ): number {
     const queryId = this.#nextQueryId++;
     this.counters.queries++;
     route.stats.queries++;
@@ -170,8 +191,25 @@ export class QueryProcessor {
       sink.onAnswer(index, makeAnswer(queryId, cache.hitOutput, false, null, false, extra));
       return -1;
     }
-    const p: Pending = { token: -1, inRing: false, queryId, startMs, deadlineMs: startMs + sloMs, index, sink, route,
-      placement, input, extra, cacheHandle: -1, done: false, inHeap: false, fifo: null, prev: null, next: null };
+    const p: Pending = {
+      token: -1,
+      inRing: false,
+      queryId,
+      startMs,
+      deadlineMs: startMs + sloMs,
+      index,
+      sink,
+      route,
+      placement,
+      input,
+      extra,
+      cacheHandle: -1,
+      done: false,
+      inHeap: false,
+      fifo: null,
+      prev: null,
+      next: null,
+    };
     this.#register(p);
     if (found === CacheResult.Attached) {
       // An identical query is in flight: answered when it is, or at the deadline.
@@ -242,9 +280,10 @@ export class QueryProcessor {
   #dispatch(p: Pending): boolean {
     const input = p.input;
     const token = p.token;
-    const ok = typeof input === 'string' || Buffer.isBuffer(input)
-      ? this.#pool.submitBytes(p.placement, token, p.deadlineMs, p.route.typeCode, input)
-      : this.#pool.submitNumeric(p.placement, token, p.deadlineMs, p.route.typeCode, input);
+    const ok =
+      typeof input === 'string' || Buffer.isBuffer(input)
+        ? this.#pool.submitBytes(p.placement, token, p.deadlineMs, p.route.typeCode, input)
+        : this.#pool.submitNumeric(p.placement, token, p.deadlineMs, p.route.typeCode, input);
     p.inRing = ok;
     return ok;
   }

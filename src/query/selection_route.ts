@@ -42,8 +42,16 @@ export function memberRoute(route: AppRoute, sel: AppSelection): AppRoute {
  * Submit one query of `route` through its selection policy. Tokens of what went to workers are
  * appended to `tokens` (for cancel on disconnect).
  */
-export function submitSelected(processor: QueryProcessor, route: AppRoute, uid: string | null,
-  input: QueryInput, sloMs: number, sink: QuerySink, index: number, tokens: number[]): void {
+export function submitSelected(
+  processor: QueryProcessor,
+  route: AppRoute,
+  uid: string | null,
+  input: QueryInput,
+  sloMs: number,
+  sink: QuerySink,
+  index: number,
+  tokens: number[],
+): void {
   const sel = route.selection ?? null;
   if (sel === null) {
     const token = processor.submit(route, route.placement, input, sloMs, sink, index);
@@ -52,13 +60,19 @@ export function submitSelected(processor: QueryProcessor, route: AppRoute, uid: 
   }
   if (sel.mode === 'one') {
     const i = sel.pick(uid);
-    const token = i < 0 ? processor.submit(route, null, input, sloMs, sink, index)
-      : processor.submit(route, sel.placements[i] ?? null, input, sloMs, sink, index, sel.modelExtras[i] ?? null);
+    const token =
+      i < 0
+        ? processor.submit(route, null, input, sloMs, sink, index)
+        : processor.submit(route, sel.placements[i] ?? null, input, sloMs, sink, index, sel.modelExtras[i] ?? null);
     if (token >= 0) tokens.push(token);
     return;
   }
   const params = sel.config.policy === 'exp4' ? sel.config.params : null;
-  const options: CombineOptions = { mode: params?.combine ?? 'auto', tolerance: params?.tolerance ?? 0, confidenceMin: params?.confidenceMin ?? 0 };
+  const options: CombineOptions = {
+    mode: params?.combine ?? 'auto',
+    tolerance: params?.tolerance ?? 0,
+    confidenceMin: params?.confidenceMin ?? 0,
+  };
   const combining = new CombiningSink(processor, route, sel, sel.weights(uid), options, sink, index, processor.nextQueryId());
   const member = memberRoute(route, sel);
   const subSloMs = combineSloMs(sloMs);
@@ -83,8 +97,16 @@ export class CombiningSink implements QuerySink {
   #remaining: number;
   #shedCount = 0;
 
-  constructor(processor: QueryProcessor, route: AppRoute, sel: AppSelection, weights: Float64Array, options: CombineOptions,
-    outer: QuerySink, outerIndex: number, queryId: number) {
+  constructor(
+    processor: QueryProcessor,
+    route: AppRoute,
+    sel: AppSelection,
+    weights: Float64Array,
+    options: CombineOptions,
+    outer: QuerySink,
+    outerIndex: number,
+    queryId: number,
+  ) {
     this.#processor = processor;
     this.#route = route;
     this.#sel = sel;
@@ -120,17 +142,31 @@ export class CombiningSink implements QuerySink {
     const latencyMs = this.#processor.clock.nowMs() - this.#startMs;
     if (result.kind === 'combined') {
       this.#processor.countCombined(this.#route, latencyMs, false, false);
-      this.#outer.onAnswer(this.#outerIndex, { queryId: this.#queryId, outputJson: JSON.stringify(result.output), isDefault: false,
-        explanation: null, shed: false, extra });
+      this.#outer.onAnswer(this.#outerIndex, {
+        queryId: this.#queryId,
+        outputJson: JSON.stringify(result.output),
+        isDefault: false,
+        explanation: null,
+        shed: false,
+        extra,
+      });
       return;
     }
     const nothing = result.reason === 'nothing_arrived';
     const allShed = nothing && this.#shedCount === this.#sel.modelCount;
     const explanation = !nothing
       ? `The combined confidence ${confidence} is below the application's minimum ${this.#options.confidenceMin}`
-      : allShed ? kExplainQueueFull : kExplainNothingArrived;
+      : allShed
+        ? kExplainQueueFull
+        : kExplainNothingArrived;
     this.#processor.countCombined(this.#route, latencyMs, true, nothing && !allShed && latencyMs >= combineSloMs(this.#route.sloMs));
-    this.#outer.onAnswer(this.#outerIndex, { queryId: this.#queryId, outputJson: this.#route.defaultJson, isDefault: true,
-      explanation, shed: allShed, extra });
+    this.#outer.onAnswer(this.#outerIndex, {
+      queryId: this.#queryId,
+      outputJson: this.#route.defaultJson,
+      isDefault: true,
+      explanation,
+      shed: allShed,
+      extra,
+    });
   }
 }

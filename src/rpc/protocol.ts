@@ -64,8 +64,7 @@ export interface ByeMessage {
   reason?: string;
 }
 
-export type ContainerMessage =
-  | HelloMessage | ReadyMessage | PredictMessage | ResultMessage | ErrorMessage | HeartbeatMessage | ByeMessage;
+export type ContainerMessage = HelloMessage | ReadyMessage | PredictMessage | ResultMessage | ErrorMessage | HeartbeatMessage | ByeMessage;
 
 // Plain maps, no records/structures extension: every peer (Python's msgpack too) reads them.
 const packr = new Packr({ useRecords: false, variableMapSize: true });

@@ -7,10 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { backoffDelayMs } from '../lib/backoff.js';
 import { systemClock, type Clock } from '../lib/clock.js';
-import {
-  encodeFrame, FrameDecoder, kProtocolVersion, ProtocolError,
-  type ContainerMessage, type PredictMessage,
-} from './protocol.js';
+import { encodeFrame, FrameDecoder, kProtocolVersion, ProtocolError, type ContainerMessage, type PredictMessage } from './protocol.js';
 
 export interface ReplicaAddress {
   model: string;
@@ -56,8 +53,7 @@ export class ReplicaConnection {
   readonly #inFlight = new Set<number>();
   lastError = '';
 
-  constructor(address: ReplicaAddress, options: ReplicaConnectionOptions, events: ReplicaConnectionEvents,
-    clock: Clock = systemClock) {
+  constructor(address: ReplicaAddress, options: ReplicaConnectionOptions, events: ReplicaConnectionEvents, clock: Clock = systemClock) {
     this.address = address;
     this.#options = options;
     this.#events = events;
@@ -112,10 +108,17 @@ export class ReplicaConnection {
     const decoder = new FrameDecoder();
     socket.on('connect', () => {
       this.#lastSeenMs = this.#clock.nowMs();
-      socket.write(encodeFrame({
-        t: 'hello', protocol: kProtocolVersion, model: this.address.model, version: this.address.version,
-        input_type: this.address.inputType, replica: this.address.replicaId, heartbeat_ms: this.#options.heartbeatMs,
-      }));
+      socket.write(
+        encodeFrame({
+          t: 'hello',
+          protocol: kProtocolVersion,
+          model: this.address.model,
+          version: this.address.version,
+          input_type: this.address.inputType,
+          replica: this.address.replicaId,
+          heartbeat_ms: this.#options.heartbeatMs,
+        }),
+      );
     });
     socket.on('data', (chunk: Buffer) => {
       this.#lastSeenMs = this.#clock.nowMs();
@@ -127,7 +130,9 @@ export class ReplicaConnection {
         socket.destroy();
       }
     });
-    socket.on('error', (err) => { this.lastError = err.message; });
+    socket.on('error', (err) => {
+      this.lastError = err.message;
+    });
     socket.on('close', () => {
       if (this.#socket !== socket) return;
       this.#teardown(this.lastError || 'connection closed');

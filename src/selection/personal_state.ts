@@ -132,7 +132,8 @@ export class PersonalStateCache {
       try {
         const policy = deserializePolicy(json);
         const { config, modelCount } = this.#opts;
-        if (policy.name === config.policy && policy.modelCount === modelCount && JSON.stringify(policy.config.params) === this.#paramsJson) return policy;
+        if (policy.name === config.policy && policy.modelCount === modelCount && JSON.stringify(policy.config.params) === this.#paramsJson)
+          return policy;
       } catch (err) {
         this.#opts.onError?.('decode', key, err);
       }

@@ -81,13 +81,31 @@ export class SelectionHub {
       const initial = createPolicy(config, models.length);
       new SnapshotWriter(sab).publish(initial.snapshot(), initial.mode);
       sel = new AppSelection({
-        app: app.name, generation, signature, config, mode: initial.mode, models, sab, prng: this.#prng,
-        userEntriesMax: this.#options.userEntriesMax, memberStats: this.#processor.detachedStats(),
+        app: app.name,
+        generation,
+        signature,
+        config,
+        mode: initial.mode,
+        models,
+        sab,
+        prng: this.#prng,
+        userEntriesMax: this.#options.userEntriesMax,
+        memberStats: this.#processor.detachedStats(),
         requestUser: (uid) => this.#post({ kind: 'user_probs', app: app.name, generation, uid }),
       });
       this.#apps.set(app.name, sel);
-      this.#post({ kind: 'configure', spec: { app: app.name, generation, policy: config.policy, params: { ...config.params },
-        models, sab, userEntriesMax: this.#options.userEntriesMax } });
+      this.#post({
+        kind: 'configure',
+        spec: {
+          app: app.name,
+          generation,
+          policy: config.policy,
+          params: { ...config.params },
+          models,
+          sab,
+          userEntriesMax: this.#options.userEntriesMax,
+        },
+      });
     }
     sel.placements = placements;
     return sel;
@@ -105,19 +123,33 @@ export class SelectionHub {
     this.stats.feedbacks++;
     return new Promise<void>((resolve, reject) => {
       this.#feedbackWaiters.set(requestId, { resolve, reject, sel, uid });
-      this.#post({ kind: 'feedback', requestId, app: sel.app, generation: sel.generation,
-        uid: sel.personalized ? uid : null, losses: Array.from(losses, (l) => (Number.isNaN(l) ? null : l)), chosen });
+      this.#post({
+        kind: 'feedback',
+        requestId,
+        app: sel.app,
+        generation: sel.generation,
+        uid: sel.personalized ? uid : null,
+        losses: Array.from(losses, (l) => (Number.isNaN(l) ? null : l)),
+        chosen,
+      });
     });
   }
 
   /** Ask the worker to save everything and stop; resolves when it has (or after `timeoutMs`). */
   async stop(timeoutMs = 5000): Promise<void> {
     if (this.#stopped === null) {
-      this.#stopped = new Promise<void>((resolve) => { this.#markStopped = resolve; });
+      this.#stopped = new Promise<void>((resolve) => {
+        this.#markStopped = resolve;
+      });
       this.#post({ kind: 'stop' });
     }
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.#stopped, new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
+    await Promise.race([
+      this.#stopped,
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+      }),
+    ]);
     clearTimeout(timer);
     await Promise.allSettled([...this.#storeOps]);
     for (const waiter of this.#feedbackWaiters.values()) waiter.reject(new ClipperError('CLP_ERR_INTERNAL', 'the server is shutting down'));
@@ -129,8 +161,9 @@ export class SelectionHub {
     try {
       return parsePolicyConfig(app.selection_policy, app.policy_params, app.linked_models.length);
     } catch (err) {
-      const message = `application '${app.name}': selection policy ${app.selection_policy} does not fit its ${app.linked_models.length} linked models `
-        + `(${err instanceof Error ? err.message : String(err)}); serving the first linked model`;
+      const message =
+        `application '${app.name}': selection policy ${app.selection_policy} does not fit its ${app.linked_models.length} linked models ` +
+        `(${err instanceof Error ? err.message : String(err)}); serving the first linked model`;
       if (!this.#warned.has(message)) {
         this.#warned.add(message);
         process.stderr.write(`clipper: ${message}\n`);
@@ -162,7 +195,9 @@ export class SelectionHub {
         this.#feedbackWaiters.delete(event.requestId);
         if (event.error !== null) {
           this.stats.feedbackErrors++;
-          waiter.reject(new ClipperError('CLP_ERR_QUERY_PROCESSING', `the selection policy could not learn from this feedback: ${event.error}`));
+          waiter.reject(
+            new ClipperError('CLP_ERR_QUERY_PROCESSING', `the selection policy could not learn from this feedback: ${event.error}`),
+          );
           return;
         }
         if (event.userProbs !== null && waiter.uid !== null) waiter.sel.setUser(waiter.uid, event.userProbs);
@@ -177,12 +212,14 @@ export class SelectionHub {
       case 'store_load':
         void this.#track(this.#store.getPolicyState(event.key)).then(
           (value) => this.#reply({ kind: 'store_loaded', requestId: event.requestId, value, error: null }),
-          (err: unknown) => this.#reply({ kind: 'store_loaded', requestId: event.requestId, value: null, error: errorText(err) }));
+          (err: unknown) => this.#reply({ kind: 'store_loaded', requestId: event.requestId, value: null, error: errorText(err) }),
+        );
         return;
       case 'store_save':
         void this.#track(this.#store.putPolicyState(event.key, event.value)).then(
           () => this.#reply({ kind: 'store_saved', requestId: event.requestId, error: null }),
-          (err: unknown) => this.#reply({ kind: 'store_saved', requestId: event.requestId, error: errorText(err) }));
+          (err: unknown) => this.#reply({ kind: 'store_saved', requestId: event.requestId, error: errorText(err) }),
+        );
         return;
       case 'error':
         this.stats.workerErrors++;

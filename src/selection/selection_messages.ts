@@ -21,7 +21,15 @@ export type SelectionRequest =
   | { kind: 'configure'; spec: AppPolicySpec }
   | { kind: 'remove'; app: string }
   /** losses[i]: a loss in [0, 1], or null when model i was not scored. */
-  | { kind: 'feedback'; requestId: number; app: string; generation: number; uid: string | null; losses: Array<number | null>; chosen: number | null }
+  | {
+      kind: 'feedback';
+      requestId: number;
+      app: string;
+      generation: number;
+      uid: string | null;
+      losses: Array<number | null>;
+      chosen: number | null;
+    }
   /** Load (if needed) a user's state and send its probabilities back (`user_probs`). */
   | { kind: 'user_probs'; app: string; generation: number; uid: string }
   | { kind: 'store_loaded'; requestId: number; value: string | null; error: string | null }

@@ -53,10 +53,13 @@ export function unwrapState(text: string | null, models: readonly string[]): str
 /** Serves selection requests on `port` until a `stop` request; resolves once stopped. */
 export function hostSelectionService(port: MessagePort): Promise<void> {
   return new Promise<void>((resolve) => {
-    const service = new SelectionService((event) => port.postMessage(event), () => {
-      port.close();
-      resolve();
-    });
+    const service = new SelectionService(
+      (event) => port.postMessage(event),
+      () => {
+        port.close();
+        resolve();
+      },
+    );
     port.on('message', (msg: SelectionRequest) => service.handle(msg));
   });
 }
@@ -159,14 +162,26 @@ export class SelectionService {
     if (previous?.users != null) void previous.users.flush();
     const config = parsePolicyConfig(spec.policy, spec.params, spec.models.length);
     const policy = createPolicy(config, spec.models.length);
-    const entry: AppEntry = { spec, config, policy, writer: new SnapshotWriter(spec.sab), users: null, ready: Promise.resolve(),
-      saving: false, dirty: false, saveDone: Promise.resolve() };
+    const entry: AppEntry = {
+      spec,
+      config,
+      policy,
+      writer: new SnapshotWriter(spec.sab),
+      users: null,
+      ready: Promise.resolve(),
+      saving: false,
+      dirty: false,
+      saveDone: Promise.resolve(),
+    };
     if (config.params.personalized) {
       entry.users = new PersonalStateCache({
-        config, modelCount: spec.models.length, maxEntries: spec.userEntriesMax,
+        config,
+        modelCount: spec.models.length,
+        maxEntries: spec.userEntriesMax,
         load: async (key) => unwrapState(await this.#storeLoad(key), spec.models),
         save: (key, json) => this.#storeSave(key, wrapState(spec.models, json)),
-        onError: (op, key, err) => this.#reportError(spec.app, new Error(`${op} of ${key}: ${err instanceof Error ? err.message : String(err)}`)),
+        onError: (op, key, err) =>
+          this.#reportError(spec.app, new Error(`${op} of ${key}: ${err instanceof Error ? err.message : String(err)}`)),
       });
     }
     entry.ready = this.#restore(entry);
@@ -181,8 +196,11 @@ export class SelectionService {
       const stored = unwrapState(await this.#storeLoad(appStateKey(spec.app)), spec.models);
       if (stored === null) return;
       const restored = deserializePolicy(stored);
-      if (restored.name === config.policy && restored.modelCount === spec.models.length
-        && JSON.stringify(restored.config.params) === JSON.stringify(config.params)) {
+      if (
+        restored.name === config.policy &&
+        restored.modelCount === spec.models.length &&
+        JSON.stringify(restored.config.params) === JSON.stringify(config.params)
+      ) {
         entry.policy = restored;
         if (this.#apps.get(spec.app) === entry) entry.writer.publish(restored.snapshot(), restored.mode);
       }
@@ -194,7 +212,12 @@ export class SelectionService {
   async #feedback(msg: Extract<SelectionRequest, { kind: 'feedback' }>): Promise<void> {
     const entry = this.#apps.get(msg.app);
     if (entry === undefined || entry.spec.generation !== msg.generation) {
-      this.#post({ kind: 'feedback_done', requestId: msg.requestId, error: 'the application was reconfigured; feedback dropped', userProbs: null });
+      this.#post({
+        kind: 'feedback_done',
+        requestId: msg.requestId,
+        error: 'the application was reconfigured; feedback dropped',
+        userProbs: null,
+      });
       return;
     }
     try {
@@ -213,7 +236,12 @@ export class SelectionService {
       }
       this.#post({ kind: 'feedback_done', requestId: msg.requestId, error: null, userProbs });
     } catch (err) {
-      this.#post({ kind: 'feedback_done', requestId: msg.requestId, error: err instanceof Error ? err.message : String(err), userProbs: null });
+      this.#post({
+        kind: 'feedback_done',
+        requestId: msg.requestId,
+        error: err instanceof Error ? err.message : String(err),
+        userProbs: null,
+      });
     }
   }
 

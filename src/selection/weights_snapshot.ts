@@ -63,7 +63,7 @@ export class SnapshotWriter {
 
   /** Number of completed publishes. */
   get version(): number {
-    return (Atomics.load(this.#ctl, kSeqIdx) >>> 1);
+    return Atomics.load(this.#ctl, kSeqIdx) >>> 1;
   }
 }
 

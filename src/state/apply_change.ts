@@ -10,15 +10,24 @@ import type { StateChange } from './state_store.js';
  */
 export function applyChange(snapshot: StateSnapshot, change: StateChange): StateSnapshot {
   switch (change.kind) {
-    case 'app_put': snapshot.apps.set(change.app.name, change.app); break;
-    case 'app_deleted': snapshot.apps.delete(change.name); break;
-    case 'model_put': snapshot.models.set(modelKey(change.model.model_name, change.model.model_version), change.model); break;
-    case 'model_deleted': snapshot.models.delete(modelKey(change.name, change.version)); break;
+    case 'app_put':
+      snapshot.apps.set(change.app.name, change.app);
+      break;
+    case 'app_deleted':
+      snapshot.apps.delete(change.name);
+      break;
+    case 'model_put':
+      snapshot.models.set(modelKey(change.model.model_name, change.model.model_version), change.model);
+      break;
+    case 'model_deleted':
+      snapshot.models.delete(modelKey(change.name, change.version));
+      break;
     case 'current_version':
       if (change.version === null) snapshot.currentVersions.delete(change.name);
       else snapshot.currentVersions.set(change.name, change.version);
       break;
-    case 'resync': return change.snapshot;
+    case 'resync':
+      return change.snapshot;
   }
   return snapshot;
 }

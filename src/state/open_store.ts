@@ -7,11 +7,17 @@ import { redactRedisUrl } from './redis_keys.js';
 import { RedisStateStore, type RedisStateStoreOptions } from './redis_store.js';
 import type { StateStore } from './state_store.js';
 
-export function createStateStore(url: string, clusterName: string,
-  redisOptions: Omit<RedisStateStoreOptions, 'clusterName'> = {}): StateStore {
+export function createStateStore(
+  url: string,
+  clusterName: string,
+  redisOptions: Omit<RedisStateStoreOptions, 'clusterName'> = {},
+): StateStore {
   if (url === 'memory:') return new MemoryStateStore();
   if (url.startsWith('redis://') || url.startsWith('rediss://')) {
     return new RedisStateStore(url, { ...redisOptions, clusterName });
   }
-  throw new ClipperError('CLP_ERR_INVALID_ARG', `config.state must be 'memory:' or a redis:// URL (got ${JSON.stringify(redactRedisUrl(url))})`);
+  throw new ClipperError(
+    'CLP_ERR_INVALID_ARG',
+    `config.state must be 'memory:' or a redis:// URL (got ${JSON.stringify(redactRedisUrl(url))})`,
+  );
 }

@@ -48,8 +48,12 @@ export async function loadSnapshot(cmd: Redis, keys: RedisKeys): Promise<{ snaps
   const results = await cmd.multi().hgetall(keys.apps).hgetall(keys.models).hgetall(keys.current).get(keys.seq).exec();
   if (results === null) throw new Error('snapshot transaction aborted');
   for (const [err] of results) if (err) throw err;
-  const [apps, models, current, seq] = results.map(([, value]) => value) as
-    [Record<string, string>, Record<string, string>, Record<string, string>, string | null];
+  const [apps, models, current, seq] = results.map(([, value]) => value) as [
+    Record<string, string>,
+    Record<string, string>,
+    Record<string, string>,
+    string | null,
+  ];
   const snapshot = emptySnapshot();
   snapshot.apps = parseHash<AppRecord>(apps, 'app');
   snapshot.models = parseHash<ModelRecord>(models, 'model');

@@ -30,8 +30,7 @@ const kClusterNamePattern = /^[A-Za-z0-9_.-]{1,64}$/;
 
 export function checkClusterName(name: string): void {
   if (typeof name !== 'string' || !kClusterNamePattern.test(name)) {
-    throw new ClipperError('CLP_ERR_INVALID_ARG',
-      `clusterName must be 1-64 characters of [A-Za-z0-9_.-] (got ${JSON.stringify(name)})`);
+    throw new ClipperError('CLP_ERR_INVALID_ARG', `clusterName must be 1-64 characters of [A-Za-z0-9_.-] (got ${JSON.stringify(name)})`);
   }
 }
 

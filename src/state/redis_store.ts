@@ -77,14 +77,20 @@ export class RedisStateStore implements StateStore {
     const reconnectDelayMaxMs = options.reconnectDelayMaxMs ?? 2000;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 2000;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? 5000;
-    for (const [name, value] of [['connectTimeoutMs', this.#connectTimeoutMs], ['reconnectDelayMaxMs', reconnectDelayMaxMs],
-      ['commandTimeoutMs', this.#commandTimeoutMs]] as const) {
+    for (const [name, value] of [
+      ['connectTimeoutMs', this.#connectTimeoutMs],
+      ['reconnectDelayMaxMs', reconnectDelayMaxMs],
+      ['commandTimeoutMs', this.#commandTimeoutMs],
+    ] as const) {
       if (!Number.isInteger(value) || value < 1) {
         throw new ClipperError('CLP_ERR_INVALID_ARG', `options.${name} must be a positive integer (got ${value})`);
       }
     }
     if (!/^rediss?:\/\//.test(url)) {
-      throw new ClipperError('CLP_ERR_INVALID_ARG', `state URL must start with redis:// or rediss:// (got ${JSON.stringify(redactRedisUrl(url))})`);
+      throw new ClipperError(
+        'CLP_ERR_INVALID_ARG',
+        `state URL must start with redis:// or rediss:// (got ${JSON.stringify(redactRedisUrl(url))})`,
+      );
     }
     this.#url = redactRedisUrl(url);
     this.#onListenerError = options.onListenerError ?? ((err) => console.error('[clipper] state listener failed:', err));
@@ -107,7 +113,9 @@ export class RedisStateStore implements StateStore {
     this.#keys = redisKeys(options.clusterName, this.#cmd.options.db ?? 0);
     this.#sub = new Redis(url, { ...common, connectionName: 'clipper-state-sub' });
     for (const conn of [this.#cmd, this.#sub]) {
-      conn.on('error', (err: Error) => { this.#lastError = err.message; });
+      conn.on('error', (err: Error) => {
+        this.#lastError = err.message;
+      });
       conn.on('close', () => this.#onClose(conn));
     }
     this.#cmd.on('ready', () => {
@@ -117,10 +125,15 @@ export class RedisStateStore implements StateStore {
     });
     this.#sub.on('ready', () => {
       if (this.#phase !== 'open') return;
-      this.#sub.subscribe(this.#keys.channel).then(() => {
-        this.#subReady = true;
-        this.#reconcile();
-      }, () => { /* the close handler covers it */ });
+      this.#sub.subscribe(this.#keys.channel).then(
+        () => {
+          this.#subReady = true;
+          this.#reconcile();
+        },
+        () => {
+          /* the close handler covers it */
+        },
+      );
     });
     this.#sub.on('message', (channel: string, text: string) => {
       if (channel === this.#keys.channel) this.#onMessage(text);
@@ -231,8 +244,7 @@ export class RedisStateStore implements StateStore {
     await Promise.all([shutdown(this.#cmd), shutdown(this.#sub)]);
   }
 
-  async #write(hash: string, op: 'set' | 'del', field: string, value: string, onlyIfExisted: boolean,
-    change: StateChange): Promise<void> {
+  async #write(hash: string, op: 'set' | 'del', field: string, value: string, onlyIfExisted: boolean, change: StateChange): Promise<void> {
     if (!this.writable) throw this.#unavailable();
     let seq: number;
     try {
@@ -243,8 +255,11 @@ export class RedisStateStore implements StateStore {
     }
     if (seq === 0 || (this.#synced && this.#lastSeq >= seq)) return;
     if (this.#phase !== 'open' || !this.#cmdReady || !this.#subReady) throw this.#maybeApplied();
-    const late = (): Error => new ClipperError('CLP_ERR_STATE_UNAVAILABLE',
-      `state store unavailable: change ${seq} was applied but not delivered within ${this.#commandTimeoutMs} ms; resyncing`);
+    const late = (): Error =>
+      new ClipperError(
+        'CLP_ERR_STATE_UNAVAILABLE',
+        `state store unavailable: change ${seq} was applied but not delivered within ${this.#commandTimeoutMs} ms; resyncing`,
+      );
     return this.#waiters.wait(seq, this.#commandTimeoutMs, late, () => this.#sub.disconnect(true)); // reconnect → resync
   }
 
@@ -306,21 +321,27 @@ export class RedisStateStore implements StateStore {
     if (this.#phase !== 'open' || !this.#cmdReady || !this.#subReady || this.#synced || this.#resyncing) return;
     this.#resyncing = true;
     const epoch = this.#epoch;
-    loadSnapshot(this.#cmd, this.#keys).then(({ snapshot, seq }) => {
-      this.#resyncing = false;
-      if (this.#phase !== 'open' || epoch !== this.#epoch) return this.#reconcile();
-      this.#lastSeq = seq;
-      this.#synced = true;
-      this.#emit({ kind: 'resync', snapshot });
-      this.#settleWaiters();
-      this.#drain();
-    }, () => {
-      this.#resyncing = false;
-      // A lost connection calls back through 'ready'; anything else is retried on a timer.
-      if (this.#phase === 'open' && this.#retryTimer === null) {
-        this.#retryTimer = setTimeout(() => { this.#retryTimer = null; this.#reconcile(); }, 500);
-      }
-    });
+    loadSnapshot(this.#cmd, this.#keys).then(
+      ({ snapshot, seq }) => {
+        this.#resyncing = false;
+        if (this.#phase !== 'open' || epoch !== this.#epoch) return this.#reconcile();
+        this.#lastSeq = seq;
+        this.#synced = true;
+        this.#emit({ kind: 'resync', snapshot });
+        this.#settleWaiters();
+        this.#drain();
+      },
+      () => {
+        this.#resyncing = false;
+        // A lost connection calls back through 'ready'; anything else is retried on a timer.
+        if (this.#phase === 'open' && this.#retryTimer === null) {
+          this.#retryTimer = setTimeout(() => {
+            this.#retryTimer = null;
+            this.#reconcile();
+          }, 500);
+        }
+      },
+    );
   }
 
   #settleWaiters(): void {
@@ -348,8 +369,10 @@ export class RedisStateStore implements StateStore {
   }
 
   #maybeApplied(): ClipperError {
-    return new ClipperError('CLP_ERR_STATE_UNAVAILABLE',
-      'state store unavailable: Redis connection lost after the write was sent (it may have been applied); retrying');
+    return new ClipperError(
+      'CLP_ERR_STATE_UNAVAILABLE',
+      'state store unavailable: Redis connection lost after the write was sent (it may have been applied); retrying',
+    );
   }
 
   #commandError(err: unknown): ClipperError {

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { after, test } from 'node:test';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { connectDocker, dockerHostOf, kLabelCluster } from '../../src/containers/docker/engine.js';
 import { buildSystemImages, kRedisServerBinary } from '../../src/containers/docker/system_images.js';
 import { kRepoRoot } from '../../src/paths.js';
@@ -54,8 +54,11 @@ async function composeEnv(): Promise<NodeJS.ProcessEnv> {
   for (let i = 0; i < 3; i++) taken.add(await freePort(taken));
   const [query, admin, redis] = [...taken];
   return {
-    ...process.env, CLIPPER_QUERY_PORT: String(query), CLIPPER_ADMIN_PORT: String(admin),
-    CLIPPER_REDIS_PORT: String(redis), CLIPPER_CLUSTER: cluster,
+    ...process.env,
+    CLIPPER_QUERY_PORT: String(query),
+    CLIPPER_ADMIN_PORT: String(admin),
+    CLIPPER_REDIS_PORT: String(redis),
+    CLIPPER_CLUSTER: cluster,
   };
 }
 
@@ -64,11 +67,15 @@ let upStarted = false;
 
 function compose(args: string[], timeoutMs: number): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile('docker-compose', ['-p', project, '-f', kComposeFile, ...args], { env, cwd: kRepoRoot, timeout: timeoutMs, maxBuffer: 16 << 20 },
+    execFile(
+      'docker-compose',
+      ['-p', project, '-f', kComposeFile, ...args],
+      { env, cwd: kRepoRoot, timeout: timeoutMs, maxBuffer: 16 << 20 },
       (err, stdout, stderr) => {
         const code = err === null ? 0 : typeof err.code === 'number' ? err.code : 1;
         resolve({ code, output: `${stdout}${stderr}` });
-      });
+      },
+    );
   });
 }
 
@@ -82,7 +89,11 @@ async function leftovers(): Promise<Docker.ContainerInfo[]> {
 after(async () => {
   if (docker === null || !upStarted) return;
   await compose(['down', '--remove-orphans', '-t', '30'], 120_000);
-  for (const c of await leftovers()) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+  for (const c of await leftovers())
+    await docker
+      .getContainer(c.Id)
+      .remove({ force: true })
+      .catch(() => {});
 });
 
 async function predictUntilAnswered(queryPort: string, deadlineMs: number): Promise<unknown> {
@@ -90,7 +101,9 @@ async function predictUntilAnswered(queryPort: string, deadlineMs: number): Prom
   while (Date.now() < deadlineMs) {
     try {
       const res = await fetch(`http://127.0.0.1:${queryPort}/hello-world/predict`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ input: [1, 2, 3] }),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ input: [1, 2, 3] }),
         signal: AbortSignal.timeout(5_000),
       });
       last = await res.json();
@@ -104,9 +117,15 @@ async function predictUntilAnswered(queryPort: string, deadlineMs: number): Prom
   return last;
 }
 
-test('compose.yaml: up serves the quickstart app; down removes the project and the model replicas', { skip: skip ?? false, timeout: 600_000 }, async () => {
+test('compose.yaml: up serves the quickstart app; down removes the project and the model replicas', {
+  skip: skip ?? false,
+  timeout: 600_000,
+}, async () => {
   const built = await buildSystemImages(docker!);
-  assert.deepEqual(built.map((b) => b.tags.at(-1)), [built[0]!.tags[0], 'clipper-ts/server:local', 'clipper-ts/redis:local', 'sum-model:1']);
+  assert.deepEqual(
+    built.map((b) => b.tags.at(-1)),
+    [built[0]!.tags[0], 'clipper-ts/server:local', 'clipper-ts/redis:local', 'sum-model:1'],
+  );
   env = await composeEnv();
 
   upStarted = true;
@@ -118,15 +137,25 @@ test('compose.yaml: up serves the quickstart app; down removes the project and t
   assert.deepEqual({ output, default: isDefault }, { output: 6, default: false }, `last answer ${JSON.stringify(answer)}\n${await logs()}`);
 
   // The quickstart ran once and succeeded; the frontend runs a replica of sum-model:1.
-  const quickstart = await docker!.listContainers({ all: true, filters: { label: [`com.docker.compose.project=${project}`, 'com.docker.compose.service=quickstart'] } });
+  const quickstart = await docker!.listContainers({
+    all: true,
+    filters: { label: [`com.docker.compose.project=${project}`, 'com.docker.compose.service=quickstart'] },
+  });
   assert.equal(quickstart.length, 1);
-  const { StatusCode: quickstartExit } = await docker!.getContainer(quickstart[0]!.Id).wait() as { StatusCode: number };
+  const { StatusCode: quickstartExit } = (await docker!.getContainer(quickstart[0]!.Id).wait()) as { StatusCode: number };
   assert.equal(quickstartExit, 0, await logs());
   const replicas = await docker!.listContainers({ all: true, filters: { label: [`${kLabelCluster}=${cluster}`] } });
   assert.equal(replicas.length, 1);
-  assert.equal(replicas[0]!.ImageID, (await docker!.getImage('sum-model:1').inspect()).Id, 'the replica runs the image sum-model:1 (created from its id)');
+  assert.equal(
+    replicas[0]!.ImageID,
+    (await docker!.getImage('sum-model:1').inspect()).Id,
+    'the replica runs the image sum-model:1 (created from its id)',
+  );
 
   const down = await compose(['down'], 120_000);
   assert.equal(down.code, 0, `docker-compose down failed:\n${down.output}`);
-  assert.deepEqual((await leftovers()).map((c) => `${c.Names.join(',')} ${c.Image} ${c.State}`), []);
+  assert.deepEqual(
+    (await leftovers()).map((c) => `${c.Names.join(',')} ${c.Image} ${c.State}`),
+    [],
+  );
 });

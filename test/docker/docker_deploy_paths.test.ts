@@ -28,9 +28,17 @@ after(async () => {
   if (docker === null) return;
   for (const name of clusters) {
     const own = await docker.listContainers({ all: true, filters: { label: [`${kLabelCluster}=${name}`] } });
-    for (const c of own) await docker.getContainer(c.Id).remove({ force: true }).catch(() => {});
+    for (const c of own)
+      await docker
+        .getContainer(c.Id)
+        .remove({ force: true })
+        .catch(() => {});
   }
-  for (const image of images) await docker.getImage(image).remove({ force: true }).catch(() => {});
+  for (const image of images)
+    await docker
+      .getImage(image)
+      .remove({ force: true })
+      .catch(() => {});
 });
 
 async function dockerCluster(t: TestContext, what: string) {
@@ -46,7 +54,10 @@ function runClipper(args: string[]): Promise<ProcessResult> {
   return runProcess(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), ...args], { timeoutMs: 600_000 });
 }
 
-test('a Python closure with pkgs_to_install, uploaded by clipper_ts and run in Docker', { skip: pySkip ?? false, timeout: 900_000 }, async (t) => {
+test('a Python closure with pkgs_to_install, uploaded by clipper_ts and run in Docker', {
+  skip: pySkip ?? false,
+  timeout: 900_000,
+}, async (t) => {
   const s = await dockerCluster(t, 'pyclosure');
   const clientDir = await mkdtemp(path.join(os.tmpdir(), 'clipper-docker-client-'));
   const serverDir = await mkdtemp(path.join(os.tmpdir(), 'clipper-docker-server-'));
@@ -73,38 +84,71 @@ print(urllib.request.urlopen(req).read().decode())
 print(json.dumps(clipper_conn.status()))
 `;
   process.env.CLIPPER_MODELS_DIR = serverDir; // read by the server's upload route at request time
-  t.after(() => { delete process.env.CLIPPER_MODELS_DIR; });
-  const run = await runPythonAsync(['-c', script, s.adminUrl, s.queryUrl, path.join(kRepoRoot, 'containers', 'python')],
-    { CLIPPER_MODELS_DIR: clientDir });
+  t.after(() => {
+    delete process.env.CLIPPER_MODELS_DIR;
+  });
+  const run = await runPythonAsync(['-c', script, s.adminUrl, s.queryUrl, path.join(kRepoRoot, 'containers', 'python')], {
+    CLIPPER_MODELS_DIR: clientDir,
+  });
   assert.equal(run.status, 0, run.stderr);
   const [answerLine, statusLine] = run.stdout.trim().split('\n').slice(-2);
   const answer = JSON.parse(answerLine!) as { output: unknown; default: boolean };
   assert.deepEqual({ output: answer.output, default: answer.default }, { output: 1003, default: false });
   const status = JSON.parse(statusLine!) as { ready: boolean; models: Array<{ replicas: Array<{ manager: string; image: string }> }> };
   assert.equal(status.ready, true);
-  assert.deepEqual(status.models[0]!.replicas.map((r) => [r.manager, r.image]), [['docker', 'six-sum:1']]);
-  const model = (await s.conn.getAllModels(true) as unknown as Array<{ container: { entry: string; manager: string } }>)[0]!;
+  assert.deepEqual(
+    status.models[0]!.replicas.map((r) => [r.manager, r.image]),
+    [['docker', 'six-sum:1']],
+  );
+  const model = ((await s.conn.getAllModels(true)) as unknown as Array<{ container: { entry: string; manager: string } }>)[0]!;
   assert.ok(model.container.entry.startsWith(serverDir), `the server stored the upload: ${model.container.entry}`);
   assert.equal(model.container.manager, 'docker');
 });
 
-test('a Debian package apt cannot find fails the deploy with its name; nothing stays registered', { skip: skip ?? false, timeout: 900_000 }, async (t) => {
+test('a Debian package apt cannot find fails the deploy with its name; nothing stays registered', {
+  skip: skip ?? false,
+  timeout: 900_000,
+}, async (t) => {
   const s = await dockerCluster(t, 'badpkg');
-  await assert.rejects(s.conn.deployModel({ name: 'nopkg', version: '1', inputType: 'doubles',
-    container: { runtime: 'python', entry: path.join(kRepoRoot, 'bench', 'models', 'py_sum.py'), pkgs_to_install: ['python3-no-such-package-xyz'] } }),
-  (err: Error & { status?: number; cause?: unknown }) => {
-    assert.equal(err.status, 400);
-    assert.match(String(err.cause), /python3-no-such-package-xyz/);
-    return true;
-  });
+  await assert.rejects(
+    s.conn.deployModel({
+      name: 'nopkg',
+      version: '1',
+      inputType: 'doubles',
+      container: {
+        runtime: 'python',
+        entry: path.join(kRepoRoot, 'bench', 'models', 'py_sum.py'),
+        pkgs_to_install: ['python3-no-such-package-xyz'],
+      },
+    }),
+    (err: Error & { status?: number; cause?: unknown }) => {
+      assert.equal(err.status, 400);
+      assert.match(String(err.cause), /python3-no-such-package-xyz/);
+      return true;
+    },
+  );
   assert.deepEqual(await s.conn.getAllModels(), []);
   assert.deepEqual(await s.conn.getAllContainers(), []);
 });
 
-test('an image from `clipper build`, registered by container_name alone, serves; `clipper logs` shows its output', { skip: skip ?? false, timeout: 600_000 }, async (t) => {
+test('an image from `clipper build`, registered by container_name alone, serves; `clipper logs` shows its output', {
+  skip: skip ?? false,
+  timeout: 600_000,
+}, async (t) => {
   images.push('built-sum:3');
-  const build = await runClipper(['build', '--name', 'built-sum', '--version', '3', '--runtime', 'node',
-    '--entry', path.join(kExampleModels, 'sum_model.mjs'), '--input-type', 'doubles']);
+  const build = await runClipper([
+    'build',
+    '--name',
+    'built-sum',
+    '--version',
+    '3',
+    '--runtime',
+    'node',
+    '--entry',
+    path.join(kExampleModels, 'sum_model.mjs'),
+    '--input-type',
+    'doubles',
+  ]);
   assert.equal(build.status, 0, build.stderr);
   assert.equal(build.stdout.trim(), 'built-sum:3');
   const s = await dockerCluster(t, 'byname');
@@ -119,7 +163,12 @@ test('an image from `clipper build`, registered by container_name alone, serves;
   assert.match(logs.stdout, /==> built-sum:3 replica 0 \(container [0-9a-f]{12}\) <==/);
   assert.match(logs.stdout, /clipper_ready/);
   // An image that is not on this machine and cannot be pulled: a clear 400, nothing registered.
-  await assert.rejects(s.conn.deployModel({ name: 'ghost', version: '1', inputType: 'doubles', containerName: 'ghost-model-xyz:1' }),
-    (err: Error & { cause?: unknown }) => { assert.match(String(err.cause), /ghost-model-xyz:1 is not on this machine/); return true; });
+  await assert.rejects(
+    s.conn.deployModel({ name: 'ghost', version: '1', inputType: 'doubles', containerName: 'ghost-model-xyz:1' }),
+    (err: Error & { cause?: unknown }) => {
+      assert.match(String(err.cause), /ghost-model-xyz:1 is not on this machine/);
+      return true;
+    },
+  );
   assert.equal((await s.conn.getAllModels()).length, 1);
 });

@@ -8,6 +8,9 @@ let cached: Promise<string | null> | null = null;
 
 /** null when an engine answers; otherwise the reason the Docker tests skip. */
 export function dockerSkipReason(): Promise<string | null> {
-  cached ??= connectDocker(dockerHostOf(''), 3000).then(() => null, (err: Error) => `no Docker engine: ${err.message}`);
+  cached ??= connectDocker(dockerHostOf(''), 3000).then(
+    () => null,
+    (err: Error) => `no Docker engine: ${err.message}`,
+  );
   return cached;
 }

@@ -27,7 +27,9 @@ const sumModel = path.join(kExamplesDir, 'sum_model.mjs');
 function registrySkipReason(): string | null {
   if (!existsSync(kRegistryBinary) && process.getuid?.() === 0) {
     const apt = spawnSync('apt-get', ['install', '-y', 'docker-registry'], {
-      encoding: 'utf8', timeout: 180_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      encoding: 'utf8',
+      timeout: 180_000,
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     });
     if (apt.status !== 0 && !existsSync(kRegistryBinary)) {
       return `apt-get install docker-registry failed: ${(apt.stderr ?? '').trim().split('\n').slice(-2).join(' ')}`;
@@ -42,7 +44,8 @@ function onCleanup(t: TestContext, step: () => Promise<unknown>): void {
   let steps = cleanups.get(t);
   if (steps === undefined) {
     const list: Array<() => Promise<unknown>> = [];
-    cleanups.set(t, steps = list);
+    steps = list;
+    cleanups.set(t, list);
     t.after(async () => {
       for (const next of list.reverse()) await next().catch(() => undefined);
     });
@@ -101,7 +104,7 @@ async function assertReadyAndHealthy(container: Docker.Container): Promise<void>
 /** Runs `cmd` in a container of `image` to its end; resolves with its exit code and output. */
 async function runToEnd(t: TestContext, image: string, cmd: string[]): Promise<{ code: number; output: string }> {
   const container = await runContainer(t, image, cmd);
-  const { StatusCode } = await container.wait() as { StatusCode: number };
+  const { StatusCode } = (await container.wait()) as { StatusCode: number };
   return { code: StatusCode, output: await logsOf(container) };
 }
 
@@ -109,10 +112,13 @@ test('spec errors are rejected before anything is built', async () => {
   const base = { model: 'm', version: '1', runtime: 'python' as const, entry: sumModel };
   const invalid = (err: unknown, pattern: RegExp): boolean =>
     err instanceof ClipperError && err.code === 'CLP_ERR_INVALID_ARG' && pattern.test(err.message);
-  await assert.rejects(buildModelImage(docker, { ...base, runtime: 'node', pkgsToInstall: ['python3-six'] }),
-    (err) => invalid(err, /Python models only/));
+  await assert.rejects(buildModelImage(docker, { ...base, runtime: 'node', pkgsToInstall: ['python3-six'] }), (err) =>
+    invalid(err, /Python models only/),
+  );
   await assert.rejects(buildModelImage(docker, { ...base, pkgsToInstall: ['ok-pkg', 'Bad;name'] }), (err) => invalid(err, /'Bad;name'/));
-  await assert.rejects(buildModelImage(docker, { ...base, entry: '/nonexistent/model.py' }), (err) => invalid(err, /\/nonexistent\/model\.py/));
+  await assert.rejects(buildModelImage(docker, { ...base, entry: '/nonexistent/model.py' }), (err) =>
+    invalid(err, /\/nonexistent\/model\.py/),
+  );
   await assert.rejects(buildModelImage(docker, { ...base, model: 'Upper' }), (err) => invalid(err, /Upper/));
   await assert.rejects(buildModelImage(docker, { ...base, options: { port: 1 } }), (err) => invalid(err, /port/));
 });
@@ -149,7 +155,14 @@ test('a Python model from a folder starts on the python base and turns healthy',
   onCleanup(t, () => rm(dir, { recursive: true, force: true }));
   await writeFile(path.join(dir, 'helper.py'), 'def total(x):\n    return float(sum(x))\n');
   await writeFile(path.join(dir, 'model.py'), 'from helper import total\n\ndef predict(xs):\n    return [total(x) for x in xs]\n');
-  const spec = { model: `imgtest-py-${suffix}`, version: '1', runtime: 'python' as const, folder: dir, entry: 'model.py', inputType: 'doubles' };
+  const spec = {
+    model: `imgtest-py-${suffix}`,
+    version: '1',
+    runtime: 'python' as const,
+    folder: dir,
+    entry: 'model.py',
+    inputType: 'doubles',
+  };
   removeImageAfter(t, `${spec.model}:1`);
   const built = await buildModelImage(docker, spec);
   await assertReadyAndHealthy(await runContainer(t, built.tag));
@@ -160,7 +173,10 @@ test('pkgsToInstall installs Debian packages into a Python model image', { skip:
   onCleanup(t, () => rm(dir, { recursive: true, force: true }));
   await writeFile(path.join(dir, 'model.py'), 'import six\n\ndef predict(xs):\n    return [six.text_type(len(x)) for x in xs]\n');
   const spec = {
-    model: `imgtest-pkgs-${suffix}`, version: '1', runtime: 'python' as const, entry: path.join(dir, 'model.py'),
+    model: `imgtest-pkgs-${suffix}`,
+    version: '1',
+    runtime: 'python' as const,
+    entry: path.join(dir, 'model.py'),
     pkgsToInstall: ['python3-six'],
   };
   removeImageAfter(t, `${spec.model}:1`);
@@ -175,12 +191,20 @@ test('a package apt cannot find fails the build, naming it', { skip: skipReason 
   onCleanup(t, () => rm(dir, { recursive: true, force: true }));
   await writeFile(path.join(dir, 'model.py'), 'def predict(xs):\n    return [0 for _ in xs]\n');
   const spec = {
-    model: `imgtest-nopkg-${suffix}`, version: '1', runtime: 'python' as const, entry: path.join(dir, 'model.py'),
+    model: `imgtest-nopkg-${suffix}`,
+    version: '1',
+    runtime: 'python' as const,
+    entry: path.join(dir, 'model.py'),
     pkgsToInstall: ['clipper-no-such-package'],
   };
   removeImageAfter(t, `${spec.model}:1`);
-  await assert.rejects(buildModelImage(docker, spec), (err) => err instanceof ClipperError &&
-    err.code === 'CLP_ERR_IMAGE_BUILD_FAILED' && /could not install package\(s\): clipper-no-such-package/.test(err.message));
+  await assert.rejects(
+    buildModelImage(docker, spec),
+    (err) =>
+      err instanceof ClipperError &&
+      err.code === 'CLP_ERR_IMAGE_BUILD_FAILED' &&
+      /could not install package\(s\): clipper-no-such-package/.test(err.message),
+  );
 });
 
 const registryReason = skipReason ?? registrySkipReason();

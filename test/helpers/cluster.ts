@@ -11,8 +11,11 @@ import type { InputType } from '../../src/input_types.js';
 export const kFixtureModels = path.join(kRepoRoot, 'test', 'fixtures', 'models');
 export const kExampleModels = path.join(kRepoRoot, 'containers', 'node', 'examples');
 
-export async function startTestCluster(t: TestContext, config: Partial<ClipperConfig> = {},
-  options: Omit<ClusterOptions, 'config'> = {}): Promise<Cluster> {
+export async function startTestCluster(
+  t: TestContext,
+  config: Partial<ClipperConfig> = {},
+  options: Omit<ClusterOptions, 'config'> = {},
+): Promise<Cluster> {
   const cluster = await Cluster.start({
     ...options,
     config: { queryPort: 0, adminPort: 0, batchingThreads: 1, heartbeatMs: 200, ...config },
@@ -33,6 +36,7 @@ export const deploy = deployRecord;
 
 export interface PredictResult {
   status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: parsed response JSON, which the tests index freely
   body: any;
   elapsedMs: number;
 }
@@ -40,12 +44,17 @@ export interface PredictResult {
 export async function postJson(port: number, urlPath: string, body: unknown): Promise<PredictResult> {
   const started = performance.now();
   const res = await fetch(`http://127.0.0.1:${port}${urlPath}`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();
   let parsed: unknown = text;
-  try { parsed = JSON.parse(text); } catch { /* plain text body */ }
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* plain text body */
+  }
   return { status: res.status, body: parsed, elapsedMs: performance.now() - started };
 }
 

@@ -34,8 +34,10 @@ export class FakeAdminContext implements AdminContext {
     this.defaults = { numReplicas, containers };
   }
 
-  static async create(store: StateStore = new MemoryStateStore(),
-    opts: { numReplicas?: number; containers?: 'local' | 'docker' } = {}): Promise<FakeAdminContext> {
+  static async create(
+    store: StateStore = new MemoryStateStore(),
+    opts: { numReplicas?: number; containers?: 'local' | 'docker' } = {},
+  ): Promise<FakeAdminContext> {
     const ctx = new FakeAdminContext(store, opts.numReplicas ?? 1, opts.containers ?? 'local');
     ctx.#snapshot = await store.open();
     ctx.#unsubscribe = store.subscribe((change) => ctx.#apply(change));
@@ -61,9 +63,19 @@ export class FakeAdminContext implements AdminContext {
       for (let replicaId = 0; replicaId < model.num_replicas; replicaId++) {
         const id = `${model.model_name}:${model.model_version}:${replicaId}`;
         out.push({
-          model: model.model_name, version: model.model_version, replicaId, host: '127.0.0.1', port: port++,
-          state: 'running', pid: 5000 + out.length, restartCount: 0, manager: 'local', containerId: null, image: null,
-          health: 'none', connected: !this.disconnected.has(id),
+          model: model.model_name,
+          version: model.model_version,
+          replicaId,
+          host: '127.0.0.1',
+          port: port++,
+          state: 'running',
+          pid: 5000 + out.length,
+          restartCount: 0,
+          manager: 'local',
+          containerId: null,
+          image: null,
+          health: 'none',
+          connected: !this.disconnected.has(id),
         });
       }
     }
@@ -71,7 +83,8 @@ export class FakeAdminContext implements AdminContext {
   }
 
   async replicaLogs(name: string, version: string): Promise<ReplicaLogs[]> {
-    return this.replicas().filter((r) => r.model === name && r.version === version)
+    return this.replicas()
+      .filter((r) => r.model === name && r.version === version)
       .map((r) => ({ model: name, version, replicaId: r.replicaId, containerId: null, text: `replica ${r.replicaId} says hello\n` }));
   }
 
@@ -88,22 +101,42 @@ export class FakeAdminContext implements AdminContext {
 export class ControlledStore implements StateStore {
   readonly inner = new MemoryStateStore();
   writable = true;
-  get unavailableReason(): string { return this.writable ? "" : "test store set unwritable"; }
+  get unavailableReason(): string {
+    return this.writable ? '' : 'test store set unwritable';
+  }
   /** When set, every write rejects with this message. */
   failWrites: string | null = null;
 
-  open(): Promise<StateSnapshot> { return this.inner.open(); }
-  putApp(app: AppRecord): Promise<void> { return this.#write(() => this.inner.putApp(app)); }
-  deleteApp(name: string): Promise<void> { return this.#write(() => this.inner.deleteApp(name)); }
-  putModel(model: ModelRecord): Promise<void> { return this.#write(() => this.inner.putModel(model)); }
-  deleteModel(name: string, version: string): Promise<void> { return this.#write(() => this.inner.deleteModel(name, version)); }
+  open(): Promise<StateSnapshot> {
+    return this.inner.open();
+  }
+  putApp(app: AppRecord): Promise<void> {
+    return this.#write(() => this.inner.putApp(app));
+  }
+  deleteApp(name: string): Promise<void> {
+    return this.#write(() => this.inner.deleteApp(name));
+  }
+  putModel(model: ModelRecord): Promise<void> {
+    return this.#write(() => this.inner.putModel(model));
+  }
+  deleteModel(name: string, version: string): Promise<void> {
+    return this.#write(() => this.inner.deleteModel(name, version));
+  }
   setCurrentVersion(name: string, version: string | null): Promise<void> {
     return this.#write(() => this.inner.setCurrentVersion(name, version));
   }
-  getPolicyState(key: string): Promise<string | null> { return this.inner.getPolicyState(key); }
-  putPolicyState(key: string, value: string): Promise<void> { return this.#write(() => this.inner.putPolicyState(key, value)); }
-  subscribe(listener: StateListener): () => void { return this.inner.subscribe(listener); }
-  close(): Promise<void> { return this.inner.close(); }
+  getPolicyState(key: string): Promise<string | null> {
+    return this.inner.getPolicyState(key);
+  }
+  putPolicyState(key: string, value: string): Promise<void> {
+    return this.#write(() => this.inner.putPolicyState(key, value));
+  }
+  subscribe(listener: StateListener): () => void {
+    return this.inner.subscribe(listener);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
 
   async #write(op: () => Promise<void>): Promise<void> {
     if (this.failWrites !== null) throw new Error(this.failWrites);
@@ -115,6 +148,9 @@ export class ControlledStore implements StateStore {
 export function deferred(): { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void } {
   let resolve!: () => void;
   let reject!: (err: Error) => void;
-  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   return { promise, resolve, reject };
 }

@@ -77,6 +77,18 @@ export const kPlacementB: Placement = Object.freeze({ workerIndex: 1, modelIndex
 /** A route for tests: app `name` on kPlacementA with a 100 ms SLO, unless overridden. */
 export function testRoute(overrides: Partial<AppRoute> = {}): AppRoute {
   const inputType = overrides.inputType ?? 'doubles';
-  return { name: 'app', stats: newAppStats(), inputType, typeCode: inputTypeCode(inputType), defaultJson: '"dflt"', sloMs: 100,
-    modelName: 'm', placement: kPlacementA, versions: new Map(), overloadResponse: 'default_output', selection: null, ...overrides };
+  return {
+    name: 'app',
+    stats: newAppStats(),
+    inputType,
+    typeCode: inputTypeCode(inputType),
+    defaultJson: '"dflt"',
+    sloMs: 100,
+    modelName: 'm',
+    placement: kPlacementA,
+    versions: new Map(),
+    overloadResponse: 'default_output',
+    selection: null,
+    ...overrides,
+  };
 }

@@ -10,20 +10,31 @@ import { redisKeys } from '../../src/state/redis_keys.js';
 
 export const kRedisUrl = 'redis://127.0.0.1:6379';
 export const kRedisServer = '/usr/bin/redis-server';
-export const kRedisSkipMessage = "Redis not reachable at 127.0.0.1:6379: start it with redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no";
+export const kRedisSkipMessage =
+  "Redis not reachable at 127.0.0.1:6379: start it with redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no";
 
 /** True when something at the port answers PING with PONG. */
 export async function redisAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
-    const timer = setTimeout(() => { socket.destroy(); resolve(false); }, 1000);
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve(false);
+    }, 1000);
     let text = '';
     socket.on('connect', () => socket.write('PING\r\n'));
     socket.on('data', (chunk) => {
       text += chunk.toString();
-      if (text.includes('\r\n')) { clearTimeout(timer); socket.destroy(); resolve(text.startsWith('+PONG')); }
+      if (text.includes('\r\n')) {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(text.startsWith('+PONG'));
+      }
     });
-    socket.on('error', () => { clearTimeout(timer); resolve(false); });
+    socket.on('error', () => {
+      clearTimeout(timer);
+      resolve(false);
+    });
   });
 }
 
@@ -59,9 +70,14 @@ export async function deleteClusterKeys(url: string, cluster: string): Promise<n
 }
 
 export async function startRedis(t: TestContext, port: number): Promise<ChildProcess> {
-  const child = spawn(kRedisServer, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--daemonize', 'no'], { stdio: 'ignore' });
-  t.after(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL'); });
+  const child = spawn(
+    kRedisServer,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+    { stdio: 'ignore' },
+  );
+  t.after(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
   const start = Date.now();
   while (!(await redisAnswers(port))) {
     if (child.exitCode !== null || Date.now() - start > 10_000) assert.fail(`redis-server on port ${port} did not start`);

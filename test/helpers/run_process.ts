@@ -21,14 +21,27 @@ export interface RunOptions {
 
 export function runProcess(command: string, args: string[], options: RunOptions = {}): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: options.cwd ?? kRepoRoot, env: { ...(options.base ?? process.env), ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? kRepoRoot,
+      env: { ...(options.base ?? process.env), ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text; });
-    child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text; });
+    child.stdout.setEncoding('utf8').on('data', (text: string) => {
+      stdout += text;
+    });
+    child.stderr.setEncoding('utf8').on('data', (text: string) => {
+      stderr += text;
+    });
     const killer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
-    child.once('error', (err) => { clearTimeout(killer); reject(err); });
-    child.once('close', (status) => { clearTimeout(killer); resolve({ status, stdout, stderr }); });
+    child.once('error', (err) => {
+      clearTimeout(killer);
+      reject(err);
+    });
+    child.once('close', (status) => {
+      clearTimeout(killer);
+      resolve({ status, stdout, stderr });
+    });
   });
 }

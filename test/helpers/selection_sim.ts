@@ -1,7 +1,7 @@
 // Simulation helpers for the selection-policy tests: Bernoulli and Gaussian draws from the seeded
 // Prng, and a bandit loop that feeds a policy the loss of the model it chose.
 
-import { Prng } from '../../src/lib/prng.js';
+import type { Prng } from '../../src/lib/prng.js';
 import type { SelectionPolicy } from '../../src/selection/policies/policy.js';
 
 export function bernoulli(prng: Prng, p: number): number {

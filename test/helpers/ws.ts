@@ -7,6 +7,7 @@ import { WebSocket } from 'undici';
 export interface StreamClient {
   ws: WebSocket;
   /** The next message (parsed JSON or unpacked msgpack), waiting at most `timeoutMs`. */
+  // biome-ignore lint/suspicious/noExplicitAny: parsed frames, which the tests index freely
   next(timeoutMs?: number): Promise<any>;
   sendJson(value: unknown): void;
   sendPack(value: unknown): void;
@@ -22,7 +23,8 @@ export async function openStream(port: number, app: string): Promise<StreamClien
   ws.addEventListener('message', (ev) => {
     const value = typeof ev.data === 'string' ? JSON.parse(ev.data) : unpack(new Uint8Array(ev.data as ArrayBuffer));
     const w = waiters.shift();
-    if (w !== undefined) w(value); else queue.push(value);
+    if (w !== undefined) w(value);
+    else queue.push(value);
   });
   const closed = new Promise<number>((resolve) => ws.addEventListener('close', (ev) => resolve(ev.code)));
   await new Promise<void>((resolve, reject) => {
@@ -30,16 +32,24 @@ export async function openStream(port: number, app: string): Promise<StreamClien
     ws.addEventListener('error', () => reject(new Error('WebSocket failed to open')));
   });
   return {
-    ws, closed,
+    ws,
+    closed,
     next(timeoutMs = 10_000) {
       if (queue.length > 0) return Promise.resolve(queue.shift());
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no message within ${timeoutMs} ms`)), timeoutMs);
-        waiters.push((v) => { clearTimeout(timer); resolve(v); });
+        waiters.push((v) => {
+          clearTimeout(timer);
+          resolve(v);
+        });
       });
     },
-    sendJson(value) { ws.send(JSON.stringify(value)); },
-    sendPack(value) { ws.send(pack(value)); },
+    sendJson(value) {
+      ws.send(JSON.stringify(value));
+    },
+    sendPack(value) {
+      ws.send(pack(value));
+    },
   };
 }
 
@@ -58,24 +68,39 @@ export function rawUpgrade(port: number, urlPath: string): Promise<{ socket: net
     };
     socket.on('data', onData);
     socket.once('error', reject);
-    socket.write(`GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n`
-      + 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n');
+    socket.write(
+      `GET ${urlPath} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
   });
 }
 
 /** A masked client frame (FIN set). */
 export function clientFrame(payload: Buffer, opcode = 1): Buffer {
   const len = payload.length;
-  const header = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len])
-    : len < 65536 ? Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 255])
-      : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(len)); return b; })()]);
+  const header =
+    len < 126
+      ? Buffer.from([0x80 | opcode, 0x80 | len])
+      : len < 65536
+        ? Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 255])
+        : Buffer.concat([
+            Buffer.from([0x80 | opcode, 0x80 | 127]),
+            (() => {
+              const b = Buffer.alloc(8);
+              b.writeBigUInt64BE(BigInt(len));
+              return b;
+            })(),
+          ]);
   const mask = Buffer.from([1, 2, 3, 4]);
   const body = Buffer.allocUnsafe(len);
   for (let i = 0; i < len; i++) body[i] = payload[i]! ^ mask[i & 3]!;
   return Buffer.concat([header, mask, body]);
 }
 
-export interface ServerFrame { opcode: number; payload: Buffer }
+export interface ServerFrame {
+  opcode: number;
+  payload: Buffer;
+}
 
 /** Split unmasked server frames off the front of `buf`; returns the frames and the unparsed rest. */
 export function parseServerFrames(buf: Buffer): { frames: ServerFrame[]; rest: Buffer } {
@@ -86,8 +111,15 @@ export function parseServerFrames(buf: Buffer): { frames: ServerFrame[]; rest: B
     const opcode = buf[at]! & 0x0f;
     let len = buf[at + 1]! & 0x7f;
     let headerBytes = 2;
-    if (len === 126) { if (buf.length - at < 4) break; len = buf.readUInt16BE(at + 2); headerBytes = 4; }
-    else if (len === 127) { if (buf.length - at < 10) break; len = Number(buf.readBigUInt64BE(at + 2)); headerBytes = 10; }
+    if (len === 126) {
+      if (buf.length - at < 4) break;
+      len = buf.readUInt16BE(at + 2);
+      headerBytes = 4;
+    } else if (len === 127) {
+      if (buf.length - at < 10) break;
+      len = Number(buf.readBigUInt64BE(at + 2));
+      headerBytes = 10;
+    }
     if (buf.length - at < headerBytes + len) break;
     frames.push({ opcode, payload: buf.subarray(at + headerBytes, at + headerBytes + len) });
     at += headerBytes + len;

@@ -18,14 +18,20 @@ test("Clipper's admin bodies deploy, link and serve through a real cluster", asy
   const cluster = await startTestCluster(t, {}, { startAdmin: startAdminServer });
   const admin = `http://127.0.0.1:${cluster.adminPort}`;
   const post = (route: string, body: unknown) => postJson(cluster.adminPort, `/admin/${route}`, body);
-  assert.equal((await fetch(`${admin}/admin/ping`).then((r) => r.text())), 'PONG');
+  assert.equal(await fetch(`${admin}/admin/ping`).then((r) => r.text()), 'PONG');
   const addApp = await post('add_app', { name: 'hello', input_type: 'doubles', default_output: '-1.0', latency_slo_micros: 100000 });
   assert.equal(addApp.status, 200);
   assert.equal(addApp.body, "Successfully added application with name 'hello'");
   const addModel = await post('add_model', {
-    model_name: 'sum', model_version: '1', labels: [], input_type: 'doubles', container_name: 'img:1',
-    model_data_path: 'DEPRECATED', batch_size: -1,
-    container: { runtime: 'node', entry: sumModel, options: { isolate: 'inline' } }, num_replicas: 2,
+    model_name: 'sum',
+    model_version: '1',
+    labels: [],
+    input_type: 'doubles',
+    container_name: 'img:1',
+    model_data_path: 'DEPRECATED',
+    batch_size: -1,
+    container: { runtime: 'node', entry: sumModel, options: { isolate: 'inline' } },
+    num_replicas: 2,
   });
   assert.equal(addModel.status, 200, JSON.stringify(addModel.body));
   const link = await post('add_model_links', { app_name: 'hello', model_names: ['sum'] });
@@ -35,10 +41,14 @@ test("Clipper's admin bodies deploy, link and serve through a real cluster", asy
   const containers = await post('get_all_containers', { verbose: false });
   assert.deepEqual([...containers.body].sort(), ['sum:1:0', 'sum:1:1']);
   // add_model answers once one replica serves; the second connects on its own schedule.
-  await waitUntil(async () => {
-    const verbose = await post('get_all_containers', { verbose: true });
-    return verbose.body.length === 2 && verbose.body.every((c: { connected: boolean }) => c.connected);
-  }, 10_000, 'both replicas to be connected');
+  await waitUntil(
+    async () => {
+      const verbose = await post('get_all_containers', { verbose: true });
+      return verbose.body.length === 2 && verbose.body.every((c: { connected: boolean }) => c.connected);
+    },
+    10_000,
+    'both replicas to be connected',
+  );
 
   const conn = new ClipperConnection({ adminUrl: admin, queryUrl: `http://127.0.0.1:${cluster.queryPort}` });
   await conn.setNumReplicas('sum', 1, '1');
@@ -59,25 +69,34 @@ test('a deploy that cannot start fails fast with the container’s own error, an
   const broken = path.join(dir, 'broken.mjs');
   await writeFile(broken, "import 'no-such-package-anywhere';\nexport function predict(x) { return x; }\n");
   const conn = new ClipperConnection({ adminUrl: `http://127.0.0.1:${cluster.adminPort}` });
-  await assert.rejects(conn.deployModel({ name: 'broken', version: '1', inputType: 'doubles',
-    container: { runtime: 'node', entry: broken } }), (err: unknown) => {
-    assert.ok(err instanceof ClipperClientError);
-    assert.equal(err.status, 400);
-    assert.equal(err.code, 'CLP_ERR_DEPLOY_FAILED');
-    assert.match(err.cause, /no-such-package-anywhere/);
-    return true;
-  });
+  await assert.rejects(
+    conn.deployModel({ name: 'broken', version: '1', inputType: 'doubles', container: { runtime: 'node', entry: broken } }),
+    (err: unknown) => {
+      assert.ok(err instanceof ClipperClientError);
+      assert.equal(err.status, 400);
+      assert.equal(err.code, 'CLP_ERR_DEPLOY_FAILED');
+      assert.match(err.cause, /no-such-package-anywhere/);
+      return true;
+    },
+  );
   assert.deepEqual(await conn.getAllModels(), [], 'the failed version is not left registered');
   assert.equal(cluster.replicas().length, 0);
 });
 
 /** Start `clipper start --example` on free ports; resolves once the example answers. */
 async function startCli(t: import('node:test').TestContext): Promise<{ child: ChildProcess; queryPort: number }> {
-  const child = spawn(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), 'start', '--example',
-    '--query-port', '0', '--admin-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  const child = spawn(
+    process.execPath,
+    [path.join(kRepoRoot, 'bin', 'clipper.js'), 'start', '--example', '--query-port', '0', '--admin-port', '0'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  t.after(() => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+  });
   let stderr = '';
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const lines = createInterface({ input: child.stdout! });
   let queryPort = -1;
   await new Promise<void>((resolve, reject) => {
@@ -97,9 +116,14 @@ test('clipper start --example serves the quickstart with the serving flags, and 
   assert.equal(r.body.output, 6.6);
   const descendants = await listDescendants(child.pid!);
   const commands = await Promise.all(descendants.map(commandLine));
-  assert.ok(commands.some((c) => c.includes('runner.js')), `a replica process runs: ${commands.join(' | ')}`);
-  assert.ok(commands.some((c) => c.includes('--max-semi-space-size') && c.includes('start')),
-    `the serving process runs with src/node_flags.ts: ${commands.join(' | ')}`);
+  assert.ok(
+    commands.some((c) => c.includes('runner.js')),
+    `a replica process runs: ${commands.join(' | ')}`,
+  );
+  assert.ok(
+    commands.some((c) => c.includes('--max-semi-space-size') && c.includes('start')),
+    `the serving process runs with src/node_flags.ts: ${commands.join(' | ')}`,
+  );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   child.kill('SIGINT');
   assert.equal(await exited, 0);
@@ -110,15 +134,20 @@ test('clipper start: killing its parent process (SIGKILL) still stops the cluste
   const { child } = await startCli(t);
   const descendants = await listDescendants(child.pid!);
   // Should the test fail, leave nothing running (an orphan would hold the test's pipes open).
-  t.after(() => { for (const pid of descendants) if (isAlive(pid)) process.kill(pid, 'SIGKILL'); });
+  t.after(() => {
+    for (const pid of descendants) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  });
   assert.ok(descendants.length >= 2, `the serving process and a replica: ${descendants.join(', ')}`);
   child.kill('SIGKILL');
   await waitUntil(() => descendants.every((pid) => !isAlive(pid)), 10_000, 'the serving process and replicas to exit');
 });
 
 test('clipper start: a parent killed while the cluster is still starting takes it down too', async (t) => {
-  const child = spawn(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), 'start', '--example',
-    '--query-port', '0', '--admin-port', '0'], { stdio: ['ignore', 'ignore', 'ignore'] });
+  const child = spawn(
+    process.execPath,
+    [path.join(kRepoRoot, 'bin', 'clipper.js'), 'start', '--example', '--query-port', '0', '--admin-port', '0'],
+    { stdio: ['ignore', 'ignore', 'ignore'] },
+  );
   const seen = new Set<number>();
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -129,16 +158,20 @@ test('clipper start: a parent killed while the cluster is still starting takes i
   for (const pid of await listDescendants(child.pid!)) seen.add(pid);
   child.kill('SIGKILL');
   // Whatever it started meanwhile (replicas) must go as well: watch the serving process's children.
-  await waitUntil(async () => {
-    for (const pid of [...seen]) for (const d of await listDescendants(pid)) seen.add(d);
-    return [...seen].every((pid) => !isAlive(pid));
-  }, 15_000, 'the serving process and anything it started to exit');
+  await waitUntil(
+    async () => {
+      for (const pid of [...seen]) for (const d of await listDescendants(pid)) seen.add(d);
+      return [...seen].every((pid) => !isAlive(pid));
+    },
+    15_000,
+    'the serving process and anything it started to exit',
+  );
 });
 
 /** Every process below `pid` (children, their children, ...). */
 async function listDescendants(pid: number): Promise<number[]> {
   const out: number[] = [];
-  for (const child of await listChildPids(pid)) out.push(child, ...await listDescendants(child));
+  for (const child of await listChildPids(pid)) out.push(child, ...(await listDescendants(child)));
   return out;
 }
 
@@ -172,7 +205,10 @@ function isAlive(pid: number): boolean {
 
 test("Clipper's stop flow: deleting a linked model's current version stops it; its app answers the default", async (t) => {
   const cluster = await startTestCluster(t, {}, { startAdmin: startAdminServer });
-  const conn = new ClipperConnection({ adminUrl: `http://127.0.0.1:${cluster.adminPort}`, queryUrl: `http://127.0.0.1:${cluster.queryPort}` });
+  const conn = new ClipperConnection({
+    adminUrl: `http://127.0.0.1:${cluster.adminPort}`,
+    queryUrl: `http://127.0.0.1:${cluster.queryPort}`,
+  });
   await conn.registerApplication({ name: 'stop-app', inputType: 'doubles', defaultOutput: '-1.0', sloMicros: 2_000_000 });
   for (const version of ['1', '2']) {
     await conn.deployModel({ name: 'stopped', version, inputType: 'doubles', container: { runtime: 'node', entry: sumModel } });

@@ -27,7 +27,9 @@ after(() => server?.close());
 
 async function post(path: string, body: string | object): Promise<{ status: number; type: string | null; text: string }> {
   const response = await fetch(`${base}${path}`, {
-    method: 'POST', body: typeof body === 'string' ? body : JSON.stringify(body), headers: { 'Content-Type': 'application/json' },
+    method: 'POST',
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: { 'Content-Type': 'application/json' },
   });
   return { status: response.status, type: response.headers.get('content-type'), text: await response.text() };
 }
@@ -39,14 +41,31 @@ function errorOf(text: string): { error: string; cause: string; code: string } {
 describe('admin server over HTTP', () => {
   beforeEach(startFresh);
 
-  it('answers the worked example of spec §2 with Clipper\'s bodies', async () => {
+  it("answers the worked example of spec §2 with Clipper's bodies", async () => {
     const steps: [string, object, string][] = [
-      ['/admin/add_app', { name: 'hello', input_type: 'doubles', default_output: '-1.0', latency_slo_micros: 100000 },
-        "Successfully added application with name 'hello'"],
-      ['/admin/add_model', { model_name: 'sum', model_version: '1', labels: [], input_type: 'doubles', container_name: 'img:1',
-        model_data_path: 'DEPRECATED', batch_size: -1 }, "Successfully added model with name 'sum' and input type 'doubles'"],
-      ['/admin/add_model_links', { app_name: 'hello', model_names: ['sum'] },
-        "Successfully linked model with name 'sum' to application 'hello'"],
+      [
+        '/admin/add_app',
+        { name: 'hello', input_type: 'doubles', default_output: '-1.0', latency_slo_micros: 100000 },
+        "Successfully added application with name 'hello'",
+      ],
+      [
+        '/admin/add_model',
+        {
+          model_name: 'sum',
+          model_version: '1',
+          labels: [],
+          input_type: 'doubles',
+          container_name: 'img:1',
+          model_data_path: 'DEPRECATED',
+          batch_size: -1,
+        },
+        "Successfully added model with name 'sum' and input type 'doubles'",
+      ],
+      [
+        '/admin/add_model_links',
+        { app_name: 'hello', model_names: ['sum'] },
+        "Successfully linked model with name 'sum' to application 'hello'",
+      ],
     ];
     for (const [path, body, expected] of steps) {
       const reply = await post(path, body);
@@ -70,14 +89,23 @@ describe('admin server over HTTP', () => {
   });
 
   it('answers 404 for unknown routes and 405 for wrong methods', async () => {
-    for (const [method, path] of [['POST', '/admin/add_container'], ['GET', '/nope'], ['POST', '/hello/predict'], ['GET', '/'],
-      ['POST', '/admin/__proto__']]) {
+    for (const [method, path] of [
+      ['POST', '/admin/add_container'],
+      ['GET', '/nope'],
+      ['POST', '/hello/predict'],
+      ['GET', '/'],
+      ['POST', '/admin/__proto__'],
+    ]) {
       const response = await fetch(`${base}${path}`, { method, body: method === 'POST' ? '{}' : undefined });
       assert.equal(response.status, 404, `${method} ${path}`);
       assert.equal(errorOf(await response.text()).code, 'CLP_ERR_ROUTE_NOT_FOUND');
     }
-    for (const [method, path, allow] of [['GET', '/admin/add_app', 'POST'], ['PUT', '/admin/get_state', 'POST'],
-      ['POST', '/admin/ping', 'GET'], ['DELETE', '/healthz', 'GET']]) {
+    for (const [method, path, allow] of [
+      ['GET', '/admin/add_app', 'POST'],
+      ['PUT', '/admin/get_state', 'POST'],
+      ['POST', '/admin/ping', 'GET'],
+      ['DELETE', '/healthz', 'GET'],
+    ]) {
       const response = await fetch(`${base}${path}`, { method, body: method === 'GET' ? undefined : '{}' });
       assert.equal(response.status, 405, `${method} ${path}`);
       assert.equal(response.headers.get('allow'), allow);
@@ -107,7 +135,12 @@ describe('admin server over HTTP', () => {
     const streamed = await new Promise<{ status: number; text: string }>((resolve, reject) => {
       const req = http.request(`${base}/admin/add_app`, { method: 'POST', headers: { 'Transfer-Encoding': 'chunked' } }, (res) => {
         let text = '';
-        res.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; }).on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        res
+          .setEncoding('utf8')
+          .on('data', (chunk: string) => {
+            text += chunk;
+          })
+          .on('end', () => resolve({ status: res.statusCode ?? 0, text }));
       });
       req.on('error', reject);
       req.write(big.slice(0, 3000));
@@ -130,8 +163,10 @@ describe('ClipperConnection', () => {
 
   it('drives the whole lifecycle', async () => {
     assert.equal(await client.ping(), 'PONG');
-    assert.equal(await client.registerApplication({ name: 'hello', inputType: 'd', defaultOutput: '-1.0', sloMicros: 100000 }),
-      "Successfully added application with name 'hello'");
+    assert.equal(
+      await client.registerApplication({ name: 'hello', inputType: 'd', defaultOutput: '-1.0', sloMicros: 100000 }),
+      "Successfully added application with name 'hello'",
+    );
     const container = { runtime: 'node' as const, entry: '/models/sum.js' };
     await client.deployModel({ name: 'sum', version: 1, inputType: 'doubles', container, labels: ['a'] });
     await client.deployModel({ name: 'sum', version: 2, inputType: 'doubles', container, numReplicas: 2, batchSize: 16 });
@@ -163,8 +198,10 @@ describe('ClipperConnection', () => {
 
   it('turns error replies into ClipperClientError', async () => {
     await client.registerApplication({ name: 'dup', inputType: 'strings', defaultOutput: 'x', sloMicros: 5000 });
-    const err = await client.registerApplication({ name: 'dup', inputType: 'strings', defaultOutput: 'x', sloMicros: 5000 })
-      .then(() => assert.fail('expected a rejection'), (e: unknown) => e);
+    const err = await client.registerApplication({ name: 'dup', inputType: 'strings', defaultOutput: 'x', sloMicros: 5000 }).then(
+      () => assert.fail('expected a rejection'),
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof ClipperClientError);
     assert.equal(err.status, 400);
     assert.equal(err.code, 'CLP_ERR_CONFLICT');
@@ -186,18 +223,28 @@ describe('ClipperConnection', () => {
     const seen: { url: string | undefined; body: unknown }[] = [];
     const query = http.createServer((req, res) => {
       let text = '';
-      req.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; }).on('end', () => {
-        seen.push({ url: req.url, body: JSON.parse(text) });
-        if (req.url !== '/hello/predict') {
-          res.writeHead(404, { 'Content-Type': 'application/json' })
-            .end('{"error":"Application not found","cause":"no app","code":"CLP_ERR_APP_NOT_FOUND"}');
-          return;
-        }
-        const body = JSON.parse(text) as { input_batch?: unknown[] };
-        res.writeHead(200, { 'Content-Type': 'application/json' }).end(body.input_batch === undefined
-          ? '{"query_id":0,"output":6.0,"default":false}'
-          : JSON.stringify({ batch_predictions: body.input_batch.map((_, i) => ({ query_id: i, output: i, default: false })) }));
-      });
+      req
+        .setEncoding('utf8')
+        .on('data', (chunk: string) => {
+          text += chunk;
+        })
+        .on('end', () => {
+          seen.push({ url: req.url, body: JSON.parse(text) });
+          if (req.url !== '/hello/predict') {
+            res
+              .writeHead(404, { 'Content-Type': 'application/json' })
+              .end('{"error":"Application not found","cause":"no app","code":"CLP_ERR_APP_NOT_FOUND"}');
+            return;
+          }
+          const body = JSON.parse(text) as { input_batch?: unknown[] };
+          res
+            .writeHead(200, { 'Content-Type': 'application/json' })
+            .end(
+              body.input_batch === undefined
+                ? '{"query_id":0,"output":6.0,"default":false}'
+                : JSON.stringify({ batch_predictions: body.input_batch.map((_, i) => ({ query_id: i, output: i, default: false })) }),
+            );
+        });
     });
     await new Promise<void>((resolve) => query.listen(0, '127.0.0.1', resolve));
     try {

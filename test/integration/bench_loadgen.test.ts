@@ -19,8 +19,17 @@ import { kRepoRoot } from '../../src/paths.js';
 import { startTestCluster } from '../helpers/cluster.js';
 
 const base = (o: Partial<SweepOptions> & Pick<SweepOptions, 'transport' | 'mode' | 'levels'>): SweepOptions => ({
-  label: 't', inputs: randomInputs(3, 1), connections: 4, poisson: false, seed: 1, durationS: 0.3, warmupS: 0.1,
-  drainS: 2, sloMs: 1000, metricsUrl: null, ...o,
+  label: 't',
+  inputs: randomInputs(3, 1),
+  connections: 4,
+  poisson: false,
+  seed: 1,
+  durationS: 0.3,
+  warmupS: 0.1,
+  drainS: 2,
+  sloMs: 1000,
+  metricsUrl: null,
+  ...o,
 });
 
 function checkLevel(r: Awaited<ReturnType<typeof runSweep>>[number], defaultEvery: number): void {
@@ -36,8 +45,7 @@ function checkLevel(r: Awaited<ReturnType<typeof runSweep>>[number], defaultEver
   // the echo answers "default":true on every n-th response server-wide; requests in flight across
   // the window edges can shift the count by at most the number of connections on each side
   const defaults = Math.round(r.defaultShare * r.responses);
-  assert.ok(Math.abs(defaults - r.responses / defaultEvery) <= 2 * r.connections + 1,
-    `defaults ${defaults} of ${r.responses}`);
+  assert.ok(Math.abs(defaults - r.responses / defaultEvery) <= 2 * r.connections + 1, `defaults ${defaults} of ${r.responses}`);
   assert.ok(r.generatorCpuPct > 0);
 }
 
@@ -46,7 +54,10 @@ test('closed and open loop over HTTP against the echo server', async () => {
   try {
     const transport = new HttpTransport({ host: '127.0.0.1', port: echo.port, path: '/app/predict', shape: 'clipper' });
     const closed = await runSweep(base({ transport, mode: 'closed', levels: [1, 8] }));
-    assert.deepEqual(closed.map((r) => r.connections), [1, 8]);
+    assert.deepEqual(
+      closed.map((r) => r.connections),
+      [1, 8],
+    );
     for (const r of closed) checkLevel(r, 4);
     assert.equal(closed[0]!.sendLagP99Us, null);
     const open = await runSweep(base({ transport, mode: 'open', levels: [400], poisson: true, inputs: fixedInput('[1,2]') }));
@@ -92,16 +103,38 @@ test('main(): V2 shape, metrics scrape, and JSON/CSV/HTML files', async () => {
   const metrics: Server = createServer((_req, res) => {
     scrapes++;
     const n = scrapes * 10;
-    res.end(`# TYPE srv_batch_size histogram\nsrv_batch_size_bucket{le="2"} ${n}\nsrv_batch_size_bucket{le="+Inf"} ${n}\n`
-      + `srv_batch_size_sum ${n * 2}\nsrv_batch_size_count ${n}\n`);
+    res.end(
+      `# TYPE srv_batch_size histogram\nsrv_batch_size_bucket{le="2"} ${n}\nsrv_batch_size_bucket{le="+Inf"} ${n}\n` +
+        `srv_batch_size_sum ${n * 2}\nsrv_batch_size_count ${n}\n`,
+    );
   });
   await new Promise<void>((r) => metrics.listen(0, '127.0.0.1', r));
   const metricsPort = (metrics.address() as net.AddressInfo).port;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-main-'));
   try {
-    const code = await main(['--url', `http://127.0.0.1:${echo.port}`, '--shape', 'v2', '--app', 'm', '--concurrency', '2',
-      '--duration-s', '0.3', '--warmup-s', '0.1', '--slo-ms', '1000', '--input', 'random:3', '--quiet',
-      '--metrics-url', `http://127.0.0.1:${metricsPort}/metrics`, '--out-dir', dir]);
+    const code = await main([
+      '--url',
+      `http://127.0.0.1:${echo.port}`,
+      '--shape',
+      'v2',
+      '--app',
+      'm',
+      '--concurrency',
+      '2',
+      '--duration-s',
+      '0.3',
+      '--warmup-s',
+      '0.1',
+      '--slo-ms',
+      '1000',
+      '--input',
+      'random:3',
+      '--quiet',
+      '--metrics-url',
+      `http://127.0.0.1:${metricsPort}/metrics`,
+      '--out-dir',
+      dir,
+    ]);
     assert.equal(code, 0);
     const results = JSON.parse(readFileSync(path.join(dir, 'results.json'), 'utf8')) as BenchResults;
     const [level] = results.targets[0]!.levels;
@@ -126,23 +159,34 @@ test('open loop does not pipeline by default: a server that closes pipelined con
   const { App, us_listen_socket_close, us_socket_local_port } = await import('uWebSockets.js');
   const app = App().post('/*', (res) => {
     let aborted = false;
-    res.onAborted(() => { aborted = true; });
+    res.onAborted(() => {
+      aborted = true;
+    });
     res.onData((_chunk, last) => {
       if (!last) return;
-      setTimeout(() => { if (!aborted) res.cork(() => res.end('{"query_id":1,"output":1,"default":false}')); }, 30);
+      setTimeout(() => {
+        if (!aborted) res.cork(() => res.end('{"query_id":1,"output":1,"default":false}'));
+      }, 30);
     });
   });
-  const port = await new Promise<number>((resolve) => app.listen('127.0.0.1', 0, (token) => {
-    t.after(() => us_listen_socket_close(token));
-    resolve(us_socket_local_port(token));
-  }));
+  const port = await new Promise<number>((resolve) =>
+    app.listen('127.0.0.1', 0, (token) => {
+      t.after(() => us_listen_socket_close(token));
+      resolve(us_socket_local_port(token));
+    }),
+  );
   const transport = () => new HttpTransport({ host: '127.0.0.1', port, path: '/a/predict', shape: 'clipper' });
   // 200 req/s over 2 connections, each busy 30 ms per request: most requests find both busy.
   const [held] = await runSweep(base({ transport: transport(), mode: 'open', levels: [200], connections: 2, durationS: 0.5 }));
   assert.equal(held!.errorCount, held!.errors['default output'] ?? 0, JSON.stringify(held!.errors));
   assert.ok(held!.responses > 50);
-  const [piped] = await runSweep(base({ transport: transport(), mode: 'open', levels: [200], connections: 2, durationS: 0.5, pipelining: true }));
-  assert.ok(Object.keys(piped!.errors).some((k) => k !== 'default output'), 'pipelining behind a pending response loses requests on such a server');
+  const [piped] = await runSweep(
+    base({ transport: transport(), mode: 'open', levels: [200], connections: 2, durationS: 0.5, pipelining: true }),
+  );
+  assert.ok(
+    Object.keys(piped!.errors).some((k) => k !== 'default output'),
+    'pipelining behind a pending response loses requests on such a server',
+  );
 });
 
 test('clipper bench against a real cluster with a wrong app name exits non-zero naming the 404s', async (t) => {
@@ -150,14 +194,36 @@ test('clipper bench against a real cluster with a wrong app name exits non-zero 
   await installExample(cluster);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'bench-404-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const child = spawn(process.execPath, [path.join(kRepoRoot, 'bin', 'clipper.js'), 'bench', '--url', `http://127.0.0.1:${cluster.queryPort}`,
-    '--app', 'no-such-app', '--concurrency', '2,4', '--duration-s', '0.3', '--warmup-s', '0', '--quiet', '--out-dir', dir],
-  { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(kRepoRoot, 'bin', 'clipper.js'),
+      'bench',
+      '--url',
+      `http://127.0.0.1:${cluster.queryPort}`,
+      '--app',
+      'no-such-app',
+      '--concurrency',
+      '2,4',
+      '--duration-s',
+      '0.3',
+      '--warmup-s',
+      '0',
+      '--quiet',
+      '--out-dir',
+      dir,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   let stdout = '';
   let stderr = '';
-  child.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-  child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-  const [code] = await once(child, 'exit') as [number | null];
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString();
+  });
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString();
+  });
+  const [code] = (await once(child, 'exit')) as [number | null];
   assert.equal(code, 1, `exit code; stderr: ${stderr}`);
   assert.match(stderr, /all \d+ answers were HTTP 404: is app 'no-such-app' registered\?/);
   assert.doesNotMatch(stdout, /recommendation:/);

@@ -12,7 +12,11 @@ import { runProcess, type ProcessResult } from '../helpers/run_process.js';
 
 const kSumModel = path.join(kExampleModels, 'sum_model.mjs');
 
-interface CliResult { status: number | null; stdout: string; stderr: string }
+interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 function runNode(args: string[]): Promise<ProcessResult> {
   return runProcess(process.execPath, args);
@@ -36,17 +40,33 @@ test('list, status, set-version, scale, unlink, delete-model and delete-app driv
 
   await ok('register-app', '--name', 'hello', '--input-type', 'doubles', '--slo-micros', '2000000');
   for (const version of ['1', '2']) {
-    await ok('deploy', '--name', 'sum', '--version', version, '--input-type', 'doubles', '--runtime', 'node',
-      '--entry', kSumModel, '--replicas', '1', ...(version === '1' ? ['--app', 'hello'] : []));
+    await ok(
+      'deploy',
+      '--name',
+      'sum',
+      '--version',
+      version,
+      '--input-type',
+      'doubles',
+      '--runtime',
+      'node',
+      '--entry',
+      kSumModel,
+      '--replicas',
+      '1',
+      ...(version === '1' ? ['--app', 'hello'] : []),
+    );
   }
-  await waitUntil(async () => (await conn.getAllContainers(true)).every((c) => c.connected === true), 20_000,
-    'both replicas to connect');
+  await waitUntil(async () => (await conn.getAllContainers(true)).every((c) => c.connected === true), 20_000, 'both replicas to connect');
 
   // list: tables, and the server's JSON with --json.
   const apps = await ok('list', 'apps');
   assert.match(apps, /^NAME\s+INPUT_TYPE\s+SLO_MICROS\s+POLICY\s+LINKED_MODELS/);
   assert.match(apps, /\nhello\s+doubles\s+2000000\s+default\s+sum\s/);
-  assert.deepEqual((JSON.parse(await ok('list', 'apps', '--json')) as Array<{ name: string }>).map((a) => a.name), ['hello']);
+  assert.deepEqual(
+    (JSON.parse(await ok('list', 'apps', '--json')) as Array<{ name: string }>).map((a) => a.name),
+    ['hello'],
+  );
   const models = await ok('list', 'models');
   assert.match(models, /\nsum\s+1\s+no\s+doubles\s+1\s/);
   assert.match(models, /\nsum\s+2\s+yes\s+doubles\s+1\s/);
@@ -71,8 +91,10 @@ test('list, status, set-version, scale, unlink, delete-model and delete-app driv
   await refused(/non-existent version '9'/, 'set-version', '--model', 'sum', '--version', '9');
 
   // scale: the current version by default, or the one named.
-  assert.match(await ok('scale', '--model', 'sum', '--replicas', '2'),
-    /Successfully set the number of replicas of model 'sum' version '1' to 2/);
+  assert.match(
+    await ok('scale', '--model', 'sum', '--replicas', '2'),
+    /Successfully set the number of replicas of model 'sum' version '1' to 2/,
+  );
   assert.equal((await conn.getModelInfo('sum', '1'))?.num_replicas, 2);
   await waitUntil(() => cluster.replicas().filter((r) => r.version === '1').length === 2, 10_000, 'a second replica of version 1');
   assert.match(await ok('scale', '--model', 'sum', '--version', '2', '--replicas', '0'), /version '2' to 0/);
@@ -90,8 +112,7 @@ test('list, status, set-version, scale, unlink, delete-model and delete-app driv
   assert.deepEqual(await conn.getLinkedModels('hello'), []);
   await refused(/Cannot remove nonexistent link between app hello and model sum/, 'unlink', '--app', 'hello', '--model', 'sum');
   await refused(/No app with name 'nope' exists|nope/, 'unlink', '--app', 'nope', '--model', 'sum');
-  assert.match(await ok('delete-model', '--name', 'sum', '--version', '2'),
-    /Successfully deleted model with name 'sum' and version '2'/);
+  assert.match(await ok('delete-model', '--name', 'sum', '--version', '2'), /Successfully deleted model with name 'sum' and version '2'/);
   assert.deepEqual(await conn.getAllModels(), ['sum:1']);
   await refused(/model with name 'sum' and version '2' does not exist/, 'delete-model', '--name', 'sum', '--version', '2');
   assert.match(await ok('delete-app', '--name', 'hello'), /.+/);

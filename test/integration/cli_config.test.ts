@@ -23,15 +23,23 @@ test('clipper start --print-config merges a file, the environment and flags, and
   const file = path.join(dir, 'clipper.json');
   await writeFile(file, JSON.stringify({ queryPort: 1401, adminPort: 1402, cacheBytesMax: 0, ringBytes: 131072 }));
   const env = {
-    CLIPPER_QUERY_PORT: '1501', CLIPPER_ADMIN_PORT: '1502', CLIPPER_BATCH_SIZE_MAX: '16',
-    CLIPPER_NODE_FLAGS: 'off', CLIPPER_NO_SUCH_OPTION: 'ignored', CLIPPER_BENCH_THREADS: 'x',
+    CLIPPER_QUERY_PORT: '1501',
+    CLIPPER_ADMIN_PORT: '1502',
+    CLIPPER_BATCH_SIZE_MAX: '16',
+    CLIPPER_NODE_FLAGS: 'off',
+    CLIPPER_NO_SUCH_OPTION: 'ignored',
+    CLIPPER_BENCH_THREADS: 'x',
   };
   const printed = await runCli(['start', '--config', file, '--query-port', '1601', '--threads=2', '--print-config'], env);
   assert.equal(printed.status, 0, printed.stderr);
   const out = JSON.parse(printed.stdout) as { config: Record<string, unknown>; sources: Record<string, string> };
   assert.deepEqual(
-    Object.fromEntries(['queryPort', 'adminPort', 'batchSizeMax', 'cacheBytesMax', 'ringBytes', 'batchingThreads', 'heartbeatMs']
-      .map((k) => [k, [out.config[k], out.sources[k]]])),
+    Object.fromEntries(
+      ['queryPort', 'adminPort', 'batchSizeMax', 'cacheBytesMax', 'ringBytes', 'batchingThreads', 'heartbeatMs'].map((k) => [
+        k,
+        [out.config[k], out.sources[k]],
+      ]),
+    ),
     {
       queryPort: [1601, 'flag --query-port'],
       adminPort: [1502, 'env CLIPPER_ADMIN_PORT'],
@@ -40,7 +48,8 @@ test('clipper start --print-config merges a file, the environment and flags, and
       ringBytes: [131072, `file ${file}`],
       batchingThreads: [2, 'flag --threads'],
       heartbeatMs: [1000, 'default'],
-    });
+    },
+  );
   assert.doesNotMatch(printed.stdout, /query frontend on/, 'no server was started');
 
   const badEnv = await runCli(['start', '--config', file, '--print-config'], { CLIPPER_CACHE_BYTES_MAX: 'lots' });

@@ -19,7 +19,7 @@ function run(command: string, args: string[]): Promise<ProcessResult> {
 
 const kStreamClient = path.join(kRepoRoot, 'containers', 'node', 'examples', 'stream_client.mjs');
 
-test('stream_client.mjs: answers, and an unknown app exits 1 with the server\'s reason', async (t) => {
+test("stream_client.mjs: answers, and an unknown app exits 1 with the server's reason", async (t) => {
   const cluster = await startTestCluster(t);
   await installExample(cluster);
   const ok = await run(process.execPath, [kStreamClient, `ws://127.0.0.1:${cluster.queryPort}/hello-world/stream`, '3']);
@@ -31,14 +31,17 @@ test('stream_client.mjs: answers, and an unknown app exits 1 with the server\'s 
 });
 
 const missing = missingPythonModules(['cloudpickle', 'numpy']);
-test('closure_example.py runs twice against the same server', { skip: missing.length > 0 ? `/usr/bin/python3 lacks ${missing.join(', ')}` : false }, async (t) => {
+test('closure_example.py runs twice against the same server', {
+  skip: missing.length > 0 ? `/usr/bin/python3 lacks ${missing.join(', ')}` : false,
+}, async (t) => {
   const cluster = await startTestCluster(t, {}, { startAdmin: startAdminServer });
   const script = path.join(kRepoRoot, 'containers', 'python', 'examples', 'closure_example.py');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'clipper-closure-example-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   for (let i = 0; i < 2; i++) {
-    const r = await runPythonAsync([script, `http://127.0.0.1:${cluster.adminPort}`, `http://127.0.0.1:${cluster.queryPort}`],
-      { CLIPPER_MODELS_DIR: dir });
+    const r = await runPythonAsync([script, `http://127.0.0.1:${cluster.adminPort}`, `http://127.0.0.1:${cluster.queryPort}`], {
+      CLIPPER_MODELS_DIR: dir,
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /'output': 16, 'default': False/);
   }

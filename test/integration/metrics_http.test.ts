@@ -7,19 +7,34 @@ import { installExample } from '../../src/admin/example.js';
 import { postJson, startTestCluster } from '../helpers/cluster.js';
 
 /** GET with node:http, which sends no Accept header unless given one. */
-function get(port: number, urlPath: string, headers: Record<string, string> = {}): Promise<{ status: number; type: string; vary: string; body: string }> {
+function get(
+  port: number,
+  urlPath: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; type: string; vary: string; body: string }> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: urlPath, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => { body += chunk; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), vary: String(res.headers.vary), body }));
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: urlPath, headers }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () =>
+          resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type']), vary: String(res.headers.vary), body }),
+        );
+      })
+      .on('error', reject);
   });
 }
 
 type Category = Array<Record<string, Record<string, string>>>;
-interface ClipperMetrics { counters: Category; ratio_counters: Category; meters: Category; histograms: Category }
+interface ClipperMetrics {
+  counters: Category;
+  ratio_counters: Category;
+  meters: Category;
+  histograms: Category;
+}
 
 function find(category: Category, name: string): Record<string, string> {
   const entry = category.find((e) => Object.keys(e)[0] === name);
@@ -58,17 +73,23 @@ test('GET /metrics answers Clipper JSON without Accept or with */*, Prometheus t
 
   const star = await fetch(`http://127.0.0.1:${port}/metrics`, { headers: { accept: '*/*' } });
   assert.match(star.headers.get('content-type') ?? '', /^application\/json/);
-  assert.ok((await star.json() as ClipperMetrics).histograms.length > 0);
+  assert.ok(((await star.json()) as ClipperMetrics).histograms.length > 0);
 
   const text = await get(port, '/metrics', { accept: 'text/plain' });
   assert.match(text.type, /^text\/plain; version=0\.0\.4/);
   assert.match(text.body, /clipper_app_queries_total\{app="hello-world"\} 5/);
-  const scraper = await get(port, '/metrics', { accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1' });
+  const scraper = await get(port, '/metrics', {
+    accept: 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1',
+  });
   assert.match(scraper.type, /^application\/openmetrics-text/);
   assert.match(scraper.body, /clipper_app_queries_total\{app="hello-world"\} 5/);
   assert.match(scraper.body, /# EOF\n$/);
   const textAgain = await get(port, '/metrics', { accept: 'text/plain' });
-  assert.match(textAgain.body, /# TYPE clipper_queries_total counter\nclipper_queries_total 5/, 'OpenMetrics leaves the text registry alone');
+  assert.match(
+    textAgain.body,
+    /# TYPE clipper_queries_total counter\nclipper_queries_total 5/,
+    'OpenMetrics leaves the text registry alone',
+  );
 
   const fixedJson = await get(port, '/metrics/json', { accept: 'text/plain' });
   assert.match(fixedJson.type, /^application\/json/);

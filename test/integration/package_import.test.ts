@@ -41,8 +41,21 @@ test("import 'clipper-ts' from another project: the public API, and a Cluster th
   const dir = consumerDir(t);
   const { stdout } = await run(process.execPath, ['--input-type=module', '-e', kScript], { cwd: dir, timeout: 60_000 });
   const out = JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>;
-  const expected = ['Cluster', 'ClipperClientError', 'ClipperConnection', 'ClipperError', 'MemoryStateStore', 'RedisStateStore',
-    'createStateStore', 'kDefaultConfig', 'kErrors', 'kInputTypes', 'parseInputType', 'resolveConfig', 'startAdminServer'];
+  const expected = [
+    'Cluster',
+    'ClipperClientError',
+    'ClipperConnection',
+    'ClipperError',
+    'MemoryStateStore',
+    'RedisStateStore',
+    'createStateStore',
+    'kDefaultConfig',
+    'kErrors',
+    'kInputTypes',
+    'parseInputType',
+    'resolveConfig',
+    'startAdminServer',
+  ];
   assert.deepEqual(out.names, [...expected].sort(), 'exactly the curated runtime exports');
   assert.deepEqual(out.apps, []);
   assert.deepEqual(out.health, { status: 'ok' });
@@ -56,21 +69,42 @@ test("import 'clipper-ts' from another project: the public API, and a Cluster th
 
 test("TypeScript resolves 'clipper-ts' types through package.json", async (t) => {
   const dir = consumerDir(t);
-  writeFileSync(path.join(dir, 'main.ts'), [
-    "import { Cluster, ClipperConnection, resolveConfig, type ClipperConfig, type ClusterOptions, type StateStore, type InputType } from 'clipper-ts';",
-    "const config: Partial<ClipperConfig> = { queryPort: 0 };",
-    "const options: ClusterOptions = { config };",
-    "const type: InputType = 'doubles';",
-    "export async function f(store: StateStore): Promise<number> {",
-    "  const c: Cluster = await Cluster.start({ ...options, store });",
-    "  new ClipperConnection({ queryUrl: 'http://127.0.0.1:' + c.queryPort });",
-    "  await c.close();",
-    "  return resolveConfig(config).queryPort + type.length;",
-    '}',
-  ].join('\n'));
+  writeFileSync(
+    path.join(dir, 'main.ts'),
+    [
+      "import { Cluster, ClipperConnection, resolveConfig, type ClipperConfig, type ClusterOptions, type StateStore, type InputType } from 'clipper-ts';",
+      'const config: Partial<ClipperConfig> = { queryPort: 0 };',
+      'const options: ClusterOptions = { config };',
+      "const type: InputType = 'doubles';",
+      'export async function f(store: StateStore): Promise<number> {',
+      '  const c: Cluster = await Cluster.start({ ...options, store });',
+      "  new ClipperConnection({ queryUrl: 'http://127.0.0.1:' + c.queryPort });",
+      '  await c.close();',
+      '  return resolveConfig(config).queryPort + type.length;',
+      '}',
+    ].join('\n'),
+  );
   const tsc = path.join(kRepoRoot, 'node_modules', 'typescript', 'bin', 'tsc');
   const typeRoots = path.join(kRepoRoot, 'node_modules', '@types');
-  await run(process.execPath, [tsc, '--noEmit', '--strict', '--module', 'nodenext', '--moduleResolution', 'nodenext',
-    '--target', 'es2022', '--skipLibCheck', '--typeRoots', typeRoots, '--types', 'node', 'main.ts'], { cwd: dir, timeout: 120_000 })
-    .catch((err: { stdout?: string }) => assert.fail(`tsc: ${err.stdout ?? String(err)}`));
+  await run(
+    process.execPath,
+    [
+      tsc,
+      '--noEmit',
+      '--strict',
+      '--module',
+      'nodenext',
+      '--moduleResolution',
+      'nodenext',
+      '--target',
+      'es2022',
+      '--skipLibCheck',
+      '--typeRoots',
+      typeRoots,
+      '--types',
+      'node',
+      'main.ts',
+    ],
+    { cwd: dir, timeout: 120_000 },
+  ).catch((err: { stdout?: string }) => assert.fail(`tsc: ${err.stdout ?? String(err)}`));
 });

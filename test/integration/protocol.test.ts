@@ -31,7 +31,10 @@ test('frames split at every byte boundary, or coalesced, decode to the same mess
       offset += size;
     }
     assert.equal(out.length, messages.length, `seed ${seed} round ${round}`);
-    assert.deepEqual(out.map((m) => m.t), messages.map((m) => m.t));
+    assert.deepEqual(
+      out.map((m) => m.t),
+      messages.map((m) => m.t),
+    );
     const predict = out[1] as Extract<ContainerMessage, { t: 'predict' }>;
     assert.deepEqual([...predict.data!], new Array(24).fill(7));
   }
@@ -43,7 +46,10 @@ test('a large frame arriving in many chunks, followed by a small one, decodes on
   const decoder = new FrameDecoder();
   const out: ContainerMessage[] = [];
   for (let offset = 0; offset < stream.length; offset += 1000) decoder.push(stream.subarray(offset, offset + 1000), (m) => out.push(m));
-  assert.deepEqual(out.map((m) => m.t), ['result', 'hb']);
+  assert.deepEqual(
+    out.map((m) => m.t),
+    ['result', 'hb'],
+  );
   const got = (out[0] as Extract<ContainerMessage, { t: 'result' }>).outputs[0] as Uint8Array;
   assert.equal(got.length, data.length);
   assert.ok(Buffer.from(got).equals(Buffer.from(data)));
@@ -58,9 +64,26 @@ test('oversized and undecodable frames are protocol errors', () => {
 });
 
 async function startRunner(t: TestContext): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, [kNodeRunnerPath, '--model', path.join(kExampleModels, 'sum_model.mjs'),
-    '--name', 'sum', '--version', '1', '--input-type', 'doubles', '--isolate', 'inline'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  t.after(() => { child.kill('SIGKILL'); });
+  const child = spawn(
+    process.execPath,
+    [
+      kNodeRunnerPath,
+      '--model',
+      path.join(kExampleModels, 'sum_model.mjs'),
+      '--name',
+      'sum',
+      '--version',
+      '1',
+      '--input-type',
+      'doubles',
+      '--isolate',
+      'inline',
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  t.after(() => {
+    child.kill('SIGKILL');
+  });
   const port = await new Promise<number>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port));
     child.once('exit', (code) => reject(new Error(`runner exited ${code}`)));
@@ -75,15 +98,26 @@ function connect(port: number): Promise<{ socket: net.Socket; next: () => Promis
     const queue: Array<ContainerMessage | 'closed'> = [];
     let waiter: ((m: ContainerMessage | 'closed') => void) | null = null;
     const deliver = (m: ContainerMessage | 'closed'): void => {
-      if (waiter !== null) { const w = waiter; waiter = null; w(m); } else queue.push(m);
+      if (waiter !== null) {
+        const w = waiter;
+        waiter = null;
+        w(m);
+      } else queue.push(m);
     };
     socket.on('data', (chunk: Buffer) => decoder.push(chunk, deliver));
     socket.on('close', () => deliver('closed'));
     socket.on('error', () => {});
-    socket.once('connect', () => resolve({
-      socket,
-      next: () => queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise((r) => { waiter = r; }),
-    }));
+    socket.once('connect', () =>
+      resolve({
+        socket,
+        next: () =>
+          queue.length > 0
+            ? Promise.resolve(queue.shift()!)
+            : new Promise((r) => {
+                waiter = r;
+              }),
+      }),
+    );
     socket.once('error', reject);
   });
 }
@@ -94,7 +128,7 @@ test('garbage on one connection closes that connection only', async (t) => {
   const { port } = await startRunner(t);
   const good = await connect(port);
   good.socket.write(encodeFrame(hello));
-  assert.equal((await good.next() as ContainerMessage).t, 'ready');
+  assert.equal(((await good.next()) as ContainerMessage).t, 'ready');
   const bad = await connect(port);
   bad.socket.write(Buffer.from([0, 0, 0, 3, 0xc1, 0xc1, 0xc1])); // 0xc1 is never valid msgpack
   let m = await bad.next();
@@ -104,7 +138,14 @@ test('garbage on one connection closes that connection only', async (t) => {
   }
   assert.equal(m, 'closed');
   // The healthy connection still predicts, with its frame split into single bytes.
-  const frame = encodeFrame({ t: 'predict', id: 9, type: 'doubles', n: 1, lens: [2], data: new Uint8Array(new Float64Array([2, 3]).buffer) });
+  const frame = encodeFrame({
+    t: 'predict',
+    id: 9,
+    type: 'doubles',
+    n: 1,
+    lens: [2],
+    data: new Uint8Array(new Float64Array([2, 3]).buffer),
+  });
   for (const byte of frame) good.socket.write(Buffer.from([byte]));
   let reply = await good.next();
   while (reply !== 'closed' && reply.t === 'hb') reply = await good.next();

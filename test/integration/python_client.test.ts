@@ -15,7 +15,10 @@ import { missingPythonModules, type PythonRunner, RunnerClient, runPythonAsync, 
 const kMissing = missingPythonModules(['msgpack', 'numpy', 'sklearn', 'cloudpickle']);
 const kSkip = kMissing.length > 0 ? `/usr/bin/python3 lacks ${kMissing.join(', ')} (run npm run setup)` : false;
 
-interface Recorded { url: string; body: Record<string, unknown> }
+interface Recorded {
+  url: string;
+  body: Record<string, unknown>;
+}
 
 const kScript = `
 import json, sys
@@ -56,7 +59,9 @@ describe('python clipper_client', { skip: kSkip }, () => {
     server = http.createServer((req, res) => {
       let text = '';
       req.setEncoding('utf8');
-      req.on('data', (c: string) => { text += c; });
+      req.on('data', (c: string) => {
+        text += c;
+      });
       req.on('end', () => {
         const body = JSON.parse(text) as Record<string, unknown>;
         requests.push({ url: req.url ?? '', body });
@@ -80,8 +85,9 @@ describe('python clipper_client', { skip: kSkip }, () => {
 
   it('sends Clipper admin bodies plus the container spec, and the pickles it writes serve predictions', async () => {
     const modelsDir = path.join(dir, 'models');
-    const run = await runPythonAsync(['-c', kScript, baseUrl, path.join(kRepoRoot, 'containers', 'python')],
-      { CLIPPER_MODELS_DIR: modelsDir });
+    const run = await runPythonAsync(['-c', kScript, baseUrl, path.join(kRepoRoot, 'containers', 'python')], {
+      CLIPPER_MODELS_DIR: modelsDir,
+    });
     assert.equal(run.status, 0, run.stderr);
     const out = JSON.parse(run.stdout) as Record<string, unknown>;
     assert.equal(out.add_app, 'ok /admin/add_app');
@@ -93,17 +99,31 @@ describe('python clipper_client', { skip: kSkip }, () => {
 
     const closureEntry = path.join(modelsDir, 'scaled', '1', 'func.pkl');
     const skEntry = path.join(modelsDir, 'lr', '2', 'func.pkl');
-    assert.deepEqual(requests.map((r) => r.url), ['/admin/add_app', '/admin/add_model', '/admin/add_model',
-      '/admin/add_model_links', '/app/predict', '/missing/predict']);
+    assert.deepEqual(
+      requests.map((r) => r.url),
+      ['/admin/add_app', '/admin/add_model', '/admin/add_model', '/admin/add_model_links', '/app/predict', '/missing/predict'],
+    );
     assert.deepEqual(requests[0]!.body, { name: 'app', input_type: 'doubles', default_output: '-1.0', latency_slo_micros: 20000 });
     assert.deepEqual(requests[1]!.body, {
-      model_name: 'scaled', model_version: '1', labels: [], input_type: 'doubles', container_name: 'clipper-ts/python',
-      model_data_path: closureEntry, batch_size: -1, num_replicas: 1,
+      model_name: 'scaled',
+      model_version: '1',
+      labels: [],
+      input_type: 'doubles',
+      container_name: 'clipper-ts/python',
+      model_data_path: closureEntry,
+      batch_size: -1,
+      num_replicas: 1,
       container: { runtime: 'python', entry: closureEntry, function: 'predict' },
     });
     assert.deepEqual(requests[2]!.body, {
-      model_name: 'lr', model_version: '2', labels: [], input_type: 'doubles', container_name: 'clipper-ts/python',
-      model_data_path: skEntry, batch_size: 8, num_replicas: 2,
+      model_name: 'lr',
+      model_version: '2',
+      labels: [],
+      input_type: 'doubles',
+      container_name: 'clipper-ts/python',
+      model_data_path: skEntry,
+      batch_size: 8,
+      num_replicas: 2,
       container: { runtime: 'python', entry: skEntry, function: 'predict_proba' },
     });
     assert.deepEqual(requests[3]!.body, { app_name: 'app', model_names: ['scaled'] });
@@ -120,9 +140,20 @@ describe('python clipper_client', { skip: kSkip }, () => {
     runners.push(sk);
     const c2 = await RunnerClient.open(sk.port, { model: 'lr', version: '2', input_type: 'doubles' });
     await c2.ready;
-    const proba = (await c2.predict('doubles', [[0, 0], [0, 1], [1, 0], [1, 1]])).outputs as number[][];
+    const proba = (
+      await c2.predict('doubles', [
+        [0, 0],
+        [0, 1],
+        [1, 0],
+        [1, 1],
+      ])
+    ).outputs as number[][];
     const expected = out.expected_proba as number[][];
-    proba.forEach((row, i) => row.forEach((p, j) => assert.ok(Math.abs(p - expected[i]![j]!) < 1e-12, `${p} vs ${expected[i]![j]}`)));
+    proba.forEach((row, i) => {
+      row.forEach((p, j) => {
+        assert.ok(Math.abs(p - expected[i]![j]!) < 1e-12, `${p} vs ${expected[i]![j]}`);
+      });
+    });
     c2.close();
   });
 });

@@ -49,7 +49,10 @@ test('a Clipper script with only its imports changed runs against clipper-ts', {
   const clientModels = path.join(dir, 'client-models');
   const savedModelsDir = process.env.CLIPPER_MODELS_DIR;
   process.env.CLIPPER_MODELS_DIR = serverModels; // the server's upload dir (read per request)
-  t.after(() => { if (savedModelsDir === undefined) delete process.env.CLIPPER_MODELS_DIR; else process.env.CLIPPER_MODELS_DIR = savedModelsDir; });
+  t.after(() => {
+    if (savedModelsDir === undefined) delete process.env.CLIPPER_MODELS_DIR;
+    else process.env.CLIPPER_MODELS_DIR = savedModelsDir;
+  });
 
   const installed = installPackage(dir);
   let python = kPythonInterpreter;
@@ -65,6 +68,7 @@ test('a Clipper script with only its imports changed runs against clipper-ts', {
   const scratch = path.join(dir, 'scratch');
   const run = await runScript(python, [String(cluster.adminPort), String(cluster.queryPort), scratch], env, dir);
   assert.equal(run.status, 0, run.stderr);
+  // biome-ignore lint/suspicious/noExplicitAny: the script's JSON report, indexed freely by the assertions below
   const out = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as Record<string, any>;
 
   if (installed.python !== null) assert.ok(out.clipper_ts_file.startsWith(path.join(dir, 'venv')), out.clipper_ts_file);
@@ -79,7 +83,7 @@ test('a Clipper script with only its imports changed runs against clipper-ts', {
   assert.deepEqual(out.linked, ['sum-model']);
 
   // Versions: 2 becomes current on deploy; rollback to 1 and forward again route immediately.
-  const answer = (p: any): unknown => ({ output: p.output, default: p.default });
+  const answer = (p: { output: unknown; default: unknown }): unknown => ({ output: p.output, default: p.default });
   assert.deepEqual(answer(out.v1), { output: 6, default: false });
   assert.deepEqual(answer(out.v2), { output: 60, default: false });
   assert.deepEqual(answer(out.rolled_back), { output: 6, default: false });
@@ -100,7 +104,13 @@ test('a Clipper script with only its imports changed runs against clipper-ts', {
   assert.equal(out.replica_info.model_name, 'sum-model');
   assert.equal(out.no_replica_info, null);
   assert.deepEqual(out.status.apps[0].linked_models, [{ model_name: 'sum-model', current_version: '2' }]);
-  assert.deepEqual(out.status.models.map((m: Record<string, unknown>) => [m.model_version, m.replicas_wanted]), [['1', 1], ['2', 3]]);
+  assert.deepEqual(
+    out.status.models.map((m: Record<string, unknown>) => [m.model_version, m.replicas_wanted]),
+    [
+      ['1', 1],
+      ['2', 3],
+    ],
+  );
   assert.equal(out.status.ready, out.status.problems.length === 0);
 
   // The uploads landed in the server's models dir; the client wrote nothing to its own.
@@ -112,7 +122,9 @@ test('a Clipper script with only its imports changed runs against clipper-ts', {
   assert.deepEqual(answer(out.built), { output: 4, default: false });
   assert.deepEqual(out.unlinked, []);
   assert.equal(out.sk.default, false);
-  (out.sk.output as number[]).forEach((p, i) => assert.ok(Math.abs(p - out.sk_expected[i]) < 1e-9, `${p} vs ${out.sk_expected[i]}`));
+  (out.sk.output as number[]).forEach((p, i) => {
+    assert.ok(Math.abs(p - out.sk_expected[i]) < 1e-9, `${p} vs ${out.sk_expected[i]}`);
+  });
 
   // One log file per replica; metrics as a dict.
   const logs = out.log_files as string[];
@@ -129,10 +141,15 @@ test('a Clipper script with only its imports changed runs against clipper-ts', {
   assert.deepEqual(out.apps_left, ['hello-world']);
 
   const [regOnly, regImage] = out.registered as Array<Record<string, unknown>>;
-  assert.deepEqual([regOnly!.container_name, regOnly!.num_replicas, regOnly!.labels, regOnly!.is_current_version],
-    ['NO_CONTAINER', 0, ['a'], true]);
+  assert.deepEqual(
+    [regOnly!.container_name, regOnly!.num_replicas, regOnly!.labels, regOnly!.is_current_version],
+    ['NO_CONTAINER', 0, ['a'], true],
+  );
   assert.deepEqual([regImage!.container_name, regImage!.num_replicas, regImage!.batch_size], ['example/noop:1', 0, 4]);
-  assert.match(out.resize_containerless, /^Received error status code: 400 and message: .*Cannot resize the replica set for containerless model reg-only:1/);
+  assert.match(
+    out.resize_containerless,
+    /^Received error status code: 400 and message: .*Cannot resize the replica set for containerless model reg-only:1/,
+  );
 
   // stop_all_model_containers deletes every version, the current version of the linked sum-model
   // included (as Clipper). A server that refuses to delete a linked current version answers 400.
@@ -154,10 +171,20 @@ test('an upload over the body limit is refused with 413 before it is stored', { 
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const cluster = await startTestCluster(t, { bodyBytesMax: 4096 }, { startAdmin: startAdminServer });
   const big = Buffer.alloc(8192, 7).toString('base64');
-  const refused = await postJson(cluster.adminPort, '/admin/upload_model', { model_name: 'm', model_version: '1', file_name: 'f.pkl', data: big });
+  const refused = await postJson(cluster.adminPort, '/admin/upload_model', {
+    model_name: 'm',
+    model_version: '1',
+    file_name: 'f.pkl',
+    data: big,
+  });
   assert.equal(refused.status, 413);
   assert.equal(refused.body.code, 'CLP_ERR_BODY_TOO_LARGE');
-  const bad = await postJson(cluster.adminPort, '/admin/upload_model', { model_name: 'm', model_version: '1', file_name: '../f.pkl', data: 'AAAA' });
+  const bad = await postJson(cluster.adminPort, '/admin/upload_model', {
+    model_name: 'm',
+    model_version: '1',
+    file_name: '../f.pkl',
+    data: 'AAAA',
+  });
   assert.equal(bad.status, 400);
   assert.match(bad.body.cause, /Invalid file_name supplied/);
 });
@@ -180,7 +207,11 @@ for method in ('start_clipper', 'connect'):
         out[method] = str(e)
 print(json.dumps(out))
 `;
-  const run = spawnSync(kPythonInterpreter, ['-c', script], { encoding: 'utf8', cwd: dir, env: { ...process.env, PYTHONPATH: kPythonDir } });
+  const run = spawnSync(kPythonInterpreter, ['-c', script], {
+    encoding: 'utf8',
+    cwd: dir,
+    env: { ...process.env, PYTHONPATH: kPythonDir },
+  });
   assert.equal(run.status, 0, run.stderr);
   const out = JSON.parse(run.stdout) as Record<string, string | null>;
   for (const method of ['start_clipper', 'connect']) {

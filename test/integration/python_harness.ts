@@ -13,7 +13,10 @@ export function missingPythonModules(modules: string[]): string[] {
   const script = `import importlib, sys\nfor m in sys.argv[1:]:\n    try: importlib.import_module(m)\n    except Exception: print(m)\n`;
   const out = spawnSync(kPythonInterpreter, ['-c', script, ...modules], { encoding: 'utf8' });
   if (out.error !== undefined || out.status !== 0) return [`a working ${kPythonInterpreter}`];
-  return out.stdout.split('\n').map((s) => s.trim()).filter((s) => s.length > 0);
+  return out.stdout
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 }
 
 export function runPython(args: string[], env: Record<string, string> = {}): SpawnSyncReturns<string> {
@@ -44,12 +47,32 @@ export interface PythonRunner {
 
 /** Spawn the runner as src/containers/local_process.ts does; resolve at its ready line. */
 export function startRunner(spec: RunnerSpec): Promise<PythonRunner> {
-  const child = spawn(kPythonInterpreter, [kPythonRunnerPath, '--model', spec.model, '--function', spec.function,
-    '--name', spec.name, '--version', spec.version, '--input-type', spec.inputType, '--host', '127.0.0.1', '--port', '0'],
-  { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(
+    kPythonInterpreter,
+    [
+      kPythonRunnerPath,
+      '--model',
+      spec.model,
+      '--function',
+      spec.function,
+      '--name',
+      spec.name,
+      '--version',
+      spec.version,
+      '--input-type',
+      spec.inputType,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      '0',
+    ],
+    { stdio: ['pipe', 'pipe', 'pipe'] },
+  );
   let stderr = '';
   child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text: string) => { stderr += text; });
+  child.stderr.on('data', (text: string) => {
+    stderr += text;
+  });
   child.stdin.on('error', () => {});
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }));
@@ -77,7 +100,8 @@ export function startRunner(spec: RunnerSpec): Promise<PythonRunner> {
     void exited.then(({ code, signal }) => {
       // Let the stderr pipe drain before reporting.
       setImmediate(() => {
-        if (!ready) reject(new Error(`runner exited with ${signal !== null ? `signal ${signal}` : `code ${code}`} before the ready line: ${stderr}`));
+        if (!ready)
+          reject(new Error(`runner exited with ${signal !== null ? `signal ${signal}` : `code ${code}`} before the ready line: ${stderr}`));
       });
     });
   });
@@ -100,25 +124,33 @@ export class RunnerClient {
     this.#socket = socket;
     const decoder = new FrameDecoder();
     socket.on('data', (chunk: Buffer) => decoder.push(chunk, (m) => this.#deliver(m as Message)));
-    this.closed = new Promise((resolve) => socket.once('close', () => {
-      this.#ended = true;
-      for (const w of this.#waiters.splice(0)) w.reject(new Error('connection closed'));
-      resolve();
-    }));
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.#ended = true;
+        for (const w of this.#waiters.splice(0)) w.reject(new Error('connection closed'));
+        resolve();
+      }),
+    );
     socket.on('error', () => {});
     this.ready = this.next();
   }
 
   static async open(port: number, hello: Record<string, unknown>): Promise<RunnerClient> {
     const socket = net.connect(port, '127.0.0.1');
-    await new Promise<void>((resolve, reject) => { socket.once('connect', resolve); socket.once('error', reject); });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
     const client = new RunnerClient(socket);
     socket.write(encodeFrame({ t: 'hello', protocol: kProtocolVersion, replica: 0, heartbeat_ms: 1000, ...hello } as ContainerMessage));
     return client;
   }
 
   #deliver(message: Message): void {
-    if (message.t === 'hb') { this.heartbeats++; return; }
+    if (message.t === 'hb') {
+      this.heartbeats++;
+      return;
+    }
     const waiter = this.#waiters.shift();
     if (waiter !== undefined) waiter.resolve(message);
     else this.#queue.push(message);

@@ -72,14 +72,19 @@ describe('python runner', { skip: kSkipBase }, () => {
 
   describe('doubles', () => {
     let runner: PythonRunner;
-    before(async () => { runner = await start('describe', 'doubles'); });
+    before(async () => {
+      runner = await start('describe', 'doubles');
+    });
 
     it('hands equal-length inputs over as one 2-D float64 array', async () => {
       const client = await RunnerClient.open(runner.port, { model: 'm', version: '1', input_type: 'doubles' });
       const ready = await client.ready;
       assert.equal(ready.t, 'ready');
       assert.equal((ready as { pid: number }).pid, runner.pid);
-      const result = await client.predict('doubles', [[1.5, 2.5, 3], [4, 5, 6.25]]);
+      const result = await client.predict('doubles', [
+        [1.5, 2.5, 3],
+        [4, 5, 6.25],
+      ]);
       assert.equal(result.t, 'result');
       assert.deepEqual((result as { outputs: unknown[] }).outputs, [
         { batch: 'ndarray', shape: [2, 3], item: 'ndarray', dtype: 'float64', sum: 7, doubled: [3, 5, 6] },
@@ -103,14 +108,17 @@ describe('python runner', { skip: kSkipBase }, () => {
     it('answers an exception in predict with an error frame for that batch and keeps serving', async () => {
       const client = await RunnerClient.open(runner.port, { model: 'm', version: '1', input_type: 'doubles' });
       await client.ready;
-      const failed = await client.predict('doubles', [[1000, 1], [2, 3]]);
+      const failed = await client.predict('doubles', [
+        [1000, 1],
+        [2, 3],
+      ]);
       assert.equal(failed.t, 'error');
       assert.equal((failed as { id: number }).id, client.lastId);
       assert.equal((failed as { message: string }).message, 'ValueError: bad input 1000');
       const next = await client.predict('doubles', [[2, 3]]);
       assert.equal(next.t, 'result');
       assert.equal((next as { id: number }).id, client.lastId);
-      assert.equal(((next as { outputs: Array<{ sum: number }> }).outputs)[0]!.sum, 5);
+      assert.equal((next as { outputs: Array<{ sum: number }> }).outputs[0]!.sum, 5);
       client.close();
     });
 
@@ -176,11 +184,17 @@ describe('python runner', { skip: kSkipBase }, () => {
   });
 
   it('hands floats and integers over with their own dtypes and converts numpy scalars', async () => {
-    for (const [type, dtype] of [['floats', 'float32'], ['integers', 'int32']] as const) {
+    for (const [type, dtype] of [
+      ['floats', 'float32'],
+      ['integers', 'int32'],
+    ] as const) {
       const runner = await start('describe', type);
       const client = await RunnerClient.open(runner.port, { model: 'm', version: '1', input_type: type });
       await client.ready;
-      const result = await client.predict(type, [[1, 2], [3, -4]]);
+      const result = await client.predict(type, [
+        [1, 2],
+        [3, -4],
+      ]);
       assert.deepEqual((result as { outputs: unknown[] }).outputs, [
         { batch: 'ndarray', shape: [2, 2], item: 'ndarray', dtype, sum: 3, doubled: [2, 4] },
         { batch: 'ndarray', shape: [2, 2], item: 'ndarray', dtype, sum: -1, doubled: [6, -8] },
@@ -213,7 +227,10 @@ describe('python runner', { skip: kSkipBase }, () => {
     await client.ready;
     const result = await client.predictItems('bytes', [Buffer.from([1, 2, 3]), Buffer.from([0xff])]);
     const outputs = (result as { outputs: Uint8Array[] }).outputs;
-    assert.deepEqual(outputs.map((o) => [...o]), [[3, 2, 1], [0xff]]);
+    assert.deepEqual(
+      outputs.map((o) => [...o]),
+      [[3, 2, 1], [0xff]],
+    );
     client.close();
   });
 
@@ -257,8 +274,15 @@ describe('python runner', { skip: kSkipBase }, () => {
   });
 
   it('passes its own python unittest suite (framing and conversions)', () => {
-    const out = runPython(['-m', 'unittest', 'discover', '-s', path.join(kRepoRoot, 'containers', 'python', 'tests'), '-t',
-      path.join(kRepoRoot, 'containers', 'python')]);
+    const out = runPython([
+      '-m',
+      'unittest',
+      'discover',
+      '-s',
+      path.join(kRepoRoot, 'containers', 'python', 'tests'),
+      '-t',
+      path.join(kRepoRoot, 'containers', 'python'),
+    ]);
     assert.equal(out.status, 0, out.stderr);
   });
 });
@@ -266,7 +290,9 @@ describe('python runner', { skip: kSkipBase }, () => {
 describe('python runner with a pickled sklearn model', { skip: kSkipSklearn }, () => {
   let dir = '';
   const runners: PythonRunner[] = [];
-  before(() => { dir = mkdtempSync(path.join(os.tmpdir(), 'clipper-py-sk-')); });
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'clipper-py-sk-'));
+  });
   after(async () => {
     await Promise.all(runners.map((r) => r.stop()));
     rmSync(dir, { recursive: true, force: true });
@@ -277,13 +303,17 @@ describe('python runner with a pickled sklearn model', { skip: kSkipSklearn }, (
     const train = runPython([path.join(kRepoRoot, 'containers', 'python', 'examples', 'train_digits.py'), pickle]);
     assert.equal(train.status, 0, train.stderr);
     assert.match(train.stdout, /accuracy/);
-    const local = runPython(['-c', `
+    const local = runPython([
+      '-c',
+      `
 import json, pickle, sys
 from sklearn.datasets import load_digits
 model = pickle.load(open(sys.argv[1], 'rb'))
 X = load_digits().data[:25]
 print(json.dumps({'X': X.tolist(), 'labels': model.predict(X).tolist(), 'proba': model.predict_proba(X).tolist()}))
-`, pickle]);
+`,
+      pickle,
+    ]);
     assert.equal(local.status, 0, local.stderr);
     const expected = JSON.parse(local.stdout) as { X: number[][]; labels: number[]; proba: number[][] };
     assert.ok(new Set(expected.labels).size > 1, 'the sample covers several classes');
@@ -302,9 +332,11 @@ print(json.dumps({'X': X.tolist(), 'labels': model.predict(X).tolist(), 'proba':
     await probaClient.ready;
     const proba = (await probaClient.predict('doubles', expected.X)) as { outputs: number[][] };
     assert.equal(proba.outputs.length, expected.proba.length);
-    proba.outputs.forEach((row, i) => row.forEach((p, j) => {
-      assert.ok(Math.abs(p - expected.proba[i]![j]!) < 1e-9, `proba[${i}][${j}] ${p} vs ${expected.proba[i]![j]}`);
-    }));
+    proba.outputs.forEach((row, i) => {
+      row.forEach((p, j) => {
+        assert.ok(Math.abs(p - expected.proba[i]![j]!) < 1e-9, `proba[${i}][${j}] ${p} vs ${expected.proba[i]![j]}`);
+      });
+    });
     probaClient.close();
   });
 });

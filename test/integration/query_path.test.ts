@@ -4,9 +4,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { installExample } from '../../src/admin/example.js';
 import { kExplainNoModel, kExplainSlo } from '../../src/query/query_processor.js';
-import {
-  appRecord, deploy, kExampleModels, kFixtureModels, nodeModel, postJson, startTestCluster, waitUntil,
-} from '../helpers/cluster.js';
+import { appRecord, deploy, kExampleModels, kFixtureModels, nodeModel, postJson, startTestCluster, waitUntil } from '../helpers/cluster.js';
 
 const echo = path.join(kExampleModels, 'echo_model.mjs');
 const behaviour = path.join(kFixtureModels, 'behaviour_model.mjs');
@@ -20,7 +18,10 @@ test('the quickstart: hello-world answers 6.6 for [1.1, 2.2, 3.3]', async (t) =>
   assert.equal(one.body.default, false);
   assert.equal(typeof one.body.query_id, 'number');
   const batch = await postJson(cluster.queryPort, '/hello-world/predict/', { input_batch: [[1, 2], [3.5]] });
-  assert.deepEqual(batch.body.batch_predictions.map((p: { output: number }) => p.output), [3, 3.5]);
+  assert.deepEqual(
+    batch.body.batch_predictions.map((p: { output: number }) => p.output),
+    [3, 3.5],
+  );
   const single = await postJson(cluster.queryPort, '/hello-world/predict', { input_batch: [[4]] });
   assert.equal(single.body.batch_predictions.length, 1, 'a batch of one stays wrapped');
   const empty = await postJson(cluster.queryPort, '/hello-world/predict', { input_batch: [] });
@@ -40,24 +41,31 @@ test('every input type round-trips, single and batch', async (t) => {
     await deploy(cluster, nodeModel(`echo-${c.type}`, '1', c.type, echo));
     await cluster.store.putApp(appRecord(`app-${c.type}`, c.type, [`echo-${c.type}`]));
   }
-  await Promise.all(cases.map(async (c) => {
-    const one = await postJson(cluster.queryPort, `/app-${c.type}/predict`, { input: c.input });
-    assert.equal(one.status, 200, JSON.stringify(one.body));
-    assert.deepEqual(one.body.output, c.expected, c.type);
-    assert.equal(one.body.default, false);
-    const many = await postJson(cluster.queryPort, `/app-${c.type}/predict`, { input_batch: [c.input, c.input, c.input] });
-    assert.equal(many.body.batch_predictions.length, 3);
-    for (const p of many.body.batch_predictions) assert.deepEqual(p.output, c.expected, c.type);
-    const ids = many.body.batch_predictions.map((p: { query_id: number }) => p.query_id);
-    assert.equal(new Set(ids).size, 3, 'each query has its own id');
-  }));
+  await Promise.all(
+    cases.map(async (c) => {
+      const one = await postJson(cluster.queryPort, `/app-${c.type}/predict`, { input: c.input });
+      assert.equal(one.status, 200, JSON.stringify(one.body));
+      assert.deepEqual(one.body.output, c.expected, c.type);
+      assert.equal(one.body.default, false);
+      const many = await postJson(cluster.queryPort, `/app-${c.type}/predict`, { input_batch: [c.input, c.input, c.input] });
+      assert.equal(many.body.batch_predictions.length, 3);
+      for (const p of many.body.batch_predictions) assert.deepEqual(p.output, c.expected, c.type);
+      const ids = many.body.batch_predictions.map((p: { query_id: number }) => p.query_id);
+      assert.equal(new Set(ids).size, 3, 'each query has its own id');
+    }),
+  );
 });
 
 test('default outputs: no linked model, no replica, model error, wrong output count, SLO miss', async (t) => {
   const cluster = await startTestCluster(t);
   await cluster.store.putApp(appRecord('unlinked', 'doubles', [], { default_output: 'nope' }));
   const unlinked = await postJson(cluster.queryPort, '/unlinked/predict', { input: [1] });
-  assert.deepEqual(unlinked.body, { query_id: unlinked.body.query_id, output: 'nope', default: true, default_explanation: kExplainNoModel });
+  assert.deepEqual(unlinked.body, {
+    query_id: unlinked.body.query_id,
+    output: 'nope',
+    default: true,
+    default_explanation: kExplainNoModel,
+  });
 
   await deploy(cluster, nodeModel('idle', '1', 'doubles', behaviour, { num_replicas: 0 }));
   await cluster.store.putApp(appRecord('no-replica', 'doubles', ['idle']));
@@ -136,7 +144,7 @@ test('HTTP errors: 400 bad JSON, 404 unknown route, 405 wrong method, 413 oversi
   assert.equal(route.body.code, 'CLP_ERR_ROUTE_NOT_FOUND');
   const get = await fetch(`http://127.0.0.1:${port}/hello-world/predict`);
   assert.equal(get.status, 405);
-  assert.equal((await get.json() as { code: string }).code, 'CLP_ERR_METHOD_NOT_ALLOWED');
+  assert.equal(((await get.json()) as { code: string }).code, 'CLP_ERR_METHOD_NOT_ALLOWED');
   const big = await postJson(port, '/hello-world/predict', { input: new Array(2000).fill(1.5) });
   assert.equal(big.status, 413);
   assert.equal(big.body.code, 'CLP_ERR_BODY_TOO_LARGE');
@@ -153,8 +161,11 @@ test('a killed replica is restarted and serves again; queries meanwhile get the 
   assert.ok(replica?.pid, 'the replica has a pid');
   await waitUntil(() => cluster.replicas()[0]?.connected === true, 10_000, 'the worker to connect');
   process.kill(replica.pid, 'SIGKILL');
-  await waitUntil(() => cluster.replicas()[0]?.pid !== replica.pid && cluster.replicas()[0]?.connected === true,
-    15_000, 'a restarted, connected replica');
+  await waitUntil(
+    () => cluster.replicas()[0]?.pid !== replica.pid && cluster.replicas()[0]?.connected === true,
+    15_000,
+    'a restarted, connected replica',
+  );
   const r = await postJson(cluster.queryPort, '/hello-world/predict', { input: [2, 2] });
   assert.equal(r.body.default, false);
   assert.equal(r.body.output, 4);
@@ -165,8 +176,7 @@ test('many concurrent requests are each answered once, with their own output', a
   const cluster = await startTestCluster(t);
   await deploy(cluster, nodeModel('behave', '1', 'doubles', behaviour, { num_replicas: 2 }));
   await cluster.store.putApp(appRecord('conc', 'doubles', ['behave'], { latency_slo_micros: 10_000_000 }));
-  const results = await Promise.all(Array.from({ length: 300 }, (_, i) =>
-    postJson(cluster.queryPort, '/conc/predict', { input: [i] })));
+  const results = await Promise.all(Array.from({ length: 300 }, (_, i) => postJson(cluster.queryPort, '/conc/predict', { input: [i] })));
   const ids = new Set<number>();
   let served = 0;
   results.forEach((r, i) => {
@@ -246,8 +256,9 @@ test('many distinct per-request SLOs: each query is answered at its own deadline
   await cluster.store.putApp(appRecord('slow', 'doubles', ['slow'], { latency_slo_micros: 5_000_000 }));
   // The model takes 600 ms; every request asks for its own, shorter SLO.
   const slos = Array.from({ length: 12 }, (_, i) => 60_000 + i * 20_000);
-  const results = await Promise.all(slos.map((slo, i) =>
-    postJson(cluster.queryPort, '/slow/predict', { input: [1000 + 600, i], slo_micros: slo })));
+  const results = await Promise.all(
+    slos.map((slo, i) => postJson(cluster.queryPort, '/slow/predict', { input: [1000 + 600, i], slo_micros: slo })),
+  );
   results.forEach((r, i) => {
     assert.equal(r.body.default_explanation, kExplainSlo);
     assert.ok(r.elapsedMs >= slos[i]! / 1000, `answered after ${r.elapsedMs} ms, before its ${slos[i]! / 1000} ms deadline`);

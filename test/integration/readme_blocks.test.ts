@@ -29,7 +29,10 @@ function readmeBlocks(): Block[] {
   let open: Block | null = null;
   for (const line of readFileSync(path.join(kRepoRoot, 'README.md'), 'utf8').split('\n')) {
     if (open !== null) {
-      if (line.startsWith('```')) { blocks.push(open); open = null; } else open.text += `${line}\n`;
+      if (line.startsWith('```')) {
+        blocks.push(open);
+        open = null;
+      } else open.text += `${line}\n`;
     } else if (line.startsWith('```')) {
       open = { lang: line.slice(3).trim(), text: '', heading };
     } else if (line.startsWith('#')) {
@@ -49,12 +52,13 @@ function block(blocks: Block[], heading: string, marker: string): Block {
 const kMissing = missingPythonModules(['cloudpickle', 'numpy']);
 
 test("README's blocks run in order on one server and answer what README shows", {
-  skip: kMissing.length > 0 ? `/usr/bin/python3 lacks ${kMissing.join(', ')}` : false, timeout: 300_000,
+  skip: kMissing.length > 0 ? `/usr/bin/python3 lacks ${kMissing.join(', ')}` : false,
+  timeout: 300_000,
 }, async (t) => {
   const cluster = await startTestCluster(t, {}, { startAdmin: startAdminServer });
   await installExample(cluster); // what `npm start` serves
-  const ports = (text: string): string => text.replaceAll('127.0.0.1:1337', `127.0.0.1:${cluster.queryPort}`)
-    .replaceAll('127.0.0.1:1338', `127.0.0.1:${cluster.adminPort}`);
+  const ports = (text: string): string =>
+    text.replaceAll('127.0.0.1:1337', `127.0.0.1:${cluster.queryPort}`).replaceAll('127.0.0.1:1338', `127.0.0.1:${cluster.adminPort}`);
   const sh = (script: string) => runProcess('bash', ['-euo', 'pipefail', '-c', ports(script)]);
   const blocks = readmeBlocks();
 
@@ -75,7 +79,8 @@ test("README's blocks run in order on one server and answer what README shows", 
   const notebook = block(blocks, 'Python models', 'deploy_python_closure').text.trim().split('\n');
   const last = notebook.pop()!;
   const [call, shown] = last.split('#').map((s) => s.trim());
-  const script = [...notebook, `print(${call})`].join('\n')
+  const script = [...notebook, `print(${call})`]
+    .join('\n')
     .replace('ClipperConnection()', `ClipperConnection('http://127.0.0.1:${cluster.adminPort}', 'http://127.0.0.1:${cluster.queryPort}')`);
   const dir = await mkdtemp(path.join(os.tmpdir(), 'clipper-readme-'));
   t.after(() => rm(dir, { recursive: true, force: true }));

@@ -8,7 +8,14 @@ import { ClipperClientError, ClipperConnection } from '../../src/client/admin_cl
 import { Cluster } from '../../src/cluster.js';
 import { kExampleModels, postJson, waitUntil } from '../helpers/cluster.js';
 import {
-  deleteClusterKeys, freePort, kRedisServer, kRedisSkipMessage, kRedisUrl, redisAnswers, startRedis, uniqueCluster,
+  deleteClusterKeys,
+  freePort,
+  kRedisServer,
+  kRedisSkipMessage,
+  kRedisUrl,
+  redisAnswers,
+  startRedis,
+  uniqueCluster,
 } from '../helpers/redis.js';
 
 const redisUp = await redisAnswers(6379);
@@ -23,15 +30,21 @@ async function frontend(t: TestContext, url: string, clusterName: string): Promi
     startAdmin: startAdminServer,
   });
   t.after(() => cluster.close());
-  const conn = new ClipperConnection({ adminUrl: `http://127.0.0.1:${cluster.adminPort}`,
-    queryUrl: `http://127.0.0.1:${cluster.queryPort}` });
+  const conn = new ClipperConnection({
+    adminUrl: `http://127.0.0.1:${cluster.adminPort}`,
+    queryUrl: `http://127.0.0.1:${cluster.queryPort}`,
+  });
   return { cluster, conn };
 }
 
 async function deploySum(conn: ClipperConnection, app = 'sum-app'): Promise<void> {
   await conn.registerApplication({ name: app, inputType: 'doubles', defaultOutput: '-1.0', sloMicros: 2_000_000 });
-  await conn.deployModel({ name: 'sum', version: '1', inputType: 'doubles',
-    container: { runtime: 'node', entry: path.join(kExampleModels, 'sum_model.mjs'), options: { isolate: 'inline' } } });
+  await conn.deployModel({
+    name: 'sum',
+    version: '1',
+    inputType: 'doubles',
+    container: { runtime: 'node', entry: path.join(kExampleModels, 'sum_model.mjs'), options: { isolate: 'inline' } },
+  });
   await conn.linkModelToApp(app, 'sum');
 }
 
@@ -49,8 +62,11 @@ test('two frontends on one Redis: a change made through either reaches the other
   await waitUntil(served(b.cluster, 'sum-app', 5), 15_000, 'frontend B to serve the app deployed through A');
   assert.deepEqual(await b.conn.getAllApps(), ['sum-app']);
   await b.conn.deleteApplication('sum-app');
-  await waitUntil(async () => (await postJson(a.cluster.queryPort, '/sum-app/predict', { input: [1] })).status === 404,
-    5_000, 'the delete made through B to reach A');
+  await waitUntil(
+    async () => (await postJson(a.cluster.queryPort, '/sum-app/predict', { input: [1] })).status === 404,
+    5_000,
+    'the delete made through B to reach A',
+  );
 });
 
 test('restart recovery: a new frontend on the same Redis serves the same apps with fresh replicas', { skip }, async (t) => {
@@ -70,26 +86,34 @@ test('restart recovery: a new frontend on the same Redis serves the same apps wi
 
 test('Redis unreachable at start is a clear error', async () => {
   const port = await freePort();
-  await assert.rejects(Cluster.start({ config: { queryPort: 0, adminPort: 0, state: `redis://127.0.0.1:${port}` } }),
-    /cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+/);
+  await assert.rejects(
+    Cluster.start({ config: { queryPort: 0, adminPort: 0, state: `redis://127.0.0.1:${port}` } }),
+    /cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+/,
+  );
 });
 
-test('Redis lost while serving: predictions go on, admin writes get 503, it resyncs on reconnect',
-  { skip: existsSync(kRedisServer) ? false : `${kRedisServer} not found` }, async (t) => {
-    const port = await freePort();
-    let redis = await startRedis(t, port);
-    const url = `redis://127.0.0.1:${port}`;
-    const { cluster, conn } = await frontend(t, url, uniqueCluster());
-    await deploySum(conn);
-    redis.kill('SIGKILL');
-    await waitUntil(() => !cluster.store.writable, 5_000, 'the store to notice Redis is gone');
-    for (let i = 0; i < 20; i++) assert.ok(await served(cluster, 'sum-app', 3 + i)(), 'predictions go on from the in-memory copy');
-    await assert.rejects(conn.registerApplication({ name: 'other', inputType: 'doubles', defaultOutput: '0', sloMicros: 100_000 }),
-      (err: unknown) => err instanceof ClipperClientError && err.status === 503 && /Redis/.test(err.cause));
-    redis = await startRedis(t, port); // an empty Redis: the resync makes the cluster match it
-    await waitUntil(() => cluster.store.writable, 15_000, 'the store to reconnect');
-    await conn.registerApplication({ name: 'other', inputType: 'doubles', defaultOutput: '0', sloMicros: 100_000 });
-    await waitUntil(async () => (await postJson(cluster.queryPort, '/sum-app/predict', { input: [1] })).status === 404,
-      5_000, 'the resync to drop what the new Redis does not hold');
-    assert.deepEqual(await conn.getAllApps(), ['other']);
-  });
+test('Redis lost while serving: predictions go on, admin writes get 503, it resyncs on reconnect', {
+  skip: existsSync(kRedisServer) ? false : `${kRedisServer} not found`,
+}, async (t) => {
+  const port = await freePort();
+  let redis = await startRedis(t, port);
+  const url = `redis://127.0.0.1:${port}`;
+  const { cluster, conn } = await frontend(t, url, uniqueCluster());
+  await deploySum(conn);
+  redis.kill('SIGKILL');
+  await waitUntil(() => !cluster.store.writable, 5_000, 'the store to notice Redis is gone');
+  for (let i = 0; i < 20; i++) assert.ok(await served(cluster, 'sum-app', 3 + i)(), 'predictions go on from the in-memory copy');
+  await assert.rejects(
+    conn.registerApplication({ name: 'other', inputType: 'doubles', defaultOutput: '0', sloMicros: 100_000 }),
+    (err: unknown) => err instanceof ClipperClientError && err.status === 503 && /Redis/.test(err.cause),
+  );
+  redis = await startRedis(t, port); // an empty Redis: the resync makes the cluster match it
+  await waitUntil(() => cluster.store.writable, 15_000, 'the store to reconnect');
+  await conn.registerApplication({ name: 'other', inputType: 'doubles', defaultOutput: '0', sloMicros: 100_000 });
+  await waitUntil(
+    async () => (await postJson(cluster.queryPort, '/sum-app/predict', { input: [1] })).status === 404,
+    5_000,
+    'the resync to drop what the new Redis does not hold',
+  );
+  assert.deepEqual(await conn.getAllApps(), ['other']);
+});

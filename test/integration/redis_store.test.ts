@@ -11,12 +11,19 @@ import { ClipperError } from '../../src/errors.js';
 import { applyChange } from '../../src/state/apply_change.js';
 import { MemoryStateStore } from '../../src/state/memory_store.js';
 import { createStateStore } from '../../src/state/open_store.js';
-import { emptySnapshot, modelKey, type AppRecord, type ModelRecord, type StateSnapshot } from '../../src/state/records.js';
+import { emptySnapshot, type AppRecord, type ModelRecord, type StateSnapshot } from '../../src/state/records.js';
 import { redisKeys } from '../../src/state/redis_keys.js';
 import { RedisStateStore } from '../../src/state/redis_store.js';
 import type { StateChange } from '../../src/state/state_store.js';
 import {
-  deleteClusterKeys, freePort, kRedisServer, kRedisSkipMessage, kRedisUrl, redisAnswers, startRedis, uniqueCluster,
+  deleteClusterKeys,
+  freePort,
+  kRedisServer,
+  kRedisSkipMessage,
+  kRedisUrl,
+  redisAnswers,
+  startRedis,
+  uniqueCluster,
 } from '../helpers/redis.js';
 
 const kSkipMessage = kRedisSkipMessage;
@@ -40,25 +47,40 @@ async function waitFor(ok: () => boolean, what: string, boundMs = 10_000): Promi
 class Mirror {
   view: StateSnapshot;
   readonly changes: StateChange[] = [];
-  constructor(initial: StateSnapshot) { this.view = initial; }
+  constructor(initial: StateSnapshot) {
+    this.view = initial;
+  }
   readonly listener = (c: StateChange): void => {
     this.changes.push(c);
     this.view = applyChange(this.view, c);
   };
-  kinds(): string[] { return this.changes.map((c) => c.kind); }
+  kinds(): string[] {
+    return this.changes.map((c) => c.kind);
+  }
 }
 
 function app(name: string, defaultOutput = '-1.0'): AppRecord {
   return {
-    name, input_type: 'doubles', default_output: defaultOutput, latency_slo_micros: 100_000,
-    linked_models: ['m'], selection_policy: 'DefaultOutputSelectionPolicy', overload_response: 'status_429',
+    name,
+    input_type: 'doubles',
+    default_output: defaultOutput,
+    latency_slo_micros: 100_000,
+    linked_models: ['m'],
+    selection_policy: 'DefaultOutputSelectionPolicy',
+    overload_response: 'status_429',
   };
 }
 
 function model(name: string, version: string): ModelRecord {
   return {
-    model_name: name, model_version: version, input_type: 'doubles', labels: ['a', 'b:c'], container_name: 'node',
-    model_data_path: '/tmp/x', batch_size: -1, num_replicas: 2,
+    model_name: name,
+    model_version: version,
+    input_type: 'doubles',
+    labels: ['a', 'b:c'],
+    container_name: 'node',
+    model_data_path: '/tmp/x',
+    batch_size: -1,
+    num_replicas: 2,
     container: { runtime: 'node', entry: 'models/sum.js', function: 'predict', options: { isolate: 'inline', n: 3 } },
   };
 }
@@ -201,7 +223,10 @@ test('unreachable Redis at start fails fast with a clear error; bad arguments ar
   const port = await freePort();
   const store = createStateStore(`redis://127.0.0.1:${port}`, 'c');
   t.after(() => store.close());
-  await assert.rejects(store.open(), expectUnavailable(new RegExp(`^cannot reach Redis at redis://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`)));
+  await assert.rejects(
+    store.open(),
+    expectUnavailable(new RegExp(`^cannot reach Redis at redis://127\\.0\\.0\\.1:${port}: .*ECONNREFUSED`)),
+  );
   assert.equal(store.writable, false);
   await assert.rejects(store.putApp(app('x')), expectUnavailable());
 

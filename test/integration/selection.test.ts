@@ -14,11 +14,19 @@ import { openStream } from '../helpers/ws.js';
 const kModels = path.join(kFixtureModels, 'selection_models.mjs');
 
 function model(name: string, fn: string): ModelRecord {
-  return nodeModel(name, '1', 'doubles', kModels, { container: { runtime: 'node', entry: kModels, function: fn, options: { isolate: 'inline' } } });
+  return nodeModel(name, '1', 'doubles', kModels, {
+    container: { runtime: 'node', entry: kModels, function: fn, options: { isolate: 'inline' } },
+  });
 }
 
-async function addApp(cluster: Cluster, name: string, linked: string[], policy: string, params?: Record<string, unknown>,
-  extra: Partial<AppRecord> = {}): Promise<void> {
+async function addApp(
+  cluster: Cluster,
+  name: string,
+  linked: string[],
+  policy: string,
+  params?: Record<string, unknown>,
+  extra: Partial<AppRecord> = {},
+): Promise<void> {
   const app = appRecord(name, 'doubles', linked, { selection_policy: policy, ...extra });
   if (params !== undefined) app.policy_params = params;
   await cluster.store.putApp(app);
@@ -47,10 +55,21 @@ describe('selection policies through HTTP', () => {
   let cluster: Cluster;
 
   before(async () => {
-    cluster = await Cluster.start({ config: { queryPort: 0, adminPort: 0, batchingThreads: 1, heartbeatMs: 200, selectionSeed: 42 },
-      startAdmin: startAdminServer });
-    await Promise.all([model('a', 'times1'), model('b', 'times2'), model('c', 'times3'), model('s2', 'slow2'), model('s3', 'slow3'),
-      model('cat', 'cat'), model('dog', 'dog')].map((m) => deploy(cluster, m)));
+    cluster = await Cluster.start({
+      config: { queryPort: 0, adminPort: 0, batchingThreads: 1, heartbeatMs: 200, selectionSeed: 42 },
+      startAdmin: startAdminServer,
+    });
+    await Promise.all(
+      [
+        model('a', 'times1'),
+        model('b', 'times2'),
+        model('c', 'times3'),
+        model('s2', 'slow2'),
+        model('s3', 'slow3'),
+        model('cat', 'cat'),
+        model('dog', 'dog'),
+      ].map((m) => deploy(cluster, m)),
+    );
   });
   after(() => cluster.close());
 
@@ -84,7 +103,10 @@ describe('selection policies through HTTP', () => {
     for (let i = 0; i < 10; i++) {
       const r = await update(cluster, 'exp4-app', { input: [1], label: 3 });
       assert.deepEqual(r.body.models, ['a', 'b', 'c']);
-      assert.deepEqual(r.body.losses.map((l: number) => Math.round(l * 10) / 10), [0.2, 0.1, 0]);
+      assert.deepEqual(
+        r.body.losses.map((l: number) => Math.round(l * 10) / 10),
+        [0.2, 0.1, 0],
+      );
     }
     const later = await predict(cluster, 'exp4-app', { input: [1] });
     assert.ok(later.body.output > 2.3, `weights moved towards c (times3): ${later.body.output}`);
@@ -187,10 +209,18 @@ describe('selection policies through HTTP', () => {
     assert.match(badPolicy.body.cause, /must be one of "default", "exp3"/);
     assert.equal((await post('add_app', { ...base, selection_policy: 'epsilon_greedy', policy_params: { epsilon: 0.2 } })).status, 200);
     assert.equal((await post('add_model_links', { app_name: 'adm', model_names: ['a', 'b'] })).status, 200);
-    const badWeights = await post('set_selection_policy', { app_name: 'adm', selection_policy: 'weighted_split', policy_params: { weights: [1] } });
+    const badWeights = await post('set_selection_policy', {
+      app_name: 'adm',
+      selection_policy: 'weighted_split',
+      policy_params: { weights: [1] },
+    });
     assert.equal(badWeights.status, 400);
     assert.match(badWeights.body.cause, /"weights" must be an array of 2 non-negative numbers/);
-    const set = await post('set_selection_policy', { app_name: 'adm', selection_policy: 'weighted_split', policy_params: { weights: [0, 1] } });
+    const set = await post('set_selection_policy', {
+      app_name: 'adm',
+      selection_policy: 'weighted_split',
+      policy_params: { weights: [0, 1] },
+    });
     assert.equal(set.status, 200, JSON.stringify(set.body));
     const info = await post('get_application', { name: 'adm' });
     assert.equal(info.body.selection_policy, 'weighted_split');
@@ -203,11 +233,24 @@ describe('selection policies through HTTP', () => {
 
 const redisUp = await redisAnswers(6379);
 
-test('an app\'s learned policy state survives a cluster restart (Redis state store)', { skip: redisUp ? false : kRedisSkipMessage }, async (t) => {
+test("an app's learned policy state survives a cluster restart (Redis state store)", {
+  skip: redisUp ? false : kRedisSkipMessage,
+}, async (t) => {
   const clusterName = uniqueCluster();
   t.after(() => deleteClusterKeys(kRedisUrl, clusterName));
-  const start = () => Cluster.start({ config: { queryPort: 0, adminPort: 0, batchingThreads: 1, heartbeatMs: 200,
-    state: kRedisUrl, clusterName, selectionSeed: 7, selectionThread: 'own' } });
+  const start = () =>
+    Cluster.start({
+      config: {
+        queryPort: 0,
+        adminPort: 0,
+        batchingThreads: 1,
+        heartbeatMs: 200,
+        state: kRedisUrl,
+        clusterName,
+        selectionSeed: 7,
+        selectionThread: 'own',
+      },
+    });
   const first = await start();
   try {
     await Promise.all([model('a', 'times1'), model('b', 'times2')].map((m) => deploy(first, m)));

@@ -33,7 +33,10 @@ test('stream protocol over one cluster', async (t) => {
     c.sendJson({ id: 8, input_batch: [[1], [2], [3]] });
     const batch = await c.next();
     assert.equal(batch.id, 8);
-    assert.deepEqual(batch.batch_predictions.map((p: { output: number }) => p.output), [10, 20, 30]);
+    assert.deepEqual(
+      batch.batch_predictions.map((p: { output: number }) => p.output),
+      [10, 20, 30],
+    );
     assert.equal(new Set(batch.batch_predictions.map((p: { query_id: number }) => p.query_id)).size, 3);
     c.sendJson({ id: 9, input_batch: [] });
     assert.deepEqual(await c.next(), { id: 9, batch_predictions: [] });
@@ -48,7 +51,10 @@ test('stream protocol over one cluster', async (t) => {
     c.sendPack({ id: 'b', input_batch: [[5], [6]] });
     const batch = await c.next();
     assert.equal(batch.id, 'b');
-    assert.deepEqual(batch.batch_predictions.map((p: { output: number }) => p.output), [50, 60]);
+    assert.deepEqual(
+      batch.batch_predictions.map((p: { output: number }) => p.output),
+      [50, 60],
+    );
     // A model error fails the batch it is in (queries that arrive together are batched together).
     c.sendPack({ id: 'c', input: [-1] });
     const failed = await c.next();
@@ -96,7 +102,12 @@ test('stream protocol over one cluster', async (t) => {
     assert.match(raw.status, /^HTTP\/1\.1 404/);
     raw.socket.destroy();
     const plain = await new Promise<number>((resolve, reject) => {
-      http.get(`http://127.0.0.1:${port}/a/stream`, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', reject);
+      http
+        .get(`http://127.0.0.1:${port}/a/stream`, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        })
+        .on('error', reject);
     });
     assert.equal(plain, 405);
   });
@@ -156,7 +167,9 @@ test('a reader that stops reading is rejected, then closed with 4008', async (t)
   const { socket, status, rest } = await rawUpgrade(cluster.queryPort, '/a/stream');
   assert.match(status, /^HTTP\/1\.1 101/);
   let closedBeforeReading = false;
-  socket.on('error', () => { closedBeforeReading = true; });
+  socket.on('error', () => {
+    closedBeforeReading = true;
+  });
   // Each answer echoes its 8 KiB id; the socket is paused, so answers pile up in kernel buffers and
   // then in uWS's send buffer. 3000 frames (~24 MiB of answers) exceed any loopback buffering.
   const pad = 'x'.repeat(8192);
@@ -166,11 +179,21 @@ test('a reader that stops reading is rejected, then closed with 4008', async (t)
   }
   // Now read everything the server sent, until it closes the connection (bounded).
   let buf = rest;
-  const done = new Promise<void>((resolve) => { socket.on('close', () => resolve()); socket.on('end', () => resolve()); });
-  socket.on('data', (chunk: Buffer) => { buf = Buffer.concat([buf, chunk]); });
+  const done = new Promise<void>((resolve) => {
+    socket.on('close', () => resolve());
+    socket.on('end', () => resolve());
+  });
+  socket.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk]);
+  });
   socket.resume();
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([done, new Promise((r) => { timer = setTimeout(r, 15_000); })]);
+  await Promise.race([
+    done,
+    new Promise((r) => {
+      timer = setTimeout(r, 15_000);
+    }),
+  ]);
   clearTimeout(timer);
   socket.destroy();
   const { frames } = parseServerFrames(buf);
@@ -183,7 +206,7 @@ test('a reader that stops reading is rejected, then closed with 4008', async (t)
   assert.ok(close !== undefined, 'the server closed the connection');
   assert.equal(close.payload.readUInt16BE(0), kCloseBackpressure);
   assert.equal(close.payload.subarray(2).toString(), 'backpressure limit exceeded');
-  await waitUntil(() => cluster.processor.pendingCount === 0, 5000, 'the closed connection\'s queries to be dropped');
+  await waitUntil(() => cluster.processor.pendingCount === 0, 5000, "the closed connection's queries to be dropped");
   const c = await openStream(cluster.queryPort, 'a');
   c.ws.send(pack({ id: 1, input: [2] }));
   assert.equal((await c.next()).output, 20, 'the server serves new connections');

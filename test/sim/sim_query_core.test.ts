@@ -66,9 +66,25 @@ test('query core: the same seed replays the same run; another seed differs', () 
 });
 
 test('query core simulator: its answer check catches a late, wrong or misexplained answer', () => {
-  const q: SimQuery = { index: 0, app: { name: 'a', sloMs: 10, model: 0, input: 'integers' }, defaultJson: '"d"',
-    expectedJson: '"m:1"', extra: null, submitMs: 0, deadlineMs: 10, token: 1, state: 'answered', answer: null };
-  const ctx = { closed: false, slackMs: 1e-9, fail: (m: string): never => { throw new Error(m); } };
+  const q: SimQuery = {
+    index: 0,
+    app: { name: 'a', sloMs: 10, model: 0, input: 'integers' },
+    defaultJson: '"d"',
+    expectedJson: '"m:1"',
+    extra: null,
+    submitMs: 0,
+    deadlineMs: 10,
+    token: 1,
+    state: 'answered',
+    answer: null,
+  };
+  const ctx = {
+    closed: false,
+    slackMs: 1e-9,
+    fail: (m: string): never => {
+      throw new Error(m);
+    },
+  };
   const ok = { queryId: 1, outputJson: '"m:1"', isDefault: false, explanation: null, shed: false, extra: null };
   checkAnswerFields(q, ok, 5, ctx);
   assert.throws(() => checkAnswerFields(q, { ...ok, outputJson: '"m:2"' }, 5, ctx), /its model answers/);

@@ -16,8 +16,13 @@ beforeEach(async () => {
 
 const kHello = { name: 'hello', input_type: 'doubles', default_output: '-1.0', latency_slo_micros: 100000 };
 const kSum = {
-  model_name: 'sum', model_version: '1', labels: [], input_type: 'doubles', container_name: 'NO_CONTAINER',
-  model_data_path: 'DEPRECATED', batch_size: -1,
+  model_name: 'sum',
+  model_version: '1',
+  labels: [],
+  input_type: 'doubles',
+  container_name: 'NO_CONTAINER',
+  model_data_path: 'DEPRECATED',
+  batch_size: -1,
 };
 const kNodeContainer = { runtime: 'node', entry: '/models/sum.js' };
 
@@ -54,10 +59,15 @@ const current = (name: string): string | undefined => ctx.snapshot().currentVers
 describe('get_logs', () => {
   it("returns each replica's output, of the current version by default; unknown models are refused", async () => {
     await ok('add_model', { ...kSum, container: kNodeContainer });
-    const logs = await okJson('get_logs', { model_name: 'sum' }) as Array<Record<string, unknown>>;
-    assert.deepEqual(logs.map((l) => [l.model_version, l.model_replica_id, l.logs]),
-      [['1', 0, 'replica 0 says hello\n'], ['1', 1, 'replica 1 says hello\n']]);
-    assert.equal((await okJson('get_logs', { model_name: 'sum', model_version: '1', tail_lines: 5 }) as unknown[]).length, 2);
+    const logs = (await okJson('get_logs', { model_name: 'sum' })) as Array<Record<string, unknown>>;
+    assert.deepEqual(
+      logs.map((l) => [l.model_version, l.model_replica_id, l.logs]),
+      [
+        ['1', 0, 'replica 0 says hello\n'],
+        ['1', 1, 'replica 1 says hello\n'],
+      ],
+    );
+    assert.equal(((await okJson('get_logs', { model_name: 'sum', model_version: '1', tail_lines: 5 })) as unknown[]).length, 2);
     assert.match(await fails('get_logs', { model_name: 'nope' }, 400, 'CLP_ERR_NOT_FOUND'), /model 'nope' has no current version/);
     assert.match(await fails('get_logs', { model_name: 'sum', model_version: '9' }, 400, 'CLP_ERR_NOT_FOUND'), /sum:9 does not exist/);
     assert.match(await fails('get_logs', { model_name: 'sum', tail_lines: 0 }, 400, 'CLP_ERR_INVALID_ARG'), /tail_lines/);
@@ -67,15 +77,31 @@ describe('get_logs', () => {
 describe('add_app / delete_app', () => {
   it('accepts the clipper_admin body and stores the app', async () => {
     const reply = await call('add_app', kHello);
-    assert.deepEqual(reply, { status: 200, contentType: 'text/plain; charset=utf-8', body: "Successfully added application with name 'hello'" });
+    assert.deepEqual(reply, {
+      status: 200,
+      contentType: 'text/plain; charset=utf-8',
+      body: "Successfully added application with name 'hello'",
+    });
     assert.deepEqual(ctx.snapshot().apps.get('hello'), {
-      name: 'hello', input_type: 'doubles', default_output: '-1.0', latency_slo_micros: 100000, linked_models: [],
-      selection_policy: 'default', overload_response: 'default_output',
+      name: 'hello',
+      input_type: 'doubles',
+      default_output: '-1.0',
+      latency_slo_micros: 100000,
+      linked_models: [],
+      selection_policy: 'default',
+      overload_response: 'default_output',
     });
   });
 
   it('stores the canonical input type for every alias', async () => {
-    const cases = [['d', 'doubles'], ['ints', 'integers'], ['i', 'integers'], ['f', 'floats'], ['strs', 'strings'], ['b', 'bytes']];
+    const cases = [
+      ['d', 'doubles'],
+      ['ints', 'integers'],
+      ['i', 'integers'],
+      ['f', 'floats'],
+      ['strs', 'strings'],
+      ['b', 'bytes'],
+    ];
     for (const [i, [alias, canonical]] of cases.entries()) {
       await ok('add_app', { ...kHello, name: `app-${i}`, input_type: alias });
       assert.equal(ctx.snapshot().apps.get(`app-${i}`)?.input_type, canonical);
@@ -97,7 +123,7 @@ describe('add_app / delete_app', () => {
     await ok('add_app', { ...kHello, name: 'my-app-2' });
   });
 
-  it('refuses a duplicate app with Clipper\'s message', async () => {
+  it("refuses a duplicate app with Clipper's message", async () => {
     await ok('add_app', kHello);
     assert.equal(await fails('add_app', kHello, 400, 'CLP_ERR_CONFLICT'), "application 'hello' already exists");
   });
@@ -109,7 +135,10 @@ describe('add_app / delete_app', () => {
     const wrongType = await fails('add_app', { ...kHello, latency_slo_micros: '100000' }, 400, 'CLP_ERR_JSON_SCHEMA');
     assert.match(wrongType, /Type mismatch! JSON key latency_slo_micros expected type Int but found type String/);
     await fails('add_app', { ...kHello, latency_slo_micros: 1500.5 }, 400, 'CLP_ERR_JSON_SCHEMA');
-    assert.match(await fails('add_app', { ...kHello, default_output: -1 }, 400, 'CLP_ERR_JSON_SCHEMA'), /default_output expected type String/);
+    assert.match(
+      await fails('add_app', { ...kHello, default_output: -1 }, 400, 'CLP_ERR_JSON_SCHEMA'),
+      /default_output expected type String/,
+    );
     for (const body of [null, [], 'x', 3]) {
       assert.match(await fails('add_app', body, 400, 'CLP_ERR_JSON_SCHEMA'), /request body must be a JSON object/);
     }
@@ -123,9 +152,14 @@ describe('add_app / delete_app', () => {
 
   it('accepts the selection policies with valid parameters and the two overload responses', async () => {
     assert.match(await fails('add_app', { ...kHello, selection_policy: 'exp5' }, 400, 'CLP_ERR_INVALID_ARG'), /"policy" must be one of/);
-    assert.match(await fails('add_app', { ...kHello, selection_policy: 'exp4', policy_params: { confidenceMin: 2 } }, 400, 'CLP_ERR_INVALID_ARG'),
-      /"confidenceMin" must be a number in \[0, 1\]/);
-    assert.match(await fails('add_app', { ...kHello, selection_policy: 'exp3', policy_params: [1] }, 400, 'CLP_ERR_INVALID_ARG'), /"params" must be a JSON object/);
+    assert.match(
+      await fails('add_app', { ...kHello, selection_policy: 'exp4', policy_params: { confidenceMin: 2 } }, 400, 'CLP_ERR_INVALID_ARG'),
+      /"confidenceMin" must be a number in \[0, 1\]/,
+    );
+    assert.match(
+      await fails('add_app', { ...kHello, selection_policy: 'exp3', policy_params: [1] }, 400, 'CLP_ERR_INVALID_ARG'),
+      /"params" must be a JSON object/,
+    );
     assert.match(await fails('add_app', { ...kHello, overload_response: 'drop' }, 400, 'CLP_ERR_INVALID_ARG'), /overload_response/);
     await ok('add_app', { ...kHello, selection_policy: 'default', overload_response: 'status_429' });
     assert.equal(ctx.snapshot().apps.get('hello')?.overload_response, 'status_429');
@@ -146,8 +180,16 @@ describe('add_model', () => {
     assert.equal(await ok('add_model', kSum), "Successfully added model with name 'sum' and input type 'doubles'");
     const record = ctx.snapshot().models.get('sum:1');
     assert.deepEqual(record, {
-      model_name: 'sum', model_version: '1', input_type: 'doubles', labels: [], container_name: 'NO_CONTAINER',
-      model_data_path: 'DEPRECATED', batch_size: -1, container: null, num_replicas: 0, cache_enabled: true,
+      model_name: 'sum',
+      model_version: '1',
+      input_type: 'doubles',
+      labels: [],
+      container_name: 'NO_CONTAINER',
+      model_data_path: 'DEPRECATED',
+      batch_size: -1,
+      container: null,
+      num_replicas: 0,
+      cache_enabled: true,
     });
     assert.equal(current('sum'), '1');
     assert.deepEqual(ctx.deployCalls, [{ name: 'sum', version: '1', numReplicas: 0 }]);
@@ -173,8 +215,10 @@ describe('add_model', () => {
 
   it('checks batch_size, defaulting it to -1', async () => {
     for (const batchSize of [0, -2]) {
-      assert.equal(await fails('add_model', { ...kSum, batch_size: batchSize }, 400, 'CLP_ERR_INVALID_ARG'),
-        'The batch size must be positive or DEFAULT_BATCH_SIZE, which is -1');
+      assert.equal(
+        await fails('add_model', { ...kSum, batch_size: batchSize }, 400, 'CLP_ERR_INVALID_ARG'),
+        'The batch size must be positive or DEFAULT_BATCH_SIZE, which is -1',
+      );
     }
     const { batch_size: _, ...noBatch } = kSum;
     await ok('add_model', noBatch);
@@ -189,8 +233,10 @@ describe('add_model', () => {
     for (const version of ['1,2', 'v1:2', '', '.1', 'x'.repeat(65)]) {
       assert.match(await fails('add_model', { ...kSum, model_version: version }, 400, 'CLP_ERR_INVALID_ARG'), /Invalid model version/);
     }
-    assert.equal(await fails('add_model', { ...kSum, labels: ['ok', 'a,b'] }, 400, 'CLP_ERR_INVALID_ARG'),
-      "Invalid label supplied: a,b. Contains one of: ',', ':'");
+    assert.equal(
+      await fails('add_model', { ...kSum, labels: ['ok', 'a,b'] }, 400, 'CLP_ERR_INVALID_ARG'),
+      "Invalid label supplied: a,b. Contains one of: ',', ':'",
+    );
     await fails('add_model', { ...kSum, labels: 'a' }, 400, 'CLP_ERR_JSON_SCHEMA');
     await fails('add_model', { ...kSum, labels: [1] }, 400, 'CLP_ERR_JSON_SCHEMA');
     await ok('add_model', { ...kSum, model_version: '1.0.0-rc_1', labels: ['a', 'b'] });
@@ -237,8 +283,10 @@ describe('add_model', () => {
       assert.match(await fails('add_model', { ...kSum, container }, 400, 'CLP_ERR_INVALID_ARG'), pattern);
     }
     for (const n of [-1, 65]) {
-      assert.match(await fails('add_model', { ...kSum, container: kNodeContainer, num_replicas: n }, 400, 'CLP_ERR_INVALID_ARG'),
-        /num_replicas must be an integer in \[0, 64\]/);
+      assert.match(
+        await fails('add_model', { ...kSum, container: kNodeContainer, num_replicas: n }, 400, 'CLP_ERR_INVALID_ARG'),
+        /num_replicas must be an integer in \[0, 64\]/,
+      );
     }
     assert.match(await fails('add_model', { ...kSum, num_replicas: 1 }, 400, 'CLP_ERR_INVALID_ARG'), /has no container spec/);
     assert.equal(ctx.snapshot().models.size, 0);
@@ -249,7 +297,12 @@ describe('add_model', () => {
     const docker = { manager: 'docker', runtime: 'python', entry: '/m/f.pkl', pkgs_to_install: ['python3-six'], cpus: 0.5, memory_mb: 256 };
     await ok('add_model', { ...kSum, container: docker });
     assert.deepEqual(ctx.snapshot().models.get('sum:1')?.container, docker);
-    await ok('add_model', { ...kSum, model_version: '2', container_name: undefined, container: { manager: 'docker', image: 'reg.local:5000/sum:2' } });
+    await ok('add_model', {
+      ...kSum,
+      model_version: '2',
+      container_name: undefined,
+      container: { manager: 'docker', image: 'reg.local:5000/sum:2' },
+    });
     assert.equal(ctx.snapshot().models.get('sum:2')?.container_name, 'reg.local:5000/sum:2');
     // A local cluster keeps Clipper's container_name as a label (no replicas).
     await ok('add_model', { ...kSum, model_version: '3' });
@@ -270,7 +323,9 @@ describe('add_model', () => {
 
   it('rolls back when the replicas cannot start, keeping the previous version current', async () => {
     await ok('add_model', kSum);
-    ctx.deploy = async () => { throw new ClipperError('CLP_ERR_DEPLOY_FAILED', 'process exited with code 1: SyntaxError'); };
+    ctx.deploy = async () => {
+      throw new ClipperError('CLP_ERR_DEPLOY_FAILED', 'process exited with code 1: SyntaxError');
+    };
     const cause = await fails('add_model', { ...kSum, model_version: '2', container: kNodeContainer }, 400, 'CLP_ERR_DEPLOY_FAILED');
     assert.match(cause, /process exited with code 1: SyntaxError/);
     assert.equal(ctx.snapshot().models.has('sum:2'), false);
@@ -288,9 +343,14 @@ describe('add_model', () => {
     await new Promise((resolve) => setImmediate(resolve));
     assert.equal(ctx.snapshot().models.has('sum:2'), true);
     assert.equal(current('sum'), '1');
-    assert.equal(((await okJson('get_model', { model_name: 'sum', model_version: '2' })) as { is_current_version: boolean }).is_current_version, false);
-    assert.equal(await fails('add_model', { ...kSum, model_version: '2' }, 400, 'CLP_ERR_CONFLICT'),
-      "model with name 'sum' and version '2' already exists");
+    assert.equal(
+      ((await okJson('get_model', { model_name: 'sum', model_version: '2' })) as { is_current_version: boolean }).is_current_version,
+      false,
+    );
+    assert.equal(
+      await fails('add_model', { ...kSum, model_version: '2' }, 400, 'CLP_ERR_CONFLICT'),
+      "model with name 'sum' and version '2' already exists",
+    );
     gate.resolve();
     assert.equal((await pending).status, 200);
     assert.equal(current('sum'), '2');
@@ -313,9 +373,11 @@ describe('add_model', () => {
     await ok('add_app', kHello);
     await ok('add_model', kSum);
     await ok('add_model_links', { app_name: 'hello', model_names: ['sum'] });
-    assert.equal(await fails('add_model', { ...kSum, model_version: '2', input_type: 'strings' }, 400, 'CLP_ERR_CONFLICT'),
+    assert.equal(
+      await fails('add_model', { ...kSum, model_version: '2', input_type: 'strings' }, 400, 'CLP_ERR_CONFLICT'),
       "Model with name 'sum' is already linked to app 'hello' using input type 'doubles'. The input type you provided " +
-      "for a new version of the model, 'strings', is not compatible.");
+        "for a new version of the model, 'strings', is not compatible.",
+    );
     await ok('add_model', { ...kSum, model_name: 'other', input_type: 'strings' });
   });
 });
@@ -327,8 +389,10 @@ describe('model links', () => {
   });
 
   it('links, lists and unlinks', async () => {
-    assert.equal(await ok('add_model_links', { app_name: 'hello', model_names: ['sum'] }),
-      "Successfully linked model with name 'sum' to application 'hello'");
+    assert.equal(
+      await ok('add_model_links', { app_name: 'hello', model_names: ['sum'] }),
+      "Successfully linked model with name 'sum' to application 'hello'",
+    );
     assert.deepEqual(await okJson('get_linked_models', { app_name: 'hello' }), ['sum']);
     assert.equal(await ok('delete_model_links', { app_name: 'hello', model_names: ['sum'] }), 'Success!');
     assert.deepEqual(await okJson('get_linked_models', { app_name: 'hello' }), []);
@@ -338,26 +402,38 @@ describe('model links', () => {
     await ok('add_model', { ...kSum, model_name: 'prod' });
     await ok('add_model', { ...kSum, model_name: 'mean' });
     await ok('add_model_links', { app_name: 'hello', model_names: ['sum'] });
-    assert.equal(await ok('add_model_links', { app_name: 'hello', model_names: ['prod', 'mean'] }),
-      "Successfully linked models with names 'prod', 'mean' to application 'hello'");
+    assert.equal(
+      await ok('add_model_links', { app_name: 'hello', model_names: ['prod', 'mean'] }),
+      "Successfully linked models with names 'prod', 'mean' to application 'hello'",
+    );
     assert.deepEqual(ctx.snapshot().apps.get('hello')?.linked_models, ['sum', 'prod', 'mean']);
   });
 
-  it('applies Clipper\'s link checks and links nothing when one fails', async () => {
+  it("applies Clipper's link checks and links nothing when one fails", async () => {
     await ok('add_model', { ...kSum, model_name: 'words', input_type: 'strings' });
-    assert.equal(await fails('add_model_links', { app_name: 'nope', model_names: ['sum'] }, 400, 'CLP_ERR_NOT_FOUND'),
-      "No app with name 'nope' exists.");
-    assert.equal(await fails('add_model_links', { app_name: 'hello', model_names: [] }, 400, 'CLP_ERR_INVALID_ARG'),
-      "Please provide the name of the model that you want to link to the application 'hello'");
-    assert.equal(await fails('add_model_links', { app_name: 'hello', model_names: ['sum', 'ghost'] }, 400, 'CLP_ERR_NOT_FOUND'),
-      "No model with name 'ghost' exists.");
-    assert.equal(await fails('add_model_links', { app_name: 'hello', model_names: ['words'] }, 400, 'CLP_ERR_CONFLICT'),
-      "Model with name 'words' has incompatible input_type 'strings'. Requested app to link to has input_type 'doubles'.");
+    assert.equal(
+      await fails('add_model_links', { app_name: 'nope', model_names: ['sum'] }, 400, 'CLP_ERR_NOT_FOUND'),
+      "No app with name 'nope' exists.",
+    );
+    assert.equal(
+      await fails('add_model_links', { app_name: 'hello', model_names: [] }, 400, 'CLP_ERR_INVALID_ARG'),
+      "Please provide the name of the model that you want to link to the application 'hello'",
+    );
+    assert.equal(
+      await fails('add_model_links', { app_name: 'hello', model_names: ['sum', 'ghost'] }, 400, 'CLP_ERR_NOT_FOUND'),
+      "No model with name 'ghost' exists.",
+    );
+    assert.equal(
+      await fails('add_model_links', { app_name: 'hello', model_names: ['words'] }, 400, 'CLP_ERR_CONFLICT'),
+      "Model with name 'words' has incompatible input_type 'strings'. Requested app to link to has input_type 'doubles'.",
+    );
     await fails('add_model_links', { app_name: 'hello', model_names: ['sum', 'sum'] }, 400, 'CLP_ERR_INVALID_ARG');
     assert.deepEqual(ctx.snapshot().apps.get('hello')?.linked_models, []);
     await ok('add_model_links', { app_name: 'hello', model_names: ['sum'] });
-    assert.equal(await fails('add_model_links', { app_name: 'hello', model_names: ['sum'] }, 400, 'CLP_ERR_CONFLICT'),
-      "The model with name 'sum' is already linked to 'hello'");
+    assert.equal(
+      await fails('add_model_links', { app_name: 'hello', model_names: ['sum'] }, 400, 'CLP_ERR_CONFLICT'),
+      "The model with name 'sum' is already linked to 'hello'",
+    );
   });
 
   it('does not link a model whose first version is still starting', async () => {
@@ -371,12 +447,19 @@ describe('model links', () => {
     await ok('add_model_links', { app_name: 'hello', model_names: ['slow'] });
   });
 
-  it('unlink and get_linked_models errors use Clipper\'s text', async () => {
-    assert.equal(await fails('delete_model_links', { app_name: 'nope', model_names: ['sum'] }, 400, 'CLP_ERR_NOT_FOUND'),
-      'No app with name nope exists.');
-    assert.equal(await fails('delete_model_links', { app_name: 'hello', model_names: ['sum'] }, 400, 'CLP_ERR_NOT_FOUND'),
-      'Cannot remove nonexistent link between app hello and model sum');
-    assert.equal(await fails('get_linked_models', { app_name: 'nope' }, 400, 'CLP_ERR_NOT_FOUND'), "No application with name 'nope' exists.");
+  it("unlink and get_linked_models errors use Clipper's text", async () => {
+    assert.equal(
+      await fails('delete_model_links', { app_name: 'nope', model_names: ['sum'] }, 400, 'CLP_ERR_NOT_FOUND'),
+      'No app with name nope exists.',
+    );
+    assert.equal(
+      await fails('delete_model_links', { app_name: 'hello', model_names: ['sum'] }, 400, 'CLP_ERR_NOT_FOUND'),
+      'Cannot remove nonexistent link between app hello and model sum',
+    );
+    assert.equal(
+      await fails('get_linked_models', { app_name: 'nope' }, 400, 'CLP_ERR_NOT_FOUND'),
+      "No application with name 'nope' exists.",
+    );
   });
 });
 
@@ -387,25 +470,37 @@ describe('versions', () => {
     await ok('add_model', { ...kSum, model_version: '2' });
   });
 
-  it('set_model_version rolls back after the target\'s replicas are up', async () => {
+  it("set_model_version rolls back after the target's replicas are up", async () => {
     assert.equal(current('sum'), '2');
     ctx.deployCalls.length = 0;
-    assert.equal(await ok('set_model_version', { model_name: 'sum', model_version: '1' }), "Successfully set model with name 'sum' to version '1'");
+    assert.equal(
+      await ok('set_model_version', { model_name: 'sum', model_version: '1' }),
+      "Successfully set model with name 'sum' to version '1'",
+    );
     assert.equal(current('sum'), '1');
-    assert.deepEqual(ctx.deployCalls.map((c) => c.version), ['1']);
+    assert.deepEqual(
+      ctx.deployCalls.map((c) => c.version),
+      ['1'],
+    );
   });
 
   it('set_model_version errors', async () => {
-    assert.equal(await fails('set_model_version', { model_name: 'ghost', model_version: '1' }, 400, 'CLP_ERR_NOT_FOUND'),
-      "Cannot set version for nonexistent model 'ghost'");
-    assert.equal(await fails('set_model_version', { model_name: 'sum', model_version: '9' }, 400, 'CLP_ERR_NOT_FOUND'),
-      "Cannot set non-existent version '9' for model with name 'sum'");
-    ctx.deploy = async () => { throw new Error('port in use'); };
+    assert.equal(
+      await fails('set_model_version', { model_name: 'ghost', model_version: '1' }, 400, 'CLP_ERR_NOT_FOUND'),
+      "Cannot set version for nonexistent model 'ghost'",
+    );
+    assert.equal(
+      await fails('set_model_version', { model_name: 'sum', model_version: '9' }, 400, 'CLP_ERR_NOT_FOUND'),
+      "Cannot set non-existent version '9' for model with name 'sum'",
+    );
+    ctx.deploy = async () => {
+      throw new Error('port in use');
+    };
     assert.match(await fails('set_model_version', { model_name: 'sum', model_version: '1' }, 400, 'CLP_ERR_DEPLOY_FAILED'), /port in use/);
     assert.equal(current('sum'), '2');
   });
 
-  it('set_model_version keeps linked apps\' input type', async () => {
+  it("set_model_version keeps linked apps' input type", async () => {
     await ok('add_model', { ...kSum, model_version: '3', input_type: 'strings' }); // not linked yet: allowed
     await ok('set_model_version', { model_name: 'sum', model_version: '2' });
     await ok('add_model_links', { app_name: 'hello', model_names: ['sum'] });
@@ -414,20 +509,26 @@ describe('versions', () => {
   });
 
   it('delete_versioned_model deletes a non-current version', async () => {
-    assert.equal(await ok('delete_versioned_model', { model_name: 'sum', model_version: '1' }),
-      "Successfully deleted model with name 'sum' and version '1'");
+    assert.equal(
+      await ok('delete_versioned_model', { model_name: 'sum', model_version: '1' }),
+      "Successfully deleted model with name 'sum' and version '1'",
+    );
     assert.equal(ctx.snapshot().models.has('sum:1'), false);
     assert.equal(current('sum'), '2');
-    assert.equal(await fails('delete_versioned_model', { model_name: 'sum', model_version: '1' }, 400, 'CLP_ERR_NOT_FOUND'),
-      "model with name 'sum' and version '1' does not exist");
+    assert.equal(
+      await fails('delete_versioned_model', { model_name: 'sum', model_version: '1' }, 400, 'CLP_ERR_NOT_FOUND'),
+      "model with name 'sum' and version '1' does not exist",
+    );
   });
 
   it("delete_versioned_model deletes a linked model's current version, as Clipper's stop_* calls need", async () => {
     await ok('add_model_links', { app_name: 'hello', model_names: ['sum'] });
     // clipper_admin's stop_models / stop_all_model_containers delete every version in turn.
     for (const version of ['2', '1']) {
-      assert.equal(await ok('delete_versioned_model', { model_name: 'sum', model_version: version }),
-        `Successfully deleted model with name 'sum' and version '${version}'`);
+      assert.equal(
+        await ok('delete_versioned_model', { model_name: 'sum', model_version: version }),
+        `Successfully deleted model with name 'sum' and version '${version}'`,
+      );
     }
     assert.equal(ctx.snapshot().models.size, 0);
     assert.equal(current('sum'), undefined, 'no dangling current-version pointer');
@@ -438,9 +539,14 @@ describe('versions', () => {
     await ok('delete_versioned_model', { model_name: 'sum', model_version: '2' });
     assert.equal(current('sum'), undefined);
     const models = (await okJson('get_all_models', { verbose: true })) as { is_current_version: boolean }[];
-    assert.deepEqual(models.map((m) => m.is_current_version), [false]);
-    assert.equal(await fails('add_model_links', { app_name: 'hello', model_names: ['sum'] }, 400, 'CLP_ERR_NOT_FOUND'),
-      "No model with name 'sum' exists.");
+    assert.deepEqual(
+      models.map((m) => m.is_current_version),
+      [false],
+    );
+    assert.equal(
+      await fails('add_model_links', { app_name: 'hello', model_names: ['sum'] }, 400, 'CLP_ERR_NOT_FOUND'),
+      "No model with name 'sum' exists.",
+    );
   });
 });
 
@@ -448,24 +554,32 @@ describe('set_num_replicas', () => {
   it('scales a version and waits for its replicas', async () => {
     await ok('add_model', { ...kSum, container: kNodeContainer });
     ctx.deployCalls.length = 0;
-    assert.equal(await ok('set_num_replicas', { model_name: 'sum', model_version: '1', num_replicas: 5 }),
-      "Successfully set the number of replicas of model 'sum' version '1' to 5");
+    assert.equal(
+      await ok('set_num_replicas', { model_name: 'sum', model_version: '1', num_replicas: 5 }),
+      "Successfully set the number of replicas of model 'sum' version '1' to 5",
+    );
     assert.equal(ctx.snapshot().models.get('sum:1')?.num_replicas, 5);
     assert.deepEqual(ctx.deployCalls, [{ name: 'sum', version: '1', numReplicas: 5 }]);
   });
 
   it('restores the previous count when the new replicas cannot start', async () => {
     await ok('add_model', { ...kSum, container: kNodeContainer, num_replicas: 1 });
-    ctx.deploy = async () => { throw new Error('out of ports'); };
-    assert.match(await fails('set_num_replicas', { model_name: 'sum', model_version: '1', num_replicas: 3 }, 400, 'CLP_ERR_DEPLOY_FAILED'),
-      /out of ports/);
+    ctx.deploy = async () => {
+      throw new Error('out of ports');
+    };
+    assert.match(
+      await fails('set_num_replicas', { model_name: 'sum', model_version: '1', num_replicas: 3 }, 400, 'CLP_ERR_DEPLOY_FAILED'),
+      /out of ports/,
+    );
     assert.equal(ctx.snapshot().models.get('sum:1')?.num_replicas, 1);
   });
 
   it('errors', async () => {
     await ok('add_model', kSum);
-    assert.equal(await fails('set_num_replicas', { model_name: 'sum', model_version: '1', num_replicas: 2 }, 400, 'CLP_ERR_INVALID_ARG'),
-      'Cannot resize the replica set for containerless model sum:1');
+    assert.equal(
+      await fails('set_num_replicas', { model_name: 'sum', model_version: '1', num_replicas: 2 }, 400, 'CLP_ERR_INVALID_ARG'),
+      'Cannot resize the replica set for containerless model sum:1',
+    );
     await ok('set_num_replicas', { model_name: 'sum', model_version: '1', num_replicas: 0 });
     await fails('set_num_replicas', { model_name: 'sum', model_version: '7', num_replicas: 1 }, 400, 'CLP_ERR_NOT_FOUND');
     await fails('set_num_replicas', { model_name: 'sum', model_version: '1', num_replicas: 65 }, 400, 'CLP_ERR_INVALID_ARG');
@@ -481,14 +595,21 @@ describe('getters', () => {
     await ok('add_model_links', { app_name: 'hello', model_names: ['sum'] });
   });
 
-  it('get_all_applications and get_application have Clipper\'s shapes', async () => {
+  it("get_all_applications and get_application have Clipper's shapes", async () => {
     assert.deepEqual(await okJson('get_all_applications', { verbose: false }), ['hello']);
     assert.deepEqual(await okJson('get_all_applications', {}), ['hello']);
     const verbose = (await okJson('get_all_applications', { verbose: true })) as Record<string, unknown>[];
-    assert.deepEqual(verbose, [{
-      name: 'hello', input_type: 'doubles', default_output: '-1.0', latency_slo_micros: 100000, linked_models: ['sum'],
-      selection_policy: 'default', overload_response: 'default_output',
-    }]);
+    assert.deepEqual(verbose, [
+      {
+        name: 'hello',
+        input_type: 'doubles',
+        default_output: '-1.0',
+        latency_slo_micros: 100000,
+        linked_models: ['sum'],
+        selection_policy: 'default',
+        overload_response: 'default_output',
+      },
+    ]);
     assert.deepEqual(await okJson('get_application', { name: 'hello' }), verbose[0]);
     assert.deepEqual(await okJson('get_application', { name: 'nope' }), {});
     await fails('get_all_applications', { verbose: 'yes' }, 400, 'CLP_ERR_JSON_SCHEMA');
@@ -497,10 +618,25 @@ describe('getters', () => {
   it('get_all_models and get_model mark the current version', async () => {
     assert.deepEqual(await okJson('get_all_models', { verbose: false }), ['sum:1', 'sum:2']);
     const verbose = (await okJson('get_all_models', { verbose: true })) as Record<string, unknown>[];
-    assert.deepEqual(verbose.map((m) => [m.model_version, m.is_current_version]), [['1', false], ['2', true]]);
+    assert.deepEqual(
+      verbose.map((m) => [m.model_version, m.is_current_version]),
+      [
+        ['1', false],
+        ['2', true],
+      ],
+    );
     assert.deepEqual(await okJson('get_model', { model_name: 'sum', model_version: '1' }), {
-      model_name: 'sum', model_version: '1', input_type: 'doubles', labels: ['a'], container_name: 'NO_CONTAINER',
-      model_data_path: 'DEPRECATED', is_current_version: false, batch_size: -1, num_replicas: 2, cache_enabled: true, container: kNodeContainer,
+      model_name: 'sum',
+      model_version: '1',
+      input_type: 'doubles',
+      labels: ['a'],
+      container_name: 'NO_CONTAINER',
+      model_data_path: 'DEPRECATED',
+      is_current_version: false,
+      batch_size: -1,
+      num_replicas: 2,
+      cache_enabled: true,
+      container: kNodeContainer,
     });
     assert.deepEqual(await okJson('get_model', { model_name: 'sum', model_version: '3' }), {});
   });
@@ -509,8 +645,13 @@ describe('getters', () => {
     ctx.disconnected.add('sum:1:1');
     assert.deepEqual(await okJson('get_all_containers', { verbose: false }), ['sum:1:0', 'sum:1:1']);
     const verbose = (await okJson('get_all_containers', { verbose: true })) as Record<string, unknown>[];
-    assert.deepEqual(verbose.map((c) => [c.model_id, c.model_replica_id, c.input_type, c.connected, c.state]),
-      [['sum:1', 0, 'doubles', true, 'running'], ['sum:1', 1, 'doubles', false, 'running']]);
+    assert.deepEqual(
+      verbose.map((c) => [c.model_id, c.model_replica_id, c.input_type, c.connected, c.state]),
+      [
+        ['sum:1', 0, 'doubles', true, 'running'],
+        ['sum:1', 1, 'doubles', false, 'running'],
+      ],
+    );
     const one = (await okJson('get_container', { model_name: 'sum', model_version: '1', replica_id: 1 })) as Record<string, unknown>;
     assert.deepEqual(one, verbose[1]);
     assert.equal(typeof one.pid, 'number');
@@ -543,8 +684,10 @@ describe('routing and the store', () => {
     assert.deepEqual(await okJson('get_all_applications', { verbose: false }), ['hello']);
     store.writable = true;
     store.failWrites = 'connection reset';
-    assert.equal(await fails('add_app', { ...kHello, name: 'other' }, 503, 'CLP_ERR_STATE_UNAVAILABLE'),
-      "Error adding application 'other' in the state store: connection reset");
+    assert.equal(
+      await fails('add_app', { ...kHello, name: 'other' }, 503, 'CLP_ERR_STATE_UNAVAILABLE'),
+      "Error adding application 'other' in the state store: connection reset",
+    );
   });
 
   it('serialises check-then-write: one of two identical add_app calls wins', async () => {
@@ -555,8 +698,10 @@ describe('routing and the store', () => {
   it('runs the worked example of spec §2 unchanged', async () => {
     await ok('add_app', kHello);
     await ok('add_model', kSum);
-    assert.equal(await ok('add_model_links', { app_name: 'hello', model_names: ['sum'] }),
-      "Successfully linked model with name 'sum' to application 'hello'");
+    assert.equal(
+      await ok('add_model_links', { app_name: 'hello', model_names: ['sum'] }),
+      "Successfully linked model with name 'sum' to application 'hello'",
+    );
     assert.deepEqual(ctx.snapshot().apps.get('hello')?.linked_models, ['sum']);
   });
 });

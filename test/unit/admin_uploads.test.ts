@@ -54,15 +54,25 @@ describe('upload_model', () => {
     const reply = await service.handle('upload_model', { ...kUpload, data: second.toString('base64') });
     assert.equal(reply.status, 200, reply.body);
     assert.deepEqual(readFileSync(path.join(modelsDir, 'sum', '1', 'func.pkl')), second);
-    const other = await service.handle('upload_model', { ...kUpload, file_name: 'helper.py', data: Buffer.from('x = 1\n').toString('base64') });
+    const other = await service.handle('upload_model', {
+      ...kUpload,
+      file_name: 'helper.py',
+      data: Buffer.from('x = 1\n').toString('base64'),
+    });
     assert.equal(other.status, 200, other.body);
     assert.deepEqual(readdirSync(path.join(modelsDir, 'sum', '1')).sort(), ['func.pkl', 'helper.py']);
   });
 
   it('refuses to replace the files of a registered model version', async () => {
     const add = await service.handle('add_model', {
-      model_name: 'sum', model_version: '1', labels: [], input_type: 'doubles', container_name: 'x',
-      model_data_path: 'DEPRECATED', batch_size: -1, container: { runtime: 'python', entry: '/m/func.pkl' },
+      model_name: 'sum',
+      model_version: '1',
+      labels: [],
+      input_type: 'doubles',
+      container_name: 'x',
+      model_data_path: 'DEPRECATED',
+      batch_size: -1,
+      container: { runtime: 'python', entry: '/m/func.pkl' },
     });
     assert.equal(add.status, 200, add.body);
     assert.match(await fails(kUpload, 400, 'CLP_ERR_CONFLICT'), /model with name 'sum' and version '1' is already registered/);
@@ -75,8 +85,10 @@ describe('upload_model', () => {
       const body: Record<string, unknown> = { ...kUpload };
       delete body[key];
       assert.match(await fails(body, 400, 'CLP_ERR_JSON_SCHEMA'), new RegExp(`does not have required key: ${key}\\b`));
-      assert.match(await fails({ ...kUpload, [key]: 7 }, 400, 'CLP_ERR_JSON_SCHEMA'),
-        new RegExp(`JSON key ${key} expected type String but found type Number`));
+      assert.match(
+        await fails({ ...kUpload, [key]: 7 }, 400, 'CLP_ERR_JSON_SCHEMA'),
+        new RegExp(`JSON key ${key} expected type String but found type Number`),
+      );
     }
     assert.match(await fails([kUpload], 400, 'CLP_ERR_JSON_SCHEMA'), /must be a JSON object/);
   });
@@ -86,16 +98,36 @@ describe('upload_model', () => {
       assert.match(await fails({ ...kUpload, model_name: name }, 400, 'CLP_ERR_INVALID_ARG'), /Invalid model name supplied/, name);
     }
     for (const version of ['', '..', '.', '1/2', '1:2', 'a,b', '../1', 'v'.repeat(65)]) {
-      assert.match(await fails({ ...kUpload, model_version: version }, 400, 'CLP_ERR_INVALID_ARG'), /Invalid model version supplied/, version);
+      assert.match(
+        await fails({ ...kUpload, model_version: version }, 400, 'CLP_ERR_INVALID_ARG'),
+        /Invalid model version supplied/,
+        version,
+      );
     }
   });
 
   it('accepts only plain base names for file_name', async () => {
-    for (const fileName of ['', '.', '..', '.hidden', 'a/b.pkl', '../func.pkl', '/etc/passwd', 'a\\b', 'sp ace.pkl', 'nul\0.pkl',
-      'é.pkl', 'x'.repeat(256)]) {
+    for (const fileName of [
+      '',
+      '.',
+      '..',
+      '.hidden',
+      'a/b.pkl',
+      '../func.pkl',
+      '/etc/passwd',
+      'a\\b',
+      'sp ace.pkl',
+      'nul\0.pkl',
+      'é.pkl',
+      'x'.repeat(256),
+    ]) {
       assert.match(await fails({ ...kUpload, file_name: fileName }, 400, 'CLP_ERR_INVALID_ARG'), /Invalid file_name supplied/, fileName);
     }
-    assert.deepEqual(readdirSync(root).filter((d) => d === path.basename(modelsDir)), [], 'nothing was written');
+    assert.deepEqual(
+      readdirSync(root).filter((d) => d === path.basename(modelsDir)),
+      [],
+      'nothing was written',
+    );
   });
 
   it('refuses empty data and data that is not standard padded base64', async () => {
@@ -113,7 +145,8 @@ describe('upload_model', () => {
       delete process.env.CLIPPER_MODELS_DIR;
       assert.equal(defaultModelsDir(), path.join(os.homedir(), '.clipper', 'models'));
     } finally {
-      if (saved === undefined) delete process.env.CLIPPER_MODELS_DIR; else process.env.CLIPPER_MODELS_DIR = saved;
+      if (saved === undefined) delete process.env.CLIPPER_MODELS_DIR;
+      else process.env.CLIPPER_MODELS_DIR = saved;
     }
   });
 });

@@ -48,11 +48,20 @@ test('converges near the budget, re-converges after a 2x slowdown and recovers a
   };
   const inBand = (n: number, factor: number): boolean => n >= Math.floor(0.9 * target(factor)) - 1 && n <= target(factor) + 1;
   let sizes = run(1, 400);
-  assert.ok(sizes.slice(200).every((n) => inBand(n, 1)), `normal: ${sizes.slice(200, 220)}`);
+  assert.ok(
+    sizes.slice(200).every((n) => inBand(n, 1)),
+    `normal: ${sizes.slice(200, 220)}`,
+  );
   sizes = run(2, 60);
-  assert.ok(sizes.slice(30).every((n) => inBand(n, 2)), `slow: ${sizes.slice(30)}`);
+  assert.ok(
+    sizes.slice(30).every((n) => inBand(n, 2)),
+    `slow: ${sizes.slice(30)}`,
+  );
   sizes = run(1, 400);
-  assert.ok(sizes.slice(200).every((n) => inBand(n, 1)), `recovered: ${sizes.slice(200, 220)}`);
+  assert.ok(
+    sizes.slice(200).every((n) => inBand(n, 1)),
+    `recovered: ${sizes.slice(200, 220)}`,
+  );
 });
 
 test('never stuck at 1: a replica that was very slow grows again', () => {

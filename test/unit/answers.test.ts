@@ -8,7 +8,13 @@ import { unpack } from 'msgpackr';
 import { ClipperError } from '../../src/errors.js';
 import { answerJson, answerMap, extraJson, feedbackJson, feedbackMap } from '../../src/frontend/answers.js';
 import {
-  answerFrame, batchFrame, batchPart, decodeMessage, errorFrame, feedbackFrame, idOpenOf,
+  answerFrame,
+  batchFrame,
+  batchPart,
+  decodeMessage,
+  errorFrame,
+  feedbackFrame,
+  idOpenOf,
 } from '../../src/frontend/stream_frames.js';
 import type { Answer, AnswerExtra } from '../../src/query/answer.js';
 
@@ -25,18 +31,25 @@ test('answerJson: a model answer, a default with and without explanation, Clippe
   assert.deepEqual(JSON.parse(answerJson(kDefault)), { query_id: 3, output: 'dflt', default: true, default_explanation: 'why "not"' });
 });
 
-test('answerJson: extra fields come after Clipper\'s keys; `open` puts the stream id first', () => {
+test("answerJson: extra fields come after Clipper's keys; `open` puts the stream id first", () => {
   const one: AnswerExtra = { models: ['m1'] };
   const combined: AnswerExtra = { models: ['a', 'b'], confidence: 0.75 };
   assert.equal(answerJson(answer({ extra: one })), '{"query_id":3,"output":{"y":[1,2]},"default":false,"models":["m1"]}');
-  assert.equal(answerJson(answer({ ...kDefault, extra: combined })),
-    '{"query_id":3,"output":"dflt","default":true,"default_explanation":"why \\"not\\"","models":["a","b"],"confidence":0.75}');
+  assert.equal(
+    answerJson(answer({ ...kDefault, extra: combined })),
+    '{"query_id":3,"output":"dflt","default":true,"default_explanation":"why \\"not\\"","models":["a","b"],"confidence":0.75}',
+  );
   assert.equal(answerJson(answer(), '{"id":"q1",'), '{"id":"q1","query_id":3,"output":{"y":[1,2]},"default":false}');
 });
 
 test('extraJson is computed once per AnswerExtra object', () => {
   let reads = 0;
-  const extra: AnswerExtra = { get models() { reads++; return ['m']; } };
+  const extra: AnswerExtra = {
+    get models() {
+      reads++;
+      return ['m'];
+    },
+  };
   const first = extraJson(extra);
   assert.equal(first, ',"models":["m"]');
   assert.equal(extraJson(extra), first);
@@ -48,7 +61,15 @@ test('extraJson is computed once per AnswerExtra object', () => {
 test('answerMap: the same fields as a map, the id first when given, output parsed', () => {
   const map = answerMap(answer({ ...kDefault, extra: { models: ['a'], confidence: 0.5 } }), 'q');
   assert.deepEqual(Object.keys(map), ['id', 'query_id', 'output', 'default', 'default_explanation', 'models', 'confidence']);
-  assert.deepEqual(map, { id: 'q', query_id: 3, output: 'dflt', default: true, default_explanation: 'why "not"', models: ['a'], confidence: 0.5 });
+  assert.deepEqual(map, {
+    id: 'q',
+    query_id: 3,
+    output: 'dflt',
+    default: true,
+    default_explanation: 'why "not"',
+    models: ['a'],
+    confidence: 0.5,
+  });
   assert.deepEqual(answerMap(answer(), undefined), { query_id: 3, output: { y: [1, 2] }, default: false });
   const noWhy = answerMap(answer({ isDefault: true, explanation: null }), 1);
   assert.equal('default_explanation' in noWhy, false);
@@ -71,12 +92,18 @@ test('stream frames: single and batch answers in text and msgpack', () => {
   assert.ok(binary instanceof Uint8Array);
   assert.deepEqual(unpack(binary), { id: 7, query_id: 3, output: { y: [1, 2] }, default: false });
   const text = batchFrame('b', idOpenOf('b'), [batchPart(answer(), false), batchPart(kDefault, false)], false);
-  assert.deepEqual(JSON.parse(text as string), { id: 'b', batch_predictions: [
-    { query_id: 3, output: { y: [1, 2] }, default: false },
-    { query_id: 3, output: 'dflt', default: true, default_explanation: 'why "not"' }] });
+  assert.deepEqual(JSON.parse(text as string), {
+    id: 'b',
+    batch_predictions: [
+      { query_id: 3, output: { y: [1, 2] }, default: false },
+      { query_id: 3, output: 'dflt', default: true, default_explanation: 'why "not"' },
+    ],
+  });
   assert.equal(batchFrame(1, idOpenOf(1), [], false), '{"id":1,"batch_predictions":[]}');
-  assert.deepEqual(unpack(batchFrame(1, '', [batchPart(answer(), true)], true) as Uint8Array),
-    { id: 1, batch_predictions: [{ query_id: 3, output: { y: [1, 2] }, default: false }] });
+  assert.deepEqual(unpack(batchFrame(1, '', [batchPart(answer(), true)], true) as Uint8Array), {
+    id: 1,
+    batch_predictions: [{ query_id: 3, output: { y: [1, 2] }, default: false }],
+  });
   assert.equal(feedbackFrame({ queryId: 1, models: [], losses: [] }, 'f', false), '{"id":"f","query_id":1,"feedback_received":true}');
 });
 
@@ -92,13 +119,25 @@ test('stream frames: messages decode to a map with a valid id, or a coded error'
     }
     return 'none';
   };
-  assert.equal(codeOf(() => decodeMessage(text('{"id":'), false)), 'CLP_ERR_JSON_PARSE');
-  assert.equal(codeOf(() => decodeMessage(text('[1]'), false)), 'CLP_ERR_JSON_SCHEMA');
-  assert.equal(codeOf(() => decodeMessage(text('{"input":[1]}'), false)), 'CLP_ERR_JSON_SCHEMA');
-  assert.equal(codeOf(() => decodeMessage(text('{"id":true}'), false)), 'CLP_ERR_JSON_SCHEMA');
+  assert.equal(
+    codeOf(() => decodeMessage(text('{"id":'), false)),
+    'CLP_ERR_JSON_PARSE',
+  );
+  assert.equal(
+    codeOf(() => decodeMessage(text('[1]'), false)),
+    'CLP_ERR_JSON_SCHEMA',
+  );
+  assert.equal(
+    codeOf(() => decodeMessage(text('{"input":[1]}'), false)),
+    'CLP_ERR_JSON_SCHEMA',
+  );
+  assert.equal(
+    codeOf(() => decodeMessage(text('{"id":true}'), false)),
+    'CLP_ERR_JSON_SCHEMA',
+  );
 });
 
-test('stream error frames carry Clipper\'s error body, the id first when known', () => {
+test("stream error frames carry Clipper's error body, the id first when known", () => {
   const err = new ClipperError('CLP_ERR_APP_NOT_FOUND', "no application named 'x'");
   const withId = JSON.parse(errorFrame('q', false, err) as string) as Record<string, unknown>;
   assert.equal(Object.keys(withId)[0], 'id');

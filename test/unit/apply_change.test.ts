@@ -7,12 +7,24 @@ import { applyChange } from '../../src/state/apply_change.js';
 import { emptySnapshot, type AppRecord, type ModelRecord } from '../../src/state/records.js';
 
 const kApp: AppRecord = {
-  name: 'a', input_type: 'doubles', default_output: '-1', latency_slo_micros: 100_000, linked_models: ['m'],
-  selection_policy: 'default', overload_response: 'status_429',
+  name: 'a',
+  input_type: 'doubles',
+  default_output: '-1',
+  latency_slo_micros: 100_000,
+  linked_models: ['m'],
+  selection_policy: 'default',
+  overload_response: 'status_429',
 };
 const kModel: ModelRecord = {
-  model_name: 'm', model_version: '1', input_type: 'doubles', labels: [], container_name: 'node', model_data_path: '',
-  batch_size: -1, container: null, num_replicas: 1,
+  model_name: 'm',
+  model_version: '1',
+  input_type: 'doubles',
+  labels: [],
+  container_name: 'node',
+  model_data_path: '',
+  batch_size: -1,
+  container: null,
+  num_replicas: 1,
 };
 
 test('record changes apply in place', () => {

@@ -11,8 +11,17 @@ import { ReplyWriter } from '../../src/batching/reply_writer.js';
 import type { ThreadStarter, ThreadTask } from '../../src/batching/threads.js';
 import { InputTypeCode } from '../../src/input_types.js';
 import {
-  cancelModelIndex, cancelToken, copyQueryPayload, DefaultReason, isCancelRecord, queryCount, queryDeadlineMs,
-  queryInputType, queryModelIndex, queryToken, ReplyStatus,
+  cancelModelIndex,
+  cancelToken,
+  copyQueryPayload,
+  DefaultReason,
+  isCancelRecord,
+  queryCount,
+  queryDeadlineMs,
+  queryInputType,
+  queryModelIndex,
+  queryToken,
+  ReplyStatus,
 } from '../../src/ipc/records.js';
 import { RingConsumer, RingProducer } from '../../src/ipc/ring_buffer.js';
 import { SimClock } from '../../sim/sim_clock.js';
@@ -38,7 +47,9 @@ class FakeWorkerEnd {
     this.transferList = transferList;
     this.#queries = new RingConsumer(init.queryRing);
     this.replies = new ReplyWriter(new RingProducer(init.replyRing));
-    this.done = new Promise((resolve) => { this.#finish = resolve; });
+    this.done = new Promise((resolve) => {
+      this.#finish = resolve;
+    });
     init.port.on('message', (msg: WorkerControl) => this.#onControl(msg));
   }
 
@@ -54,9 +65,15 @@ class FakeWorkerEnd {
       if (isCancelRecord(tag, bodyBytes)) {
         out.push({ kind: 'cancel', token: cancelToken(ring, body), modelIndex: cancelModelIndex(ring, body) });
       } else {
-        out.push({ kind: 'query', token: queryToken(ring, body), modelIndex: queryModelIndex(ring, body),
-          deadlineMs: queryDeadlineMs(ring, body), inputType: queryInputType(ring, body), count: queryCount(ring, body),
-          payload: copyQueryPayload(ring, body, bodyBytes) });
+        out.push({
+          kind: 'query',
+          token: queryToken(ring, body),
+          modelIndex: queryModelIndex(ring, body),
+          deadlineMs: queryDeadlineMs(ring, body),
+          inputType: queryInputType(ring, body),
+          count: queryCount(ring, body),
+          payload: copyQueryPayload(ring, body, bodyBytes),
+        });
       }
     });
     return out;
@@ -82,7 +99,12 @@ class FakeThreads implements ThreadStarter<WorkerInit> {
   start(init: WorkerInit, transferList: readonly TransferListItem[]): ThreadTask {
     const worker = new FakeWorkerEnd(init, transferList);
     this.workers.push(worker);
-    return { done: worker.done, destroy: async () => { this.destroyedCount++; } };
+    return {
+      done: worker.done,
+      destroy: async () => {
+        this.destroyedCount++;
+      },
+    };
   }
 
   worker(i: number): FakeWorkerEnd {
@@ -105,12 +127,27 @@ function makePool(threadCount: number, ringBytes = 64 * 1024) {
   const replies: Reply[] = [];
   const states: Array<{ placement: Placement; replicaId: number; connected: boolean; reason: string }> = [];
   const options: BatchingPoolOptions = {
-    threads: threadCount, ringBytes, spinCountWorker: 0, spinCountMain: 0, pollUsMain: 0, pollUsWorker: 0,
+    threads: threadCount,
+    ringBytes,
+    spinCountWorker: 0,
+    spinCountMain: 0,
+    pollUsMain: 0,
+    pollUsWorker: 0,
     shouldPollMain: () => false,
-    connection: { heartbeatMs: 1000, livenessTimeoutMs: 5000, handshakeTimeoutMs: 5000, reconnectDelayMsMin: 100, reconnectDelayMsMax: 5000 },
+    connection: {
+      heartbeatMs: 1000,
+      livenessTimeoutMs: 5000,
+      handshakeTimeoutMs: 5000,
+      reconnectDelayMsMin: 100,
+      reconnectDelayMsMax: 5000,
+    },
   };
-  const pool = new BatchingPool(options, (token, status, reason, text) => replies.push({ token, status, reason, text }),
-    (placement, replicaId, connected, reason) => states.push({ placement, replicaId, connected, reason }), { threads, clock });
+  const pool = new BatchingPool(
+    options,
+    (token, status, reason, text) => replies.push({ token, status, reason, text }),
+    (placement, replicaId, connected, reason) => states.push({ placement, replicaId, connected, reason }),
+    { threads, clock },
+  );
   return { pool, threads, clock, replies, states };
 }
 
@@ -126,7 +163,10 @@ test('start gives each thread its rings and control port; only thread 0 gets the
   const selection = new MessageChannel();
   pool.start(selection.port2);
   assert.equal(threads.workers.length, 3);
-  assert.deepEqual(threads.workers.map((w) => w.init.workerIndex), [0, 1, 2]);
+  assert.deepEqual(
+    threads.workers.map((w) => w.init.workerIndex),
+    [0, 1, 2],
+  );
   assert.ok(threads.worker(0).init.selectionPort !== undefined);
   assert.equal(threads.worker(0).transferList.length, 2);
   assert.equal(threads.worker(1).init.selectionPort, undefined);
@@ -158,7 +198,10 @@ test('models go to the least loaded thread, and control messages reach its worke
   ]);
   const w0 = threads.worker(0);
   await until(() => w0.controls.length === 4);
-  assert.deepEqual(w0.controls.map((m) => m.kind), ['add_model', 'add_model', 'remove_model', 'add_model']);
+  assert.deepEqual(
+    w0.controls.map((m) => m.kind),
+    ['add_model', 'add_model', 'remove_model', 'add_model'],
+  );
   await pool.close();
 });
 
@@ -174,8 +217,18 @@ test('submitted queries and cancels read back field by field with the worker-sid
   const records = threads.worker(0).records();
   assert.equal(records.length, 5);
   const [q1, q2, q3, q4, cancel] = records;
-  assert.deepEqual({ ...q1, payload: undefined }, { kind: 'query', token: 11, modelIndex: p.modelIndex, deadlineMs: 5000.5,
-    inputType: InputTypeCode.Doubles, count: 2, payload: undefined });
+  assert.deepEqual(
+    { ...q1, payload: undefined },
+    {
+      kind: 'query',
+      token: 11,
+      modelIndex: p.modelIndex,
+      deadlineMs: 5000.5,
+      inputType: InputTypeCode.Doubles,
+      count: 2,
+      payload: undefined,
+    },
+  );
   assert.ok(q1?.kind === 'query' && q2?.kind === 'query' && q3?.kind === 'query' && q4?.kind === 'query');
   assert.deepEqual([q1.payload.readDoubleLE(0), q1.payload.readDoubleLE(8)], [1.5, -2.25]);
   assert.deepEqual([q2.token, q2.inputType, q2.count, q2.payload.length], [12, InputTypeCode.Integers, 3, 12]);
@@ -259,7 +312,9 @@ test('stats resolve at the timeout with what arrived when a thread does not answ
   w0.statsModels = [fakeStats(1, 'a')];
   threads.worker(1).statsModels = null;
   const result: { models: ModelActorStats[] | null } = { models: null };
-  const pending = pool.stats().then((models) => { result.models = models; });
+  const pending = pool.stats().then((models) => {
+    result.models = models;
+  });
   // Thread 0 answers, then sends a marker on the same port: once the marker is in, so is the answer.
   await until(() => w0.controls.some((m) => m.kind === 'stats'));
   w0.post({ kind: 'replica_state', modelIndex: 1, replicaId: 0, connected: true, reason: 'marker' });
@@ -271,7 +326,10 @@ test('stats resolve at the timeout with what arrived when a thread does not answ
   assert.ok(result.models === null, 'not before the timeout');
   clock.advanceBy(1);
   await pending;
-  assert.deepEqual((result.models as ModelActorStats[] | null)?.map((m) => m.name), ['a']);
+  assert.deepEqual(
+    (result.models as ModelActorStats[] | null)?.map((m) => m.name),
+    ['a'],
+  );
   assert.equal(clock.pendingTimerCount, 0);
   await pool.close();
 });

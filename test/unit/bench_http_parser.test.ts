@@ -11,15 +11,25 @@ const response = (status: string, body: string, extra = ''): string =>
   `HTTP/1.1 ${status}\r\nDate: x\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 
 test('parser handles pipelined responses split at every byte boundary', () => {
-  const wire = Buffer.from(response('200 OK', '{"output":1,"default":true}')
-    + response('503 Service Unavailable', '{"error":"x"}')
-    + response('200 OK', '{"output":2,"default": false}', 'content-length-x: 9\r\n'));
+  const wire = Buffer.from(
+    response('200 OK', '{"output":1,"default":true}') +
+      response('503 Service Unavailable', '{"error":"x"}') +
+      response('200 OK', '{"output":2,"default": false}', 'content-length-x: 9\r\n'),
+  );
   for (let cut = 1; cut < wire.length; cut++) {
     const got: [number, boolean][] = [];
     const p = new ResponseParser();
     p.feed(wire.subarray(0, cut), (s, d) => got.push([s, d]));
     p.feed(wire.subarray(cut), (s, d) => got.push([s, d]));
-    assert.deepEqual(got, [[200, true], [503, false], [200, false]], `cut at ${cut}`);
+    assert.deepEqual(
+      got,
+      [
+        [200, true],
+        [503, false],
+        [200, false],
+      ],
+      `cut at ${cut}`,
+    );
   }
 });
 
@@ -79,8 +89,20 @@ test('argv: levels, ranges and per-target lists', () => {
   assert.deepEqual(parseLevels('1000:3000:1000,5000', '--rate'), [1000, 2000, 3000, 5000]);
   assert.throws(() => parseLevels('0,1', '--c'), /positive/);
   assert.throws(() => parseLevels('1:5:x1', '--c'), /bad step/);
-  const a = parseArgs(['--url', 'http://127.0.0.1:1,http://127.0.0.1:2/custom', '--shape', 'clipper,v2', '--app=m',
-    '--mode', 'open', '--rate', '100', '--poisson', '--slo-ms', '20']);
+  const a = parseArgs([
+    '--url',
+    'http://127.0.0.1:1,http://127.0.0.1:2/custom',
+    '--shape',
+    'clipper,v2',
+    '--app=m',
+    '--mode',
+    'open',
+    '--rate',
+    '100',
+    '--poisson',
+    '--slo-ms',
+    '20',
+  ]);
   assert.equal(a.mode, 'open');
   assert.equal(a.poisson, true);
   assert.deepEqual(a.rates, [100]);

@@ -34,7 +34,11 @@ test('parses histogram families summed over label sets; ignores counters and sum
   const b = h.get('clipper_batch_size')!;
   assert.equal(b.count, 50);
   assert.equal(b.sum, 110);
-  assert.deepEqual(b.buckets, [{ le: 1, count: 20 }, { le: 4, count: 40 }, { le: Infinity, count: 50 }]);
+  assert.deepEqual(b.buckets, [
+    { le: 1, count: 20 },
+    { le: 4, count: 40 },
+    { le: Infinity, count: 50 },
+  ]);
 });
 
 test('quantiles interpolate inside buckets like histogram_quantile', () => {

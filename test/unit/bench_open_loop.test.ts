@@ -9,7 +9,12 @@ function stallRun(stallFromMs: number, stallToMs: number): LevelRecorder {
   const now = (): number => t;
   const rec = new LevelRecorder(0, 1000, 50);
   const schedule = new OpenLoopSchedule({
-    rateRps: 1000, poisson: false, seed: 1, startMs: 0, endMs: 1000, now,
+    rateRps: 1000,
+    poisson: false,
+    seed: 1,
+    startMs: 0,
+    endMs: 1000,
+    now,
     dispatch: (intendedMs) => {
       rec.onSent(intendedMs, now());
       rec.onResponse(intendedMs, now(), 200, false); // answered at once
@@ -64,8 +69,15 @@ test('requests intended outside the window are not recorded', () => {
 test('constant-rate and Poisson schedules send the expected number of requests, reproducibly', () => {
   const times = (poisson: boolean, seed: number): number[] => {
     const out: number[] = [];
-    const s = new OpenLoopSchedule({ rateRps: 2000, poisson, seed, startMs: 0, endMs: 5000, now: () => 1e9,
-      dispatch: (ms) => out.push(ms) });
+    const s = new OpenLoopSchedule({
+      rateRps: 2000,
+      poisson,
+      seed,
+      startMs: 0,
+      endMs: 5000,
+      now: () => 1e9,
+      dispatch: (ms) => out.push(ms),
+    });
     s.tick();
     assert.equal(s.done, true);
     return out;
@@ -82,6 +94,8 @@ test('constant-rate and Poisson schedules send the expected number of requests, 
 });
 
 test('schedule rejects a non-positive rate', () => {
-  assert.throws(() => new OpenLoopSchedule({ rateRps: 0, poisson: false, seed: 1, startMs: 0, endMs: 1, now: () => 0,
-    dispatch: () => {} }), /rate must be > 0/);
+  assert.throws(
+    () => new OpenLoopSchedule({ rateRps: 0, poisson: false, seed: 1, startMs: 0, endMs: 1, now: () => 0, dispatch: () => {} }),
+    /rate must be > 0/,
+  );
 });

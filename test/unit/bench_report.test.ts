@@ -11,11 +11,27 @@ import { linePlot, niceTicks } from '../../tools/loadgen/svg.js';
 /** A level of `lvl` (open loop) with p99 `p99Ms`; errorShare follows okCount and errorCount unless given. */
 function level(lvl: number, p99Ms: number, extra: Partial<LevelResult> = {}): LevelResult {
   const r: LevelResult = {
-    label: 'srv', mode: 'open', level: lvl, offeredRps: lvl, connections: 8, durationS: 2, sent: lvl * 2,
-    responses: lvl * 2, okCount: lvl * 2, throughputRps: lvl,
+    label: 'srv',
+    mode: 'open',
+    level: lvl,
+    offeredRps: lvl,
+    connections: 8,
+    durationS: 2,
+    sent: lvl * 2,
+    responses: lvl * 2,
+    okCount: lvl * 2,
+    throughputRps: lvl,
     latencyUs: { count: lvl * 2, min: 100, mean: 500, p50: 400, p90: 800, p99: p99Ms * 1000, p999: p99Ms * 1200, max: p99Ms * 1500 },
-    sloMs: 10, withinSloShare: 0.995, defaultShare: 0, errorCount: 0, errorShare: 0, errors: {}, statusCounts: { 200: lvl * 2 },
-    sendLagP99Us: 300, generatorCpuPct: 40, generatorBottleneck: null,
+    sloMs: 10,
+    withinSloShare: 0.995,
+    defaultShare: 0,
+    errorCount: 0,
+    errorShare: 0,
+    errors: {},
+    statusCounts: { 200: lvl * 2 },
+    sendLagP99Us: 300,
+    generatorCpuPct: 40,
+    generatorBottleneck: null,
     metrics: { batchSize: { clipper_batch_size: { count: 10, mean: lvl / 100, p50: 1, p99: 4 } }, queueTime: {} },
     ...extra,
   };
@@ -24,7 +40,9 @@ function level(lvl: number, p99Ms: number, extra: Partial<LevelResult> = {}): Le
 }
 
 const results = (levels: LevelResult[]): BenchResults => ({
-  startedAt: '2026-01-01T00:00:00.000Z', config: { sloMs: 10, note: 'a "quoted", <tag>' }, generatorCpuPct: 55,
+  startedAt: '2026-01-01T00:00:00.000Z',
+  config: { sloMs: 10, note: 'a "quoted", <tag>' },
+  generatorCpuPct: 55,
   targets: [{ label: 'srv', description: 'http://127.0.0.1:1/a/predict (clipper)', levels, recommendation: recommend(levels) }],
 });
 
@@ -38,9 +56,16 @@ function parseCsv(text: string): string[][] {
     for (let i = 0; i < line.length; i++) {
       const ch = line[i]!;
       if (quoted) {
-        if (ch === '"' && line[i + 1] === '"') { cur += '"'; i++; } else if (ch === '"') quoted = false; else cur += ch;
+        if (ch === '"' && line[i + 1] === '"') {
+          cur += '"';
+          i++;
+        } else if (ch === '"') quoted = false;
+        else cur += ch;
       } else if (ch === '"') quoted = true;
-      else if (ch === ',') { cells.push(cur); cur = ''; } else cur += ch;
+      else if (ch === ',') {
+        cells.push(cur);
+        cur = '';
+      } else cur += ch;
     }
     cells.push(cur);
     rows.push(cells);
@@ -54,7 +79,10 @@ test('recommendation: highest level whose p99 meets the SLO with few errors', ()
   assert.equal(rec.level, 2000);
   assert.equal(rec.p99Ms, 6);
   assert.equal(rec.batchSizeMean, 20);
-  assert.match(rec.text, /2000 req\/s offered \(2000 successful req\/s, p99 6\.00 ms, 0\.00% errors, 8 connections, mean batch size 20\.00 queries\)/);
+  assert.match(
+    rec.text,
+    /2000 req\/s offered \(2000 successful req\/s, p99 6\.00 ms, 0\.00% errors, 8 connections, mean batch size 20\.00 queries\)/,
+  );
   assert.equal(meetsSlo(levels[3]!), false); // 500 errors of 8500 > 1%
   assert.equal(recommend([level(1000, 11)]), null);
   assert.equal(recommend([level(1000, 1, { okCount: 0 })]), null);
@@ -68,7 +96,11 @@ test('recommendation: a level of 404s or default outputs, however fast, is never
   const defaults = level(5000, 0.2, { okCount: 5000, errorCount: 5000, errors: { 'default output': 5000 }, defaultShare: 0.5 });
   assert.equal(defaults.errorShare, 0.5);
   assert.equal(recommend([level(1000, 2), defaults])!.level, 1000, 'the level with half default outputs is skipped');
-  assert.equal(recommend([level(1000, 2, { okCount: 990, errorCount: 10, errors: { 'HTTP 503': 10 } })])!.level, 1000, '1% errors is allowed');
+  assert.equal(
+    recommend([level(1000, 2, { okCount: 990, errorCount: 10, errors: { 'HTTP 503': 10 } })])!.level,
+    1000,
+    '1% errors is allowed',
+  );
   assert.equal(recommend([level(1000, 2, { okCount: 989, errorCount: 11, errors: { 'HTTP 503': 11 } })]), null, 'over 1% is not');
   const table = formatTable(results([notFound]));
   assert.match(table, /srv: nothing recommended: no level had p99 <= 10 ms with <= 1% errors \(errors: 10000 HTTP 404\)/);
@@ -78,16 +110,20 @@ test('recommendation: a level of 404s or default outputs, however fast, is never
 });
 
 test('queue time in the recommendation carries its unit from the metric family name', () => {
-  const withQueue = (name: string, mean: number): LevelResult => level(1000, 2, {
-    metrics: { batchSize: {}, queueTime: { [name]: { count: 5, mean, p50: mean, p99: mean } } } });
+  const withQueue = (name: string, mean: number): LevelResult =>
+    level(1000, 2, {
+      metrics: { batchSize: {}, queueTime: { [name]: { count: 5, mean, p50: mean, p99: mean } } },
+    });
   assert.match(recommend([withQueue('clipper_model_queue_seconds', 0.00052)])!.text, /mean queue time 0\.520 ms\)/);
   assert.match(recommend([withQueue('x_queue_us', 520)])!.text, /mean queue time 520 µs\)/);
   assert.match(recommend([withQueue('x_queue_depth', 3)])!.text, /mean queue time 3\.00 \(unit of x_queue_depth\)\)/);
 });
 
 test('CSV and JSON parse back with one row per level', () => {
-  const r = results([level(1000, 2), level(2000, 12, { errors: { ECONNRESET: 2, timeout: 1 }, errorCount: 3,
-    generatorBottleneck: 'generator CPU 95% of a core' })]);
+  const r = results([
+    level(1000, 2),
+    level(2000, 12, { errors: { ECONNRESET: 2, timeout: 1 }, errorCount: 3, generatorBottleneck: 'generator CPU 95% of a core' }),
+  ]);
   const rows = parseCsv(toCsv(r));
   assert.deepEqual(rows[0], [...kCsvColumns]);
   assert.equal(rows.length, 3);

@@ -3,13 +3,27 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeErrors, noSuccessMessage, summarizeFailures, totalFailures, type TargetDescription } from '../../tools/loadgen/summary.js';
 
-const target = (extra: Partial<TargetDescription> = {}): TargetDescription =>
-  ({ label: '127.0.0.1:1337', app: 'x', shape: 'clipper', url: 'http://127.0.0.1:1337/', ...extra });
+const target = (extra: Partial<TargetDescription> = {}): TargetDescription => ({
+  label: '127.0.0.1:1337',
+  app: 'x',
+  shape: 'clipper',
+  url: 'http://127.0.0.1:1337/',
+  ...extra,
+});
 
 test('summarizeFailures: non-2xx answers, default outputs and transport errors are all errors', () => {
   const s = summarizeFailures({
-    responses: 100, defaults: 10, statusCounts: new Map([[200, 80], [404, 15], [503, 5]]),
-    transportErrors: new Map([['ECONNRESET', 2], ['timeout', 3]]),
+    responses: 100,
+    defaults: 10,
+    statusCounts: new Map([
+      [200, 80],
+      [404, 15],
+      [503, 5],
+    ]),
+    transportErrors: new Map([
+      ['ECONNRESET', 2],
+      ['timeout', 3],
+    ]),
   });
   assert.equal(s.requestCount, 105);
   assert.equal(s.okCount, 70);
@@ -35,9 +49,15 @@ test('noSuccessMessage names what came back and what to check', () => {
   assert.equal(noSuccessMessage(all404, target({ shape: 'v2' })), "[127.0.0.1:1337] all 5231 answers were HTTP 404: is model 'x' loaded?");
   assert.match(noSuccessMessage(all404, target({ app: null, url: 'http://h:1/p' }))!, /is http:\/\/h:1\/p the right URL\?$/);
   const defaults = totalFailures([{ okCount: 0, errorCount: 40, errors: { 'default output': 40 } }]);
-  assert.match(noSuccessMessage(defaults, target())!, /^\[127\.0\.0\.1:1337\] all 40 answers were default outputs: does app 'x' have a linked model/);
+  assert.match(
+    noSuccessMessage(defaults, target())!,
+    /^\[127\.0\.0\.1:1337\] all 40 answers were default outputs: does app 'x' have a linked model/,
+  );
   const refused = totalFailures([{ okCount: 0, errorCount: 7, errors: { ECONNREFUSED: 7 } }]);
-  assert.equal(noSuccessMessage(refused, target()), '[127.0.0.1:1337] all 7 requests failed with ECONNREFUSED: is a server listening at http://127.0.0.1:1337/?');
+  assert.equal(
+    noSuccessMessage(refused, target()),
+    '[127.0.0.1:1337] all 7 requests failed with ECONNREFUSED: is a server listening at http://127.0.0.1:1337/?',
+  );
   const mixed = totalFailures([{ okCount: 0, errorCount: 12, errors: { 'HTTP 500': 10, 'default output': 2 } }]);
   assert.match(noSuccessMessage(mixed, target())!, /no successful answer in 12 requests \(10 HTTP 500, 2 default output\)/);
   assert.match(noSuccessMessage(totalFailures([]), target())!, /no request was answered or failed/);

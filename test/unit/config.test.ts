@@ -34,8 +34,11 @@ test('bad options are refused, naming the option', () => {
 
 test('the scheduler takes its defaults from the config (one home for defaults)', () => {
   assert.deepEqual(schedulerOptionsOf(kDefaultConfig), {
-    batchSizeCap: kDefaultConfig.batchSizeMax, batchWaitMs: kDefaultConfig.batchWaitMs, queueBound: kDefaultConfig.queueBound,
-    inFlightPerReplica: kDefaultConfig.inFlightBatchesPerReplica, inFlightTimeoutMs: kDefaultConfig.inFlightTimeoutMs,
+    batchSizeCap: kDefaultConfig.batchSizeMax,
+    batchWaitMs: kDefaultConfig.batchWaitMs,
+    queueBound: kDefaultConfig.queueBound,
+    inFlightPerReplica: kDefaultConfig.inFlightBatchesPerReplica,
+    inFlightTimeoutMs: kDefaultConfig.inFlightTimeoutMs,
   });
   const resolved = resolveSchedulerOptions();
   for (const [option, value] of Object.entries(schedulerOptionsOf(kDefaultConfig))) {
@@ -44,9 +47,16 @@ test('the scheduler takes its defaults from the config (one home for defaults)',
 });
 
 test('refusals are ClipperErrors whose details name the bare option', () => {
-  assert.throws(() => resolveConfig({ queueBound: 0 }), (err: unknown) =>
-    err instanceof ClipperError && err.code === 'CLP_ERR_INVALID_ARG' && err.details?.option === 'queueBound'
-    && /^config\.queueBound must be an integer in \[1, 10000000\] \(got 0\)$/.test(err.message));
-  assert.throws(() => resolveSchedulerOptions({ sloBudgetFraction: 0 }), (err: unknown) =>
-    err instanceof ClipperError && /^scheduler\.sloBudgetFraction must be a number in \(0, 1\]/.test(err.message));
+  assert.throws(
+    () => resolveConfig({ queueBound: 0 }),
+    (err: unknown) =>
+      err instanceof ClipperError &&
+      err.code === 'CLP_ERR_INVALID_ARG' &&
+      err.details?.option === 'queueBound' &&
+      /^config\.queueBound must be an integer in \[1, 10000000\] \(got 0\)$/.test(err.message),
+  );
+  assert.throws(
+    () => resolveSchedulerOptions({ sloBudgetFraction: 0 }),
+    (err: unknown) => err instanceof ClipperError && /^scheduler\.sloBudgetFraction must be a number in \(0, 1\]/.test(err.message),
+  );
 });

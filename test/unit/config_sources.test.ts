@@ -6,7 +6,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { kDefaultConfig } from '../../src/config.js';
 import {
-  configFromSources, envNameOf, flagNameOf, formatEffectiveConfig, kConfigOptions, kindOf, parseStartArgv,
+  configFromSources,
+  envNameOf,
+  flagNameOf,
+  formatEffectiveConfig,
+  kConfigOptions,
+  kindOf,
+  parseStartArgv,
   type ConfigSourcesInput,
 } from '../../src/config_sources.js';
 
@@ -14,7 +20,8 @@ const kFile = '/etc/clipper.json';
 
 function sources(argv: string[], env: Record<string, string> = {}, fileText?: string): ReturnType<typeof configFromSources> {
   const input: ConfigSourcesInput = {
-    argv, env,
+    argv,
+    env,
     readText: (filePath) => {
       if (fileText === undefined || filePath !== kFile) throw new Error(`ENOENT: no such file ${filePath}`);
       return fileText;
@@ -34,8 +41,18 @@ test('names: CLIPPER_<OPTION_IN_UPPER_SNAKE> and --<option-in-kebab-case>', () =
   assert.equal(kindOf('containers'), 'enum');
   assert.equal(kindOf('state'), 'string');
   // Variables that mean something else elsewhere are never an option's name.
-  const taken = ['CLIPPER_NODE_FLAGS', 'CLIPPER_MODELS_DIR', 'CLIPPER_PYTHON', 'CLIPPER_TEST_CONCURRENCY', 'CLIPPER_TEST_SEED',
-    'CLIPPER_MODEL_NAME', 'CLIPPER_MODEL_VERSION', 'CLIPPER_INPUT_TYPE', 'CLIPPER_REPLICA_ID', 'CLIPPER_CLUSTER'];
+  const taken = [
+    'CLIPPER_NODE_FLAGS',
+    'CLIPPER_MODELS_DIR',
+    'CLIPPER_PYTHON',
+    'CLIPPER_TEST_CONCURRENCY',
+    'CLIPPER_TEST_SEED',
+    'CLIPPER_MODEL_NAME',
+    'CLIPPER_MODEL_VERSION',
+    'CLIPPER_INPUT_TYPE',
+    'CLIPPER_REPLICA_ID',
+    'CLIPPER_CLUSTER',
+  ];
   const names = new Set(kConfigOptions.map(envNameOf));
   for (const name of taken) assert.ok(!names.has(name), name);
   for (const name of names) assert.ok(!name.startsWith('CLIPPER_BENCH_'), name);
@@ -71,9 +88,21 @@ test('precedence: flags > environment > config file > defaults, per option', () 
 });
 
 test('every option has a flag and a variable, parsed by its type; aliases and --flag=value work', () => {
-  const s = sources(['--threads', '3', '--batch-wait-ms=0.25', '--selection-seed', '-5', '--containers', 'docker',
-    '--docker-host', 'tcp://127.0.0.1:2375', '--print-config'],
-  { CLIPPER_SELECTION_THREAD: 'own', CLIPPER_RING_BYTES: '0x20000', CLIPPER_QUEUE_BOUND: '10_000', CLIPPER_STATE: 'redis://h:1' });
+  const s = sources(
+    [
+      '--threads',
+      '3',
+      '--batch-wait-ms=0.25',
+      '--selection-seed',
+      '-5',
+      '--containers',
+      'docker',
+      '--docker-host',
+      'tcp://127.0.0.1:2375',
+      '--print-config',
+    ],
+    { CLIPPER_SELECTION_THREAD: 'own', CLIPPER_RING_BYTES: '0x20000', CLIPPER_QUEUE_BOUND: '10_000', CLIPPER_STATE: 'redis://h:1' },
+  );
   assert.equal(s.config.batchingThreads, 3);
   assert.equal(s.sources.batchingThreads, 'flag --threads');
   assert.equal(s.config.batchWaitMs, 0.25);
@@ -95,8 +124,14 @@ test('every option has a flag and a variable, parsed by its type; aliases and --
 
 test('unknown and empty CLIPPER_* variables are ignored', () => {
   const s = sources([], {
-    CLIPPER_NODE_FLAGS: 'off', CLIPPER_MODELS_DIR: '/x', CLIPPER_PYTHON: '/usr/bin/python3', CLIPPER_BENCH_THREADS: 'x',
-    CLIPPER_TEST_CONCURRENCY: 'lots', CLIPPER_NO_SUCH_OPTION: 'y', CLIPPER_QUERY_PORT: '', cacheBytesMax: '0',
+    CLIPPER_NODE_FLAGS: 'off',
+    CLIPPER_MODELS_DIR: '/x',
+    CLIPPER_PYTHON: '/usr/bin/python3',
+    CLIPPER_BENCH_THREADS: 'x',
+    CLIPPER_TEST_CONCURRENCY: 'lots',
+    CLIPPER_NO_SUCH_OPTION: 'y',
+    CLIPPER_QUERY_PORT: '',
+    cacheBytesMax: '0',
   });
   assert.deepEqual({ ...s.config }, { ...kDefaultConfig });
 });
@@ -104,15 +139,27 @@ test('unknown and empty CLIPPER_* variables are ignored', () => {
 test('refusals name the option and the source that set it', () => {
   const refused: Array<[() => unknown, RegExp]> = [
     [() => sources(['--cache-bytes-max', 'lots']), /flag --cache-bytes-max: cacheBytesMax must be an integer \(got "lots"\)$/],
-    [() => sources(['--cache-bytes-max', '100']), /config\.cacheBytesMax must be 0 \(off\) or at least 4096 \(got 100\), set by flag --cache-bytes-max/],
+    [
+      () => sources(['--cache-bytes-max', '100']),
+      /config\.cacheBytesMax must be 0 \(off\) or at least 4096 \(got 100\), set by flag --cache-bytes-max/,
+    ],
     [() => sources([], { CLIPPER_QUERY_PORT: '1.5' }), /env CLIPPER_QUERY_PORT: queryPort must be an integer/],
     [() => sources([], { CLIPPER_BATCH_WAIT_MS: 'soon' }), /env CLIPPER_BATCH_WAIT_MS: batchWaitMs must be a number/],
     [() => sources([], { CLIPPER_QUERY_PORT: '70000' }), /config\.queryPort .*, set by env CLIPPER_QUERY_PORT$/],
-    [() => sources([], { CLIPPER_CONTAINERS: 'podman' }), /config\.containers must be 'local' or 'docker' .*, set by env CLIPPER_CONTAINERS/],
-    [() => sources(['--config', kFile], {}, '{"ringBytes": 100000}'), /config\.ringBytes must be a power of two .*, set by file \/etc\/clipper\.json/],
+    [
+      () => sources([], { CLIPPER_CONTAINERS: 'podman' }),
+      /config\.containers must be 'local' or 'docker' .*, set by env CLIPPER_CONTAINERS/,
+    ],
+    [
+      () => sources(['--config', kFile], {}, '{"ringBytes": 100000}'),
+      /config\.ringBytes must be a power of two .*, set by file \/etc\/clipper\.json/,
+    ],
     [() => sources(['--config', kFile], {}, '{"cacheBytesMax": "0"}'), /config\.cacheBytesMax .*, set by file/],
     [() => sources(['--config', kFile], {}, '{"cacheBytes": 0}'), /config file \/etc\/clipper\.json: unknown option 'cacheBytes'/],
-    [() => sources(['--config', kFile], {}, '{"cache_bytes_max": 0}'), /unknown option 'cache_bytes_max' \(did you mean 'cacheBytesMax'\?\)/],
+    [
+      () => sources(['--config', kFile], {}, '{"cache_bytes_max": 0}'),
+      /unknown option 'cache_bytes_max' \(did you mean 'cacheBytesMax'\?\)/,
+    ],
     [() => sources(['--config', kFile], {}, '[1]'), /config file \/etc\/clipper\.json must hold a JSON object/],
     [() => sources(['--config', kFile], {}, '{oops'), /config file \/etc\/clipper\.json is not JSON/],
     [() => sources(['--config', '/nowhere.json']), /config file \/nowhere\.json cannot be read/],
@@ -132,7 +179,8 @@ test('parse_start_argv keeps the flags in order; --print-config output is the co
   ]);
   assert.equal(args.help, true);
   const printed = JSON.parse(formatEffectiveConfig(sources(['--cache-bytes-max', '0']))) as {
-    config: Record<string, unknown>; sources: Record<string, string>;
+    config: Record<string, unknown>;
+    sources: Record<string, string>;
   };
   assert.equal(printed.config.cacheBytesMax, 0);
   assert.equal(printed.sources.cacheBytesMax, 'flag --cache-bytes-max');

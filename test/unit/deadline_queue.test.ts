@@ -19,15 +19,28 @@ test('pops in deadline order, ties in insertion order', () => {
   q.push({ token: 4, deadlineMs: 10 });
   assert.equal(q.size, 4);
   assert.equal(q.peek()?.token, 2);
-  assert.deepEqual([q.pop(), q.pop(), q.pop(), q.pop()].map((i) => i?.token), [2, 4, 3, 1]);
+  assert.deepEqual(
+    [q.pop(), q.pop(), q.pop(), q.pop()].map((i) => i?.token),
+    [2, 4, 3, 1],
+  );
   assert.equal(q.pop(), undefined);
   assert.equal(q.size, 0);
 });
 
 test('peekAt walks pop order without popping', () => {
   const q = new DeadlineQueue<Item>();
-  for (const [token, d] of [[1, 5], [2, 3], [3, 9], [4, 1], [5, 3]] as const) q.push({ token, deadlineMs: d });
-  assert.deepEqual([0, 1, 2, 3, 4].map((k) => q.peekAt(k)?.token), [4, 2, 5, 1, 3]);
+  for (const [token, d] of [
+    [1, 5],
+    [2, 3],
+    [3, 9],
+    [4, 1],
+    [5, 3],
+  ] as const)
+    q.push({ token, deadlineMs: d });
+  assert.deepEqual(
+    [0, 1, 2, 3, 4].map((k) => q.peekAt(k)?.token),
+    [4, 2, 5, 1, 3],
+  );
   assert.equal(q.size, 5);
   assert.equal(q.peekAt(5), undefined);
 });
@@ -40,7 +53,10 @@ test('remove by token keeps the heap valid; unknown tokens and duplicates', () =
   assert.equal(q.has(4), false);
   assert.equal(q.has(5), true);
   assert.throws(() => q.push({ token: 5, deadlineMs: 1 }), /already queued/);
-  assert.deepEqual(Array.from({ length: 6 }, () => q.pop()!.token), [7, 6, 5, 3, 2, 1]);
+  assert.deepEqual(
+    Array.from({ length: 6 }, () => q.pop()!.token),
+    [7, 6, 5, 3, 2, 1],
+  );
 });
 
 for (const seed of [1, 2, 3, 42, 1234]) {

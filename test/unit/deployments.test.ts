@@ -12,29 +12,49 @@ import { emptySnapshot, type AppRecord, type ModelRecord } from '../../src/state
 
 function model(version: string, extra: Partial<ModelRecord> = {}): ModelRecord {
   return {
-    model_name: 'm', model_version: version, input_type: 'doubles', labels: [], container_name: 'node', model_data_path: '',
-    batch_size: -1, container: { runtime: 'node', entry: 'm.js' }, num_replicas: 1, ...extra,
+    model_name: 'm',
+    model_version: version,
+    input_type: 'doubles',
+    labels: [],
+    container_name: 'node',
+    model_data_path: '',
+    batch_size: -1,
+    container: { runtime: 'node', entry: 'm.js' },
+    num_replicas: 1,
+    ...extra,
   };
 }
 
 const kApp: AppRecord = {
-  name: 'a', input_type: 'doubles', default_output: '-1', latency_slo_micros: 100_000, linked_models: ['m'],
-  selection_policy: 'default', overload_response: 'status_429',
+  name: 'a',
+  input_type: 'doubles',
+  default_output: '-1',
+  latency_slo_micros: 100_000,
+  linked_models: ['m'],
+  selection_policy: 'default',
+  overload_response: 'status_429',
 };
 
 function harness() {
   const log: string[] = [];
   let nextIndex = 1;
   const pool: ActorPool = {
-    addModel: (spec) => { log.push(`add ${spec.name}:${spec.version} batch ${spec.scheduler.batchSize}`); return { workerIndex: 0, modelIndex: nextIndex++ }; },
+    addModel: (spec) => {
+      log.push(`add ${spec.name}:${spec.version} batch ${spec.scheduler.batchSize}`);
+      return { workerIndex: 0, modelIndex: nextIndex++ };
+    },
     removeModel: (p) => log.push(`remove #${p.modelIndex}`),
     addReplica: (p, id) => log.push(`replica+ #${p.modelIndex}/${id}`),
     removeReplica: (p, id) => log.push(`replica- #${p.modelIndex}/${id}`),
   };
   const running: ReplicaInfo[] = [];
   const manager: ReplicaManager = {
-    ensure: async (m) => { log.push(`ensure ${m.model_name}:${m.model_version} x${m.num_replicas}`); },
-    remove: async (name, version) => { log.push(`stop ${name}:${version}`); },
+    ensure: async (m) => {
+      log.push(`ensure ${m.model_name}:${m.model_version} x${m.num_replicas}`);
+    },
+    remove: async (name, version) => {
+      log.push(`stop ${name}:${version}`);
+    },
     list: () => running,
     logs: async () => [],
   };
@@ -43,7 +63,12 @@ function harness() {
   const changed: Array<ReadonlyMap<string, Placement>> = [];
   const deleted: string[] = [];
   const d = new Deployments({
-    pool, manager, cache, cacheOn: true, scheduler: { queueBound: 10 }, connectTimeoutMs: 50,
+    pool,
+    manager,
+    cache,
+    cacheOn: true,
+    scheduler: { queueBound: 10 },
+    connectTimeoutMs: 50,
     onAppDeleted: (name) => deleted.push(name),
     onChanged: (_s, placements) => changed.push(new Map(placements)),
   });
@@ -57,14 +82,28 @@ test('a model put places an actor, starts replicas and completes once a worker c
   assert.equal(h.cacheOn.get(1), false, 'the model opted out of the cache');
   assert.deepEqual([...h.changed.at(-1)!.keys()], ['m:1']);
   let done = false;
-  const deploy = h.d.waitForDeploy('m', '1').then(() => { done = true; });
+  const deploy = h.d.waitForDeploy('m', '1').then(() => {
+    done = true;
+  });
   await new Promise((r) => setImmediate(r));
   assert.equal(done, false, 'not done before a ready connection');
   h.d.onReplicaStarted({ model: 'm', version: '1', replicaId: 0, host: '127.0.0.1', port: 1 });
   h.d.onReplicaState({ workerIndex: 0, modelIndex: 1 }, 0, true);
   await deploy;
-  h.running.push({ model: 'm', version: '1', replicaId: 0, host: '127.0.0.1', port: 1, state: 'running', pid: 1,
-    restartCount: 0, manager: 'local', containerId: null, image: null, health: 'none' });
+  h.running.push({
+    model: 'm',
+    version: '1',
+    replicaId: 0,
+    host: '127.0.0.1',
+    port: 1,
+    state: 'running',
+    pid: 1,
+    restartCount: 0,
+    manager: 'local',
+    containerId: null,
+    image: null,
+    health: 'none',
+  });
   assert.equal(h.d.replicas()[0]!.connected, true);
   h.d.close();
 });

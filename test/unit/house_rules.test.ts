@@ -17,8 +17,20 @@ import ts from 'typescript';
 
 /** Node and package modules that do I/O: selection policies must stay pure functions of their inputs. */
 const kIoModules = [
-  'node:net', 'node:fs', 'node:http', 'node:https', 'node:http2', 'node:tls', 'node:dns', 'node:dgram',
-  'node:child_process', 'node:worker_threads', 'ioredis', 'dockerode', 'uWebSockets.js', 'undici',
+  'node:net',
+  'node:fs',
+  'node:http',
+  'node:https',
+  'node:http2',
+  'node:tls',
+  'node:dns',
+  'node:dgram',
+  'node:child_process',
+  'node:worker_threads',
+  'ioredis',
+  'dockerode',
+  'uWebSockets.js',
+  'undici',
 ];
 
 interface LayerRule {
@@ -34,32 +46,61 @@ interface LayerRule {
 }
 
 const kLayerRules: readonly LayerRule[] = [
-  { files: ['src/'], mayNotImport: ['bench/', 'test/', 'tools/', 'sim/'],
-    why: 'the shipped package stands alone: the load generator and the simulator are tools beside it' },
-  { files: ['src/'], filesExcept: ['src/cli/'], mayNotImport: ['src/cli/'],
-    why: 'the CLI is the top floor: it may use everything, nothing uses it' },
-  { files: ['src/frontend/'],
+  {
+    files: ['src/'],
+    mayNotImport: ['bench/', 'test/', 'tools/', 'sim/'],
+    why: 'the shipped package stands alone: the load generator and the simulator are tools beside it',
+  },
+  {
+    files: ['src/'],
+    filesExcept: ['src/cli/'],
+    mayNotImport: ['src/cli/'],
+    why: 'the CLI is the top floor: it may use everything, nothing uses it',
+  },
+  {
+    files: ['src/frontend/'],
     mayNotImport: ['src/rpc/', 'src/containers/', 'src/batching/', 'src/ipc/', 'src/state/', 'src/cache/', 'src/admin/'],
-    why: 'frontend/ holds protocol codecs only: they parse into the query core and encode its answers' },
-  { files: ['src/query/'],
-    mayNotImport: ['src/frontend/', 'src/http/', 'src/admin/', 'src/rpc/', 'src/containers/', 'src/state/', 'src/cli/',
-      'src/batching/', 'src/ipc/'],
+    why: 'frontend/ holds protocol codecs only: they parse into the query core and encode its answers',
+  },
+  {
+    files: ['src/query/'],
+    mayNotImport: [
+      'src/frontend/',
+      'src/http/',
+      'src/admin/',
+      'src/rpc/',
+      'src/containers/',
+      'src/state/',
+      'src/cli/',
+      'src/batching/',
+      'src/ipc/',
+    ],
     butMay: ['src/batching/protocol.ts', 'src/ipc/records.ts'],
-    why: 'query/ is the pure main-thread core: it reaches the pool through its ports; from below only the contract' },
-  { files: ['src/selection/policies/'], mayNotImport: kIoModules,
+    why: 'query/ is the pure main-thread core: it reaches the pool through its ports; from below only the contract',
+  },
+  {
+    files: ['src/selection/policies/'],
+    mayNotImport: kIoModules,
     srcOnly: ['src/selection/policies/', 'src/lib/', 'src/errors.ts'],
-    why: 'policies are pure decisions: no I/O, nothing but themselves, lib/ and errors' },
-  { files: ['src/lib/'], srcOnly: ['src/lib/', 'src/errors.ts'],
-    why: 'lib/ holds the primitives every floor stands on' },
-  { files: ['src/batching/', 'src/ipc/'],
+    why: 'policies are pure decisions: no I/O, nothing but themselves, lib/ and errors',
+  },
+  { files: ['src/lib/'], srcOnly: ['src/lib/', 'src/errors.ts'], why: 'lib/ holds the primitives every floor stands on' },
+  {
+    files: ['src/batching/', 'src/ipc/'],
     mayNotImport: ['src/frontend/', 'src/query/', 'src/admin/', 'src/http/', 'src/containers/', 'src/cli/'],
-    why: 'the batching side knows no protocol, no query core and no way of starting replicas' },
-  { files: ['src/rpc/'], mayNotImport: ['src/batching/', 'src/frontend/', 'src/query/', 'src/admin/'],
-    why: 'the replica connection sits below batching' },
-  { files: ['src/http/'], mayNotImport: ['src/frontend/', 'src/query/', 'src/admin/'],
-    why: 'the HTTP edge is shared by both servers, so it knows neither' },
-  { files: ['src/admin/'], mayNotImport: ['src/frontend/'],
-    why: 'the management API shares the HTTP edge, not the query server' },
+    why: 'the batching side knows no protocol, no query core and no way of starting replicas',
+  },
+  {
+    files: ['src/rpc/'],
+    mayNotImport: ['src/batching/', 'src/frontend/', 'src/query/', 'src/admin/'],
+    why: 'the replica connection sits below batching',
+  },
+  {
+    files: ['src/http/'],
+    mayNotImport: ['src/frontend/', 'src/query/', 'src/admin/'],
+    why: 'the HTTP edge is shared by both servers, so it knows neither',
+  },
+  { files: ['src/admin/'], mayNotImport: ['src/frontend/'], why: 'the management API shares the HTTP edge, not the query server' },
 ];
 
 /** Size limits, over these folders (test/ and bench/ are not held to them). */
@@ -185,13 +226,23 @@ function lineCount(text: string): number {
 }
 
 type FunctionNode =
-  | ts.FunctionDeclaration | ts.MethodDeclaration | ts.ConstructorDeclaration | ts.GetAccessorDeclaration
-  | ts.SetAccessorDeclaration | ts.FunctionExpression | ts.ArrowFunction;
+  | ts.FunctionDeclaration
+  | ts.MethodDeclaration
+  | ts.ConstructorDeclaration
+  | ts.GetAccessorDeclaration
+  | ts.SetAccessorDeclaration
+  | ts.FunctionExpression
+  | ts.ArrowFunction;
 
 function isFunctionWithBody(node: ts.Node): node is FunctionNode & { body: ts.Node } {
-  const fn = ts.isFunctionDeclaration(node) || ts.isMethodDeclaration(node) || ts.isConstructorDeclaration(node)
-    || ts.isGetAccessorDeclaration(node) || ts.isSetAccessorDeclaration(node) || ts.isFunctionExpression(node)
-    || ts.isArrowFunction(node);
+  const fn =
+    ts.isFunctionDeclaration(node) ||
+    ts.isMethodDeclaration(node) ||
+    ts.isConstructorDeclaration(node) ||
+    ts.isGetAccessorDeclaration(node) ||
+    ts.isSetAccessorDeclaration(node) ||
+    ts.isFunctionExpression(node) ||
+    ts.isArrowFunction(node);
   return fn && node.body !== undefined;
 }
 
@@ -339,7 +390,9 @@ function report(title: string, offenders: readonly string[]): void {
 }
 
 test('layers: no file in src/ imports what its layer must not', () => {
-  const offenders = listFiles('src').filter(isCode).flatMap((rel) => layerViolations(parse(rel)));
+  const offenders = listFiles('src')
+    .filter(isCode)
+    .flatMap((rel) => layerViolations(parse(rel)));
   report('imports across the layer fences (docs/house_rules.md)', offenders);
 });
 
@@ -356,7 +409,12 @@ test(`sizes: files up to ${kFileLinesMax} lines, functions up to ${kFunctionLine
 
 test('comments in src/ name only files that exist', () => {
   const exists = makeFileIndex(listFiles(''));
-  report('stale file names in comments', listFiles('src').filter(isCode).flatMap((rel) => staleFileRefs(parse(rel), exists)));
+  report(
+    'stale file names in comments',
+    listFiles('src')
+      .filter(isCode)
+      .flatMap((rel) => staleFileRefs(parse(rel), exists)),
+  );
 });
 
 test('package.json main, types, exports and bin point at files that exist', () => {
@@ -375,9 +433,10 @@ test('the import check flags each kind of import that crosses a fence', () => {
     "import { parse } from '../http/body.js';",
   ].join('\n');
   const found = layerViolations(parse('src/frontend/codec.ts', src));
-  assert.deepEqual(found.map((s) => s.split(' ')[0]), [
-    'src/frontend/codec.ts:1', 'src/frontend/codec.ts:2', 'src/frontend/codec.ts:3', 'src/frontend/codec.ts:4', 'src/frontend/codec.ts:5',
-  ]);
+  assert.deepEqual(
+    found.map((s) => s.split(' ')[0]),
+    ['src/frontend/codec.ts:1', 'src/frontend/codec.ts:2', 'src/frontend/codec.ts:3', 'src/frontend/codec.ts:4', 'src/frontend/codec.ts:5'],
+  );
 });
 
 test('the import check knows its exceptions and module names', () => {
@@ -405,7 +464,14 @@ test('the size check counts functions from their first line to the end of their 
     `class K {\n  method(): void {\n${body(kFunctionLinesMax)}\n  }\n}`,
   ].join('\n');
   const sizes = functionSizes(parse('src/x.ts', src));
-  assert.deepEqual(sizes.map((f) => [f.name, f.lines]), [['long', 71], ['short', 70], ['K.method', 72]]);
+  assert.deepEqual(
+    sizes.map((f) => [f.name, f.lines]),
+    [
+      ['long', 71],
+      ['short', 70],
+      ['K.method', 72],
+    ],
+  );
   assert.deepEqual(sizeOffenders(parse('src/x.ts', src)).functions, ['src/x.ts:2 long: 71 lines', 'src/x.ts:144 K.method: 72 lines']);
   assert.equal(sizeOffenders(parse('src/y.ts', 'let x = 0;\n'.repeat(kFileLinesMax + 1))).files.length, 1);
 });

@@ -21,7 +21,11 @@ test('a ClipperError keeps its status, and the body names the error, the cause a
   const reply = errorReply(new ClipperError('CLP_ERR_APP_NOT_FOUND', "no application named 'x'"));
   assert.equal(reply.status, 404);
   assert.equal(reply.contentType, 'application/json');
-  assert.deepEqual(JSON.parse(reply.body), { error: 'Application not found', cause: "no application named 'x'", code: 'CLP_ERR_APP_NOT_FOUND' });
+  assert.deepEqual(JSON.parse(reply.body), {
+    error: 'Application not found',
+    cause: "no application named 'x'",
+    code: 'CLP_ERR_APP_NOT_FOUND',
+  });
   assert.equal(reply.headers, undefined);
 });
 
@@ -47,9 +51,18 @@ test('json and text replies', () => {
 
 test('JSON bodies: any value parses; empty and malformed bodies are 400s that say why', () => {
   assert.deepEqual(parseJsonBody(Buffer.from('[1,2]')), [1, 2]);
-  assert.equal(codeOf(() => parseJsonBody(Buffer.from('{"a":'))), 'CLP_ERR_JSON_PARSE');
+  assert.equal(
+    codeOf(() => parseJsonBody(Buffer.from('{"a":'))),
+    'CLP_ERR_JSON_PARSE',
+  );
   assert.throws(() => parseJsonBody(Buffer.from('  \n')), /the request body is empty/);
   assert.deepEqual(parseJsonObject(Buffer.from('{"input":[1]}')), { input: [1] });
-  assert.equal(codeOf(() => parseJsonObject(Buffer.from('[1]'))), 'CLP_ERR_JSON_SCHEMA');
-  assert.equal(codeOf(() => parseJsonObject(Buffer.from('null'))), 'CLP_ERR_JSON_SCHEMA');
+  assert.equal(
+    codeOf(() => parseJsonObject(Buffer.from('[1]'))),
+    'CLP_ERR_JSON_SCHEMA',
+  );
+  assert.equal(
+    codeOf(() => parseJsonObject(Buffer.from('null'))),
+    'CLP_ERR_JSON_SCHEMA',
+  );
 });

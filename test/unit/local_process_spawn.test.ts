@@ -13,8 +13,15 @@ test('a runtime that cannot be spawned fails the deploy and leaves no replica be
     onReplicaStopped: () => events.push('stopped'),
   });
   const model = {
-    model_name: 'py', model_version: '1', input_type: 'doubles' as const, labels: [], container_name: 't',
-    model_data_path: 'x', batch_size: -1, num_replicas: 1, container: { runtime: 'python' as const, entry: 'model.py' },
+    model_name: 'py',
+    model_version: '1',
+    input_type: 'doubles' as const,
+    labels: [],
+    container_name: 't',
+    model_data_path: 'x',
+    batch_size: -1,
+    num_replicas: 1,
+    container: { runtime: 'python' as const, entry: 'model.py' },
   };
   await assert.rejects(manager.ensure(model), (err: Error & { code?: string }) => {
     assert.equal(err.code, 'CLP_ERR_DEPLOY_FAILED');

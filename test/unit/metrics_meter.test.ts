@@ -12,7 +12,9 @@ const close = (actual: number, expected: number, what: string, rel = 1e-9): void
 function referenceEwma(minutes: number, instants: number[]): number {
   const alpha = 1 - Math.exp(-5 / 60 / minutes);
   let rate = 0;
-  instants.forEach((x, i) => { rate = i === 0 ? x : rate + alpha * (x - rate); });
+  instants.forEach((x, i) => {
+    rate = i === 0 ? x : rate + alpha * (x - rate);
+  });
   return rate;
 }
 
@@ -89,7 +91,13 @@ test('Meter: a count that goes down restarts the meter; a clock going back is ig
 test('MeterSet: a new name starts at the previous sample from zero; an absent name is dropped', () => {
   const set = new MeterSet(0);
   set.sample([['a', 0]], 10_000);
-  set.sample([['a', 100], ['b', 50]], 20_000);
+  set.sample(
+    [
+      ['a', 100],
+      ['b', 50],
+    ],
+    20_000,
+  );
   close(set.get('b')!.ratePerS, 5, 'b: 50 events since the sample at 10 s');
   close(set.get('a')!.ratePerS, 5, 'a: 100 events in 20 s');
   set.sample([['b', 60]], 25_000);

@@ -84,10 +84,25 @@ function harness(scheduler: Partial<SchedulerOptions> = {}, inputType: InputType
     links.push(link);
     return link;
   };
-  const spec: ModelActorSpec = { modelIndex: 3, name: 'm', version: '2', inputType,
-    scheduler: { batchSize: 8, inFlightPerReplica: 1, latencyModel: { marginSigmaCount: 0 }, ...scheduler } };
+  const spec: ModelActorSpec = {
+    modelIndex: 3,
+    name: 'm',
+    version: '2',
+    inputType,
+    scheduler: { batchSize: 8, inFlightPerReplica: 1, latencyModel: { marginSigmaCount: 0 }, ...scheduler },
+  };
   const actor = new ModelActor(spec, {
-    replies, connect, clock, io: { pull: () => { io.pulls++; }, rearm: () => { io.rearms++; } },
+    replies,
+    connect,
+    clock,
+    io: {
+      pull: () => {
+        io.pulls++;
+      },
+      rearm: () => {
+        io.rearms++;
+      },
+    },
     onReplicaState: (replicaId, connected, reason) => states.push([replicaId, connected, reason]),
   });
   const link = (i: number): FakeLink => {
@@ -97,7 +112,9 @@ function harness(scheduler: Partial<SchedulerOptions> = {}, inputType: InputType
   };
   const doubles = (...values: number[]): Buffer => {
     const b = Buffer.alloc(values.length * 8);
-    values.forEach((v, i) => b.writeDoubleLE(v, i * 8));
+    values.forEach((v, i) => {
+      b.writeDoubleLE(v, i * 8);
+    });
     return b;
   };
   return { clock, actor, links, link, answers, states, io, doubles };
@@ -163,7 +180,10 @@ test('cancel drops a queued query: it is never sent nor answered', () => {
   assert.equal(second.n, 1);
   assert.deepEqual(Buffer.from(second.data!), doubles(3));
   link(0).answer(second.id, [3]);
-  assert.deepEqual(answers.map((a) => a.token), [1, 3]);
+  assert.deepEqual(
+    answers.map((a) => a.token),
+    [1, 3],
+  );
   assert.equal(actor.stats().scheduler.expiredCount.cancelled, 1);
   actor.close();
 });
@@ -190,11 +210,20 @@ test('a replica that goes down loses its batch: answered with ReplicaFailed when
   assert.equal(link(0).sent.length, 1);
   link(0).down('socket closed');
   assert.deepEqual(states.at(-1), [1, false, 'socket closed']);
-  assert.deepEqual(answers.map((a) => [a.token, a.ok ? 'ok' : a.reason]), [[1, DefaultReason.ReplicaFailed]]);
+  assert.deepEqual(
+    answers.map((a) => [a.token, a.ok ? 'ok' : a.reason]),
+    [[1, DefaultReason.ReplicaFailed]],
+  );
   assert.equal(actor.stats().scheduler.queuedCount, 1, 'the query not yet sent waits for a replica');
   actor.close();
-  assert.deepEqual(answers.map((a) => [a.token, a.ok ? 'ok' : a.reason]),
-    [[1, DefaultReason.ReplicaFailed], [2, DefaultReason.NoReplica]], 'close answers what is still queued');
+  assert.deepEqual(
+    answers.map((a) => [a.token, a.ok ? 'ok' : a.reason]),
+    [
+      [1, DefaultReason.ReplicaFailed],
+      [2, DefaultReason.NoReplica],
+    ],
+    'close answers what is still queued',
+  );
 });
 
 test('a batch lost with retries left goes to the next replica', () => {
@@ -222,7 +251,13 @@ test('a batch answered with the wrong number of outputs is a model error for eac
   actor.enqueue(2, clock.nowMs() + 1000, 1, doubles(2));
   actor.release();
   link(0).answer(link(0).lastBatch().id, [1]);
-  assert.deepEqual(answers.map((a) => [a.token, a.ok ? 'ok' : a.reason]), [[1, DefaultReason.ModelError], [2, DefaultReason.ModelError]]);
+  assert.deepEqual(
+    answers.map((a) => [a.token, a.ok ? 'ok' : a.reason]),
+    [
+      [1, DefaultReason.ModelError],
+      [2, DefaultReason.ModelError],
+    ],
+  );
   assert.match(answers[0]!.ok ? '' : answers[0]!.detail, /returned 1 outputs for a batch of 2/);
   assert.equal(actor.stats().modelErrorCount, 1);
   actor.close();
@@ -266,5 +301,9 @@ test('close closes every replica link and reports it down', () => {
   assert.equal(link(1).closedReason, 'replica removed');
   actor.close();
   assert.equal(link(0).closedReason, 'replica removed');
-  assert.deepEqual(states, [[1, true, ''], [2, false, 'replica removed'], [1, false, 'replica removed']]);
+  assert.deepEqual(states, [
+    [1, true, ''],
+    [2, false, 'replica removed'],
+    [1, false, 'replica removed'],
+  ]);
 });

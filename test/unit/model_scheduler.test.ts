@@ -64,7 +64,10 @@ test('sends at once when a replica is idle, then the queue in deadline order', (
   const h = harness({ batchSize: 4 });
   h.s.addReplica(7);
   h.enqueue(100);
-  assert.deepEqual(h.sent.map((b) => b.tokens), [[1]]);
+  assert.deepEqual(
+    h.sent.map((b) => b.tokens),
+    [[1]],
+  );
   h.enqueue(50);
   h.enqueue(30);
   h.enqueue(80);
@@ -91,7 +94,10 @@ test('a query whose deadline passes while replicas are busy is expired at its de
   h.clock.advanceBy(4.9);
   assert.equal(h.expired.length, 0);
   h.clock.advanceBy(0.2);
-  assert.deepEqual(h.expired.map((e) => [e.token, e.reason]), [[2, 'deadline']]);
+  assert.deepEqual(
+    h.expired.map((e) => [e.token, e.reason]),
+    [[2, 'deadline']],
+  );
   assert.equal(h.expired[0]!.atMs, 1005);
   answer(h, h.sent[0]!.batchId, 10);
   assert.equal(h.sent.length, 1);
@@ -107,8 +113,14 @@ test('a query the next batch cannot serve in time is expired instead of sent', (
   h.enqueue(15); // 5 ms left when the replica frees up: the predicted 10 ms cannot meet it
   h.enqueue(200);
   answer(h, h.sent[1]!.batchId, 10);
-  assert.deepEqual(h.expired.map((e) => [e.token, e.reason]), [[3, 'deadline']]);
-  assert.deepEqual(h.sent.map((b) => b.tokens), [[1], [2], [4]]);
+  assert.deepEqual(
+    h.expired.map((e) => [e.token, e.reason]),
+    [[3, 'deadline']],
+  );
+  assert.deepEqual(
+    h.sent.map((b) => b.tokens),
+    [[1], [2], [4]],
+  );
 });
 
 test('a batch shrinks to fit a query with a tighter SLO than usual when the rest stays feasible', () => {
@@ -139,8 +151,14 @@ test('cancel drops a queued query and reports it; unknown tokens return false', 
   assert.equal(h.s.cancel(2), false);
   assert.equal(h.s.cancel(1), false); // in flight: cannot be recalled
   answer(h, h.sent[0]!.batchId, 1);
-  assert.deepEqual(h.sent.map((b) => b.tokens), [[1], [3]]);
-  assert.deepEqual(h.expired.map((e) => [e.token, e.reason]), [[2, 'cancelled']]);
+  assert.deepEqual(
+    h.sent.map((b) => b.tokens),
+    [[1], [3]],
+  );
+  assert.deepEqual(
+    h.expired.map((e) => [e.token, e.reason]),
+    [[2, 'cancelled']],
+  );
 });
 
 test('queue bound rejects with queue_full; backlog beyond the deadline rejects with deadline_unreachable', () => {
@@ -226,7 +244,13 @@ test('removing a replica re-queues its in-flight queries to another replica', ()
   h.s.addReplica(2);
   h.enqueue(100);
   h.enqueue(100);
-  assert.deepEqual(h.sent.map((b) => [b.replicaId, b.tokens]), [[1, [1]], [2, [2]]]);
+  assert.deepEqual(
+    h.sent.map((b) => [b.replicaId, b.tokens]),
+    [
+      [1, [1]],
+      [2, [2]],
+    ],
+  );
   h.s.removeReplica(1);
   assert.equal(h.sent.length, 2); // replica 2 is busy
   assert.equal(h.s.stats().queuedCount, 1);
@@ -236,7 +260,10 @@ test('removing a replica re-queues its in-flight queries to another replica', ()
   assert.equal(h.s.onBatchDone(h.sent[0]!.batchId), null); // the removed replica's batch is gone
   // A second failure exceeds retryMax (1): the query fails.
   h.s.removeReplica(2);
-  assert.deepEqual(h.expired.map((e) => [e.token, e.reason]), [[1, 'replica_failed']]);
+  assert.deepEqual(
+    h.expired.map((e) => [e.token, e.reason]),
+    [[1, 'replica_failed']],
+  );
   h.enqueue(100);
   assert.deepEqual(h.rejected.at(-1), { token: 3, reason: 'no_replica' });
 });
@@ -270,7 +297,13 @@ test('failure without retry fails the queries; with retry and no time left they 
   h.enqueue(10);
   h.clock.advanceBy(11);
   h.s.onBatchFailed(h.sent[1]!.batchId, true);
-  assert.deepEqual(h.expired.map((e) => [e.token, e.reason]), [[1, 'replica_failed'], [2, 'replica_failed']]);
+  assert.deepEqual(
+    h.expired.map((e) => [e.token, e.reason]),
+    [
+      [1, 'replica_failed'],
+      [2, 'replica_failed'],
+    ],
+  );
   assert.equal(h.s.stats().batchFailedCount, 2);
 });
 
@@ -282,7 +315,10 @@ test('delayed batching waits for more queries, sends when full, and never waits 
   h.clock.advanceBy(4.9);
   assert.equal(h.sent.length, 0);
   h.clock.advanceBy(0.1);
-  assert.deepEqual(h.sent.map((b) => [b.tokens, b.atMs]), [[[1], 1005]]);
+  assert.deepEqual(
+    h.sent.map((b) => [b.tokens, b.atMs]),
+    [[[1], 1005]],
+  );
   answer(h, h.sent[0]!.batchId, 2); // t(<=4) is about 2 ms
   h.enqueue(100);
   h.enqueue(100);
@@ -302,22 +338,31 @@ test('delayed batching waits for more queries, sends when full, and never waits 
 test('re-entrant hooks: a synchronous send failure re-queues and another replica takes the batch', () => {
   let s: ModelScheduler<string> | undefined;
   let failNext = true;
-  const h = harness({ batchSize: 2 }, {
-    sendBatch: (replicaId, batchId, items) => {
-      order.push([replicaId, items.map((i) => i.token)]);
-      if (failNext) {
-        failNext = false;
-        s!.removeReplica(replicaId); // the connection broke while writing
-      }
+  const h = harness(
+    { batchSize: 2 },
+    {
+      sendBatch: (replicaId, _batchId, items) => {
+        order.push([replicaId, items.map((i) => i.token)]);
+        if (failNext) {
+          failNext = false;
+          s!.removeReplica(replicaId); // the connection broke while writing
+        }
+      },
     },
-  });
+  );
   const order: [number, number[]][] = [];
   s = h.s;
   h.s.addReplica(1);
   h.s.addReplica(2);
   h.enqueue(100);
-  assert.deepEqual(order, [[1, [1]], [2, [1]]]);
-  assert.deepEqual(h.s.stats().replicas.map((r) => r.replicaId), [2]);
+  assert.deepEqual(order, [
+    [1, [1]],
+    [2, [1]],
+  ]);
+  assert.deepEqual(
+    h.s.stats().replicas.map((r) => r.replicaId),
+    [2],
+  );
 });
 
 test('close expires queued and in-flight queries and leaves no timer behind', () => {
@@ -326,7 +371,10 @@ test('close expires queued and in-flight queries and leaves no timer behind', ()
   h.enqueue(100);
   h.enqueue(100);
   h.s.close();
-  assert.deepEqual(h.expired.map((e) => [e.token, e.reason]).sort(), [[1, 'shutdown'], [2, 'shutdown']]);
+  assert.deepEqual(h.expired.map((e) => [e.token, e.reason]).sort(), [
+    [1, 'shutdown'],
+    [2, 'shutdown'],
+  ]);
   assert.equal(h.clock.pendingTimerCount, 0);
   h.enqueue(100);
   assert.deepEqual(h.rejected.at(-1), { token: 3, reason: 'no_replica' });

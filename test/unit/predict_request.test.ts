@@ -38,7 +38,10 @@ test('floats must fit float32', () => {
 test('strings and base64 bytes', () => {
   assert.deepEqual(parse('{"input":"héllo"}', 'strings').inputs, ['héllo']);
   const r = parse('{"input_batch":["AQID","/w=="]}', 'bytes');
-  assert.deepEqual(r.inputs.map((b) => [...(b as Buffer)]), [[1, 2, 3], [255]]);
+  assert.deepEqual(
+    r.inputs.map((b) => [...(b as Buffer)]),
+    [[1, 2, 3], [255]],
+  );
   assertCode(() => parse('{"input":"not base64!"}', 'bytes'), 'CLP_ERR_JSON_SCHEMA', /not valid base64/);
   assertCode(() => parse('{"input":[1]}', 'strings'), 'CLP_ERR_JSON_SCHEMA', /must be a string/);
 });

@@ -76,7 +76,9 @@ test('a failed owner settles waiters with undefined and caches nothing; the next
   const handle = own(c, 1, bytes(9));
   let got: string | undefined | null = null;
   assert.equal(c.lookup(1, kBytes, bytes(9)), CacheResult.Attached);
-  c.attach(c.handle, (o) => { got = o; });
+  c.attach(c.handle, (o) => {
+    got = o;
+  });
   c.settle(handle, undefined);
   assert.equal(got, undefined);
   assert.equal(c.get(1, kBytes, bytes(9)), undefined);
@@ -138,7 +140,9 @@ test('invalidateModel drops that model only, and a pending result from before is
   const handle = own(c, 1, bytes(2));
   let waited: string | undefined;
   assert.equal(c.lookup(1, kBytes, bytes(2)), CacheResult.Attached);
-  c.attach(c.handle, (o) => { waited = o; });
+  c.attach(c.handle, (o) => {
+    waited = o;
+  });
   c.invalidateModel(1);
   assert.equal(c.get(1, kBytes, bytes(1)), undefined);
   assert.equal(c.get(2, kBytes, bytes(1)), 'b');
@@ -157,7 +161,9 @@ test('a pending entry evicted before it settles still settles its waiters, uncac
   const handle = own(c, 1, bytes(99));
   let waited: string | undefined;
   assert.equal(c.lookup(1, kBytes, bytes(99)), CacheResult.Attached);
-  c.attach(c.handle, (o) => { waited = o; });
+  c.attach(c.handle, (o) => {
+    waited = o;
+  });
   for (let i = 0; i < 40; i++) c.put(1, kBytes, bytes(i), 'z'.repeat(200));
   assert.equal(c.lookup(1, kBytes, bytes(99)), CacheResult.Owner, 'evicted: a new query owns it again');
   c.settle(handle, 'late');

@@ -9,7 +9,13 @@ import { CacheResult, QueryCache } from '../../src/query/query_cache.js';
 import { kPlacementA, kPlacementB } from '../helpers/fake_batching.js';
 
 /** Look `input` up; if it misses as the owner, settle it with `output`. Returns the first result. */
-function fill(cache: QueryCache, type: InputTypeCode, input: number[] | string | Buffer, output: string, placement = kPlacementA): CacheResult {
+function fill(
+  cache: QueryCache,
+  type: InputTypeCode,
+  input: number[] | string | Buffer,
+  output: string,
+  placement = kPlacementA,
+): CacheResult {
   const found = cache.lookup(placement, type, input);
   if (found === CacheResult.Owner) cache.settle(cache.handle, output);
   return found;
@@ -35,8 +41,12 @@ test('a settled output is a hit for the same model, type and input, and only for
   assert.equal(fill(cache, InputTypeCode.Doubles, [1.5, 2.5], '"d2"'), CacheResult.Owner);
   assert.equal(fill(cache, InputTypeCode.Strings, 'ab', '"s"'), CacheResult.Owner);
   assert.equal(fill(cache, InputTypeCode.Bytes, Buffer.from('ab'), '"y"'), CacheResult.Owner);
-  for (const [type, input, out] of [[InputTypeCode.Floats, [1.5, 2], '"f"'], [InputTypeCode.Integers, [1, 2], '"i"'],
-    [InputTypeCode.Strings, 'ab', '"s"'], [InputTypeCode.Bytes, Buffer.from('ab'), '"y"']] as const) {
+  for (const [type, input, out] of [
+    [InputTypeCode.Floats, [1.5, 2], '"f"'],
+    [InputTypeCode.Integers, [1, 2], '"i"'],
+    [InputTypeCode.Strings, 'ab', '"s"'],
+    [InputTypeCode.Bytes, Buffer.from('ab'), '"y"'],
+  ] as const) {
     assert.equal(cache.lookup(kPlacementA, type, input as number[] | string | Buffer), CacheResult.Hit);
     assert.equal(cache.hitOutput, out);
   }
@@ -55,7 +65,7 @@ test('keys longer than the scratch buffer, then short ones again, still match by
   const wide = 'é'.repeat(5000); // 10 000 utf8 bytes from 5000 UTF-16 units
   fill(cache, InputTypeCode.Strings, wide, '"wide"');
   assert.equal(cache.lookup(kPlacementA, InputTypeCode.Strings, wide), CacheResult.Hit);
-  assert.equal(cache.lookup(kPlacementA, InputTypeCode.Strings, 'é'.repeat(4999) + 'e'), CacheResult.Owner);
+  assert.equal(cache.lookup(kPlacementA, InputTypeCode.Strings, `${'é'.repeat(4999)}e`), CacheResult.Owner);
 });
 
 test('identical queries in flight coalesce: waiters get the output, or undefined when the owner fails', () => {

@@ -44,7 +44,13 @@ function harness(route: Partial<AppRoute> = {}) {
   const clock = new SimClock(0);
   const pool = new FakeBatchingPort();
   const processor = new QueryProcessor({ pool, clock, cacheBytesMax: 0 });
-  const app = testRoute({ versions: new Map([['1', kPlacementA], ['2', kPlacementB]]), ...route });
+  const app = testRoute({
+    versions: new Map([
+      ['1', kPlacementA],
+      ['2', kPlacementB],
+    ]),
+    ...route,
+  });
   const pipeline = new QueryPipeline({ processor, routes: new Map([['app', app]]), hub: null, sloMicrosMax: 1e7 });
   return { clock, pool, processor, app, pipeline, sink: new TraceSink() };
 }
@@ -63,11 +69,14 @@ function codeOf(fn: () => unknown): string {
   return 'none';
 }
 
-test('route(): the app\'s route, or a 404 for an unknown app', () => {
+test("route(): the app's route, or a 404 for an unknown app", () => {
   const { pipeline, app } = harness();
   assert.equal(pipeline.route('app'), app);
   assert.equal(pipeline.has('app'), true);
-  assert.equal(codeOf(() => pipeline.route('nope')), 'CLP_ERR_APP_NOT_FOUND');
+  assert.equal(
+    codeOf(() => pipeline.route('nope')),
+    'CLP_ERR_APP_NOT_FOUND',
+  );
   assert.equal(pipeline.has('nope'), false);
 });
 
@@ -77,9 +86,15 @@ test('each input: begin once, then indexFor → submit → submitted, tokens col
   assert.equal(pipeline.predict(app, request({ inputs: [[1], [2]] }), sink, tokens), 2);
   assert.deepEqual(sink.calls, ['begin 2', 'index 0', 'submitted 10 tokens 1', 'index 1', 'submitted 11 tokens 1']);
   assert.equal(pool.written.length, 2);
-  assert.deepEqual(tokens, pool.written.map((q) => q.token));
+  assert.deepEqual(
+    tokens,
+    pool.written.map((q) => q.token),
+  );
   pipeline.cancel(tokens);
-  assert.deepEqual(pool.cancelled.map((c) => c.token), tokens);
+  assert.deepEqual(
+    pool.cancelled.map((c) => c.token),
+    tokens,
+  );
 });
 
 test('answers reach the sink under the index indexFor gave', () => {
@@ -103,14 +118,20 @@ test('version pins a deployed version; an unknown one is a 400 before anything i
   pipeline.predict(app, request({ version: '2' }), sink, []);
   assert.equal(pool.last().placement, kPlacementB);
   const before = sink.calls.length;
-  assert.equal(codeOf(() => pipeline.predict(app, request({ version: '9' }), sink, [])), 'CLP_ERR_QUERY_PROCESSING');
+  assert.equal(
+    codeOf(() => pipeline.predict(app, request({ version: '9' }), sink, [])),
+    'CLP_ERR_QUERY_PROCESSING',
+  );
   assert.equal(sink.calls.length, before, 'the sink heard nothing');
 });
 
 test('an input larger than a ring record is a 413; the empty batch returns 0 without calling the sink', () => {
   const { pipeline, app, pool, sink } = harness();
   pool.inputBytesMax = 16;
-  assert.equal(codeOf(() => pipeline.predict(app, request({ inputs: [[1], [1, 2, 3]] }), sink, [])), 'CLP_ERR_BODY_TOO_LARGE');
+  assert.equal(
+    codeOf(() => pipeline.predict(app, request({ inputs: [[1], [1, 2, 3]] }), sink, [])),
+    'CLP_ERR_BODY_TOO_LARGE',
+  );
   assert.equal(pipeline.predict(app, request({ inputs: [] }), sink, []), 0);
   assert.deepEqual(sink.calls, []);
   assert.equal(pool.written.length, 0);
@@ -119,12 +140,15 @@ test('an input larger than a ring record is a 413; the empty batch returns 0 wit
 test('a sink that refuses in begin() gets nothing submitted', () => {
   const { pipeline, app, pool, sink } = harness();
   sink.refuse = true;
-  assert.equal(codeOf(() => pipeline.predict(app, request({ inputs: [[1], [2]] }), sink, [])), 'CLP_ERR_OVERLOADED');
+  assert.equal(
+    codeOf(() => pipeline.predict(app, request({ inputs: [[1], [2]] }), sink, [])),
+    'CLP_ERR_OVERLOADED',
+  );
   assert.deepEqual(sink.calls, ['begin 2']);
   assert.equal(pool.written.length, 0);
 });
 
-test('slo_micros sets the deadline; without it the app\'s SLO applies', () => {
+test("slo_micros sets the deadline; without it the app's SLO applies", () => {
   const { clock, pipeline, app, pool, sink } = harness();
   clock.advanceBy(5);
   pipeline.predict(app, request({ sloMicros: 2500 }), sink, []);

@@ -36,7 +36,10 @@ test('a reply from the pool reaches the sink once, with its output and extra fie
   processor.onReply(token, ReplyStatus.Ok, DefaultReason.None, '{"y":1}');
   const { answer, atMs } = sink.only(7);
   assert.equal(atMs, 1003);
-  assert.deepEqual({ ...answer, queryId: 0 }, { queryId: 0, outputJson: '{"y":1}', isDefault: false, explanation: null, shed: false, extra });
+  assert.deepEqual(
+    { ...answer, queryId: 0 },
+    { queryId: 0, outputJson: '{"y":1}', isDefault: false, explanation: null, shed: false, extra },
+  );
   assert.equal(answer.extra, extra, 'the extra object rides through unchanged');
   processor.onReply(token, ReplyStatus.Ok, DefaultReason.None, '{"y":2}');
   clock.advanceBy(1000);
@@ -51,8 +54,10 @@ test('no placement: the default output at once, "No connected models found for q
   assert.equal(token, -1);
   assert.equal(pool.written.length, 0);
   const { answer } = sink.only(0);
-  assert.deepEqual({ ...answer, queryId: 0 },
-    { queryId: 0, outputJson: '"dflt"', isDefault: true, explanation: kExplainNoModel, shed: false, extra: null });
+  assert.deepEqual(
+    { ...answer, queryId: 0 },
+    { queryId: 0, outputJson: '"dflt"', isDefault: true, explanation: kExplainNoModel, shed: false, extra: null },
+  );
   assert.equal(processor.counters.defaults, 1);
 });
 
@@ -71,7 +76,7 @@ test('a full ring: the default output at once, marked shed', () => {
   assert.equal(pool.written.length, 1);
 });
 
-test('the deadline passes: the default with Clipper\'s SLO explanation, exactly at the deadline; a late reply is ignored', () => {
+test("the deadline passes: the default with Clipper's SLO explanation, exactly at the deadline; a late reply is ignored", () => {
   const { clock, processor, sink, route } = harness();
   const token = processor.submit(route, kPlacementA, [1], 100, sink, 0);
   clock.advanceTo(1099.999);
@@ -97,11 +102,14 @@ test('default replies from a worker: a model error is not shed, a full model que
   processor.onReply(a, ReplyStatus.Default, DefaultReason.ModelError, 'boom');
   processor.onReply(b, ReplyStatus.Default, DefaultReason.QueueFull, '');
   processor.onReply(c, ReplyStatus.Default, DefaultReason.DeadlineUnreachable, '');
-  assert.deepEqual(sink.answers.map((r) => [r.answer.isDefault, r.answer.shed, r.answer.explanation]), [
-    [true, false, 'Model error: boom'],
-    [true, true, kExplainQueueFull],
-    [true, true, 'The query could not be answered within its latency SLO: it was shed'],
-  ]);
+  assert.deepEqual(
+    sink.answers.map((r) => [r.answer.isDefault, r.answer.shed, r.answer.explanation]),
+    [
+      [true, false, 'Model error: boom'],
+      [true, true, kExplainQueueFull],
+      [true, true, 'The query could not be answered within its latency SLO: it was shed'],
+    ],
+  );
 });
 
 test('cache: a second identical query is answered from the cache, without the pool', () => {
@@ -131,7 +139,13 @@ test('cache: an identical query in flight coalesces, and both get the answer', (
   assert.equal(pool.written.length, 1);
   clock.advanceBy(10);
   processor.onReply(owner, ReplyStatus.Ok, DefaultReason.None, '"o"');
-  assert.deepEqual(sink.answers.map((r) => [r.index, r.answer.outputJson, r.atMs]), [[0, '"o"', 1020], [1, '"o"', 1020]]);
+  assert.deepEqual(
+    sink.answers.map((r) => [r.index, r.answer.outputJson, r.atMs]),
+    [
+      [0, '"o"', 1020],
+      [1, '"o"', 1020],
+    ],
+  );
   processor.onReply(waiter, ReplyStatus.Ok, DefaultReason.None, '"x"');
   clock.advanceBy(1000);
   assert.equal(sink.answers.length, 2, 'the waiter is answered once, and never at its deadline');
@@ -172,7 +186,13 @@ test('cache: a waiter due at the same instant as its expiring owner is not writt
   processor.submit(route, kPlacementA, [9], 100, sink, 1);
   clock.advanceTo(1100);
   assert.equal(pool.written.length, 1, 'no record goes out already due');
-  assert.deepEqual(sink.answers.map((r) => [r.index, r.atMs, r.answer.explanation]), [[0, 1100, kExplainSlo], [1, 1100, kExplainSlo]]);
+  assert.deepEqual(
+    sink.answers.map((r) => [r.index, r.atMs, r.answer.explanation]),
+    [
+      [0, 1100, kExplainSlo],
+      [1, 1100, kExplainSlo],
+    ],
+  );
   assert.equal(processor.pendingCount, 0);
 });
 
@@ -194,13 +214,19 @@ test('cancel: an in-ring query sends a cancel and is never answered; a waiter se
   processor.cancel([waiter]);
   assert.deepEqual(pool.cancelled, []);
   processor.onReply(owner, ReplyStatus.Ok, DefaultReason.None, '"o"');
-  assert.deepEqual(sink.answers.map((r) => r.index), [0]);
+  assert.deepEqual(
+    sink.answers.map((r) => r.index),
+    [0],
+  );
   const other = processor.submit(route, kPlacementB, [2], 100, sink, 2);
   processor.cancel([other, other, 12345]);
   assert.deepEqual(pool.cancelled, [{ placement: kPlacementB, token: other }]);
   processor.onReply(other, ReplyStatus.Ok, DefaultReason.None, '"late"');
   clock.advanceBy(1000);
-  assert.deepEqual(sink.answers.map((r) => r.index), [0]);
+  assert.deepEqual(
+    sink.answers.map((r) => r.index),
+    [0],
+  );
   assert.equal(processor.pendingCount, 0);
   assert.equal(processor.counters.queries, 3);
   assert.equal(processor.counters.answered, 1);
@@ -214,7 +240,10 @@ test('cancel: when the owner is cancelled, its waiter dispatches itself', () => 
   processor.cancel([owner]);
   assert.equal(pool.last().token, waiter);
   processor.onReply(waiter, ReplyStatus.Ok, DefaultReason.None, '"w"');
-  assert.deepEqual(sink.answers.map((r) => [r.index, r.answer.outputJson]), [[1, '"w"']]);
+  assert.deepEqual(
+    sink.answers.map((r) => [r.index, r.answer.outputJson]),
+    [[1, '"w"']],
+  );
 });
 
 test('close() answers everything open with the shutdown explanation, once; later queries too', () => {
@@ -249,18 +278,32 @@ test('close() counts its answers: queries = answered + cancelled', () => {
   assert.equal(c.defaults, 1);
   assert.equal(c.cancelled, 1);
   assert.equal(route.stats.defaults, 1);
-  assert.equal(route.stats.latencyUs.counts.reduce((a, b) => a + b, 0), 1);
+  assert.equal(
+    route.stats.latencyUs.counts.reduce((a, b) => a + b, 0),
+    1,
+  );
 });
 
-test('off-SLO deadlines (a request SLO that is not the app\'s) use the heap and fire in order, each at its deadline', () => {
+test("off-SLO deadlines (a request SLO that is not the app's) use the heap and fire in order, each at its deadline", () => {
   const { clock, processor, sink, route } = harness(0);
   const slos = [300, 100, 50, 200, 100, 75, 250];
-  slos.forEach((slo, i) => processor.submit(route, kPlacementA, [i], slo, sink, i));
+  slos.forEach((slo, i) => {
+    processor.submit(route, kPlacementA, [i], slo, sink, i);
+  });
   clock.advanceBy(20);
   processor.submit(route, kPlacementA, [99], 100, sink, 99); // app SLO, deadline 1120
   clock.advanceTo(2000);
   const got = sink.answers.map((r) => [r.index, r.atMs]);
-  assert.deepEqual(got, [[2, 1050], [5, 1075], [1, 1100], [4, 1100], [99, 1120], [3, 1200], [6, 1250], [0, 1300]]);
+  assert.deepEqual(got, [
+    [2, 1050],
+    [5, 1075],
+    [1, 1100],
+    [4, 1100],
+    [99, 1120],
+    [3, 1200],
+    [6, 1250],
+    [0, 1300],
+  ]);
   assert.ok(sink.answers.every((r) => r.answer.explanation === kExplainSlo));
 });
 
@@ -271,7 +314,14 @@ test('a deadline answered early leaves the watch: the next one still fires on ti
   processor.submit(route, kPlacementA, [3], 60, sink, 2);
   processor.onReply(first, ReplyStatus.Ok, DefaultReason.None, '1');
   clock.advanceTo(1500);
-  assert.deepEqual(sink.answers.map((r) => [r.index, r.atMs]), [[0, 1000], [2, 1060], [1, 1100]]);
+  assert.deepEqual(
+    sink.answers.map((r) => [r.index, r.atMs]),
+    [
+      [0, 1000],
+      [2, 1060],
+      [1, 1100],
+    ],
+  );
 });
 
 test('a sink that submits or cancels from inside onAnswer (at a deadline) leaves every deadline on time', () => {
@@ -292,7 +342,15 @@ test('a sink that submits or cancels from inside onAnswer (at a deadline) leaves
   victim = processor.submit(route, kPlacementA, [1], 100, sink, 1);
   processor.submit(route, kPlacementA, [2], 150, sink, 2); // heap: 1150
   clock.advanceTo(2000);
-  assert.deepEqual(sink.answers.map((r) => [r.index, r.atMs]), [[0, 1100], [11, 1105], [2, 1150], [10, 1200]]);
+  assert.deepEqual(
+    sink.answers.map((r) => [r.index, r.atMs]),
+    [
+      [0, 1100],
+      [11, 1105],
+      [2, 1150],
+      [10, 1200],
+    ],
+  );
   assert.equal(processor.counters.cancelled, 1);
   assert.equal(processor.pendingCount, 0);
 });
@@ -336,8 +394,10 @@ test('an input larger than a ring record can carry is refused with 413', () => {
   const { pool, processor } = harness();
   pool.inputBytesMax = 64;
   processor.assertInputsFit([[1, 2, 3, 4, 5, 6, 7, 8], 'short', Buffer.alloc(64)], InputTypeCode.Doubles);
-  assert.throws(() => processor.assertInputsFit([[1, 2, 3, 4, 5, 6, 7, 8, 9]], InputTypeCode.Doubles),
-    (err: unknown) => err instanceof ClipperError && err.code === 'CLP_ERR_BODY_TOO_LARGE');
+  assert.throws(
+    () => processor.assertInputsFit([[1, 2, 3, 4, 5, 6, 7, 8, 9]], InputTypeCode.Doubles),
+    (err: unknown) => err instanceof ClipperError && err.code === 'CLP_ERR_BODY_TOO_LARGE',
+  );
   assert.throws(() => processor.assertInputsFit([Buffer.alloc(65)], InputTypeCode.Bytes), /input of 65 bytes/);
   assert.throws(() => processor.assertInputsFit(['x', '\u00e9'.repeat(40)], InputTypeCode.Strings), /input \[1\] of 80 bytes/);
 });

@@ -5,9 +5,27 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InputTypeCode } from '../../src/input_types.js';
 import {
-  cancelModelIndex, cancelToken, copyQueryPayload, DefaultReason, encodeBytesQuery, encodeCancel, encodeNumericQuery,
-  encodeReply, isCancelRecord, queryCount, queryDeadlineMs, queryInputBytesMax, queryInputType, queryModelIndex, queryToken,
-  replyFits, replyReason, ReplyStatus, replyStatus, replyText, replyToken,
+  cancelModelIndex,
+  cancelToken,
+  copyQueryPayload,
+  DefaultReason,
+  encodeBytesQuery,
+  encodeCancel,
+  encodeNumericQuery,
+  encodeReply,
+  isCancelRecord,
+  queryCount,
+  queryDeadlineMs,
+  queryInputBytesMax,
+  queryInputType,
+  queryModelIndex,
+  queryToken,
+  replyFits,
+  replyReason,
+  ReplyStatus,
+  replyStatus,
+  replyText,
+  replyToken,
 } from '../../src/ipc/records.js';
 import { createRing, RingConsumer, RingProducer } from '../../src/ipc/ring_buffer.js';
 
@@ -23,8 +41,16 @@ test('a float query round-trips every header field and its elements', () => {
   consumer.drain((body, bodyBytes, tag) => {
     visited++;
     assert.equal(isCancelRecord(tag, bodyBytes), false);
-    assert.deepEqual([queryToken(consumer, body), queryModelIndex(consumer, body), queryDeadlineMs(consumer, body),
-      queryInputType(consumer, body), queryCount(consumer, body)], [0xfffffffe, 9, 1234.5, InputTypeCode.Floats, 2]);
+    assert.deepEqual(
+      [
+        queryToken(consumer, body),
+        queryModelIndex(consumer, body),
+        queryDeadlineMs(consumer, body),
+        queryInputType(consumer, body),
+        queryCount(consumer, body),
+      ],
+      [0xfffffffe, 9, 1234.5, InputTypeCode.Floats, 2],
+    );
     const payload = copyQueryPayload(consumer, body, bodyBytes);
     assert.deepEqual([payload.readFloatLE(0), payload.readFloatLE(4)], [0.5, 2]);
   });
@@ -45,9 +71,13 @@ test('a reply round-trips token, status, reason and UTF-8 text', () => {
   assert.ok(encodeReply(producer, 3, ReplyStatus.Default, DefaultReason.DeadlineUnreachable, 'trop tard €'));
   assert.ok(encodeReply(producer, 4, ReplyStatus.Ok, DefaultReason.None, ''));
   const got: unknown[] = [];
-  consumer.drain((body, bodyBytes, tag) => got.push([replyToken(consumer, body), replyStatus(tag, bodyBytes),
-    replyReason(consumer, body), replyText(consumer, body, bodyBytes)]));
-  assert.deepEqual(got, [[3, ReplyStatus.Default, DefaultReason.DeadlineUnreachable, 'trop tard €'], [4, ReplyStatus.Ok, DefaultReason.None, '']]);
+  consumer.drain((body, bodyBytes, tag) =>
+    got.push([replyToken(consumer, body), replyStatus(tag, bodyBytes), replyReason(consumer, body), replyText(consumer, body, bodyBytes)]),
+  );
+  assert.deepEqual(got, [
+    [3, ReplyStatus.Default, DefaultReason.DeadlineUnreachable, 'trop tard €'],
+    [4, ReplyStatus.Ok, DefaultReason.None, ''],
+  ]);
 });
 
 test('record limits: the largest input fits, replies are counted exactly past the 3-byte bound', () => {

@@ -5,16 +5,16 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { test, type TestContext } from 'node:test';
-import {
-  encodeFrame, FrameDecoder, kProtocolVersion, type ContainerMessage, type PredictMessage,
-} from '../../src/rpc/protocol.js';
-import {
-  ReplicaConnection, type ReplicaConnectionEvents, type ReplicaConnectionOptions,
-} from '../../src/rpc/replica_connection.js';
+import { encodeFrame, FrameDecoder, kProtocolVersion, type ContainerMessage, type PredictMessage } from '../../src/rpc/protocol.js';
+import { ReplicaConnection, type ReplicaConnectionEvents, type ReplicaConnectionOptions } from '../../src/rpc/replica_connection.js';
 import { SimClock } from '../../sim/sim_clock.js';
 
 const kOptions: ReplicaConnectionOptions = {
-  heartbeatMs: 100, livenessTimeoutMs: 350, handshakeTimeoutMs: 1000, reconnectDelayMsMin: 50, reconnectDelayMsMax: 400,
+  heartbeatMs: 100,
+  livenessTimeoutMs: 350,
+  handshakeTimeoutMs: 1000,
+  reconnectDelayMsMin: 50,
+  reconnectDelayMsMax: 400,
 };
 
 /** A queue whose next() waits for the next value pushed. */
@@ -58,8 +58,15 @@ class ContainerEnd {
   async handshake(): Promise<Extract<ContainerMessage, { t: 'hello' }>> {
     const hello = await this.messages.next();
     assert.ok(hello !== 'closed' && hello.t === 'hello', `expected hello, got ${JSON.stringify(hello)}`);
-    this.send({ t: 'ready', protocol: kProtocolVersion, model: hello.model, version: hello.version, input_type: hello.input_type,
-      pid: 1, runtime: 'fake' });
+    this.send({
+      t: 'ready',
+      protocol: kProtocolVersion,
+      model: hello.model,
+      version: hello.version,
+      input_type: hello.input_type,
+      pid: 1,
+      runtime: 'fake',
+    });
     return hello;
   }
 }
@@ -101,14 +108,21 @@ function recorder(): { events: ReplicaConnectionEvents; inbox: Inbox<Event> } {
 }
 
 async function connected(t: TestContext): Promise<{
-  conn: ReplicaConnection; clock: SimClock; end: ContainerEnd; inbox: Inbox<Event>;
+  conn: ReplicaConnection;
+  clock: SimClock;
+  end: ContainerEnd;
+  inbox: Inbox<Event>;
   container: Awaited<ReturnType<typeof startContainer>>;
 }> {
   const container = await startContainer(t);
   const clock = new SimClock(1000);
   const { events, inbox } = recorder();
   const conn = new ReplicaConnection(
-    { model: 'm', version: '1', inputType: 'doubles', replicaId: 3, host: '127.0.0.1', port: container.port }, kOptions, events, clock);
+    { model: 'm', version: '1', inputType: 'doubles', replicaId: 3, host: '127.0.0.1', port: container.port },
+    kOptions,
+    events,
+    clock,
+  );
   t.after(() => conn.close());
   const end = await container.connections.next();
   return { conn, clock, end, inbox, container };
@@ -125,7 +139,13 @@ test('handshake: hello names the replica; ready only after the container answers
   const { conn, end, inbox } = await connected(t);
   const hello = await end.messages.next();
   assert.deepEqual(hello, {
-    t: 'hello', protocol: kProtocolVersion, model: 'm', version: '1', input_type: 'doubles', replica: 3, heartbeat_ms: 100,
+    t: 'hello',
+    protocol: kProtocolVersion,
+    model: 'm',
+    version: '1',
+    input_type: 'doubles',
+    replica: 3,
+    heartbeat_ms: 100,
   });
   assert.equal(conn.ready, false);
   assert.equal(conn.send(predict(1)), false, 'no batch before ready');
@@ -151,7 +171,10 @@ test('answers are correlated by batch id, in any order; unknown ids are ignored'
   for (const id of [7, 8, 9]) assert.equal(conn.send(predict(id)), true);
   assert.equal(conn.inFlightCount, 3);
   const sent = [await end.messages.next(), await end.messages.next(), await end.messages.next()];
-  assert.deepEqual(sent.map((m) => (m as { id: number }).id), [7, 8, 9]);
+  assert.deepEqual(
+    sent.map((m) => (m as { id: number }).id),
+    [7, 8, 9],
+  );
   end.send({ t: 'result', id: 8, outputs: ['eight'] });
   end.send({ t: 'result', id: 99, outputs: ['nobody asked'] });
   end.send({ t: 'error', id: 9, message: 'bad input' });
@@ -160,7 +183,10 @@ test('answers are correlated by batch id, in any order; unknown ids are ignored'
   assert.deepEqual(await inbox.next(), { kind: 'batch_error', batchId: 9, message: 'bad input' });
   assert.deepEqual(await inbox.next(), { kind: 'result', batchId: 7, outputs: ['seven'] });
   assert.equal(conn.inFlightCount, 0);
-  assert.throws(() => { conn.send(predict(7)); conn.send(predict(7)); }, /at most once/);
+  assert.throws(() => {
+    conn.send(predict(7));
+    conn.send(predict(7));
+  }, /at most once/);
 });
 
 test('a dropped connection reports its batches lost, then redials with doubling backoff', { timeout: 10_000 }, async (t) => {
@@ -185,7 +211,7 @@ test('a dropped connection reports its batches lost, then redials with doubling 
   const second = await container.connections.next();
   assert.equal(container.accepted(), 2);
   // This one never answers hello: the handshake timeout drops it, and the next delay doubles.
-  assert.equal((await second.messages.next() as { t: string }).t, 'hello');
+  assert.equal(((await second.messages.next()) as { t: string }).t, 'hello');
   clock.advanceBy(kOptions.handshakeTimeoutMs + kOptions.heartbeatMs);
   assert.equal(await second.messages.next(), 'closed');
   await until(() => clock.pendingTimerCount === 1 && clock.nextTimerMs() > clock.nowMs() + kOptions.reconnectDelayMsMin);
@@ -207,7 +233,7 @@ test('heartbeats go out every heartbeatMs; a silent replica is marked down by th
   await end.handshake();
   await inbox.next();
   conn.send(predict(5));
-  assert.equal((await end.messages.next() as { t: string }).t, 'predict');
+  assert.equal(((await end.messages.next()) as { t: string }).t, 'predict');
   for (let tick = 0; tick < 3; tick++) {
     clock.advanceBy(kOptions.heartbeatMs);
     assert.deepEqual(await end.messages.next(), { t: 'hb' }, `heartbeat ${tick}`);

@@ -6,10 +6,14 @@ import { createRing, RingConsumer, RingProducer } from '../../src/ipc/ring_buffe
 
 function drain(consumer: RingConsumer): Array<{ token: number; status: number; reason: number; text: string }> {
   const out: Array<{ token: number; status: number; reason: number; text: string }> = [];
-  consumer.drain((body, bodyBytes, tag) => out.push({
-    token: replyToken(consumer, body), status: replyStatus(tag, bodyBytes), reason: replyReason(consumer, body),
-    text: replyText(consumer, body, bodyBytes),
-  }));
+  consumer.drain((body, bodyBytes, tag) =>
+    out.push({
+      token: replyToken(consumer, body),
+      status: replyStatus(tag, bodyBytes),
+      reason: replyReason(consumer, body),
+      text: replyText(consumer, body, bodyBytes),
+    }),
+  );
   return out;
 }
 
@@ -39,7 +43,11 @@ test('an output that can never fit the ring becomes a default reply instead of j
     writer.flush();
     const replies = drain(consumer);
     assert.equal(writer.backlogCount, 0, `${chars} characters: nothing stuck in the backlog`);
-    assert.deepEqual(replies.map((r) => r.token), [chars, 7], `${chars} characters: both replies delivered`);
+    assert.deepEqual(
+      replies.map((r) => r.token),
+      [chars, 7],
+      `${chars} characters: both replies delivered`,
+    );
     assert.ok(replies[0]!.status === ReplyStatus.Ok || /exceeds the reply ring/.test(replies[0]!.text));
   }
   writer.close();
@@ -57,7 +65,10 @@ test('a full ring keeps replies in a backlog and delivers them, in order, once t
     tokens.push(...drain(consumer).map((r) => r.token));
     writer.flush();
   }
-  assert.deepEqual(tokens, Array.from({ length: 200 }, (_, i) => i));
+  assert.deepEqual(
+    tokens,
+    Array.from({ length: 200 }, (_, i) => i),
+  );
   assert.equal(writer.backlogCount, 0);
   writer.close();
 });

@@ -22,7 +22,10 @@ test('records come out in order with their tags and bytes', () => {
   const seen: Array<[number, number[]]> = [];
   const n = c.drain((body, len, tag) => seen.push([tag, [...c.bytes.subarray(body, body + len)]]));
   assert.equal(n, 2);
-  assert.deepEqual(seen, [[7, [1, 2, 3]], [9, []]]);
+  assert.deepEqual(seen, [
+    [7, [1, 2, 3]],
+    [9, []],
+  ]);
   assert.ok(c.isEmpty());
 });
 
@@ -33,7 +36,10 @@ test('a full ring refuses a record instead of overwriting, and accepts it after 
   let pushed = 0;
   while (pushBytes(p, 1, new Uint8Array(100))) pushed++;
   assert.ok(pushed >= 8 && pushed <= 10, `pushed ${pushed}`);
-  assert.equal(c.drain(() => {}), pushed);
+  assert.equal(
+    c.drain(() => {}),
+    pushed,
+  );
   assert.ok(pushBytes(p, 1, new Uint8Array(100)));
 });
 

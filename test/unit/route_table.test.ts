@@ -11,15 +11,27 @@ import { emptySnapshot, type AppRecord, type ModelRecord } from '../../src/state
 
 function app(name: string, linked: string[]): AppRecord {
   return {
-    name, input_type: 'floats', default_output: '"none"', latency_slo_micros: 20_000, linked_models: linked,
-    selection_policy: 'default', overload_response: 'default_output',
+    name,
+    input_type: 'floats',
+    default_output: '"none"',
+    latency_slo_micros: 20_000,
+    linked_models: linked,
+    selection_policy: 'default',
+    overload_response: 'default_output',
   };
 }
 
 function model(name: string, version: string): ModelRecord {
   return {
-    model_name: name, model_version: version, input_type: 'floats', labels: [], container_name: 'node', model_data_path: '',
-    batch_size: -1, container: null, num_replicas: 1,
+    model_name: name,
+    model_version: version,
+    input_type: 'floats',
+    labels: [],
+    container_name: 'node',
+    model_data_path: '',
+    batch_size: -1,
+    container: null,
+    num_replicas: 1,
   };
 }
 
@@ -29,7 +41,11 @@ test('routes carry the current version, every deployed version and the app setti
   const table = new RouteTable({
     appStats: () => newAppStats(),
     selection: {
-      route: (a) => { if (a.linked_models.length < 2) return null; selected.push(a.name); return {} as AppSelection; },
+      route: (a) => {
+        if (a.linked_models.length < 2) return null;
+        selected.push(a.name);
+        return {} as AppSelection;
+      },
       forget: (name) => forgotten.push(name),
     },
   });
@@ -41,7 +57,13 @@ test('routes carry the current version, every deployed version and the app setti
   s.currentVersions.set('m', '2');
   const p1: Placement = { workerIndex: 0, modelIndex: 1 };
   const p2: Placement = { workerIndex: 1, modelIndex: 2 };
-  table.rebuild(s, new Map([['m:1', p1], ['m:2', p2]]));
+  table.rebuild(
+    s,
+    new Map([
+      ['m:1', p1],
+      ['m:2', p2],
+    ]),
+  );
   const one = table.routes.get('one')!;
   assert.equal(one.placement, p2);
   assert.deepEqual([...one.versions.keys()].sort(), ['1', '2']);

@@ -20,7 +20,10 @@ function rejects(policy: unknown, params: unknown, param: string, rule: RegExp, 
 
 test('defaults are filled in and the result is frozen', () => {
   const c = parsePolicyConfig('exp3', undefined, 3);
-  assert.deepEqual(c, { policy: 'exp3', params: { loss: 'absolute', lossScale: 1, personalized: false, eta: 0.05, gamma: 0.1, share: 0.001 } });
+  assert.deepEqual(c, {
+    policy: 'exp3',
+    params: { loss: 'absolute', lossScale: 1, personalized: false, eta: 0.05, gamma: 0.1, share: 0.001 },
+  });
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.params));
   const e4 = parsePolicyConfig('exp4', { lossScale: 10 }, 2);
   assert.equal(e4.policy === 'exp4' && e4.params.tolerance, 1); // 0.1 × lossScale

@@ -52,11 +52,14 @@ test('LRU evicts the least recently used entry and saves it when dirty', async (
   await c.flush();
   assert.deepEqual([...store.data.keys()].sort(), ['app:a', 'app:b', 'app:c']);
   const b = deserializePolicy(store.data.get('app:b')!);
-  assert.equal(b.serialize(), (() => {
-    const p = createPolicy(kConfig, 3);
-    p.observe(feedbackFor(1));
-    return p.serialize();
-  })());
+  assert.equal(
+    b.serialize(),
+    (() => {
+      const p = createPolicy(kConfig, 3);
+      p.observe(feedbackFor(1));
+      return p.serialize();
+    })(),
+  );
 });
 
 test('miss loads stored state; concurrent misses share one load', async () => {
@@ -101,8 +104,11 @@ test('stored state for another policy, model count or params is replaced by a fr
   store.data.set('k4', '{broken');
   const errors: string[] = [];
   const c = new PersonalStateCache({
-    config: kConfig, modelCount: 3, maxEntries: 10,
-    load: (k) => store.load(k), save: (k, j) => store.save(k, j),
+    config: kConfig,
+    modelCount: 3,
+    maxEntries: 10,
+    load: (k) => store.load(k),
+    save: (k, j) => store.save(k, j),
     onError: (op, key) => errors.push(`${op}:${key}`),
   });
   for (const k of ['k1', 'k2', 'k3', 'k4']) {
@@ -125,8 +131,12 @@ test('save failures are reported and counted; load failures propagate', async ()
   assert.equal(c.stats.saveErrors, 1);
   assert.deepEqual(errors, ['save:app:z']);
   const failing = new PersonalStateCache({
-    config: kConfig, modelCount: 3, maxEntries: 2,
-    load: async () => { throw new Error('unavailable'); },
+    config: kConfig,
+    modelCount: 3,
+    maxEntries: 2,
+    load: async () => {
+      throw new Error('unavailable');
+    },
     save: () => {},
   });
   await assert.rejects(failing.get('k'), /unavailable/);

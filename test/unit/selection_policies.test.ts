@@ -76,7 +76,9 @@ test('exp4 combined error is at most the best single model on an ensemble task',
   for (let r = 0; r < n; r++) {
     const y = prng.next();
     const outs = predict(y);
-    outs.forEach((yh, i) => (errSingle[i]! += Math.abs(yh - y)));
+    outs.forEach((yh, i) => {
+      errSingle[i]! += Math.abs(yh - y);
+    });
     const c = combine(outs, w, { mode: 'auto', tolerance: 0.1, confidenceMin: 0 });
     assert.equal(c.kind, 'combined');
     errCombined += Math.abs((c.output as number) - y);
@@ -169,7 +171,10 @@ test('deserialize rejects malformed or mismatched state with CLP_ERR_INVALID_ARG
   assert.throws(() => deserializePolicy('{not json'), isInvalid);
   assert.throws(() => deserializePolicy(good.replace('"logW":[0,0,0]', '"logW":[0,0]')), isInvalid);
   assert.throws(() => deserializePolicy(good.replace('"v":1', '"v":9')), isInvalid);
-  assert.throws(() => deserializePolicy(good.replace('"eta":0.05', '"eta":-1')), (e) => isInvalid(e) && /"eta"/.test((e as Error).message));
+  assert.throws(
+    () => deserializePolicy(good.replace('"eta":0.05', '"eta":-1')),
+    (e) => isInvalid(e) && /"eta"/.test((e as Error).message),
+  );
   assert.throws(() => Exp3Policy.deserialize(policy('ucb1', {}).serialize()), isInvalid);
 });
 

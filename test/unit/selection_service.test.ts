@@ -15,7 +15,12 @@ const kModels = ['a', 'b', 'c'];
 function harness() {
   const events: SelectionEvent[] = [];
   let stopped = false;
-  const service = new SelectionService((e) => events.push(e), () => { stopped = true; });
+  const service = new SelectionService(
+    (e) => events.push(e),
+    () => {
+      stopped = true;
+    },
+  );
   const sab = createSnapshotBuffer(kModels.length);
   const spec: AppPolicySpec = { app: 'app', generation: 1, policy: 'exp3', params: undefined, models: kModels, sab, userEntriesMax: 10 };
   const reader = new SnapshotReader(sab);
@@ -42,7 +47,10 @@ test('configure publishes a fresh snapshot, then restores a saved state made for
   const h = harness();
   h.service.handle({ kind: 'configure', spec: h.spec });
   const uniform = h.snapshot();
-  assert.ok(uniform.every((p) => Math.abs(p - 1 / 3) < 1e-9), String(uniform));
+  assert.ok(
+    uniform.every((p) => Math.abs(p - 1 / 3) < 1e-9),
+    String(uniform),
+  );
   const [load] = h.take();
   assert.deepEqual(load, { kind: 'store_load', requestId: 1, key: 'app' });
   h.service.handle({ kind: 'store_loaded', requestId: 1, value: wrapState(kModels, trainedState()), error: null });

@@ -25,16 +25,32 @@ function harness() {
     ok: (token, json) => answers.push([token, json]),
     fallback: (token, reason) => answers.push([token, reason]),
   };
-  const newActor = (spec: ModelActorSpec): ModelActor => new ModelActor(spec, {
-    replies, clock, io: { pull: () => {}, rearm: () => {} }, onReplicaState: () => {},
-    connect: (_address, events) => {
-      linkEvents.push(events);
-      return { send: (m) => { sent.push(m); return true; }, reset: () => {}, close: () => {} };
-    },
-  });
+  const newActor = (spec: ModelActorSpec): ModelActor =>
+    new ModelActor(spec, {
+      replies,
+      clock,
+      io: { pull: () => {}, rearm: () => {} },
+      onReplicaState: () => {},
+      connect: (_address, events) => {
+        linkEvents.push(events);
+        return {
+          send: (m) => {
+            sent.push(m);
+            return true;
+          },
+          reset: () => {},
+          close: () => {},
+        };
+      },
+    });
   const actors = new WorkerActors(new RingConsumer(ring), replies, newActor);
-  const spec = (modelIndex: number): ModelActorSpec => ({ modelIndex, name: `m${modelIndex}`, version: '1', inputType: 'doubles',
-    scheduler: { batchSize: 8, latencyModel: { marginSigmaCount: 0 } } });
+  const spec = (modelIndex: number): ModelActorSpec => ({
+    modelIndex,
+    name: `m${modelIndex}`,
+    version: '1',
+    inputType: 'doubles',
+    scheduler: { batchSize: 8, latencyModel: { marginSigmaCount: 0 } },
+  });
   return { producer, clock, answers, sent, linkEvents, actors, spec };
 }
 
@@ -51,7 +67,11 @@ test('one drain brings queries to their actor as one batch; unknown models are a
   assert.equal(sent[0]!.n, 3);
   assert.deepEqual(answers, [[13, DefaultReason.UnknownModel]]);
   linkEvents[0]!.onResult(sent[0]!.id, [1, 2, 3]);
-  assert.deepEqual(answers.slice(1), [[10, '1'], [11, '2'], [12, '3']]);
+  assert.deepEqual(answers.slice(1), [
+    [10, '1'],
+    [11, '2'],
+    [12, '3'],
+  ]);
   actors.closeAll();
 });
 
@@ -67,7 +87,10 @@ test('a cancel record drops the query it names from its actor', () => {
   encodeNumericQuery(producer, 3, 4, deadlineMs, InputTypeCode.Doubles, [3]);
   encodeCancel(producer, 2, 4);
   actors.drain();
-  assert.deepEqual(actors.stats().map((s) => s.scheduler.queuedCount), [1]);
+  assert.deepEqual(
+    actors.stats().map((s) => s.scheduler.queuedCount),
+    [1],
+  );
   linkEvents[0]!.onResult(sent[0]!.id, [1]);
   assert.equal(sent.length, 2);
   assert.equal(sent[1]!.n, 1);
@@ -80,7 +103,10 @@ test('models come and go by control message', () => {
   actors.control({ kind: 'add_model', spec: spec(2) });
   assert.equal(actors.size, 2);
   actors.control({ kind: 'remove_model', modelIndex: 1 });
-  assert.deepEqual(actors.stats().map((s) => s.modelIndex), [2]);
+  assert.deepEqual(
+    actors.stats().map((s) => s.modelIndex),
+    [2],
+  );
   actors.control({ kind: 'add_replica', modelIndex: 1, replicaId: 1, host: 'h', port: 1 });
   encodeNumericQuery(producer, 5, 1, clock.nowMs() + 1000, InputTypeCode.Doubles, [1]);
   actors.drain();

@@ -95,14 +95,34 @@ export function targetSeed(seed: number, targetIndex: number): number {
 
 function defaultArgs(): BenchArgs {
   return {
-    urls: ['http://127.0.0.1:1337'], apps: ['default'], shapes: ['clipper'], labels: [], transport: 'http',
-    mode: 'closed', concurrency: [1, 8, 64], rates: [1000, 5000], poisson: false, pipelining: false, connections: 64, durationS: 10,
-    warmupS: 2, drainS: 5, sloMs: 100, input: 'random:8', seed: randomInt(1, 2 ** 31), metricsUrl: null,
-    outDir: path.join('bench', 'results', new Date().toISOString().replace(/[:.]/g, '-')), quiet: false,
+    urls: ['http://127.0.0.1:1337'],
+    apps: ['default'],
+    shapes: ['clipper'],
+    labels: [],
+    transport: 'http',
+    mode: 'closed',
+    concurrency: [1, 8, 64],
+    rates: [1000, 5000],
+    poisson: false,
+    pipelining: false,
+    connections: 64,
+    durationS: 10,
+    warmupS: 2,
+    drainS: 5,
+    sloMs: 100,
+    input: 'random:8',
+    seed: randomInt(1, 2 ** 31),
+    metricsUrl: null,
+    outDir: path.join('bench', 'results', new Date().toISOString().replace(/[:.]/g, '-')),
+    quiet: false,
   };
 }
 
-const list = (v: string): string[] => v.split(',').map((s) => s.trim()).filter((s) => s !== '');
+const list = (v: string): string[] =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 
 function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(v)) throw new TypeError(`${flag} must be ${allowed.join(' or ')}, got "${v}"`);
@@ -111,30 +131,130 @@ function oneOf<T extends string>(flag: string, v: string, allowed: readonly T[])
 
 /** The options without a value. */
 const kSwitches = new Map<string, (a: BenchArgs) => void>([
-  ['--poisson', (a) => { a.poisson = true; }],
-  ['--pipelining', (a) => { a.pipelining = true; }],
-  ['--quiet', (a) => { a.quiet = true; }],
+  [
+    '--poisson',
+    (a) => {
+      a.poisson = true;
+    },
+  ],
+  [
+    '--pipelining',
+    (a) => {
+      a.pipelining = true;
+    },
+  ],
+  [
+    '--quiet',
+    (a) => {
+      a.quiet = true;
+    },
+  ],
 ]);
 
 /** The options with a value (`--flag value` or `--flag=value`). */
 const kOptions = new Map<string, (a: BenchArgs, v: string, flag: string) => void>([
-  ['--url', (a, v) => { a.urls = list(v); }],
-  ['--app', (a, v) => { a.apps = list(v); }],
-  ['--shape', (a, v, flag) => { a.shapes = list(v).map((s) => oneOf<RequestShape>(flag, s, ['clipper', 'v2'])); }],
-  ['--label', (a, v) => { a.labels = list(v); }],
-  ['--transport', (a, v, flag) => { a.transport = oneOf(flag, v, ['http', 'ws'] as const); }],
-  ['--mode', (a, v, flag) => { a.mode = oneOf<LoadMode>(flag, v, ['closed', 'open']); }],
-  ['--concurrency', (a, v, flag) => { a.concurrency = parseLevels(v, flag).map(Math.round); }],
-  ['--rate', (a, v, flag) => { a.rates = parseLevels(v, flag); }],
-  ['--connections', (a, v, flag) => { a.connections = Math.round(num(flag, v, 1)); }],
-  ['--duration-s', (a, v, flag) => { a.durationS = num(flag, v, 0.05); }],
-  ['--warmup-s', (a, v, flag) => { a.warmupS = num(flag, v, 0); }],
-  ['--drain-s', (a, v, flag) => { a.drainS = num(flag, v, 0); }],
-  ['--slo-ms', (a, v, flag) => { a.sloMs = num(flag, v, 0); }],
-  ['--input', (a, v) => { a.input = v; }],
-  ['--seed', (a, v, flag) => { a.seed = Math.round(num(flag, v, 0)); }],
-  ['--metrics-url', (a, v) => { a.metricsUrl = v; }],
-  ['--out-dir', (a, v) => { a.outDir = v; }],
+  [
+    '--url',
+    (a, v) => {
+      a.urls = list(v);
+    },
+  ],
+  [
+    '--app',
+    (a, v) => {
+      a.apps = list(v);
+    },
+  ],
+  [
+    '--shape',
+    (a, v, flag) => {
+      a.shapes = list(v).map((s) => oneOf<RequestShape>(flag, s, ['clipper', 'v2']));
+    },
+  ],
+  [
+    '--label',
+    (a, v) => {
+      a.labels = list(v);
+    },
+  ],
+  [
+    '--transport',
+    (a, v, flag) => {
+      a.transport = oneOf(flag, v, ['http', 'ws'] as const);
+    },
+  ],
+  [
+    '--mode',
+    (a, v, flag) => {
+      a.mode = oneOf<LoadMode>(flag, v, ['closed', 'open']);
+    },
+  ],
+  [
+    '--concurrency',
+    (a, v, flag) => {
+      a.concurrency = parseLevels(v, flag).map(Math.round);
+    },
+  ],
+  [
+    '--rate',
+    (a, v, flag) => {
+      a.rates = parseLevels(v, flag);
+    },
+  ],
+  [
+    '--connections',
+    (a, v, flag) => {
+      a.connections = Math.round(num(flag, v, 1));
+    },
+  ],
+  [
+    '--duration-s',
+    (a, v, flag) => {
+      a.durationS = num(flag, v, 0.05);
+    },
+  ],
+  [
+    '--warmup-s',
+    (a, v, flag) => {
+      a.warmupS = num(flag, v, 0);
+    },
+  ],
+  [
+    '--drain-s',
+    (a, v, flag) => {
+      a.drainS = num(flag, v, 0);
+    },
+  ],
+  [
+    '--slo-ms',
+    (a, v, flag) => {
+      a.sloMs = num(flag, v, 0);
+    },
+  ],
+  [
+    '--input',
+    (a, v) => {
+      a.input = v;
+    },
+  ],
+  [
+    '--seed',
+    (a, v, flag) => {
+      a.seed = Math.round(num(flag, v, 0));
+    },
+  ],
+  [
+    '--metrics-url',
+    (a, v) => {
+      a.metricsUrl = v;
+    },
+  ],
+  [
+    '--out-dir',
+    (a, v) => {
+      a.outDir = v;
+    },
+  ],
 ]);
 
 export function parseArgs(argv: string[]): BenchArgs {
@@ -155,9 +275,12 @@ export function parseArgs(argv: string[]): BenchArgs {
     set(a, value, flag);
   }
   const n = a.urls.length;
-  for (const [name, arr] of [['--app', a.apps], ['--shape', a.shapes], ['--label', a.labels]] as const) {
+  for (const [name, arr] of [
+    ['--app', a.apps],
+    ['--shape', a.shapes],
+    ['--label', a.labels],
+  ] as const) {
     if (arr.length > 1 && arr.length !== n) throw new TypeError(`${name} needs 1 or ${n} values (one per --url)`);
   }
   return a;
 }
-

@@ -17,8 +17,12 @@ async function undiciRps(url: URL, concurrency: number, seconds: number): Promis
   let done = 0;
   const loop = async (): Promise<void> => {
     while (performance.now() < endMs) {
-      const res = await pool.request({ path: '/default/predict', method: 'POST', body: kBody,
-        headers: { 'content-type': 'application/json' } });
+      const res = await pool.request({
+        path: '/default/predict',
+        method: 'POST',
+        body: kBody,
+        headers: { 'content-type': 'application/json' },
+      });
       await res.body.text();
       done++;
     }
@@ -36,7 +40,9 @@ async function rawRps(url: URL, concurrency: number, seconds: number): Promise<n
   const endMs = performance.now() + seconds * 1000;
   let done = 0;
   let finish!: () => void;
-  const finished = new Promise<void>((r) => { finish = r; });
+  const finished = new Promise<void>((r) => {
+    finish = r;
+  });
   let live = concurrency;
   const sink: ResultSink = {
     onResponse(conn: LoadConnection): void {
@@ -44,7 +50,9 @@ async function rawRps(url: URL, concurrency: number, seconds: number): Promise<n
       if (performance.now() < endMs) conn.send(item, 0);
       else if (--live === 0) finish();
     },
-    onError(): void { if (--live === 0) finish(); },
+    onError(): void {
+      if (--live === 0) finish();
+    },
   };
   const conns = await transport.connect(concurrency, sink);
   const t0 = performance.now();

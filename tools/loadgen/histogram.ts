@@ -20,7 +20,7 @@ export const kHistogramRelativeError = 1 / (2 * kSubBucketHalf);
 function indexOf(valueUs: number): number {
   if (valueUs < kSubBucketCount) return valueUs;
   // shift = how far v must move right to land in [128, 256)
-  const shift = 31 - Math.clz32(Math.floor(valueUs / kSubBucketHalf)) ;
+  const shift = 31 - Math.clz32(Math.floor(valueUs / kSubBucketHalf));
   const top = Math.floor(valueUs / 2 ** shift); // in [128, 256)
   return kSubBucketCount + (shift - 1) * kSubBucketHalf + (top - kSubBucketHalf);
 }
@@ -65,10 +65,18 @@ export class Histogram {
     if (v > this.#max) this.#max = v;
   }
 
-  get count(): number { return this.#count; }
-  get min(): number { return this.#count === 0 ? 0 : this.#min; }
-  get max(): number { return this.#count === 0 ? 0 : this.#max; }
-  get mean(): number { return this.#count === 0 ? 0 : this.#sum / this.#count; }
+  get count(): number {
+    return this.#count;
+  }
+  get min(): number {
+    return this.#count === 0 ? 0 : this.#min;
+  }
+  get max(): number {
+    return this.#count === 0 ? 0 : this.#max;
+  }
+  get mean(): number {
+    return this.#count === 0 ? 0 : this.#sum / this.#count;
+  }
 
   /** Value at percentile p (0..100): the smallest recorded value with at least p% of samples at or below it. */
   percentile(p: number): number {
@@ -118,8 +126,14 @@ export class Histogram {
 
   summary(): LatencySummaryUs {
     return {
-      count: this.#count, min: this.min, mean: this.mean, p50: this.percentile(50), p90: this.percentile(90),
-      p99: this.percentile(99), p999: this.percentile(99.9), max: this.max,
+      count: this.#count,
+      min: this.min,
+      mean: this.mean,
+      p50: this.percentile(50),
+      p90: this.percentile(90),
+      p99: this.percentile(99),
+      p999: this.percentile(99.9),
+      max: this.max,
     };
   }
 }

@@ -45,7 +45,9 @@ class NumberQueue {
   #buf = new Float64Array(16);
   #head = 0;
   #size = 0;
-  get size(): number { return this.#size; }
+  get size(): number {
+    return this.#size;
+  }
   push(v: number): void {
     if (this.#size === this.#buf.length) {
       const next = new Float64Array(this.#buf.length * 2);
@@ -64,7 +66,10 @@ class NumberQueue {
   }
 }
 
-export interface ParsedResponse { status: number; isDefault: boolean }
+export interface ParsedResponse {
+  status: number;
+  isDefault: boolean;
+}
 
 /**
  * Incremental HTTP/1.1 response parser. `feed` returns the responses completed by this chunk;
@@ -122,7 +127,9 @@ class HttpConnection implements LoadConnection {
     this.#sink = sink;
   }
 
-  get inflight(): number { return this.#intended.size; }
+  get inflight(): number {
+    return this.#intended.size;
+  }
 
   /** Resolves when connected, or after a failure (requests then fail and reconnect lazily). */
   open(): Promise<void> {
@@ -188,8 +195,9 @@ export class HttpTransport implements Transport {
 
   constructor(options: HttpTransportOptions) {
     this.options = options;
-    this.#head = `POST ${options.path} HTTP/1.1\r\nHost: ${options.host}:${options.port}\r\n`
-      + 'Content-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: ';
+    this.#head =
+      `POST ${options.path} HTTP/1.1\r\nHost: ${options.host}:${options.port}\r\n` +
+      'Content-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: ';
   }
 
   get description(): string {

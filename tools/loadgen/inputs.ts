@@ -24,8 +24,8 @@ export interface InputSource {
 }
 
 function itemFromValue(value: unknown, where: string): InputItem {
-  const arr = (value !== null && typeof value === 'object' && !Array.isArray(value) && 'input' in value)
-    ? (value as { input: unknown }).input : value;
+  const arr =
+    value !== null && typeof value === 'object' && !Array.isArray(value) && 'input' in value ? (value as { input: unknown }).input : value;
   if (!Array.isArray(arr)) throw new TypeError(`${where}: an input must be a JSON array (or {"input":[...]})`);
   return { json: JSON.stringify(arr), length: arr.length };
 }
@@ -45,7 +45,9 @@ export function randomInputs(k: number, seed: number): InputSource {
 
 export function fixedInput(jsonText: string): InputSource {
   let parsed: unknown;
-  try { parsed = JSON.parse(jsonText); } catch (err) {
+  try {
+    parsed = JSON.parse(jsonText);
+  } catch (err) {
     throw new TypeError(`fixed input is not valid JSON: ${(err as Error).message}`);
   }
   const item = itemFromValue(parsed, 'fixed input');
@@ -58,7 +60,9 @@ export function fileInputs(path: string): InputSource {
   lines.forEach((line, i) => {
     if (line.trim() === '') return;
     let parsed: unknown;
-    try { parsed = JSON.parse(line); } catch (err) {
+    try {
+      parsed = JSON.parse(line);
+    } catch (err) {
       throw new TypeError(`${path}:${i + 1}: not valid JSON: ${(err as Error).message}`);
     }
     items.push(itemFromValue(parsed, `${path}:${i + 1}`));
@@ -81,9 +85,13 @@ export function parseInputSpec(spec: string, seed: number): InputSource {
   const kind = colon === -1 ? spec : spec.slice(0, colon);
   const arg = colon === -1 ? '' : spec.slice(colon + 1);
   switch (kind) {
-    case 'random': return randomInputs(arg === '' ? 8 : Number(arg), seed);
-    case 'fixed': return fixedInput(arg);
-    case 'file': return fileInputs(arg);
-    default: throw new TypeError(`--input must be random:k, fixed:<json> or file:<path>, got "${spec}"`);
+    case 'random':
+      return randomInputs(arg === '' ? 8 : Number(arg), seed);
+    case 'fixed':
+      return fixedInput(arg);
+    case 'file':
+      return fileInputs(arg);
+    default:
+      throw new TypeError(`--input must be random:k, fixed:<json> or file:<path>, got "${spec}"`);
   }
 }

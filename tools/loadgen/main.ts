@@ -32,7 +32,9 @@ export function makeTarget(a: BenchArgs, i: number): { label: string; transport:
     label,
     target,
     transport: new HttpTransport({
-      host: url.hostname, port: Number(url.port || 80), shape,
+      host: url.hostname,
+      port: Number(url.port || 80),
+      shape,
       path: hasPath ? url.pathname + url.search : defaultPath(shape, app),
     }),
   };
@@ -68,10 +70,21 @@ export async function main(argv: string[]): Promise<number> {
     for (let i = 0; i < args.urls.length; i++) {
       const { label, transport, target } = makeTarget(args, i);
       const levels = await runSweep({
-        label, transport, inputs: parseInputSpec(args.input, targetSeed(args.seed, i)), mode: args.mode,
-        levels: args.mode === 'closed' ? args.concurrency : args.rates, connections: args.connections,
-        poisson: args.poisson, pipelining: args.pipelining, seed: args.seed, durationS: args.durationS, warmupS: args.warmupS, drainS: args.drainS,
-        sloMs: args.sloMs, metricsUrl: args.metricsUrl, ...(onProgress === undefined ? {} : { onProgress }),
+        label,
+        transport,
+        inputs: parseInputSpec(args.input, targetSeed(args.seed, i)),
+        mode: args.mode,
+        levels: args.mode === 'closed' ? args.concurrency : args.rates,
+        connections: args.connections,
+        poisson: args.poisson,
+        pipelining: args.pipelining,
+        seed: args.seed,
+        durationS: args.durationS,
+        warmupS: args.warmupS,
+        drainS: args.drainS,
+        sloMs: args.sloMs,
+        metricsUrl: args.metricsUrl,
+        ...(onProgress === undefined ? {} : { onProgress }),
       });
       targets.push({ label, description: transport.description, levels, recommendation: recommend(levels) });
       const failure = noSuccessMessage(totalFailures(levels), target);
@@ -84,7 +97,9 @@ export async function main(argv: string[]): Promise<number> {
   if (onProgress !== undefined && process.stderr.isTTY === true) process.stderr.write('\n');
   const cpu = process.cpuUsage(cpu0);
   const results: BenchResults = {
-    startedAt, config: { ...args }, targets,
+    startedAt,
+    config: { ...args },
+    targets,
     generatorCpuPct: ((cpu.user + cpu.system) / 1000 / (performance.now() - wall0)) * 100,
   };
   process.stdout.write(`${formatTable(results)}\n`);
@@ -95,8 +110,13 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (err: unknown) => {
-    process.stderr.write(`${String(err)}\n`);
-    process.exitCode = 1;
-  });
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`${String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

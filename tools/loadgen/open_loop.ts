@@ -33,10 +33,14 @@ export class OpenLoopSchedule {
     this.#nextMs = options.startMs;
   }
 
-  get done(): boolean { return this.#nextMs >= this.#o.endMs; }
+  get done(): boolean {
+    return this.#nextMs >= this.#o.endMs;
+  }
 
   /** Intended time of the next request (ms). */
-  get nextMs(): number { return this.#nextMs; }
+  get nextMs(): number {
+    return this.#nextMs;
+  }
 
   #advance(): void {
     this.#nextMs += this.#o.poisson ? -Math.log(1 - this.#rand()) * this.#gapMs : this.#gapMs;

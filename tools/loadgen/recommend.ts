@@ -38,18 +38,28 @@ export function recommend(levels: LevelResult[]): Recommendation | null {
   if (best === null) return null;
   const batchSizeMean = primaryMean(best.metrics?.batchSize);
   const queueTime = formatQueueTime(best.metrics?.queueTime);
-  let text = `${best.label}: highest level with p99 <= ${best.sloMs} ms and <= ${kErrorShareMax * 100}% errors is `
-    + `${levelText(best.mode, best.level)}${best.mode === 'open' ? ' offered' : ''} `
-    + `(${best.throughputRps.toFixed(0)} successful req/s, p99 ${(best.latencyUs.p99 / 1000).toFixed(2)} ms, `
-    + `${(best.errorShare * 100).toFixed(2)}% errors, ${best.connections} connections`;
+  let text =
+    `${best.label}: highest level with p99 <= ${best.sloMs} ms and <= ${kErrorShareMax * 100}% errors is ` +
+    `${levelText(best.mode, best.level)}${best.mode === 'open' ? ' offered' : ''} ` +
+    `(${best.throughputRps.toFixed(0)} successful req/s, p99 ${(best.latencyUs.p99 / 1000).toFixed(2)} ms, ` +
+    `${(best.errorShare * 100).toFixed(2)}% errors, ${best.connections} connections`;
   if (batchSizeMean !== null) text += `, mean batch size ${batchSizeMean.toFixed(2)} queries`;
   if (queueTime !== null) text += `, mean queue time ${queueTime}`;
   text += ')';
   return {
-    label: best.label, mode: best.mode, level: best.level, throughputRps: best.throughputRps,
-    p99Ms: best.latencyUs.p99 / 1000, sloMs: best.sloMs, connections: best.connections,
-    withinSloShare: best.withinSloShare, defaultShare: best.defaultShare, errorShare: best.errorShare,
-    batchSizeMean, queueTimeMean: primaryMean(best.metrics?.queueTime), text,
+    label: best.label,
+    mode: best.mode,
+    level: best.level,
+    throughputRps: best.throughputRps,
+    p99Ms: best.latencyUs.p99 / 1000,
+    sloMs: best.sloMs,
+    connections: best.connections,
+    withinSloShare: best.withinSloShare,
+    defaultShare: best.defaultShare,
+    errorShare: best.errorShare,
+    batchSizeMean,
+    queueTimeMean: primaryMean(best.metrics?.queueTime),
+    text,
   };
 }
 

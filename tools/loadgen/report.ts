@@ -32,7 +32,8 @@ export function bottleneckNotes(results: BenchResults): string[] {
   const notes: string[] = [];
   for (const t of results.targets) {
     for (const r of t.levels) {
-      if (r.generatorBottleneck !== null) notes.push(`[${t.label}] level ${r.level}: load generator was the bottleneck (${r.generatorBottleneck})`);
+      if (r.generatorBottleneck !== null)
+        notes.push(`[${t.label}] level ${r.level}: load generator was the bottleneck (${r.generatorBottleneck})`);
     }
   }
   return notes;
@@ -45,16 +46,42 @@ export function recommendationLine(t: TargetResult): string {
 
 /** The terminal table: every column header names its unit; errors include non-2xx and default outputs. */
 export function formatTable(results: BenchResults): string {
-  const header = ['target', 'level', 'ok req/s', 'p50 ms', 'p90 ms', 'p99 ms', 'p99.9 ms', 'max ms', 'ok in SLO %', 'default %',
-    'errors', 'error %', 'batch size', 'gen CPU %'];
+  const header = [
+    'target',
+    'level',
+    'ok req/s',
+    'p50 ms',
+    'p90 ms',
+    'p99 ms',
+    'p99.9 ms',
+    'max ms',
+    'ok in SLO %',
+    'default %',
+    'errors',
+    'error %',
+    'batch size',
+    'gen CPU %',
+  ];
   const rows: string[][] = [header];
   for (const t of results.targets) {
     for (const r of t.levels) {
       const batch = primaryMean(r.metrics?.batchSize);
-      rows.push([t.label, levelText(r.mode, r.level), r.throughputRps.toFixed(0), ms(r.latencyUs.p50),
-        ms(r.latencyUs.p90), ms(r.latencyUs.p99), ms(r.latencyUs.p999), ms(r.latencyUs.max), pct(r.withinSloShare),
-        pct(r.defaultShare), String(r.errorCount), pct(r.errorShare), batch === null ? '-' : `${batch.toFixed(2)} q`,
-        r.generatorCpuPct.toFixed(0)]);
+      rows.push([
+        t.label,
+        levelText(r.mode, r.level),
+        r.throughputRps.toFixed(0),
+        ms(r.latencyUs.p50),
+        ms(r.latencyUs.p90),
+        ms(r.latencyUs.p99),
+        ms(r.latencyUs.p999),
+        ms(r.latencyUs.max),
+        pct(r.withinSloShare),
+        pct(r.defaultShare),
+        String(r.errorCount),
+        pct(r.errorShare),
+        batch === null ? '-' : `${batch.toFixed(2)} q`,
+        r.generatorCpuPct.toFixed(0),
+      ]);
     }
   }
   const widths = header.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
@@ -75,10 +102,36 @@ export function sumErrors(levels: readonly LevelResult[]): Record<string, number
   return totalFailures(levels).errors;
 }
 
-export const kCsvColumns = ['label', 'mode', 'level', 'offered_rps', 'connections', 'duration_s', 'sent', 'responses',
-  'ok_count', 'throughput_rps', 'p50_ms', 'p90_ms', 'p99_ms', 'p999_ms', 'max_ms', 'mean_ms', 'slo_ms', 'within_slo_share',
-  'default_share', 'error_count', 'error_share', 'errors', 'status_counts', 'send_lag_p99_ms', 'generator_cpu_pct',
-  'generator_bottleneck', 'batch_size_mean', 'queue_time_mean'] as const;
+export const kCsvColumns = [
+  'label',
+  'mode',
+  'level',
+  'offered_rps',
+  'connections',
+  'duration_s',
+  'sent',
+  'responses',
+  'ok_count',
+  'throughput_rps',
+  'p50_ms',
+  'p90_ms',
+  'p99_ms',
+  'p999_ms',
+  'max_ms',
+  'mean_ms',
+  'slo_ms',
+  'within_slo_share',
+  'default_share',
+  'error_count',
+  'error_share',
+  'errors',
+  'status_counts',
+  'send_lag_p99_ms',
+  'generator_cpu_pct',
+  'generator_bottleneck',
+  'batch_size_mean',
+  'queue_time_mean',
+] as const;
 
 function csvCell(v: string | number | null): string {
   if (v === null) return '';
@@ -86,19 +139,50 @@ function csvCell(v: string | number | null): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-const kv = (o: Record<string, number>): string => Object.entries(o).map(([k, v]) => `${k}=${v}`).join(';');
+const kv = (o: Record<string, number>): string =>
+  Object.entries(o)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(';');
 
 export function toCsv(results: BenchResults): string {
   const lines = [kCsvColumns.join(',')];
   for (const t of results.targets) {
     for (const r of t.levels) {
       const l = r.latencyUs;
-      lines.push([r.label, r.mode, r.level, r.offeredRps, r.connections, r.durationS, r.sent, r.responses, r.okCount,
-        Number(r.throughputRps.toFixed(2)), l.p50 / 1000, l.p90 / 1000, l.p99 / 1000, l.p999 / 1000, l.max / 1000,
-        Number((l.mean / 1000).toFixed(4)), r.sloMs, Number(r.withinSloShare.toFixed(6)), Number(r.defaultShare.toFixed(6)),
-        r.errorCount, Number(r.errorShare.toFixed(6)), kv(r.errors), kv(r.statusCounts), r.sendLagP99Us === null ? null : r.sendLagP99Us / 1000,
-        Number(r.generatorCpuPct.toFixed(1)), r.generatorBottleneck, primaryMean(r.metrics?.batchSize),
-        primaryMean(r.metrics?.queueTime)].map(csvCell).join(','));
+      lines.push(
+        [
+          r.label,
+          r.mode,
+          r.level,
+          r.offeredRps,
+          r.connections,
+          r.durationS,
+          r.sent,
+          r.responses,
+          r.okCount,
+          Number(r.throughputRps.toFixed(2)),
+          l.p50 / 1000,
+          l.p90 / 1000,
+          l.p99 / 1000,
+          l.p999 / 1000,
+          l.max / 1000,
+          Number((l.mean / 1000).toFixed(4)),
+          r.sloMs,
+          Number(r.withinSloShare.toFixed(6)),
+          Number(r.defaultShare.toFixed(6)),
+          r.errorCount,
+          Number(r.errorShare.toFixed(6)),
+          kv(r.errors),
+          kv(r.statusCounts),
+          r.sendLagP99Us === null ? null : r.sendLagP99Us / 1000,
+          Number(r.generatorCpuPct.toFixed(1)),
+          r.generatorBottleneck,
+          primaryMean(r.metrics?.batchSize),
+          primaryMean(r.metrics?.queueTime),
+        ]
+          .map(csvCell)
+          .join(','),
+      );
     }
   }
   return `${lines.join('\n')}\n`;
@@ -136,11 +220,16 @@ export function plots(results: BenchResults): string[] {
 
 export function toHtml(results: BenchResults): string {
   const e = escapeXml;
-  const rows = results.targets.flatMap((t) => t.levels.map((r) => `<tr><td>${e(t.label)}</td><td>${e(levelText(r.mode, r.level))}</td>`
-    + `<td>${r.throughputRps.toFixed(0)}</td><td>${ms(r.latencyUs.p50)}</td><td>${ms(r.latencyUs.p90)}</td>`
-    + `<td>${ms(r.latencyUs.p99)}</td><td>${ms(r.latencyUs.p999)}</td><td>${ms(r.latencyUs.max)}</td>`
-    + `<td>${pct(r.withinSloShare)}</td><td>${pct(r.defaultShare)}</td><td>${r.errorCount}</td><td>${pct(r.errorShare)}</td>`
-    + `<td>${e(kv(r.statusCounts))}</td><td>${r.generatorCpuPct.toFixed(0)}</td></tr>`));
+  const rows = results.targets.flatMap((t) =>
+    t.levels.map(
+      (r) =>
+        `<tr><td>${e(t.label)}</td><td>${e(levelText(r.mode, r.level))}</td>` +
+        `<td>${r.throughputRps.toFixed(0)}</td><td>${ms(r.latencyUs.p50)}</td><td>${ms(r.latencyUs.p90)}</td>` +
+        `<td>${ms(r.latencyUs.p99)}</td><td>${ms(r.latencyUs.p999)}</td><td>${ms(r.latencyUs.max)}</td>` +
+        `<td>${pct(r.withinSloShare)}</td><td>${pct(r.defaultShare)}</td><td>${r.errorCount}</td><td>${pct(r.errorShare)}</td>` +
+        `<td>${e(kv(r.statusCounts))}</td><td>${r.generatorCpuPct.toFixed(0)}</td></tr>`,
+    ),
+  );
   const recs = results.targets.map((t) => `<li>${e(recommendationLine(t))}</li>`);
   const notes = bottleneckNotes(results).map((n) => `<li class="warn">${e(n)}</li>`);
   return `<!doctype html>

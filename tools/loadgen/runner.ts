@@ -200,8 +200,7 @@ export async function runLevel(o: SweepOptions, level: number): Promise<LevelRes
 }
 
 /** A status line about once a second, when the caller asked for one. */
-function startProgress(o: SweepOptions, level: number, w: LevelWindow, driver: LoadDriver,
-  conns: LoadConnection[]): NodeJS.Timeout | null {
+function startProgress(o: SweepOptions, level: number, w: LevelWindow, driver: LoadDriver, conns: LoadConnection[]): NodeJS.Timeout | null {
   const onProgress = o.onProgress;
   if (onProgress === undefined) return null;
   let lastResponses = 0;
@@ -211,8 +210,10 @@ function startProgress(o: SweepOptions, level: number, w: LevelWindow, driver: L
     const rps = driver.totalResponses - lastResponses;
     lastResponses = driver.totalResponses;
     const inflight = conns.reduce((s, c) => s + c.inflight, 0);
-    onProgress(`[${o.label}] ${levelText(o.mode, level)} ${phase} ${((t - w.t0) / 1000).toFixed(0)} s: `
-      + `${rps} answers/s, ${inflight} requests in flight, ${driver.totalErrors} errors so far`);
+    onProgress(
+      `[${o.label}] ${levelText(o.mode, level)} ${phase} ${((t - w.t0) / 1000).toFixed(0)} s: ` +
+        `${rps} answers/s, ${inflight} requests in flight, ${driver.totalErrors} errors so far`,
+    );
   }, 1000);
 }
 
@@ -224,7 +225,12 @@ function startLoad(o: SweepOptions, level: number, w: LevelWindow, driver: LoadD
   }
   let rr = 0;
   const schedule = new OpenLoopSchedule({
-    rateRps: level, poisson: o.poisson, seed: o.seed + level, startMs: w.t0, endMs: w.windowEndMs, now: w.now,
+    rateRps: level,
+    poisson: o.poisson,
+    seed: o.seed + level,
+    startMs: w.t0,
+    endMs: w.windowEndMs,
+    now: w.now,
     dispatch: (intendedMs) => {
       const conn = leastLoaded(conns, rr++);
       // HTTP/1.1 pipelining is off by default: servers such as uWebSockets.js close a connection
@@ -261,12 +267,21 @@ function bottleneck(level: number, generatorCpuPct: number, sendLagP99Us: number
   return reasons.length === 0 ? null : reasons.join('; ');
 }
 
-async function levelResult(o: SweepOptions, level: number, connCount: number, rec: LevelRecorder,
-  seen: WindowObservation): Promise<LevelResult> {
+async function levelResult(
+  o: SweepOptions,
+  level: number,
+  connCount: number,
+  rec: LevelRecorder,
+  seen: WindowObservation,
+): Promise<LevelResult> {
   const closed = o.mode === 'closed';
   const sendLagP99Us = closed ? null : rec.sendLagUs.percentile(99);
-  const failures = summarizeFailures({ responses: rec.responses, defaults: rec.defaults, statusCounts: rec.statusCounts,
-    transportErrors: rec.transportErrors });
+  const failures = summarizeFailures({
+    responses: rec.responses,
+    defaults: rec.defaults,
+    statusCounts: rec.statusCounts,
+    transportErrors: rec.transportErrors,
+  });
   const [before, after] = await Promise.all([seen.metricsBefore, seen.metricsAfter]);
   return {
     label: o.label,

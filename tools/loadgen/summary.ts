@@ -53,7 +53,10 @@ export function summarizeFailures(c: AnswerCounts): FailureSummary {
 
 /** "5231 HTTP 404, 12 default output": the kinds, most frequent first. */
 export function describeErrors(errors: Record<string, number>): string {
-  return Object.entries(errors).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([kind, n]) => `${n} ${kind}`).join(', ');
+  return Object.entries(errors)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([kind, n]) => `${n} ${kind}`)
+    .join(', ');
 }
 
 /** The failures of several levels (a target's sweep) added up. */
@@ -83,7 +86,8 @@ function hintFor(kind: string, t: TargetDescription): string {
     if (t.app === null) return `is ${t.url} the right URL?`;
     return t.shape === 'v2' ? `is model '${t.app}' loaded?` : `is app '${t.app}' registered?`;
   }
-  if (kind === kDefaultOutputKind) return `does ${t.app === null ? 'the app' : `app '${t.app}'`} have a linked model with a connected replica, and is the SLO long enough?`;
+  if (kind === kDefaultOutputKind)
+    return `does ${t.app === null ? 'the app' : `app '${t.app}'`} have a linked model with a connected replica, and is the SLO long enough?`;
   if (kind === 'ECONNREFUSED') return `is a server listening at ${t.url}?`;
   if (kind === 'timeout') return 'the server answered nothing before the drain ended';
   return 'see results.json for the status codes';
@@ -92,13 +96,17 @@ function hintFor(kind: string, t: TargetDescription): string {
 /** The message for a target with no successful answer in the whole sweep, or null when it had one. */
 export function noSuccessMessage(total: FailureSummary, t: TargetDescription): string | null {
   if (total.okCount > 0) return null;
-  if (total.requestCount === 0) return `[${t.label}] no request was answered or failed in the measured window: is --duration-s long enough?`;
+  if (total.requestCount === 0)
+    return `[${t.label}] no request was answered or failed in the measured window: is --duration-s long enough?`;
   const kinds = Object.entries(total.errors).sort((a, b) => b[1] - a[1]);
   const [topKind] = kinds[0]!;
   const hint = hintFor(topKind, t);
   if (kinds.length === 1) {
-    const what = topKind.startsWith('HTTP ') ? `answers were ${topKind}`
-      : topKind === kDefaultOutputKind ? 'answers were default outputs' : `requests failed with ${topKind}`;
+    const what = topKind.startsWith('HTTP ')
+      ? `answers were ${topKind}`
+      : topKind === kDefaultOutputKind
+        ? 'answers were default outputs'
+        : `requests failed with ${topKind}`;
     return `[${t.label}] all ${total.requestCount} ${what}: ${hint}`;
   }
   return `[${t.label}] no successful answer in ${total.requestCount} requests (${describeErrors(total.errors)}): ${hint}`;

@@ -67,13 +67,17 @@ export function linePlot(spec: PlotSpec): string {
   for (const t of xt) parts.push(`<text x="${r(px(t))}" y="${H - m.b + 14}" text-anchor="middle">${fmt(t)}</text>`);
   for (const t of yt) parts.push(`<text x="${m.l - 4}" y="${r(py(t) + 4)}" text-anchor="end">${fmt(t)}</text>`);
   parts.push(`<text x="${(m.l + W - m.r) / 2}" y="${H - 10}" text-anchor="middle">${escapeXml(spec.xLabel)}</text>`);
-  parts.push(`<text x="14" y="${(m.t + H - m.b) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(m.t + H - m.b) / 2})">${escapeXml(spec.yLabel)}</text>`);
+  parts.push(
+    `<text x="14" y="${(m.t + H - m.b) / 2}" text-anchor="middle" transform="rotate(-90 14 ${(m.t + H - m.b) / 2})">${escapeXml(spec.yLabel)}</text>`,
+  );
   parts.push('</g>');
   spec.series.forEach((s, i) => {
     const color = kColors[i % kColors.length]!;
     const sp = s.points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
     if (sp.length === 0) return;
-    parts.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${sp.map(([x, y]) => `${r(px(x))},${r(py(y))}`).join(' ')}"/>`);
+    parts.push(
+      `<polyline fill="none" stroke="${color}" stroke-width="2" points="${sp.map(([x, y]) => `${r(px(x))},${r(py(y))}`).join(' ')}"/>`,
+    );
     for (const [x, y] of sp) parts.push(`<circle cx="${r(px(x))}" cy="${r(py(y))}" r="3" fill="${color}"/>`);
     const ly = m.t + 6 + i * 14;
     parts.push(`<rect x="${m.l + 8}" y="${ly}" width="10" height="3" fill="${color}"/>`);

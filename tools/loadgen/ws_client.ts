@@ -34,7 +34,9 @@ class WsConnection implements LoadConnection {
     this.#sink = sink;
   }
 
-  get inflight(): number { return this.#pending.size; }
+  get inflight(): number {
+    return this.#pending.size;
+  }
 
   open(): Promise<void> {
     return new Promise((resolve) => {
@@ -54,7 +56,9 @@ class WsConnection implements LoadConnection {
         if (this.#ws === ws) this.#ws = null;
         this.#failAll('conn_closed');
       });
-      ws.addEventListener('error', () => { resolve(); });
+      ws.addEventListener('error', () => {
+        resolve();
+      });
     });
   }
 
@@ -86,8 +90,12 @@ class WsConnection implements LoadConnection {
 
 export class WsTransport implements Transport {
   readonly url: string;
-  constructor(url: string) { this.url = url; }
-  get description(): string { return `${this.url} (websocket)`; }
+  constructor(url: string) {
+    this.url = url;
+  }
+  get description(): string {
+    return `${this.url} (websocket)`;
+  }
 
   async connect(count: number, sink: ResultSink): Promise<LoadConnection[]> {
     const conns = Array.from({ length: count }, () => new WsConnection(this.url, sink));

@@ -22,15 +22,28 @@ ws.addEventListener('open', () => {
   }
   // One message can also carry a batch; its answer comes back as one message.
   sentAt.set('batch', performance.now());
-  ws.send(JSON.stringify({ id: 'batch', input_batch: [[1, 2], [3, 4], [5, 6]] }));
+  ws.send(
+    JSON.stringify({
+      id: 'batch',
+      input_batch: [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ],
+    }),
+  );
 });
 
 ws.addEventListener('message', (ev) => {
   const msg = JSON.parse(ev.data);
   const ms = (performance.now() - sentAt.get(msg.id)).toFixed(2);
   if (msg.error !== undefined) console.log(`id=${msg.id} error ${msg.code}: ${msg.cause}`);
-  else if (msg.batch_predictions !== undefined) console.log(`id=${msg.id} batch ${JSON.stringify(msg.batch_predictions.map((p) => p.output))} (${ms} ms)`);
-  else console.log(`id=${msg.id} output=${JSON.stringify(msg.output)}${msg.default ? ` (default: ${msg.default_explanation})` : ''} (${ms} ms)`);
+  else if (msg.batch_predictions !== undefined)
+    console.log(`id=${msg.id} batch ${JSON.stringify(msg.batch_predictions.map((p) => p.output))} (${ms} ms)`);
+  else
+    console.log(
+      `id=${msg.id} output=${JSON.stringify(msg.output)}${msg.default ? ` (default: ${msg.default_explanation})` : ''} (${ms} ms)`,
+    );
   if (++answered === count + 1) ws.close();
 });
 
@@ -49,16 +62,38 @@ ws.addEventListener('error', () => {
 function whyRefused(wsUrl) {
   const target = new URL(wsUrl.replace(/^ws/, 'http'));
   return new Promise((resolve) => {
-    const req = http.get(target, { headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13',
-      'Sec-WebSocket-Key': Buffer.from('clipper-ts-probe').toString('base64') } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (chunk) => { body += chunk; }).on('end', () => {
-        let cause = body;
-        try { cause = JSON.parse(body).cause ?? body; } catch { /* not JSON */ }
-        resolve(`HTTP ${res.statusCode}: ${cause}`);
-      });
+    const req = http.get(
+      target,
+      {
+        headers: {
+          Connection: 'Upgrade',
+          Upgrade: 'websocket',
+          'Sec-WebSocket-Version': '13',
+          'Sec-WebSocket-Key': Buffer.from('clipper-ts-probe').toString('base64'),
+        },
+      },
+      (res) => {
+        let body = '';
+        res
+          .setEncoding('utf8')
+          .on('data', (chunk) => {
+            body += chunk;
+          })
+          .on('end', () => {
+            let cause = body;
+            try {
+              cause = JSON.parse(body).cause ?? body;
+            } catch {
+              /* not JSON */
+            }
+            resolve(`HTTP ${res.statusCode}: ${cause}`);
+          });
+      },
+    );
+    req.on('upgrade', (_res, socket) => {
+      socket.destroy();
+      resolve('the server accepted the upgrade on a second try');
     });
-    req.on('upgrade', (res, socket) => { socket.destroy(); resolve('the server accepted the upgrade on a second try'); });
     req.on('error', (err) => resolve(`${err.message} (is the server running?)`));
   });
 }

@@ -7,7 +7,7 @@ export function predict(inputs) {
     for (let i = 0; i < x.length; i++) {
       const v = x[i];
       const t = sum + v;
-      compensation += Math.abs(sum) >= Math.abs(v) ? (sum - t) + v : (v - t) + sum;
+      compensation += Math.abs(sum) >= Math.abs(v) ? sum - t + v : v - t + sum;
       sum = t;
     }
     return sum + compensation;

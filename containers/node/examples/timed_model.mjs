@@ -16,7 +16,9 @@ function sleepUntil(targetMs) {
       const leftMs = targetMs - performance.now();
       if (leftMs <= 0) return resolve();
       if (leftMs > 1.5) return setTimeout(step, Math.max(1, Math.floor(leftMs - 1)));
-      while (performance.now() < targetMs) { /* spin the last ~1 ms */ }
+      while (performance.now() < targetMs) {
+        /* spin the last ~1 ms */
+      }
       resolve();
     };
     step();

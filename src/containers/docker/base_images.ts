@@ -13,8 +13,17 @@ import path from 'node:path';
 import type Docker from 'dockerode';
 import { ClipperError } from '../../errors.js';
 import {
-  assembleRootfs, closureOf, imageExists, importDirectory, importTar, kDefaultPath, kMinimalEtc, pipeLines,
-  rootfsHash, type LogFn, type RootfsFile,
+  assembleRootfs,
+  closureOf,
+  imageExists,
+  importDirectory,
+  importTar,
+  kDefaultPath,
+  kMinimalEtc,
+  pipeLines,
+  rootfsHash,
+  type LogFn,
+  type RootfsFile,
 } from './rootfs.js';
 
 export type ModelRuntime = 'node' | 'python';
@@ -73,7 +82,10 @@ async function nodeBasePlan(): Promise<BasePlan> {
 async function buildNodeBase(docker: Docker, tag: string, files: RootfsFile[], log: LogFn): Promise<void> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'clipper-node-base-'));
   try {
-    await assembleRootfs(dir, files, kMinimalEtc, [{ dest: '/tmp', mode: 0o1777 }, { dest: '/root', mode: 0o700 }]);
+    await assembleRootfs(dir, files, kMinimalEtc, [
+      { dest: '/tmp', mode: 0o1777 },
+      { dest: '/root', mode: 0o700 },
+    ]);
     log(`node base: ${files.length} files (node ${process.version}), importing`);
     await importDirectory(docker, dir, tag, importChanges('node', []), log);
   } finally {
@@ -94,8 +106,13 @@ async function buildPythonBase(docker: Docker, tag: string, log: LogFn): Promise
   try {
     await runMmdebstrap(tarPath, log);
     log(`python base: importing ${((await fs.stat(tarPath)).size / 1e6).toFixed(0)} MB`);
-    await importTar(docker, createReadStream(tarPath), tag,
-      importChanges('python', ['LANG=C.UTF-8', 'PYTHONUNBUFFERED=1', 'DEBIAN_FRONTEND=noninteractive']), log);
+    await importTar(
+      docker,
+      createReadStream(tarPath),
+      tag,
+      importChanges('python', ['LANG=C.UTF-8', 'PYTHONUNBUFFERED=1', 'DEBIAN_FRONTEND=noninteractive']),
+      log,
+    );
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -105,16 +122,24 @@ function runMmdebstrap(tarPath: string, log: LogFn): Promise<void> {
   const args = ['--variant=minbase', `--include=${kPythonPackages.join(',')}`, kPythonSuite, tarPath];
   log(`mmdebstrap ${args.join(' ')}`);
   const tail: string[] = [];
-  const keep = (line: string): void => { tail.push(line); if (tail.length > 40) tail.shift(); log(line); };
+  const keep = (line: string): void => {
+    tail.push(line);
+    if (tail.length > 40) tail.shift();
+    log(line);
+  };
   return new Promise((resolve, reject) => {
     const child = spawn('mmdebstrap', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     pipeLines(child.stdout, keep);
     pipeLines(child.stderr, keep);
     child.on('error', (err: NodeJS.ErrnoException) => {
-      reject(err.code === 'ENOENT'
-        ? new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED',
-          'the Python base image needs mmdebstrap, which is not installed (install it with `apt-get install -y mmdebstrap`)')
-        : new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED', `mmdebstrap failed to start: ${err.message}`));
+      reject(
+        err.code === 'ENOENT'
+          ? new ClipperError(
+              'CLP_ERR_IMAGE_BUILD_FAILED',
+              'the Python base image needs mmdebstrap, which is not installed (install it with `apt-get install -y mmdebstrap`)',
+            )
+          : new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED', `mmdebstrap failed to start: ${err.message}`),
+      );
     });
     child.on('close', (code) => {
       if (code === 0) resolve();

@@ -8,7 +8,13 @@ import type Docker from 'dockerode';
 import { ClipperError } from '../../errors.js';
 import { modelKey, type ModelRecord } from '../../state/records.js';
 import {
-  endpointOf, OutputTail, wantedReplicas, type ContainerManager, type ContainerManagerEvents, type ReplicaInfo, type ReplicaLogs,
+  endpointOf,
+  OutputTail,
+  wantedReplicas,
+  type ContainerManager,
+  type ContainerManagerEvents,
+  type ReplicaInfo,
+  type ReplicaLogs,
 } from '../container_manager.js';
 import { kDockerManagerDefaults, type DockerManagerOptions } from './docker_options.js';
 import { demuxLogs, dockerErrorText, kLabelCluster, kLabelModel, kLabelReplica, kLabelSpec, kLabelVersion } from './engine.js';
@@ -31,23 +37,30 @@ export class DockerManager implements ContainerManager {
   readonly #runner: ReplicaRunner;
   #closed = false;
 
-  constructor(docker: Docker, events: ContainerManagerEvents, options: Partial<DockerManagerOptions> & Pick<DockerManagerOptions, 'clusterName' | 'prepareImage'>) {
+  constructor(
+    docker: Docker,
+    events: ContainerManagerEvents,
+    options: Partial<DockerManagerOptions> & Pick<DockerManagerOptions, 'clusterName' | 'prepareImage'>,
+  ) {
     this.#docker = docker;
     this.#events = events;
     this.#options = { ...kDockerManagerDefaults, ...options };
     this.#runner = new ReplicaRunner(docker, this.#options, events);
-    this.#found = this.#listOwn().then((all) => {
-      const byKey = new Map<string, Docker.ContainerInfo[]>();
-      for (const c of all) {
-        const key = modelKey(c.Labels[kLabelModel] ?? '', c.Labels[kLabelVersion] ?? '');
-        byKey.set(key, [...byKey.get(key) ?? [], c]);
-      }
-      return byKey;
-    }, (err: unknown) => {
-      // Not fatal: nothing is adopted, and leftovers wait for a later start's reconcile.
-      process.stderr.write(`clipper: listing this cluster's containers failed (${dockerErrorText(err)}); none adopted\n`);
-      return new Map<string, Docker.ContainerInfo[]>();
-    });
+    this.#found = this.#listOwn().then(
+      (all) => {
+        const byKey = new Map<string, Docker.ContainerInfo[]>();
+        for (const c of all) {
+          const key = modelKey(c.Labels[kLabelModel] ?? '', c.Labels[kLabelVersion] ?? '');
+          byKey.set(key, [...(byKey.get(key) ?? []), c]);
+        }
+        return byKey;
+      },
+      (err: unknown) => {
+        // Not fatal: nothing is adopted, and leftovers wait for a later start's reconcile.
+        process.stderr.write(`clipper: listing this cluster's containers failed (${dockerErrorText(err)}); none adopted\n`);
+        return new Map<string, Docker.ContainerInfo[]>();
+      },
+    );
     this.#healthTimer = setInterval(() => void this.#pollHealth(), this.#options.healthPollMs);
     this.#healthTimer.unref();
   }
@@ -96,16 +109,20 @@ export class DockerManager implements ContainerManager {
     const entry = this.#models.get(modelKey(name, version));
     if (entry === undefined) return [];
     const replicas = [...entry.replicas.values()].filter((r) => r.wanted);
-    return Promise.all(replicas.map(async (r) => {
-      let text = r.output.lines(tailLines);
-      if (r.container !== null) {
-        try {
-          const raw = await r.container.logs({ stdout: true, stderr: true, tail: tailLines, follow: false });
-          text = demuxLogs(raw as unknown as Buffer);
-        } catch { /* the container is gone: the output we kept is all there is */ }
-      }
-      return { model: name, version, replicaId: r.info.replicaId, containerId: r.info.containerId, text };
-    }));
+    return Promise.all(
+      replicas.map(async (r) => {
+        let text = r.output.lines(tailLines);
+        if (r.container !== null) {
+          try {
+            const raw = await r.container.logs({ stdout: true, stderr: true, tail: tailLines, follow: false });
+            text = demuxLogs(raw as unknown as Buffer);
+          } catch {
+            /* the container is gone: the output we kept is all there is */
+          }
+        }
+        return { model: name, version, replicaId: r.info.replicaId, containerId: r.info.containerId, text };
+      }),
+    );
   }
 
   async reconcile(wanted: ReadonlySet<string>): Promise<void> {
@@ -138,10 +155,27 @@ export class DockerManager implements ContainerManager {
   #newReplica(entry: ModelReplicas, replicaId: number): DockerReplica {
     const m = entry.model;
     const replica: DockerReplica = {
-      info: { model: m.model_name, version: m.model_version, replicaId, host: '127.0.0.1', port: 0, state: 'starting',
-        pid: null, restartCount: 0, manager: 'docker', containerId: null, image: null, health: 'none' },
-      container: null, output: new OutputTail(kOutputTailBytes), wanted: true, ready: false, restartTimer: null,
-      startedAtMs: 0, run: 0,
+      info: {
+        model: m.model_name,
+        version: m.model_version,
+        replicaId,
+        host: '127.0.0.1',
+        port: 0,
+        state: 'starting',
+        pid: null,
+        restartCount: 0,
+        manager: 'docker',
+        containerId: null,
+        image: null,
+        health: 'none',
+      },
+      container: null,
+      output: new OutputTail(kOutputTailBytes),
+      wanted: true,
+      ready: false,
+      restartTimer: null,
+      startedAtMs: 0,
+      run: 0,
     };
     entry.replicas.set(replicaId, replica);
     return replica;
@@ -156,8 +190,12 @@ export class DockerManager implements ContainerManager {
     for (const c of found) {
       const replicaId = Number(c.Labels[kLabelReplica]);
       const live = [...entry.replicas.values()].filter((r) => r.wanted).length;
-      if (c.Labels[kLabelSpec] !== hash || !Number.isInteger(replicaId) || entry.replicas.has(replicaId) ||
-          live >= entry.model.num_replicas) {
+      if (
+        c.Labels[kLabelSpec] !== hash ||
+        !Number.isInteger(replicaId) ||
+        entry.replicas.has(replicaId) ||
+        live >= entry.model.num_replicas
+      ) {
         adopt.push(this.#runner.removeContainer(this.#docker.getContainer(c.Id)));
         continue;
       }
@@ -166,9 +204,11 @@ export class DockerManager implements ContainerManager {
       replica.container = this.#docker.getContainer(c.Id);
       replica.info.containerId = c.Id;
       replica.info.image = c.Image;
-      adopt.push(c.State === 'running'
-        ? this.#adoptRunning(entry, replica)
-        : this.#runner.run(entry, replica, false).catch(() => this.#runner.retryLater(entry, replica)));
+      adopt.push(
+        c.State === 'running'
+          ? this.#adoptRunning(entry, replica)
+          : this.#runner.run(entry, replica, false).catch(() => this.#runner.retryLater(entry, replica)),
+      );
     }
     await Promise.all(adopt);
   }
@@ -179,7 +219,7 @@ export class DockerManager implements ContainerManager {
     try {
       const inspect = await container.inspect();
       const since = Math.floor(Date.parse(inspect.State.StartedAt) / 1000);
-      const text = demuxLogs(await container.logs({ stdout: true, stderr: false, since, follow: false }) as unknown as Buffer);
+      const text = demuxLogs((await container.logs({ stdout: true, stderr: false, since, follow: false })) as unknown as Buffer);
       const port = publishedPort(inspect, this.#options.containerPort);
       if (port === null || !hasReadyLine(text)) throw new Error('not ready');
       replica.ready = true;
@@ -224,7 +264,11 @@ export class DockerManager implements ContainerManager {
   async #pollHealth(): Promise<void> {
     if (this.#closed || this.#models.size === 0) return;
     let all: Docker.ContainerInfo[];
-    try { all = await this.#listOwn(); } catch { return; }
+    try {
+      all = await this.#listOwn();
+    } catch {
+      return;
+    }
     const byId = new Map(all.map((c) => [c.Id, c]));
     for (const entry of this.#models.values()) {
       for (const r of entry.replicas.values()) {

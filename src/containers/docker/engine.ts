@@ -35,12 +35,16 @@ export async function connectDocker(host: string, timeoutMs = 5000): Promise<Doc
   try {
     await Promise.race([
       docker.ping(),
-      new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs); }),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      }),
     ]);
   } catch (err) {
-    throw new ClipperError('CLP_ERR_DOCKER_UNAVAILABLE',
+    throw new ClipperError(
+      'CLP_ERR_DOCKER_UNAVAILABLE',
       `Docker engine unreachable at ${host}: ${err instanceof Error ? err.message : String(err)} ` +
-      '(start dockerd, or point --docker-host / DOCKER_HOST at a running engine)');
+        '(start dockerd, or point --docker-host / DOCKER_HOST at a running engine)',
+    );
   } finally {
     clearTimeout(timer);
   }

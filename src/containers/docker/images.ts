@@ -29,7 +29,11 @@ export interface ModelImageSpec extends ModelContextSpec {
  * CLP_ERR_INVALID_ARG for a bad spec (before building) and CLP_ERR_IMAGE_BUILD_FAILED when the build
  * fails, with the end of the build output.
  */
-export async function buildModelImage(docker: Docker, spec: ModelImageSpec, log: LogFn = () => {}): Promise<{ tag: string; imageId: string }> {
+export async function buildModelImage(
+  docker: Docker,
+  spec: ModelImageSpec,
+  log: LogFn = () => {},
+): Promise<{ tag: string; imageId: string }> {
   validateContextSpec(spec);
   await resolveModelFiles(spec);
   const tag = spec.tag ?? `${spec.model}:${spec.version}`;
@@ -37,7 +41,9 @@ export async function buildModelImage(docker: Docker, spec: ModelImageSpec, log:
   try {
     const baseTag = await ensureBaseImage(docker, spec.runtime, log);
     await assembleContext(dir, spec, baseTag, {
-      [kLabelRuntime]: spec.runtime, [kLabelModel]: spec.model, [kLabelVersion]: spec.version,
+      [kLabelRuntime]: spec.runtime,
+      [kLabelModel]: spec.model,
+      [kLabelVersion]: spec.version,
     });
     await buildContext(docker, dir, tag, log);
   } finally {
@@ -71,8 +77,10 @@ export async function buildContext(docker: Docker, dir: string, tag: string, log
   } catch (err) {
     const missing = missingPackagesIn(tail);
     const lead = missing.length > 0 ? `apt-get could not install package(s): ${missing.join(', ')}. ` : '';
-    throw new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED',
-      `${lead}building image ${tag} failed: ${dockerErrorText(err)}\n--- build output (last ${kBuildTailLines} lines) ---\n${tail.join('\n')}`);
+    throw new ClipperError(
+      'CLP_ERR_IMAGE_BUILD_FAILED',
+      `${lead}building image ${tag} failed: ${dockerErrorText(err)}\n--- build output (last ${kBuildTailLines} lines) ---\n${tail.join('\n')}`,
+    );
   }
 }
 

@@ -10,8 +10,15 @@ import type Docker from 'dockerode';
 import { ClipperError } from '../../errors.js';
 import { dockerErrorText } from './engine.js';
 import {
-  assembleRootfs, closureOf, imageExists, importDirectory, kDefaultPath, kMinimalEtc, rootfsHash,
-  type LogFn, type RootfsText,
+  assembleRootfs,
+  closureOf,
+  imageExists,
+  importDirectory,
+  kDefaultPath,
+  kMinimalEtc,
+  rootfsHash,
+  type LogFn,
+  type RootfsText,
 } from './rootfs.js';
 
 export const kRegistryBinary = '/usr/bin/docker-registry';
@@ -60,12 +67,23 @@ export async function ensureRegistryImage(docker: Docker, log: LogFn = () => {})
   if (await imageExists(docker, tag)) return tag;
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'clipper-registry-'));
   try {
-    await assembleRootfs(dir, files, texts, [{ dest: '/tmp', mode: 0o1777 }, { dest: '/var/lib/registry', mode: 0o755 }]);
+    await assembleRootfs(dir, files, texts, [
+      { dest: '/tmp', mode: 0o1777 },
+      { dest: '/var/lib/registry', mode: 0o755 },
+    ]);
     log(`building registry image ${tag}`);
-    await importDirectory(docker, dir, tag, [
-      `ENV PATH=${kDefaultPath}`, 'EXPOSE 5000', 'VOLUME /var/lib/registry',
-      `CMD ${JSON.stringify([kRegistryBinary, 'serve', kRegistryConfig])}`,
-    ], log);
+    await importDirectory(
+      docker,
+      dir,
+      tag,
+      [
+        `ENV PATH=${kDefaultPath}`,
+        'EXPOSE 5000',
+        'VOLUME /var/lib/registry',
+        `CMD ${JSON.stringify([kRegistryBinary, 'serve', kRegistryConfig])}`,
+      ],
+      log,
+    );
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -81,7 +99,9 @@ export async function startLocalRegistry(docker: Docker, log: LogFn = () => {}, 
     ExposedPorts: { '5000/tcp': {} },
     HostConfig: { PortBindings: { '5000/tcp': [{ HostIp: '127.0.0.1', HostPort: '' }] } },
   });
-  const stop = async (): Promise<void> => { await container.remove({ force: true, v: true }).catch(() => undefined); };
+  const stop = async (): Promise<void> => {
+    await container.remove({ force: true, v: true }).catch(() => undefined);
+  };
   try {
     await container.start();
     const info = await container.inspect();
@@ -112,12 +132,18 @@ async function waitForRegistry(address: string, timeoutMs: number): Promise<void
  * open without answering keeps the probe, and the process, waiting until its timeout.) */
 function probeRegistry(url: string, timeoutMs = 2000): Promise<string> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => { req.destroy(); resolve(`no answer within ${timeoutMs} ms`); }, timeoutMs);
+    const timer = setTimeout(() => {
+      req.destroy();
+      resolve(`no answer within ${timeoutMs} ms`);
+    }, timeoutMs);
     const req = http.get(url, (res) => {
       res.resume();
       clearTimeout(timer);
       resolve(res.statusCode === 200 ? 'ok' : `HTTP ${res.statusCode}`);
     });
-    req.on('error', (err) => { clearTimeout(timer); resolve(err.message); });
+    req.on('error', (err) => {
+      clearTimeout(timer);
+      resolve(err.message);
+    });
   });
 }

@@ -40,9 +40,12 @@ function invalid(message: string): ClipperError {
 /** Rejects names, versions, flags and package names that cannot go into a tag or a Dockerfile. */
 export function validateContextSpec(spec: ModelContextSpec): void {
   if (!/^[a-z0-9][a-z0-9-]{0,62}$/.test(spec.model)) throw invalid(`model name '${spec.model}' must match [a-z0-9-]+`);
-  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(spec.version)) throw invalid(`model version '${spec.version}' must match [A-Za-z0-9._-]+`);
-  if (spec.runtime !== 'node' && spec.runtime !== 'python') throw invalid(`runtime must be 'node' or 'python' (got '${String(spec.runtime)}')`);
-  if (spec.function !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.function)) throw invalid(`function '${spec.function}' is not an identifier`);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/.test(spec.version))
+    throw invalid(`model version '${spec.version}' must match [A-Za-z0-9._-]+`);
+  if (spec.runtime !== 'node' && spec.runtime !== 'python')
+    throw invalid(`runtime must be 'node' or 'python' (got '${String(spec.runtime)}')`);
+  if (spec.function !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.function))
+    throw invalid(`function '${spec.function}' is not an identifier`);
   if (spec.inputType !== undefined && !/^[a-z]+$/.test(spec.inputType)) throw invalid(`input type '${spec.inputType}' is not valid`);
   for (const key of Object.keys(spec.options ?? {})) {
     if (!/^[a-z][a-z0-9-]*$/.test(key)) throw invalid(`option '${key}' is not a valid runner flag name`);
@@ -138,7 +141,8 @@ async function copyPackages(names: string[], dest: string): Promise<void> {
     if (done.has(name)) continue;
     done.add(name);
     const source = path.join(kRepoRoot, 'node_modules', name);
-    if (!existsSync(source)) throw new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED', `the runner needs npm package ${name}, missing from ${source}`);
+    if (!existsSync(source))
+      throw new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED', `the runner needs npm package ${name}, missing from ${source}`);
     await fs.cp(source, path.join(dest, 'node_modules', name), { recursive: true, dereference: true });
     const manifest = JSON.parse(await fs.readFile(path.join(source, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
     names.push(...Object.keys(manifest.dependencies ?? {}));
@@ -155,11 +159,24 @@ async function copyPythonRunner(dest: string): Promise<void> {
 
 /** The runner command line, exec form. */
 export function commandOf(spec: ModelContextSpec, entryInModel: string): string[] {
-  const runner = spec.runtime === 'node'
-    ? ['/usr/local/bin/node', '/opt/clipper/dist/containers/node/runner.js']
-    : ['/usr/bin/python3', '/opt/clipper/clipper_container/runner.py'];
-  const flags = ['--model', `/model/${entryInModel}`, '--function', spec.function ?? 'predict',
-    '--host', '0.0.0.0', '--port', String(kContainerPort), '--watch-stdin', 'no', '--alive-file', kAliveFile];
+  const runner =
+    spec.runtime === 'node'
+      ? ['/usr/local/bin/node', '/opt/clipper/dist/containers/node/runner.js']
+      : ['/usr/bin/python3', '/opt/clipper/clipper_container/runner.py'];
+  const flags = [
+    '--model',
+    `/model/${entryInModel}`,
+    '--function',
+    spec.function ?? 'predict',
+    '--host',
+    '0.0.0.0',
+    '--port',
+    String(kContainerPort),
+    '--watch-stdin',
+    'no',
+    '--alive-file',
+    kAliveFile,
+  ];
   for (const [key, value] of Object.entries(spec.options ?? {})) flags.push(`--${key}`, String(value));
   return [...runner, ...flags];
 }
@@ -169,23 +186,33 @@ export function commandOf(spec: ModelContextSpec, entryInModel: string): string[
  * stamp the previous check left. The first check has no stamp (dash's -nt is false then), and passes
  * once the file exists.
  */
-export const kHealthcheck = 'HEALTHCHECK --interval=5s --timeout=2s --start-period=30s --retries=3 ' +
-  `CMD ${JSON.stringify(['/bin/sh', '-c',
-    `if [ -e ${kHealthStamp} ]; then [ ${kAliveFile} -nt ${kHealthStamp} ]; else [ -e ${kAliveFile} ]; fi; r=$?; : > ${kHealthStamp}; exit $r`])}`;
+export const kHealthcheck =
+  'HEALTHCHECK --interval=5s --timeout=2s --start-period=30s --retries=3 ' +
+  `CMD ${JSON.stringify([
+    '/bin/sh',
+    '-c',
+    `if [ -e ${kHealthStamp} ]; then [ ${kAliveFile} -nt ${kHealthStamp} ]; else [ -e ${kAliveFile} ]; fi; r=$?; : > ${kHealthStamp}; exit $r`,
+  ])}`;
 
 export function renderDockerfile(spec: ModelContextSpec, baseTag: string, entryInModel: string, labels: Record<string, string>): string {
   const lines = [`FROM ${baseTag}`];
   const pkgs = spec.pkgsToInstall ?? [];
   if (pkgs.length > 0) {
-    lines.push(`RUN apt-get update && apt-get install -y --no-install-recommends ${pkgs.join(' ')}` +
-      ' && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin');
+    lines.push(
+      `RUN apt-get update && apt-get install -y --no-install-recommends ${pkgs.join(' ')}` +
+        ' && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin',
+    );
   }
   lines.push(`COPY clipper/ /opt/clipper/`, `COPY model/ /model/`);
   const env = [`CLIPPER_MODEL_NAME=${spec.model}`, `CLIPPER_MODEL_VERSION=${spec.version}`];
   if (spec.inputType !== undefined) env.push(`CLIPPER_INPUT_TYPE=${spec.inputType}`);
   if (spec.runtime === 'python') env.push('PYTHONUNBUFFERED=1');
   lines.push(`ENV ${env.join(' ')}`, 'WORKDIR /model', `EXPOSE ${kContainerPort}`, 'STOPSIGNAL SIGTERM', kHealthcheck);
-  lines.push(`LABEL ${Object.entries(labels).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(' ')}`);
+  lines.push(
+    `LABEL ${Object.entries(labels)
+      .map(([k, v]) => `${k}=${JSON.stringify(v)}`)
+      .join(' ')}`,
+  );
   lines.push(`CMD ${JSON.stringify(commandOf(spec, entryInModel))}`);
   return `${lines.join('\n')}\n`;
 }

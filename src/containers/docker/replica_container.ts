@@ -24,23 +24,45 @@ export interface HealthTiming {
 function healthcheckOf(timing: HealthTiming | undefined): Docker.ContainerCreateOptions['Healthcheck'] | undefined {
   if (timing === undefined) return undefined;
   const ns = (ms: number | undefined): number => (ms === undefined ? 0 : Math.round(ms * 1e6)); // 0: the image's
-  return { Interval: ns(timing.intervalMs), Timeout: ns(timing.timeoutMs), StartPeriod: ns(timing.startPeriodMs),
-    Retries: timing.retries ?? 0 };
+  return {
+    Interval: ns(timing.intervalMs),
+    Timeout: ns(timing.timeoutMs),
+    StartPeriod: ns(timing.startPeriodMs),
+    Retries: timing.retries ?? 0,
+  };
 }
 
-export function containerCreateOptions(m: ModelRecord, replicaId: number, image: string, clusterName: string,
-  containerPort: number, health?: HealthTiming): Docker.ContainerCreateOptions {
+export function containerCreateOptions(
+  m: ModelRecord,
+  replicaId: number,
+  image: string,
+  clusterName: string,
+  containerPort: number,
+  health?: HealthTiming,
+): Docker.ContainerCreateOptions {
   const healthcheck = healthcheckOf(health);
   const spec = m.container ?? {};
   const port = `${containerPort}/tcp`;
-  const name = `clipper-${clusterName}-${m.model_name}-${m.model_version}-${replicaId}-${randomBytes(3).toString('hex')}`
-    .replace(/[^a-zA-Z0-9_.-]/g, '-');
+  const name = `clipper-${clusterName}-${m.model_name}-${m.model_version}-${replicaId}-${randomBytes(3).toString('hex')}`.replace(
+    /[^a-zA-Z0-9_.-]/g,
+    '-',
+  );
   return {
-    name, Image: image,
-    Env: [`CLIPPER_MODEL_NAME=${m.model_name}`, `CLIPPER_MODEL_VERSION=${m.model_version}`,
-      `CLIPPER_INPUT_TYPE=${m.input_type}`, `CLIPPER_REPLICA_ID=${replicaId}`],
-    Labels: { [kLabelCluster]: clusterName, [kLabelModel]: m.model_name, [kLabelVersion]: m.model_version,
-      [kLabelReplica]: String(replicaId), [kLabelSpec]: replicaSpecHash(m) },
+    name,
+    Image: image,
+    Env: [
+      `CLIPPER_MODEL_NAME=${m.model_name}`,
+      `CLIPPER_MODEL_VERSION=${m.model_version}`,
+      `CLIPPER_INPUT_TYPE=${m.input_type}`,
+      `CLIPPER_REPLICA_ID=${replicaId}`,
+    ],
+    Labels: {
+      [kLabelCluster]: clusterName,
+      [kLabelModel]: m.model_name,
+      [kLabelVersion]: m.model_version,
+      [kLabelReplica]: String(replicaId),
+      [kLabelSpec]: replicaSpecHash(m),
+    },
     ExposedPorts: { [port]: {} },
     ...(healthcheck !== undefined ? { Healthcheck: healthcheck } : {}),
     HostConfig: {

@@ -58,8 +58,15 @@ export class ReplicaRunner {
     let container: Docker.Container;
     try {
       container = await this.#docker.createContainer(
-        containerCreateOptions(m, replica.info.replicaId, image.id, this.#options.clusterName, this.#options.containerPort,
-          this.#options.health));
+        containerCreateOptions(
+          m,
+          replica.info.replicaId,
+          image.id,
+          this.#options.clusterName,
+          this.#options.containerPort,
+          this.#options.health,
+        ),
+      );
     } catch (err) {
       throw new ClipperError('CLP_ERR_DEPLOY_FAILED', `cannot create a container of ${image.tag}: ${dockerErrorText(err)}`);
     }
@@ -97,9 +104,11 @@ export class ReplicaRunner {
       const name = `${entry.model.model_name}:${entry.model.model_version} replica ${replica.info.replicaId}`;
       const output = replica.output.lines(40).trim();
       if (replica.run === run) await container.kill().catch(() => {});
-      throw new ClipperError('CLP_ERR_DEPLOY_FAILED',
+      throw new ClipperError(
+        'CLP_ERR_DEPLOY_FAILED',
         `${name} (container ${container.id.slice(0, 12)}) ${err instanceof ClipperError ? err.message : dockerErrorText(err)}` +
-        `${output ? `: ${output}` : ''}`);
+          `${output ? `: ${output}` : ''}`,
+      );
     }
   }
 
@@ -113,13 +122,17 @@ export class ReplicaRunner {
       replica.run++; // this run is over: a late ready line or exit notice of it changes nothing
       const reason = `${entry.model.model_name}:${entry.model.model_version} replica ${replica.info.replicaId} ${how}`;
       if (wasReady) this.#events.onReplicaStopped(endpointOf(replica.info), reason);
-      if (!replica.wanted || this.closed) { replica.info.state = 'stopped'; return; }
+      if (!replica.wanted || this.closed) {
+        replica.info.state = 'stopped';
+        return;
+      }
       if (!wasReady && replica.info.state === 'starting') return; // a first start: #run rejects the deploy
       this.#scheduleRestart(entry, replica);
     };
     container.wait({ condition: 'not-running' }).then(
       (r: { StatusCode?: number }) => exited(`exited (code ${r.StatusCode ?? '?'})`),
-      (err: unknown) => exited(`is gone (${dockerErrorText(err)})`));
+      (err: unknown) => exited(`is gone (${dockerErrorText(err)})`),
+    );
   }
 
   #scheduleRestart(entry: ModelReplicas, replica: DockerReplica): void {
@@ -140,7 +153,11 @@ export class ReplicaRunner {
       if (!replica.wanted || this.closed) return;
       if (dockerStatusCode((err as { cause?: unknown }).cause) === 404 || /No such container|no such container/.test(String(err))) {
         // Removed behind our back: make a new container for this replica.
-        try { await this.create(entry, replica); } catch { /* retried below */ }
+        try {
+          await this.create(entry, replica);
+        } catch {
+          /* retried below */
+        }
       }
       if (replica.restartTimer === null && !replica.ready) this.#scheduleRestart(entry, replica);
     }
@@ -150,7 +167,8 @@ export class ReplicaRunner {
     await container.stop({ t: this.#options.stopTimeoutS }).catch(() => {});
     await container.remove({ force: true }).catch((err: unknown) => {
       const status = dockerStatusCode(err);
-      if (status !== 404 && status !== 409) process.stderr.write(`clipper: cannot remove container ${container.id}: ${dockerErrorText(err)}\n`);
+      if (status !== 404 && status !== 409)
+        process.stderr.write(`clipper: cannot remove container ${container.id}: ${dockerErrorText(err)}\n`);
     });
   }
 }

@@ -43,8 +43,12 @@ export function runProgram(file: string, args: string[]): Promise<string> {
     const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       if (code === 0) resolve(out);
@@ -88,8 +92,12 @@ export async function rootfsHash(parts: readonly string[], files: readonly Rootf
 }
 
 /** Writes the files (dereferenced: a library link becomes the file), texts and empty dirs under `dir`. */
-export async function assembleRootfs(dir: string, files: readonly RootfsFile[], texts: readonly RootfsText[],
-  emptyDirs: ReadonlyArray<{ dest: string; mode: number }>): Promise<void> {
+export async function assembleRootfs(
+  dir: string,
+  files: readonly RootfsFile[],
+  texts: readonly RootfsText[],
+  emptyDirs: ReadonlyArray<{ dest: string; mode: number }>,
+): Promise<void> {
   for (const file of files) {
     const target = path.join(dir, file.dest);
     await fs.mkdir(path.dirname(target), { recursive: true });
@@ -141,19 +149,27 @@ export interface ProgressEvent {
  * Reads a progress stream to its end. Resolves with the events; rejects with the first error event's
  * text (or the stream's error). `onEvent` sees each event as it comes.
  */
-export function followProgress(docker: Docker, stream: NodeJS.ReadableStream, onEvent?: (e: ProgressEvent) => void): Promise<ProgressEvent[]> {
+export function followProgress(
+  docker: Docker,
+  stream: NodeJS.ReadableStream,
+  onEvent?: (e: ProgressEvent) => void,
+): Promise<ProgressEvent[]> {
   return new Promise((resolve, reject) => {
     let failure: string | null = null;
-    docker.modem.followProgress(stream, (err: Error | null, events: ProgressEvent[]) => {
-      if (err !== null && err !== undefined) reject(new Error(dockerErrorText(err)));
-      else if (failure !== null) reject(new Error(failure));
-      else resolve(events);
-    }, (event: ProgressEvent) => {
-      if (failure === null && (event.error !== undefined || event.errorDetail !== undefined)) {
-        failure = event.errorDetail?.message ?? event.error ?? 'unknown error';
-      }
-      onEvent?.(event);
-    });
+    docker.modem.followProgress(
+      stream,
+      (err: Error | null, events: ProgressEvent[]) => {
+        if (err !== null && err !== undefined) reject(new Error(dockerErrorText(err)));
+        else if (failure !== null) reject(new Error(failure));
+        else resolve(events);
+      },
+      (event: ProgressEvent) => {
+        if (failure === null && (event.error !== undefined || event.errorDetail !== undefined)) {
+          failure = event.errorDetail?.message ?? event.error ?? 'unknown error';
+        }
+        onEvent?.(event);
+      },
+    );
   });
 }
 
@@ -174,7 +190,9 @@ export async function importTar(docker: Docker, tar: Readable, tag: string, chan
   const options = { repo, tag: version, changes: [...changes] };
   try {
     const stream = await docker.importImage(tar, options);
-    await followProgress(docker, stream, (e) => { if (e.status !== undefined && log !== undefined) log(`import: ${e.status}`); });
+    await followProgress(docker, stream, (e) => {
+      if (e.status !== undefined && log !== undefined) log(`import: ${e.status}`);
+    });
   } catch (err) {
     throw new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED', `importing ${tag} failed: ${dockerErrorText(err)}`);
   }
@@ -184,7 +202,9 @@ export async function importTar(docker: Docker, tar: Readable, tag: string, chan
 export async function importDirectory(docker: Docker, dir: string, tag: string, changes: readonly string[], log?: LogFn): Promise<void> {
   const tar = spawn('tar', ['-C', dir, '--owner=0', '--group=0', '--numeric-owner', '-c', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
-  tar.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  tar.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<number | null>((resolve, reject) => {
     tar.on('error', reject);
     tar.on('close', resolve);
@@ -192,7 +212,10 @@ export async function importDirectory(docker: Docker, dir: string, tag: string, 
   await importTar(docker, tar.stdout, tag, changes, log);
   const code = await exited;
   if (code !== 0) {
-    await docker.getImage(tag).remove({ force: true }).catch(() => undefined);
+    await docker
+      .getImage(tag)
+      .remove({ force: true })
+      .catch(() => undefined);
     throw new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED', `tar of ${dir} failed (exit ${code}): ${stderr.trim()}`);
   }
 }

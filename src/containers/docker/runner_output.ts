@@ -20,13 +20,20 @@ export interface ReadyWatch {
 }
 
 /** Attach to `container` (before starting it) and watch its output for the ready line. */
-export async function watchForReady(docker: Docker, container: Docker.Container, output: OutputTail,
-  timeoutMs: number): Promise<ReadyWatch> {
-  const stream = await container.attach({ stream: true, stdout: true, stderr: true }) as unknown as Duplex;
+export async function watchForReady(
+  docker: Docker,
+  container: Docker.Container,
+  output: OutputTail,
+  timeoutMs: number,
+): Promise<ReadyWatch> {
+  const stream = (await container.attach({ stream: true, stdout: true, stderr: true })) as unknown as Duplex;
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   docker.modem.demuxStream(stream, stdout, stderr);
-  stream.on('end', () => { stdout.end(); stderr.end(); });
+  stream.on('end', () => {
+    stdout.end();
+    stderr.end();
+  });
   stderr.setEncoding('utf8');
   stderr.on('data', (text: string) => output.push(text));
   let timer: NodeJS.Timeout | undefined;
@@ -34,9 +41,15 @@ export async function watchForReady(docker: Docker, container: Docker.Container,
     timer = setTimeout(() => reject(new Error(`did not print its ready line within ${timeoutMs} ms`)), timeoutMs);
     createInterface({ input: stdout }).on('line', (line) => {
       output.push(`${line}\n`);
-      if (line.startsWith('{') && hasReadyLine(line)) { clearTimeout(timer); resolve(); }
+      if (line.startsWith('{') && hasReadyLine(line)) {
+        clearTimeout(timer);
+        resolve();
+      }
     });
-    stdout.on('end', () => { clearTimeout(timer); reject(new Error('exited before it was ready')); });
+    stdout.on('end', () => {
+      clearTimeout(timer);
+      reject(new Error('exited before it was ready'));
+    });
   });
   ready.catch(() => {});
   return {

@@ -74,7 +74,13 @@ export async function buildServerImage(docker: Docker, log: LogFn = () => {}): P
   const baseTag = await ensureBaseImage(docker, 'node', log);
   const version = await packageVersion();
   const tags = [`clipper-ts/server:${version}`, kServerImageLocal];
-  const previousId = await docker.getImage(tags[0]!).inspect().then((i) => i.Id, () => null);
+  const previousId = await docker
+    .getImage(tags[0]!)
+    .inspect()
+    .then(
+      (i) => i.Id,
+      () => null,
+    );
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'clipper-server-image-'));
   try {
     await assembleServerTree(path.join(dir, 'clipper'));
@@ -86,7 +92,11 @@ export async function buildServerImage(docker: Docker, log: LogFn = () => {}): P
   await tagImage(docker, tags[0]!, kServerImageLocal);
   // A rebuild leaves the previous image untagged: remove it unless a container still uses it.
   const currentId = (await docker.getImage(tags[0]!).inspect()).Id;
-  if (previousId !== null && previousId !== currentId) await docker.getImage(previousId).remove().catch(() => {});
+  if (previousId !== null && previousId !== currentId)
+    await docker
+      .getImage(previousId)
+      .remove()
+      .catch(() => {});
   return tags;
 }
 
@@ -117,7 +127,10 @@ export async function assembleServerTree(dest: string): Promise<void> {
   const skip = (src: string): boolean => /\.(map|d\.ts)$/.test(src) || path.basename(src) === '__pycache__';
   for (const part of ['dist/src', 'dist/containers', 'dist/tools']) {
     const from = path.join(kRepoRoot, part);
-    const present = await fs.stat(from).then(() => true, () => false);
+    const present = await fs.stat(from).then(
+      () => true,
+      () => false,
+    );
     if (!present && part !== 'dist/tools') {
       throw new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED', `${from} is missing: build the project first (npm run build)`);
     }
@@ -150,7 +163,13 @@ export async function productionPackages(root: string): Promise<string[]> {
   for (const [where, entry] of Object.entries(lock.packages ?? {})) {
     const name = /^node_modules\/((?:@[^/]+\/)?[^/]+)$/.exec(where)?.[1];
     if (name === undefined || entry.dev === true || name.startsWith('@types/') || devNames.has(name)) continue;
-    if (await fs.stat(path.join(root, where)).then(() => true, () => false)) out.push(where);
+    if (
+      await fs.stat(path.join(root, where)).then(
+        () => true,
+        () => false,
+      )
+    )
+      out.push(where);
   }
   return out.sort();
 }
@@ -168,7 +187,12 @@ function keepPackageFile(src: string): boolean {
  */
 export async function buildRedisImage(docker: Docker, log: LogFn = () => {}): Promise<string> {
   for (const binary of [kRedisServerBinary, kRedisCliBinary]) {
-    if (!await fs.stat(binary).then(() => true, () => false)) {
+    if (
+      !(await fs.stat(binary).then(
+        () => true,
+        () => false,
+      ))
+    ) {
       throw new ClipperError('CLP_ERR_IMAGE_BUILD_FAILED', `${binary} is missing (install it with \`apt-get install -y redis-server\`)`);
     }
   }
@@ -177,16 +201,31 @@ export async function buildRedisImage(docker: Docker, log: LogFn = () => {}): Pr
     { src: kRedisCliBinary, dest: kRedisCliBinary },
   ]);
   const hash = await rootfsHash(['redis 1'], files, kMinimalEtc);
-  const existing = await docker.getImage(kRedisImage).inspect().catch(() => null);
+  const existing = await docker
+    .getImage(kRedisImage)
+    .inspect()
+    .catch(() => null);
   if (existing?.Config?.Labels?.[kLabelRecipe] === hash) return kRedisImage;
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'clipper-redis-image-'));
   try {
-    await assembleRootfs(dir, files, kMinimalEtc, [{ dest: '/tmp', mode: 0o1777 }, { dest: '/data', mode: 0o755 }]);
+    await assembleRootfs(dir, files, kMinimalEtc, [
+      { dest: '/tmp', mode: 0o1777 },
+      { dest: '/data', mode: 0o755 },
+    ]);
     log(`redis: ${files.length} files, importing`);
-    await importDirectory(docker, dir, kRedisImage, [
-      'ENV PATH=/usr/bin:/bin', 'WORKDIR /data', 'EXPOSE 6379', `LABEL ${kLabelSystemImage}=redis ${kLabelRecipe}=${hash}`,
-      'ENTRYPOINT ["redis-server"]',
-    ], log);
+    await importDirectory(
+      docker,
+      dir,
+      kRedisImage,
+      [
+        'ENV PATH=/usr/bin:/bin',
+        'WORKDIR /data',
+        'EXPOSE 6379',
+        `LABEL ${kLabelSystemImage}=redis ${kLabelRecipe}=${hash}`,
+        'ENTRYPOINT ["redis-server"]',
+      ],
+      log,
+    );
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
@@ -195,9 +234,16 @@ export async function buildRedisImage(docker: Docker, log: LogFn = () => {}): Pr
 
 /** The quickstart model image `sum-model:1` (doubles → their sum), on the node base. */
 export async function buildExampleModelImage(docker: Docker, log: LogFn = () => {}): Promise<string> {
-  const { tag } = await buildModelImage(docker, {
-    model: 'sum-model', version: '1', runtime: 'node', inputType: 'doubles',
-    entry: path.join(kExamplesDir, 'sum_model.mjs'),
-  }, log);
+  const { tag } = await buildModelImage(
+    docker,
+    {
+      model: 'sum-model',
+      version: '1',
+      runtime: 'node',
+      inputType: 'doubles',
+      entry: path.join(kExamplesDir, 'sum_model.mjs'),
+    },
+    log,
+  );
   return tag;
 }

@@ -84,7 +84,8 @@ function num(raw: Raw, key: string, dflt: number, ok: (v: number) => boolean, ru
 function oneOf<T extends string>(raw: Raw, key: string, dflt: T, allowed: readonly T[]): T {
   const v = raw[key];
   if (v === undefined) return dflt;
-  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v)) throw invalid(key, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`, v);
+  if (typeof v !== 'string' || !(allowed as readonly string[]).includes(v))
+    throw invalid(key, `must be one of ${allowed.map((a) => `"${a}"`).join(', ')}`, v);
   return v as T;
 }
 
@@ -165,7 +166,10 @@ export function parsePolicyConfig(policy: unknown, params: unknown, modelCount: 
     case 'epsilon_greedy':
       return Object.freeze({
         policy: name,
-        params: Object.freeze({ ...common, epsilon: num(raw, 'epsilon', kDefaultEpsilon, (v) => v >= 0 && v <= 1, 'must be a number in [0, 1]') }),
+        params: Object.freeze({
+          ...common,
+          epsilon: num(raw, 'epsilon', kDefaultEpsilon, (v) => v >= 0 && v <= 1, 'must be a number in [0, 1]'),
+        }),
       });
     case 'weighted_split':
       return Object.freeze({ policy: name, params: Object.freeze({ ...common, weights: parseWeights(raw['weights'], modelCount) }) });

@@ -73,7 +73,12 @@ export function checkFeedback(feedback: Feedback, modelCount: number): void {
 }
 
 /** Reads a numeric array field of a serialised state, checking length and finiteness. */
-export function stateArray(state: Record<string, unknown>, key: string, length: number, ok: (v: number) => boolean = Number.isFinite): Float64Array {
+export function stateArray(
+  state: Record<string, unknown>,
+  key: string,
+  length: number,
+  ok: (v: number) => boolean = Number.isFinite,
+): Float64Array {
   const v = state[key];
   if (!Array.isArray(v) || v.length !== length || !v.every((x) => typeof x === 'number' && ok(x))) {
     throw new RangeError(`serialized policy state "${key}" must be an array of ${length} valid numbers`);

@@ -5,7 +5,17 @@ import assert from 'node:assert/strict';
 import { ClipperError } from '../../errors.js';
 import { parsePolicyConfig, type PolicyConfig, type PolicyName } from './params.js';
 import type { Prng } from '../../lib/prng.js';
-import { checkFeedback, kSerializedVersion, stateArray, type Feedback, type SelectContext, type Selection, type SelectionMode, type SelectionPolicy, type SerializedPolicy } from './policy.js';
+import {
+  checkFeedback,
+  kSerializedVersion,
+  stateArray,
+  type Feedback,
+  type SelectContext,
+  type Selection,
+  type SelectionMode,
+  type SelectionPolicy,
+  type SerializedPolicy,
+} from './policy.js';
 import { sampleIndex } from './sample_index.js';
 
 export abstract class PolicyBase implements SelectionPolicy {
@@ -56,7 +66,13 @@ export abstract class PolicyBase implements SelectionPolicy {
   }
 
   serialize(): string {
-    const body: SerializedPolicy = { v: kSerializedVersion, policy: this.name, modelCount: this.modelCount, params: this.config.params, state: this.stateJson() };
+    const body: SerializedPolicy = {
+      v: kSerializedVersion,
+      policy: this.name,
+      modelCount: this.modelCount,
+      params: this.config.params,
+      state: this.stateJson(),
+    };
     return JSON.stringify(body);
   }
 }
@@ -65,7 +81,10 @@ export abstract class PolicyBase implements SelectionPolicy {
  * Parses a serialised policy envelope, re-validating its params. Throws ClipperError
  * CLP_ERR_INVALID_ARG for anything malformed (stored state is not trusted blindly).
  */
-export function parseSerialized(json: string, expected?: PolicyName): { config: PolicyConfig; modelCount: number; state: Record<string, unknown> } {
+export function parseSerialized(
+  json: string,
+  expected?: PolicyName,
+): { config: PolicyConfig; modelCount: number; state: Record<string, unknown> } {
   let raw: unknown;
   try {
     raw = JSON.parse(json);
@@ -83,7 +102,12 @@ export function parseSerialized(json: string, expected?: PolicyName): { config: 
 }
 
 export function badState(what: string, cause?: unknown): ClipperError {
-  return new ClipperError('CLP_ERR_INVALID_ARG', `serialized selection policy ${what}`, undefined, cause === undefined ? undefined : { cause });
+  return new ClipperError(
+    'CLP_ERR_INVALID_ARG',
+    `serialized selection policy ${what}`,
+    undefined,
+    cause === undefined ? undefined : { cause },
+  );
 }
 
 /** Runs a state decoder, turning its RangeErrors into CLP_ERR_INVALID_ARG. */
@@ -146,7 +170,11 @@ export function accumulate(feedback: Feedback, sums: Float64Array, counts: Float
 }
 
 /** Reads the `sums`/`counts` pair of a serialised state (counts: non-negative integers). */
-export function sumsAndCounts(state: Record<string, unknown>, modelCount: number, sumKey: string): { sums: Float64Array; counts: Float64Array } {
+export function sumsAndCounts(
+  state: Record<string, unknown>,
+  modelCount: number,
+  sumKey: string,
+): { sums: Float64Array; counts: Float64Array } {
   return {
     sums: stateArray(state, sumKey, modelCount),
     counts: stateArray(state, 'counts', modelCount, (v) => Number.isInteger(v) && v >= 0),

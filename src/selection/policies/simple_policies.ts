@@ -38,7 +38,8 @@ export class WeightedSplitPolicy extends PolicyBase {
 
   constructor(config: PolicyConfig & { policy: 'weighted_split' }, modelCount: number) {
     super(config, modelCount);
-    if (config.params.weights.length !== modelCount) throw new RangeError(`weighted_split has ${config.params.weights.length} weights for ${modelCount} models`);
+    if (config.params.weights.length !== modelCount)
+      throw new RangeError(`weighted_split has ${config.params.weights.length} weights for ${modelCount} models`);
     this.#weights = config.params.weights;
   }
 
