@@ -1,8 +1,8 @@
 // A running cluster in one Node process, and the composition root: it builds the state store,
 // container managers, batching pool, query core, selection hub, metrics and servers, and wires them
 // together; the logic lives in the parts. Every configuration change flows from the state store to
-// Deployments (admin/deployments.ts: replicas and placements), then to the RouteTable
-// (admin/route_table.ts: what the query servers route by).
+// Deployments (control/deployments.ts: replicas and placements), then to the RouteTable
+// (control/route_table.ts: what the query servers route by).
 
 import os from 'node:os';
 import path from 'node:path';
@@ -18,8 +18,8 @@ import { schedulerOptionsOf } from './batching/scheduler_options.js';
 import { startThreadTask, type ThreadTask } from './batching/threads.js';
 import { QueryProcessor } from './query/query_processor.js';
 import { QueryPipeline } from './query/pipeline.js';
-import { RouteTable } from './admin/route_table.js';
-import { Deployments } from './admin/deployments.js';
+import { RouteTable } from './control/route_table.js';
+import { Deployments } from './control/deployments.js';
 import { systemClock } from './lib/clock.js';
 import { startQueryServer, type QueryServer } from './frontend/clipper_rest.js';
 import { SelectionHub } from './selection/selection_hub.js';

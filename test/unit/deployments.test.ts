@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import type { Placement } from '../../src/batching/protocol.js';
 import type { ReplicaInfo } from '../../src/containers/container_manager.js';
 import { ClipperError } from '../../src/errors.js';
-import { Deployments, type ActorPool, type ModelCache, type ReplicaManager } from '../../src/admin/deployments.js';
+import { Deployments, type ActorPool, type ModelCache, type ReplicaManager } from '../../src/control/deployments.js';
 import { emptySnapshot, type AppRecord, type ModelRecord } from '../../src/state/records.js';
 
 function model(version: string, extra: Partial<ModelRecord> = {}): ModelRecord {

@@ -100,7 +100,22 @@ const kLayerRules: readonly LayerRule[] = [
     mayNotImport: ['src/frontend/', 'src/query/', 'src/admin/'],
     why: 'the HTTP edge is shared by both servers, so it knows neither',
   },
-  { files: ['src/admin/'], mayNotImport: ['src/frontend/'], why: 'the management API shares the HTTP edge, not the query server' },
+  {
+    files: ['src/admin/'],
+    mayNotImport: ['src/frontend/', 'src/control/'],
+    why: 'the management API validates and writes the state store; it never touches the running cluster',
+  },
+  {
+    files: ['src/control/'],
+    mayNotImport: ['src/frontend/', 'src/http/', 'src/cli/', 'src/rpc/', 'src/ipc/'],
+    why: 'the control loop applies state changes through ports (pool, managers, cache), never through a protocol',
+  },
+  {
+    files: ['src/containers/', 'src/state/', 'src/cache/'],
+    mayNotImport: ['src/frontend/', 'src/query/', 'src/batching/', 'src/control/', 'src/admin/'],
+    butMay: ['src/admin/admin_context.ts'],
+    why: 'replicas, state and the cache are services below the query path and the control loop',
+  },
 ];
 
 /** Size limits, over these folders (test/ and bench/ are not held to them). */

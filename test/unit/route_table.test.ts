@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Placement } from '../../src/batching/protocol.js';
 import { newAppStats } from '../../src/query/app_route.js';
-import { RouteTable } from '../../src/admin/route_table.js';
+import { RouteTable } from '../../src/control/route_table.js';
 import type { AppSelection } from '../../src/selection/app_selection.js';
 import { emptySnapshot, type AppRecord, type ModelRecord } from '../../src/state/records.js';
 

@@ -11,7 +11,7 @@ import { ClipperError } from '../errors.js';
 import { applyChange } from '../state/apply_change.js';
 import { emptySnapshot, modelKey, type ModelRecord, type StateSnapshot } from '../state/records.js';
 import type { StateChange } from '../state/state_store.js';
-import type { ReplicaStatus } from './admin_context.js';
+import type { ReplicaStatus } from '../admin/admin_context.js';
 
 /** Where model actors live (the batching pool). */
 export interface ActorPool {
