@@ -8,7 +8,7 @@
 
 import { ModelScheduler, type ExpireReason, type QueuedItem, type RejectReason } from '../src/batching/model_scheduler.js';
 import type { SchedulerOptions } from '../src/batching/scheduler_options.js';
-import { createPrng } from '../src/lib/prng.js';
+import { createPrng, type Prng } from '../src/lib/prng.js';
 import { arrivalGaps, type ArrivalSpec } from './arrivals.js';
 import { SimClock } from './sim_clock.js';
 import { SimContainer, type SimContainerModel } from './sim_container.js';
@@ -79,154 +79,191 @@ function quantile(sorted: number[], q: number): number {
 }
 
 export function runSimulation(config: SimConfig): SimResult {
-  const { seed, sloMs, warmupMs, durationMs } = config;
-  const fail = (message: string): never => {
-    throw new SimInvariantError(seed, message);
-  };
-  const clock = new SimClock(0);
-  const arrivalPrng = createPrng(seed);
-  const latencyPrng = createPrng(seed ^ 0x5bd1e995);
-  const containers = new Map<number, SimContainer>();
-  const queries = new Map<number, Query>();
-  const batches: BatchTrace[] = [];
-  const answered = new Set<number>();
-  const latenciesMs: number[] = [];
-  let offeredCount = 0;
-  let completedCount = 0;
-  let completedInSloCount = 0;
-  let _sentQueryCount = 0;
-  const expiredCount: Record<ExpireReason, number> = { deadline: 0, replica_failed: 0, cancelled: 0, shutdown: 0 };
-  const rejectedCount: Record<RejectReason, number> = { queue_full: 0, deadline_unreachable: 0, no_replica: 0 };
+  return new BatchingSimulation(config).run();
+}
 
-  const counted = (q: Query): boolean => q.arrivalMs >= warmupMs;
-  const leave = (item: QueuedItem<Query>, how: string): Query => {
-    const q = queries.get(item.token) ?? fail(`${how}: unknown token ${item.token}`);
-    if (q.state !== 'queued') fail(`${how}: token ${item.token} left twice`);
-    q.state = 'done';
-    queries.delete(item.token);
-    return q;
-  };
-
+/** One run: the scheduler, its simulated replicas and arrivals, the invariant checks and the tallies. */
+class BatchingSimulation {
+  readonly #config: SimConfig;
+  readonly #clock = new SimClock(0);
+  readonly #latencyPrng: Prng;
+  readonly #scheduler: ModelScheduler<Query>;
+  readonly #containers = new Map<number, SimContainer>();
+  /** Queries that have not left yet, by token. */
+  readonly #queries = new Map<number, Query>();
+  readonly #answeredBatchIds = new Set<number>();
   // The scheduler probes at most once per smoothed SLO slack per replica; with one SLO that slack
   // never drops below half of it.
-  const kProbeIntervalMinMs = 0.5 * config.sloMs;
-  const lastProbeMs = new Map<number, number>();
-  let probeCount = 0;
-  const scheduler: ModelScheduler<Query> = new ModelScheduler<Query>(config.scheduler, clock, {
-    sendBatch(replicaId, batchId, items, predictedLatencyUs, probe) {
-      const now = clock.nowMs();
-      if (probe) {
-        // A probe re-measures a replica whose estimate says nothing fits: one query, rate-limited.
-        if (items.length !== 1) fail(`batch ${batchId}: a probe of ${items.length} queries`);
-        const last = lastProbeMs.get(replicaId) ?? -Infinity;
-        if (now - last < kProbeIntervalMinMs) fail(`batch ${batchId}: probes ${now - last} ms apart on replica ${replicaId}`);
-        lastProbeMs.set(replicaId, now);
-        probeCount++;
-      }
-      for (const item of items) {
-        if (!(item.deadlineMs > now)) fail(`batch ${batchId}: token ${item.token} sent at ${now} after its deadline ${item.deadlineMs}`);
-        if (!probe && predictedLatencyUs / 1000 > item.deadlineMs - now + 1e-9) {
-          fail(
-            `batch ${batchId}: token ${item.token} sent with ${item.deadlineMs - now} ms left, predicted ${predictedLatencyUs / 1000} ms`,
-          );
-        }
-      }
-      _sentQueryCount += items.length;
-      const container = containers.get(replicaId) ?? fail(`batch ${batchId} sent to unknown replica ${replicaId}`);
-      const sentMs = now;
-      container.submit(items.length, () => {
-        if (answered.has(batchId)) fail(`batch ${batchId} answered twice`);
-        answered.add(batchId);
-        const done = scheduler.onBatchDone(batchId);
-        const stats = scheduler.stats().replicas.find((r) => r.replicaId === replicaId);
-        batches.push({
-          atMs: clock.nowMs(),
-          replicaId,
-          batchSize: items.length,
-          batchSizeMaxAfter: stats?.batchSizeMax ?? 0,
-          latencyMs: clock.nowMs() - sentMs,
-        });
-        if (done === null) return;
-        for (const item of done) {
-          const q = leave(item, 'completed');
-          const latencyMs = clock.nowMs() - q.arrivalMs;
-          if (!counted(q)) continue;
-          completedCount++;
-          latenciesMs.push(latencyMs);
-          if (clock.nowMs() <= item.deadlineMs) completedInSloCount++;
-        }
-      });
-    },
-    expire(item, reason) {
-      const q = leave(item, `expire(${reason})`);
-      if (counted(q)) expiredCount[reason]++;
-    },
-    reject(item, reason) {
-      const q = leave(item, `reject(${reason})`);
-      if (counted(q)) rejectedCount[reason]++;
-    },
-  });
+  readonly #probeIntervalMinMs: number;
+  readonly #lastProbeMs = new Map<number, number>();
+  #nextReplicaId = 1;
+  #nextToken = 1;
+  // Tallies for the result; all but batches and probeCount count only queries arriving after warmup.
+  readonly #batches: BatchTrace[] = [];
+  readonly #latenciesMs: number[] = [];
+  #offeredCount = 0;
+  #completedCount = 0;
+  #completedInSloCount = 0;
+  #probeCount = 0;
+  readonly #expiredCount: Record<ExpireReason, number> = { deadline: 0, replica_failed: 0, cancelled: 0, shutdown: 0 };
+  readonly #rejectedCount: Record<RejectReason, number> = { queue_full: 0, deadline_unreachable: 0, no_replica: 0 };
 
-  let nextReplicaId = 1;
-  const addReplica = (model: SimContainerModel): void => {
-    const id = nextReplicaId++;
-    containers.set(id, new SimContainer(model, clock, latencyPrng));
-    scheduler.addReplica(id);
-  };
-  for (const model of config.replicas) addReplica(model);
-  for (const event of config.events ?? []) {
-    clock.setTimer(event.atMs, () => {
-      if (event.kind === 'add') return addReplica(event.model);
-      const id = event.replicaIndex + 1;
-      const container = containers.get(id) ?? fail(`event on unknown replica index ${event.replicaIndex}`);
-      if (event.kind === 'slowdown') container.slowdownFactor = event.factor;
-      else {
-        container.kill();
-        clock.setTimer(event.detectMs, () => scheduler.removeReplica(id));
-      }
+  constructor(config: SimConfig) {
+    this.#config = config;
+    this.#latencyPrng = createPrng(config.seed ^ 0x5bd1e995);
+    this.#probeIntervalMinMs = 0.5 * config.sloMs;
+    this.#scheduler = new ModelScheduler<Query>(config.scheduler, this.#clock, {
+      sendBatch: (replicaId, batchId, items, predictedLatencyUs, probe) =>
+        this.#sendBatch(replicaId, batchId, items, predictedLatencyUs, probe),
+      expire: (item, reason) => {
+        const q = this.#leave(item, `expire(${reason})`);
+        if (this.#counted(q)) this.#expiredCount[reason]++;
+      },
+      reject: (item, reason) => {
+        const q = this.#leave(item, `reject(${reason})`);
+        if (this.#counted(q)) this.#rejectedCount[reason]++;
+      },
     });
   }
 
-  let nextToken = 1;
-  const gap = arrivalGaps(config.arrival, arrivalPrng);
-  const arrive = (): void => {
-    const now = clock.nowMs();
-    if (now >= durationMs) return;
-    const q: Query = { token: nextToken++, arrivalMs: now, state: 'queued' };
-    queries.set(q.token, q);
-    if (counted(q)) offeredCount++;
-    scheduler.enqueue({ token: q.token, deadlineMs: now + sloMs, payload: q });
-    clock.setTimer(gap(now), arrive);
-  };
-  clock.setTimer(gap(0), arrive);
-
-  // Run until every query has left (in-flight timeouts included), then stop.
-  while (clock.pendingTimerCount > 0 && clock.nextTimerMs() < durationMs + 10 * 60_000) clock.advanceTo(clock.nextTimerMs());
-  if (queries.size > 0) fail(`${queries.size} queries never left (e.g. token ${queries.keys().next().value})`);
-  const stats = scheduler.stats();
-  // A hung replica keeps its timed-out batch (and its slot) until it is removed; its queries have left.
-  if (stats.queuedCount !== 0 || stats.inFlightQueryCount !== 0 || stats.inFlightBatchCount > stats.batchTimedOutCount) {
-    fail(`scheduler not drained: ${JSON.stringify(stats)}`);
+  run(): SimResult {
+    const config = this.#config;
+    for (const model of config.replicas) this.#addReplica(model);
+    for (const event of config.events ?? []) this.#clock.setTimer(event.atMs, () => this.#applyEvent(event));
+    const gap = arrivalGaps(config.arrival, createPrng(config.seed));
+    const arrive = (): void => {
+      if (this.#arrive()) this.#clock.setTimer(gap(this.#clock.nowMs()), arrive);
+    };
+    this.#clock.setTimer(gap(0), arrive);
+    // Run until every query has left (in-flight timeouts included), then stop.
+    const clock = this.#clock;
+    while (clock.pendingTimerCount > 0 && clock.nextTimerMs() < config.durationMs + 10 * 60_000) clock.advanceTo(clock.nextTimerMs());
+    this.#checkDrained();
+    this.#scheduler.close();
+    return this.#result();
   }
-  scheduler.close();
 
-  latenciesMs.sort((a, b) => a - b);
-  const measuredMs = durationMs - warmupMs;
-  const batchSizeSum = batches.reduce((sum, b) => sum + b.batchSize, 0);
-  return {
-    seed,
-    offeredCount,
-    completedCount,
-    completedInSloCount,
-    expiredCount,
-    rejectedCount,
-    probeCount,
-    goodputPerS: (completedInSloCount / measuredMs) * 1000,
-    inSloShareOfCompleted: completedCount > 0 ? completedInSloCount / completedCount : 1,
-    inSloShareOfOffered: offeredCount > 0 ? completedInSloCount / offeredCount : 1,
-    latencyMsP50: quantile(latenciesMs, 0.5),
-    latencyMsP99: quantile(latenciesMs, 0.99),
-    batchSizeMean: batches.length > 0 ? batchSizeSum / batches.length : 0,
-    batches,
-  };
+  #fail(message: string): never {
+    throw new SimInvariantError(this.#config.seed, message);
+  }
+
+  #counted(q: Query): boolean {
+    return q.arrivalMs >= this.#config.warmupMs;
+  }
+
+  #addReplica(model: SimContainerModel): void {
+    const id = this.#nextReplicaId++;
+    this.#containers.set(id, new SimContainer(model, this.#clock, this.#latencyPrng));
+    this.#scheduler.addReplica(id);
+  }
+
+  #applyEvent(event: SimEvent): void {
+    if (event.kind === 'add') return this.#addReplica(event.model);
+    const id = event.replicaIndex + 1;
+    const container = this.#containers.get(id) ?? this.#fail(`event on unknown replica index ${event.replicaIndex}`);
+    if (event.kind === 'slowdown') container.slowdownFactor = event.factor;
+    else {
+      container.kill();
+      this.#clock.setTimer(event.detectMs, () => this.#scheduler.removeReplica(id));
+    }
+  }
+
+  /** A query arrives now; false once arrivals have ended (then nothing arrives). */
+  #arrive(): boolean {
+    const now = this.#clock.nowMs();
+    if (now >= this.#config.durationMs) return false;
+    const q: Query = { token: this.#nextToken++, arrivalMs: now, state: 'queued' };
+    this.#queries.set(q.token, q);
+    if (this.#counted(q)) this.#offeredCount++;
+    this.#scheduler.enqueue({ token: q.token, deadlineMs: now + this.#config.sloMs, payload: q });
+    return true;
+  }
+
+  /** A query leaves the scheduler (completed, expired or rejected): exactly once. */
+  #leave(item: QueuedItem<Query>, how: string): Query {
+    const q = this.#queries.get(item.token) ?? this.#fail(`${how}: unknown token ${item.token}`);
+    if (q.state !== 'queued') this.#fail(`${how}: token ${item.token} left twice`);
+    q.state = 'done';
+    this.#queries.delete(item.token);
+    return q;
+  }
+
+  #sendBatch(replicaId: number, batchId: number, items: readonly QueuedItem<Query>[], predictedLatencyUs: number, probe: boolean): void {
+    const now = this.#clock.nowMs();
+    if (probe) this.#checkProbe(replicaId, batchId, items.length, now);
+    for (const item of items) {
+      if (!(item.deadlineMs > now))
+        this.#fail(`batch ${batchId}: token ${item.token} sent at ${now} after its deadline ${item.deadlineMs}`);
+      if (!probe && predictedLatencyUs / 1000 > item.deadlineMs - now + 1e-9) {
+        this.#fail(
+          `batch ${batchId}: token ${item.token} sent with ${item.deadlineMs - now} ms left, predicted ${predictedLatencyUs / 1000} ms`,
+        );
+      }
+    }
+    const container = this.#containers.get(replicaId) ?? this.#fail(`batch ${batchId} sent to unknown replica ${replicaId}`);
+    container.submit(items.length, () => this.#batchDone(replicaId, batchId, items.length, now));
+  }
+
+  /** A probe re-measures a replica whose estimate says nothing fits: one query, rate-limited. */
+  #checkProbe(replicaId: number, batchId: number, batchSize: number, now: number): void {
+    if (batchSize !== 1) this.#fail(`batch ${batchId}: a probe of ${batchSize} queries`);
+    const last = this.#lastProbeMs.get(replicaId) ?? -Infinity;
+    if (now - last < this.#probeIntervalMinMs) this.#fail(`batch ${batchId}: probes ${now - last} ms apart on replica ${replicaId}`);
+    this.#lastProbeMs.set(replicaId, now);
+    this.#probeCount++;
+  }
+
+  #batchDone(replicaId: number, batchId: number, batchSize: number, sentMs: number): void {
+    if (this.#answeredBatchIds.has(batchId)) this.#fail(`batch ${batchId} answered twice`);
+    this.#answeredBatchIds.add(batchId);
+    const done = this.#scheduler.onBatchDone(batchId);
+    const now = this.#clock.nowMs();
+    const stats = this.#scheduler.stats().replicas.find((r) => r.replicaId === replicaId);
+    this.#batches.push({ atMs: now, replicaId, batchSize, batchSizeMaxAfter: stats?.batchSizeMax ?? 0, latencyMs: now - sentMs });
+    if (done === null) return;
+    for (const item of done) {
+      const q = this.#leave(item, 'completed');
+      if (!this.#counted(q)) continue;
+      this.#completedCount++;
+      this.#latenciesMs.push(now - q.arrivalMs);
+      if (now <= item.deadlineMs) this.#completedInSloCount++;
+    }
+  }
+
+  #checkDrained(): void {
+    const queries = this.#queries;
+    if (queries.size > 0) this.#fail(`${queries.size} queries never left (e.g. token ${queries.keys().next().value})`);
+    const stats = this.#scheduler.stats();
+    // A hung replica keeps its timed-out batch (and its slot) until it is removed; its queries have left.
+    if (stats.queuedCount !== 0 || stats.inFlightQueryCount !== 0 || stats.inFlightBatchCount > stats.batchTimedOutCount) {
+      this.#fail(`scheduler not drained: ${JSON.stringify(stats)}`);
+    }
+  }
+
+  #result(): SimResult {
+    const latenciesMs = this.#latenciesMs.sort((a, b) => a - b);
+    const { seed, durationMs, warmupMs } = this.#config;
+    const measuredMs = durationMs - warmupMs;
+    const batches = this.#batches;
+    const offeredCount = this.#offeredCount;
+    const completedCount = this.#completedCount;
+    const completedInSloCount = this.#completedInSloCount;
+    const batchSizeSum = batches.reduce((sum, b) => sum + b.batchSize, 0);
+    return {
+      seed,
+      offeredCount,
+      completedCount,
+      completedInSloCount,
+      expiredCount: this.#expiredCount,
+      rejectedCount: this.#rejectedCount,
+      probeCount: this.#probeCount,
+      goodputPerS: (completedInSloCount / measuredMs) * 1000,
+      inSloShareOfCompleted: completedCount > 0 ? completedInSloCount / completedCount : 1,
+      inSloShareOfOffered: offeredCount > 0 ? completedInSloCount / offeredCount : 1,
+      latencyMsP50: quantile(latenciesMs, 0.5),
+      latencyMsP99: quantile(latenciesMs, 0.99),
+      batchSizeMean: batches.length > 0 ? batchSizeSum / batches.length : 0,
+      batches,
+    };
+  }
 }
