@@ -1,7 +1,8 @@
-// Cluster configuration: the one home of its defaults (the batching scheduler reads its own from
-// here too), validation whose messages name the option (lib/options.ts), a frozen result.
+// Cluster configuration: the one home of its defaults (those it shares with the batching scheduler
+// are read from the scheduler's, batching/scheduler_options.ts), validation whose messages name the option (lib/options.ts), a frozen result.
 
 import os from 'node:os';
+import { kDefaultSchedulerOptions, type ConfiguredSchedulerOptions } from './batching/scheduler_options.js';
 import { kCacheBytesMin } from './cache/prediction_cache.js';
 import { OptionChecks, withDefaults } from './lib/options.js';
 
@@ -82,11 +83,11 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   ringPollUs: 200,
   bodyBytesMax: 16 * 1024 * 1024,
   sloMicrosMax: 60_000_000,
-  batchSizeMax: 64,
-  inFlightBatchesPerReplica: 1,
-  inFlightTimeoutMs: 30_000,
-  batchWaitMs: 0,
-  queueBound: 4096,
+  batchSizeMax: kDefaultSchedulerOptions.batchSizeCap,
+  inFlightBatchesPerReplica: kDefaultSchedulerOptions.inFlightPerReplica,
+  inFlightTimeoutMs: kDefaultSchedulerOptions.inFlightTimeoutMs,
+  batchWaitMs: kDefaultSchedulerOptions.batchWaitMs,
+  queueBound: kDefaultSchedulerOptions.queueBound,
   cacheBytesMax: 32 * 1024 * 1024,
   heartbeatMs: 1000,
   defaultReplicas: 1,
@@ -160,4 +161,15 @@ function checkPlacement(config: ClipperConfig): void {
   if (typeof config.clusterName !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.clusterName)) {
     checks.fail('clusterName', 'must match [a-z0-9][a-z0-9-]{0,62}', config.clusterName);
   }
+}
+
+/** The scheduler options a cluster's configuration sets (batchSize comes from each model). */
+export function schedulerOptionsOf(config: Readonly<ClipperConfig>): ConfiguredSchedulerOptions {
+  return {
+    batchSizeCap: config.batchSizeMax,
+    batchWaitMs: config.batchWaitMs,
+    queueBound: config.queueBound,
+    inFlightPerReplica: config.inFlightBatchesPerReplica,
+    inFlightTimeoutMs: config.inFlightTimeoutMs,
+  };
 }

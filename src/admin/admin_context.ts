@@ -1,5 +1,5 @@
 // What the management API needs from the running cluster. The admin service writes only to the
-// state store; the cluster's Deployments (deployments.ts) apply every change heard from the store
+// state store; the cluster's Deployments (control/deployments.ts) apply every change heard from the store
 // (starting replicas, placing models, updating routes), so the same path serves changes made
 // through another frontend.
 

@@ -2,7 +2,6 @@
 
 import { kDefaultAimdOptions, type AimdOptions } from './aimd_controller.js';
 import type { LatencyModelOptions } from './latency_model.js';
-import { kDefaultConfig, type ClipperConfig } from '../config.js';
 import { OptionChecks, withDefaults } from '../lib/options.js';
 
 export interface SchedulerOptions {
@@ -48,24 +47,19 @@ export type ConfiguredSchedulerOptions = Pick<
   'batchSizeCap' | 'batchWaitMs' | 'queueBound' | 'inFlightPerReplica' | 'inFlightTimeoutMs'
 >;
 
-/** The scheduler options a cluster's configuration sets (batchSize comes from each model). */
-export function schedulerOptionsOf(config: Readonly<ClipperConfig>): ConfiguredSchedulerOptions {
-  return {
-    batchSizeCap: config.batchSizeMax,
-    batchWaitMs: config.batchWaitMs,
-    queueBound: config.queueBound,
-    inFlightPerReplica: config.inFlightBatchesPerReplica,
-    inFlightTimeoutMs: config.inFlightTimeoutMs,
-  };
-}
-
 /**
- * Defaults: those a configuration sets come from src/config.ts's defaults (their one home), so a
- * scheduler built without options behaves as one in a default cluster; the rest are the scheduler's own.
+ * Defaults: the one home of every scheduler default. The cluster configuration's defaults for the
+ * options it sets (src/config.ts: batchSizeMax, batchWaitMs, queueBound, inFlightBatchesPerReplica,
+ * inFlightTimeoutMs) are read from here, so a scheduler built without options behaves as one in a
+ * default cluster, and the batching threads never load the cluster's configuration module.
  */
 export const kDefaultSchedulerOptions: Readonly<SchedulerOptions> = Object.freeze({
   batchSize: -1,
-  ...schedulerOptionsOf(kDefaultConfig),
+  batchSizeCap: 64,
+  batchWaitMs: 0,
+  queueBound: 4096,
+  inFlightPerReplica: 1,
+  inFlightTimeoutMs: 30_000,
   retryMax: 1,
   sloBudgetFraction: 0.8,
   aimd: {},

@@ -4,19 +4,22 @@
 //   {"query_id":Q,"output":O,"default":false[,"models":[..][,"confidence":C]]}
 //   {"query_id":Q,"output":O,"default":true[,"default_explanation":E][,"models":[..][,"confidence":C]]}
 //
-// An AnswerExtra is built once per model or combination (query/answer.ts), so its JSON is memoized
-// per object: a selection answer does not stringify model names per query.
+// An AnswerExtra without confidence is built once per model (query/answer.ts), so its JSON is
+// memoized per object: a selection answer does not stringify its model name per query. Exp4 builds
+// one extra per query (with confidence): memoizing it would be a WeakMap entry per answer for a
+// string used once, so it is encoded each time.
 
 import type { Answer, AnswerExtra } from '../query/answer.js';
 import type { FeedbackAnswer } from '../query/feedback.js';
 
 const extraJsonOf = new WeakMap<AnswerExtra, string>();
 
-/** The extra fields as a JSON fragment starting with ',' (memoized per AnswerExtra object). */
+/** The extra fields as a JSON fragment starting with ',' (memoized per AnswerExtra object without confidence). */
 export function extraJson(extra: AnswerExtra): string {
+  if (extra.confidence !== undefined) return `,"models":${JSON.stringify(extra.models)},"confidence":${extra.confidence}`;
   let json = extraJsonOf.get(extra);
   if (json === undefined) {
-    json = `,"models":${JSON.stringify(extra.models)}${extra.confidence === undefined ? '' : `,"confidence":${extra.confidence}`}`;
+    json = `,"models":${JSON.stringify(extra.models)}`;
     extraJsonOf.set(extra, json);
   }
   return json;

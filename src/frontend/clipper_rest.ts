@@ -89,7 +89,7 @@ class HttpSink implements RequestSink, AbortListener {
   }
 
   onAnswer(index: number, answer: Answer): void {
-    assert(this.#remaining > 0, 'an HTTP request gets no more answers than it has queries');
+    if (this.#remaining <= 0) assert.fail('an HTTP request gets no more answers than it has queries');
     if (answer.shed && this.#status429) this.#shedCount++;
     const text = answerJson(answer);
     if (this.#parts !== null) this.#parts[index] = text;

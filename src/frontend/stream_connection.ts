@@ -1,7 +1,8 @@
 // One WebSocket stream connection: decodes each message (stream_frames.ts), hands predicts and
 // feedback to the query pipeline, and sends answers as they finish, in any order, corked from a
 // microtask. The connection is the RequestSink of all its queries: the sink index is a slot, one
-// per query in flight, holding what its answer frame needs. Flow control: see ws_stream.ts.
+// per query in flight, holding what its answer frame needs. Flow control: see ws_stream.ts and
+// docs/streaming.md.
 
 import assert from 'node:assert/strict';
 import type { WebSocket } from 'uWebSockets.js';
@@ -154,7 +155,7 @@ export class StreamConnection implements RequestSink {
       this.#slotToken.push(-1);
       this.#slotBinary.push(this.#reqBinary);
     } else {
-      assert(this.#slotId[slot] === undefined && this.#slotToken[slot] === -1, 'a stream slot is free before reuse');
+      if (this.#slotId[slot] !== undefined || this.#slotToken[slot] !== -1) assert.fail('a stream slot is free before reuse');
       this.#slotId[slot] = this.#reqId;
       this.#slotIdOpen[slot] = this.#reqIdOpen;
       this.#slotBatch[slot] = this.#reqBatch;
@@ -168,14 +169,14 @@ export class StreamConnection implements RequestSink {
   /** Keep the tokens of a slot still open (a slot answered at once, from the cache or by default, has none). */
   submitted(slot: number, tokens: readonly number[], from: number): void {
     if (tokens.length === from) return;
-    assert(this.#slotId[slot] !== undefined, 'a slot with queries in workers is still open');
+    if (this.#slotId[slot] === undefined) assert.fail('a slot with queries in workers is still open');
     this.#slotToken[slot] = tokens[from]!;
     if (tokens.length - from > 1) this.#slotTokens.set(slot, tokens.slice(from));
   }
 
   onAnswer(slot: number, answer: Answer): void {
     const id = this.#slotId[slot];
-    assert(id !== undefined, 'a stream slot is answered once');
+    if (id === undefined) assert.fail('a stream slot is answered once');
     const batch = this.#slotBatch[slot]!;
     const binary = this.#slotBinary[slot]!;
     const idOpen = this.#slotIdOpen[slot]!;
@@ -198,8 +199,7 @@ export class StreamConnection implements RequestSink {
       this.#slotTokens.delete(slot);
     }
     this.#free.push(slot);
-    this.inFlight--;
-    assert(this.inFlight >= 0, 'in-flight count never goes below zero');
+    if (--this.inFlight < 0) assert.fail('in-flight count never goes below zero');
   }
 
   #enqueue(frame: Frame, binary: boolean): void {
@@ -259,9 +259,11 @@ export class StreamConnection implements RequestSink {
       if (all === undefined) tokens.push(token);
       else tokens.push(...all);
     }
+    // Cancel can answer a slot of this connection at once: cancelling a cache owner re-dispatches
+    // its waiters, and one that finds the ring full gets the default output (onAnswer released it).
     this.#pipeline.cancel(tokens);
-    // Cancelled queries are never answered: release their slots here.
-    for (const slot of open) this.#release(slot);
-    assert.equal(this.inFlight, 0, 'every open slot had a query in a worker');
+    // Cancelled queries are never answered: release the slots still open here.
+    for (const slot of open) if (this.#slotToken[slot] !== -1) this.#release(slot);
+    if (this.inFlight !== 0) assert.fail('every open slot had a query in a worker');
   }
 }

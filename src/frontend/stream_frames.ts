@@ -69,5 +69,5 @@ export function errorFrame(id: StreamId | undefined, binary: boolean, err: unkno
     return packr.pack(frame);
   }
   const body = errorBody(e);
-  return id === undefined ? body : `{"id":${JSON.stringify(id)},${body.slice(1)}`;
+  return id === undefined ? body : `${idOpenOf(id)}${body.slice(1)}`;
 }

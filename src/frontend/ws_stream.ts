@@ -17,8 +17,6 @@ import type { QueryPipeline } from '../query/pipeline.js';
 import { StreamConnection, type ConnData } from './stream_connection.js';
 import { kCloseShutdown, kStreamDefaults, type StreamLimits } from './stream_limits.js';
 
-export { kCloseBackpressure, kCloseShutdown, kStreamDefaults, type StreamLimits } from './stream_limits.js';
-
 export interface StreamDeps {
   pipeline: QueryPipeline;
   limits?: Partial<StreamLimits>;

@@ -18,7 +18,8 @@ export class OptionChecks {
 
   /** Refuses `option`: `<scope>.<option> <rule> (got <value>)`. */
   fail(option: string, rule: string, got: unknown): never {
-    const shown = got === undefined ? 'nothing' : (JSON.stringify(got) ?? String(got));
+    // JSON would show NaN and Infinity as null
+    const shown = got === undefined ? 'nothing' : typeof got === 'number' ? String(got) : (JSON.stringify(got) ?? String(got));
     throw new ClipperError('CLP_ERR_INVALID_ARG', `${this.#scope}.${option} ${rule} (got ${shown})`, { option });
   }
 
@@ -43,7 +44,8 @@ export class OptionChecks {
   /** A number between min and max, ends included as `ends` says; max omitted: only the lower bound. */
   number(option: string, value: unknown, min: number, max = Number.POSITIVE_INFINITY, ends: RangeEnds = '[]'): void {
     const lowOk = ends[0] === '[' ? (v: number) => v >= min : (v: number) => v > min;
-    const highOk = ends[1] === ']' ? (v: number) => v <= max : (v: number) => v < max;
+    // No upper bound: every number above min passes, Infinity included ("never time out").
+    const highOk = ends[1] === ']' || max === Number.POSITIVE_INFINITY ? (v: number) => v <= max : (v: number) => v < max;
     if (typeof value !== 'number' || Number.isNaN(value) || !lowOk(value) || !highOk(value)) {
       const rule =
         max === Number.POSITIVE_INFINITY

@@ -1,8 +1,9 @@
 // The contract between the query core and the protocol codecs: what one query's answer carries.
 // The core fills it; each codec (frontend/) encodes it, in one place per wire format.
 
-/** Extra fields of an answer made by model selection. Built once per model or combination (not per
- * query), so a codec may memoize its encoding keyed by the object. */
+/** Extra fields of an answer made by model selection. Without `confidence` (one model picked) it is
+ * built once per model and shared by all its answers, so a codec may memoize its encoding keyed by
+ * the object; with `confidence` (Exp4) it is built per query. */
 export interface AnswerExtra {
   /** The models that served the answer (Clipper-ts's "models" field). */
   readonly models: readonly string[];

@@ -45,7 +45,7 @@ export class DeadlineWatch<T extends Watched<T>> {
 
   /** Watch `item`: in the FIFO of `fifoKey` (its app's SLO), or in the heap when fifoKey is null. */
   watch(item: T, fifoKey: number | null): void {
-    assert(item.fifo === null && !item.inHeap, 'an item is watched once');
+    if (item.fifo !== null || item.inHeap) assert.fail('an item is watched once');
     if (fifoKey === null) {
       item.inHeap = true;
       this.#heap.push(item);
@@ -116,14 +116,14 @@ export class DeadlineWatch<T extends Watched<T>> {
     for (const [slo, fifo] of this.#fifos) {
       for (let p = fifo.head; p !== null && p.deadlineMs <= nowMs; p = fifo.head) {
         this.#onExpired(p, nowMs);
-        assert(fifo.head !== p, 'an expired item leaves its FIFO');
+        if (fifo.head === p) assert.fail('an expired item leaves its FIFO');
       }
       if (fifo.head === null) this.#fifos.delete(slo);
       else nextMs = Math.min(nextMs, fifo.head.deadlineMs);
     }
     for (let p = this.#heap.peek(); p !== undefined && p.deadlineMs <= nowMs; p = this.#heap.peek()) {
       this.#onExpired(p, nowMs);
-      assert(!p.inHeap, 'an expired item leaves the heap');
+      if (p.inHeap) assert.fail('an expired item leaves the heap');
     }
     nextMs = Math.min(nextMs, this.#heap.peek()?.deadlineMs ?? Infinity);
     if (nextMs !== Infinity) this.#arm(nextMs);

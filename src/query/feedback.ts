@@ -48,7 +48,7 @@ class PredictionSink implements QuerySink {
   }
 
   onAnswer(index: number, answer: Answer): void {
-    assert(this.#remaining > 0, 'one answer per scored model');
+    if (this.#remaining <= 0) assert.fail('one answer per scored model');
     if (!answer.isDefault) {
       try {
         this.outputs[index] = JSON.parse(answer.outputJson);

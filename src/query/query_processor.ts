@@ -18,11 +18,6 @@ import { explainDefault, isShed, kExplainNoModel, kExplainQueueFull, kExplainShu
 import type { BatchingPort } from './ports.js';
 import { CacheResult, QueryCache } from './query_cache.js';
 
-// Re-exported for callers that knew them here.
-export { kAppLatencyUsBuckets, pinnedPlacement, type AppRoute, type AppStats } from './app_route.js';
-export { kExplainNoModel, kExplainQueueFull, kExplainShutdown, kExplainSlo } from './explanations.js';
-export type { Answer, AnswerExtra, QuerySink } from './answer.js';
-
 export type QueryInput = number[] | string | Buffer;
 
 export interface QueryProcessorOptions {
@@ -272,8 +267,11 @@ export class QueryProcessor {
   #register(p: Pending): void {
     p.token = this.#nextToken;
     this.#nextToken = (this.#nextToken + 1) >>> 0;
-    assert(!this.#pending.has(p.token), 'a token names one open query');
-    this.#pending.set(p.token, p);
+    // A fresh token adds an entry: checked by the map's size, without a lookup of its own.
+    const pending = this.#pending;
+    const size = pending.size;
+    pending.set(p.token, p);
+    if (pending.size === size) assert.fail('a token names one open query');
   }
 
   /** Write the query into its worker's ring; false when the ring is full. */
@@ -293,7 +291,7 @@ export class QueryProcessor {
    * cancelled); it leaves the pending map and the deadline watch.
    */
   #finish(p: Pending): void {
-    assert(!p.done, 'a query is answered (or cancelled) exactly once');
+    if (p.done) assert.fail('a query is answered (or cancelled) exactly once');
     p.done = true;
     this.#pending.delete(p.token);
     this.#watch.unwatch(p);

@@ -19,8 +19,6 @@ import type { AppRoute } from './app_route.js';
 import { kExplainNothingArrived, kExplainQueueFull } from './explanations.js';
 import type { QueryInput, QueryProcessor } from './query_processor.js';
 
-export { kExplainNothingArrived };
-
 /** Time kept back from an Exp4 query's SLO for combining and timer lateness: min(5 ms, 25% of the SLO). */
 export function combineSloMs(sloMs: number): number {
   return sloMs - Math.min(5, 0.25 * sloMs);
@@ -121,7 +119,7 @@ export class CombiningSink implements QuerySink {
   }
 
   onAnswer(index: number, answer: Answer): void {
-    assert(this.#remaining > 0, 'a combining sink gets one answer per linked model');
+    if (this.#remaining <= 0) assert.fail('a combining sink gets one answer per linked model');
     if (answer.isDefault) {
       if (answer.shed) this.#shedCount++;
     } else {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { installExample } from '../../src/admin/example.js';
-import { kExplainNoModel, kExplainSlo } from '../../src/query/query_processor.js';
+import { kExplainNoModel, kExplainSlo } from '../../src/query/explanations.js';
 import { appRecord, deploy, kExampleModels, kFixtureModels, nodeModel, postJson, startTestCluster, waitUntil } from '../helpers/cluster.js';
 
 const echo = path.join(kExampleModels, 'echo_model.mjs');

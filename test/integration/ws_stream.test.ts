@@ -5,8 +5,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { test } from 'node:test';
 import { pack } from 'msgpackr';
-import { kExplainSlo } from '../../src/query/query_processor.js';
-import { kCloseBackpressure } from '../../src/frontend/ws_stream.js';
+import { kExplainSlo } from '../../src/query/explanations.js';
+import { kCloseBackpressure } from '../../src/frontend/stream_limits.js';
 import { appRecord, deploy, kFixtureModels, nodeModel, startTestCluster, waitUntil } from '../helpers/cluster.js';
 import { clientFrame, openStream, parseServerFrames, rawUpgrade } from '../helpers/ws.js';
 

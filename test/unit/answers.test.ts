@@ -42,7 +42,7 @@ test("answerJson: extra fields come after Clipper's keys; `open` puts the stream
   assert.equal(answerJson(answer(), '{"id":"q1",'), '{"id":"q1","query_id":3,"output":{"y":[1,2]},"default":false}');
 });
 
-test('extraJson is computed once per AnswerExtra object', () => {
+test('extraJson is computed once per AnswerExtra object without confidence (one per model)', () => {
   let reads = 0;
   const extra: AnswerExtra = {
     get models() {
@@ -56,6 +56,20 @@ test('extraJson is computed once per AnswerExtra object', () => {
   assert.equal(answerJson(answer({ extra })), '{"query_id":3,"output":{"y":[1,2]},"default":false,"models":["m"]}');
   assert.equal(reads, 1, 'the models list is stringified once');
   assert.notEqual(extraJson({ models: ['other'] }), first, 'another object gets its own encoding');
+});
+
+test('extraJson: an Exp4 extra (confidence, built per query) is encoded each time, not memoized', () => {
+  let reads = 0;
+  const extra: AnswerExtra = {
+    get models() {
+      reads++;
+      return ['a', 'b'];
+    },
+    confidence: 0.25,
+  };
+  assert.equal(extraJson(extra), ',"models":["a","b"],"confidence":0.25');
+  assert.equal(extraJson(extra), ',"models":["a","b"],"confidence":0.25');
+  assert.equal(reads, 2, 'no memo entry is kept for a string used once');
 });
 
 test('answerMap: the same fields as a map, the id first when given, output parsed', () => {
@@ -143,6 +157,11 @@ test("stream error frames carry Clipper's error body, the id first when known", 
   assert.equal(Object.keys(withId)[0], 'id');
   assert.equal(withId.id, 'q');
   assert.equal(withId.code, 'CLP_ERR_APP_NOT_FOUND');
+  assert.equal(
+    errorFrame(7, false, err),
+    '{"id":7,"error":"Application not found","cause":"no application named \'x\'","code":"CLP_ERR_APP_NOT_FOUND"}',
+  );
+  assert.equal(errorFrame('a"b', false, err), `{"id":"a\\"b",${(errorFrame(undefined, false, err) as string).slice(1)}`);
   const noId = JSON.parse(errorFrame(undefined, false, err) as string) as Record<string, unknown>;
   assert.equal('id' in noId, false);
   const packed = unpack(errorFrame(5, true, new Error('boom')) as Uint8Array) as Record<string, unknown>;

@@ -3,8 +3,8 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { resolveSchedulerOptions, schedulerOptionsOf } from '../../src/batching/scheduler_options.js';
-import { kDefaultConfig, resolveConfig } from '../../src/config.js';
+import { resolveSchedulerOptions } from '../../src/batching/scheduler_options.js';
+import { kDefaultConfig, resolveConfig, schedulerOptionsOf } from '../../src/config.js';
 import { ClipperError } from '../../src/errors.js';
 
 test('the defaults resolve unchanged', () => {

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kBatchSizeBuckets, kLatencyUsBuckets } from '../../src/batching/model_actor.js';
 import type { ModelActorStats } from '../../src/batching/protocol.js';
-import { kAppLatencyUsBuckets, type AppStats } from '../../src/query/query_processor.js';
+import { kAppLatencyUsBuckets, type AppStats } from '../../src/query/app_route.js';
 import { bucketQuantile, newBucketHistogram, observeBucket, summarizeHistogram } from '../../src/lib/bucket_histogram.js';
 import { clipperMetricsDocument, clipperNumber } from '../../src/metrics/clipper_json.js';
 import { metricsFormatFor } from '../../src/metrics/negotiate.js';

@@ -43,6 +43,10 @@ test('number honours which ends of the range are included', () => {
   assert.match(refusal(() => checks.number('f', 0, 0, Number.POSITIVE_INFINITY, '()')).message, /must be a number > 0/);
   assert.match(refusal(() => checks.number('f', -1, 0)).message, /must be a number >= 0/);
   refusal(() => checks.number('f', Number.NaN, 0));
+  // no upper bound: Infinity passes ("never"), and a refusal shows non-finite values as they are
+  checks.number('f', Number.POSITIVE_INFINITY, 0, Number.POSITIVE_INFINITY, '()');
+  assert.match(refusal(() => checks.number('f', Number.NaN, 0)).message, /\(got NaN\)/);
+  assert.match(refusal(() => checks.number('f', Number.POSITIVE_INFINITY, 0, 10)).message, /\(got Infinity\)/);
 });
 
 test('oneOf lists the allowed values', () => {
