@@ -110,3 +110,23 @@ export function wantedReplicas(models: Iterable<{ replicas: Map<number, { info: 
   }
   return out;
 }
+
+/**
+ * The port announced by a runner's ready line (`{"clipper_ready":true,"port":N}`, containers/PROTOCOL.md),
+ * or null for any other line: the one reader of that line for every manager.
+ */
+export function readyPort(line: string): number | null {
+  if (!line.startsWith('{')) return null;
+  let msg: { clipper_ready?: boolean; port?: number };
+  try {
+    msg = JSON.parse(line) as typeof msg;
+  } catch {
+    return null;
+  }
+  return msg.clipper_ready === true && typeof msg.port === 'number' ? msg.port : null;
+}
+
+/** Whether some line of a replica's output (a log text) is its ready line. */
+export function hasReadyLine(text: string): boolean {
+  return text.split('\n').some((line) => readyPort(line.trim()) !== null);
+}

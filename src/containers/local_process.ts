@@ -14,6 +14,7 @@ import {
   beginRestart,
   endpointOf,
   OutputTail,
+  readyPort,
   wantedReplicas,
   type ContainerManager,
   type ContainerManagerEvents,
@@ -299,16 +300,4 @@ export class LocalProcessManager implements ContainerManager {
       child.stdin?.end();
     });
   }
-}
-
-/** The port announced by the runner's ready line (`{"clipper_ready":true,"port":N}`), or null. */
-function readyPort(line: string): number | null {
-  if (!line.startsWith('{')) return null;
-  let msg: { clipper_ready?: boolean; port?: number };
-  try {
-    msg = JSON.parse(line) as typeof msg;
-  } catch {
-    return null;
-  }
-  return msg.clipper_ready === true && typeof msg.port === 'number' ? msg.port : null;
 }

@@ -9,6 +9,7 @@ import { ClipperError } from '../../errors.js';
 import { modelKey, type ModelRecord } from '../../state/records.js';
 import {
   endpointOf,
+  hasReadyLine,
   OutputTail,
   wantedReplicas,
   type ContainerManager,
@@ -20,7 +21,6 @@ import { kDockerManagerDefaults, type DockerManagerOptions } from './docker_opti
 import { demuxLogs, dockerErrorText, kLabelCluster, kLabelModel, kLabelReplica, kLabelSpec, kLabelVersion } from './engine.js';
 import { healthOf, publishedPort, replicaSpecHash } from './replica_container.js';
 import { ReplicaRunner, type DockerReplica, type ModelReplicas } from './replica_runner.js';
-import { hasReadyLine } from './runner_output.js';
 
 export { kDockerManagerDefaults, type DockerManagerOptions } from './docker_options.js';
 

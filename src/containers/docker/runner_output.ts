@@ -5,12 +5,7 @@
 import type Docker from 'dockerode';
 import { PassThrough, type Duplex } from 'node:stream';
 import { createInterface } from 'node:readline';
-import type { OutputTail } from '../container_manager.js';
-
-/** Whether a line (or a log text) holds the runner's ready line. */
-export function hasReadyLine(text: string): boolean {
-  return text.includes('"clipper_ready":true');
-}
+import { readyPort, type OutputTail } from '../container_manager.js';
 
 export interface ReadyWatch {
   /** Resolves at the ready line; rejects when stdout ends first or after the time limit. */
@@ -41,7 +36,7 @@ export async function watchForReady(
     timer = setTimeout(() => reject(new Error(`did not print its ready line within ${timeoutMs} ms`)), timeoutMs);
     createInterface({ input: stdout }).on('line', (line) => {
       output.push(`${line}\n`);
-      if (line.startsWith('{') && hasReadyLine(line)) {
+      if (readyPort(line) !== null) {
         clearTimeout(timer);
         resolve();
       }
