@@ -22,8 +22,19 @@ export interface WrkResult {
 
 const kLua = path.join(kRepoRoot, 'bench', 'wrk', 'predict_random.lua');
 
-export function runWrk(label: string, url: string, connections: number, threads: number, durationS: number): WrkResult {
-  const out = spawnSync('wrk', [`-t${threads}`, `-c${connections}`, `-d${durationS}s`, '-s', kLua, url], { encoding: 'utf8' });
+/** `script` and `scriptArgs` (after `--`): another wrk Lua script that prints the same summary lines. */
+export function runWrk(
+  label: string,
+  url: string,
+  connections: number,
+  threads: number,
+  durationS: number,
+  script = kLua,
+  scriptArgs: readonly string[] = [],
+): WrkResult {
+  const extra = scriptArgs.length > 0 ? ['--', ...scriptArgs] : [];
+  const args = [`-t${threads}`, `-c${connections}`, `-d${durationS}s`, '-s', script, url, ...extra];
+  const out = spawnSync('wrk', args, { encoding: 'utf8' });
   if (out.error) throw new Error(`wrk could not run (apt-get install wrk): ${out.error.message}`);
   const text = out.stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1] ?? NaN);

@@ -79,6 +79,25 @@ export const kScenarios: Record<string, (seed: number) => SimConfig> = {
   moderate_wait: (seed) => ({ ...base(seed, 0.5), scheduler: { ...aimd, batchWaitMs: 2 } }),
   /** Moderate load (50% of one replica) spread over 4 replicas, which are mostly idle: off / on. */
   spread_nowait: (seed) => ({ ...base(seed, 0.5), replicas: [kReferenceModel, kReferenceModel, kReferenceModel, kReferenceModel] }),
+  /** 2x load, one replica: a quarter of the queries are urgent (priority 8), the rest normal. */
+  priority_overload: (seed) => ({
+    ...base(seed, 2),
+    priorityMix: [
+      { priority: 8, share: 0.25 },
+      { priority: 0, share: 0.75 },
+    ],
+  }),
+  /** Three priorities at 90% of capacity in bursts (3x), delayed batching on: fills and waits across levels. */
+  priority_levels_wait: (seed) => ({
+    ...base(seed, 0.9),
+    arrival: { kind: 'bursty', ratePerMs: 0.9 * kBestRatePerMs, burstFactor: 3, onMeanMs: 20, offMeanMs: 60 },
+    scheduler: { ...aimd, batchWaitMs: 2 },
+    priorityMix: [
+      { priority: 15, share: 0.1 },
+      { priority: 5, share: 0.3 },
+      { priority: 0, share: 0.6 },
+    ],
+  }),
   spread_wait: (seed) => ({
     ...base(seed, 0.5),
     replicas: [kReferenceModel, kReferenceModel, kReferenceModel, kReferenceModel],

@@ -2,7 +2,9 @@
 // seeded arrivals and simulated containers, and checks invariants as it goes:
 //   - no query is sent at or after its deadline, nor when the predicted batch latency does not fit before it;
 //   - every query leaves exactly once (completed, expired or rejected) and nothing is left at the end;
-//   - no batch is answered twice.
+//   - no batch is answered twice;
+//   - with a priority mix: a batch is a prefix of the queue's order, i.e. no query that waits (never sent)
+//     is more urgent than the least urgent query in the batch, nor due earlier at that same priority.
 // A violated invariant throws SimInvariantError, whose message starts with the seed (replay with run.ts).
 // All times are simulated milliseconds: results say nothing about wall-clock speed.
 
@@ -12,6 +14,7 @@ import { createPrng, type Prng } from '../src/lib/prng.js';
 import { arrivalGaps, type ArrivalSpec } from './arrivals.js';
 import { SimClock } from './sim_clock.js';
 import { SimContainer, type SimContainerModel } from './sim_container.js';
+import { batchOrderViolation, PriorityMix, type PriorityShare, type SimPriorityTally } from './sim_priorities.js';
 
 export type SimEvent =
   | { atMs: number; kind: 'slowdown'; replicaIndex: number; factor: number }
@@ -28,6 +31,8 @@ export interface SimConfig {
   replicas: SimContainerModel[];
   scheduler: Partial<SchedulerOptions>;
   events?: SimEvent[];
+  /** Priorities of arriving queries (drawn with their shares, from a PRNG of their own); absent: all normal (0). */
+  priorityMix?: readonly PriorityShare[];
 }
 
 export interface BatchTrace {
@@ -58,6 +63,8 @@ export interface SimResult {
   latencyMsP99: number;
   batchSizeMean: number;
   batches: BatchTrace[];
+  /** Only with a priorityMix: the tallies per priority. */
+  byPriority?: Record<number, SimPriorityTally>;
 }
 
 export class SimInvariantError extends Error {
@@ -70,6 +77,10 @@ export class SimInvariantError extends Error {
 interface Query {
   token: number;
   arrivalMs: number;
+  deadlineMs: number;
+  priority: number;
+  /** The batch it was last sent in; -1 while it was never sent. */
+  batchId: number;
   state: 'queued' | 'done';
 }
 
@@ -87,6 +98,7 @@ class BatchingSimulation {
   readonly #config: SimConfig;
   readonly #clock = new SimClock(0);
   readonly #latencyPrng: Prng;
+  readonly #mix: PriorityMix | null;
   readonly #scheduler: ModelScheduler<Query>;
   readonly #containers = new Map<number, SimContainer>();
   /** Queries that have not left yet, by token. */
@@ -111,6 +123,7 @@ class BatchingSimulation {
   constructor(config: SimConfig) {
     this.#config = config;
     this.#latencyPrng = createPrng(config.seed ^ 0x5bd1e995);
+    this.#mix = config.priorityMix === undefined ? null : new PriorityMix(config.priorityMix, config.seed);
     this.#probeIntervalMinMs = 0.5 * config.sloMs;
     this.#scheduler = new ModelScheduler<Query>(config.scheduler, this.#clock, {
       sendBatch: (replicaId, batchId, items, predictedLatencyUs, probe) =>
@@ -172,10 +185,15 @@ class BatchingSimulation {
   #arrive(): boolean {
     const now = this.#clock.nowMs();
     if (now >= this.#config.durationMs) return false;
-    const q: Query = { token: this.#nextToken++, arrivalMs: now, state: 'queued' };
+    const priority = this.#mix?.draw() ?? 0;
+    const deadlineMs = now + this.#config.sloMs;
+    const q: Query = { token: this.#nextToken++, arrivalMs: now, deadlineMs, priority, batchId: -1, state: 'queued' };
     this.#queries.set(q.token, q);
-    if (this.#counted(q)) this.#offeredCount++;
-    this.#scheduler.enqueue({ token: q.token, deadlineMs: now + this.#config.sloMs, payload: q });
+    if (this.#counted(q)) {
+      this.#offeredCount++;
+      if (this.#mix !== null) this.#mix.tallies[priority]!.offeredCount++;
+    }
+    this.#scheduler.enqueue({ token: q.token, deadlineMs, priority, payload: q });
     return true;
   }
 
@@ -200,8 +218,17 @@ class BatchingSimulation {
         );
       }
     }
+    if (this.#mix !== null) this.#checkOrder(batchId, items);
     const container = this.#containers.get(replicaId) ?? this.#fail(`batch ${batchId} sent to unknown replica ${replicaId}`);
     container.submit(items.length, () => this.#batchDone(replicaId, batchId, items.length, now));
+  }
+
+  /** A batch is a prefix of the scheduler's order (sim_priorities.ts); marks its queries sent. */
+  #checkOrder(batchId: number, items: readonly QueuedItem<Query>[]): void {
+    const sent = items.map((item) => item.payload);
+    for (const q of sent) q.batchId = batchId;
+    const violation = batchOrderViolation(batchId, sent, this.#queries.values());
+    if (violation !== null) this.#fail(violation);
   }
 
   /** A probe re-measures a replica whose estimate says nothing fits: one query, rate-limited. */
@@ -226,7 +253,9 @@ class BatchingSimulation {
       if (!this.#counted(q)) continue;
       this.#completedCount++;
       this.#latenciesMs.push(now - q.arrivalMs);
-      if (now <= item.deadlineMs) this.#completedInSloCount++;
+      if (now > item.deadlineMs) continue;
+      this.#completedInSloCount++;
+      if (this.#mix !== null) this.#mix.tallies[q.priority]!.completedInSloCount++;
     }
   }
 
@@ -264,6 +293,7 @@ class BatchingSimulation {
       latencyMsP99: quantile(latenciesMs, 0.99),
       batchSizeMean: batches.length > 0 ? batchSizeSum / batches.length : 0,
       batches,
+      ...(this.#mix === null ? {} : { byPriority: this.#mix.tallies }),
     };
   }
 }

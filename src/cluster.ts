@@ -25,6 +25,7 @@ import { SelectionHub } from './selection/selection_hub.js';
 import { kRepoRoot } from './paths.js';
 import type { StreamLimits } from './frontend/stream_limits.js';
 import { registerStreamRoutes, type StreamServer } from './frontend/ws_stream.js';
+import { registerOipRoutes } from './frontend/oip/oip_routes.js';
 import { Metrics } from './metrics/metrics.js';
 import type { StateSnapshot } from './state/records.js';
 import type { StateStore } from './state/state_store.js';
@@ -118,7 +119,11 @@ export class Cluster implements AdminContext {
       () => this.#pool.stats(),
       () => this.replicas(),
     );
-    this.#routeTable = new RouteTable({ appStats: (name) => this.#processor.appStats(name), selection: this.#hub });
+    this.#routeTable = new RouteTable({
+      appStats: (name) => this.#processor.appStats(name),
+      selection: this.#hub,
+      modelSloMs: config.oipTimeoutMsDefault,
+    });
     this.#deployments = new Deployments({
       pool: this.#pool,
       manager: this.#manager,
@@ -200,6 +205,14 @@ export class Cluster implements AdminContext {
           this.#streamServer = registerStreamRoutes(app, {
             pipeline,
             limits: { messageBytesMax: this.config.bodyBytesMax, ...options.stream },
+          });
+          registerOipRoutes(app, {
+            pipeline,
+            models: this.#routeTable.models,
+            bodyBytesMax: this.config.bodyBytesMax,
+            ready: () => !this.#closed,
+            replicaReady: (model, version) => this.replicas().some((r) => r.model === model && r.version === version && r.connected),
+            actorStats: () => this.#pool.stats(),
           });
         },
       },

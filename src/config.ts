@@ -26,8 +26,13 @@ export interface ClipperConfig {
   ringPollUs: number;
   /** Largest accepted request body. */
   bodyBytesMax: number;
-  /** Upper bound of a per-request `slo_micros`. */
+  /** Upper bound of a per-request `slo_micros` (and of an Open Inference Protocol request's `timeout`). */
   sloMicrosMax: number;
+  /**
+   * The deadline (ms) of an Open Inference Protocol request that addresses a model directly (no app,
+   * so no app SLO) and sets no `timeout` parameter.
+   */
+  oipTimeoutMsDefault: number;
   /** Default maximum batch size for models registered with batch_size -1. */
   batchSizeMax: number;
   /** Batches in flight per replica connection. */
@@ -83,6 +88,7 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   ringPollUs: 200,
   bodyBytesMax: 16 * 1024 * 1024,
   sloMicrosMax: 60_000_000,
+  oipTimeoutMsDefault: 1000,
   batchSizeMax: kDefaultSchedulerOptions.batchSizeCap,
   inFlightBatchesPerReplica: kDefaultSchedulerOptions.inFlightPerReplica,
   inFlightTimeoutMs: kDefaultSchedulerOptions.inFlightTimeoutMs,
@@ -126,6 +132,7 @@ function checkServing(config: ClipperConfig): void {
   checks.int('adminPort', config.adminPort, 0, 65535);
   checks.int('bodyBytesMax', config.bodyBytesMax, 1024, 1 << 30);
   checks.int('sloMicrosMax', config.sloMicrosMax, 1000, 3_600_000_000);
+  checks.int('oipTimeoutMsDefault', config.oipTimeoutMsDefault, 1, 3_600_000);
   checks.int('cacheBytesMax', config.cacheBytesMax, 0, 1 << 30);
   if (config.cacheBytesMax !== 0 && config.cacheBytesMax < kCacheBytesMin) {
     checks.fail('cacheBytesMax', `must be 0 (off) or at least ${kCacheBytesMin}`, config.cacheBytesMax);

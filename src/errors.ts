@@ -27,6 +27,13 @@ export const kErrors = {
   CLP_ERR_DOCKER_UNAVAILABLE: { status: 503, name: 'Docker engine unavailable' },
   CLP_ERR_IMAGE_BUILD_FAILED: { status: 400, name: 'Image build failed' },
   CLP_ERR_INTERNAL: { status: 500, name: 'Internal error' },
+  // The Open Inference Protocol's (frontend/oip/): its body is {"error": message}, the status is here.
+  CLP_ERR_OIP_INVALID: { status: 400, name: 'Invalid inference request' },
+  CLP_ERR_OIP_MODEL_NOT_FOUND: { status: 404, name: 'Model not found' },
+  CLP_ERR_OIP_NOT_READY: { status: 400, name: 'Not ready' },
+  CLP_ERR_OIP_TIMEOUT: { status: 504, name: 'Deadline exceeded' },
+  CLP_ERR_OIP_UNAVAILABLE: { status: 503, name: 'Unavailable' },
+  CLP_ERR_OIP_MODEL_FAILED: { status: 500, name: 'Model error' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof kErrors;

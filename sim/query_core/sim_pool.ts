@@ -133,11 +133,25 @@ export class SimBatchingPool implements BatchingPort {
     return this.#workers.reduce((n, w) => n + w.ring.length + (w.busy ? 1 : 0), 0);
   }
 
-  submitNumeric(placement: Placement, token: number, deadlineMs: number, _type: InputTypeCode, values: readonly number[]): boolean {
+  submitNumeric(
+    placement: Placement,
+    token: number,
+    deadlineMs: number,
+    _priority: number,
+    _type: InputTypeCode,
+    values: readonly number[],
+  ): boolean {
     return this.#submit(placement, token, deadlineMs, simInputKey(values));
   }
 
-  submitBytes(placement: Placement, token: number, deadlineMs: number, _type: InputTypeCode, value: string | Buffer): boolean {
+  submitBytes(
+    placement: Placement,
+    token: number,
+    deadlineMs: number,
+    _priority: number,
+    _type: InputTypeCode,
+    value: string | Buffer,
+  ): boolean {
     return this.#submit(placement, token, deadlineMs, simInputKey(value));
   }
 

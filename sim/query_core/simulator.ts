@@ -179,7 +179,7 @@ class CoreSimulation implements RequestSink {
     const route = this.#routes[appIndex]!;
     const input = makeInput(app, key);
     const q = this.#newQuery(appIndex, input, sloMs, this.#extras[appIndex]!);
-    q.token = this.#processor.submit(route, route.placement, input, sloMs, this, q.index, q.extra);
+    q.token = this.#processor.submit(route, route.placement, input, sloMs, 0, this, q.index, q.extra);
     this.#checkSubmitted(q);
     if (q.token >= 0 && prng.next() < config.cancelShare) {
       this.#clock.setTimer(prng.next() * config.cancelDelayMsMax, () => this.#cancel([q], [q.token]));

@@ -21,6 +21,7 @@ import {
   checkIntRange,
   checkLabels,
   checkName,
+  checkTensorSpecs,
   checkVersion,
   kReplicasMax,
   type BodyReader,
@@ -39,6 +40,8 @@ export function modelJson(model: ModelRecord, isCurrent: boolean): Record<string
     num_replicas: model.num_replicas,
     cache_enabled: model.cache_enabled !== false,
     container: model.container === null ? null : structuredClone(model.container),
+    ...(model.inputs === undefined ? {} : { inputs: structuredClone(model.inputs) }),
+    ...(model.outputs === undefined ? {} : { outputs: structuredClone(model.outputs) }),
   };
 }
 
@@ -108,6 +111,8 @@ function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
   const modelDataPath = body.has('model_data_path') ? body.string('model_data_path') : 'DEPRECATED';
   // The prediction cache is on unless a model says its outputs are not a function of its input.
   const cacheEnabled = body.has('cache_enabled') ? body.bool('cache_enabled') : true;
+  const inputs = checkTensorSpecs('inputs', body.raw('inputs'), inputType);
+  const outputs = checkTensorSpecs('outputs', body.raw('outputs'), inputType);
   return {
     model_name: name,
     model_version: version,
@@ -119,6 +124,8 @@ function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
     container,
     num_replicas: numReplicas,
     cache_enabled: cacheEnabled,
+    ...(inputs === undefined ? {} : { inputs }),
+    ...(outputs === undefined ? {} : { outputs }),
   };
 }
 
@@ -343,7 +350,8 @@ export const kModelRoutes: Readonly<Record<string, AdminRoute>> = {
       '"container"? := {"manager"? := "local" | "docker", "runtime" := "node" | "python", "entry" := string, ' +
       '"function"? := string, "options"? := object, "image"? := string, "folder"? := string, "pkgs_to_install"? := [string], ' +
       '"cpus"? := number, "memory_mb"? := int}, ' +
-      '"num_replicas"? := int, "cache_enabled"? := bool}',
+      '"num_replicas"? := int, "cache_enabled"? := bool, ' +
+      '"inputs"? := [{"name" := string, "datatype" := string, "shape" := [int]}], "outputs"? := [same]}',
   },
   set_model_version: { mutates: true, run: setModelVersion, schema: kVersionedSchema },
   delete_versioned_model: { mutates: true, run: deleteVersionedModel, schema: kVersionedSchema },

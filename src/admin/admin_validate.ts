@@ -7,6 +7,7 @@
 import { ClipperError } from '../errors.js';
 import { parseInputType, type InputType } from '../input_types.js';
 import type { ContainerSpec } from '../state/records.js';
+import { isOipDatatype, kDatatypesByInputType, kOipDatatypes, type TensorSpec } from '../tensor_spec.js';
 
 /** App and model names: DNS-1123 labels (clipper_admin's rule for models, now for apps too). */
 const kNamePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -269,4 +270,61 @@ export function checkContainerSpec(value: unknown, dockerDefault = false): Conta
     spec.options = options;
   }
   return spec;
+}
+
+const kTensorNameLengthMax = 256;
+const kTensorRankMax = 16;
+
+/** One declared tensor {name, datatype, shape}; `field` names it in errors (e.g. "inputs[0]"). */
+function checkTensorSpec(field: string, value: unknown): TensorSpec {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalid(`${field} must be an object {"name", "datatype", "shape"} (got ${jsonTypeName(value)})`);
+  }
+  const raw = value as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if (key !== 'name' && key !== 'datatype' && key !== 'shape') {
+      throw invalid(`${field}.${key} is not a known field (expected name, datatype, shape)`);
+    }
+  }
+  const { name, datatype, shape } = raw;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it rejects
+  if (typeof name !== 'string' || name.length === 0 || name.length > kTensorNameLengthMax || /[\u0000-\u001f]/.test(name)) {
+    throw invalid(`${field}.name must be a non-empty string of at most ${kTensorNameLengthMax} printable characters`);
+  }
+  if (!isOipDatatype(datatype)) {
+    throw invalid(`${field}.datatype must be one of ${kOipDatatypes.join(', ')} (got ${JSON.stringify(datatype) ?? 'nothing'})`);
+  }
+  if (!Array.isArray(shape) || shape.length === 0 || shape.length > kTensorRankMax) {
+    throw invalid(`${field}.shape must be an array of 1 to ${kTensorRankMax} dimensions, the batch first (-1: variable)`);
+  }
+  shape.forEach((dim, index) => {
+    if (typeof dim !== 'number' || !Number.isSafeInteger(dim) || dim < -1) {
+      throw invalid(`${field}.shape[${index}] must be an integer >= -1 (-1: variable) (got ${JSON.stringify(dim)})`);
+    }
+  });
+  return { name, datatype, shape: [...(shape as number[])] };
+}
+
+/**
+ * The optional `inputs` or `outputs` of add_model: the tensor the Open Inference Protocol's model
+ * metadata shows instead of the one inferred from input_type. A model takes one input and gives one
+ * output per query, so each list has exactly one entry; a declared input's datatype must be one the
+ * model's input_type accepts (tensor_spec.ts, kDatatypesByInputType).
+ */
+export function checkTensorSpecs(field: 'inputs' | 'outputs', value: unknown, inputType: InputType): TensorSpec[] | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || value.length !== 1) {
+    throw invalid(
+      `${field} must be an array of one tensor {"name", "datatype", "shape"}: a model takes one input and gives one output per query ` +
+        `(got ${Array.isArray(value) ? `${value.length} entries` : jsonTypeName(value)})`,
+    );
+  }
+  const spec = checkTensorSpec(`${field}[0]`, value[0]);
+  const accepted = kDatatypesByInputType[inputType];
+  if (field === 'inputs' && !accepted.includes(spec.datatype)) {
+    throw invalid(
+      `inputs[0].datatype ${spec.datatype} cannot feed a model whose input_type is ${inputType} (it takes ${accepted.join(', ')})`,
+    );
+  }
+  return [spec];
 }

@@ -1,18 +1,27 @@
 // Batch formation: what ModelScheduler sends to one replica with a free in-flight slot, given the
-// queue in EDF order (head = earliest deadline) and n = min(batchSizeMax_r, queued):
+// queue in priority-then-EDF order (priority_deadline_queue.ts; head = the most urgent level's earliest
+// deadline) and n = min(batchSizeMax_r, queued at the head's level):
 //   1. if predict_r(n) > head.deadline - now: if the head has a tighter SLO than usual (under half the
 //      smoothed slack) and the query after a smaller batch could still be served by the next one, shrink n to
 //      fit the head; otherwise expire the head ("cannot be met by the next batch") and repeat. Under overload
 //      this drops the oldest queries and keeps batches large;
-//   2. delayed batching: if n < batchSizeMax_r and batchWaitMs > 0, wait until
-//      min(head.enqueued + batchWaitMs, head.deadline - predict_r(batchSizeMax_r));
-//   3. send the n earliest-deadline queries.
+//   2. fill: while n < batchSizeMax_r, add queries of the next less urgent level (earliest deadline first)
+//      as long as the batch still fits every deadline in it, the tightest being one of the levels' heads. A
+//      level's head that the batch with that level cannot serve is expired as in 1 (unless fresh); a level
+//      that does not fit whole ends the fill. A less urgent query never takes the place of a more urgent
+//      one that waits: every batch is a prefix of the queue's order;
+//   3. delayed batching: if n < batchSizeMax_r and batchWaitMs > 0, wait until
+//      min(head.enqueued + batchWaitMs, tightest deadline - predict_r(batchSizeMax_r));
+//   4. send the first n queries.
+// With one priority (the default for every query) step 2 adds nothing: plain EDF as before. Less urgent
+// queries get what the more urgent leave of each batch: nothing guarantees them a share of the replicas
+// (nor does Triton's priority queue); under sustained urgent load they expire (the scheduler's purge).
 // The one exception to "sent only if predicted to fit" is a probe: when even a fresh query does not fit a
 // batch of one on an idle replica (an estimate resting on slow samples, which nothing would correct if
 // nothing were sent), that query is sent alone, at most once per usual SLO per replica.
 
 import type { BatchSizeController } from './aimd_controller.js';
-import type { DeadlineQueue } from '../lib/deadline_queue.js';
+import type { PriorityDeadlineQueue } from './priority_deadline_queue.js';
 import type { QueuedItem } from './scheduler_types.js';
 
 export type BatchDecision =
@@ -30,12 +39,12 @@ export interface FormingReplica {
 const kEpsilonMs = 1e-6;
 
 export class BatchFormer<P> {
-  readonly #queue: DeadlineQueue<QueuedItem<P>>;
+  readonly #queue: PriorityDeadlineQueue<QueuedItem<P>>;
   readonly #batchWaitMs: number;
   /** Called with a head popped because no batch can meet its deadline. */
   readonly #expireHead: (item: QueuedItem<P>) => void;
 
-  constructor(queue: DeadlineQueue<QueuedItem<P>>, batchWaitMs: number, expireHead: (item: QueuedItem<P>) => void) {
+  constructor(queue: PriorityDeadlineQueue<QueuedItem<P>>, batchWaitMs: number, expireHead: (item: QueuedItem<P>) => void) {
     this.#queue = queue;
     this.#batchWaitMs = batchWaitMs;
     this.#expireHead = expireHead;
@@ -52,10 +61,10 @@ export class BatchFormer<P> {
     for (;;) {
       const head = this.#queue.peek();
       if (head === undefined) return { kind: 'empty' };
-      const count = Math.min(max, this.#queue.size);
+      const count = Math.min(max, this.#queue.levelSize(head.priority));
       const remainingUs = (head.deadlineMs - now) * 1000;
       const predictedUs = ctl.predictLatencyUs(count);
-      if (predictedUs <= remainingUs) return this.#sendOrWait(ctl, head, count, max, predictedUs, now);
+      if (predictedUs <= remainingUs) return this.#fillSendOrWait(ctl, head, count, max, predictedUs, now);
       const fit = largestFitting(ctl, count, remainingUs);
       // Far beyond the largest measured batch the estimate only extrapolates (conservatively): send the
       // largest batch it allows and measure it, rather than expire queries on a guess.
@@ -84,13 +93,64 @@ export class BatchFormer<P> {
     }
   }
 
-  /** The head fits a batch of `count`: send it, or wait for more queries (delayed batching). */
-  #sendOrWait(ctl: BatchSizeController, head: QueuedItem<P>, count: number, max: number, predictedUs: number, now: number): BatchDecision {
-    if (count < max && this.#batchWaitMs > 0) {
-      const untilMs = Math.min(head.enqueuedMs + this.#batchWaitMs, head.deadlineMs - ctl.predictLatencyUs(max) / 1000);
+  /**
+   * The head's level fits a batch of `count`: fill it from less urgent levels, then send it, or wait
+   * for more queries (delayed batching).
+   */
+  #fillSendOrWait(
+    ctl: BatchSizeController,
+    head: QueuedItem<P>,
+    count: number,
+    max: number,
+    predictedUs: number,
+    now: number,
+  ): BatchDecision {
+    // count < max means the head's level is all in the batch: what may follow is the next level's.
+    const fill = count < max && this.#queue.size > count ? this.#fill(ctl, head, count, max, now) : null;
+    const n = fill?.count ?? count;
+    const tightestMs = fill?.tightestMs ?? head.deadlineMs;
+    if (n < max && this.#batchWaitMs > 0) {
+      const untilMs = Math.min(head.enqueuedMs + this.#batchWaitMs, tightestMs - ctl.predictLatencyUs(max) / 1000);
       if (untilMs > now + kEpsilonMs) return { kind: 'wait', untilMs };
     }
-    return { kind: 'send', count: Math.max(1, count), predictedUs, probe: false };
+    return { kind: 'send', count: Math.max(1, n), predictedUs: fill === null ? predictedUs : ctl.predictLatencyUs(n), probe: false };
+  }
+
+  /**
+   * Step 2: add less urgent levels to a batch of `count` (the head's whole level), each as far as the batch
+   * still meets every deadline in it. A level's head that the batch with that whole level (up to the
+   * batch size) cannot serve is expired, as at the head's level, unless it is fresh (then the fill stops:
+   * a fresh query is not dropped on an estimate); the tightest deadline of a more urgent level only limits
+   * how many join.
+   */
+  #fill(ctl: BatchSizeController, head: QueuedItem<P>, count: number, max: number, now: number): { count: number; tightestMs: number } {
+    const queue = this.#queue;
+    let n = count;
+    let tightestMs = head.deadlineMs;
+    for (let p = queue.levelBelow(head.priority); p >= 0 && n < max; ) {
+      const levelHead = queue.levelHead(p)!;
+      const room = Math.min(max - n, queue.levelSize(p));
+      const bindingMs = Math.min(tightestMs, levelHead.deadlineMs);
+      if (ctl.predictLatencyUs(n + room) <= (bindingMs - now) * 1000) {
+        n += room;
+        tightestMs = bindingMs;
+        p = queue.levelBelow(p);
+        continue;
+      }
+      if (levelHead.deadlineMs < tightestMs && !isFresh(levelHead, now)) {
+        queue.popLevel(p);
+        this.#expireHead(levelHead);
+        if (queue.levelSize(p) === 0) p = queue.levelBelow(p);
+        continue;
+      }
+      const fit = largestFitting(ctl, n + room, (bindingMs - now) * 1000);
+      if (fit > n) {
+        n = fit;
+        tightestMs = bindingMs;
+      }
+      break;
+    }
+    return { count: n, tightestMs };
   }
 
   // A smaller batch serves an urgent head only if the query after it can still be served by the batch

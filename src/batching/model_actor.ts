@@ -1,4 +1,4 @@
-// One model version's actor inside a batching worker. The ModelScheduler (pure: EDF queue, AIMD or
+// One model version's actor inside a batching worker. The ModelScheduler (pure: EDF queue per priority, AIMD or
 // fixed batch sizes per replica, delayed batching, shedding, in-flight timeouts) decides what to
 // send where; this actor owns what the scheduler must not: the links to the replicas, the encoding
 // of batches, the answers, and the measurements the metrics endpoint reads. Its ports (replies,
@@ -12,7 +12,7 @@ import { DefaultReason } from '../ipc/records.js';
 import type { InputType } from '../input_types.js';
 import type { PredictMessage } from '../rpc/protocol.js';
 import { newBucketHistogram, observeBucket } from '../lib/bucket_histogram.js';
-import type { ModelActorSpec, ModelActorStats } from './protocol.js';
+import { kPriorityNormal, type ModelActorSpec, type ModelActorStats } from './protocol.js';
 import type { ReplicaConnector, ReplicaLink, ReplicaLinkEvents } from './replica_link.js';
 
 interface QueryPayload {
@@ -90,8 +90,9 @@ export class ModelActor {
     this.#scheduler.release();
   }
 
-  enqueue(token: number, deadlineMs: number, count: number, bytes: Buffer): void {
-    this.#scheduler.enqueue({ token, deadlineMs, payload: { count, bytes } });
+  /** `priority`: 0 (normal, the default) .. kPriorityMax, larger = more urgent (batched first when both wait). */
+  enqueue(token: number, deadlineMs: number, count: number, bytes: Buffer, priority: number = kPriorityNormal): void {
+    this.#scheduler.enqueue({ token, deadlineMs, priority, payload: { count, bytes } });
   }
 
   cancel(token: number): void {

@@ -2,7 +2,8 @@
 // (which owns the rings and the container sockets) feeds it events and performs what its hooks ask:
 //
 //   worker -> scheduler                          scheduler -> worker (hooks)
-//   enqueue({ token, deadlineMs, payload })      reject(item, 'queue_full'|'deadline_unreachable'|'no_replica')
+//   enqueue({ token, deadlineMs, priority?, payload })
+//                                                reject(item, 'queue_full'|'deadline_unreachable'|'no_replica')
 //   cancel(token)                                  (synchronously, inside enqueue)
 //   addReplica(id) / removeReplica(id)           sendBatch(replicaId, batchId, items, predictedLatencyUs, probe)
 //   onBatchDone(batchId) -> items | null         expire(item, 'deadline'|'replica_failed'|'cancelled'|'shutdown')
@@ -11,6 +12,11 @@
 // Every event updates state and calls #resume(), the one function that re-derives the next step from state:
 // purge expired queries, then for each replica with a free in-flight slot either send a batch now, arm the
 // wake timer (delayed batching, or the earliest deadline when no replica is free), or go idle.
+//
+// Priorities (protocol.ts: 0 normal .. kPriorityMax, larger = more urgent): the queue keeps one EDF queue per
+// level (priority_deadline_queue.ts); a batch takes the most urgent queries first, EDF within a level, and
+// less urgent ones only where they fit (batch_formation.ts). Expiry and the wake timer look at every level's
+// deadlines; backlog shedding counts only the queries at the new one's priority or above, which go first.
 //
 // Guarantees (checked by the simulator in sim/, and the accounting below by assertions): a query is sent
 // only when its deadline is in the future and the controller's predicted batch latency fits before it
@@ -27,8 +33,9 @@
 import assert from 'node:assert/strict';
 import { BatchFormer } from './batch_formation.js';
 import type { Clock } from '../lib/clock.js';
-import { DeadlineQueue } from '../lib/deadline_queue.js';
 import { backlogExceedsDeadline } from './load_shedding.js';
+import { PriorityDeadlineQueue } from './priority_deadline_queue.js';
+import { kPriorityNormal } from './protocol.js';
 import { resolveSchedulerOptions, type SchedulerOptions } from './scheduler_options.js';
 import { newReplica, pickReplica, type Batch, type Replica } from './scheduler_replicas.js';
 import type { ExpireReason, QueuedItem, RejectReason, ReplicaStats, SchedulerHooks, SchedulerStats } from './scheduler_types.js';
@@ -41,7 +48,7 @@ export class ModelScheduler<P> {
   readonly #o: Readonly<SchedulerOptions>;
   readonly #clock: Clock;
   readonly #hooks: SchedulerHooks<P>;
-  readonly #queue = new DeadlineQueue<QueuedItem<P>>();
+  readonly #queue = new PriorityDeadlineQueue<QueuedItem<P>>();
   readonly #replicas = new Map<number, Replica<P>>();
   readonly #batches = new Map<number, Batch<P>>();
   readonly #former: BatchFormer<P>;
@@ -86,15 +93,24 @@ export class ModelScheduler<P> {
     return this.#o;
   }
 
-  enqueue(input: { token: number; deadlineMs: number; payload: P }): void {
+  /** `priority`: 0 (normal, the default) .. kPriorityMax, larger = more urgent. */
+  enqueue(input: { token: number; deadlineMs: number; priority?: number; payload: P }): void {
     const now = this.#clock.nowMs();
-    const item: QueuedItem<P> = { token: input.token, deadlineMs: input.deadlineMs, payload: input.payload, enqueuedMs: now, sendCount: 0 };
+    const item: QueuedItem<P> = {
+      token: input.token,
+      deadlineMs: input.deadlineMs,
+      priority: input.priority ?? kPriorityNormal,
+      payload: input.payload,
+      enqueuedMs: now,
+      sendCount: 0,
+    };
     this.#counts.enqueuedCount++;
     if (this.#closed || this.#replicas.size === 0) return this.#reject(item, 'no_replica');
     if (this.#queue.size >= this.#o.queueBound) return this.#reject(item, 'queue_full');
     if (!(item.deadlineMs > now)) return this.#reject(item, 'deadline_unreachable');
     this.#observeSlack(item.deadlineMs - now);
-    if (backlogExceedsDeadline(this.#queue.size, this.#replicas, this.#o.inFlightPerReplica, item.deadlineMs, now)) {
+    const aheadCount = this.#queue.countAtOrAbove(item.priority);
+    if (backlogExceedsDeadline(aheadCount, this.#replicas, this.#o.inFlightPerReplica, item.deadlineMs, now)) {
       return this.#reject(item, 'deadline_unreachable');
     }
     this.#queue.push(item);
@@ -259,10 +275,9 @@ export class ModelScheduler<P> {
     for (;;) {
       const now = this.#clock.nowMs();
       this.#purgeExpired(now);
-      const head = this.#queue.peek();
-      if (head === undefined) return this.#disarm();
+      if (this.#queue.size === 0) return this.#disarm();
       const replica = pickReplica(this.#replicas, this.#rotation, this.#o.inFlightPerReplica);
-      if (replica === undefined) return this.#arm(head.deadlineMs, now);
+      if (replica === undefined) return this.#arm(this.#queue.earliestDeadlineMs(), now);
       this.#rotation++;
       const demandCount = this.#queue.size;
       const decision = this.#former.decide(replica, now, this.#slackEwmaMs);
@@ -320,11 +335,9 @@ export class ModelScheduler<P> {
     }
   }
 
+  /** Expires every queued query whose deadline has come, at whatever priority. */
   #purgeExpired(now: number): void {
-    for (let head = this.#queue.peek(); head !== undefined && head.deadlineMs <= now; head = this.#queue.peek()) {
-      this.#queue.pop();
-      this.#expire(head, 'deadline');
-    }
+    while (this.#queue.earliestDeadlineMs() <= now) this.#expire(this.#queue.popEarliest()!, 'deadline');
   }
 
   #observeSlack(slackMs: number): void {

@@ -159,17 +159,31 @@ export class BatchingPool {
   }
 
   /** Hot path: one numeric query. Returns false when the ring is full (the caller sheds it). */
-  submitNumeric(placement: Placement, token: number, deadlineMs: number, type: InputTypeCode, values: readonly number[]): boolean {
+  submitNumeric(
+    placement: Placement,
+    token: number,
+    deadlineMs: number,
+    priority: number,
+    type: InputTypeCode,
+    values: readonly number[],
+  ): boolean {
     const ring = this.#slot(placement).producer;
-    if (!encodeNumericQuery(ring, token, placement.modelIndex, deadlineMs, type, values)) return false;
+    if (!encodeNumericQuery(ring, token, placement.modelIndex, deadlineMs, priority, type, values)) return false;
     ring.wake();
     return true;
   }
 
   /** Hot path: one string (utf8) or bytes query. */
-  submitBytes(placement: Placement, token: number, deadlineMs: number, type: InputTypeCode, value: string | Buffer): boolean {
+  submitBytes(
+    placement: Placement,
+    token: number,
+    deadlineMs: number,
+    priority: number,
+    type: InputTypeCode,
+    value: string | Buffer,
+  ): boolean {
     const ring = this.#slot(placement).producer;
-    if (!encodeBytesQuery(ring, token, placement.modelIndex, deadlineMs, type, value)) return false;
+    if (!encodeBytesQuery(ring, token, placement.modelIndex, deadlineMs, priority, type, value)) return false;
     ring.wake();
     return true;
   }

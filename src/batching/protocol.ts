@@ -10,6 +10,15 @@ import type { ReplicaConnectionOptions } from '../rpc/replica_connection.js';
 import type { SchedulerOptions } from './scheduler_options.js';
 import type { SchedulerStats } from './scheduler_types.js';
 
+/**
+ * A query's priority: an integer from kPriorityNormal (0, the default and the least urgent) to
+ * kPriorityMax, larger = more urgent. Among queued queries a more urgent one goes into a batch first;
+ * within one priority, earliest deadline first (batch_formation.ts). Few levels, so that the worker
+ * keeps one deadline queue per level.
+ */
+export const kPriorityNormal = 0;
+export const kPriorityMax = 15;
+
 /** Where a model-version actor lives: its worker thread and its index there. Opaque above batching/. */
 export interface Placement {
   readonly workerIndex: number;

@@ -3,6 +3,8 @@
 export interface QueuedItem<P> {
   readonly token: number;
   readonly deadlineMs: number;
+  /** 0 (normal) .. kPriorityMax, larger = more urgent (protocol.ts). */
+  readonly priority: number;
   readonly payload: P;
   /** Scheduler clock time at enqueue. */
   readonly enqueuedMs: number;

@@ -12,6 +12,7 @@ import {
   queryCount,
   queryDeadlineMs,
   queryModelIndex,
+  queryPriority,
   queryToken,
 } from '../ipc/records.js';
 import type { RingConsumer } from '../ipc/ring_buffer.js';
@@ -118,7 +119,13 @@ export class WorkerActors {
       this.#replies.fallback(token, DefaultReason.UnknownModel);
       return;
     }
-    actor.enqueue(token, queryDeadlineMs(ring, body), queryCount(ring, body), copyQueryPayload(ring, body, bodyBytes));
+    actor.enqueue(
+      token,
+      queryDeadlineMs(ring, body),
+      queryCount(ring, body),
+      copyQueryPayload(ring, body, bodyBytes),
+      queryPriority(ring, body),
+    );
   };
 
   #hold(modelIndex: number): ModelActor | undefined {

@@ -4,6 +4,7 @@
 // has. Returned info objects keep the wire's snake_case keys, as clipper_admin's dicts do.
 
 import type { ContainerSpec } from '../state/records.js';
+import type { TensorSpec } from '../tensor_spec.js';
 
 export interface AppInfo {
   name: string;
@@ -28,6 +29,9 @@ export interface ModelInfo {
   batch_size?: number;
   num_replicas?: number;
   container?: ContainerSpec | null;
+  /** Declared Open Inference Protocol tensors (absent: inferred from input_type). */
+  inputs?: TensorSpec[];
+  outputs?: TensorSpec[];
 }
 
 export interface ContainerInfo {
@@ -114,6 +118,9 @@ export interface DeployModelParams {
   containerName?: string;
   /** Prediction cache for this version (default true; false for non-deterministic models). */
   cacheEnabled?: boolean;
+  /** The input and output tensor the Open Inference Protocol's model metadata shows (one each). */
+  inputs?: TensorSpec[];
+  outputs?: TensorSpec[];
 }
 
 export interface PredictOptions {
@@ -203,6 +210,8 @@ export class ClipperConnection {
     if (p.container !== undefined) body.container = p.container;
     if (p.numReplicas !== undefined) body.num_replicas = p.numReplicas;
     if (p.cacheEnabled !== undefined) body.cache_enabled = p.cacheEnabled;
+    if (p.inputs !== undefined) body.inputs = p.inputs;
+    if (p.outputs !== undefined) body.outputs = p.outputs;
     return this.#adminText('add_model', body);
   }
 

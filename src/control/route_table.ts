@@ -1,13 +1,16 @@
-// The routing table the query servers read: one AppRoute per app, rebuilt from the configuration
-// (the state snapshot) and the placements of the deployed model versions after every change. The
-// map is mutated in place, so a server holding it always sees the latest routes.
+// The routing table the query servers read: one AppRoute per app, and one ModelRoute per model name
+// (model_routes.ts: a model addressed directly, as the Open Inference Protocol does), rebuilt from
+// the configuration (the state snapshot) and the placements of the deployed model versions after
+// every change. The maps are mutated in place, so a server holding them always sees the latest routes.
 
 import { outputToJson } from '../batching/output_json.js';
+import { kDefaultConfig } from '../config.js';
 import type { Placement } from '../batching/protocol.js';
 import { inputTypeCode } from '../input_types.js';
 import type { AppSelection } from '../selection/app_selection.js';
 import { modelKey, type AppRecord, type StateSnapshot } from '../state/records.js';
 import type { AppRoute, AppStats } from '../query/app_route.js';
+import { buildModelRoutes, ModelStatsKeeper, type ModelRoute } from './model_routes.js';
 
 export interface RouteSources {
   /** The app's counters (they outlive route rebuilds). */
@@ -17,11 +20,16 @@ export interface RouteSources {
     route(app: AppRecord, placements: Array<Placement | null>): AppSelection | null;
     forget(appName: string): void;
   };
+  /** The deadline (ms) of a query to a model route that sets none (default: config oipTimeoutMsDefault). */
+  modelSloMs?: number;
 }
 
 export class RouteTable {
   /** App name → route; the one map the servers read. */
   readonly routes = new Map<string, AppRoute>();
+  /** Model name → route, for protocols that address a model directly. */
+  readonly models = new Map<string, ModelRoute>();
+  readonly #modelStats = new ModelStatsKeeper();
   readonly #sources: RouteSources;
   /** Apps that have a selection, so that one gone in a resync is forgotten too. */
   readonly #selectedApps = new Set<string>();
@@ -40,11 +48,17 @@ export class RouteTable {
       }
     }
     for (const app of snapshot.apps.values()) this.routes.set(app.name, this.#routeOf(app, snapshot, placements));
+    const sloMs = this.#sources.modelSloMs ?? kDefaultConfig.oipTimeoutMsDefault;
+    const models = buildModelRoutes(snapshot, placements, sloMs, (name) => this.#modelStats.of(name));
+    this.models.clear();
+    for (const [name, route] of models) this.models.set(name, route);
+    this.#modelStats.keepOnly(models);
   }
 
   /** No routes: requests still arriving get a 404. */
   clear(): void {
     this.routes.clear();
+    this.models.clear();
   }
 
   #routeOf(app: AppRecord, snapshot: StateSnapshot, placements: ReadonlyMap<string, Placement>): AppRoute {

@@ -40,6 +40,7 @@ const kStatusText: Record<number, string> = {
   429: '429 Too Many Requests',
   500: '500 Internal Server Error',
   503: '503 Service Unavailable',
+  504: '504 Gateway Timeout',
 };
 
 export function statusLine(status: number): string {
@@ -51,7 +52,7 @@ export function statusLine(status: number): string {
 let corkRes: HttpResponse | null = null;
 let corkStatus = 200;
 let corkContentType = '';
-let corkBody = '';
+let corkBody: string | Uint8Array = '';
 let corkHeaders: Readonly<Record<string, string>> | undefined;
 
 function writeCorked(): void {
@@ -67,7 +68,7 @@ export function sendBody(
   state: ResponseState,
   status: number,
   contentType: string,
-  body: string,
+  body: string | Uint8Array,
   extraHeaders?: Readonly<Record<string, string>>,
 ): void {
   if (state.aborted) return;
@@ -124,7 +125,8 @@ export function parseJsonObject(body: Buffer): Record<string, unknown> {
  * Read the whole body, at most `bodyBytesMax` bytes. Calls back exactly once unless the client
  * aborts. Must be called synchronously inside the uWS handler (it registers onAborted/onData).
  * The body is valid only during `onBody` (a one-chunk body is a view of uWS's receive buffer, not a
- * copy): parse it there.
+ * copy): parse it there. An oversized body is answered through `onError` (a protocol's own error
+ * body; default sendError).
  */
 export function readBody(
   res: HttpResponse,
@@ -132,6 +134,7 @@ export function readBody(
   state: ResponseState,
   bodyBytesMax: number,
   onBody: (body: Buffer) => void,
+  onError: (res: HttpResponse, state: ResponseState, err: unknown) => void = sendError,
 ): void {
   res.onAborted(() => {
     state.aborted = true;
@@ -141,7 +144,7 @@ export function readBody(
   });
   const declared = req.getHeader('content-length');
   if (declared !== '' && Number(declared) > bodyBytesMax) {
-    sendError(
+    onError(
       res,
       state,
       new ClipperError('CLP_ERR_BODY_TOO_LARGE', `request body of ${declared} bytes exceeds the limit of ${bodyBytesMax} bytes`),
@@ -156,7 +159,7 @@ export function readBody(
     total += chunk.byteLength;
     if (total > bodyBytesMax) {
       done = true;
-      sendError(res, state, new ClipperError('CLP_ERR_BODY_TOO_LARGE', `request body exceeds the limit of ${bodyBytesMax} bytes`));
+      onError(res, state, new ClipperError('CLP_ERR_BODY_TOO_LARGE', `request body exceeds the limit of ${bodyBytesMax} bytes`));
       return;
     }
     if (isLast && chunks === null) {

@@ -8,7 +8,9 @@
 //     +8  f64 deadlineMs     absolute (lib/clock.ts monotonicNowMs scale)
 //     +16 u32 inputType      InputTypeCode
 //     +20 u32 count          element count (numeric) or byte length (strings, bytes)
-//     +24 payload            f64/f32/i32 little-endian elements, or raw bytes
+//     +24 u32 priority       0 (normal) .. kPriorityMax (batching/protocol.ts), larger = more urgent
+//     +28 u32 (reserved)     unwritten: keeps the payload 8-aligned for f64 elements
+//     +32 payload            f64/f32/i32 little-endian elements, or raw bytes
 //   Cancel body: +0 u32 token, +4 u32 modelIndex   (the client went away)
 //
 // Reply ring, batching worker → main. Record tag = ReplyStatus.
@@ -52,7 +54,8 @@ const enum QueryField {
   DeadlineMs = 8,
   InputType = 16,
   Count = 20,
-  Payload = 24,
+  Priority = 24,
+  Payload = 32,
 }
 
 /** Byte offsets of the fields of a cancel body. */
@@ -95,13 +98,14 @@ export function encodeNumericQuery(
   token: number,
   modelIndex: number,
   deadlineMs: number,
+  priority: number,
   type: InputTypeCode,
   values: readonly number[],
 ): boolean {
   const count = values.length;
   const body = ring.reserve(kQueryHeaderBytes + count * numericElementBytes(type), QueryTag.Query);
   if (body < 0) return false;
-  writeQueryHeader(ring, body, token, modelIndex, deadlineMs, type, count);
+  writeQueryHeader(ring, body, token, modelIndex, deadlineMs, priority, type, count);
   writeNumericElements(ring, body + QueryField.Payload, type, values);
   ring.commit();
   return true;
@@ -113,6 +117,7 @@ export function encodeBytesQuery(
   token: number,
   modelIndex: number,
   deadlineMs: number,
+  priority: number,
   type: InputTypeCode,
   value: string | Buffer,
 ): boolean {
@@ -127,7 +132,7 @@ export function encodeBytesQuery(
   if (body < 0) return false;
   const start = body + QueryField.Payload;
   const written = typeof value === 'string' ? ring.buffer.write(value, start, 'utf8') : value.copy(ring.buffer, start);
-  writeQueryHeader(ring, body, token, modelIndex, deadlineMs, type, written);
+  writeQueryHeader(ring, body, token, modelIndex, deadlineMs, priority, type, written);
   ring.commit(kQueryHeaderBytes + written);
   return true;
 }
@@ -148,6 +153,7 @@ function writeQueryHeader(
   token: number,
   modelIndex: number,
   deadlineMs: number,
+  priority: number,
   type: InputTypeCode,
   count: number,
 ): void {
@@ -157,6 +163,7 @@ function writeQueryHeader(
   ring.f64[(body + QueryField.DeadlineMs) >>> 3] = deadlineMs;
   u32[(body + QueryField.InputType) >>> 2] = type;
   u32[(body + QueryField.Count) >>> 2] = count;
+  u32[(body + QueryField.Priority) >>> 2] = priority;
 }
 
 // ── query ring: worker end ────────────────────────────────────────────────────────────────────
@@ -190,6 +197,11 @@ export function queryModelIndex(ring: RecordViews, body: number): number {
 
 export function queryDeadlineMs(ring: RecordViews, body: number): number {
   return ring.f64[(body + QueryField.DeadlineMs) >>> 3]!;
+}
+
+/** 0 (normal) .. kPriorityMax, larger = more urgent (as written; the scheduler checks the range). */
+export function queryPriority(ring: RecordViews, body: number): number {
+  return ring.u32[(body + QueryField.Priority) >>> 2]!;
 }
 
 export function queryInputType(ring: RecordViews, body: number): InputTypeCode {

@@ -7,6 +7,10 @@ export const kExplainSlo = 'Failed to retrieve a prediction response within the 
 export const kExplainQueueFull = 'The model queue is full: the query was shed';
 export const kExplainShutdown = 'The server is shutting down';
 export const kExplainNothingArrived = 'No linked model answered within the latency SLO';
+export const kExplainDeadlineUnreachable = 'The query could not be answered within its latency SLO: it was shed';
+/** The explanations of a model's error and of a failed replica start with these, then the detail. */
+export const kExplainModelErrorPrefix = 'Model error: ';
+export const kExplainReplicaFailedPrefix = 'The model replica failed: ';
 
 /** The explanation of a default reply from a batching worker. */
 export function explainDefault(reason: DefaultReason, detail: string): string {
@@ -15,13 +19,13 @@ export function explainDefault(reason: DefaultReason, detail: string): string {
     case DefaultReason.UnknownModel:
       return kExplainNoModel;
     case DefaultReason.ModelError:
-      return `Model error: ${detail}`;
+      return `${kExplainModelErrorPrefix}${detail}`;
     case DefaultReason.QueueFull:
       return kExplainQueueFull;
     case DefaultReason.DeadlineUnreachable:
-      return 'The query could not be answered within its latency SLO: it was shed';
+      return kExplainDeadlineUnreachable;
     case DefaultReason.ReplicaFailed:
-      return `The model replica failed: ${detail}`;
+      return `${kExplainReplicaFailedPrefix}${detail}`;
     default:
       return detail || 'Default output';
   }

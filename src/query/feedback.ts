@@ -87,7 +87,7 @@ export function applyFeedback(
   const member = memberRoute(route, sel);
   return new Promise<unknown[]>((resolve) => {
     const sink = new PredictionSink(sel.modelCount, asked.length, () => resolve(sink.outputs));
-    for (const i of asked) processor.submit(member, sel.placements[i] ?? null, input, route.sloMs, sink, i);
+    for (const i of asked) processor.submit(member, sel.placements[i] ?? null, input, route.sloMs, 0, sink, i); // normal priority
   }).then(async (outputs) => {
     const losses = computeLosses(outputs, label, sel.lossFn);
     await hub.feedback(sel, uid, losses, chosen);

@@ -10,6 +10,7 @@ import { ClipperError } from '../errors.js';
 import type { QuerySink } from './answer.js';
 import { pinnedPlacement, type AppRoute } from './app_route.js';
 import { applyFeedback, type FeedbackAnswer, type FeedbackRequest } from './feedback.js';
+import { isQueryPriority } from './priority.js';
 import type { QueryInput, QueryProcessor } from './query_processor.js';
 import { submitSelected } from './selection_route.js';
 import type { SelectionHub } from '../selection/selection_hub.js';
@@ -24,6 +25,16 @@ export interface QueryRequest {
   readonly sloMicros: number | null;
   /** The user, for personalised selection. */
   readonly uid: string | null;
+  /**
+   * How urgent the request's queries are: an integer from 0 to 15, larger = more urgent; absent or 0
+   * is normal (the default, and the least urgent level). When queries of different priorities wait
+   * for the same model, the more urgent go into a batch first; within one priority, the earliest
+   * deadline first. Nothing is reserved for less urgent queries: under sustained urgent load they
+   * miss their deadline and get the default answer like any query that does. A codec maps its own
+   * convention onto this one (Triton's, where 1 is the highest: priority.ts, priorityFromTriton);
+   * out of range is a 400 (CLP_ERR_INVALID_ARG).
+   */
+  readonly priority?: number;
 }
 
 /** Where a request's answers go: a QuerySink that also places each input (its sink index). */
@@ -84,6 +95,9 @@ export class QueryPipeline {
     processor.assertInputsFit(inputs, route.typeCode);
     const pinned = request.version !== null;
     const placement = pinnedPlacement(route, request.version);
+    const priority = request.priority ?? 0;
+    if (!isQueryPriority(priority))
+      throw new ClipperError('CLP_ERR_INVALID_ARG', `priority must be an integer from 0 to 15, not ${priority}`);
     const count = inputs.length;
     if (count === 0) return 0;
     sink.begin(count);
@@ -92,10 +106,10 @@ export class QueryPipeline {
       const index = sink.indexFor(i);
       const from = tokens.length;
       if (pinned) {
-        const token = processor.submit(route, placement, inputs[i]!, sloMs, sink, index);
+        const token = processor.submit(route, placement, inputs[i]!, sloMs, priority, sink, index);
         if (token >= 0) tokens.push(token);
       } else {
-        submitSelected(processor, route, request.uid, inputs[i]!, sloMs, sink, index, tokens);
+        submitSelected(processor, route, request.uid, inputs[i]!, sloMs, priority, sink, index, tokens);
       }
       sink.submitted(index, tokens, from);
     }

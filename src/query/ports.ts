@@ -7,10 +7,27 @@ import type { InputTypeCode } from '../input_types.js';
 export interface BatchingPort {
   /** The largest input (encoded bytes) one query record can carry. */
   readonly inputBytesMax: number;
-  /** Write one numeric query; false when the ring is full (the caller sheds it). */
-  submitNumeric(placement: Placement, token: number, deadlineMs: number, type: InputTypeCode, values: readonly number[]): boolean;
+  /**
+   * Write one numeric query; false when the ring is full (the caller sheds it). `priority`: 0 (normal)
+   * .. kPriorityMax, larger = more urgent (batching/protocol.ts).
+   */
+  submitNumeric(
+    placement: Placement,
+    token: number,
+    deadlineMs: number,
+    priority: number,
+    type: InputTypeCode,
+    values: readonly number[],
+  ): boolean;
   /** Write one string (utf8) or bytes query; false when the ring is full. */
-  submitBytes(placement: Placement, token: number, deadlineMs: number, type: InputTypeCode, value: string | Buffer): boolean;
+  submitBytes(
+    placement: Placement,
+    token: number,
+    deadlineMs: number,
+    priority: number,
+    type: InputTypeCode,
+    value: string | Buffer,
+  ): boolean;
   /** The client went away: drop the query if it is still queued (best effort). */
   cancel(placement: Placement, token: number): void;
 }

@@ -10,7 +10,7 @@ import { ClipperError } from '../errors.js';
 import { ReplyStatus, type DefaultReason } from '../ipc/records.js';
 import type { Clock } from '../lib/clock.js';
 import { numericElementBytes, type InputTypeCode } from '../input_types.js';
-import type { Placement } from '../batching/protocol.js';
+import { kPriorityMax, type Placement } from '../batching/protocol.js';
 import type { Answer, AnswerExtra, QuerySink } from './answer.js';
 import { newAppStats, observeLatency, type AppRoute, type AppStats } from './app_route.js';
 import { DeadlineWatch, type Watched } from './deadline_watch.js';
@@ -37,6 +37,8 @@ interface Pending extends Watched<Pending> {
   queryId: number;
   startMs: number;
   deadlineMs: number;
+  /** 0 (normal) .. kPriorityMax, larger = more urgent: the worker batches it before less urgent ones. */
+  priority: number;
   index: number;
   sink: QuerySink;
   route: AppRoute;
@@ -159,18 +161,24 @@ export class QueryProcessor {
   /**
    * Start one query. It is answered through `sink.onAnswer(index, …)` exactly once: from the cache,
    * by the model, or with the default output (no model, overload, model error) at once, or at its
-   * deadline at the latest. `extra` rides on a model's (or the cache's) answer. Returns the ring
-   * token (for cancel()), or -1 when the query is already answered.
+   * deadline at the latest. `priority` (0 normal .. kPriorityMax, larger = more urgent) orders it
+   * among the queries its worker has queued. An identical query in flight (cache) answers it whatever
+   * the priorities: the waiter does not make the one it waits on more urgent. `extra` rides on a
+   * model's (or the cache's) answer. Returns the ring token (for cancel()), or -1 when the query is
+   * already answered.
    */
   submit(
     route: AppRoute,
     placement: Placement | null,
     input: QueryInput,
     sloMs: number,
+    priority: number,
     sink: QuerySink,
     index: number,
     extra: AnswerExtra | null = null,
   ): number {
+    // A codec validates the priority (QueryPipeline); anything else is a caller's bug.
+    if (!(priority >= 0 && priority <= kPriorityMax && (priority | 0) === priority)) assert.fail(`priority ${priority} out of range`);
     const queryId = this.#nextQueryId++;
     this.counters.queries++;
     route.stats.queries++;
@@ -192,6 +200,7 @@ export class QueryProcessor {
       queryId,
       startMs,
       deadlineMs: startMs + sloMs,
+      priority,
       index,
       sink,
       route,
@@ -280,8 +289,8 @@ export class QueryProcessor {
     const token = p.token;
     const ok =
       typeof input === 'string' || Buffer.isBuffer(input)
-        ? this.#pool.submitBytes(p.placement, token, p.deadlineMs, p.route.typeCode, input)
-        : this.#pool.submitNumeric(p.placement, token, p.deadlineMs, p.route.typeCode, input);
+        ? this.#pool.submitBytes(p.placement, token, p.deadlineMs, p.priority, p.route.typeCode, input)
+        : this.#pool.submitNumeric(p.placement, token, p.deadlineMs, p.priority, p.route.typeCode, input);
     p.inRing = ok;
     return ok;
   }

@@ -37,7 +37,7 @@ export function memberRoute(route: AppRoute, sel: AppSelection): AppRoute {
 }
 
 /**
- * Submit one query of `route` through its selection policy. Tokens of what went to workers are
+ * Submit one query of `route` through its selection policy (every sub-query at `priority`). Tokens of what went to workers are
  * appended to `tokens` (for cancel on disconnect).
  */
 export function submitSelected(
@@ -46,13 +46,14 @@ export function submitSelected(
   uid: string | null,
   input: QueryInput,
   sloMs: number,
+  priority: number,
   sink: QuerySink,
   index: number,
   tokens: number[],
 ): void {
   const sel = route.selection ?? null;
   if (sel === null) {
-    const token = processor.submit(route, route.placement, input, sloMs, sink, index);
+    const token = processor.submit(route, route.placement, input, sloMs, priority, sink, index);
     if (token >= 0) tokens.push(token);
     return;
   }
@@ -60,8 +61,8 @@ export function submitSelected(
     const i = sel.pick(uid);
     const token =
       i < 0
-        ? processor.submit(route, null, input, sloMs, sink, index)
-        : processor.submit(route, sel.placements[i] ?? null, input, sloMs, sink, index, sel.modelExtras[i] ?? null);
+        ? processor.submit(route, null, input, sloMs, priority, sink, index)
+        : processor.submit(route, sel.placements[i] ?? null, input, sloMs, priority, sink, index, sel.modelExtras[i] ?? null);
     if (token >= 0) tokens.push(token);
     return;
   }
@@ -75,7 +76,7 @@ export function submitSelected(
   const member = memberRoute(route, sel);
   const subSloMs = combineSloMs(sloMs);
   for (let i = 0; i < sel.modelCount; i++) {
-    const token = processor.submit(member, sel.placements[i] ?? null, input, subSloMs, combining, i);
+    const token = processor.submit(member, sel.placements[i] ?? null, input, subSloMs, priority, combining, i);
     if (token >= 0) tokens.push(token);
   }
 }

@@ -1,6 +1,7 @@
 // The records the state store keeps. Field names follow Clipper's admin API (snake_case on the wire).
 
 import type { InputType } from '../input_types.js';
+import type { TensorSpec } from '../tensor_spec.js';
 
 export interface AppRecord {
   name: string;
@@ -60,6 +61,12 @@ export interface ModelRecord {
   num_replicas: number;
   /** Prediction cache on for this version (default true; false for non-deterministic models). */
   cache_enabled?: boolean;
+  /**
+   * The input and output tensors as the Open Inference Protocol's model metadata shows them
+   * (one each; the first dimension is the batch). Absent: inferred from input_type.
+   */
+  inputs?: TensorSpec[];
+  outputs?: TensorSpec[];
 }
 
 export function modelKey(name: string, version: string): string {

@@ -13,6 +13,7 @@ export interface WrittenQuery {
   placement: Placement;
   token: number;
   deadlineMs: number;
+  priority: number;
   type: InputTypeCode;
   input: readonly number[] | string | Buffer;
 }
@@ -24,15 +25,29 @@ export class FakeBatchingPort implements BatchingPort {
   readonly written: WrittenQuery[] = [];
   readonly cancelled: { placement: Placement; token: number }[] = [];
 
-  submitNumeric(placement: Placement, token: number, deadlineMs: number, type: InputTypeCode, values: readonly number[]): boolean {
+  submitNumeric(
+    placement: Placement,
+    token: number,
+    deadlineMs: number,
+    priority: number,
+    type: InputTypeCode,
+    values: readonly number[],
+  ): boolean {
     if (this.full) return false;
-    this.written.push({ placement, token, deadlineMs, type, input: [...values] });
+    this.written.push({ placement, token, deadlineMs, priority, type, input: [...values] });
     return true;
   }
 
-  submitBytes(placement: Placement, token: number, deadlineMs: number, type: InputTypeCode, value: string | Buffer): boolean {
+  submitBytes(
+    placement: Placement,
+    token: number,
+    deadlineMs: number,
+    priority: number,
+    type: InputTypeCode,
+    value: string | Buffer,
+  ): boolean {
     if (this.full) return false;
-    this.written.push({ placement, token, deadlineMs, type, input: value });
+    this.written.push({ placement, token, deadlineMs, priority, type, input: value });
     return true;
   }
 

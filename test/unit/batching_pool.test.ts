@@ -20,6 +20,7 @@ import {
   queryDeadlineMs,
   queryInputType,
   queryModelIndex,
+  queryPriority,
   queryToken,
   ReplyStatus,
 } from '../../src/ipc/records.js';
@@ -28,7 +29,16 @@ import { SimClock } from '../../sim/sim_clock.js';
 
 type Decoded =
   | { kind: 'cancel'; token: number; modelIndex: number }
-  | { kind: 'query'; token: number; modelIndex: number; deadlineMs: number; inputType: number; count: number; payload: Buffer };
+  | {
+      kind: 'query';
+      token: number;
+      modelIndex: number;
+      deadlineMs: number;
+      priority: number;
+      inputType: number;
+      count: number;
+      payload: Buffer;
+    };
 
 /** One batching thread's worker end, played in this thread. */
 class FakeWorkerEnd {
@@ -70,6 +80,7 @@ class FakeWorkerEnd {
           token: queryToken(ring, body),
           modelIndex: queryModelIndex(ring, body),
           deadlineMs: queryDeadlineMs(ring, body),
+          priority: queryPriority(ring, body),
           inputType: queryInputType(ring, body),
           count: queryCount(ring, body),
           payload: copyQueryPayload(ring, body, bodyBytes),
@@ -209,10 +220,10 @@ test('submitted queries and cancels read back field by field with the worker-sid
   const { pool, threads } = makePool(1);
   pool.start();
   const p = pool.addModel(kSpec);
-  assert.ok(pool.submitNumeric(p, 11, 5000.5, InputTypeCode.Doubles, [1.5, -2.25]));
-  assert.ok(pool.submitNumeric(p, 12, 6000, InputTypeCode.Integers, [3, 4, 5]));
-  assert.ok(pool.submitBytes(p, 13, 7000, InputTypeCode.Strings, 'héllo'));
-  assert.ok(pool.submitBytes(p, 14, 8000, InputTypeCode.Bytes, Buffer.from([0, 255, 7])));
+  assert.ok(pool.submitNumeric(p, 11, 5000.5, 3, InputTypeCode.Doubles, [1.5, -2.25]));
+  assert.ok(pool.submitNumeric(p, 12, 6000, 0, InputTypeCode.Integers, [3, 4, 5]));
+  assert.ok(pool.submitBytes(p, 13, 7000, 15, InputTypeCode.Strings, 'héllo'));
+  assert.ok(pool.submitBytes(p, 14, 8000, 7, InputTypeCode.Bytes, Buffer.from([0, 255, 7])));
   pool.cancel(p, 11);
   const records = threads.worker(0).records();
   assert.equal(records.length, 5);
@@ -224,6 +235,7 @@ test('submitted queries and cancels read back field by field with the worker-sid
       token: 11,
       modelIndex: p.modelIndex,
       deadlineMs: 5000.5,
+      priority: 3,
       inputType: InputTypeCode.Doubles,
       count: 2,
       payload: undefined,
@@ -231,10 +243,10 @@ test('submitted queries and cancels read back field by field with the worker-sid
   );
   assert.ok(q1?.kind === 'query' && q2?.kind === 'query' && q3?.kind === 'query' && q4?.kind === 'query');
   assert.deepEqual([q1.payload.readDoubleLE(0), q1.payload.readDoubleLE(8)], [1.5, -2.25]);
-  assert.deepEqual([q2.token, q2.inputType, q2.count, q2.payload.length], [12, InputTypeCode.Integers, 3, 12]);
+  assert.deepEqual([q2.token, q2.priority, q2.inputType, q2.count, q2.payload.length], [12, 0, InputTypeCode.Integers, 3, 12]);
   assert.deepEqual([q2.payload.readInt32LE(0), q2.payload.readInt32LE(4), q2.payload.readInt32LE(8)], [3, 4, 5]);
-  assert.deepEqual([q3.token, q3.deadlineMs, q3.count, q3.payload.toString('utf8')], [13, 7000, 6, 'héllo']);
-  assert.deepEqual([q4.token, q4.inputType, [...q4.payload]], [14, InputTypeCode.Bytes, [0, 255, 7]]);
+  assert.deepEqual([q3.token, q3.deadlineMs, q3.priority, q3.count, q3.payload.toString('utf8')], [13, 7000, 15, 6, 'héllo']);
+  assert.deepEqual([q4.token, q4.priority, q4.inputType, [...q4.payload]], [14, 7, InputTypeCode.Bytes, [0, 255, 7]]);
   assert.deepEqual(cancel, { kind: 'cancel', token: 11, modelIndex: p.modelIndex });
   await pool.close();
 });
@@ -244,7 +256,7 @@ test('a large ASCII string that fits is submitted although 3 bytes per character
   pool.start();
   const p = pool.addModel({ ...kSpec, inputType: 'strings' });
   const text = 'x'.repeat(pool.inputBytesMax);
-  assert.ok(pool.submitBytes(p, 1, 1, InputTypeCode.Strings, text));
+  assert.ok(pool.submitBytes(p, 1, 1, 0, InputTypeCode.Strings, text));
   const [q] = threads.worker(0).records();
   assert.ok(q?.kind === 'query');
   assert.equal(q.payload.toString('utf8'), text);
@@ -256,11 +268,12 @@ test('a full query ring refuses queries (false) until the worker drains it', asy
   pool.start();
   const p = pool.addModel(kSpec);
   let accepted = 0;
-  while (pool.submitNumeric(p, accepted + 1, 1, InputTypeCode.Doubles, [1, 2, 3, 4])) accepted++;
+  while (pool.submitNumeric(p, accepted + 1, 1, 0, InputTypeCode.Doubles, [1, 2, 3, 4])) accepted++;
   assert.ok(accepted > 0 && accepted < 4096 / 32);
-  assert.equal(pool.submitBytes(p, 999, 1, InputTypeCode.Bytes, Buffer.alloc(8)), false);
+  // The same record size as the numeric query refused above (4 doubles): it cannot fit either.
+  assert.equal(pool.submitBytes(p, 999, 1, 0, InputTypeCode.Bytes, Buffer.alloc(32)), false);
   assert.equal(threads.worker(0).records().length, accepted);
-  assert.ok(pool.submitNumeric(p, 1000, 1, InputTypeCode.Doubles, [1]));
+  assert.ok(pool.submitNumeric(p, 1000, 1, 0, InputTypeCode.Doubles, [1]));
   await pool.close();
 });
 
@@ -357,7 +370,7 @@ test('close stops every worker, waits for them, and destroys their threads', asy
 test('a placement on a thread that does not exist is refused', async () => {
   const { pool } = makePool(1);
   pool.start();
-  assert.throws(() => pool.submitNumeric({ workerIndex: 1, modelIndex: 1 }, 1, 1, InputTypeCode.Doubles, [1]), /does not exist/);
+  assert.throws(() => pool.submitNumeric({ workerIndex: 1, modelIndex: 1 }, 1, 1, 0, InputTypeCode.Doubles, [1]), /does not exist/);
   assert.throws(() => pool.cancel({ workerIndex: -1, modelIndex: 1 }, 1), /does not exist/);
   await pool.close();
 });

@@ -157,6 +157,24 @@ test("slo_micros sets the deadline; without it the app's SLO applies", () => {
   assert.equal(pool.last().deadlineMs, 5 + app.sloMs);
 });
 
+test('priority rides with every input (pinned or not); absent is normal (0); out of range is a 400 before any submit', () => {
+  const { pipeline, app, pool, sink } = harness();
+  pipeline.predict(app, request({ inputs: [[1], [2]], priority: 12 }), sink, []);
+  pipeline.predict(app, request({ version: '2', priority: 1 }), sink, []);
+  pipeline.predict(app, request(), sink, []);
+  assert.deepEqual(
+    pool.written.map((q) => q.priority),
+    [12, 12, 1, 0],
+  );
+  for (const priority of [-1, 16, 2.5, Number.NaN]) {
+    assert.equal(
+      codeOf(() => pipeline.predict(app, request({ priority }), sink, [])),
+      'CLP_ERR_INVALID_ARG',
+    );
+  }
+  assert.equal(pool.written.length, 4);
+});
+
 test('feedback of an app without selection is acknowledged with nothing learned', async () => {
   const { pipeline, app, pool } = harness();
   const answer = await pipeline.feedback(app, { input: [1], label: 1, uid: null });

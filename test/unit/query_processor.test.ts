@@ -29,9 +29,11 @@ function harness(cacheBytesMax = 1 << 16) {
 test('a reply from the pool reaches the sink once, with its output and extra fields', () => {
   const { clock, pool, processor, sink, route } = harness();
   const extra = { models: ['m'] };
-  const token = processor.submit(route, kPlacementA, [1, 2, 3], 100, sink, 7, extra);
+  const token = processor.submit(route, kPlacementA, [1, 2, 3], 100, 0, sink, 7, extra);
   assert.ok(token >= 0);
-  assert.deepEqual(pool.written, [{ placement: kPlacementA, token, deadlineMs: 1100, type: route.typeCode, input: [1, 2, 3] }]);
+  assert.deepEqual(pool.written, [
+    { placement: kPlacementA, token, deadlineMs: 1100, priority: 0, type: route.typeCode, input: [1, 2, 3] },
+  ]);
   assert.equal(sink.answers.length, 0);
   clock.advanceBy(3);
   processor.onReply(token, ReplyStatus.Ok, DefaultReason.None, '{"y":1}');
@@ -49,9 +51,26 @@ test('a reply from the pool reaches the sink once, with its output and extra fie
   assert.deepEqual(processor.counters, { queries: 1, answered: 1, defaults: 0, sloMisses: 0, cancelled: 0 });
 });
 
+test('the priority reaches the pool with each query (numeric and bytes); one out of range is a bug', () => {
+  const { pool, processor, sink, route } = harness();
+  processor.submit(route, kPlacementA, [1], 100, 15, sink, 0);
+  processor.submit(testRoute({ inputType: 'strings', stats: route.stats }), kPlacementA, 'x', 100, 3, sink, 1);
+  processor.submit(route, kPlacementB, [2], 100, 0, sink, 2);
+  assert.deepEqual(
+    pool.written.map((q) => [q.token, q.priority]),
+    [
+      [0, 15],
+      [1, 3],
+      [2, 0],
+    ],
+  );
+  for (const priority of [-1, 16, 0.5]) assert.throws(() => processor.submit(route, kPlacementA, [3], 100, priority, sink, 3), /priority/);
+  assert.equal(pool.written.length, 3);
+});
+
 test('no placement: the default output at once, "No connected models found for query"', () => {
   const { pool, processor, sink, route } = harness();
-  const token = processor.submit(route, null, [1], 100, sink, 0, { models: ['m'] });
+  const token = processor.submit(route, null, [1], 100, 0, sink, 0, { models: ['m'] });
   assert.equal(token, -1);
   assert.equal(pool.written.length, 0);
   const { answer } = sink.only(0);
@@ -65,7 +84,7 @@ test('no placement: the default output at once, "No connected models found for q
 test('a full ring: the default output at once, marked shed', () => {
   const { pool, processor, sink, route } = harness();
   pool.full = true;
-  assert.equal(processor.submit(route, kPlacementA, 'text', 100, sink, 0), -1);
+  assert.equal(processor.submit(route, kPlacementA, 'text', 100, 0, sink, 0), -1);
   const { answer } = sink.only(0);
   assert.equal(answer.isDefault, true);
   assert.equal(answer.shed, true);
@@ -73,13 +92,13 @@ test('a full ring: the default output at once, marked shed', () => {
   assert.equal(processor.pendingCount, 0);
   // The cache entry it would have computed was released: an identical query goes to the pool.
   pool.full = false;
-  assert.ok(processor.submit(route, kPlacementA, 'text', 100, sink, 1) >= 0);
+  assert.ok(processor.submit(route, kPlacementA, 'text', 100, 0, sink, 1) >= 0);
   assert.equal(pool.written.length, 1);
 });
 
 test("the deadline passes: the default with Clipper's SLO explanation, exactly at the deadline; a late reply is ignored", () => {
   const { clock, processor, sink, route } = harness();
-  const token = processor.submit(route, kPlacementA, [1], 100, sink, 0);
+  const token = processor.submit(route, kPlacementA, [1], 100, 0, sink, 0);
   clock.advanceTo(1099.999);
   assert.equal(sink.answers.length, 0);
   clock.advanceTo(1100);
@@ -97,9 +116,9 @@ test("the deadline passes: the default with Clipper's SLO explanation, exactly a
 
 test('default replies from a worker: a model error is not shed, a full model queue is', () => {
   const { processor, sink, route } = harness(0);
-  const a = processor.submit(route, kPlacementA, [1], 100, sink, 0);
-  const b = processor.submit(route, kPlacementA, [2], 100, sink, 1);
-  const c = processor.submit(route, kPlacementA, [3], 100, sink, 2);
+  const a = processor.submit(route, kPlacementA, [1], 100, 0, sink, 0);
+  const b = processor.submit(route, kPlacementA, [2], 100, 0, sink, 1);
+  const c = processor.submit(route, kPlacementA, [3], 100, 0, sink, 2);
   processor.onReply(a, ReplyStatus.Default, DefaultReason.ModelError, 'boom');
   processor.onReply(b, ReplyStatus.Default, DefaultReason.QueueFull, '');
   processor.onReply(c, ReplyStatus.Default, DefaultReason.DeadlineUnreachable, '');
@@ -115,27 +134,27 @@ test('default replies from a worker: a model error is not shed, a full model que
 
 test('cache: a second identical query is answered from the cache, without the pool', () => {
   const { pool, processor, sink, route } = harness();
-  const token = processor.submit(route, kPlacementA, [4, 5], 100, sink, 0);
+  const token = processor.submit(route, kPlacementA, [4, 5], 100, 0, sink, 0);
   processor.onReply(token, ReplyStatus.Ok, DefaultReason.None, '"out"');
   const extra = { models: ['m'] };
-  assert.equal(processor.submit(route, kPlacementA, [4, 5], 100, sink, 1, extra), -1);
+  assert.equal(processor.submit(route, kPlacementA, [4, 5], 100, 0, sink, 1, extra), -1);
   assert.equal(pool.written.length, 1);
   const { answer } = sink.only(1);
   assert.equal(answer.outputJson, '"out"');
   assert.equal(answer.extra, extra);
   assert.equal(answer.isDefault, false);
   // Another model, or another input, is not a hit.
-  processor.submit(route, kPlacementB, [4, 5], 100, sink, 2);
-  processor.submit(route, kPlacementA, [4, 6], 100, sink, 3);
+  processor.submit(route, kPlacementB, [4, 5], 100, 0, sink, 2);
+  processor.submit(route, kPlacementA, [4, 6], 100, 0, sink, 3);
   assert.equal(pool.written.length, 3);
   assert.equal(processor.cache.stats().hitCount, 1);
 });
 
 test('cache: an identical query in flight coalesces, and both get the answer', () => {
   const { clock, pool, processor, sink, route } = harness();
-  const owner = processor.submit(route, kPlacementA, 'same', 100, sink, 0);
+  const owner = processor.submit(route, kPlacementA, 'same', 100, 0, sink, 0);
   clock.advanceBy(10);
-  const waiter = processor.submit(route, kPlacementA, 'same', 100, sink, 1);
+  const waiter = processor.submit(route, kPlacementA, 'same', 100, 0, sink, 1);
   assert.ok(waiter >= 0 && waiter !== owner, 'the waiter has a token of its own (for cancel)');
   assert.equal(pool.written.length, 1);
   clock.advanceBy(10);
@@ -154,15 +173,18 @@ test('cache: an identical query in flight coalesces, and both get the answer', (
   assert.equal(processor.cache.stats().pendingCount, 0);
 });
 
-test('cache: when the owner fails, the waiter dispatches itself and gets its own answer', () => {
+test('cache: when the owner fails, the waiter dispatches itself (at its own priority) and gets its own answer', () => {
   const { pool, processor, sink, route } = harness();
-  const owner = processor.submit(route, kPlacementA, [9], 100, sink, 0);
-  const waiter = processor.submit(route, kPlacementA, [9], 100, sink, 1);
+  const owner = processor.submit(route, kPlacementA, [9], 100, 0, sink, 0);
+  // A more urgent identical query still waits on the one in flight (it coalesces whatever the priority).
+  const waiter = processor.submit(route, kPlacementA, [9], 100, 9, sink, 1);
+  assert.equal(pool.written.length, 1);
   processor.onReply(owner, ReplyStatus.Default, DefaultReason.ModelError, 'boom');
   assert.equal(sink.answers.length, 1);
   assert.equal(sink.only(0).answer.isDefault, true);
   assert.equal(pool.written.length, 2);
   assert.equal(pool.last().token, waiter);
+  assert.equal(pool.last().priority, 9);
   assert.deepEqual(pool.last().input, [9]);
   processor.onReply(waiter, ReplyStatus.Ok, DefaultReason.None, '"w"');
   assert.equal(sink.only(1).answer.outputJson, '"w"');
@@ -170,8 +192,8 @@ test('cache: when the owner fails, the waiter dispatches itself and gets its own
 
 test('cache: a waiter whose owner expires first dispatches itself with its own deadline', () => {
   const { clock, pool, processor, sink, route } = harness();
-  processor.submit(route, kPlacementA, [9], 50, sink, 0); // off-SLO: 50 ms
-  const waiter = processor.submit(route, kPlacementA, [9], 100, sink, 1);
+  processor.submit(route, kPlacementA, [9], 50, 0, sink, 0); // off-SLO: 50 ms
+  const waiter = processor.submit(route, kPlacementA, [9], 100, 0, sink, 1);
   clock.advanceTo(1050);
   assert.equal(sink.only(0).answer.explanation, kExplainSlo);
   assert.equal(pool.last().token, waiter);
@@ -183,8 +205,8 @@ test('cache: a waiter whose owner expires first dispatches itself with its own d
 
 test('cache: a waiter due at the same instant as its expiring owner is not written to a ring', () => {
   const { clock, pool, processor, sink, route } = harness();
-  processor.submit(route, kPlacementA, [9], 100, sink, 0);
-  processor.submit(route, kPlacementA, [9], 100, sink, 1);
+  processor.submit(route, kPlacementA, [9], 100, 0, sink, 0);
+  processor.submit(route, kPlacementA, [9], 100, 0, sink, 1);
   clock.advanceTo(1100);
   assert.equal(pool.written.length, 1, 'no record goes out already due');
   assert.deepEqual(
@@ -199,8 +221,8 @@ test('cache: a waiter due at the same instant as its expiring owner is not writt
 
 test('cache: a waiter whose owner fails while the ring is full is shed', () => {
   const { pool, processor, sink, route } = harness();
-  const owner = processor.submit(route, kPlacementA, [9], 100, sink, 0);
-  processor.submit(route, kPlacementA, [9], 100, sink, 1);
+  const owner = processor.submit(route, kPlacementA, [9], 100, 0, sink, 0);
+  processor.submit(route, kPlacementA, [9], 100, 0, sink, 1);
   pool.full = true;
   processor.onReply(owner, ReplyStatus.Default, DefaultReason.ReplicaFailed, 'gone');
   assert.equal(sink.only(1).answer.shed, true);
@@ -210,8 +232,8 @@ test('cache: a waiter whose owner fails while the ring is full is shed', () => {
 
 test('cancel: an in-ring query sends a cancel and is never answered; a waiter sends none', () => {
   const { clock, pool, processor, sink, route } = harness();
-  const owner = processor.submit(route, kPlacementA, [1], 100, sink, 0);
-  const waiter = processor.submit(route, kPlacementA, [1], 100, sink, 1);
+  const owner = processor.submit(route, kPlacementA, [1], 100, 0, sink, 0);
+  const waiter = processor.submit(route, kPlacementA, [1], 100, 0, sink, 1);
   processor.cancel([waiter]);
   assert.deepEqual(pool.cancelled, []);
   processor.onReply(owner, ReplyStatus.Ok, DefaultReason.None, '"o"');
@@ -219,7 +241,7 @@ test('cancel: an in-ring query sends a cancel and is never answered; a waiter se
     sink.answers.map((r) => r.index),
     [0],
   );
-  const other = processor.submit(route, kPlacementB, [2], 100, sink, 2);
+  const other = processor.submit(route, kPlacementB, [2], 100, 0, sink, 2);
   processor.cancel([other, other, 12345]);
   assert.deepEqual(pool.cancelled, [{ placement: kPlacementB, token: other }]);
   processor.onReply(other, ReplyStatus.Ok, DefaultReason.None, '"late"');
@@ -236,8 +258,8 @@ test('cancel: an in-ring query sends a cancel and is never answered; a waiter se
 
 test('cancel: when the owner is cancelled, its waiter dispatches itself', () => {
   const { pool, processor, sink, route } = harness();
-  const owner = processor.submit(route, kPlacementA, 's', 100, sink, 0);
-  const waiter = processor.submit(route, kPlacementA, 's', 100, sink, 1);
+  const owner = processor.submit(route, kPlacementA, 's', 100, 0, sink, 0);
+  const waiter = processor.submit(route, kPlacementA, 's', 100, 0, sink, 1);
   processor.cancel([owner]);
   assert.equal(pool.last().token, waiter);
   processor.onReply(waiter, ReplyStatus.Ok, DefaultReason.None, '"w"');
@@ -249,17 +271,17 @@ test('cancel: when the owner is cancelled, its waiter dispatches itself', () => 
 
 test('close() answers everything open with the shutdown explanation, once; later queries too', () => {
   const { clock, processor, sink, route } = harness();
-  const a = processor.submit(route, kPlacementA, [1], 100, sink, 0);
-  processor.submit(route, kPlacementA, [1], 100, sink, 1); // waits on a (cache)
-  processor.submit(route, kPlacementB, [2], 30, sink, 2); // off-SLO (heap)
-  const cancelled = processor.submit(route, kPlacementB, [3], 100, sink, 3);
+  const a = processor.submit(route, kPlacementA, [1], 100, 0, sink, 0);
+  processor.submit(route, kPlacementA, [1], 100, 0, sink, 1); // waits on a (cache)
+  processor.submit(route, kPlacementB, [2], 30, 0, sink, 2); // off-SLO (heap)
+  const cancelled = processor.submit(route, kPlacementB, [3], 100, 0, sink, 3);
   processor.cancel([cancelled]);
   processor.close();
   assert.deepEqual(sink.answers.map((r) => r.index).sort(), [0, 1, 2]);
   for (const r of sink.answers) {
     assert.deepEqual([r.answer.isDefault, r.answer.explanation, r.answer.outputJson], [true, kExplainShutdown, '"dflt"']);
   }
-  assert.equal(processor.submit(route, kPlacementA, [5], 100, sink, 4), -1);
+  assert.equal(processor.submit(route, kPlacementA, [5], 100, 0, sink, 4), -1);
   assert.equal(sink.only(4).answer.explanation, kExplainShutdown);
   processor.onReply(a, ReplyStatus.Ok, DefaultReason.None, '"late"');
   clock.advanceBy(1000);
@@ -269,8 +291,8 @@ test('close() answers everything open with the shutdown explanation, once; later
 
 test('close() counts its answers: queries = answered + cancelled', () => {
   const { processor, sink, route } = harness();
-  processor.submit(route, kPlacementA, [1], 100, sink, 0);
-  const b = processor.submit(route, kPlacementA, [2], 100, sink, 1);
+  processor.submit(route, kPlacementA, [1], 100, 0, sink, 0);
+  const b = processor.submit(route, kPlacementA, [2], 100, 0, sink, 1);
   processor.cancel([b]);
   processor.close();
   const c = processor.counters;
@@ -289,10 +311,10 @@ test("off-SLO deadlines (a request SLO that is not the app's) use the heap and f
   const { clock, processor, sink, route } = harness(0);
   const slos = [300, 100, 50, 200, 100, 75, 250];
   slos.forEach((slo, i) => {
-    processor.submit(route, kPlacementA, [i], slo, sink, i);
+    processor.submit(route, kPlacementA, [i], slo, 0, sink, i);
   });
   clock.advanceBy(20);
-  processor.submit(route, kPlacementA, [99], 100, sink, 99); // app SLO, deadline 1120
+  processor.submit(route, kPlacementA, [99], 100, 0, sink, 99); // app SLO, deadline 1120
   clock.advanceTo(2000);
   const got = sink.answers.map((r) => [r.index, r.atMs]);
   assert.deepEqual(got, [
@@ -310,9 +332,9 @@ test("off-SLO deadlines (a request SLO that is not the app's) use the heap and f
 
 test('a deadline answered early leaves the watch: the next one still fires on time', () => {
   const { clock, processor, sink, route } = harness(0);
-  const first = processor.submit(route, kPlacementA, [1], 50, sink, 0);
-  processor.submit(route, kPlacementA, [2], 100, sink, 1);
-  processor.submit(route, kPlacementA, [3], 60, sink, 2);
+  const first = processor.submit(route, kPlacementA, [1], 50, 0, sink, 0);
+  processor.submit(route, kPlacementA, [2], 100, 0, sink, 1);
+  processor.submit(route, kPlacementA, [3], 60, 0, sink, 2);
   processor.onReply(first, ReplyStatus.Ok, DefaultReason.None, '1');
   clock.advanceTo(1500);
   assert.deepEqual(
@@ -334,14 +356,14 @@ test('a sink that submits or cancels from inside onAnswer (at a deadline) leaves
       sink.onAnswer(index, answer);
       if (index === 0) {
         processor.cancel([victim]); // due at the same instant, later in the FIFO
-        processor.submit(route, kPlacementA, [10], 100, sink, 10); // app SLO: 1200
-        processor.submit(route, kPlacementA, [11], 5, sink, 11); // off-SLO: 1105
+        processor.submit(route, kPlacementA, [10], 100, 0, sink, 10); // app SLO: 1200
+        processor.submit(route, kPlacementA, [11], 5, 0, sink, 11); // off-SLO: 1105
       }
     },
   };
-  processor.submit(route, kPlacementA, [0], 100, reacting, 0);
-  victim = processor.submit(route, kPlacementA, [1], 100, sink, 1);
-  processor.submit(route, kPlacementA, [2], 150, sink, 2); // heap: 1150
+  processor.submit(route, kPlacementA, [0], 100, 0, reacting, 0);
+  victim = processor.submit(route, kPlacementA, [1], 100, 0, sink, 1);
+  processor.submit(route, kPlacementA, [2], 150, 0, sink, 2); // heap: 1150
   clock.advanceTo(2000);
   assert.deepEqual(
     sink.answers.map((r) => [r.index, r.atMs]),
@@ -360,18 +382,18 @@ test('per-app stats and the counters add up', () => {
   const { clock, pool, processor, sink } = harness();
   const a: AppRoute = testRoute({ name: 'a', stats: processor.appStats('a') });
   const b: AppRoute = testRoute({ name: 'b', stats: processor.appStats('b'), sloMs: 20, inputType: 'strings' });
-  const ok = processor.submit(a, kPlacementA, [1], 100, sink, 0);
-  processor.submit(a, kPlacementA, [2], 100, sink, 1); // expires
-  processor.submit(b, null, 'x', 20, sink, 2); // no model
-  const failed = processor.submit(b, kPlacementB, 'y', 20, sink, 3);
-  const cancelled = processor.submit(b, kPlacementB, 'z', 20, sink, 4);
+  const ok = processor.submit(a, kPlacementA, [1], 100, 0, sink, 0);
+  processor.submit(a, kPlacementA, [2], 100, 0, sink, 1); // expires
+  processor.submit(b, null, 'x', 20, 0, sink, 2); // no model
+  const failed = processor.submit(b, kPlacementB, 'y', 20, 0, sink, 3);
+  const cancelled = processor.submit(b, kPlacementB, 'z', 20, 0, sink, 4);
   clock.advanceBy(4);
   processor.onReply(ok, ReplyStatus.Ok, DefaultReason.None, '1');
   processor.onReply(failed, ReplyStatus.Default, DefaultReason.ModelError, 'e');
   processor.cancel([cancelled]);
-  processor.submit(a, kPlacementA, [1], 100, sink, 5); // cache hit
+  processor.submit(a, kPlacementA, [1], 100, 0, sink, 5); // cache hit
   pool.full = true;
-  processor.submit(b, kPlacementB, 'w', 20, sink, 6); // shed
+  processor.submit(b, kPlacementB, 'w', 20, 0, sink, 6); // shed
   clock.advanceBy(1000);
   const count = (s: AppRoute) => s.stats.latencyUs.counts.reduce((x, y) => x + y, 0);
   assert.deepEqual([a.stats.queries, a.stats.defaults, a.stats.sloMisses, count(a)], [3, 1, 1, 3]);
@@ -383,10 +405,10 @@ test('per-app stats and the counters add up', () => {
 
 test('the cache off: identical queries each go to the pool', () => {
   const { pool, processor, sink, route } = harness(0);
-  const t = processor.submit(route, kPlacementA, [1], 100, sink, 0);
+  const t = processor.submit(route, kPlacementA, [1], 100, 0, sink, 0);
   processor.onReply(t, ReplyStatus.Ok, DefaultReason.None, '1');
-  processor.submit(route, kPlacementA, [1], 100, sink, 1);
-  processor.submit(route, kPlacementA, [1], 100, sink, 2);
+  processor.submit(route, kPlacementA, [1], 100, 0, sink, 1);
+  processor.submit(route, kPlacementA, [1], 100, 0, sink, 2);
   assert.equal(pool.written.length, 3);
   assert.equal(processor.cache.stats().bypassCount, 3);
 });

@@ -19,6 +19,7 @@ import {
   queryInputBytesMax,
   queryInputType,
   queryModelIndex,
+  queryPriority,
   queryToken,
   replyFits,
   replyReason,
@@ -36,7 +37,7 @@ function rings(bytes = 4096) {
 
 test('a float query round-trips every header field and its elements', () => {
   const { producer, consumer } = rings();
-  assert.ok(encodeNumericQuery(producer, 0xfffffffe, 9, 1234.5, InputTypeCode.Floats, [0.5, 2]));
+  assert.ok(encodeNumericQuery(producer, 0xfffffffe, 9, 1234.5, 15, InputTypeCode.Floats, [0.5, 2]));
   let visited = 0;
   consumer.drain((body, bodyBytes, tag) => {
     visited++;
@@ -46,15 +47,39 @@ test('a float query round-trips every header field and its elements', () => {
         queryToken(consumer, body),
         queryModelIndex(consumer, body),
         queryDeadlineMs(consumer, body),
+        queryPriority(consumer, body),
         queryInputType(consumer, body),
         queryCount(consumer, body),
       ],
-      [0xfffffffe, 9, 1234.5, InputTypeCode.Floats, 2],
+      [0xfffffffe, 9, 1234.5, 15, InputTypeCode.Floats, 2],
     );
     const payload = copyQueryPayload(consumer, body, bodyBytes);
     assert.deepEqual([payload.readFloatLE(0), payload.readFloatLE(4)], [0.5, 2]);
   });
   assert.equal(visited, 1);
+});
+
+test('string and bytes queries carry their priority; a double payload stays 8-byte aligned', () => {
+  const { producer, consumer } = rings();
+  assert.ok(encodeBytesQuery(producer, 1, 2, 10, 7, InputTypeCode.Strings, 'hé'));
+  assert.ok(encodeBytesQuery(producer, 2, 2, 20, 0, InputTypeCode.Bytes, Buffer.from([9])));
+  assert.ok(encodeNumericQuery(producer, 3, 2, 30, 1, InputTypeCode.Doubles, [0.25, -8]));
+  const got: unknown[] = [];
+  consumer.drain((body, bodyBytes) => {
+    const payload = copyQueryPayload(consumer, body, bodyBytes);
+    got.push([queryToken(consumer, body), queryDeadlineMs(consumer, body), queryPriority(consumer, body), [...payload]]);
+    if (queryInputType(consumer, body) === InputTypeCode.Doubles) {
+      // The payload starts right after the header: 8-aligned, so f64 views can read it in place.
+      const start = body + bodyBytes - payload.length;
+      assert.equal(start % 8, 0);
+      assert.deepEqual([consumer.f64[start >>> 3], consumer.f64[(start >>> 3) + 1]], [0.25, -8]);
+    }
+  });
+  assert.deepEqual(got, [
+    [1, 10, 7, [...Buffer.from('hé', 'utf8')]],
+    [2, 20, 0, [9]],
+    [3, 30, 1, [...new Uint8Array(new Float64Array([0.25, -8]).buffer)]],
+  ]);
 });
 
 test('a cancel round-trips token and model index', () => {
@@ -83,7 +108,7 @@ test('a reply round-trips token, status, reason and UTF-8 text', () => {
 test('record limits: the largest input fits, replies are counted exactly past the 3-byte bound', () => {
   const { producer } = rings(4096);
   const bytes = Buffer.alloc(queryInputBytesMax(4096), 1);
-  assert.ok(encodeBytesQuery(producer, 1, 1, 1, InputTypeCode.Bytes, bytes));
+  assert.ok(encodeBytesQuery(producer, 1, 1, 1, 0, InputTypeCode.Bytes, bytes));
   assert.ok(replyFits(producer, 'a'.repeat(2000)), '2000 ASCII characters are 2000 bytes');
   assert.equal(replyFits(producer, '€'.repeat(700)), false, '700 euro signs are 2100 bytes');
 });
@@ -95,7 +120,7 @@ test('records that break their layout are refused', () => {
   assert.throws(() => replyStatus(7, 8), /unknown status/);
   assert.throws(() => replyStatus(0, 4), /shorter than its header/);
   const { producer, consumer } = rings();
-  assert.ok(encodeNumericQuery(producer, 1, 1, 1, InputTypeCode.Doubles, [1, 2]));
+  assert.ok(encodeNumericQuery(producer, 1, 1, 1, 0, InputTypeCode.Doubles, [1, 2]));
   consumer.drain((body, bodyBytes) => {
     // The body holds two doubles; a header claiming three is caught before the payload is used.
     consumer.u32[(body + 20) >>> 2] = 3;

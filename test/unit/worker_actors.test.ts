@@ -60,8 +60,8 @@ test('one drain brings queries to their actor as one batch; unknown models are a
   actors.control({ kind: 'add_replica', modelIndex: 1, replicaId: 1, host: 'h', port: 1 });
   linkEvents[0]!.onReady();
   const deadlineMs = clock.nowMs() + 1000;
-  for (const token of [10, 11, 12]) encodeNumericQuery(producer, token, 1, deadlineMs, InputTypeCode.Doubles, [token]);
-  encodeNumericQuery(producer, 13, 2, deadlineMs, InputTypeCode.Doubles, [13]);
+  for (const token of [10, 11, 12]) encodeNumericQuery(producer, token, 1, deadlineMs, 0, InputTypeCode.Doubles, [token]);
+  encodeNumericQuery(producer, 13, 2, deadlineMs, 0, InputTypeCode.Doubles, [13]);
   actors.drain();
   assert.equal(sent.length, 1, 'the drain formed one batch');
   assert.equal(sent[0]!.n, 3);
@@ -75,16 +75,36 @@ test('one drain brings queries to their actor as one batch; unknown models are a
   actors.closeAll();
 });
 
+test("a record's priority reaches the actor's scheduler: the more urgent query is batched first", () => {
+  const { producer, clock, answers, sent, linkEvents, actors, spec } = harness();
+  actors.control({ kind: 'add_model', spec: { ...spec(1), scheduler: { batchSize: 2, latencyModel: { marginSigmaCount: 0 } } } });
+  actors.control({ kind: 'add_replica', modelIndex: 1, replicaId: 1, host: 'h', port: 1 });
+  linkEvents[0]!.onReady();
+  const deadlineMs = clock.nowMs() + 1000;
+  encodeNumericQuery(producer, 10, 1, deadlineMs - 500, 0, InputTypeCode.Doubles, [10]);
+  encodeNumericQuery(producer, 11, 1, deadlineMs - 400, 0, InputTypeCode.Doubles, [11]);
+  encodeNumericQuery(producer, 12, 1, deadlineMs, 9, InputTypeCode.Doubles, [12]);
+  actors.drain();
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0]!.n, 2);
+  linkEvents[0]!.onResult(sent[0]!.id, ['a', 'b']);
+  assert.deepEqual(answers, [
+    [12, '"a"'],
+    [10, '"b"'],
+  ]);
+  actors.closeAll();
+});
+
 test('a cancel record drops the query it names from its actor', () => {
   const { producer, clock, sent, linkEvents, actors, spec } = harness();
   actors.control({ kind: 'add_model', spec: { ...spec(4), scheduler: { batchSize: 8, inFlightPerReplica: 1 } } });
   actors.control({ kind: 'add_replica', modelIndex: 4, replicaId: 1, host: 'h', port: 1 });
   linkEvents[0]!.onReady();
   const deadlineMs = clock.nowMs() + 1000;
-  encodeNumericQuery(producer, 1, 4, deadlineMs, InputTypeCode.Doubles, [1]);
+  encodeNumericQuery(producer, 1, 4, deadlineMs, 0, InputTypeCode.Doubles, [1]);
   actors.drain();
-  encodeNumericQuery(producer, 2, 4, deadlineMs, InputTypeCode.Doubles, [2]);
-  encodeNumericQuery(producer, 3, 4, deadlineMs, InputTypeCode.Doubles, [3]);
+  encodeNumericQuery(producer, 2, 4, deadlineMs, 0, InputTypeCode.Doubles, [2]);
+  encodeNumericQuery(producer, 3, 4, deadlineMs, 0, InputTypeCode.Doubles, [3]);
   encodeCancel(producer, 2, 4);
   actors.drain();
   assert.deepEqual(
@@ -108,7 +128,7 @@ test('models come and go by control message', () => {
     [2],
   );
   actors.control({ kind: 'add_replica', modelIndex: 1, replicaId: 1, host: 'h', port: 1 });
-  encodeNumericQuery(producer, 5, 1, clock.nowMs() + 1000, InputTypeCode.Doubles, [1]);
+  encodeNumericQuery(producer, 5, 1, clock.nowMs() + 1000, 0, InputTypeCode.Doubles, [1]);
   actors.drain();
   assert.deepEqual(answers, [[5, DefaultReason.UnknownModel]]);
   assert.throws(() => actors.control({ kind: 'add_model', spec: spec(0) }), /positive integer/);
