@@ -32,6 +32,9 @@ export function isOipDatatype(value: unknown): value is OipDatatype {
  * One tensor as a model's metadata describes it. `shape` includes the batch dimension first;
  * -1 marks a dimension of variable size (the batch dimension is always variable).
  */
+/** The most dimensions a tensor may have (declared or in a request): bounds the work a shape can ask for. */
+export const kTensorRankMax = 16;
+
 export interface TensorSpec {
   name: string;
   datatype: OipDatatype;

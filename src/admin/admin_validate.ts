@@ -7,7 +7,7 @@
 import { ClipperError } from '../errors.js';
 import { parseInputType, type InputType } from '../input_types.js';
 import type { ContainerSpec } from '../state/records.js';
-import { isOipDatatype, kDatatypesByInputType, kOipDatatypes, type TensorSpec } from '../tensor_spec.js';
+import { isOipDatatype, kDatatypesByInputType, kOipDatatypes, kTensorRankMax, type TensorSpec } from '../tensor_spec.js';
 
 /** App and model names: DNS-1123 labels (clipper_admin's rule for models, now for apps too). */
 const kNamePattern = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -273,7 +273,6 @@ export function checkContainerSpec(value: unknown, dockerDefault = false): Conta
 }
 
 const kTensorNameLengthMax = 256;
-const kTensorRankMax = 16;
 
 /** One declared tensor {name, datatype, shape}; `field` names it in errors (e.g. "inputs[0]"). */
 function checkTensorSpec(field: string, value: unknown): TensorSpec {

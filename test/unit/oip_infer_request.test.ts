@@ -121,8 +121,8 @@ test('a shape that does not match the data is a 400 naming the input', () => {
       ),
     /mixes arrays and elements/,
   );
-  assertInvalid(() => read(input([], [1])), /inputs\[0\] \('x'\)\.shape must be a non-empty array/);
-  assertInvalid(() => read(input([2, -1], [1, 2])), /shape\[1\] must be a non-negative integer, got -1/);
+  assertInvalid(() => read(input([], [1])), /inputs\[0\] \('x'\)\.shape must be an array of 1 to 16 dimensions/);
+  assertInvalid(() => read(input([2, -1], [1, 2])), /shape\[1\] must be an integer >= 1, got -1/);
   assertInvalid(() => read(input([1], 'abc')), /\.data must be an array, got the string "abc"/);
   assertInvalid(() => read({ inputs: [{ name: 'x', shape: [1], datatype: 'FP64' }] }), /has neither data nor parameters\.binary_data_size/);
 });
@@ -214,4 +214,26 @@ test('BYTES elements: a 4-byte little-endian length then the bytes, exactly fill
   const { body, headerLength } = binaryBody('{"x":1}', [Buffer.from([1, 2]), Buffer.from([3])]);
   assert.equal(headerLength, 7);
   assert.deepEqual([...body.subarray(7)], [1, 2, 3]);
+});
+
+test('a shape cannot ask for more work than its data backs: bounded rank, no empty row dimension', () => {
+  // 10^10 empty rows in a few bytes of JSON: refused before any row is built
+  assertInvalid(
+    () => read({ inputs: [{ name: 'x', shape: [1e10, 0], datatype: 'FP64', data: [] }] }),
+    /inputs\[0\] \('x'\)\.shape\[1\] must be an integer >= 1/,
+  );
+  // deep nesting is bounded by the rank limit (the flattener recurses once per dimension)
+  const deep = new Array<number>(20_001).fill(1);
+  let data: unknown = [1];
+  for (let i = 0; i < 20_000; i++) data = [data];
+  assertInvalid(
+    () => read({ inputs: [{ name: 'x', shape: deep, datatype: 'FP64', data }] }),
+    /shape must be an array of 1 to 16 dimensions/,
+  );
+  // an empty batch is still fine
+  assert.equal(read({ inputs: [{ name: 'x', shape: [0, 3], datatype: 'FP64', data: [] }] }).inputs.length, 1);
+});
+
+test('BYTES elements: a count the tensor cannot hold is refused before anything is allocated', () => {
+  assertInvalid(() => readBytesElements(Buffer.alloc(0), 1e10, 'inputs[0]'), /10000000000 BYTES elements need at least/);
 });

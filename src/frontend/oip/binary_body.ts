@@ -34,6 +34,10 @@ export function splitInferBody(body: Buffer, headerLength: string): SplitBody {
  * lengths run past its end or leave bytes over.
  */
 export function readBytesElements(bytes: Buffer, count: number, at: string): Buffer[] {
+  // Each element takes at least its 4-byte length: check before allocating for `count` of them.
+  if (count * 4 > bytes.length) {
+    throw oipInvalid(`${at}: ${count} BYTES elements need at least ${count * 4} bytes, but the tensor has ${bytes.length}`);
+  }
   const out = new Array<Buffer>(count);
   let offset = 0;
   for (let i = 0; i < count; i++) {

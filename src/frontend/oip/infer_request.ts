@@ -10,7 +10,7 @@
 // `binary_data_size` instead of `data`, and its bytes follow the JSON header in input order. Every
 // error is a 400 naming the field.
 
-import { isOipDatatype, type OipDatatype } from '../../tensor_spec.js';
+import { isOipDatatype, kTensorRankMax, type OipDatatype } from '../../tensor_spec.js';
 import { describe, elementBytes } from './datatypes.js';
 import { oipInvalid } from './oip_errors.js';
 
@@ -125,13 +125,16 @@ function takeBinary(cursor: BinaryCursor, size: unknown, at: string): Buffer {
 }
 
 function readShape(value: unknown, at: string): number[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    throw oipInvalid(`${at}.shape must be a non-empty array of dimensions (the first is the batch), got ${describe(value)}`);
+  // Bounded rank: nested data is flattened one level per dimension.
+  if (!Array.isArray(value) || value.length === 0 || value.length > kTensorRankMax) {
+    throw oipInvalid(`${at}.shape must be an array of 1 to ${kTensorRankMax} dimensions (the first is the batch), got ${describe(value)}`);
   }
   for (let i = 0; i < value.length; i++) {
     const d: unknown = value[i];
-    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
-      throw oipInvalid(`${at}.shape[${i}] must be a non-negative integer, got ${describe(d)}`);
+    // A row dimension of 0 would let a shape name any number of empty rows with no data to back them.
+    const min = i === 0 ? 0 : 1;
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < min) {
+      throw oipInvalid(`${at}.shape[${i}] must be an integer >= ${min}, got ${describe(d)}`);
     }
   }
   return value as number[];
