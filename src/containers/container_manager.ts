@@ -96,6 +96,24 @@ export function beginRestart(info: ReplicaInfo, upMs: number, delayMsMin: number
   return delayMs;
 }
 
+/** A replica's info as it starts: no port, container or restart yet. */
+export function newReplicaInfo(model: ModelRecord, replicaId: number, manager: ManagerKind): ReplicaInfo {
+  return {
+    model: model.model_name,
+    version: model.model_version,
+    replicaId,
+    host: '127.0.0.1',
+    port: 0,
+    state: 'starting',
+    pid: null,
+    restartCount: 0,
+    manager,
+    containerId: null,
+    image: null,
+    health: 'none',
+  };
+}
+
 /** Where a replica can be dialled. */
 export function endpointOf(info: ReplicaInfo): ReplicaEndpoint {
   const { model, version, replicaId, host, port } = info;

@@ -13,6 +13,7 @@ import { modelKey, type ModelRecord } from '../state/records.js';
 import {
   beginRestart,
   endpointOf,
+  newReplicaInfo,
   OutputTail,
   readyPort,
   wantedReplicas,
@@ -166,20 +167,7 @@ export class LocalProcessManager implements ContainerManager {
   #startReplica(entry: ModelReplicas, replicaId: number): Promise<void> {
     const model = entry.model;
     const replica: Replica = {
-      info: {
-        model: model.model_name,
-        version: model.model_version,
-        replicaId,
-        host: '127.0.0.1',
-        port: 0,
-        state: 'starting',
-        pid: null,
-        restartCount: 0,
-        manager: 'local',
-        containerId: null,
-        image: null,
-        health: 'none',
-      },
+      info: newReplicaInfo(model, replicaId, 'local'),
       child: null,
       stderrTail: '',
       output: new OutputTail(kOutputTailBytes),

@@ -4,24 +4,15 @@
 // over the query pipeline: parse the body, hand it to the pipeline, encode its answers
 // (answers.ts). Other protocols (the WebSocket stream) add their routes through registerRoutes.
 
-import assert from 'node:assert/strict';
 import { App, type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
 import { ClipperError } from '../errors.js';
-import {
-  appNameOf,
-  parseJsonObject,
-  readBody,
-  sendBody,
-  sendError,
-  sendJson,
-  type AbortListener,
-  type ResponseState,
-} from '../http/http_util.js';
+import { appNameOf, parseJsonObject, readBody, sendBody, sendError, sendJson, type ResponseState } from '../http/http_util.js';
 import { listenApp } from '../http/listen.js';
 import type { Answer } from '../query/answer.js';
-import type { QueryPipeline, RequestSink } from '../query/pipeline.js';
+import type { QueryPipeline } from '../query/pipeline.js';
 import { metricsFormatFor, type MetricsFormat } from '../metrics/negotiate.js';
 import { answerJson, feedbackJson } from './answers.js';
+import { HttpRequestSink } from './http_request_sink.js';
 import { parsePredictRequest, readFeedbackRequest } from './predict_request.js';
 
 export interface QueryServerOptions {
@@ -51,62 +42,45 @@ export interface QueryServer {
  * with `overload_response: status_429` answers 429 (Retry-After) instead when any of its queries
  * was shed by an overloaded model queue. If the client goes away first, its queries are cancelled.
  */
-class HttpSink implements RequestSink, AbortListener {
-  readonly #res: HttpResponse;
-  readonly #state: ResponseState;
+class HttpSink extends HttpRequestSink {
   readonly #batch: boolean;
   readonly #status429: boolean;
-  readonly #pipeline: QueryPipeline;
-  /** Ring tokens of this request's queries in workers (for cancel). */
-  readonly tokens: number[] = [];
   #parts: string[] | null = null;
-  #remaining = 0;
+  /** The answer's text when the request is not a batch (one query). */
+  #text = '';
   #shedCount = 0;
 
   constructor(res: HttpResponse, state: ResponseState, batch: boolean, status429: boolean, pipeline: QueryPipeline) {
-    this.#res = res;
-    this.#state = state;
+    super(res, state, pipeline);
     this.#batch = batch;
     this.#status429 = status429;
-    this.#pipeline = pipeline;
   }
 
-  begin(count: number): void {
-    this.#remaining = count;
+  protected onBegin(count: number): void {
     if (this.#batch) this.#parts = new Array<string>(count);
   }
 
-  indexFor(i: number): number {
-    return i;
-  }
-
-  submitted(): void {
-    // The tokens went straight into this.tokens.
-  }
-
-  onAbort(): void {
-    if (this.#remaining > 0 && this.tokens.length > 0) this.#pipeline.cancel(this.tokens);
-  }
-
-  onAnswer(index: number, answer: Answer): void {
-    if (this.#remaining <= 0) assert.fail('an HTTP request gets no more answers than it has queries');
+  protected collect(index: number, answer: Answer): void {
     if (answer.shed && this.#status429) this.#shedCount++;
     const text = answerJson(answer);
     if (this.#parts !== null) this.#parts[index] = text;
-    if (--this.#remaining > 0) return;
+    else this.#text = text;
+  }
+
+  protected finish(last: Answer): void {
     if (this.#shedCount > 0) {
       sendError(
-        this.#res,
-        this.#state,
+        this.res,
+        this.state,
         new ClipperError(
           'CLP_ERR_SHED',
-          `the model is overloaded: ${this.#shedCount} of the request's queries were shed (${answer.explanation ?? 'queue full'}); retry later`,
+          `the model is overloaded: ${this.#shedCount} of the request's queries were shed (${last.explanation ?? 'queue full'}); retry later`,
           { retryAfterS: 1 },
         ),
       );
       return;
     }
-    sendJson(this.#res, this.#state, 200, this.#parts === null ? text : `{"batch_predictions":[${this.#parts.join(',')}]}`);
+    sendJson(this.res, this.state, 200, this.#parts === null ? this.#text : `{"batch_predictions":[${this.#parts.join(',')}]}`);
   }
 }
 

@@ -9,6 +9,7 @@ import { ClipperError } from '../../errors.js';
 import { modelKey, type ModelRecord } from '../../state/records.js';
 import {
   endpointOf,
+  newReplicaInfo,
   hasReadyLine,
   OutputTail,
   wantedReplicas,
@@ -153,22 +154,8 @@ export class DockerManager implements ContainerManager {
   }
 
   #newReplica(entry: ModelReplicas, replicaId: number): DockerReplica {
-    const m = entry.model;
     const replica: DockerReplica = {
-      info: {
-        model: m.model_name,
-        version: m.model_version,
-        replicaId,
-        host: '127.0.0.1',
-        port: 0,
-        state: 'starting',
-        pid: null,
-        restartCount: 0,
-        manager: 'docker',
-        containerId: null,
-        image: null,
-        health: 'none',
-      },
+      info: newReplicaInfo(entry.model, replicaId, 'docker'),
       container: null,
       output: new OutputTail(kOutputTailBytes),
       wanted: true,

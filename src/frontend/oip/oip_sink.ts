@@ -2,60 +2,38 @@
 // are in: the output tensor (infer_response.ts), or the protocol's error when any row was answered
 // with a default (oip_errors.ts). If the client goes away first, its queries are cancelled.
 
-import assert from 'node:assert/strict';
 import type { HttpResponse } from 'uWebSockets.js';
-import { sendBody, type AbortListener, type ResponseState } from '../../http/http_util.js';
+import { sendBody, type ResponseState } from '../../http/http_util.js';
 import { kJsonType } from '../../http/reply.js';
 import type { Answer } from '../../query/answer.js';
-import type { QueryPipeline, RequestSink } from '../../query/pipeline.js';
+import type { QueryPipeline } from '../../query/pipeline.js';
+import { HttpRequestSink } from '../http_request_sink.js';
 import { kHeaderLengthHeader } from './binary_body.js';
 import { encodeInferResponse, type ResponseHead } from './infer_response.js';
 import { defaultAnswerError, sendOipError } from './oip_errors.js';
 
 export const kOctetStreamType = 'application/octet-stream';
 
-export class OipSink implements RequestSink, AbortListener {
-  readonly #res: HttpResponse;
-  readonly #state: ResponseState;
-  readonly #pipeline: QueryPipeline;
+export class OipSink extends HttpRequestSink {
   readonly #head: ResponseHead;
   /** The request's deadline, for the timeout error's message. */
   readonly #timeoutMicros: number;
-  /** Ring tokens of this request's queries in workers (for cancel). */
-  readonly tokens: number[] = [];
   #texts: string[] = [];
-  #remaining = 0;
   #failed: Answer | null = null;
   #failedIndex = -1;
   #failedCount = 0;
 
   constructor(res: HttpResponse, state: ResponseState, pipeline: QueryPipeline, head: ResponseHead, timeoutMicros: number) {
-    this.#res = res;
-    this.#state = state;
-    this.#pipeline = pipeline;
+    super(res, state, pipeline);
     this.#head = head;
     this.#timeoutMicros = timeoutMicros;
   }
 
-  begin(count: number): void {
-    this.#remaining = count;
+  protected onBegin(count: number): void {
     this.#texts = new Array<string>(count);
   }
 
-  indexFor(i: number): number {
-    return i;
-  }
-
-  submitted(): void {
-    // The tokens went straight into this.tokens.
-  }
-
-  onAbort(): void {
-    if (this.#remaining > 0 && this.tokens.length > 0) this.#pipeline.cancel(this.tokens);
-  }
-
-  onAnswer(index: number, answer: Answer): void {
-    if (this.#remaining <= 0) assert.fail('an infer request gets no more answers than it has rows');
+  protected collect(index: number, answer: Answer): void {
     if (answer.isDefault) {
       this.#failedCount++;
       if (this.#failed === null || index < this.#failedIndex) {
@@ -65,12 +43,14 @@ export class OipSink implements RequestSink, AbortListener {
     } else {
       this.#texts[index] = answer.outputJson;
     }
-    if (--this.#remaining > 0) return;
+  }
+
+  protected finish(): void {
     if (this.#failed !== null) {
-      sendOipError(this.#res, this.#state, defaultAnswerError(this.#failed, this.#failedCount, this.#texts.length, this.#timeoutMicros));
+      sendOipError(this.res, this.state, defaultAnswerError(this.#failed, this.#failedCount, this.#texts.length, this.#timeoutMicros));
       return;
     }
-    sendInferResponse(this.#res, this.#state, this.#head, this.#texts);
+    sendInferResponse(this.res, this.state, this.#head, this.#texts);
   }
 }
 
