@@ -63,6 +63,10 @@ export interface LevelOutcome {
   modelLatencyUs: LatencySummaryUs;
   defaultLatencyUs: LatencySummaryUs;
   non2xx: number;
+  /** Latency of 429 answers (shed queries of an app with overload_response status_429); count = how many. */
+  shed429LatencyUs: LatencySummaryUs;
+  /** The same from the actual send rather than the intended time (excludes the generator's lateness). */
+  shed429FromSendUs: LatencySummaryUs;
   /** Requests that failed without an answer, including those unanswered after the drain. */
   errors: number;
   errorKinds: Record<string, number>;
@@ -84,6 +88,10 @@ class LevelRecord {
   readonly all = new Histogram();
   readonly good = new Histogram();
   readonly defaults = new Histogram();
+  /** 429 answers (apps with overload_response status_429): the shed queries, from the intended time. */
+  readonly shed429 = new Histogram();
+  /** The same from the actual send (without the generator's own lateness): the server's answer time. */
+  readonly shed429FromSend = new Histogram();
   readonly sendLagUs = new Histogram();
   readonly errorKinds = new Map<string, number>();
   sent = 0;
@@ -108,6 +116,8 @@ export class ConnectionPool implements ResultSink {
   readonly app: string;
   readonly port: number;
   readonly #idle: LoadConnection[] = [];
+  /** When each busy connection sent its request (one request per connection at a time). */
+  readonly #sentAtMs = new Map<LoadConnection, number>();
   #conns: LoadConnection[] = [];
   #backlogMs: number[] = [];
   #backlogHead = 0;
@@ -173,6 +183,7 @@ export class ConnectionPool implements ResultSink {
   #send(conn: LoadConnection, intendedMs: number): void {
     this.outstanding++;
     this.lastSendMs = performance.now();
+    this.#sentAtMs.set(conn, this.lastSendMs);
     conn.send(this.inputs!.next(), intendedMs);
   }
 
@@ -191,13 +202,19 @@ export class ConnectionPool implements ResultSink {
   }
 
   onResponse(conn: LoadConnection, intendedMs: number, status: number, isDefault: boolean): void {
-    const latencyUs = (performance.now() - intendedMs) * 1000;
+    const nowMs = performance.now();
+    const latencyUs = (nowMs - intendedMs) * 1000;
+    const fromSendUs = (nowMs - (this.#sentAtMs.get(conn) ?? intendedMs)) * 1000;
     if (!isDefault && status === 200) this.lastGoodMs = performance.now();
     this.#release(conn);
     const r = this.record;
     if (r === null || !r.inWindow(intendedMs)) return;
     if (status < 200 || status >= 300) {
       r.non2xx++;
+      if (status === 429) {
+        r.shed429.record(latencyUs);
+        r.shed429FromSend.record(fromSendUs);
+      }
       return;
     }
     r.answered++;
@@ -305,6 +322,8 @@ export async function runOpenLevel(pool: ConnectionPool, s: LevelSpec): Promise<
     modelLatencyUs: rec.good.summary(),
     defaultLatencyUs: rec.defaults.summary(),
     non2xx: rec.non2xx,
+    shed429LatencyUs: rec.shed429.summary(),
+    shed429FromSendUs: rec.shed429FromSend.summary(),
     errors: rec.errors + Math.max(0, unanswered),
     errorKinds: Object.fromEntries(rec.errorKinds),
     sendLagP99Us: rec.sendLagUs.percentile(99),

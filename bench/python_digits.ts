@@ -165,7 +165,8 @@ async function main(): Promise<void> {
     // clipper-ts: the CLI's `start` on free ports, one batching thread (the box has 2 cores).
     const started = await startServer(
       process.execPath,
-      [path.join(kRepoRoot, 'bin', 'clipper.js'), 'start', '--query-port', '0', '--admin-port', '0', '--threads', '1'],
+      // --model-dirs: the pickle lies in this run's temp dir, which add_model must allow.
+      [path.join(kRepoRoot, 'bin', 'clipper.js'), 'start', '--query-port', '0', '--admin-port', '0', '--threads', '1', '--model-dirs', dir],
       {},
       (line) => /query frontend on (http:\/\/[^,\s]+), management API on (http:\/\/\S+)/.exec(line),
     );

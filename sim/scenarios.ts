@@ -27,6 +27,19 @@ function base(seed: number, loadFactor: number): SimConfig {
 export const kScenarios: Record<string, (seed: number) => SimConfig> = {
   /** 2x the best possible throughput, one replica, AIMD. */
   overload_aimd: (seed) => base(seed, 2),
+  /**
+   * 2x load; the replica is 3x slower for 100 ms at 2 s (a stall of a shared machine). Before the fix of
+   * docs/reliability.md §2 seed 3 fell for good into batches of one (0.5 queries/ms).
+   */
+  overload_stall_aimd: (seed) => ({
+    ...base(seed, 2),
+    events: [
+      { atMs: 2000, kind: 'slowdown', replicaIndex: 0, factor: 3 },
+      { atMs: 2100, kind: 'slowdown', replicaIndex: 0, factor: 1 },
+    ],
+  }),
+  /** 2x load on a fixed batch size of n* = 360. Before that fix seed 1 ran in batches of 1-7 from the start. */
+  overload_fixed360: (seed) => ({ ...base(seed, 2), scheduler: { batchSize: kBestBatchSize, batchSizeCap: 1024 } }),
   /** Offered load equal to the best possible throughput. */
   saturate_aimd: (seed) => base(seed, 1),
   /** 1.5x load; the replica becomes 2x slower at 3 s and recovers at 6 s. */

@@ -53,6 +53,11 @@ export interface SimResult {
   rejectedCount: Record<RejectReason, number>;
   /** Queries sent as probes (the estimate said nothing fits; see ModelScheduler). */
   probeCount: number;
+  /**
+   * Queries that left without a prediction (expired or rejected) more than 1 ms after they arrived:
+   * shed late (a batch dropped them, or their deadline passed in the queue) rather than at admission.
+   */
+  lateDefaultCount: number;
   /** Completed-within-SLO queries per simulated second (after warmup). */
   goodputPerS: number;
   /** Share of completed (sent and answered) queries that met their deadline. */
@@ -117,6 +122,7 @@ class BatchingSimulation {
   #completedCount = 0;
   #completedInSloCount = 0;
   #probeCount = 0;
+  #lateDefaultCount = 0;
   readonly #expiredCount: Record<ExpireReason, number> = { deadline: 0, replica_failed: 0, cancelled: 0, shutdown: 0 };
   readonly #rejectedCount: Record<RejectReason, number> = { queue_full: 0, deadline_unreachable: 0, no_replica: 0 };
 
@@ -131,10 +137,12 @@ class BatchingSimulation {
       expire: (item, reason) => {
         const q = this.#leave(item, `expire(${reason})`);
         if (this.#counted(q)) this.#expiredCount[reason]++;
+        this.#countDefault(q);
       },
       reject: (item, reason) => {
         const q = this.#leave(item, `reject(${reason})`);
         if (this.#counted(q)) this.#rejectedCount[reason]++;
+        this.#countDefault(q);
       },
     });
   }
@@ -162,6 +170,10 @@ class BatchingSimulation {
 
   #counted(q: Query): boolean {
     return q.arrivalMs >= this.#config.warmupMs;
+  }
+
+  #countDefault(q: Query): void {
+    if (this.#counted(q) && this.#clock.nowMs() - q.arrivalMs > 1) this.#lateDefaultCount++;
   }
 
   #addReplica(model: SimContainerModel): void {
@@ -286,6 +298,7 @@ class BatchingSimulation {
       expiredCount: this.#expiredCount,
       rejectedCount: this.#rejectedCount,
       probeCount: this.#probeCount,
+      lateDefaultCount: this.#lateDefaultCount,
       goodputPerS: (completedInSloCount / measuredMs) * 1000,
       inSloShareOfCompleted: completedCount > 0 ? completedInSloCount / completedCount : 1,
       inSloShareOfOffered: offeredCount > 0 ? completedInSloCount / offeredCount : 1,

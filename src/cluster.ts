@@ -7,7 +7,8 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { AdminContext, ReplicaStatus } from './admin/admin_context.js';
-import { resolveConfig, schedulerOptionsOf, type ClipperConfig } from './config.js';
+import type { AdminServerOptions } from './admin/admin_server.js';
+import { adminHostOf, resolveConfig, schedulerOptionsOf, type ClipperConfig } from './config.js';
 import type { ReplicaLogs } from './containers/container_manager.js';
 import type { DockerManagerOptions } from './containers/docker/docker_manager.js';
 import { dockerHostOf } from './containers/docker/engine.js';
@@ -21,6 +22,7 @@ import { RouteTable } from './control/route_table.js';
 import { Deployments } from './control/deployments.js';
 import { systemClock } from './lib/clock.js';
 import { startQueryServer, type QueryServer } from './frontend/clipper_rest.js';
+import { tlsOf } from './http/app_factory.js';
 import { SelectionHub } from './selection/selection_hub.js';
 import { kRepoRoot } from './paths.js';
 import type { StreamLimits } from './frontend/stream_limits.js';
@@ -30,6 +32,7 @@ import { Metrics } from './metrics/metrics.js';
 import type { StateSnapshot } from './state/records.js';
 import type { StateStore } from './state/state_store.js';
 import { MemoryStateStore } from './state/memory_store.js';
+import { defaultReplicaSecretFile, kReplicaSecretEnv, loadOrCreateReplicaSecret, loadReplicaSecret } from './rpc/replica_auth.js';
 
 export interface ClusterOptions {
   config?: Partial<ClipperConfig>;
@@ -43,7 +46,7 @@ export interface ClusterOptions {
   /** Per-connection limits of the WebSocket stream endpoint (docs/streaming.md). */
   stream?: Partial<StreamLimits>;
   /** Starts the admin server; injected so the cluster does not depend on its implementation. */
-  startAdmin?: (ctx: AdminContext, opts: { host: string; port: number; bodyBytesMax: number }) => Promise<{ port: number; close(): void }>;
+  startAdmin?: (ctx: AdminContext, opts: AdminServerOptions) => Promise<{ port: number; close(): void }>;
 }
 
 /**
@@ -72,7 +75,8 @@ export class Cluster implements AdminContext {
   #adminServer: { port: number; close(): void } | null = null;
   #closed = false;
 
-  private constructor(config: Readonly<ClipperConfig>, store: StateStore, options: ClusterOptions) {
+  /** `secretHex`: the replicas' secret (rpc/replica_auth.ts), given to them in their environment and checked by the workers. */
+  private constructor(config: Readonly<ClipperConfig>, store: StateStore, options: ClusterOptions, secretHex: string) {
     this.config = config;
     this.store = store;
     this.defaults = { numReplicas: config.defaultReplicas, containers: config.containers };
@@ -85,10 +89,11 @@ export class Cluster implements AdminContext {
         defaultManager: config.containers,
         clusterName: config.clusterName,
         dockerHost: dockerHostOf(config.dockerHost),
-        ...(options.localProcess !== undefined ? { localProcess: options.localProcess } : {}),
-        ...(options.docker !== undefined ? { docker: options.docker } : {}),
+        localProcess: { ...options.localProcess, env: { ...options.localProcess?.env, [kReplicaSecretEnv]: secretHex } },
+        docker: { ...options.docker, replicaSecretHex: secretHex },
         ...(options.log !== undefined ? { log: options.log } : {}),
         wantedModels: () => this.#deployments.wantedModels(),
+        modelDirs: config.modelDirs,
       },
     );
     this.#pool = new BatchingPool(
@@ -108,9 +113,11 @@ export class Cluster implements AdminContext {
           reconnectDelayMsMin: 100,
           reconnectDelayMsMax: 5000,
         },
+        // A copy with its own buffer: it is cloned to each worker with add_replica.
+        replicaSecret: config.replicaAuth === 'required' ? new Uint8Array(Buffer.from(secretHex, 'hex')) : null,
       },
       (token, status, reason, text) => this.#processor.onReply(token, status, reason, text),
-      (placement, replicaId, connected) => this.#deployments.onReplicaState(placement, replicaId, connected),
+      (placement, replicaId, connected, reason) => this.#deployments.onReplicaState(placement, replicaId, connected, reason),
     );
     this.#processor = new QueryProcessor({ pool: this.#pool, clock: systemClock, cacheBytesMax: config.cacheBytesMax });
     this.#hub = new SelectionHub(store, this.#processor, { seed: config.selectionSeed, userEntriesMax: config.selectionUserStatesMax });
@@ -118,6 +125,7 @@ export class Cluster implements AdminContext {
       this.#processor,
       () => this.#pool.stats(),
       () => this.replicas(),
+      { threadResources: () => this.#pool.threadResources() },
     );
     this.#routeTable = new RouteTable({
       appStats: (name) => this.#processor.appStats(name),
@@ -140,7 +148,8 @@ export class Cluster implements AdminContext {
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
     const config = resolveConfig(options.config);
-    const cluster = new Cluster(config, options.store ?? (await openStore(config)), options);
+    const secret = await replicaSecretOf(config);
+    const cluster = new Cluster(config, options.store ?? (await openStore(config)), options, secret.toString('hex'));
     try {
       await cluster.#start(options);
     } catch (err) {
@@ -148,6 +157,11 @@ export class Cluster implements AdminContext {
       throw err;
     }
     return cluster;
+  }
+
+  /** Where a container spec's files must lie (AdminContext; config.modelDirs). */
+  get modelDirs(): readonly string[] {
+    return this.config.modelDirs;
   }
 
   get queryPort(): number {
@@ -196,7 +210,7 @@ export class Cluster implements AdminContext {
       sloMicrosMax: this.config.sloMicrosMax,
     });
     this.#queryServer = await startQueryServer(
-      { host: this.config.host, port: this.config.queryPort, bodyBytesMax: this.config.bodyBytesMax },
+      { host: this.config.host, port: this.config.queryPort, bodyBytesMax: this.config.bodyBytesMax, tls: tlsOf(this.config) },
       {
         pipeline,
         metricsText: (format) => this.#metrics.text(format),
@@ -219,9 +233,12 @@ export class Cluster implements AdminContext {
     );
     if (options.startAdmin !== undefined) {
       this.#adminServer = await options.startAdmin(this, {
-        host: this.config.host,
+        host: adminHostOf(this.config),
         port: this.config.adminPort,
         bodyBytesMax: this.config.bodyBytesMax,
+        adminToken: this.config.adminToken,
+        adminTokenFile: this.config.adminTokenFile,
+        tls: tlsOf(this.config),
       });
     }
   }
@@ -263,6 +280,17 @@ export class Cluster implements AdminContext {
   replicas(): ReplicaStatus[] {
     return this.#deployments.replicas();
   }
+}
+
+/**
+ * The replicas' secret: from config.replicaSecretFile; else, with a state store that outlives the
+ * server, from a file kept per cluster name (made on first use), so Docker replicas adopted after a
+ * restart still authenticate; else (memory: state, nothing survives) fresh random bytes.
+ */
+function replicaSecretOf(config: Readonly<ClipperConfig>): Promise<Buffer> {
+  if (config.replicaSecretFile !== '') return loadReplicaSecret(config.replicaSecretFile);
+  if (config.state === 'memory:') return loadReplicaSecret('');
+  return loadOrCreateReplicaSecret(defaultReplicaSecretFile(config.clusterName));
 }
 
 /** The store config.state names (Redis's client is loaded only when one is asked for). */

@@ -2,15 +2,31 @@
 // are read from the scheduler's, batching/scheduler_options.ts), validation whose messages name the option (lib/options.ts), a frozen result.
 
 import os from 'node:os';
+import path from 'node:path';
 import { kDefaultSchedulerOptions, type ConfiguredSchedulerOptions } from './batching/scheduler_options.js';
 import { kCacheBytesMin } from './cache/prediction_cache.js';
+import { isLoopbackHost } from './lib/loopback.js';
 import { OptionChecks, withDefaults } from './lib/options.js';
+import { defaultModelDirs } from './model_dirs.js';
 
 export interface ClipperConfig {
   /** Interface both servers bind (127.0.0.1 by default; never 0.0.0.0 unless asked). */
   host: string;
   queryPort: number;
   adminPort: number;
+  /** Interface the management API binds; '' (default): the same as host (docs/reliability.md §6). */
+  adminHost: string;
+  /**
+   * Bearer token every management request must carry ('' = none). Required when the management
+   * API binds a non-loopback address; at least 16 printable characters.
+   */
+  adminToken: string;
+  /** A file holding the admin token (trimmed), read at start-up; '' = none. */
+  adminTokenFile: string;
+  /** PEM certificate (chain) file: with tlsKeyFile, both ports serve HTTPS and WSS; '' = plain HTTP. */
+  tlsCertFile: string;
+  /** PEM private key file of tlsCertFile. */
+  tlsKeyFile: string;
   /** Batching worker threads (piscina). Default: cores - 1, at least 1. */
   batchingThreads: number;
   /** Bytes of each query and reply ring (power of two). */
@@ -69,12 +85,34 @@ export interface ClipperConfig {
   selectionSeed: number;
   /** Per-user selection states kept in memory per personalised app (LRU). */
   selectionUserStatesMax: number;
+  /**
+   * Absolute directories a model's files (container.entry, container.folder) must lie in, after
+   * resolving symlinks (src/model_dirs.ts). Default: the upload dir ($CLIPPER_MODELS_DIR or
+   * ~/.clipper/models) and this package's example models.
+   */
+  modelDirs: string[];
+  /**
+   * Replicas prove they hold the cluster's secret in the handshake (containers/PROTOCOL.md):
+   * 'required' (default), or 'off' for containers that cannot (Clipper's own).
+   */
+  replicaAuth: 'required' | 'off';
+  /**
+   * A file holding the replica secret (hex, >= 32 bytes), shared by frontends. '': with a Redis state
+   * store, ~/.clipper/replica_secret-<clusterName> (made on first use, kept across restarts); with
+   * memory: state, random per start.
+   */
+  replicaSecretFile: string;
 }
 
 export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   host: '127.0.0.1',
   queryPort: 1337,
   adminPort: 1338,
+  adminHost: '',
+  adminToken: '',
+  adminTokenFile: '',
+  tlsCertFile: '',
+  tlsKeyFile: '',
   batchingThreads: Math.max(1, os.availableParallelism() - 1),
   ringBytes: 4 * 1024 * 1024,
   // Polling the ring ~1k times before sleeping cuts a hand-off to ~1 µs when the other thread answers
@@ -104,12 +142,16 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   selectionThread: 'auto',
   selectionSeed: 0x5e1ec7,
   selectionUserStatesMax: 10_000,
+  modelDirs: defaultModelDirs(),
+  replicaAuth: 'required',
+  replicaSecretFile: '',
 });
 
 /** The options whose value is one of a few strings (resolveConfig checks them; the CLI lists them). */
 export const kConfigEnums: Readonly<Partial<Record<keyof ClipperConfig, readonly string[]>>> = Object.freeze({
   containers: Object.freeze(['local', 'docker']),
   selectionThread: Object.freeze(['auto', 'own', 'batching']),
+  replicaAuth: Object.freeze(['required', 'off']),
 });
 
 /** The numeric options that take fractions; every other numeric option is an integer. */
@@ -120,7 +162,11 @@ const checks = new OptionChecks('config');
 /** Defaults overlaid with the overrides, each checked; the result is frozen. */
 export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<ClipperConfig> {
   const config = withDefaults(checks, kDefaultConfig, overrides);
+  // The upload dir's default follows $CLIPPER_MODELS_DIR as it is now, not at import.
+  if (overrides.modelDirs === undefined) config.modelDirs = defaultModelDirs();
+  else if (Array.isArray(config.modelDirs)) config.modelDirs = Object.freeze([...config.modelDirs]) as string[];
   checkServing(config);
+  checkAdminExposure(config);
   checkBatching(config);
   checkPlacement(config);
   return Object.freeze(config);
@@ -140,6 +186,38 @@ function checkServing(config: ClipperConfig): void {
   checks.oneOf('selectionThread', config.selectionThread, kConfigEnums.selectionThread!);
   checks.int('selectionSeed', config.selectionSeed, -2147483648, 4294967295);
   checks.int('selectionUserStatesMax', config.selectionUserStatesMax, 1, 10_000_000);
+}
+
+/** The interface the management API binds: adminHost, else host. */
+export function adminHostOf(config: Readonly<ClipperConfig>): string {
+  return config.adminHost === '' ? config.host : config.adminHost;
+}
+
+/** Admin token and TLS options; a management API that would face the network without a token is refused. */
+function checkAdminExposure(config: ClipperConfig): void {
+  for (const option of ['adminHost', 'adminToken', 'adminTokenFile', 'tlsCertFile', 'tlsKeyFile'] as const) {
+    if (typeof config[option] !== 'string') checks.fail(option, 'must be a string', config[option]);
+  }
+  if (config.adminToken !== '' && config.adminTokenFile !== '') {
+    checks.fail('adminTokenFile', 'cannot be set together with adminToken; set one of them', config.adminTokenFile);
+  }
+  if (config.adminToken !== '' && !/^[\x21-\x7e]{16,}$/.test(config.adminToken)) {
+    checks.fail('adminToken', 'must be at least 16 printable ASCII characters without spaces', '(hidden)');
+  }
+  if ((config.tlsCertFile === '') !== (config.tlsKeyFile === '')) {
+    const [set, unset] = config.tlsCertFile === '' ? ['tlsKeyFile', 'tlsCertFile'] : ['tlsCertFile', 'tlsKeyFile'];
+    checks.fail(unset, `must be set with ${set} (both or neither)`, '');
+  }
+  const adminHost = adminHostOf(config);
+  if (!isLoopbackHost(adminHost) && config.adminToken === '' && config.adminTokenFile === '') {
+    checks.fail(
+      config.adminHost === '' ? 'host' : 'adminHost',
+      `puts the management API, which can start programs on this machine, on ${adminHost}, which is not a loopback ` +
+        'address, and no admin token is set: give one with --admin-token or --admin-token-file (CLIPPER_ADMIN_TOKEN, ' +
+        'CLIPPER_ADMIN_TOKEN_FILE), or keep the management API on loopback with --admin-host 127.0.0.1',
+      adminHost,
+    );
+  }
 }
 
 function checkBatching(config: ClipperConfig): void {
@@ -167,6 +245,22 @@ function checkPlacement(config: ClipperConfig): void {
   }
   if (typeof config.clusterName !== 'string' || !/^[a-z0-9][a-z0-9-]{0,62}$/.test(config.clusterName)) {
     checks.fail('clusterName', 'must match [a-z0-9][a-z0-9-]{0,62}', config.clusterName);
+  }
+  checkExposure(config);
+}
+
+function checkExposure(config: ClipperConfig): void {
+  const dirs = config.modelDirs as unknown;
+  if (!Array.isArray(dirs) || dirs.length === 0 || !dirs.every((d) => typeof d === 'string' && path.isAbsolute(d) && !d.includes('\0'))) {
+    checks.fail('modelDirs', 'must be a non-empty list of absolute directories', dirs);
+  }
+  checks.oneOf('replicaAuth', config.replicaAuth, kConfigEnums.replicaAuth!);
+  if (typeof config.replicaSecretFile !== 'string' || (config.replicaSecretFile !== '' && !path.isAbsolute(config.replicaSecretFile))) {
+    checks.fail(
+      'replicaSecretFile',
+      "must be '' (the default: see docs/reliability.md §6) or an absolute file path",
+      config.replicaSecretFile,
+    );
   }
 }
 

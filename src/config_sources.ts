@@ -10,6 +10,7 @@
 
 import { kConfigEnums, kConfigFractional, kDefaultConfig, resolveConfig, type ClipperConfig } from './config.js';
 import { ClipperError } from './errors.js';
+import { splitDirList } from './model_dirs.js';
 
 export type ConfigOption = keyof ClipperConfig;
 
@@ -21,7 +22,7 @@ export const kFlagAliases: Readonly<Record<string, ConfigOption>> = Object.freez
 /** `clipper start`'s own switches (not options of the cluster). */
 const kSwitches = ['example', 'print-config', 'help'] as const;
 
-export type OptionKind = 'integer' | 'number' | 'string' | 'enum';
+export type OptionKind = 'integer' | 'number' | 'string' | 'enum' | 'list';
 
 function wordsOf(option: string): string[] {
   return option.split(/(?=[A-Z])/).map((word) => word.toLowerCase());
@@ -39,6 +40,7 @@ export function flagNameOf(option: ConfigOption): string {
 
 export function kindOf(option: ConfigOption): OptionKind {
   if (kConfigEnums[option] !== undefined) return 'enum';
+  if (Array.isArray(kDefaultConfig[option])) return 'list';
   if (typeof kDefaultConfig[option] === 'string') return 'string';
   return kConfigFractional.has(option) ? 'number' : 'integer';
 }
@@ -53,8 +55,10 @@ function refuse(message: string): never {
 }
 
 /** A value given as text (environment, flag), parsed by the option's type; `source` names where it came from. */
-export function parseOptionText(option: ConfigOption, text: string, source: string): string | number {
+export function parseOptionText(option: ConfigOption, text: string, source: string): string | number | string[] {
   const kind = kindOf(option);
+  // A list (modelDirs): separated by ',' or the path delimiter (':'), as in PATH.
+  if (kind === 'list') return splitDirList(text);
   if (kind === 'string' || kind === 'enum') return text; // resolveConfig checks the enums' values
   const trimmed = text.trim().replace(/(?<=\d)_(?=\d)/g, '');
   const value = trimmed === '' ? Number.NaN : Number(trimmed);
@@ -196,7 +200,9 @@ export function configFromSources(input: ConfigSourcesInput): StartConfig {
 
 /** `clipper start --print-config`: the effective options and, under "sources", where each came from. */
 export function formatEffectiveConfig(start: StartConfig): string {
-  return `${JSON.stringify({ config: start.config, sources: start.sources }, null, 2)}\n`;
+  // The admin token is a secret: shown only as set or not.
+  const config = start.config.adminToken === '' ? start.config : { ...start.config, adminToken: '(hidden)' };
+  return `${JSON.stringify({ config, sources: start.sources }, null, 2)}\n`;
 }
 
 /** `clipper start --help`: every option with its flag, variable and default. */

@@ -16,6 +16,9 @@ export const kErrors = {
   CLP_ERR_APP_NOT_FOUND: { status: 404, name: 'Application not found' },
   CLP_ERR_ROUTE_NOT_FOUND: { status: 404, name: 'Not found' },
   CLP_ERR_METHOD_NOT_ALLOWED: { status: 405, name: 'Method not allowed' },
+  // The management API's bearer token (admin/admin_auth.ts): none or malformed → 401, wrong → 403.
+  CLP_ERR_UNAUTHORIZED: { status: 401, name: 'Unauthorized' },
+  CLP_ERR_FORBIDDEN: { status: 403, name: 'Forbidden' },
   CLP_ERR_QUERY_PROCESSING: { status: 400, name: 'Query processing error' },
   CLP_ERR_OVERLOADED: { status: 503, name: 'Overloaded' },
   CLP_ERR_SHED: { status: 429, name: 'Too many requests' },
@@ -23,10 +26,16 @@ export const kErrors = {
   CLP_ERR_NOT_FOUND: { status: 400, name: 'Not found' },
   CLP_ERR_CONFLICT: { status: 400, name: 'Conflict' },
   CLP_ERR_STATE_UNAVAILABLE: { status: 503, name: 'State store unavailable' },
+  // A record read back from the state store that is corrupt or of the wrong shape (state/record_check.ts).
+  CLP_ERR_STATE_CORRUPT: { status: 500, name: 'State store record corrupt' },
   CLP_ERR_DEPLOY_FAILED: { status: 400, name: 'Deploy failed' },
   CLP_ERR_DOCKER_UNAVAILABLE: { status: 503, name: 'Docker engine unavailable' },
   CLP_ERR_IMAGE_BUILD_FAILED: { status: 400, name: 'Image build failed' },
   CLP_ERR_INTERNAL: { status: 500, name: 'Internal error' },
+  // A model upload the server's disk cannot take: full (ENOSPC, EDQUOT) → 507; read-only or not
+  // permitted (EROFS, EACCES, EPERM) → 503, a server-side condition an operator fixes, then a retry works.
+  CLP_ERR_STORAGE_FULL: { status: 507, name: 'Insufficient storage' },
+  CLP_ERR_STORAGE_UNWRITABLE: { status: 503, name: 'Storage not writable' },
   // The Open Inference Protocol's (frontend/oip/): its body is {"error": message}, the status is here.
   CLP_ERR_OIP_INVALID: { status: 400, name: 'Invalid inference request' },
   CLP_ERR_OIP_MODEL_NOT_FOUND: { status: 404, name: 'Model not found' },

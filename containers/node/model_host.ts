@@ -29,20 +29,29 @@ export async function loadPredict(modelPath: string, functionName: string): Prom
 
 /** Turn a predict frame's payload into one JS value per input (typed-array views for numbers). */
 export function decodeInputs(batch: WireBatch): ModelInput[] {
-  const inputs: ModelInput[] = new Array(batch.n);
+  // `n` comes from the peer: check it against the payload before allocating or looping to it.
+  const n: unknown = batch.n;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw new Error(`predict frame has an invalid input count n`);
   if (batch.items !== undefined) {
-    for (let i = 0; i < batch.n; i++) inputs[i] = batch.items[i]!;
-    return inputs;
+    const items: unknown = batch.items;
+    if (!Array.isArray(items) || items.length !== n)
+      throw new Error(`predict frame has ${Array.isArray(items) ? items.length : 'no'} items for ${n} inputs`);
+    for (const item of items) {
+      if (typeof item !== 'string' && !(item instanceof Uint8Array)) throw new Error('predict frame items must be strings or bytes');
+    }
+    return items as ModelInput[];
   }
-  const data = batch.data ?? new Uint8Array(0);
-  const lens = batch.lens ?? [];
-  if (lens.length !== batch.n) throw new Error(`predict frame has ${lens.length} lens for ${batch.n} inputs`);
+  const inputs: ModelInput[] = new Array(n);
+  const data: unknown = batch.data ?? new Uint8Array(0);
+  const lens: unknown = batch.lens ?? [];
+  if (!(data instanceof Uint8Array) || !Array.isArray(lens)) throw new Error('predict frame data must be bytes and lens an array');
+  if (lens.length !== n) throw new Error(`predict frame has ${lens.length} lens for ${n} inputs`);
   // Copy once into aligned memory so typed-array views are legal whatever the frame's offset.
   const aligned = new Uint8Array(data.length);
   aligned.set(data);
   let offset = 0;
-  for (let i = 0; i < batch.n; i++) {
-    const len = lens[i]!;
+  for (let i = 0; i < n; i++) {
+    const len = lens[i] as number;
     switch (batch.type) {
       case 'doubles':
         inputs[i] = new Float64Array(aligned.buffer, offset, len);

@@ -25,8 +25,11 @@ import {
   kProtocolVersion,
   ProtocolError,
   type ContainerMessage,
+  type HelloMessage,
   type PredictMessage,
+  type ReadyMessage,
 } from '../../src/rpc/protocol.js';
+import { kReplicaSecretEnv, parseSecretHex, replicaAuthMac } from '../../src/rpc/replica_auth.js';
 import { loadPredict, runPredict, type WireBatch } from './model_host.js';
 
 interface RunnerOptions {
@@ -40,6 +43,8 @@ interface RunnerOptions {
   isolate: 'thread' | 'inline';
   watchStdin: boolean;
   aliveFile: string | null;
+  /** The cluster's replica secret ($CLIPPER_REPLICA_SECRET, hex): `ready` proves we hold it. Null: none given. */
+  secret: Buffer | null;
 }
 
 type Executor = (batch: WireBatch) => Promise<unknown[]>;
@@ -86,7 +91,28 @@ function parseOptions(argv: string[]): RunnerOptions {
     isolate: values.isolate,
     watchStdin: watch === 'yes' || (watch === 'auto' && stdinIsWatchable()),
     aliveFile: values['alive-file'] ?? null,
+    secret: takeSecret(),
   };
+}
+
+/** Reads the replica secret and removes it from our environment (the model's child processes never see it). */
+function takeSecret(): Buffer | null {
+  const hex = process.env[kReplicaSecretEnv];
+  delete process.env[kReplicaSecretEnv];
+  if (hex === undefined || hex === '') return null;
+  const secret = parseSecretHex(hex);
+  if (secret === null) throw new Error(`runner: $${kReplicaSecretEnv} must be at least 32 bytes as hex`);
+  return secret;
+}
+
+/** `auth` for a hello: HMAC over its nonce and names (src/rpc/replica_auth.ts); none without a secret or a nonce. */
+function authFor(
+  options: RunnerOptions,
+  hello: { nonce?: unknown; model: string; version: string; replica: unknown },
+): Uint8Array | undefined {
+  const { nonce, replica } = hello;
+  if (options.secret === null || !(nonce instanceof Uint8Array) || nonce.length < 16 || !Number.isSafeInteger(replica)) return undefined;
+  return replicaAuthMac(options.secret, nonce, hello.model, hello.version, replica as number);
 }
 
 /** Auto: watch stdin only when it is a pipe or a socket (a manager holds it), not a TTY or /dev/null. */
@@ -160,6 +186,37 @@ async function makeExecutor(options: RunnerOptions): Promise<{ run: Executor; cl
   };
 }
 
+/**
+ * A field of a peer's message as an error message shows it. Any msgpack value may arrive (a map
+ * whose `toString` is a number makes `${value}` throw), and a throw here would end the runner.
+ */
+function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.length > 64 ? `${value.slice(0, 64)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value == null) return String(value);
+  return `a value of type ${typeof value}`;
+}
+
+/** The hello's heartbeat_ms as a timer interval: 10 ms to 1 h (a larger one would overflow to 1 ms), else 1 s. */
+function heartbeatIntervalMs(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) return 1000;
+  return Math.min(3_600_000, Math.max(10, value));
+}
+
+/** The answer to an accepted hello, with the auth that proves our secret when we hold one. */
+function readyFor(options: RunnerOptions, hello: HelloMessage): ReadyMessage {
+  const auth = authFor(options, hello);
+  return {
+    t: 'ready',
+    protocol: kProtocolVersion,
+    model: options.name,
+    version: options.version,
+    input_type: options.inputType,
+    pid: process.pid,
+    runtime: `node ${process.version}`,
+    ...(auth === undefined ? {} : { auth }),
+  };
+}
+
 function serveConnection(socket: net.Socket, options: RunnerOptions, run: Executor): void {
   socket.setNoDelay(true);
   const decoder = new FrameDecoder();
@@ -185,25 +242,18 @@ function serveConnection(socket: net.Socket, options: RunnerOptions, run: Execut
   const onMessage = (msg: ContainerMessage): void => {
     if (!greeted) {
       if (msg.t !== 'hello') return fail(`expected hello, got ${msg.t}`);
-      if (msg.protocol !== kProtocolVersion) return fail(`protocol ${msg.protocol} not supported (this runner speaks ${kProtocolVersion})`);
+      if (msg.protocol !== kProtocolVersion)
+        return fail(`protocol ${shown(msg.protocol)} not supported (this runner speaks ${kProtocolVersion})`);
       if (msg.model !== options.name || msg.version !== options.version) {
-        return fail(`this container serves ${options.name}:${options.version}, not ${msg.model}:${msg.version}`);
+        return fail(`this container serves ${options.name}:${options.version}, not ${shown(msg.model)}:${shown(msg.version)}`);
       }
       if (msg.input_type !== options.inputType) {
-        return fail(`this container takes ${options.inputType}, not ${msg.input_type}`);
+        return fail(`this container takes ${options.inputType}, not ${shown(msg.input_type)}`);
       }
       greeted = true;
-      const intervalMs = Math.max(10, Number(msg.heartbeat_ms) || 1000);
+      const intervalMs = heartbeatIntervalMs(msg.heartbeat_ms);
       heartbeat = setInterval(() => send({ t: 'hb' }), intervalMs);
-      send({
-        t: 'ready',
-        protocol: kProtocolVersion,
-        model: options.name,
-        version: options.version,
-        input_type: options.inputType,
-        pid: process.pid,
-        runtime: `node ${process.version}`,
-      });
+      send(readyFor(options, msg));
       return;
     }
     switch (msg.t) {

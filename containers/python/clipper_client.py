@@ -8,14 +8,16 @@ models as Python containers, link them, and query.
     conn.link_model_to_app('hello', 'sum')
     conn.predict('hello', [1.0, 2.0, 3.0])         # {'query_id': 0, 'output': 6.0, 'default': False}
 
-Models are pickled (cloudpickle, so closures and lambdas work) to
-$CLIPPER_MODELS_DIR/<name>/<version>/ (default ~/.clipper/models), a path the server's local
+Models are pickled (cloudpickle, so closures and lambdas work) to a new directory of their own,
+$CLIPPER_MODELS_DIR/<name>/<version>/deploy-<id>/ (default ~/.clipper/models), a path the server's local
 process manager reads; the server must run on the same machine. Standard library + cloudpickle.
 """
 
+import errno
 import json
 import os
 import pickle
+import shutil
 import urllib.error
 import urllib.request
 
@@ -40,18 +42,35 @@ def models_dir():
     return os.environ.get('CLIPPER_MODELS_DIR') or os.path.join(os.path.expanduser('~'), '.clipper', 'models')
 
 
+def _storage_message(directory, err):
+    """What a failed model save says: where, why, and what to do (nothing was kept)."""
+    advice = {errno.ENOSPC: 'the file system is full: free space there',
+              errno.EDQUOT: 'the disk quota is exceeded: free space or raise the quota',
+              errno.EROFS: 'the file system is read-only: remount it read-write',
+              errno.EACCES: 'permission denied: fix the permissions',
+              errno.EPERM: 'not permitted: fix the permissions'}.get(err.errno, 'fix the cause')
+    return ('could not save the model under %s (%s: %s): %s, or point CLIPPER_MODELS_DIR elsewhere, then deploy '
+            'again. Nothing was kept.' % (directory, errno.errorcode.get(err.errno, err.errno), err.strerror or err,
+                                         advice))
+
+
 class ClipperConnection:
-    def __init__(self, admin_url='http://127.0.0.1:1338', query_url='http://127.0.0.1:1337', timeout_s=60.0):
+    def __init__(self, admin_url='http://127.0.0.1:1338', query_url='http://127.0.0.1:1337', timeout_s=60.0,
+                 admin_token=None):
+        """admin_token: the management API's token, sent as `Authorization: Bearer <token>` on admin
+        requests only (default: $CLIPPER_ADMIN_TOKEN; none when unset)."""
         self.admin_url = admin_url.rstrip('/')
         self.query_url = query_url.rstrip('/')
         self.timeout_s = timeout_s
+        token = (os.environ.get('CLIPPER_ADMIN_TOKEN', '') if admin_token is None else admin_token).strip()
+        self._admin_headers = {'Authorization': 'Bearer %s' % token} if token else {}
 
     # -- HTTP ---------------------------------------------------------------------------------
 
-    def _post(self, url, body):
+    def _post(self, url, body, headers=None):
         data = json.dumps(body).encode('utf-8')
         request = urllib.request.Request(url, data=data, method='POST',
-                                         headers={'Content-Type': 'application/json'})
+                                         headers=dict(headers or {}, **{'Content-Type': 'application/json'}))
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 return response.status, response.read().decode('utf-8', 'replace')
@@ -63,7 +82,7 @@ class ClipperConnection:
             raise ClipperException('POST %s failed: %s (is the server running?)' % (url, err.reason)) from None
 
     def _admin(self, command, body):
-        _, text = self._post('%s/admin/%s' % (self.admin_url, command), body)
+        _, text = self._post('%s/admin/%s' % (self.admin_url, command), body, self._admin_headers)
         return text
 
     # -- admin --------------------------------------------------------------------------------
@@ -87,8 +106,8 @@ class ClipperConnection:
         if not callable(func):
             raise TypeError('func must be callable, got %s' % type(func).__name__)
         path = self._save_model(name, version, func)
-        return self._add_model(name, version, input_type, path, 'predict', num_replicas, batch_size, labels,
-                               pkgs_to_install, manager)
+        return self._add_saved_model(name, version, input_type, path, 'predict', num_replicas, batch_size, labels,
+                                     pkgs_to_install, manager)
 
     def deploy_sklearn_model(self, name, version, input_type, model, method='predict', num_replicas=1,
                              batch_size=DEFAULT_BATCH_SIZE, labels=None, pkgs_to_install=None, manager=None):
@@ -96,21 +115,46 @@ class ClipperConnection:
         if not callable(getattr(model, method, None)):
             raise TypeError('%s has no method %s' % (type(model).__name__, method))
         path = self._save_model(name, version, model)
-        return self._add_model(name, version, input_type, path, method, num_replicas, batch_size, labels,
-                               pkgs_to_install, manager)
+        return self._add_saved_model(name, version, input_type, path, method, num_replicas, batch_size, labels,
+                                     pkgs_to_install, manager)
 
     def _save_model(self, name, version, obj):
+        """Pickle obj to <models dir>/<name>/<version>/deploy-<id>/func.pkl, a directory no other deploy
+        uses (created exclusively), so a deploy the server refuses replaces nothing a running model
+        loads. A full or read-only disk raises ClipperException naming the directory; nothing is left."""
         for what, value in (('name', name), ('version', version)):
             if not value or any(c in str(value) for c in ',:/\\') or str(value) in ('.', '..'):
                 raise ValueError('invalid model %s %r' % (what, value))
-        directory = os.path.join(models_dir(), str(name), str(version))
-        os.makedirs(directory, exist_ok=True)
-        path = os.path.abspath(os.path.join(directory, 'func.pkl'))
-        tmp = path + '.tmp'
-        with open(tmp, 'wb') as f:
-            (cloudpickle or pickle).dump(obj, f)
-        os.replace(tmp, path)
-        return path
+        parent = os.path.join(models_dir(), str(name), str(version))
+        directory = None
+        try:
+            os.makedirs(parent, exist_ok=True)
+            while directory is None:
+                candidate = os.path.abspath(os.path.join(parent, 'deploy-' + os.urandom(8).hex()))
+                try:
+                    os.mkdir(candidate)
+                    directory = candidate
+                except FileExistsError:
+                    continue
+            path = os.path.join(directory, 'func.pkl')
+            with open(path, 'xb') as f:
+                (cloudpickle or pickle).dump(obj, f)
+                f.flush()
+                os.fsync(f.fileno())
+            return path
+        except OSError as err:
+            if directory is not None:
+                shutil.rmtree(directory, ignore_errors=True)
+            raise ClipperException(_storage_message(directory or parent, err)) from None
+
+    def _add_saved_model(self, name, version, input_type, path, *args):
+        """add_model for a model _save_model wrote; when the server refuses, remove what was written
+        (best effort) and raise the server's error."""
+        try:
+            return self._add_model(name, version, input_type, path, *args)
+        except ClipperException:
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+            raise
 
     def _add_model(self, name, version, input_type, path, function, num_replicas, batch_size, labels,
                    pkgs_to_install=None, manager=None):

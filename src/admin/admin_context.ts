@@ -10,6 +10,8 @@ import type { StateStore } from '../state/state_store.js';
 export interface ReplicaStatus extends ReplicaInfo {
   /** True while this frontend's batching worker holds a ready connection to the replica. */
   connected: boolean;
+  /** While not connected: why the worker's last connection failed (e.g. "authentication failed: ..."). */
+  connectionError?: string;
 }
 
 export interface AdminContext {
@@ -29,4 +31,9 @@ export interface AdminContext {
   readonly defaults: { numReplicas: number; containers?: 'local' | 'docker' };
   /** Where POST /admin/upload_model stores files; absent: $CLIPPER_MODELS_DIR or ~/.clipper/models. */
   readonly modelsDir?: string;
+  /**
+   * The directories a container spec's files must lie in (config.modelDirs, src/model_dirs.ts);
+   * absent: the defaults (the upload dir and the package's examples).
+   */
+  readonly modelDirs?: readonly string[];
 }

@@ -10,6 +10,7 @@
 // Added for this runtime: a `container` spec and `num_replicas` on add_model, and set_num_replicas.
 
 import { ClipperError } from '../errors.js';
+import { confineModelFiles, defaultModelDirs } from '../model_dirs.js';
 import { modelKey, type ModelRecord } from '../state/records.js';
 import type { ReplicaStatus } from './admin_context.js';
 import { jsonReply, textReply } from '../http/reply.js';
@@ -132,6 +133,8 @@ function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
 /** validate → putModel → wait for replicas → set current (or roll back the record). */
 async function addModel(core: AdminCore, body: BodyReader): Promise<AdminReply> {
   const record = readModelRecord(core, body);
+  // The files a replica would load and run must lie in a model directory (400 naming them if not).
+  if (record.container !== null) await confineModelFiles(record.container, core.ctx.modelDirs ?? defaultModelDirs());
   const { model_name: name, model_version: version } = record;
   const key = modelKey(name, version);
   await core.exclusive(async () => {
@@ -285,6 +288,7 @@ function containerJson(core: AdminCore, replica: ReplicaStatus): Record<string, 
     model_replica_id: replica.replicaId,
     input_type: model?.input_type ?? null,
     connected: replica.connected,
+    ...(replica.connectionError === undefined ? {} : { connection_error: replica.connectionError }),
     state: replica.state,
     pid: replica.pid,
     host: replica.host,

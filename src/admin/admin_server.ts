@@ -1,13 +1,18 @@
 // The management HTTP server (Clipper's port 1338): POST /admin/<name>, GET /admin/ping,
 // GET /healthz. Unknown paths answer 404 and known paths with the wrong method 405 (Clipper sent
 // nothing at all); bodies over the limit 413; malformed JSON 400 naming the problem. Every request
-// gets exactly one response, and a user mistake is never a 500.
+// gets exactly one response, and a user mistake is never a 500. With an admin token configured
+// every request but GET /healthz (a liveness probe, it tells nothing) must carry it
+// (admin_auth.ts): 401 without, 403 when wrong, checked before anything else, even the route.
+// With TLS files the server speaks HTTPS (http/app_factory.ts).
 
-import { App, type HttpRequest, type HttpResponse } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ClipperError } from '../errors.js';
 import { parseJsonBody, readBody, sendBody, sendError, sendReply, type ResponseState } from '../http/http_util.js';
+import { createApp, type TlsFiles } from '../http/app_factory.js';
 import { listenApp, type Listening } from '../http/listen.js';
 import { kJsonType, kTextType } from '../http/reply.js';
+import { AdminAuth, checkAdminExposure, loadAdminToken } from './admin_auth.js';
 import type { AdminContext } from './admin_context.js';
 import { AdminService } from './admin_service.js';
 
@@ -16,6 +21,12 @@ export interface AdminServerOptions {
   /** 0 picks a free port. */
   port: number;
   bodyBytesMax: number;
+  /** The bearer token every request must carry ('' or absent: none, allowed only on loopback). */
+  adminToken?: string;
+  /** A file holding the token, read now (config.adminTokenFile). */
+  adminTokenFile?: string;
+  /** HTTPS with these PEM files; absent or null: plain HTTP. */
+  tls?: TlsFiles | null;
 }
 
 export interface AdminServer {
@@ -52,11 +63,15 @@ function answer(service: AdminService, res: HttpResponse, state: ResponseState, 
 }
 
 /** One request: the fixed GET paths, then /admin/<route> (GET for read-only routes, else POST with a JSON body). */
-function serve(service: AdminService, bodyBytesMax: number, res: HttpResponse, req: HttpRequest): void {
+function serve(service: AdminService, auth: AdminAuth, bodyBytesMax: number, res: HttpResponse, req: HttpRequest): void {
   const state: ResponseState = { aborted: false };
   const method = req.getMethod(); // lower case
   let url = req.getUrl(); // path without the query string
   if (url.length > 1 && url.endsWith('/')) url = url.slice(0, -1);
+  if (url !== '/healthz') {
+    const refused = auth.check(req.getHeader('authorization'));
+    if (refused !== null) return sendError(res, state, refused);
+  }
   if (url === '/healthz' || url === '/admin/ping') {
     if (method !== 'get') return sendError(res, state, methodNotAllowed(method, url, 'GET'));
     if (url === '/healthz') return sendBody(res, state, 200, kJsonType, '{"status":"ok"}');
@@ -86,9 +101,12 @@ function serve(service: AdminService, bodyBytesMax: number, res: HttpResponse, r
 }
 
 export async function startAdminServer(ctx: AdminContext, opts: AdminServerOptions): Promise<AdminServer> {
+  const token = loadAdminToken({ adminToken: opts.adminToken ?? '', adminTokenFile: opts.adminTokenFile ?? '' });
+  checkAdminExposure(opts.host, token);
+  const auth = new AdminAuth(token);
   const service = new AdminService(ctx);
-  const app = App();
-  app.any('/*', (res, req) => serve(service, opts.bodyBytesMax, res, req));
+  const app = createApp(opts.tls ?? null);
+  app.any('/*', (res, req) => serve(service, auth, opts.bodyBytesMax, res, req));
   let listening: Listening;
   try {
     listening = await listenApp(app, opts.host, opts.port, 'admin server');

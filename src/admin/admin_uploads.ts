@@ -1,11 +1,13 @@
 // POST /admin/upload_model: a client on another machine hands the server a model file (a pickled
 // closure or estimator, a .py module, a data file next to them) as base64 in a JSON body. The server
-// stores it under <models dir>/<model>/<version>/<file_name> (atomically: a temporary file renamed
-// into place) and answers {"path": <absolute path on the server>}, which the client then names as
-// the `entry` of an add_model container spec. The server's body limit bounds the file's size.
+// stores it in a directory of its own, <models dir>/<model>/<version>/upload-<id>/<file_name>
+// (upload_store.ts: created exclusively, the file published without replacing anything), and answers
+// {"path": <absolute path on the server>, "bytes"}, which the client then names as the `entry` of an
+// add_model container spec: the upload becomes the model's only when add_model accepts it. Further
+// files of the same model folder name the first one's `upload_id` (the directory's name). A client
+// whose add_model was refused removes its upload with POST /admin/discard_upload. The server's body
+// limit bounds the file's size.
 
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ClipperError } from '../errors.js';
@@ -13,6 +15,7 @@ import { modelKey } from '../state/records.js';
 import { jsonReply } from '../http/reply.js';
 import type { AdminCore, AdminReply, AdminRoute } from './admin_core.js';
 import { checkName, checkVersion, type BodyReader } from './admin_validate.js';
+import { discardUpload, kNodeUploadFs, storeUpload, uploadDirOf } from './upload_store.js';
 
 /** A plain base name: no path separators, no leading '.', so never '.', '..' or a hidden file. */
 const kFileNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
@@ -50,60 +53,72 @@ export function decodeBase64Data(value: string): Buffer {
   return Buffer.from(value, 'base64');
 }
 
-async function writeAtomically(file: string, bytes: Buffer): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.upload`);
-  const handle = await open(tmp, 'wx', 0o644);
-  try {
-    await handle.writeFile(bytes);
-    await handle.sync();
-  } catch (err) {
-    await handle.close().catch(() => undefined);
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await handle.close();
-  try {
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
+function registeredConflict(name: string, version: string): ClipperError {
+  return new ClipperError(
+    'CLP_ERR_CONFLICT',
+    `model with name '${name}' and version '${version}' is already registered; ` +
+      'its files cannot be replaced. Upload them under a new version, or delete this version first',
+  );
+}
+
+function versionDirOf(core: AdminCore, name: string, version: string): string {
+  return path.join(core.ctx.modelsDir ?? defaultModelsDir(), name, version);
 }
 
 async function uploadModel(core: AdminCore, body: BodyReader): Promise<AdminReply> {
   const name = checkName('model name', body.string('model_name'));
   const version = checkVersion('model version', body.string('model_version'));
   const fileName = checkFileName(body.string('file_name'));
+  const uploadId = body.has('upload_id') ? body.string('upload_id') : undefined;
   const bytes = decodeBase64Data(body.string('data'));
-  // A registered version's replicas load these files (again on every restart or resize): replacing
-  // them would make its replicas disagree. Upload under a new version instead.
-  if (core.ctx.snapshot().models.has(modelKey(name, version))) {
-    throw new ClipperError(
-      'CLP_ERR_CONFLICT',
-      `model with name '${name}' and version '${version}' is already registered; ` +
-        'its files cannot be replaced. Upload them under a new version, or delete this version first',
-    );
-  }
-  const dir = path.join(core.ctx.modelsDir ?? defaultModelsDir(), name, version);
-  const file = path.join(dir, fileName);
-  try {
-    await mkdir(dir, { recursive: true });
-    await writeAtomically(file, bytes);
-  } catch (err) {
-    throw new ClipperError(
-      'CLP_ERR_INTERNAL',
-      `could not store ${fileName} for model ${modelKey(name, version)} under ${dir}: ${err instanceof Error ? err.message : String(err)}`,
-      undefined,
-      { cause: err },
-    );
-  }
+  // A registered version's replicas load its files (again on every restart or resize): its files
+  // never change. A new upload lands in a new directory anyway, so one racing a registration (or a
+  // second upload of the same version) can never replace the files the registered model reads.
+  if (core.ctx.snapshot().models.has(modelKey(name, version))) throw registeredConflict(name, version);
+  const target = { versionDir: versionDirOf(core, name, version), fileName, ...(uploadId === undefined ? {} : { uploadId }) };
+  const file = await storeUpload(kNodeUploadFs, target, bytes);
   return jsonReply({ path: file, bytes: bytes.length });
+}
+
+/** True when a registered model's entry, folder or data path lies inside `dir`. */
+function referenced(core: AdminCore, dir: string): boolean {
+  const inside = (p: string | undefined): boolean => p !== undefined && !path.relative(dir, path.resolve(p)).startsWith('..');
+  for (const model of core.ctx.snapshot().models.values()) {
+    const c = model.container;
+    if (inside(model.model_data_path) || inside(c?.folder) || (c?.entry !== undefined && path.isAbsolute(c.entry) && inside(c.entry))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+async function discardUploadRoute(core: AdminCore, body: BodyReader): Promise<AdminReply> {
+  const name = checkName('model name', body.string('model_name'));
+  const version = checkVersion('model version', body.string('model_version'));
+  const file = body.string('path');
+  const dir = uploadDirOf(versionDirOf(core, name, version), file);
+  // Serialised with add_model's check-then-write steps: a directory is never removed between a
+  // registration's check and its write.
+  const removed = await core.exclusive(async () => {
+    if (referenced(core, dir)) {
+      throw new ClipperError('CLP_ERR_CONFLICT', `${dir} holds the files of a registered model: it is not removed`);
+    }
+    return discardUpload(kNodeUploadFs, dir);
+  });
+  return jsonReply({ removed: removed ? dir : null });
 }
 
 export const kUploadRoutes: Readonly<Record<string, AdminRoute>> = {
   upload_model: {
     mutates: false,
     run: uploadModel,
-    schema: '{"model_name" := string, "model_version" := string, "file_name" := string, "data" := string (base64)}',
+    schema:
+      '{"model_name" := string, "model_version" := string, "file_name" := string, "data" := string (base64), ' +
+      '"upload_id" := string (optional: add the file to that earlier upload)}',
+  },
+  discard_upload: {
+    mutates: false,
+    run: discardUploadRoute,
+    schema: '{"model_name" := string, "model_version" := string, "path" := string (a path upload_model answered)}',
   },
 };

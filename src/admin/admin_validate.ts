@@ -6,6 +6,7 @@
 
 import { ClipperError } from '../errors.js';
 import { parseInputType, type InputType } from '../input_types.js';
+import { checkRuntimeOptions, kDebianPackagePattern } from '../runtime_options.js';
 import type { ContainerSpec } from '../state/records.js';
 import { isOipDatatype, kDatatypesByInputType, kOipDatatypes, kTensorRankMax, type TensorSpec } from '../tensor_spec.js';
 
@@ -19,7 +20,6 @@ export const kSloMicrosMin = 1000;
 export const kSloMicrosMax = 3_600_000_000;
 export const kReplicasMax = 64;
 const kBatchSizeMax = 1_000_000;
-const kOptionKeyPattern = /^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/;
 
 function jsonTypeName(value: unknown): string {
   if (value === null) return 'Null';
@@ -163,7 +163,6 @@ export function checkBatchSize(value: number): number {
 const kContainerFields = ['manager', 'runtime', 'entry', 'function', 'options', 'image', 'folder', 'pkgs_to_install', 'cpus', 'memory_mb'];
 /** Docker image references: [registry[:port]/]repo[/repo...][:tag] or @digest, lower-case repository. */
 const kImagePattern = /^[a-z0-9][a-z0-9._-]*(:[0-9]+)?(\/[a-z0-9][a-z0-9._-]*)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})?$/;
-const kDebianPackagePattern = /^[a-z0-9][a-z0-9+.-]+$/;
 
 function checkPath(field: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0 || value.length > 4096 || value.includes('\0')) {
@@ -259,15 +258,8 @@ export function checkContainerSpec(value: unknown, dockerDefault = false): Conta
     if (raw.options === null || typeof raw.options !== 'object' || Array.isArray(raw.options)) {
       throw invalid('container.options must be an object of string, number or boolean values');
     }
-    const options: Record<string, string | number | boolean> = {};
-    for (const [key, option] of Object.entries(raw.options)) {
-      if (!kOptionKeyPattern.test(key)) throw invalid(`container.options key '${key}' is not a valid option name`);
-      if (typeof option !== 'string' && typeof option !== 'boolean' && !(typeof option === 'number' && Number.isFinite(option))) {
-        throw invalid(`container.options.${key} must be a string, a finite number or a boolean`);
-      }
-      options[key] = option;
-    }
-    spec.options = options;
+    // An allowlist of names and values (runtime_options.ts): they become runner flags.
+    spec.options = checkRuntimeOptions(raw.options as Record<string, unknown>);
   }
   return spec;
 }

@@ -27,8 +27,11 @@ export interface BatchSizeController {
    * could not meet their deadlines still shows that the size limit was reached.
    */
   onBatchDone(batchSize: number, latencyUs: number, demandCount?: number): void;
-  /** Conservative predicted latency of a batch of this size (0 before the first measurement). */
-  predictLatencyUs(batchSize: number): number;
+  /**
+   * Conservative predicted latency of a batch of this size (0 before the first measurement), with
+   * `sigmaCount` deviations of margin, at most the latency model's configured margin (the default).
+   */
+  predictLatencyUs(batchSize: number, sigmaCount?: number): number;
   /** Optimistic latency of a batch of this size, for throughput estimates (LatencyModel.optimisticLatencyUs). */
   optimisticLatencyUs(batchSize: number): number;
   /** Largest measured batch size the latency estimate rests on. */
@@ -78,8 +81,9 @@ abstract class LatencyBackedController implements BatchSizeController {
   abstract onBatchDone(batchSize: number, latencyUs: number, demandCount?: number): void;
   abstract setLatencyBudgetUs(budgetUs: number): void;
 
-  predictLatencyUs(batchSize: number): number {
-    return this.latency.predictLatencyUs(batchSize);
+  predictLatencyUs(batchSize: number, sigmaCount?: number): number {
+    const margin = this.latency.marginSigmaCount;
+    return this.latency.predictLatencyUs(batchSize, sigmaCount === undefined ? margin : Math.min(sigmaCount, margin));
   }
 
   optimisticLatencyUs(batchSize: number): number {

@@ -4,7 +4,10 @@
 //   1. if predict_r(n) > head.deadline - now: if the head has a tighter SLO than usual (under half the
 //      smoothed slack) and the query after a smaller batch could still be served by the next one, shrink n to
 //      fit the head; otherwise expire the head ("cannot be met by the next batch") and repeat. Under overload
-//      this drops the oldest queries and keeps batches large;
+//      this drops the oldest queries and keeps batches large. Where n is more than twice the largest batch
+//      measured on r, the prediction only extrapolates: n is first cut to twice that size (grow, measure,
+//      grow again), and heads are expired against the cut size. A batch is never sized for an old head
+//      with the usual SLO: that kept the queue old and every batch small (docs/reliability.md §2);
 //   2. fill: while n < batchSizeMax_r, add queries of the next less urgent level (earliest deadline first)
 //      as long as the batch still fits every deadline in it, the tightest being one of the levels' heads. A
 //      level's head that the batch with that level cannot serve is expired as in 1 (unless fresh); a level
@@ -61,15 +64,26 @@ export class BatchFormer<P> {
     for (;;) {
       const head = this.#queue.peek();
       if (head === undefined) return { kind: 'empty' };
-      const count = Math.min(max, this.#queue.levelSize(head.priority));
+      const observedMax = ctl.observedSizeMax();
       const remainingUs = (head.deadlineMs - now) * 1000;
-      const predictedUs = ctl.predictLatencyUs(count);
-      if (predictedUs <= remainingUs) return this.#fillSendOrWait(ctl, head, count, max, predictedUs, now);
+      let sizeMax = max;
+      let count = Math.min(max, this.#queue.levelSize(head.priority));
+      let predictedUs = ctl.predictLatencyUs(count);
+      if (predictedUs > remainingUs && observedMax > 0 && count > 2 * observedMax) {
+        // Far beyond the largest measured batch the estimate only extrapolates (conservatively): the
+        // batch grows to at most twice that size, is measured, and the next may grow again. Heads are
+        // expired against this size, not against a guess about a larger one.
+        sizeMax = 2 * observedMax;
+        count = sizeMax;
+        predictedUs = ctl.predictLatencyUs(count);
+      }
+      if (predictedUs <= remainingUs) return this.#fillSendOrWait(ctl, head, count, sizeMax, predictedUs, now);
       const fit = largestFitting(ctl, count, remainingUs);
-      // Far beyond the largest measured batch the estimate only extrapolates (conservatively): send the
-      // largest batch it allows and measure it, rather than expire queries on a guess.
-      const extrapolating = count > 2 * ctl.observedSizeMax();
-      if (fit >= 1 && (extrapolating || (isTighterThanUsual(head, usualSlackMs) && this.#shrinkKeepsRestFeasible(ctl, fit, max, now)))) {
+      // Never size a batch for the oldest query by default: under overload the queue is full of old
+      // queries, and a batch sized for each head in turn keeps it old, so every batch stays small (the
+      // bistable collapse of docs/reliability.md §2). Only a head with a tighter SLO than usual (mixed
+      // SLOs) may shrink the batch, and only when the queries after it stay feasible.
+      if (fit >= 1 && isTighterThanUsual(head, usualSlackMs) && this.#shrinkKeepsRestFeasible(ctl, fit, sizeMax, now)) {
         return { kind: 'send', count: fit, predictedUs: ctl.predictLatencyUs(fit), probe: false };
       }
       if (fit === 0 && isFresh(head, now) && !isTighterThanUsual(head, usualSlackMs)) {

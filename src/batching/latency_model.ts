@@ -61,6 +61,11 @@ export class LatencyModel {
     this.#marginSigmaCount = merged.marginSigmaCount;
   }
 
+  /** Deviations of margin in predictLatencyUs by default (the configured margin). */
+  get marginSigmaCount(): number {
+    return this.#marginSigmaCount;
+  }
+
   get sampleCount(): number {
     return this.#sampleCount;
   }

@@ -48,6 +48,9 @@ export interface ModelActorDeps {
 }
 
 /** Upper bounds (inclusive) of the histogram buckets the actor keeps; the last bucket is +Inf. */
+/** How long after its last refusal a shedding model keeps asking to be woken for each query burst. */
+const kShedWakeWindowMs = 100;
+
 export const kBatchSizeBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 export const kLatencyUsBuckets = [100, 250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
 
@@ -63,6 +66,8 @@ export class ModelActor {
   readonly #batchLatencyUs = newBucketHistogram(kLatencyUsBuckets);
   readonly #queueUs = newBucketHistogram(kLatencyUsBuckets);
   #modelErrorCount = 0;
+  /** When this model last refused a query whose deadline the backlog could not meet (shedding). */
+  #lastShedMs = -Infinity;
   /** Smoothed replica round trip of a batch, µs (Infinity until one is measured). */
   #roundTripUsEwma = Infinity;
 
@@ -113,9 +118,21 @@ export class ModelActor {
     return this.#scheduler.canSendNow();
   }
 
-  addReplica(replicaId: number, host: string, port: number): void {
+  /**
+   * Should a query published now wake the worker? Yes when it could be sent at once, and while this
+   * model sheds (an overflow query was refused within the last kShedWakeWindowMs): a refusal must
+   * be answered when the query arrives, not when the batch in flight returns and the worker next
+   * pulls the ring (docs/reliability.md §2).
+   */
+  wantsWake(): boolean {
+    return this.#scheduler.canSendNow() || this.#clock.nowMs() - this.#lastShedMs < kShedWakeWindowMs;
+  }
+
+  /** `secret`: what the replica must prove it holds (rpc/replica_auth.ts); null: no check. */
+  addReplica(replicaId: number, host: string, port: number, secret: Uint8Array | null = null): void {
     this.removeReplica(replicaId);
-    const address = { model: this.spec.name, version: this.spec.version, inputType: this.spec.inputType, replicaId, host, port };
+    const { name: model, version, inputType } = this.spec;
+    const address = { model, version, inputType, replicaId, host, port, secret };
     this.#replicas.set(replicaId, this.#deps.connect(address, this.#linkEvents(replicaId)));
   }
 
@@ -213,9 +230,14 @@ export class ModelActor {
   }
 
   #onExpire(item: QueuedItem<QueryPayload>, reason: ExpireReason): void {
-    // 'deadline' and 'cancelled' need no answer from here: the frontend answers at the deadline (or
-    // the client is gone). A failed replica or a shutdown is answered at once, with the reason.
-    if (reason === 'replica_failed') this.#replies.fallback(item.token, DefaultReason.ReplicaFailed, 'its replica failed or timed out');
+    // 'cancelled' needs no answer (the client is gone), nor 'deadline' once the deadline has come (the
+    // frontend answers it then). A query dropped before its deadline, because no batch can serve it
+    // in time, is shed: answered at once rather than left to wait for its deadline. A failed replica
+    // or a shutdown is answered at once, with the reason.
+    if (reason === 'deadline') {
+      if (item.deadlineMs > this.#clock.nowMs()) this.#replies.fallback(item.token, DefaultReason.DeadlineUnreachable);
+    } else if (reason === 'replica_failed')
+      this.#replies.fallback(item.token, DefaultReason.ReplicaFailed, 'its replica failed or timed out');
     else if (reason === 'shutdown') this.#replies.fallback(item.token, DefaultReason.NoReplica);
   }
 
@@ -228,6 +250,7 @@ export class ModelActor {
         this.#replies.fallback(item.token, DefaultReason.QueueFull);
         break;
       case 'deadline_unreachable':
+        this.#lastShedMs = this.#clock.nowMs();
         this.#replies.fallback(item.token, DefaultReason.DeadlineUnreachable);
         break;
     }

@@ -33,9 +33,9 @@
 import assert from 'node:assert/strict';
 import { BatchFormer } from './batch_formation.js';
 import type { Clock } from '../lib/clock.js';
-import { backlogExceedsDeadline } from './load_shedding.js';
+import { backlogExceedsDeadline, type QueuePosition } from './load_shedding.js';
 import { PriorityDeadlineQueue } from './priority_deadline_queue.js';
-import { kPriorityNormal } from './protocol.js';
+import { kPriorityMax, kPriorityNormal } from './protocol.js';
 import { resolveSchedulerOptions, type SchedulerOptions } from './scheduler_options.js';
 import { newReplica, pickReplica, type Batch, type Replica } from './scheduler_replicas.js';
 import type { ExpireReason, QueuedItem, RejectReason, ReplicaStats, SchedulerHooks, SchedulerStats } from './scheduler_types.js';
@@ -109,8 +109,7 @@ export class ModelScheduler<P> {
     if (this.#queue.size >= this.#o.queueBound) return this.#reject(item, 'queue_full');
     if (!(item.deadlineMs > now)) return this.#reject(item, 'deadline_unreachable');
     this.#observeSlack(item.deadlineMs - now);
-    const aheadCount = this.#queue.countAtOrAbove(item.priority);
-    if (backlogExceedsDeadline(aheadCount, this.#replicas, this.#o.inFlightPerReplica, item.deadlineMs, now)) {
+    if (backlogExceedsDeadline(this.#positionOf(item), this.#replicas, this.#o.inFlightPerReplica, item.deadlineMs, now)) {
       return this.#reject(item, 'deadline_unreachable');
     }
     this.#queue.push(item);
@@ -240,6 +239,17 @@ export class ModelScheduler<P> {
       expiredCount: { ...this.#expired },
       rejectedCount: { ...this.#rejected },
     };
+  }
+
+  /**
+   * Where a new query would stand in the queue: behind every query of its priority or above, or, due
+   * before its own level's head (a tighter SLO than those queued), behind only the more urgent ones.
+   */
+  #positionOf(item: QueuedItem<P>): QueuePosition {
+    const levelHead = this.#queue.levelHead(item.priority);
+    const first = levelHead !== undefined && item.deadlineMs < levelHead.deadlineMs;
+    const aheadCount = first && item.priority >= kPriorityMax ? 0 : this.#queue.countAtOrAbove(first ? item.priority + 1 : item.priority);
+    return { aheadCount, headDeadlineMs: aheadCount > 0 ? this.#queue.peek()!.deadlineMs : Infinity };
   }
 
   /** Each admitted query is queued, in flight, or has left, and only one of them (a query leaves once). */

@@ -24,7 +24,7 @@ import type { InputTypeCode } from '../input_types.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { kRepoRoot } from '../paths.js';
 import type { ReplicaConnectionOptions } from '../rpc/replica_connection.js';
-import type { ModelActorSpec, ModelActorStats, Placement, WorkerControl, WorkerEvent, WorkerInit } from './protocol.js';
+import type { ModelActorSpec, ModelActorStats, Placement, ThreadResources, WorkerControl, WorkerEvent, WorkerInit } from './protocol.js';
 import { threadStarter, type ThreadStarter, type ThreadTask } from './threads.js';
 
 export type { Placement };
@@ -44,6 +44,8 @@ export interface BatchingPoolOptions {
   /** Whether the main thread may poll now (light load). */
   shouldPollMain: () => boolean;
   connection: ReplicaConnectionOptions;
+  /** The cluster's replica secret, sent with each add_replica; null or absent: replicaAuth off. */
+  replicaSecret?: Uint8Array | null;
 }
 
 /** What the pool's main end runs on: how worker threads start, and the clock of the stats timeout. */
@@ -85,6 +87,8 @@ export class BatchingPool {
   #nextModelIndex = 1;
   #nextStatsRequestId = 1;
   readonly #statsWaiters = new Map<number, StatsWaiter>();
+  /** Each thread's resources as of its last stats answer (nodejs_thread_* in /metrics). */
+  readonly #threadResources: ThreadResources[] = [];
 
   constructor(
     options: BatchingPoolOptions,
@@ -126,7 +130,8 @@ export class BatchingPool {
   }
 
   addReplica(placement: Placement, replicaId: number, host: string, port: number): void {
-    this.#control(placement.workerIndex, { kind: 'add_replica', modelIndex: placement.modelIndex, replicaId, host, port });
+    const secret = this.#options.replicaSecret ?? null;
+    this.#control(placement.workerIndex, { kind: 'add_replica', modelIndex: placement.modelIndex, replicaId, host, port, secret });
   }
 
   removeReplica(placement: Placement, replicaId: number): void {
@@ -136,6 +141,11 @@ export class BatchingPool {
   /** The largest input (encoded bytes) one query record can carry. */
   get inputBytesMax(): number {
     return queryInputBytesMax(this.#options.ringBytes);
+  }
+
+  /** Each worker thread's resources (timers, sockets, heap) as of its last stats() answer. */
+  threadResources(): readonly ThreadResources[] {
+    return this.#threadResources;
   }
 
   /** Every model actor's measurements, gathered from all worker threads (for /metrics). */
@@ -256,6 +266,7 @@ export class BatchingPool {
     }
     // A stats answer after its request timed out finds no waiter: dropped.
     const waiter = this.#statsWaiters.get(event.requestId);
+    if (event.resources !== undefined) this.#threadResources[workerIndex] = event.resources;
     if (waiter === undefined) return;
     for (const model of event.models) waiter.models.push(model);
     assert(waiter.remaining > 0, 'more stats answers than worker threads');

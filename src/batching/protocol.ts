@@ -64,11 +64,21 @@ export interface WorkerInit {
   selectionPort?: MessagePort;
 }
 
+/** A thread's own resources, sent with its stats for /metrics (a leak shows from outside). */
+export interface ThreadResources {
+  /** process.getActiveResourcesInfo() of the thread: its ref'd timers, sockets, ports. */
+  active: string[];
+  /** Its V8 isolate's heap in use. */
+  heapUsedBytes: number;
+}
+
 /** Main → worker, on WorkerInit.port: models and replicas coming and going (rare), stats, stop. */
 export type WorkerControl =
   | { kind: 'add_model'; spec: ModelActorSpec }
   | { kind: 'remove_model'; modelIndex: number }
-  | { kind: 'add_replica'; modelIndex: number; replicaId: number; host: string; port: number }
+  // `secret`: the cluster's replica secret (32+ bytes) its `ready` must prove (rpc/replica_auth.ts,
+  // containers/PROTOCOL.md "Authentication"); null: replicaAuth off. Absent is null.
+  | { kind: 'add_replica'; modelIndex: number; replicaId: number; host: string; port: number; secret?: Uint8Array | null }
   | { kind: 'remove_replica'; modelIndex: number; replicaId: number }
   | { kind: 'stats'; requestId: number }
   | { kind: 'stop' };
@@ -76,5 +86,5 @@ export type WorkerControl =
 /** Worker → main, on WorkerInit.port. `stopped` is the last event a worker sends. */
 export type WorkerEvent =
   | { kind: 'replica_state'; modelIndex: number; replicaId: number; connected: boolean; reason: string }
-  | { kind: 'stats'; requestId: number; models: ModelActorStats[] }
+  | { kind: 'stats'; requestId: number; models: ModelActorStats[]; resources?: ThreadResources }
   | { kind: 'stopped' };

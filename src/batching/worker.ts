@@ -3,15 +3,21 @@
 // ring, and answers through the reply ring. Control messages (models and replicas coming and going:
 // rare) arrive on a MessagePort (protocol.ts); queries never use postMessage.
 
+import { getHeapStatistics } from 'node:v8';
 import { Doorbell } from '../ipc/doorbell.js';
 import { RingConsumer, RingProducer } from '../ipc/ring_buffer.js';
 import { systemClock } from '../lib/clock.js';
 import { hostSelectionService } from '../selection/selection_service.js';
 import { ModelActor, type ActorIo } from './model_actor.js';
-import type { WorkerControl, WorkerEvent, WorkerInit } from './protocol.js';
+import type { ThreadResources, WorkerControl, WorkerEvent, WorkerInit } from './protocol.js';
 import { socketConnector } from './replica_link.js';
 import { ReplyWriter } from './reply_writer.js';
 import { WorkerActors } from './worker_actors.js';
+
+/** This thread's timers, sockets and heap, for /metrics (read at each stats request). */
+function threadResources(): ThreadResources {
+  return { active: process.getActiveResourcesInfo(), heapUsedBytes: getHeapStatistics().used_heap_size };
+}
 
 export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
   if (init.selectionPort !== undefined) void hostSelectionService(init.selectionPort);
@@ -61,7 +67,7 @@ export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
         resolve();
         return;
       }
-      if (msg.kind === 'stats') post({ kind: 'stats', requestId: msg.requestId, models: actors.stats() });
+      if (msg.kind === 'stats') post({ kind: 'stats', requestId: msg.requestId, models: actors.stats(), resources: threadResources() });
       else actors.control(msg);
       replies.flush();
     });

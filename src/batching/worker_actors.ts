@@ -55,10 +55,11 @@ export class WorkerActors {
 
   /**
    * While every actor's replicas are all busy, a new query could not be sent anyway: the worker
-   * then sleeps without asking to be notified and pulls the ring when a replica answers.
+   * then sleeps without asking to be notified and pulls the ring when a replica answers, unless
+   * an actor is shedding (its refusals are answered on arrival: ModelActor.wantsWake).
    */
   wantsWake(): boolean {
-    for (const actor of this.#actors.values()) if (actor.canSendNow()) return true;
+    for (const actor of this.#actors.values()) if (actor.wantsWake()) return true;
     return this.#actors.size === 0;
   }
 
@@ -90,7 +91,7 @@ export class WorkerActors {
         break;
       // A replica of a model removed meanwhile is ignored: the removal won the race.
       case 'add_replica':
-        this.#actors.get(msg.modelIndex)?.addReplica(msg.replicaId, msg.host, msg.port);
+        this.#actors.get(msg.modelIndex)?.addReplica(msg.replicaId, msg.host, msg.port, msg.secret ?? null);
         break;
       case 'remove_replica':
         this.#actors.get(msg.modelIndex)?.removeReplica(msg.replicaId);

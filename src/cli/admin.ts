@@ -31,8 +31,9 @@ export const kAdminUsage = `  register-app  register an application
   link      link a model to an application: --app A --model M
   predict   query an application: --app A --input JSON [--batch (JSON is a list of inputs)]
             [--version V] [--slo-micros N]
-${kManageUsage}${kStatusUsage}            these take --admin-url URL (default http://127.0.0.1:1338) and
-            --query-url URL (default http://127.0.0.1:1337)
+${kManageUsage}${kStatusUsage}            these take --admin-url URL (default http://127.0.0.1:1338),
+            --query-url URL (default http://127.0.0.1:1337), and the management API's token:
+            --admin-token T or --admin-token-file F (default $CLIPPER_ADMIN_TOKEN)
 `;
 
 async function registerApp(argv: string[]): Promise<void> {

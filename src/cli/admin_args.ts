@@ -1,6 +1,8 @@
 // What the `clipper` management subcommands (cli/admin*.ts) share: their argument parsing, the
-// connection to a running cluster (--admin-url, --query-url), and printing.
+// connection to a running cluster (--admin-url, --query-url, --admin-token, --admin-token-file), and
+// printing.
 
+import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ClipperConnection } from '../client/admin_client.js';
 import { ClipperError } from '../errors.js';
@@ -8,7 +10,40 @@ import { ClipperError } from '../errors.js';
 const kConnectionOptions = {
   'admin-url': { type: 'string', default: 'http://127.0.0.1:1338' },
   'query-url': { type: 'string', default: 'http://127.0.0.1:1337' },
+  'admin-token': { type: 'string' },
+  'admin-token-file': { type: 'string' },
 } as const;
+
+/**
+ * The management API token to send: --admin-token, else --admin-token-file (trimmed), else
+ * $CLIPPER_ADMIN_TOKEN, else $CLIPPER_ADMIN_TOKEN_FILE; '' for none.
+ */
+export function adminTokenOf(values: Values, env: Readonly<Record<string, string | undefined>> = process.env): string {
+  const token = values['admin-token'];
+  const file = values['admin-token-file'];
+  if (typeof token === 'string' && typeof file === 'string') {
+    throw new ClipperError('CLP_ERR_INVALID_ARG', 'give --admin-token or --admin-token-file, not both');
+  }
+  if (typeof token === 'string') return token;
+  if (typeof file === 'string') return readTokenFile('--admin-token-file', file);
+  if (env.CLIPPER_ADMIN_TOKEN !== undefined && env.CLIPPER_ADMIN_TOKEN !== '') return env.CLIPPER_ADMIN_TOKEN;
+  const envFile = env.CLIPPER_ADMIN_TOKEN_FILE;
+  return envFile === undefined || envFile === '' ? '' : readTokenFile('CLIPPER_ADMIN_TOKEN_FILE', envFile);
+}
+
+function readTokenFile(source: string, file: string): string {
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ClipperError(
+      'CLP_ERR_INVALID_ARG',
+      `${source}: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+  if (token === '') throw new ClipperError('CLP_ERR_INVALID_ARG', `${source}: ${file} is empty`);
+  return token;
+}
 
 export type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -43,7 +78,11 @@ export function parse(argv: string[], options: Options, allowPositionals = false
     if (typeof value !== 'string' || value === '') throw new ClipperError('CLP_ERR_INVALID_ARG', `--${name} is required`);
     return value;
   };
-  const connection = new ClipperConnection({ adminUrl: values['admin-url'] as string, queryUrl: values['query-url'] as string });
+  const connection = new ClipperConnection({
+    adminUrl: values['admin-url'] as string,
+    queryUrl: values['query-url'] as string,
+    adminToken: adminTokenOf(values),
+  });
   return { values, positionals: parsed.positionals, required, connection };
 }
 

@@ -13,6 +13,13 @@ import { kImagesUsage, runImages } from './images.js';
 import { kLoadgenPath } from '../paths.js';
 import { runTool } from './run_tool.js';
 import { configFromSources, formatEffectiveConfig, startOptionsUsage } from '../config_sources.js';
+import { adminHostOf, type ClipperConfig } from '../config.js';
+import { isLoopbackHost } from '../lib/loopback.js';
+
+/** A host as written in a URL: IPv6 addresses in brackets. */
+function urlHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
 
 const kUsage = `usage: clipper <command> [options]
 
@@ -20,6 +27,11 @@ commands:
   start     run a local cluster (query frontend, management API, batching workers, replicas)
             --example            also deploy Clipper's quickstart (app hello-world → sum-model)
             --host H             interface to bind (default 127.0.0.1)
+            --admin-host H       interface of the management API (default: --host)
+            --admin-token T      token every management request must carry (Authorization: Bearer T);
+                                 required when the management API is not on loopback
+            --admin-token-file F the token from a file (CLIPPER_ADMIN_TOKEN / _FILE in the environment)
+            --tls-cert-file F --tls-key-file F   PEM files: both ports serve HTTPS and WSS
             --query-port N       query frontend port (default 1337)
             --admin-port N       management API port (default 1338)
             --threads N          batching worker threads (default: cores - 1)
@@ -36,6 +48,22 @@ ${kAdminUsage}${kBuildUsage}${kImagesUsage}  bench     measure a running server:
             SLO attainment, server batch sizes; reports in JSON, CSV and HTML (clipper bench --help)
   help      this text
 `;
+
+/** Prints where both servers listen (https:// with TLS) and warns of a token sent in clear; returns the query frontend's URL. */
+function announce(c: Readonly<ClipperConfig>, queryPort: number, adminPort: number): string {
+  const scheme = c.tlsCertFile === '' ? 'http' : 'https'; // config.ts: the key file is set with it
+  const adminHost = adminHostOf(c);
+  const queryUrl = `${scheme}://${urlHost(c.host)}:${queryPort}`;
+  process.stdout.write(`clipper: query frontend on ${queryUrl}, management API on ${scheme}://${urlHost(adminHost)}:${adminPort}\n`);
+  // Off loopback without a token it never starts (config.ts); with a token but no TLS, the token crosses the network in clear.
+  if (!isLoopbackHost(adminHost) && scheme === 'http') {
+    process.stderr.write(
+      `clipper: WARNING: the management API listens on ${adminHost} over plain HTTP, so its token crosses the network ` +
+        'unencrypted; set --tls-cert-file and --tls-key-file, or keep it on loopback with --admin-host 127.0.0.1\n',
+    );
+  }
+  return queryUrl;
+}
 
 async function start(argv: string[]): Promise<number> {
   const options = configFromSources({ argv, env: process.env, readText: (file) => readFileSync(file, 'utf8') });
@@ -59,18 +87,16 @@ async function start(argv: string[]): Promise<number> {
   const { Cluster } = await import('../cluster.js');
   const { installExample } = await import('../admin/example.js');
   const { startAdminServer } = await import('../admin/admin_server.js');
-  const cluster = await Cluster.start({ config, startAdmin: startAdminServer, log: (line) => process.stderr.write(`clipper: ${line}\n`) }); // image builds for Docker replicas
-  const c = cluster.config;
-  process.stdout.write(
-    `clipper: query frontend on http://${c.host}:${cluster.queryPort}, management API on http://${c.host}:${cluster.adminPort}\n`,
-  );
-  if (!/^(127\.|localhost$|::1$)/.test(c.host)) {
-    // Deploys and uploads run code on this machine, and the management API has no authentication yet.
-    process.stderr.write(
-      `clipper: WARNING: the management API listens on ${c.host}, reachable from other machines; ` +
-        'anyone who reaches it can deploy and run code here. Bind 127.0.0.1 (the default) or put it behind a firewall\n',
-    );
+  let cluster: Awaited<ReturnType<typeof Cluster.start>>;
+  try {
+    // log: image builds for Docker replicas
+    cluster = await Cluster.start({ config, startAdmin: startAdminServer, log: (line) => process.stderr.write(`clipper: ${line}\n`) });
+  } catch (err) {
+    // The IPC channel to bin/clipper.js would keep this process alive after the error: let it go.
+    if (process.connected) process.disconnect();
+    throw err;
   }
+  const queryUrl = announce(cluster.config, cluster.queryPort, cluster.adminPort);
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -93,9 +119,7 @@ async function start(argv: string[]): Promise<number> {
   }
   if (options.example) {
     await installExample(cluster);
-    process.stdout.write(
-      `clipper: example ready: curl -X POST -d '{"input":[1.1,2.2,3.3]}' http://${c.host}:${cluster.queryPort}/hello-world/predict\n`,
-    );
+    process.stdout.write(`clipper: example ready: curl -X POST -d '{"input":[1.1,2.2,3.3]}' ${queryUrl}/hello-world/predict\n`);
   }
   return new Promise<number>(() => {
     /* runs until a signal */

@@ -90,6 +90,12 @@ export interface ConnectionOptions {
   queryUrl?: string;
   /** Per-request time limit; deploys wait for replicas to start (default 300000). */
   timeoutMs?: number;
+  /**
+   * The management API's token, sent as `Authorization: Bearer <token>` on admin requests only
+   * (default: $CLIPPER_ADMIN_TOKEN; '' sends none). An https:// URL with a private CA needs
+   * NODE_EXTRA_CA_CERTS=<ca.pem> (Node's fetch trusts only the system CAs and that file).
+   */
+  adminToken?: string;
 }
 
 export interface RegisterApplicationParams {
@@ -157,11 +163,14 @@ export class ClipperConnection {
   readonly #adminUrl: string;
   readonly #queryUrl: string;
   readonly #timeoutMs: number;
+  readonly #adminToken: string;
 
   constructor(opts: ConnectionOptions = {}) {
     this.#adminUrl = trimSlash(opts.adminUrl ?? 'http://127.0.0.1:1338');
     this.#queryUrl = trimSlash(opts.queryUrl ?? 'http://127.0.0.1:1337');
     this.#timeoutMs = opts.timeoutMs ?? 300_000;
+    this.#adminToken = opts.adminToken ?? process.env.CLIPPER_ADMIN_TOKEN ?? '';
+    if (/[\r\n]/.test(this.#adminToken)) throw new TypeError('opts.adminToken must be one line');
     if (!Number.isInteger(this.#timeoutMs) || this.#timeoutMs <= 0) throw new TypeError('opts.timeoutMs must be a positive integer');
   }
 
@@ -310,7 +319,7 @@ export class ClipperConnection {
   }
 
   async ping(): Promise<string> {
-    return (await this.#request('GET', `${this.#adminUrl}/admin/ping`, undefined)).text;
+    return (await this.#request('GET', `${this.#adminUrl}/admin/ping`, undefined, true)).text;
   }
 
   async predict(appName: string, input: unknown, opts: PredictOptions = {}): Promise<PredictResult> {
@@ -338,20 +347,23 @@ export class ClipperConnection {
   }
 
   async #adminText(route: string, body: unknown): Promise<string> {
-    return (await this.#request('POST', `${this.#adminUrl}/admin/${route}`, body)).text;
+    return (await this.#request('POST', `${this.#adminUrl}/admin/${route}`, body, true)).text;
   }
 
   async #adminJson<T>(route: string, body: unknown): Promise<T> {
     return parseJson(await this.#adminText(route, body)) as T;
   }
 
-  async #request(method: 'GET' | 'POST', url: string, body: unknown): Promise<{ text: string }> {
+  /** `admin`: a management API request, which carries the token (never sent to the query port). */
+  async #request(method: 'GET' | 'POST', url: string, body: unknown, admin = false): Promise<{ text: string }> {
+    const headers: Record<string, string> = body === undefined ? {} : { 'Content-Type': 'application/json' };
+    if (admin && this.#adminToken !== '') headers.Authorization = `Bearer ${this.#adminToken}`;
     let response: Response;
     let text: string;
     try {
       response = await fetch(url, {
         method,
-        headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+        headers,
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(this.#timeoutMs),
       });

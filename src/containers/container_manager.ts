@@ -19,7 +19,10 @@ export interface ReplicaEndpoint {
 export interface ReplicaInfo extends ReplicaEndpoint {
   state: 'starting' | 'running' | 'restarting' | 'stopped';
   pid: number | null;
+  /** Restarts since the replica first started. */
   restartCount: number;
+  /** Restarts since it last stayed up long enough to count as healthy: the backoff's attempt (beginRestart). */
+  restartStreak?: number;
   manager: ManagerKind;
   /** Docker's container id (null for a local process). */
   containerId: string | null;
@@ -85,15 +88,27 @@ export class OutputTail {
 }
 
 /**
- * Count a replica's restart and return the delay before it: capped exponential backoff over its
- * restarts, from the shortest delay again for a replica that stayed up for ten longest delays.
+ * The delay before restart number `attempt` (0-based) of a replica: the first is immediate (a replica
+ * killed under load must be back within a second, docs/reliability.md), then capped exponential backoff
+ * from `delayMsMin`, so a replica that keeps crashing is not restarted in a tight loop.
+ */
+export function restartDelayMs(attempt: number, delayMsMin: number, delayMsMax: number): number {
+  return attempt === 0 ? 0 : backoffDelayMs(attempt - 1, delayMsMin, delayMsMax);
+}
+
+/**
+ * Count a replica's restart and return the delay before it. The backoff starts over for a replica
+ * that stayed up ten times as long as the delay before its last restart (and at least 1 s): one that
+ * was killed after serving for a while is not a crash loop, and restarts at once however often it dies.
  */
 export function beginRestart(info: ReplicaInfo, upMs: number, delayMsMin: number, delayMsMax: number): number {
-  if (upMs > 10 * delayMsMax) info.restartCount = 0;
-  const delayMs = backoffDelayMs(info.restartCount, delayMsMin, delayMsMax);
+  const streak = info.restartStreak ?? 0;
+  const lastDelayMs = streak === 0 ? 0 : restartDelayMs(streak - 1, delayMsMin, delayMsMax);
+  const attempt = upMs >= Math.max(10 * lastDelayMs, 10 * delayMsMin, 1000) ? 0 : streak;
+  info.restartStreak = attempt + 1;
   info.restartCount++;
   info.state = 'restarting';
-  return delayMs;
+  return restartDelayMs(attempt, delayMsMin, delayMsMax);
 }
 
 /** A replica's info as it starts: no port, container or restart yet. */

@@ -9,6 +9,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { ClipperError } from '../errors.js';
 import { kNodeRunnerPath, kPythonInterpreter, kPythonRunnerPath, kRepoRoot } from '../paths.js';
+import { runtimeOptionArgs } from '../runtime_options.js';
 import { modelKey, type ModelRecord } from '../state/records.js';
 import {
   beginRestart,
@@ -83,8 +84,8 @@ export function runnerCommand(model: ModelRecord): { command: string; args: stri
     '--port',
     '0',
   ];
-  const extra: string[] = [];
-  for (const [key, value] of Object.entries(spec.options ?? {})) extra.push(`--${key}`, String(value));
+  // Checked against the allowlist again (a record may come from a shared store): argv, never a shell.
+  const extra = runtimeOptionArgs(spec.options);
   switch (spec.runtime) {
     case 'node':
       return { command: process.execPath, args: [kNodeRunnerPath, ...common, ...extra] };

@@ -25,6 +25,8 @@ export interface ManagerRouterOptions {
   log?: (line: string) => void;
   /** The model versions the state holds now (modelKey): what a Docker manager connected late reconciles against. */
   wantedModels?: () => ReadonlySet<string>;
+  /** Where a built image's model files must lie (config.modelDirs); absent: not checked here. */
+  modelDirs?: readonly string[];
 }
 
 export function managerOf(model: ModelRecord, defaultManager: ManagerKind): ManagerKind {
@@ -154,6 +156,7 @@ export class ManagerRouter implements ContainerManager {
         ...(c.function !== undefined ? { function: c.function } : {}),
         ...(c.options !== undefined ? { options: c.options } : {}),
         ...(c.pkgs_to_install !== undefined ? { pkgsToInstall: c.pkgs_to_install } : {}),
+        ...(this.#options.modelDirs !== undefined ? { modelDirs: this.#options.modelDirs } : {}),
       },
       this.#options.log,
     );

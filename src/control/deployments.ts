@@ -62,6 +62,8 @@ export class Deployments {
   readonly #deploys = new Map<string, Promise<void>>();
   /** `<modelKey>#<replicaId>` → whether its batching worker holds a ready connection. */
   readonly #connected = new Map<string, boolean>();
+  /** `<modelKey>#<replicaId>` → why its connection went down (e.g. authentication failed), while not connected. */
+  readonly #downReasons = new Map<string, string>();
   /** Deploys waiting for the owning worker's first ready connection to a replica, by modelKey. */
   readonly #connectWaiters = new Map<string, Array<() => void>>();
   readonly #connectTimers = new Set<NodeJS.Timeout>();
@@ -120,7 +122,13 @@ export class Deployments {
     return this.#o.manager.list().map((r) => ({
       ...r,
       connected: this.#connected.get(`${modelKey(r.model, r.version)}#${r.replicaId}`) === true,
+      ...this.#downReasonOf(`${modelKey(r.model, r.version)}#${r.replicaId}`),
     }));
+  }
+
+  #downReasonOf(id: string): { connectionError?: string } {
+    const reason = this.#connected.get(id) === true ? undefined : this.#downReasons.get(id);
+    return reason === undefined ? {} : { connectionError: reason };
   }
 
   replicaLogs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]> {
@@ -136,15 +144,23 @@ export class Deployments {
   onReplicaStopped(ep: ReplicaEndpoint): void {
     const key = modelKey(ep.model, ep.version);
     this.#connected.delete(`${key}#${ep.replicaId}`);
+    this.#downReasons.delete(`${key}#${ep.replicaId}`);
     const placement = this.#placements.get(key);
     if (placement !== undefined) this.#o.pool.removeReplica(placement, ep.replicaId);
   }
 
   /** A batching worker's connection to a replica became ready or was lost. */
-  onReplicaState(placement: Placement, replicaId: number, connected: boolean): void {
+  onReplicaState(placement: Placement, replicaId: number, connected: boolean, reason = ''): void {
     const key = this.#keyOfModelIndex.get(placement.modelIndex);
     if (key === undefined) return; // undeployed meanwhile
     this.#connected.set(`${key}#${replicaId}`, connected);
+    const id = `${key}#${replicaId}`;
+    // A new reason is logged once (a refused replica is dialled again with backoff, and refused again).
+    if (!connected && reason !== '' && this.#downReasons.get(id) !== reason) {
+      process.stderr.write(`clipper: replica ${key} #${replicaId} not connected: ${reason}\n`);
+    }
+    if (connected) this.#downReasons.delete(id);
+    else if (reason !== '') this.#downReasons.set(id, reason);
     const waiters = connected ? this.#connectWaiters.get(key) : undefined;
     if (waiters === undefined) return;
     this.#connectWaiters.delete(key);

@@ -4,9 +4,10 @@
 // over the query pipeline: parse the body, hand it to the pipeline, encode its answers
 // (answers.ts). Other protocols (the WebSocket stream) add their routes through registerRoutes.
 
-import { App, type HttpRequest, type HttpResponse, type TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { ClipperError } from '../errors.js';
 import { appNameOf, parseJsonObject, readBody, sendBody, sendError, sendJson, type ResponseState } from '../http/http_util.js';
+import { createApp, type TlsFiles } from '../http/app_factory.js';
 import { listenApp } from '../http/listen.js';
 import type { Answer } from '../query/answer.js';
 import type { QueryPipeline } from '../query/pipeline.js';
@@ -19,6 +20,8 @@ export interface QueryServerOptions {
   host: string;
   port: number;
   bodyBytesMax: number;
+  /** HTTPS/WSS with these PEM files (http/app_factory.ts); absent or null: plain HTTP. */
+  tls?: TlsFiles | null;
 }
 
 export interface QueryServerDeps {
@@ -173,7 +176,7 @@ function registerMetricsRoutes(app: TemplatedApp, deps: QueryServerDeps): void {
 }
 
 export async function startQueryServer(options: QueryServerOptions, deps: QueryServerDeps): Promise<QueryServer> {
-  const app = App();
+  const app = createApp(options.tls ?? null);
   registerClipperRoutes(app, deps.pipeline, options.bodyBytesMax);
   registerMetricsRoutes(app, deps);
   app.get('/healthz', (res) => {

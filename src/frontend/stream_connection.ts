@@ -18,6 +18,7 @@ import {
   errorFrame,
   feedbackFrame,
   idOpenOf,
+  messageKind,
   type Frame,
   type StreamId,
 } from './stream_frames.js';
@@ -87,9 +88,8 @@ export class StreamConnection implements RequestSink {
     }
     const id = msg.id;
     try {
-      if (msg.type === 'update') this.#feedback(msg, id, binary);
-      else if (msg.type === undefined || msg.type === 'predict') this.#predict(msg, id, binary);
-      else throw new ClipperError('CLP_ERR_JSON_SCHEMA', `unknown message type ${JSON.stringify(msg.type)}; use "predict" or "update"`);
+      if (messageKind(msg) === 'update') this.#feedback(msg, id, binary);
+      else this.#predict(msg, id, binary);
     } catch (err) {
       this.#enqueue(errorFrame(id, binary, err), binary);
     }

@@ -33,6 +33,18 @@ export function decodeMessage(message: ArrayBuffer, binary: boolean): Record<str
   return msg as Record<string, unknown> & { id: StreamId };
 }
 
+/** What a message asks for: its `type`, "predict" (the default) or "update"; a 400 naming it otherwise. */
+export function messageKind(msg: Record<string, unknown>): 'predict' | 'update' {
+  const type = msg.type;
+  if (type === undefined || type === 'predict') return 'predict';
+  if (type === 'update') return 'update';
+  // Any value a msgpack peer can send (a bigint, a map, bytes) is named without JSON.stringify,
+  // which throws on a bigint.
+  const shown =
+    typeof type === 'string' ? JSON.stringify(type.length > 40 ? `${type.slice(0, 40)}…` : type) : `a value of type ${typeof type}`;
+  throw new ClipperError('CLP_ERR_JSON_SCHEMA', `unknown message type ${shown}; use "predict" or "update"`);
+}
+
 /** What a text frame for `id` starts with: `{"id":<id>,` (computed once per message). */
 export function idOpenOf(id: StreamId): string {
   return `{"id":${typeof id === 'number' ? String(id) : JSON.stringify(id)},`;

@@ -1,7 +1,7 @@
 // An HTTP answer as plain data, independent of the server that writes it, and the one place that
 // turns an error into one: the status and `error` name come from the ClipperError's code
 // (errors.ts), the body is errorBody(), and the headers a code implies are added here (Retry-After
-// on overload and shedding, Allow on a wrong method).
+// on overload and shedding, Allow on a wrong method, WWW-Authenticate on a missing admin token).
 
 import { asClipperError, errorBody } from '../errors.js';
 
@@ -33,6 +33,10 @@ export function errorReply(err: unknown): HttpReply {
   const body = errorBody(e);
   if (e.code === 'CLP_ERR_OVERLOADED' || e.code === 'CLP_ERR_SHED') {
     return { status: e.status, contentType: kJsonType, body, headers: { 'Retry-After': String(e.details?.retryAfterS ?? 1) } };
+  }
+  if (e.code === 'CLP_ERR_UNAUTHORIZED') {
+    // RFC 6750: a missing or malformed bearer token is answered with the scheme to use.
+    return { status: e.status, contentType: kJsonType, body, headers: { 'WWW-Authenticate': 'Bearer realm="clipper-admin"' } };
   }
   if (e.code === 'CLP_ERR_METHOD_NOT_ALLOWED' && typeof e.details?.allow === 'string') {
     return { status: e.status, contentType: kJsonType, body, headers: { Allow: e.details.allow } };

@@ -221,6 +221,10 @@ export function copyQueryPayload(ring: RecordViews, body: number, bodyBytes: num
   const payloadBytes = bodyBytes - kQueryHeaderBytes;
   const type = queryInputType(ring, body);
   const count = queryCount(ring, body);
+  // Records never wrap: one that runs past the ring's end would be copied short (and the rest of the
+  // payload left as uninitialised memory). An unknown type code would reach the actor undecodable.
+  if (body + bodyBytes > ring.buffer.length) assert.fail('query record runs past the end of the ring');
+  if (type > InputTypeCode.Strings) assert.fail('query record with an unknown input type');
   const expectedBytes = type === InputTypeCode.Strings || type === InputTypeCode.Bytes ? count : count * numericElementBytes(type);
   if (payloadBytes !== expectedBytes) assert.fail('query payload length disagrees with its count');
   const payload = Buffer.allocUnsafe(payloadBytes);

@@ -7,7 +7,7 @@
 
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { ReplicaStatus } from '../admin/admin_context.js';
-import type { ModelActorStats } from '../batching/protocol.js';
+import type { ModelActorStats, ThreadResources } from '../batching/protocol.js';
 import type { QueryProcessor } from '../query/query_processor.js';
 import { answeredCount, appThroughputName, clipperMetricsDocument, kAggregateThroughput, modelThroughputName } from './clipper_json.js';
 import { kMeterTickMs, MeterSet } from './meter.js';
@@ -20,6 +20,8 @@ export interface MetricsOptions {
   nowMs?: () => number;
   /** Sample the apps' meters on a timer (default true; tests that drive the clock turn it off). */
   timer?: boolean;
+  /** Each batching thread's resources as of the last stats answer (BatchingPool.threadResources). */
+  threadResources?: () => readonly ThreadResources[];
 }
 
 export class Metrics {
@@ -40,7 +42,7 @@ export class Metrics {
   ) {
     this.#processor = processor;
     this.#modelStats = modelStats;
-    const sources = { processor, models: () => this.#models(), replicas };
+    const sources = { processor, models: () => this.#models(), replicas, threadResources: options.threadResources ?? (() => []) };
     this.#registries = {
       prometheus: createPromRegistry('prometheus', sources),
       openmetrics: createPromRegistry('openmetrics', sources),

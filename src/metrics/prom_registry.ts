@@ -5,9 +5,10 @@
 
 import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
 import type { ReplicaStatus } from '../admin/admin_context.js';
-import type { ModelActorStats } from '../batching/protocol.js';
+import type { ModelActorStats, ThreadResources } from '../batching/protocol.js';
 import type { QueryProcessor } from '../query/query_processor.js';
 import type { BucketHistogram } from '../lib/bucket_histogram.js';
+import { countByType, kProcessProbe, type ProcessProbe, readProcessResources } from './process_metrics.js';
 
 type Labels = Record<string, string>;
 interface MetricValue {
@@ -23,6 +24,10 @@ export interface PromSources {
   /** The models' stats of the scrape in progress (one request to the workers per scrape). */
   models(): Promise<ModelActorStats[]>;
   replicas(): ReplicaStatus[];
+  /** Where the process's own resources are read (tests pass a fake); default the real process. */
+  processProbe?: ProcessProbe;
+  /** Each batching thread's resources, as of the models() call of this scrape. */
+  threadResources?: () => readonly ThreadResources[];
 }
 
 /** A prom-client metric whose values come from a callback at scrape time. */
@@ -75,6 +80,8 @@ export function createPromRegistry(format: 'prometheus' | 'openmetrics', src: Pr
   registerApps(add, src);
   registerCache(add, src);
   registerModels(add, src);
+  registerProcess(add, src.processProbe ?? kProcessProbe);
+  registerThreads(add, src);
   return registry;
 }
 
@@ -212,4 +219,48 @@ function registerModels(add: AddMetric, src: PromSources): void {
   add('clipper_model_errors_total', 'Batches the model failed (exception or wrong output count)', 'counter', async () =>
     (await models()).map((m) => ({ labels: ml(m), value: m.modelErrorCount })),
   );
+}
+
+/** The process's memory, descriptors and active resources (process_metrics.ts names them). */
+function registerProcess(add: AddMetric, probe: ProcessProbe): void {
+  const read = async () => readProcessResources(probe);
+  add('process_resident_memory_bytes', 'Resident memory size in bytes', 'gauge', async () => [
+    { labels: {}, value: (await read()).rssBytes },
+  ]);
+  add('process_open_fds', 'Number of open file descriptors', 'gauge', async () => {
+    const fds = (await read()).openFds;
+    return fds === null ? [] : [{ labels: {}, value: fds }];
+  });
+  add('nodejs_heap_size_used_bytes', 'V8 heap in use in bytes', 'gauge', async () => [{ labels: {}, value: (await read()).heapUsedBytes }]);
+  add('nodejs_heap_size_total_bytes', 'V8 heap committed in bytes', 'gauge', async () => [
+    { labels: {}, value: (await read()).heapTotalBytes },
+  ]);
+  add('nodejs_external_memory_bytes', 'Memory held outside the V8 heap by JS objects, in bytes', 'gauge', async () => [
+    { labels: {}, value: (await read()).externalBytes },
+  ]);
+  add(
+    'nodejs_active_resources',
+    'Resources keeping the main event loop alive, by type (process.getActiveResourcesInfo())',
+    'gauge',
+    async () => [...(await read()).activeResources].map(([type, value]) => ({ labels: { type }, value })),
+  );
+  add('nodejs_active_resources_total', 'Total resources keeping the main event loop alive', 'gauge', async () => {
+    let total = 0;
+    for (const n of (await read()).activeResources.values()) total += n;
+    return [{ labels: {}, value: total }];
+  });
+}
+
+/** The batching threads' own timers and sockets (each answers the scrape's stats request with them). */
+function registerThreads(add: AddMetric, src: PromSources): void {
+  add('nodejs_thread_active_resources', "Resources keeping a batching thread's event loop alive, by thread and type", 'gauge', async () => {
+    await src.models(); // the same request brings each thread's list
+    return (src.threadResources?.() ?? []).flatMap((r, thread) =>
+      [...countByType(r.active)].map(([type, value]) => ({ labels: { thread: `batching-${thread}`, type }, value })),
+    );
+  });
+  add('nodejs_thread_heap_size_used_bytes', "A batching thread's V8 heap in use", 'gauge', async () => {
+    await src.models();
+    return (src.threadResources?.() ?? []).map((r, thread) => ({ labels: { thread: `batching-${thread}` }, value: r.heapUsedBytes }));
+  });
 }

@@ -16,6 +16,8 @@ export interface HelloMessage {
   input_type: string;
   replica: number;
   heartbeat_ms: number;
+  /** Fresh random bytes (>= 16, we send 32) the container's `auth` must cover (rpc/replica_auth.ts). */
+  nonce?: Uint8Array;
 }
 
 /** Container → frontend, the answer to hello. */
@@ -27,6 +29,8 @@ export interface ReadyMessage {
   input_type: string;
   pid: number;
   runtime: string;
+  /** HMAC-SHA256(secret, nonce ‖ model ‖ version ‖ replica), length-prefixed fields (rpc/replica_auth.ts); absent without a secret. */
+  auth?: Uint8Array;
 }
 
 /** Frontend → container. Numeric types: `data` holds all inputs back to back (little-endian),
@@ -138,4 +142,17 @@ function readLength(buf: Buffer, offset = 0): number {
   const bodyBytes = buf.readUInt32BE(offset);
   if (bodyBytes > kFrameBytesMax) throw new ProtocolError(`frame of ${bodyBytes} bytes exceeds ${kFrameBytesMax}`);
   return bodyBytes;
+}
+
+/**
+ * A field of a peer's message as text for an error message: a string as it is, any other value
+ * named by its type. Never `${value}` or String(value): a msgpack map whose `toString` is not a
+ * function makes those throw.
+ */
+export function fieldText(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint' || value === null || value === undefined) {
+    return String(value);
+  }
+  return `a value of type ${value instanceof Uint8Array ? 'bin' : typeof value}`;
 }

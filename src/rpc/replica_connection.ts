@@ -7,7 +7,17 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { backoffDelayMs } from '../lib/backoff.js';
 import { systemClock, type Clock } from '../lib/clock.js';
-import { encodeFrame, FrameDecoder, kProtocolVersion, ProtocolError, type ContainerMessage, type PredictMessage } from './protocol.js';
+import {
+  encodeFrame,
+  fieldText,
+  FrameDecoder,
+  kProtocolVersion,
+  ProtocolError,
+  type ContainerMessage,
+  type PredictMessage,
+  type ReadyMessage,
+} from './protocol.js';
+import { checkReplicaAuth, newNonce } from './replica_auth.js';
 
 export interface ReplicaAddress {
   model: string;
@@ -16,6 +26,11 @@ export interface ReplicaAddress {
   replicaId: number;
   host: string;
   port: number;
+  /**
+   * The cluster's replica secret: the replica's `ready` must carry auth = HMAC(secret, hello's
+   * nonce, ...) (replica_auth.ts), else the connection is refused. Null or absent: replicaAuth off.
+   */
+  secret?: Uint8Array | null;
 }
 
 export interface ReplicaConnectionOptions {
@@ -50,6 +65,10 @@ export class ReplicaConnection {
   /** The one timer of a connection: handshake timeout, heartbeats and liveness. */
   #tickTimer: unknown = null;
   #reconnectTimer: unknown = null;
+  /** This connection's hello nonce (a new one per dial). */
+  #nonce: Buffer = Buffer.alloc(0);
+  /** Set when the replica failed authentication: the teardown reports it although never ready. */
+  #refused = false;
   readonly #inFlight = new Set<number>();
   lastError = '';
 
@@ -105,6 +124,8 @@ export class ReplicaConnection {
     const socket = net.connect({ host, port, noDelay: true });
     this.#socket = socket;
     this.#dialedMs = this.#clock.nowMs();
+    this.#nonce = newNonce();
+    this.#refused = false;
     const decoder = new FrameDecoder();
     socket.on('connect', () => {
       this.#lastSeenMs = this.#clock.nowMs();
@@ -117,6 +138,7 @@ export class ReplicaConnection {
           input_type: this.address.inputType,
           replica: this.address.replicaId,
           heartbeat_ms: this.#options.heartbeatMs,
+          nonce: this.#nonce,
         }),
       );
     });
@@ -169,6 +191,7 @@ export class ReplicaConnection {
   }
 
   #onMessage = (msg: ContainerMessage): void => {
+    if (this.#refused) return; // a refused replica is heard no more
     switch (msg.t) {
       case 'result':
         if (!this.#inFlight.delete(msg.id)) return;
@@ -180,19 +203,20 @@ export class ReplicaConnection {
         return;
       case 'error':
         if (typeof msg.id === 'number') {
-          if (this.#inFlight.delete(msg.id)) this.#events.onBatchError(this, msg.id, String(msg.message));
+          if (this.#inFlight.delete(msg.id)) this.#events.onBatchError(this, msg.id, fieldText(msg.message));
           return;
         }
-        this.lastError = `container error: ${String(msg.message)}`;
+        this.lastError = `container error: ${fieldText(msg.message)}`;
         this.#socket?.destroy();
         return;
       case 'ready':
-        if (this.#ready) return;
+        if (this.#ready || this.#refused) return;
         if (msg.protocol !== kProtocolVersion) {
-          this.lastError = `container speaks protocol ${msg.protocol}, we speak ${kProtocolVersion}`;
+          this.lastError = `container speaks protocol ${fieldText(msg.protocol)}, we speak ${kProtocolVersion}`;
           this.#socket?.destroy();
           return;
         }
+        if (!this.#authenticated(msg)) return;
         this.#ready = true;
         this.#attempt = 0;
         this.lastError = '';
@@ -201,7 +225,7 @@ export class ReplicaConnection {
       case 'hb':
         return;
       case 'bye':
-        this.lastError = `container said bye${msg.reason ? `: ${msg.reason}` : ''}`;
+        this.lastError = `container said bye${msg.reason ? `: ${fieldText(msg.reason)}` : ''}`;
         this.#socket?.end();
         return;
       default:
@@ -209,6 +233,23 @@ export class ReplicaConnection {
         this.#socket?.destroy();
     }
   };
+
+  /** Checks a ready's auth; a replica that fails is told, closed, reported down, and dialled again later. */
+  #authenticated(msg: ReadyMessage): boolean {
+    const secret = this.address.secret;
+    if (secret === undefined || secret === null) return true;
+    const { model, version, replicaId } = this.address;
+    const why = checkReplicaAuth(secret, this.#nonce, model, version, replicaId, msg.auth);
+    if (why === null) return true;
+    const socket = this.#socket;
+    this.#refused = true;
+    this.lastError = `authentication failed: ${why}`;
+    if (socket !== null && !socket.destroyed) {
+      socket.once('finish', () => socket.destroy());
+      socket.end(encodeFrame({ t: 'error', message: this.lastError }));
+    }
+    return false;
+  }
 
   #teardown(reason: string): void {
     this.#clock.clearTimer(this.#tickTimer);
@@ -218,7 +259,7 @@ export class ReplicaConnection {
     const lost = [...this.#inFlight];
     this.#inFlight.clear();
     this.#socket = null;
-    if (wasReady || lost.length > 0) this.#events.onDown(this, reason, lost);
+    if (wasReady || lost.length > 0 || this.#refused) this.#events.onDown(this, reason, lost);
   }
 
   #scheduleReconnect(): void {

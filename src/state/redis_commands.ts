@@ -2,10 +2,13 @@
 // the cluster's seq and publish the change, atomically), the snapshot read, and quitting a connection.
 
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
+import { backoffDelayMs } from '../lib/backoff.js';
 import { ClipperError } from '../errors.js';
-import { emptySnapshot, type AppRecord, type ModelRecord, type StateSnapshot } from './records.js';
+import { parseStoredApp, parseStoredModel } from './record_check.js';
+import { emptySnapshot, type StateSnapshot } from './records.js';
 import type { RedisKeys } from './redis_keys.js';
+import type { ReseedPayload } from './state_mirror.js';
 
 // KEYS: hash, seq. ARGV: op ('set' | 'del'), field, value, onlyIfExisted ('1' | '0'), channel,
 // writer id, change JSON. Returns the change's seq, or 0 when a conditional delete found nothing.
@@ -43,6 +46,27 @@ export async function runWriteScript(cmd: Redis, keys: RedisKeys, writerId: stri
   }
 }
 
+// KEYS: apps, models, current, policy, seq. ARGV: the last seq the writer delivered, then the apps,
+// models, current and policy hashes as JSON objects. Only while Redis's seq is behind ARGV[1] (it lost
+// data): replaces the three configuration hashes, merges the policy states, sets seq to ARGV[1].
+// Returns 1 when it wrote, 0 when Redis was not behind (another frontend may have put it back first).
+const kReseedScript = `
+local seq = tonumber(redis.call('GET', KEYS[5]) or '0')
+if seq >= tonumber(ARGV[1]) then return 0 end
+for i = 1, 4 do
+  if i < 4 then redis.call('DEL', KEYS[i]) end
+  for field, value in pairs(cjson.decode(ARGV[i + 1])) do redis.call('HSET', KEYS[i], field, value) end
+end
+redis.call('SET', KEYS[5], ARGV[1])
+return 1
+`;
+
+/** Writes a frontend's copy of the state back into a Redis that is behind it; true when it wrote. */
+export async function reseed(cmd: Redis, keys: RedisKeys, lastSeq: number, p: ReseedPayload): Promise<boolean> {
+  const argv = [String(lastSeq), p.appsJson, p.modelsJson, p.currentJson, p.policyJson];
+  return Number(await cmd.eval(kReseedScript, 5, keys.apps, keys.models, keys.current, keys.policy, keys.seq, ...argv)) === 1;
+}
+
 /** The whole state and the seq of the last change in it, read in one MULTI. */
 export async function loadSnapshot(cmd: Redis, keys: RedisKeys): Promise<{ snapshot: StateSnapshot; seq: number }> {
   const results = await cmd.multi().hgetall(keys.apps).hgetall(keys.models).hgetall(keys.current).get(keys.seq).exec();
@@ -55,19 +79,34 @@ export async function loadSnapshot(cmd: Redis, keys: RedisKeys): Promise<{ snaps
     string | null,
   ];
   const snapshot = emptySnapshot();
-  snapshot.apps = parseHash<AppRecord>(apps, 'app');
-  snapshot.models = parseHash<ModelRecord>(models, 'model');
+  snapshot.apps = parseHash(apps, parseStoredApp);
+  snapshot.models = parseHash(models, parseStoredModel);
   snapshot.currentVersions = new Map(Object.entries(current));
-  return { snapshot, seq: seq === null ? 0 : Number(seq) };
+  return { snapshot, seq: readSeq(seq) };
 }
 
-function parseHash<T>(hash: Record<string, string>, what: string): Map<string, T> {
+/** The seq key's value; a hand-edited one that is no count is reported and read as 0 (writes fail until it is fixed). */
+function readSeq(text: string | null): number {
+  if (text === null) return 0;
+  const seq = Number(text);
+  if (/^[0-9]{1,15}$/.test(text) && Number.isSafeInteger(seq)) return seq;
+  process.stderr.write(`clipper: state store: the change counter holds ${JSON.stringify(text.slice(0, 40))}, not a count; read as 0\n`);
+  return 0;
+}
+
+/**
+ * The records of one hash. A value that is not valid JSON or not a record of its kind (corrupt, or
+ * hand-edited) is reported on stderr and left out, so one bad value cannot keep the cluster from
+ * starting; it stays in Redis until a write of that name replaces it.
+ */
+function parseHash<T>(hash: Record<string, string>, parse: (field: string, text: string) => T): Map<string, T> {
   const out = new Map<string, T>();
   for (const [field, text] of Object.entries(hash)) {
     try {
-      out.set(field, JSON.parse(text) as T);
+      out.set(field, parse(field, text));
     } catch (err) {
-      throw new ClipperError('CLP_ERR_INTERNAL', `state store: ${what} "${field}" is not valid JSON`, undefined, { cause: err });
+      if (!(err instanceof ClipperError)) throw err;
+      process.stderr.write(`clipper: ${err.message}; the record is skipped\n`);
     }
   }
   return out;
@@ -79,4 +118,32 @@ export async function shutdown(conn: Redis): Promise<void> {
   if (conn.status === 'ready') await conn.quit().catch(() => {});
   // disconnect() on an ended connection would arm a timer that waits for a close already seen.
   if (conn.status !== 'end') conn.disconnect();
+}
+
+/**
+ * The ioredis options of both connections of a store: no offline queue and no resent commands (a
+ * write while Redis is away fails at once with a 503, never waits), bounded connect and command
+ * times, and reconnects with capped exponential backoff only once the store is open.
+ */
+export function connectionOptions(
+  connectTimeoutMs: number,
+  commandTimeoutMs: number,
+  reconnectDelayMaxMs: number,
+  isOpen: () => boolean,
+): RedisOptions {
+  return {
+    lazyConnect: true,
+    connectTimeout: connectTimeoutMs,
+    commandTimeout: commandTimeoutMs,
+    enableOfflineQueue: false,
+    // In-flight commands fail on the first disconnect instead of waiting for a reconnect.
+    maxRetriesPerRequest: 0,
+    autoResendUnfulfilledCommands: false,
+    autoResubscribe: false,
+    // Bounds how long a closing socket may linger (and keep a test process alive).
+    disconnectTimeout: 200,
+    // Never retry while opening (open() fails fast); capped exponential backoff while serving.
+    retryStrategy: (attempt: number) =>
+      isOpen() ? backoffDelayMs(attempt - 1, Math.min(50, reconnectDelayMaxMs), reconnectDelayMaxMs) : null,
+  };
 }

@@ -12,23 +12,27 @@
 // A gap in `seq`, a lost connection (either one) or a reconnect makes the store unsynced: writes
 // reject with CLP_ERR_STATE_UNAVAILABLE at once (no offline queue), ioredis reconnects with capped
 // exponential backoff, and once both connections are back the store reloads the whole snapshot in
-// one MULTI, emits `{kind:'resync'}` and replays the changes that arrived after it.
+// one MULTI, emits `{kind:'resync'}` and replays the changes that arrived after it. A Redis that
+// comes back behind this frontend (its seq lower than the last change delivered here: restarted
+// without its data) first gets this frontend's copy written back (state_mirror.ts), so a Redis
+// restart never tears the cluster's apps and models down.
 
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ClipperError } from '../errors.js';
 import { modelKey, type AppRecord, type ModelRecord, type StateSnapshot } from './records.js';
-import { loadSnapshot, runWriteScript, shutdown, type WriteCommand } from './redis_commands.js';
+import { connectionOptions, loadSnapshot, reseed, runWriteScript, shutdown, type WriteCommand } from './redis_commands.js';
+import { StateMirror } from './state_mirror.js';
+import { readChangeMessage } from './record_check.js';
 import { redactRedisUrl, redisKeys, type RedisKeys } from './redis_keys.js';
 import { DeliveryWaiters } from './delivery_waiters.js';
 import type { StateChange, StateListener, StateStore } from './state_store.js';
-import { backoffDelayMs } from '../lib/backoff.js';
 
 export interface RedisStateStoreOptions {
   clusterName: string;
   /** How long open() may take to reach Redis before it fails. Default 2000. */
   connectTimeoutMs?: number;
-  /** Longest wait between reconnect attempts while serving. Default 2000. */
+  /** Longest wait between reconnect attempts while serving (so writes resume at most this long after Redis is back). Default 500. */
   reconnectDelayMaxMs?: number;
   /** Limit on one command, and on the wait for a write's own change to come back. Default 5000. */
   commandTimeoutMs?: number;
@@ -69,12 +73,13 @@ export class RedisStateStore implements StateStore {
   #lastSeq = 0;
   #buffer: ChangeMessage[] = [];
   readonly #waiters = new DeliveryWaiters();
+  readonly #mirror = new StateMirror();
   #holdTimer: NodeJS.Timeout | null = null;
   #retryTimer: NodeJS.Timeout | null = null;
   #lastError = '';
 
   constructor(url: string, options: RedisStateStoreOptions) {
-    const reconnectDelayMaxMs = options.reconnectDelayMaxMs ?? 2000;
+    const reconnectDelayMaxMs = options.reconnectDelayMaxMs ?? 500;
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 2000;
     this.#commandTimeoutMs = options.commandTimeoutMs ?? 5000;
     for (const [name, value] of [
@@ -94,21 +99,7 @@ export class RedisStateStore implements StateStore {
     }
     this.#url = redactRedisUrl(url);
     this.#onListenerError = options.onListenerError ?? ((err) => console.error('[clipper] state listener failed:', err));
-    const common = {
-      lazyConnect: true,
-      connectTimeout: this.#connectTimeoutMs,
-      commandTimeout: this.#commandTimeoutMs,
-      enableOfflineQueue: false,
-      // In-flight commands fail on the first disconnect instead of waiting for a reconnect.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      autoResubscribe: false,
-      // Bounds how long a closing socket may linger (and keep a test process alive).
-      disconnectTimeout: 200,
-      // Never retry while opening (open() fails fast); capped exponential backoff while serving.
-      retryStrategy: (attempt: number) =>
-        this.#phase === 'open' ? backoffDelayMs(attempt - 1, Math.min(50, reconnectDelayMaxMs), reconnectDelayMaxMs) : null,
-    };
+    const common = connectionOptions(this.#connectTimeoutMs, this.#commandTimeoutMs, reconnectDelayMaxMs, () => this.#phase === 'open');
     this.#cmd = new Redis(url, { ...common, connectionName: 'clipper-state' });
     this.#keys = redisKeys(options.clusterName, this.#cmd.options.db ?? 0);
     this.#sub = new Redis(url, { ...common, connectionName: 'clipper-state-sub' });
@@ -165,6 +156,7 @@ export class RedisStateStore implements StateStore {
       // Neither connection retries while opening, so a drop up to here leaves it ended.
       if (this.#cmd.status !== 'ready' || this.#sub.status !== 'ready') throw new Error('connection lost while opening');
       this.#lastSeq = seq;
+      this.#mirror.reset(snapshot);
       this.#cmdReady = this.#subReady = this.#synced = true;
       this.#holding = true;
       this.#phase = 'open';
@@ -213,7 +205,9 @@ export class RedisStateStore implements StateStore {
   async getPolicyState(key: string): Promise<string | null> {
     this.#assertConnected();
     try {
-      return await this.#cmd.hget(this.#keys.policy, key);
+      const value = await this.#cmd.hget(this.#keys.policy, key);
+      if (value !== null) this.#mirror.notePolicy(key, value);
+      return value;
     } catch (err) {
       throw this.#commandError(err);
     }
@@ -223,6 +217,7 @@ export class RedisStateStore implements StateStore {
     this.#assertConnected();
     try {
       await this.#cmd.hset(this.#keys.policy, key, value);
+      this.#mirror.notePolicy(key, value);
     } catch (err) {
       throw this.#commandError(err);
     }
@@ -267,7 +262,7 @@ export class RedisStateStore implements StateStore {
     if (this.#phase === 'closed') return;
     let msg: ChangeMessage;
     try {
-      msg = JSON.parse(text) as ChangeMessage;
+      msg = readChangeMessage(text); // a malformed message is treated as a missed one
     } catch {
       this.#needResync();
       return;
@@ -321,7 +316,7 @@ export class RedisStateStore implements StateStore {
     if (this.#phase !== 'open' || !this.#cmdReady || !this.#subReady || this.#synced || this.#resyncing) return;
     this.#resyncing = true;
     const epoch = this.#epoch;
-    loadSnapshot(this.#cmd, this.#keys).then(
+    this.#loadOrReseed().then(
       ({ snapshot, seq }) => {
         this.#resyncing = false;
         if (this.#phase !== 'open' || epoch !== this.#epoch) return this.#reconcile();
@@ -344,11 +339,25 @@ export class RedisStateStore implements StateStore {
     );
   }
 
+  /** The snapshot to resync to; a Redis behind this frontend first gets the mirror written back. */
+  async #loadOrReseed(): Promise<{ snapshot: StateSnapshot; seq: number }> {
+    const loaded = await loadSnapshot(this.#cmd, this.#keys);
+    if (loaded.seq >= this.#lastSeq || this.#mirror.isEmpty) return loaded;
+    if (await reseed(this.#cmd, this.#keys, this.#lastSeq, this.#mirror.payload())) {
+      process.stderr.write(
+        `clipper: Redis at ${this.#url} came back without the cluster's state (change ${loaded.seq} < ${this.#lastSeq}); ` +
+          "wrote this frontend's copy back\n",
+      );
+    }
+    return loadSnapshot(this.#cmd, this.#keys);
+  }
+
   #settleWaiters(): void {
     if (this.#synced) this.#waiters.settle(this.#lastSeq);
   }
 
   #emit(change: StateChange): void {
+    this.#mirror.apply(change);
     for (const listener of this.#listeners) {
       try {
         listener(change);

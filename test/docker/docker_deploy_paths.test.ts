@@ -12,7 +12,7 @@ import { startAdminServer } from '../../src/admin/admin_server.js';
 import { ClipperConnection } from '../../src/client/admin_client.js';
 import { connectDocker, dockerHostOf, kLabelCluster } from '../../src/containers/docker/engine.js';
 import { kRepoRoot } from '../../src/paths.js';
-import { kExampleModels, postJson, startTestCluster } from '../helpers/cluster.js';
+import { kExampleModels, postJson, startTestCluster, testModelDirs } from '../helpers/cluster.js';
 import { missingPythonModules, runPythonAsync } from '../integration/python_harness.js';
 import { dockerSkipReason } from './docker_env.js';
 import { runProcess, type ProcessResult } from '../helpers/run_process.js';
@@ -44,7 +44,9 @@ after(async () => {
 async function dockerCluster(t: TestContext, what: string) {
   const name = `t-${what}-${process.pid}`;
   clusters.push(name);
-  const cluster = await startTestCluster(t, { containers: 'docker', clusterName: name }, { startAdmin: startAdminServer });
+  // bench/models holds the Python model a test deploys: a model directory too.
+  const modelDirs = [...testModelDirs(), path.join(kRepoRoot, 'bench', 'models')];
+  const cluster = await startTestCluster(t, { containers: 'docker', clusterName: name, modelDirs }, { startAdmin: startAdminServer });
   const adminUrl = `http://127.0.0.1:${cluster.adminPort}`;
   const queryUrl = `http://127.0.0.1:${cluster.queryPort}`;
   return { cluster, adminUrl, queryUrl, conn: new ClipperConnection({ adminUrl, queryUrl, timeoutMs: 600_000 }) };
@@ -87,9 +89,12 @@ print(json.dumps(clipper_conn.status()))
   t.after(() => {
     delete process.env.CLIPPER_MODELS_DIR;
   });
-  const run = await runPythonAsync(['-c', script, s.adminUrl, s.queryUrl, path.join(kRepoRoot, 'containers', 'python')], {
-    CLIPPER_MODELS_DIR: clientDir,
-  });
+  // The first run on a machine builds the image and apt-installs python3-six into it: minutes, not seconds.
+  const run = await runPythonAsync(
+    ['-c', script, s.adminUrl, s.queryUrl, path.join(kRepoRoot, 'containers', 'python')],
+    { CLIPPER_MODELS_DIR: clientDir },
+    600_000,
+  );
   assert.equal(run.status, 0, run.stderr);
   const [answerLine, statusLine] = run.stdout.trim().split('\n').slice(-2);
   const answer = JSON.parse(answerLine!) as { output: unknown; default: boolean };

@@ -5,6 +5,9 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -23,12 +26,17 @@ const dockerSkip = await dockerSkipReason();
 const skip = dockerSkip ?? ((await redisAnswers(6379)) ? null : kRedisSkipMessage);
 const docker = dockerSkip === null ? await connectDocker(dockerHostOf('')) : null;
 const cluster = uniqueCluster();
+/** One replica secret for both servers: a container is adopted only by a server with its secret. */
+const secretDir = mkdtempSync(path.join(os.tmpdir(), 'clipper-reconcile-'));
+const secretFile = path.join(secretDir, 'replica_secret.hex');
+writeFileSync(secretFile, randomBytes(32).toString('hex'));
 
 function own(): Promise<Array<{ Id: string; State: string; Labels: Record<string, string> }>> {
   return docker!.listContainers({ all: true, filters: { label: [`${kLabelCluster}=${cluster}`] } });
 }
 
 after(async () => {
+  rmSync(secretDir, { recursive: true, force: true });
   if (skip !== null) return;
   for (const c of await own())
     await docker!
@@ -62,6 +70,8 @@ async function startServer(): Promise<{ kill: () => Promise<void>; conn: Clipper
       '0',
       '--threads',
       '1',
+      '--replica-secret-file',
+      secretFile,
     ],
     { env: { ...process.env, CLIPPER_NODE_FLAGS: 'off' }, stdio: ['ignore', 'pipe', 'inherit'] },
   );
@@ -114,6 +124,7 @@ test('after a crash, the next server adopts running containers and removes orpha
       containers: 'docker',
       state: kRedisUrl,
       clusterName: cluster,
+      replicaSecretFile: secretFile,
     },
     startAdmin: startAdminServer,
   });

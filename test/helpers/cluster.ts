@@ -1,8 +1,10 @@
 // Starting a real cluster (real threads, sockets, replica processes) on free ports for a test.
+import os from 'node:os';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import { Cluster, type ClusterOptions } from '../../src/cluster.js';
 import type { ClipperConfig } from '../../src/config.js';
+import { defaultModelDirs } from '../../src/model_dirs.js';
 import { kRepoRoot } from '../../src/paths.js';
 import type { AppRecord } from '../../src/state/records.js';
 import { appRecordOf, deployRecord, nodeModelRecord } from '../../src/admin/deploy_local.js';
@@ -10,6 +12,10 @@ import type { InputType } from '../../src/input_types.js';
 
 export const kFixtureModels = path.join(kRepoRoot, 'test', 'fixtures', 'models');
 export const kExampleModels = path.join(kRepoRoot, 'containers', 'node', 'examples');
+/** What tests deploy from (config.modelDirs): the defaults, the fixtures and temp dirs. */
+export function testModelDirs(): string[] {
+  return [...defaultModelDirs(), kFixtureModels, os.tmpdir()];
+}
 
 export async function startTestCluster(
   t: TestContext,
@@ -18,7 +24,7 @@ export async function startTestCluster(
 ): Promise<Cluster> {
   const cluster = await Cluster.start({
     ...options,
-    config: { queryPort: 0, adminPort: 0, batchingThreads: 1, heartbeatMs: 200, ...config },
+    config: { queryPort: 0, adminPort: 0, batchingThreads: 1, heartbeatMs: 200, modelDirs: testModelDirs(), ...config },
   });
   t.after(() => cluster.close());
   return cluster;

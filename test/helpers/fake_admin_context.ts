@@ -5,6 +5,7 @@
 import type { AdminContext, ReplicaStatus } from '../../src/admin/admin_context.js';
 import type { ReplicaLogs } from '../../src/containers/container_manager.js';
 import { applyChange } from '../../src/state/apply_change.js';
+import { testModelDirs } from './cluster.js';
 import { MemoryStateStore } from '../../src/state/memory_store.js';
 import { emptySnapshot, modelKey, type AppRecord, type ModelRecord, type StateSnapshot } from '../../src/state/records.js';
 import type { StateChange, StateListener, StateStore } from '../../src/state/state_store.js';
@@ -24,6 +25,8 @@ export class FakeAdminContext implements AdminContext {
   readonly deployCalls: DeployCall[] = [];
   /** Decides the outcome of each waitForDeploy (default: replicas start). */
   deploy: DeployDecision = async () => {};
+  /** Where container specs' files may lie (AdminContext.modelDirs): the defaults, the fixtures, temp dirs. */
+  modelDirs: readonly string[] = testModelDirs();
   /** Replica id → `connected` override; the default is connected. */
   readonly disconnected = new Set<string>();
   #snapshot: StateSnapshot = emptySnapshot();

@@ -3,10 +3,12 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { startAdminServer, type AdminServer } from '../../src/admin/admin_server.js';
 import { ClipperClientError, ClipperConnection } from '../../src/client/admin_client.js';
 import { FakeAdminContext } from '../helpers/fake_admin_context.js';
+import { kFixtureModels } from '../helpers/cluster.js';
 
 const kBodyBytesMax = 4096;
 let ctx: FakeAdminContext;
@@ -167,7 +169,8 @@ describe('ClipperConnection', () => {
       await client.registerApplication({ name: 'hello', inputType: 'd', defaultOutput: '-1.0', sloMicros: 100000 }),
       "Successfully added application with name 'hello'",
     );
-    const container = { runtime: 'node' as const, entry: '/models/sum.js' };
+    // A file inside a model directory (the fake context allows the fixtures): add_model checks it.
+    const container = { runtime: 'node' as const, entry: path.join(kFixtureModels, 'counter_model.mjs') };
     await client.deployModel({ name: 'sum', version: 1, inputType: 'doubles', container, labels: ['a'] });
     await client.deployModel({ name: 'sum', version: 2, inputType: 'doubles', container, numReplicas: 2, batchSize: 16 });
     await client.linkModelToApp('hello', 'sum');

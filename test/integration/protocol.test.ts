@@ -2,12 +2,14 @@
 // handshake mismatches, against the real Node runner process.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { test, type TestContext } from 'node:test';
 import { kNodeRunnerPath } from '../../src/paths.js';
 import { encodeFrame, FrameDecoder, ProtocolError, type ContainerMessage } from '../../src/rpc/protocol.js';
+import { checkReplicaAuth } from '../../src/rpc/replica_auth.js';
 import { kExampleModels } from '../helpers/cluster.js';
 import { seededRandom, testSeed } from '../helpers/prng.js';
 
@@ -63,7 +65,7 @@ test('oversized and undecodable frames are protocol errors', () => {
   assert.throws(() => new FrameDecoder().push(notMap, () => {}), /message map/);
 });
 
-async function startRunner(t: TestContext): Promise<{ port: number; child: ChildProcess }> {
+async function startRunner(t: TestContext, env: Record<string, string> = {}): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn(
     process.execPath,
     [
@@ -79,7 +81,7 @@ async function startRunner(t: TestContext): Promise<{ port: number; child: Child
       '--isolate',
       'inline',
     ],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
+    { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } },
   );
   t.after(() => {
     child.kill('SIGKILL');
@@ -162,4 +164,33 @@ test('a hello for another model, input type or protocol is refused with a fatal 
     assert.ok(m !== 'closed' && m.t === 'error' && m.id === undefined, JSON.stringify(m));
     assert.equal(await c.next(), 'closed');
   }
+});
+
+test('a runner given CLIPPER_REPLICA_SECRET answers each hello with the HMAC of its nonce, and never the secret', async (t) => {
+  const secret = randomBytes(32);
+  const { port } = await startRunner(t, { CLIPPER_REPLICA_SECRET: secret.toString('hex') });
+  const nonces = [randomBytes(32), randomBytes(32)];
+  const auths: Buffer[] = [];
+  for (const nonce of nonces) {
+    const c = await connect(port);
+    c.socket.write(encodeFrame({ ...hello, replica: 2, nonce }));
+    const ready = (await c.next()) as Extract<ContainerMessage, { t: 'ready' }>;
+    assert.equal(ready.t, 'ready');
+    assert.equal(checkReplicaAuth(secret, nonce, 'sum', '1', 2, ready.auth), null);
+    assert.match(String(checkReplicaAuth(secret, nonce, 'sum', '1', 3, ready.auth)), /wrong auth/, 'bound to the replica id');
+    assert.ok(!Buffer.from(encodeFrame(ready)).includes(secret), 'the secret is not on the wire');
+    auths.push(Buffer.from(ready.auth!));
+    c.socket.destroy();
+  }
+  assert.ok(!auths[0]!.equals(auths[1]!), 'each nonce gets its own MAC');
+});
+
+test('a runner without a secret answers ready without auth (a worker with replicaAuth required refuses it)', async (t) => {
+  const { port } = await startRunner(t);
+  const c = await connect(port);
+  c.socket.write(encodeFrame({ ...hello, nonce: randomBytes(32) }));
+  const ready = (await c.next()) as Extract<ContainerMessage, { t: 'ready' }>;
+  assert.equal(ready.t, 'ready');
+  assert.equal(ready.auth, undefined);
+  c.socket.destroy();
 });

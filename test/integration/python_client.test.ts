@@ -97,8 +97,13 @@ describe('python clipper_client', { skip: kSkip }, () => {
     assert.equal(error.body, '{"error":"no such app"}');
     assert.match(error.message, /HTTP 404/);
 
-    const closureEntry = path.join(modelsDir, 'scaled', '1', 'func.pkl');
-    const skEntry = path.join(modelsDir, 'lr', '2', 'func.pkl');
+    // Each deploy pickles into a new directory of its own: <models dir>/<name>/<version>/deploy-<id>/.
+    const entryOf = (i: number): string => ((requests[i]?.body.container ?? {}) as { entry: string }).entry;
+    const closureEntry = entryOf(1);
+    const skEntry = entryOf(2);
+    assert.equal(path.dirname(path.dirname(closureEntry)), path.join(modelsDir, 'scaled', '1'));
+    assert.equal(path.dirname(path.dirname(skEntry)), path.join(modelsDir, 'lr', '2'));
+    for (const entry of [closureEntry, skEntry]) assert.match(entry, /\/deploy-[0-9a-f]{16}\/func\.pkl$/);
     assert.deepEqual(
       requests.map((r) => r.url),
       ['/admin/add_app', '/admin/add_model', '/admin/add_model', '/admin/add_model_links', '/app/predict', '/missing/predict'],

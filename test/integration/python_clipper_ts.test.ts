@@ -42,6 +42,11 @@ function runScript(python: string, args: string[], env: Record<string, string>, 
   return runProcess(python, [kScript, ...args], { env, cwd, timeoutMs: 300_000 });
 }
 
+/** The path of an uploaded file: <models dir>/<name>/<version>/upload-<id>/<file>. */
+function uploadedAs(name: string, version: string, file: string): RegExp {
+  return new RegExp(`/${name}/${version}/upload-[0-9a-f]{16}/${file.replace('.', '\\.')}$`);
+}
+
 test('a Clipper script with only its imports changed runs against clipper-ts', { skip, timeout: 600_000 }, async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'clipper-ts-py-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -98,7 +103,7 @@ test('a Clipper script with only its imports changed runs against clipper-ts', {
   assert.equal(out.model_info.is_current_version, true);
   assert.deepEqual(out.model_info.labels, ['scaled']);
   assert.equal(out.model_info.container.runtime, 'python');
-  assert.equal(out.model_info.container.entry, path.join(serverModels, 'sum-model', '2', 'func.pkl'));
+  assert.match(out.model_info.container.entry, uploadedAs('sum-model', '2', 'func.pkl'));
   assert.equal(out.no_model_info, null);
   assert.deepEqual(out.replicas, ['sum-model:1:0', 'sum-model:2:0', 'sum-model:2:1', 'sum-model:2:2']);
   assert.equal(out.replica_info.model_name, 'sum-model');
@@ -114,9 +119,15 @@ test('a Clipper script with only its imports changed runs against clipper-ts', {
   assert.equal(out.status.ready, out.status.problems.length === 0);
 
   // The uploads landed in the server's models dir; the client wrote nothing to its own.
-  for (const version of ['1', '2']) assert.ok(existsSync(path.join(serverModels, 'sum-model', version, 'func.pkl')));
-  assert.deepEqual(readdirSync(path.join(serverModels, 'count-model', 'a1')).sort(), ['func.pkl', 'notes.txt']);
-  assert.equal(readFileSync(path.join(serverModels, 'count-model', 'a1', 'notes.txt'), 'utf8'), 'uploaded too');
+  // Each deploy's files are in an upload directory of their own (a folder's files in one).
+  const uploads = (name: string, version: string): string[] => readdirSync(path.join(serverModels, name, version));
+  for (const version of ['1', '2']) {
+    assert.equal(uploads('sum-model', version).length, 1, version);
+    assert.ok(existsSync(path.join(serverModels, 'sum-model', version, uploads('sum-model', version)[0]!, 'func.pkl')));
+  }
+  const folder = path.join(serverModels, 'count-model', 'a1', uploads('count-model', 'a1')[0]!);
+  assert.deepEqual(readdirSync(folder).sort(), ['func.pkl', 'notes.txt']);
+  assert.equal(readFileSync(path.join(folder, 'notes.txt'), 'utf8'), 'uploaded too');
   assert.ok(!existsSync(clientModels), 'the client did not write models locally');
 
   assert.deepEqual(answer(out.built), { output: 4, default: false });

@@ -24,8 +24,8 @@ export function runPython(args: string[], env: Record<string, string> = {}): Spa
 }
 
 /** runPython without blocking the event loop (for tests that serve HTTP to the script). */
-export function runPythonAsync(args: string[], env: Record<string, string> = {}): Promise<ProcessResult> {
-  return runProcess(kPythonInterpreter, args, { env, timeoutMs: 60_000 });
+export function runPythonAsync(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<ProcessResult> {
+  return runProcess(kPythonInterpreter, args, { env, timeoutMs });
 }
 
 export interface RunnerSpec {
@@ -34,6 +34,8 @@ export interface RunnerSpec {
   name: string;
   version: string;
   inputType: string;
+  /** Extra environment (e.g. CLIPPER_REPLICA_SECRET). */
+  env?: Record<string, string>;
 }
 
 export interface PythonRunner {
@@ -66,7 +68,7 @@ export function startRunner(spec: RunnerSpec): Promise<PythonRunner> {
       '--port',
       '0',
     ],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
+    { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } },
   );
   let stderr = '';
   child.stderr.setEncoding('utf8');

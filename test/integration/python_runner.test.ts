@@ -8,7 +8,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { kRepoRoot } from '../../src/paths.js';
+import { checkReplicaAuth } from '../../src/rpc/replica_auth.js';
 import { missingPythonModules, type PythonRunner, RunnerClient, runPython, startRunner } from './python_harness.js';
 
 const kMissingBase = missingPythonModules(['msgpack', 'numpy']);
@@ -271,6 +273,28 @@ describe('python runner', { skip: kSkipBase }, () => {
       assert.deepEqual(await runner.stop(), { code: 0, signal: null });
       await client.closed;
     }
+  });
+
+  it('proves the replica secret from its environment: ready carries the HMAC of the nonce, model, version, replica', async () => {
+    const secret = randomBytes(32);
+    const runner = await startRunner({
+      model: modelPath,
+      function: 'describe',
+      name: 'm',
+      version: '1',
+      inputType: 'doubles',
+      env: { CLIPPER_REPLICA_SECRET: secret.toString('hex') },
+    });
+    runners.push(runner);
+    const nonce = randomBytes(32);
+    const client = await RunnerClient.open(runner.port, { model: 'm', version: '1', input_type: 'doubles', replica: 5, nonce });
+    const ready = await client.ready;
+    assert.equal(ready.t, 'ready');
+    assert.equal(checkReplicaAuth(secret, nonce, 'm', '1', 5, ready.auth), null, 'the worker accepts it');
+    assert.match(String(checkReplicaAuth(randomBytes(32), nonce, 'm', '1', 5, ready.auth)), /wrong auth/);
+    // A hello without a usable nonce gets no auth (nothing to prove freshness against).
+    const plain = await RunnerClient.open(runner.port, { model: 'm', version: '1', input_type: 'doubles', nonce: Buffer.alloc(4) });
+    assert.equal((await plain.ready).auth, undefined);
   });
 
   it('passes its own python unittest suite (framing and conversions)', () => {

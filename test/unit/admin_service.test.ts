@@ -1,10 +1,13 @@
 // The management API's logic (AdminService) over a MemoryStateStore and a FakeAdminContext.
 
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { beforeEach, describe, it } from 'node:test';
 import { AdminService, type AdminReply } from '../../src/admin/admin_service.js';
 import { ClipperError } from '../../src/errors.js';
 import { ControlledStore, deferred, FakeAdminContext } from '../helpers/fake_admin_context.js';
+import { kFixtureModels } from '../helpers/cluster.js';
+import { kRepoRoot } from '../../src/paths.js';
 
 let ctx: FakeAdminContext;
 let service: AdminService;
@@ -24,7 +27,10 @@ const kSum = {
   model_data_path: 'DEPRECATED',
   batch_size: -1,
 };
-const kNodeContainer = { runtime: 'node', entry: '/models/sum.js' };
+/** A model file inside a model directory (the fake context's modelDirs include the fixtures). */
+const kSumEntry = path.join(kFixtureModels, 'counter_model.mjs');
+const kNodeContainer = { runtime: 'node', entry: kSumEntry };
+const kPyEntry = path.join(kRepoRoot, 'containers', 'python', 'examples', 'closure_example.py');
 
 function call(route: string, body: unknown): Promise<AdminReply> {
   return service.handle(route, body);
@@ -250,12 +256,12 @@ describe('add_model', () => {
   });
 
   it('stores a container spec and gives it the default replica count', async () => {
-    const container = { ...kNodeContainer, function: 'predict', options: { isolate: 'inline', threads: 2, warm: true } };
+    const container = { ...kNodeContainer, function: 'predict', options: { isolate: 'inline' } };
     await ok('add_model', { ...kSum, container_name: undefined, container });
     const record = ctx.snapshot().models.get('sum:1');
     assert.deepEqual(record?.container, container);
     assert.equal(record?.num_replicas, 2);
-    assert.equal(record?.container_name, 'node:/models/sum.js');
+    assert.equal(record?.container_name, `node:${kSumEntry}`);
     await ok('add_model', { ...kSum, model_version: '2', container: kNodeContainer, num_replicas: 0 });
     assert.equal(ctx.snapshot().models.get('sum:2')?.num_replicas, 0);
   });
@@ -276,6 +282,17 @@ describe('add_model', () => {
       [{ ...kNodeContainer, manager: 'docker', cpus: 0 }, /container\.cpus must be a number of cores/],
       [{ ...kNodeContainer, manager: 'docker', memory_mb: 1.5 }, /container\.memory_mb must be an integer/],
       [{ ...kNodeContainer, options: { a: { b: 1 } } }, /container\.options\.a/],
+      // Runtime options: an allowlist of names and values, so no flag or shell word is smuggled in.
+      [{ ...kNodeContainer, options: { model: '/etc/passwd' } }, /container\.options\.model is not a runtime option/],
+      [
+        { ...kNodeContainer, options: { isolate: 'inline --model=/tmp/x.mjs' } },
+        /container\.options\.isolate must be 'thread' or 'inline'/,
+      ],
+      // Model files: inside a model directory, after resolving '..' and symlinks.
+      [{ runtime: 'node', entry: '/etc/passwd' }, /container\.entry "\/etc\/passwd" is not inside a model directory/],
+      [{ runtime: 'node', entry: `${kFixtureModels}/../../../package.json` }, /is not inside a model directory.*modelDirs option/],
+      [{ runtime: 'node', entry: path.join(kFixtureModels, 'no_such_model.mjs') }, /does not exist/],
+      [{ manager: 'docker', runtime: 'node', folder: '/etc', entry: 'passwd' }, /container\.folder "\/etc" is not inside/],
       [{ ...kNodeContainer, function: 'not an id' }, /container\.function/],
       ['node', /container must be an object/],
     ];
@@ -294,7 +311,7 @@ describe('add_model', () => {
   });
 
   it('stores a Docker spec as given; on a Docker cluster, container_name alone is the image to run', async () => {
-    const docker = { manager: 'docker', runtime: 'python', entry: '/m/f.pkl', pkgs_to_install: ['python3-six'], cpus: 0.5, memory_mb: 256 };
+    const docker = { manager: 'docker', runtime: 'python', entry: kPyEntry, pkgs_to_install: ['python3-six'], cpus: 0.5, memory_mb: 256 };
     await ok('add_model', { ...kSum, container: docker });
     assert.deepEqual(ctx.snapshot().models.get('sum:1')?.container, docker);
     await ok('add_model', {
@@ -340,8 +357,8 @@ describe('add_model', () => {
     const gate = deferred();
     ctx.deploy = () => gate.promise;
     const pending = call('add_model', { ...kSum, model_version: '2', container: kNodeContainer });
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(ctx.snapshot().models.has('sum:2'), true);
+    // Its files are checked (file system calls) before the record is written.
+    while (!ctx.snapshot().models.has('sum:2')) await new Promise((resolve) => setImmediate(resolve));
     assert.equal(current('sum'), '1');
     assert.equal(
       ((await okJson('get_model', { model_name: 'sum', model_version: '2' })) as { is_current_version: boolean }).is_current_version,

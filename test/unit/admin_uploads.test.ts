@@ -1,8 +1,9 @@
-// POST /admin/upload_model through AdminService: files land under <models dir>/<name>/<version>/,
-// atomically, and every bad input is a JSON 400 that names the field.
+// POST /admin/upload_model and /admin/discard_upload through AdminService: each upload lands in a
+// new directory of its own, <models dir>/<name>/<version>/upload-<id>/, never over another file,
+// with no temporary file left; every bad input is a JSON 400 that names the field.
 
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, beforeEach, describe, it } from 'node:test';
@@ -20,15 +21,29 @@ let caseNo = 0;
 beforeEach(async () => {
   modelsDir = path.join(root, `models-${caseNo++}`);
   const ctx = await FakeAdminContext.create();
-  Object.assign(ctx, { modelsDir });
+  Object.assign(ctx, { modelsDir, modelDirs: [root] });
   service = new AdminService(ctx);
 });
 
 const kBytes = Buffer.from([0x80, 0x05, 0x00, 0xff, 0x10, 0x41]);
 const kUpload = { model_name: 'sum', model_version: '1', file_name: 'func.pkl', data: kBytes.toString('base64') };
 
-async function fails(body: unknown, status: number, code: string): Promise<string> {
-  const reply = await service.handle('upload_model', body);
+const kModel = {
+  model_name: 'sum',
+  model_version: '1',
+  labels: [],
+  input_type: 'doubles',
+  container_name: 'x',
+  model_data_path: 'DEPRECATED',
+  batch_size: -1,
+};
+
+function fails(body: unknown, status: number, code: string): Promise<string> {
+  return failsOn('upload_model', body, status, code);
+}
+
+async function failsOn(route: string, body: unknown, status: number, code: string): Promise<string> {
+  const reply = await service.handle(route, body);
   assert.equal(reply.contentType, 'application/json');
   const parsed = JSON.parse(reply.body) as { cause: string; code: string };
   assert.equal(reply.status, status, reply.body);
@@ -37,45 +52,97 @@ async function fails(body: unknown, status: number, code: string): Promise<strin
 }
 
 describe('upload_model', () => {
-  it('stores the decoded bytes under <models dir>/<name>/<version>/<file_name> and answers the absolute path', async () => {
+  it('stores the decoded bytes in a new upload directory and answers the absolute path', async () => {
     const reply = await service.handle('upload_model', kUpload);
     assert.equal(reply.status, 200, reply.body);
     assert.equal(reply.contentType, 'application/json');
-    const file = path.join(modelsDir, 'sum', '1', 'func.pkl');
-    assert.deepEqual(JSON.parse(reply.body), { path: file, bytes: kBytes.length });
+    const { path: file, bytes } = JSON.parse(reply.body) as { path: string; bytes: number };
+    assert.equal(bytes, kBytes.length);
     assert.ok(path.isAbsolute(file));
+    assert.equal(path.basename(file), 'func.pkl');
+    const uploadDir = path.dirname(file);
+    assert.equal(path.dirname(uploadDir), path.join(modelsDir, 'sum', '1'));
+    assert.match(path.basename(uploadDir), /^upload-[0-9a-f]{16}$/);
     assert.deepEqual(readFileSync(file), kBytes);
-    assert.deepEqual(readdirSync(path.dirname(file)), ['func.pkl'], 'no temporary file is left behind');
+    assert.deepEqual(readdirSync(uploadDir), ['func.pkl'], 'no temporary file is left behind');
   });
 
-  it('replaces an earlier upload of the same file while the version is not registered', async () => {
-    await service.handle('upload_model', kUpload);
+  it('gives every upload its own directory: a second upload of the same file replaces nothing', async () => {
+    const first = JSON.parse((await service.handle('upload_model', kUpload)).body) as { path: string };
     const second = Buffer.from('second');
     const reply = await service.handle('upload_model', { ...kUpload, data: second.toString('base64') });
     assert.equal(reply.status, 200, reply.body);
-    assert.deepEqual(readFileSync(path.join(modelsDir, 'sum', '1', 'func.pkl')), second);
-    const other = await service.handle('upload_model', {
+    const other = JSON.parse(reply.body) as { path: string };
+    assert.notEqual(path.dirname(other.path), path.dirname(first.path));
+    assert.deepEqual(readFileSync(first.path), kBytes, 'the first upload is untouched');
+    assert.deepEqual(readFileSync(other.path), second);
+    assert.equal(readdirSync(path.join(modelsDir, 'sum', '1')).length, 2);
+  });
+
+  it('adds a file next to an earlier upload given its upload_id, and never replaces one there', async () => {
+    const first = JSON.parse((await service.handle('upload_model', kUpload)).body) as { path: string };
+    const uploadId = path.basename(path.dirname(first.path));
+    const helper = await service.handle('upload_model', {
       ...kUpload,
       file_name: 'helper.py',
+      upload_id: uploadId,
       data: Buffer.from('x = 1\n').toString('base64'),
     });
-    assert.equal(other.status, 200, other.body);
-    assert.deepEqual(readdirSync(path.join(modelsDir, 'sum', '1')).sort(), ['func.pkl', 'helper.py']);
+    assert.equal(helper.status, 200, helper.body);
+    assert.equal((JSON.parse(helper.body) as { path: string }).path, path.join(path.dirname(first.path), 'helper.py'));
+    assert.deepEqual(readdirSync(path.dirname(first.path)).sort(), ['func.pkl', 'helper.py']);
+    const again = Buffer.from('again').toString('base64');
+    assert.match(
+      await fails({ ...kUpload, upload_id: uploadId, data: again }, 400, 'CLP_ERR_CONFLICT'),
+      /func\.pkl was already uploaded to .*files are never replaced/,
+    );
+    assert.deepEqual(readFileSync(first.path), kBytes);
+    assert.deepEqual(readdirSync(path.dirname(first.path)).sort(), ['func.pkl', 'helper.py'], 'no temporary file is left behind');
+    for (const bad of ['upload-0000000000000000', '../1', 'x', uploadId.toUpperCase()]) {
+      assert.match(await fails({ ...kUpload, upload_id: bad }, 400, 'CLP_ERR_INVALID_ARG'), /upload_id .* names no earlier upload/, bad);
+    }
+    assert.match(
+      await fails({ ...kUpload, model_version: '2', upload_id: uploadId }, 400, 'CLP_ERR_INVALID_ARG'),
+      /names no earlier upload of this model version/,
+    );
+  });
+
+  it('discard_upload removes an unregistered upload directory, and refuses one a registered model reads', async () => {
+    const kept = JSON.parse((await service.handle('upload_model', kUpload)).body) as { path: string };
+    const refused = JSON.parse((await service.handle('upload_model', kUpload)).body) as { path: string };
+    const add = await service.handle('add_model', { ...kModel, container: { runtime: 'python', entry: kept.path } });
+    assert.equal(add.status, 200, add.body);
+    const discard = await service.handle('discard_upload', { model_name: 'sum', model_version: '1', path: refused.path });
+    assert.equal(discard.status, 200, discard.body);
+    assert.deepEqual(JSON.parse(discard.body), { removed: path.dirname(refused.path) });
+    assert.ok(!existsSync(path.dirname(refused.path)));
+    const gone = await service.handle('discard_upload', { model_name: 'sum', model_version: '1', path: refused.path });
+    assert.deepEqual(JSON.parse(gone.body), { removed: null });
+    assert.match(
+      await failsOn('discard_upload', { model_name: 'sum', model_version: '1', path: kept.path }, 400, 'CLP_ERR_CONFLICT'),
+      /holds the files of a registered model/,
+    );
+    assert.deepEqual(readFileSync(kept.path), kBytes);
+    for (const bad of [
+      path.join(modelsDir, 'sum', '1'),
+      path.join(modelsDir, 'sum', '2', 'x'),
+      '/etc/passwd',
+      path.join(modelsDir, 'sum', '1', '..', '..'),
+    ]) {
+      assert.match(
+        await failsOn('discard_upload', { model_name: 'sum', model_version: '1', path: bad }, 400, 'CLP_ERR_INVALID_ARG'),
+        /is not inside an upload directory of this model version/,
+        bad,
+      );
+    }
   });
 
   it('refuses to replace the files of a registered model version', async () => {
-    const add = await service.handle('add_model', {
-      model_name: 'sum',
-      model_version: '1',
-      labels: [],
-      input_type: 'doubles',
-      container_name: 'x',
-      model_data_path: 'DEPRECATED',
-      batch_size: -1,
-      container: { runtime: 'python', entry: '/m/func.pkl' },
-    });
+    const uploaded = JSON.parse((await service.handle('upload_model', kUpload)).body) as { path: string };
+    const add = await service.handle('add_model', { ...kModel, container: { runtime: 'python', entry: uploaded.path } });
     assert.equal(add.status, 200, add.body);
     assert.match(await fails(kUpload, 400, 'CLP_ERR_CONFLICT'), /model with name 'sum' and version '1' is already registered/);
+    assert.deepEqual(readdirSync(path.join(modelsDir, 'sum', '1')), [path.basename(path.dirname(uploaded.path))], 'nothing new');
     const other = await service.handle('upload_model', { ...kUpload, model_version: '2' });
     assert.equal(other.status, 200, other.body);
   });

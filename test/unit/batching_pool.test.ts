@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MessageChannel, type TransferListItem } from 'node:worker_threads';
 import { BatchingPool, type BatchingPoolOptions } from '../../src/batching/pool.js';
-import type { ModelActorStats, Placement, WorkerControl, WorkerEvent, WorkerInit } from '../../src/batching/protocol.js';
+import type { ModelActorStats, Placement, ThreadResources, WorkerControl, WorkerEvent, WorkerInit } from '../../src/batching/protocol.js';
 import { ReplyWriter } from '../../src/batching/reply_writer.js';
 import type { ThreadStarter, ThreadTask } from '../../src/batching/threads.js';
 import { InputTypeCode } from '../../src/input_types.js';
@@ -48,6 +48,8 @@ class FakeWorkerEnd {
   readonly replies: ReplyWriter;
   /** What this worker answers to a stats request; null: it never answers. */
   statsModels: ModelActorStats[] | null = [];
+  /** The thread's resources its stats answer lists (absent when undefined). */
+  statsResources: ThreadResources | undefined = undefined;
   readonly #queries: RingConsumer;
   readonly done: Promise<void>;
   #finish!: () => void;
@@ -93,7 +95,8 @@ class FakeWorkerEnd {
   #onControl(msg: WorkerControl): void {
     this.controls.push(msg);
     if (msg.kind === 'stats' && this.statsModels !== null) {
-      this.post({ kind: 'stats', requestId: msg.requestId, models: this.statsModels });
+      const resources = this.statsResources === undefined ? {} : { resources: this.statsResources };
+      this.post({ kind: 'stats', requestId: msg.requestId, models: this.statsModels, ...resources });
     } else if (msg.kind === 'stop') {
       this.replies.close();
       this.post({ kind: 'stopped' });
@@ -204,7 +207,8 @@ test('models go to the least loaded thread, and control messages reach its worke
   await until(() => w1.controls.length === 3);
   assert.deepEqual(w1.controls, [
     { kind: 'add_model', spec: { ...kSpec, name: 'b', modelIndex: b.modelIndex } },
-    { kind: 'add_replica', modelIndex: b.modelIndex, replicaId: 7, host: '127.0.0.1', port: 4000 },
+    // No replicaSecret in these options: replicaAuth off, the worker checks nothing.
+    { kind: 'add_replica', modelIndex: b.modelIndex, replicaId: 7, host: '127.0.0.1', port: 4000, secret: null },
     { kind: 'remove_replica', modelIndex: b.modelIndex, replicaId: 7 },
   ]);
   const w0 = threads.worker(0);
@@ -315,6 +319,25 @@ test('stats are gathered from every thread', async () => {
   threads.worker(1).statsModels = [fakeStats(2, 'b')];
   const models = await pool.stats();
   assert.deepEqual(models.map((m) => m.name).sort(), ['a', 'b', 'c']);
+  await pool.close();
+});
+
+test('each thread’s active resources are kept from its latest stats answer', async () => {
+  const { pool, threads } = makePool(2);
+  pool.start();
+  assert.deepEqual(pool.threadResources(), []);
+  const one = { active: ['MessagePort'], heapUsedBytes: 2 };
+  threads.worker(0).statsResources = { active: ['Timeout', 'TCPSocketWrap'], heapUsedBytes: 1 };
+  threads.worker(1).statsResources = one;
+  await pool.stats();
+  assert.deepEqual(pool.threadResources(), [{ active: ['Timeout', 'TCPSocketWrap'], heapUsedBytes: 1 }, one]);
+  threads.worker(0).statsResources = { active: ['TCPSocketWrap'], heapUsedBytes: 1 };
+  await pool.stats();
+  assert.deepEqual(
+    pool.threadResources(),
+    [{ active: ['TCPSocketWrap'], heapUsedBytes: 1 }, one],
+    'a released timer is gone from the next answer',
+  );
   await pool.close();
 });
 

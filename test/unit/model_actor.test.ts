@@ -120,10 +120,19 @@ function harness(scheduler: Partial<SchedulerOptions> = {}, inputType: InputType
   return { clock, actor, links, link, answers, states, io, doubles };
 }
 
-test('a replica link is opened with the model, version, input type and address', () => {
+test('a replica link is opened with the model, version, input type, address and the secret it must prove', () => {
   const { actor, link, states } = harness();
-  actor.addReplica(5, '127.0.0.1', 7000);
-  assert.deepEqual(link(0).address, { model: 'm', version: '2', inputType: 'doubles', replicaId: 5, host: '127.0.0.1', port: 7000 });
+  const secret = new Uint8Array(32).fill(3);
+  actor.addReplica(5, '127.0.0.1', 7000, secret);
+  assert.deepEqual(link(0).address, {
+    model: 'm',
+    version: '2',
+    inputType: 'doubles',
+    replicaId: 5,
+    host: '127.0.0.1',
+    port: 7000,
+    secret,
+  });
   link(0).becomeReady();
   assert.deepEqual(states, [[5, true, '']]);
   actor.close();
@@ -185,6 +194,44 @@ test('cancel drops a queued query: it is never sent nor answered', () => {
     [1, 3],
   );
   assert.equal(actor.stats().scheduler.expiredCount.cancelled, 1);
+  actor.close();
+});
+
+test('overload: a query shed at arrival or dropped before its deadline is answered at once; one past its deadline is not', () => {
+  const { clock, actor, link, answers, doubles } = harness({ batchSize: 1 });
+  actor.addReplica(1, 'h', 1);
+  link(0).becomeReady();
+  actor.enqueue(1, clock.nowMs() + 1000, 1, doubles(1));
+  clock.advanceBy(10);
+  link(0).answer(link(0).lastBatch().id, [1]); // a batch takes 10 ms
+  actor.enqueue(2, clock.nowMs() + 1000, 1, doubles(2)); // sent at once
+  assert.equal(actor.wantsWake(), false, 'replica busy, nothing shed: new queries can wait in the ring');
+  actor.enqueue(3, clock.nowMs() + 15, 1, doubles(3)); // the replica frees in 10 ms, then 10 more: shed now
+  assert.deepEqual(answers.at(-1), { token: 3, ok: false, reason: DefaultReason.DeadlineUnreachable, detail: '' });
+  assert.equal(actor.wantsWake(), true, 'shedding: each arrival must be seen (and refused) at once');
+  actor.enqueue(4, clock.nowMs() + 25, 1, doubles(4)); // fits: admitted
+  actor.enqueue(5, clock.nowMs() + 40, 1, doubles(5)); // fits behind it: admitted
+  assert.equal(answers.length, 2);
+  clock.advanceBy(20); // the batch in flight is slow: 5 ms left for token 4, a batch now predicted at 15
+  link(0).answer(link(0).lastBatch().id, [2]);
+  assert.deepEqual(answers.at(-2), { token: 4, ok: false, reason: DefaultReason.DeadlineUnreachable, detail: '' });
+  assert.equal(link(0).lastBatch().n, 1); // token 5 went out instead
+  actor.enqueue(6, clock.nowMs() + 40, 1, doubles(6)); // fits behind token 5: admitted
+  clock.advanceBy(50); // the replica hangs past token 6's deadline: it expires in the queue
+  link(0).answer(link(0).lastBatch().id, [5]);
+  // Token 6 gets no reply from the worker: its deadline has come, the frontend answers it then.
+  assert.deepEqual(
+    answers.map((a) => [a.token, a.ok]),
+    [
+      [1, true],
+      [3, false],
+      [4, false],
+      [2, true],
+      [5, true],
+    ],
+  );
+  assert.equal(actor.stats().scheduler.rejectedCount.deadline_unreachable, 1);
+  assert.equal(actor.stats().scheduler.expiredCount.deadline, 2);
   actor.close();
 });
 

@@ -149,10 +149,10 @@ test('expiry and the wake timer watch every level: a less urgent query expires a
 test('backlog shedding counts only the queries at the same priority or above', () => {
   const h = taught({ batchSize: 1 }, 10); // 100 queries per second
   h.enqueue(1000); // in flight
-  for (let i = 0; i < 5; i++) h.enqueue(1000); // 5 normal queries queued
+  for (let i = 0; i < 5; i++) h.enqueue(60); // 5 normal queries queued (the 5th done at 60 ms)
   h.enqueue(35, 2); // urgent: nothing goes before it, so it is admitted
   assert.deepEqual(h.rejected, []);
-  h.enqueue(35); // normal: behind 6 queries, it is shed
+  h.enqueue(65); // normal: behind 6 queries (done at 80 ms), it is shed
   assert.deepEqual(h.rejected, [{ token: 9, reason: 'deadline_unreachable' }]);
   h.answer(1, 10);
   assert.deepEqual(tokensOf(h)[2], [8]);

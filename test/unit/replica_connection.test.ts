@@ -7,6 +7,7 @@ import net from 'node:net';
 import { test, type TestContext } from 'node:test';
 import { encodeFrame, FrameDecoder, kProtocolVersion, type ContainerMessage, type PredictMessage } from '../../src/rpc/protocol.js';
 import { ReplicaConnection, type ReplicaConnectionEvents, type ReplicaConnectionOptions } from '../../src/rpc/replica_connection.js';
+import { replicaAuthMac } from '../../src/rpc/replica_auth.js';
 import { SimClock } from '../../sim/sim_clock.js';
 
 const kOptions: ReplicaConnectionOptions = {
@@ -16,6 +17,8 @@ const kOptions: ReplicaConnectionOptions = {
   reconnectDelayMsMin: 50,
   reconnectDelayMsMax: 400,
 };
+/** The cluster secret the fake container holds (replicaAuth 'required' in these tests unless said). */
+const kSecret = Buffer.alloc(32, 7);
 
 /** A queue whose next() waits for the next value pushed. */
 class Inbox<T> {
@@ -54,8 +57,8 @@ class ContainerEnd {
     this.socket.write(encodeFrame(message));
   }
 
-  /** Read the hello and answer ready. */
-  async handshake(): Promise<Extract<ContainerMessage, { t: 'hello' }>> {
+  /** Read the hello and answer ready, with the auth `secret` gives (none: no auth). */
+  async handshake(secret: Uint8Array | null = kSecret): Promise<Extract<ContainerMessage, { t: 'hello' }>> {
     const hello = await this.messages.next();
     assert.ok(hello !== 'closed' && hello.t === 'hello', `expected hello, got ${JSON.stringify(hello)}`);
     this.send({
@@ -66,6 +69,7 @@ class ContainerEnd {
       input_type: hello.input_type,
       pid: 1,
       runtime: 'fake',
+      ...(secret === null ? {} : { auth: replicaAuthMac(secret, hello.nonce!, hello.model, hello.version, hello.replica) }),
     });
     return hello;
   }
@@ -107,7 +111,10 @@ function recorder(): { events: ReplicaConnectionEvents; inbox: Inbox<Event> } {
   };
 }
 
-async function connected(t: TestContext): Promise<{
+async function connected(
+  t: TestContext,
+  secret: Uint8Array | null = kSecret,
+): Promise<{
   conn: ReplicaConnection;
   clock: SimClock;
   end: ContainerEnd;
@@ -118,7 +125,7 @@ async function connected(t: TestContext): Promise<{
   const clock = new SimClock(1000);
   const { events, inbox } = recorder();
   const conn = new ReplicaConnection(
-    { model: 'm', version: '1', inputType: 'doubles', replicaId: 3, host: '127.0.0.1', port: container.port },
+    { model: 'm', version: '1', inputType: 'doubles', replicaId: 3, host: '127.0.0.1', port: container.port, secret },
     kOptions,
     events,
     clock,
@@ -137,8 +144,9 @@ const predict = (id: number): PredictMessage => ({ t: 'predict', id, type: 'doub
 
 test('handshake: hello names the replica; ready only after the container answers ready', { timeout: 10_000 }, async (t) => {
   const { conn, end, inbox } = await connected(t);
-  const hello = await end.messages.next();
-  assert.deepEqual(hello, {
+  const hello = (await end.messages.next()) as Extract<ContainerMessage, { t: 'hello' }>;
+  const { nonce, ...rest } = hello;
+  assert.deepEqual(rest, {
     t: 'hello',
     protocol: kProtocolVersion,
     model: 'm',
@@ -147,9 +155,12 @@ test('handshake: hello names the replica; ready only after the container answers
     replica: 3,
     heartbeat_ms: 100,
   });
+  assert.ok(nonce instanceof Uint8Array && nonce.length === 32, 'a 32-byte nonce');
+  assert.ok(!Buffer.from(nonce).includes(kSecret), 'the secret itself is never sent');
   assert.equal(conn.ready, false);
   assert.equal(conn.send(predict(1)), false, 'no batch before ready');
-  end.send({ t: 'ready', protocol: kProtocolVersion, model: 'm', version: '1', input_type: 'doubles', pid: 1, runtime: 'fake' });
+  const auth = replicaAuthMac(kSecret, nonce, 'm', '1', 3);
+  end.send({ t: 'ready', protocol: kProtocolVersion, model: 'm', version: '1', input_type: 'doubles', pid: 1, runtime: 'fake', auth });
   assert.deepEqual(await inbox.next(), { kind: 'ready' });
   assert.equal(conn.ready, true);
 });
@@ -275,4 +286,66 @@ test('close during a reconnect delay cancels the redial', { timeout: 10_000 }, a
   clock.advanceBy(10 * kOptions.reconnectDelayMsMax);
   assert.equal(container.accepted(), 1);
   assert.equal(inbox.size, 0, 'closing a connection that is already down reports nothing more');
+});
+
+/** The refusal a replica without the secret gets: an error frame, then the close. */
+async function expectRefused(end: ContainerEnd): Promise<string> {
+  const error = await end.messages.next();
+  assert.ok(error !== 'closed' && error.t === 'error', `expected an error frame, got ${JSON.stringify(error)}`);
+  assert.equal(error.id, undefined, 'a fatal error');
+  assert.match(error.message, /^authentication failed/);
+  assert.equal(await end.messages.next(), 'closed');
+  return error.message;
+}
+
+for (const [what, secret, why] of [
+  ['no auth', null, /sent no auth/],
+  ['an auth made with another secret', Buffer.alloc(32, 8), /wrong auth/],
+] as const) {
+  test(`a replica that answers ready with ${what} is refused, reported down, and dialled again later`, { timeout: 10_000 }, async (t) => {
+    const { conn, clock, end, inbox, container } = await connected(t);
+    const first = await end.handshake(secret);
+    await expectRefused(end);
+    const down = await inbox.next();
+    assert.equal(down.kind, 'down', 'reported as not connected');
+    assert.match((down as { reason: string }).reason, why);
+    assert.match(conn.lastError, /^authentication failed/);
+    assert.equal(conn.ready, false);
+    assert.equal(conn.send(predict(1)), false, 'nothing is ever sent to it');
+    // The normal backoff: a real replica may come back on that address.
+    assert.equal(clock.nextTimerMs() - clock.nowMs(), kOptions.reconnectDelayMsMin);
+    clock.advanceBy(kOptions.reconnectDelayMsMin);
+    const again = await container.connections.next();
+    const second = await again.handshake(kSecret);
+    assert.notDeepEqual(Buffer.from(second.nonce!), Buffer.from(first.nonce!), 'a fresh nonce per dial');
+    assert.deepEqual(await inbox.next(), { kind: 'ready' });
+  });
+}
+
+test('an auth for another replica id or an old nonce is refused', { timeout: 10_000 }, async (t) => {
+  const { end, inbox } = await connected(t);
+  const hello = (await end.messages.next()) as Extract<ContainerMessage, { t: 'hello' }>;
+  const auth = replicaAuthMac(kSecret, hello.nonce!, 'm', '1', 4);
+  end.send({ t: 'ready', protocol: kProtocolVersion, model: 'm', version: '1', input_type: 'doubles', pid: 1, runtime: 'x', auth });
+  await expectRefused(end);
+  assert.match(((await inbox.next()) as { reason: string }).reason, /wrong auth/);
+});
+
+test('a refused replica is heard no more: its results and a second ready are ignored', { timeout: 10_000 }, async (t) => {
+  const { conn, end, inbox } = await connected(t);
+  const hello = await end.handshake(null);
+  const auth = replicaAuthMac(kSecret, hello.nonce!, 'm', '1', 3);
+  end.send({ t: 'ready', protocol: kProtocolVersion, model: 'm', version: '1', input_type: 'doubles', pid: 1, runtime: 'x', auth });
+  end.send({ t: 'result', id: 1, outputs: [42] });
+  await expectRefused(end);
+  assert.equal((await inbox.next()).kind, 'down');
+  assert.equal(conn.ready, false);
+  assert.equal(inbox.size, 0, 'no ready, no result');
+});
+
+test('replicaAuth off (no secret): a ready without auth is accepted', { timeout: 10_000 }, async (t) => {
+  const { conn, end, inbox } = await connected(t, null);
+  await end.handshake(null);
+  assert.deepEqual(await inbox.next(), { kind: 'ready' });
+  assert.equal(conn.ready, true);
 });

@@ -4,6 +4,8 @@ A frame is a big-endian u32 body length followed by a body that is one msgpack m
 field `t`. FrameDecoder buffers socket chunks in any split and yields whole messages.
 """
 
+import hashlib
+import hmac
 import struct
 
 import msgpack
@@ -13,6 +15,35 @@ PROTOCOL_VERSION = 1
 FRAME_BYTES_MAX = 64 * 1024 * 1024
 
 _LENGTH = struct.Struct('>I')
+
+#: The environment variable holding the cluster's replica secret (hex, >= 32 bytes).
+REPLICA_SECRET_ENV = 'CLIPPER_REPLICA_SECRET'
+#: A hello nonce shorter than this is not answered with an auth.
+NONCE_BYTES_MIN = 16
+_AUTH_DOMAIN = b'clipper-replica-auth-v1'
+
+
+def parse_secret_hex(text):
+    """The secret from hex text (at least 32 bytes), or None when unusable."""
+    text = (text or '').strip()
+    if len(text) < 64 or len(text) % 2:
+        return None
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        return None
+
+
+def auth_message(nonce, model, version, replica_id):
+    """The bytes the MAC covers: each field as a big-endian u32 length and its bytes (src/rpc/replica_auth.ts)."""
+    fields = (_AUTH_DOMAIN, bytes(nonce), model.encode('utf-8'), version.encode('utf-8'),
+              str(replica_id).encode('ascii'))
+    return b''.join(_LENGTH.pack(len(field)) + field for field in fields)
+
+
+def replica_auth_mac(secret, nonce, model, version, replica_id):
+    """The `auth` of a ready: HMAC-SHA256(secret, auth_message(...))."""
+    return hmac.new(secret, auth_message(nonce, model, version, replica_id), hashlib.sha256).digest()
 
 
 class ProtocolError(Exception):

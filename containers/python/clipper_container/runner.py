@@ -31,7 +31,8 @@ if __package__ in (None, ''):
     sys.path.insert(0, os.path.dirname(_here))
 
 from clipper_container.protocol import (  # noqa: E402
-    PROTOCOL_VERSION, FrameDecoder, ProtocolError, encode_frame)
+    NONCE_BYTES_MIN, PROTOCOL_VERSION, REPLICA_SECRET_ENV, FrameDecoder, ProtocolError, encode_frame,
+    parse_secret_hex, replica_auth_mac)
 from clipper_container.model_loader import (  # noqa: E402
     ModelLoadError, decode_inputs, encode_outputs, load_predict)
 
@@ -65,6 +66,11 @@ def parse_options(argv):
     if extra:
         # Runtime options meant for other runners (e.g. --isolate for node) are not an error.
         sys.stderr.write('runner: ignoring options %s\n' % ' '.join(extra))
+    # The replica secret: read, then removed from the environment (the model's subprocesses never see it).
+    secret_hex = os.environ.pop(REPLICA_SECRET_ENV, '')
+    options.secret = parse_secret_hex(secret_hex) if secret_hex else None
+    if secret_hex and options.secret is None:
+        parser.error('$%s must be at least 32 bytes as hex' % REPLICA_SECRET_ENV)
     return options
 
 
@@ -153,9 +159,13 @@ class Connection:
             heartbeat_ms = message.get('heartbeat_ms')
             if not isinstance(heartbeat_ms, (int, float)) or isinstance(heartbeat_ms, bool) or heartbeat_ms <= 0:
                 heartbeat_ms = 1000
-            self.send({'t': 'ready', 'protocol': PROTOCOL_VERSION, 'model': self.options.name,
-                       'version': self.options.version, 'input_type': self.options.input_type,
-                       'pid': os.getpid(), 'runtime': 'python %s' % platform.python_version()})
+            ready = {'t': 'ready', 'protocol': PROTOCOL_VERSION, 'model': self.options.name,
+                     'version': self.options.version, 'input_type': self.options.input_type,
+                     'pid': os.getpid(), 'runtime': 'python %s' % platform.python_version()}
+            auth = self.auth_for(message)
+            if auth is not None:
+                ready['auth'] = auth
+            self.send(ready)
             threading.Thread(target=self.heartbeat, args=(max(10, heartbeat_ms) / 1000.0,),
                              name='clipper-hb', daemon=True).start()
             return True
@@ -169,6 +179,16 @@ class Connection:
             return False
         self.fail('unexpected message %s' % kind)
         return False
+
+    def auth_for(self, hello):
+        """HMAC over the hello's nonce and names (containers/PROTOCOL.md, Authentication); None
+        without a secret or a usable nonce."""
+        nonce, replica = hello.get('nonce'), hello.get('replica')
+        if self.options.secret is None or not isinstance(nonce, bytes) or len(nonce) < NONCE_BYTES_MIN:
+            return None
+        if not isinstance(replica, int) or isinstance(replica, bool):
+            return None
+        return replica_auth_mac(self.options.secret, nonce, self.options.name, self.options.version, replica)
 
     def check_hello(self, message):
         o = self.options

@@ -1,6 +1,10 @@
-"""JSON over HTTP with the standard library, raising Clipper's exception text."""
+"""JSON over HTTP with the standard library, raising Clipper's exception text.
+
+An https:// server whose certificate a private CA signed is trusted through SSL_CERT_FILE=<ca.pem>
+(Python's default SSL context reads it); verification is never turned off here."""
 
 import json
+import os
 import urllib.error
 import urllib.request
 
@@ -12,6 +16,19 @@ def _error_text(err):
         return err.read().decode('utf-8', 'replace')
     except Exception:  # noqa: BLE001 - a body that cannot be read says nothing more
         return ''
+
+
+def admin_token(token=None):
+    """The management API token to send: `token`, else $CLIPPER_ADMIN_TOKEN; '' for none."""
+    value = os.environ.get('CLIPPER_ADMIN_TOKEN', '') if token is None else token
+    if '\n' in value or '\r' in value:
+        raise ClipperException('admin_token must be one line')
+    return value.strip()
+
+
+def admin_headers(token):
+    """The headers of a management API request: `Authorization: Bearer <token>` when there is one."""
+    return {'Authorization': 'Bearer %s' % token} if token else {}
 
 
 def request(url, body=None, timeout_s=60.0, headers=None):

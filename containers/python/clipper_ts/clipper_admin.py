@@ -22,15 +22,18 @@ DEFAULT_PREDICTION_CACHE_SIZE_BYTES = 33554432
 
 
 class ClipperConnection(object):
-    def __init__(self, container_manager=None, admin_url=None, query_url=None, timeout_s=300.0):
+    def __init__(self, container_manager=None, admin_url=None, query_url=None, timeout_s=300.0, admin_token=None):
         """container_manager: a DockerContainerManager, LocalContainerManager or
         KubernetesContainerManager saying where the server is (default: LocalContainerManager(),
         127.0.0.1:1338 and :1337). admin_url / query_url override its addresses. timeout_s bounds
-        each request (a deploy waits until its replicas run)."""
+        each request (a deploy waits until its replicas run). admin_token: the management API's
+        token, sent as `Authorization: Bearer <token>` on management requests only (default:
+        $CLIPPER_ADMIN_TOKEN; none when unset)."""
         self.cm = container_manager if container_manager is not None else LocalContainerManager()
         self.admin_url = (admin_url or self.cm.admin_url).rstrip('/')
         self.query_url = (query_url or self.cm.query_url).rstrip('/')
         self.timeout_s = timeout_s
+        self._admin_headers = _http.admin_headers(_http.admin_token(admin_token))
         self.connected = False
 
     # -- plumbing -------------------------------------------------------------------------------
@@ -41,7 +44,8 @@ class ClipperConnection(object):
 
     def _admin(self, command, body):
         self._require_connected()
-        _, _, text = _http.request('%s/admin/%s' % (self.admin_url, command), body, self.timeout_s)
+        _, _, text = _http.request('%s/admin/%s' % (self.admin_url, command), body, self.timeout_s,
+                                   headers=self._admin_headers)
         return text
 
     def _admin_json(self, command, body):
@@ -50,9 +54,9 @@ class ClipperConnection(object):
     def _probe(self):
         """Raise ClipperException unless both the management API and the query frontend answer."""
         problems = []
-        for url in ('%s/admin/ping' % self.admin_url, '%s/healthz' % self.query_url):
+        for url, headers in (('%s/admin/ping' % self.admin_url, self._admin_headers), ('%s/healthz' % self.query_url, None)):
             try:
-                _http.request(url, None, min(self.timeout_s, 10.0))
+                _http.request(url, None, min(self.timeout_s, 10.0), headers=headers)
             except ClipperException as err:
                 problems.append(str(err))
         if problems:
@@ -173,25 +177,48 @@ class ClipperConnection(object):
         if entry not in names:
             raise ClipperException('model_data_path %r has no %s to run' % (model_data_path, entry))
         server_path = None
-        for file_name in names:
-            local = os.path.join(model_data_path, file_name)
-            if not os.path.isfile(local):
-                continue
-            with open(local, 'rb') as f:
-                uploaded = self.upload_model_file(name, version, file_name, f.read())
-            if file_name == entry:
-                server_path = uploaded
-        self.deploy_uploaded_model(name, version, input_type, server_path, function=function, labels=labels,
-                                   num_replicas=num_replicas, batch_size=batch_size,
-                                   pkgs_to_install=pkgs_to_install, manager=manager, whole_folder=True)
+        first = None  # every file goes into the first upload's own directory
+        try:
+            for file_name in [entry] + [n for n in names if n != entry]:
+                local = os.path.join(model_data_path, file_name)
+                if not os.path.isfile(local):
+                    continue
+                with open(local, 'rb') as f:
+                    upload_id = None if first is None else os.path.basename(os.path.dirname(first))
+                    uploaded = self.upload_model_file(name, version, file_name, f.read(), upload_id=upload_id)
+                first = first or uploaded
+                if file_name == entry:
+                    server_path = uploaded
+            self.deploy_uploaded_model(name, version, input_type, server_path, function=function, labels=labels,
+                                       num_replicas=num_replicas, batch_size=batch_size,
+                                       pkgs_to_install=pkgs_to_install, manager=manager, whole_folder=True)
+        except ClipperException:
+            if first is not None:
+                self.discard_uploaded_model(name, version, first)
+            raise
 
-    def upload_model_file(self, name, version, file_name, data):
-        """Store `data` (bytes) as <models dir>/<name>/<version>/<file_name> on the server; returns
-        the server's absolute path. (A clipper-ts addition: POST /admin/upload_model.)"""
+    def upload_model_file(self, name, version, file_name, data, upload_id=None):
+        """Store `data` (bytes) as <models dir>/<name>/<version>/upload-<id>/<file_name> on the server,
+        in a new directory of its own (or, with upload_id, the one of an earlier upload: the name of
+        the directory in its path); returns the server's absolute path. Nothing an earlier deploy
+        uses is ever replaced. (A clipper-ts addition: POST /admin/upload_model.)"""
         encoded = base64.b64encode(bytes(data)).decode('ascii')
-        reply = self._admin_json('upload_model', {'model_name': name, 'model_version': str(version),
-                                                  'file_name': file_name, 'data': encoded})
+        body = {'model_name': name, 'model_version': str(version), 'file_name': file_name, 'data': encoded}
+        if upload_id is not None:
+            body['upload_id'] = upload_id
+        reply = self._admin_json('upload_model', body)
         return reply['path']
+
+    def discard_uploaded_model(self, name, version, server_path):
+        """Best effort: remove the upload directory holding server_path (after a refused deploy).
+        Never raises; returns True when the server removed it. (POST /admin/discard_upload.)"""
+        try:
+            reply = self._admin_json('discard_upload', {'model_name': name, 'model_version': str(version),
+                                                        'path': server_path})
+            return reply.get('removed') is not None
+        except Exception as err:  # noqa: BLE001 (best effort: the deploy's own error matters)
+            logger.warning('could not remove the upload %s: %s', server_path, err)
+            return False
 
     def deploy_uploaded_model(self, name, version, input_type, server_path, function='predict', labels=None,
                               num_replicas=1, batch_size=-1, pkgs_to_install=None, manager=None,

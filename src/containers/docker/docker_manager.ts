@@ -172,7 +172,7 @@ export class DockerManager implements ContainerManager {
   async #adoptFound(entry: ModelReplicas): Promise<void> {
     const found = entry.found;
     entry.found = [];
-    const hash = replicaSpecHash(entry.model);
+    const hash = replicaSpecHash(entry.model, this.#options.replicaSecretHex);
     const adopt: Array<Promise<void>> = [];
     for (const c of found) {
       const replicaId = Number(c.Labels[kLabelReplica]);

@@ -22,6 +22,8 @@ export interface DockerManagerOptions {
   containerPort: number;
   /** Health check timing instead of the image's (model images: every 5 s, 3 retries, 30 s start period). */
   health?: HealthTiming;
+  /** The cluster's replica secret (hex), given to each container as CLIPPER_REPLICA_SECRET (rpc/replica_auth.ts). */
+  replicaSecretHex?: string;
 }
 
 export const kDockerManagerDefaults: Omit<DockerManagerOptions, 'clusterName' | 'prepareImage'> = {

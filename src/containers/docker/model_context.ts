@@ -4,7 +4,9 @@
 import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
 import { ClipperError } from '../../errors.js';
+import { confineModelFiles, isInsideDir } from '../../model_dirs.js';
 import { kRepoRoot } from '../../paths.js';
+import { checkRuntimeOption, kDebianPackagePattern, runtimeOptionArgs } from '../../runtime_options.js';
 import type { ModelRuntime } from './base_images.js';
 
 export const kContainerPort = 7000;
@@ -31,6 +33,8 @@ export interface ModelContextSpec {
   options?: Record<string, string | number | boolean>;
   /** Debian packages apt-get installs at build time (Python models only; Clipper's pkgs_to_install). */
   pkgsToInstall?: string[];
+  /** When set (a cluster building for a deploy), `folder` and `entry` must lie inside these (src/model_dirs.ts). */
+  modelDirs?: readonly string[];
 }
 
 function invalid(message: string): ClipperError {
@@ -47,21 +51,22 @@ export function validateContextSpec(spec: ModelContextSpec): void {
   if (spec.function !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.function))
     throw invalid(`function '${spec.function}' is not an identifier`);
   if (spec.inputType !== undefined && !/^[a-z]+$/.test(spec.inputType)) throw invalid(`input type '${spec.inputType}' is not valid`);
-  for (const key of Object.keys(spec.options ?? {})) {
-    if (!/^[a-z][a-z0-9-]*$/.test(key)) throw invalid(`option '${key}' is not a valid runner flag name`);
+  for (const [key, value] of Object.entries(spec.options ?? {})) {
     if (kReservedFlags.has(key)) throw invalid(`option '${key}' is set by the image itself`);
+    checkRuntimeOption(key, value);
   }
   const pkgs = spec.pkgsToInstall ?? [];
   if (pkgs.length > 0 && spec.runtime !== 'python') {
     throw invalid('pkgsToInstall (Debian packages installed with apt-get) is for Python models only');
   }
   for (const pkg of pkgs) {
-    if (!/^[a-z0-9][a-z0-9+.-]+$/.test(pkg)) throw invalid(`'${pkg}' is not a valid Debian package name`);
+    if (typeof pkg !== 'string' || !kDebianPackagePattern.test(pkg)) throw invalid(`'${pkg}' is not a valid Debian package name`);
   }
 }
 
 /** The model's files: the folder copied whole, or the entry file alone; entry relative to /model. */
 export async function resolveModelFiles(spec: ModelContextSpec): Promise<{ source: string; isFolder: boolean; entryInModel: string }> {
+  if (spec.modelDirs !== undefined) await confineModelFiles(spec, spec.modelDirs);
   if (spec.folder === undefined) {
     const file = path.resolve(kRepoRoot, spec.entry);
     if (!(await isFile(file))) throw invalid(`model entry file not found: ${file}`);
@@ -85,7 +90,10 @@ export async function assembleContext(dir: string, spec: ModelContextSpec, baseT
   const files = await resolveModelFiles(spec);
   const modelDir = path.join(dir, 'model');
   if (files.isFolder) {
-    await fs.cp(files.source, modelDir, { recursive: true, dereference: true });
+    // A symlink in the folder that leads out of it is not followed into the image.
+    const folderReal = await fs.realpath(files.source);
+    const within = async (src: string): Promise<boolean> => isInsideDir(await fs.realpath(src).catch(() => ''), folderReal);
+    await fs.cp(files.source, modelDir, { recursive: true, dereference: true, filter: within });
   } else {
     await fs.mkdir(modelDir);
     await fs.copyFile(files.source, path.join(modelDir, files.entryInModel));
@@ -177,7 +185,7 @@ export function commandOf(spec: ModelContextSpec, entryInModel: string): string[
     '--alive-file',
     kAliveFile,
   ];
-  for (const [key, value] of Object.entries(spec.options ?? {})) flags.push(`--${key}`, String(value));
+  flags.push(...runtimeOptionArgs(spec.options));
   return [...runner, ...flags];
 }
 
@@ -197,6 +205,8 @@ export const kHealthcheck =
 export function renderDockerfile(spec: ModelContextSpec, baseTag: string, entryInModel: string, labels: Record<string, string>): string {
   const lines = [`FROM ${baseTag}`];
   const pkgs = spec.pkgsToInstall ?? [];
+  // Checked here too: these words go into a shell command (the RUN line).
+  for (const pkg of pkgs) if (!kDebianPackagePattern.test(pkg)) throw invalid(`'${pkg}' is not a valid Debian package name`);
   if (pkgs.length > 0) {
     lines.push(
       `RUN apt-get update && apt-get install -y --no-install-recommends ${pkgs.join(' ')}` +

@@ -7,10 +7,12 @@ import type { ModelRecord } from '../../state/records.js';
 import { kLabelCluster, kLabelModel, kLabelReplica, kLabelSpec, kLabelVersion } from './engine.js';
 
 /** A hash of what a replica runs: a container whose spec differs is replaced rather than adopted. */
-export function replicaSpecHash(model: ModelRecord): string {
+export function replicaSpecHash(model: ModelRecord, secretHex = ''): string {
   const c = model.container;
   const spec = { container: c, input_type: model.input_type, container_name: c?.image === undefined ? null : model.container_name };
-  return createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 16);
+  // A container given another replica secret (an earlier start's) could not authenticate: not adopted.
+  const secretTag = secretHex === '' ? '' : createHash('sha256').update(`replica-secret:${secretHex}`).digest('hex');
+  return createHash('sha256').update(JSON.stringify(spec)).update(secretTag).digest('hex').slice(0, 16);
 }
 
 /** Overrides of the image's health check timing (its test command stays); absent fields keep the image's. */
@@ -39,6 +41,7 @@ export function containerCreateOptions(
   clusterName: string,
   containerPort: number,
   health?: HealthTiming,
+  replicaSecretHex = '',
 ): Docker.ContainerCreateOptions {
   const healthcheck = healthcheckOf(health);
   const spec = m.container ?? {};
@@ -55,13 +58,14 @@ export function containerCreateOptions(
       `CLIPPER_MODEL_VERSION=${m.model_version}`,
       `CLIPPER_INPUT_TYPE=${m.input_type}`,
       `CLIPPER_REPLICA_ID=${replicaId}`,
+      ...(replicaSecretHex === '' ? [] : [`CLIPPER_REPLICA_SECRET=${replicaSecretHex}`]),
     ],
     Labels: {
       [kLabelCluster]: clusterName,
       [kLabelModel]: m.model_name,
       [kLabelVersion]: m.model_version,
       [kLabelReplica]: String(replicaId),
-      [kLabelSpec]: replicaSpecHash(m),
+      [kLabelSpec]: replicaSpecHash(m, replicaSecretHex),
     },
     ExposedPorts: { [port]: {} },
     ...(healthcheck !== undefined ? { Healthcheck: healthcheck } : {}),

@@ -65,6 +65,7 @@ export class ReplicaRunner {
           this.#options.clusterName,
           this.#options.containerPort,
           this.#options.health,
+          this.#options.replicaSecretHex,
         ),
       );
     } catch (err) {

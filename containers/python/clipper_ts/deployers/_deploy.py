@@ -28,12 +28,18 @@ def pickle_function(obj):
 
 def deploy_pickled(clipper_conn, name, version, input_type, obj, function, labels, num_replicas, batch_size,
                    pkgs_to_install, manager):
-    """Upload pickle(obj) as <name>/<version>/func.pkl on the server and deploy it; returns once its
-    replicas run."""
+    """Upload pickle(obj) as func.pkl into a new directory of its own on the server and deploy it;
+    returns once its replicas run. The upload becomes the model's only when the server accepts the
+    add_model: when it refuses (a version that exists, say), the upload is removed (best effort)
+    and the server's error raised, so a failed deploy replaces nothing a running model uses."""
     server_path = clipper_conn.upload_model_file(name, version, ENTRY_FILE, pickle_function(obj))
-    clipper_conn.deploy_uploaded_model(name, version, input_type, server_path, function=function, labels=labels,
-                                       num_replicas=num_replicas, batch_size=batch_size,
-                                       pkgs_to_install=pkgs_to_install, manager=manager)
+    try:
+        clipper_conn.deploy_uploaded_model(name, version, input_type, server_path, function=function,
+                                           labels=labels, num_replicas=num_replicas, batch_size=batch_size,
+                                           pkgs_to_install=pkgs_to_install, manager=manager)
+    except ClipperException:
+        clipper_conn.discard_uploaded_model(name, version, server_path)
+        raise
 
 
 def create_endpoint_with(deploy, clipper_conn, name, input_type, default_output, version, slo_micros, **deploy_args):
