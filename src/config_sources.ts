@@ -11,6 +11,7 @@
 import { kConfigEnums, kConfigFractional, kDefaultConfig, resolveConfig, type ClipperConfig } from './config.js';
 import { ClipperError } from './errors.js';
 import { splitDirList } from './model_dirs.js';
+import { redactRedisUrl } from './state/redis_keys.js';
 
 export type ConfigOption = keyof ClipperConfig;
 
@@ -200,8 +201,12 @@ export function configFromSources(input: ConfigSourcesInput): StartConfig {
 
 /** `clipper start --print-config`: the effective options and, under "sources", where each came from. */
 export function formatEffectiveConfig(start: StartConfig): string {
-  // The admin token is a secret: shown only as set or not.
-  const config = start.config.adminToken === '' ? start.config : { ...start.config, adminToken: '(hidden)' };
+  // Secrets are not printed: the admin token only as set or not, a Redis URL without its password.
+  const config = {
+    ...start.config,
+    adminToken: start.config.adminToken === '' ? '' : '(hidden)',
+    state: redactRedisUrl(start.config.state),
+  };
   return `${JSON.stringify({ config, sources: start.sources }, null, 2)}\n`;
 }
 

@@ -16,6 +16,18 @@ export function uploadsDirDefault(): string {
   return path.resolve(fromEnv !== undefined && fromEnv !== '' ? fromEnv : path.join(os.homedir(), '.clipper', 'models'));
 }
 
+/**
+ * Where POST /admin/upload_model stores files: the upload dir when it lies in a model directory (the
+ * default), else the first model directory (so that, with --model-dirs /srv/models, an uploaded
+ * model lies where add_model accepts it).
+ */
+export function uploadsDirOf(modelDirs: readonly string[] | undefined): string {
+  const uploads = uploadsDirDefault();
+  const first = modelDirs?.[0];
+  if (first === undefined || modelDirs!.some((dir) => isInsideDir(uploads, path.resolve(dir)))) return uploads;
+  return path.resolve(first);
+}
+
 /** The default of config.modelDirs: the upload dir and the example models this package ships. */
 export function defaultModelDirs(): string[] {
   return [

@@ -26,6 +26,7 @@
 import { parseArgs } from 'node:util';
 import { ConnectionPool, runOpenLevel, type LevelOutcome } from '../batching_real_level.js';
 import { randomInputs } from '../../tools/loadgen/inputs.js';
+import { rssGrowth } from './soak_report.js';
 import { adminOk, printJson, sampleEvery, type ServerProcess, startServer, type StatsSample, waitFor } from './harness.js';
 
 const kSloMs = 20;
@@ -114,16 +115,26 @@ async function measureCapacity(pool: ConnectionPool): Promise<{ capacityRps: num
   return { capacityRps: good, levels };
 }
 
-/** RSS every second, and its growth after the first 10 s (or third of a shorter run): max later sample vs the sample then. */
-function rssGrowth(samples: readonly StatsSample[]): { baseMiB: number; maxMiB: number; growthPct: number; samplesMiB: number[] } {
+/**
+ * RSS every second, and its growth after the first 10 s: the median of the last 10 s over the median of
+ * the 10 s after the first 10 (soak_report.ts's measure: a GC peak in one sample is not growth).
+ */
+function rssGrowthOf(samples: readonly StatsSample[]): { baseMiB: number; maxMiB: number; growthPct: number; samplesMiB: number[] } {
   const t0 = samples[0]?.atMs ?? 0;
   const settleMs = Math.min(10_000, (durationS * 1000) / 3);
+  const windowMs = Math.min(10_000, Math.max(1000, (durationS * 1000 - settleMs) / 2));
   const later = samples.filter((s) => s.atMs - t0 >= settleMs);
+  const windows = Math.max(1, Math.floor((durationS * 1000 - settleMs) / windowMs));
+  const growth = rssGrowth(later, t0 + settleMs, windowMs, windows);
   const base = later[0]?.rssBytes ?? 0;
   const max = later.reduce((m, s) => Math.max(m, s.rssBytes), base);
   const mib = (b: number): number => Math.round((b / 2 ** 20) * 10) / 10;
-  const growthPct = base > 0 ? Math.round(((max - base) / base) * 1000) / 10 : 0;
-  return { baseMiB: mib(base), maxMiB: mib(max), growthPct, samplesMiB: samples.map((s) => mib(s.rssBytes)) };
+  return {
+    baseMiB: mib(base),
+    maxMiB: mib(max),
+    growthPct: Math.round(growth * 1000) / 10,
+    samplesMiB: samples.map((s) => mib(s.rssBytes)),
+  };
 }
 
 const ms = (us: number): number => Math.round(us) / 1000;
@@ -152,7 +163,7 @@ async function main(): Promise<void> {
     const rateRps = Math.round(factor * capacity.capacityRps);
     const sampler = sampleEvery(server.pid, 1000);
     const r = await level(pool, rateRps, 0, durationS);
-    const rss = rssGrowth(sampler.stop());
+    const rss = rssGrowthOf(sampler.stop());
     const shed = r.shed429LatencyUs;
     printJson({
       script: 'overload',

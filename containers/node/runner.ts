@@ -45,6 +45,8 @@ interface RunnerOptions {
   aliveFile: string | null;
   /** The cluster's replica secret ($CLIPPER_REPLICA_SECRET, hex): `ready` proves we hold it. Null: none given. */
   secret: Buffer | null;
+  /** $CLIPPER_REPLICA_ID, set by the managers: the only replica id this process signs for (null: any). */
+  replicaId: number | null;
 }
 
 type Executor = (batch: WireBatch) => Promise<unknown[]>;
@@ -92,6 +94,7 @@ function parseOptions(argv: string[]): RunnerOptions {
     watchStdin: watch === 'yes' || (watch === 'auto' && stdinIsWatchable()),
     aliveFile: values['alive-file'] ?? null,
     secret: takeSecret(),
+    replicaId: /^[0-9]{1,9}$/.test(process.env.CLIPPER_REPLICA_ID ?? '') ? Number(process.env.CLIPPER_REPLICA_ID) : null,
   };
 }
 
@@ -112,6 +115,9 @@ function authFor(
 ): Uint8Array | undefined {
   const { nonce, replica } = hello;
   if (options.secret === null || !(nonce instanceof Uint8Array) || nonce.length < 16 || !Number.isSafeInteger(replica)) return undefined;
+  // Sign only for our own replica id: a process squatting on another replica's old port cannot relay
+  // the handshake to us and pass as that replica.
+  if (options.replicaId !== null && replica !== options.replicaId) return undefined;
   return replicaAuthMac(options.secret, nonce, hello.model, hello.version, replica as number);
 }
 

@@ -8,9 +8,11 @@
 // whose add_model was refused removes its upload with POST /admin/discard_upload. The server's body
 // limit bounds the file's size.
 
-import os from 'node:os';
+import { realpathSync } from 'node:fs';
 import path from 'node:path';
 import { ClipperError } from '../errors.js';
+import { isInsideDir, uploadsDirDefault, uploadsDirOf } from '../model_dirs.js';
+import { kRepoRoot } from '../paths.js';
 import { modelKey } from '../state/records.js';
 import { jsonReply } from '../http/reply.js';
 import type { AdminCore, AdminReply, AdminRoute } from './admin_core.js';
@@ -22,11 +24,8 @@ const kFileNamePattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$/;
 /** Standard base64 (RFC 4648 §4) with its padding; no whitespace, no URL-safe alphabet. */
 const kBase64Pattern = /^[A-Za-z0-9+/]*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
-/** Where uploaded model files live: $CLIPPER_MODELS_DIR, else ~/.clipper/models (as clipper_client.py). */
-export function defaultModelsDir(): string {
-  const fromEnv = process.env.CLIPPER_MODELS_DIR;
-  return path.resolve(fromEnv !== undefined && fromEnv !== '' ? fromEnv : path.join(os.homedir(), '.clipper', 'models'));
-}
+/** Where uploaded model files live by default: $CLIPPER_MODELS_DIR, else ~/.clipper/models (as clipper_client.py). */
+export const defaultModelsDir = uploadsDirDefault;
 
 function invalid(message: string): ClipperError {
   return new ClipperError('CLP_ERR_INVALID_ARG', message);
@@ -62,7 +61,7 @@ function registeredConflict(name: string, version: string): ClipperError {
 }
 
 function versionDirOf(core: AdminCore, name: string, version: string): string {
-  return path.join(core.ctx.modelsDir ?? defaultModelsDir(), name, version);
+  return path.join(core.ctx.modelsDir ?? uploadsDirOf(core.ctx.modelDirs), name, version);
 }
 
 async function uploadModel(core: AdminCore, body: BodyReader): Promise<AdminReply> {
@@ -80,14 +79,23 @@ async function uploadModel(core: AdminCore, body: BodyReader): Promise<AdminRepl
   return jsonReply({ path: file, bytes: bytes.length });
 }
 
-/** True when a registered model's entry, folder or data path lies inside `dir`. */
+/** A path as the container managers resolve it (relative to the package root), symlinks resolved where it exists. */
+function realOf(p: string): string {
+  const resolved = path.resolve(kRepoRoot, p);
+  try {
+    return realpathSync(resolved);
+  } catch {
+    return resolved;
+  }
+}
+
+/** True when a registered model's entry, folder or data path lies inside `dir` (compared as real paths). */
 function referenced(core: AdminCore, dir: string): boolean {
-  const inside = (p: string | undefined): boolean => p !== undefined && !path.relative(dir, path.resolve(p)).startsWith('..');
+  const realDir = realOf(dir);
+  const inside = (p: string | undefined): boolean => p !== undefined && p !== '' && isInsideDir(realOf(p), realDir);
   for (const model of core.ctx.snapshot().models.values()) {
     const c = model.container;
-    if (inside(model.model_data_path) || inside(c?.folder) || (c?.entry !== undefined && path.isAbsolute(c.entry) && inside(c.entry))) {
-      return true;
-    }
+    if (inside(model.model_data_path) || inside(c?.folder) || inside(c?.entry)) return true;
   }
   return false;
 }

@@ -22,6 +22,10 @@
 // The one exception to "sent only if predicted to fit" is a probe: when even a fresh query does not fit a
 // batch of one on an idle replica (an estimate resting on slow samples, which nothing would correct if
 // nothing were sent), that query is sent alone, at most once per usual SLO per replica.
+// An expired query whose whole SLO (deadline - enqueued) is shorter than the replica's measured mean for a
+// batch of one is reported SLO-infeasible: it would have missed its deadline with no backlog at all, so it
+// is not shed (no 429, no retry). The mean, not the margin: a query dropped only on the margin (noise) may
+// be backlog, and stays shed. Never without a measurement (the estimate is then 0).
 
 import type { BatchSizeController } from './aimd_controller.js';
 import type { PriorityDeadlineQueue } from './priority_deadline_queue.js';
@@ -44,10 +48,14 @@ const kEpsilonMs = 1e-6;
 export class BatchFormer<P> {
   readonly #queue: PriorityDeadlineQueue<QueuedItem<P>>;
   readonly #batchWaitMs: number;
-  /** Called with a head popped because no batch can meet its deadline. */
-  readonly #expireHead: (item: QueuedItem<P>) => void;
+  /** Called with a head popped because no batch can meet its deadline; `sloInfeasible`: not even a batch of one sent at its arrival. */
+  readonly #expireHead: (item: QueuedItem<P>, sloInfeasible: boolean) => void;
 
-  constructor(queue: PriorityDeadlineQueue<QueuedItem<P>>, batchWaitMs: number, expireHead: (item: QueuedItem<P>) => void) {
+  constructor(
+    queue: PriorityDeadlineQueue<QueuedItem<P>>,
+    batchWaitMs: number,
+    expireHead: (item: QueuedItem<P>, sloInfeasible: boolean) => void,
+  ) {
     this.#queue = queue;
     this.#batchWaitMs = batchWaitMs;
     this.#expireHead = expireHead;
@@ -103,7 +111,7 @@ export class BatchFormer<P> {
         }
       }
       this.#queue.pop();
-      this.#expireHead(head);
+      this.#expire(ctl, head);
     }
   }
 
@@ -153,7 +161,7 @@ export class BatchFormer<P> {
       }
       if (levelHead.deadlineMs < tightestMs && !isFresh(levelHead, now)) {
         queue.popLevel(p);
-        this.#expireHead(levelHead);
+        this.#expire(ctl, levelHead);
         if (queue.levelSize(p) === 0) p = queue.levelBelow(p);
         continue;
       }
@@ -165,6 +173,11 @@ export class BatchFormer<P> {
       break;
     }
     return { count: n, tightestMs };
+  }
+
+  /** Reports a popped query expired: SLO-infeasible when its SLO is shorter than the measured mean of a batch of one. */
+  #expire(ctl: BatchSizeController, item: QueuedItem<P>): void {
+    this.#expireHead(item, ctl.optimisticLatencyUs(1) > (item.deadlineMs - item.enqueuedMs) * 1000);
   }
 
   // A smaller batch serves an urgent head only if the query after it can still be served by the batch

@@ -14,6 +14,12 @@
 // says cannot be served (answered at once too: model_actor.ts), and shedding on the margin would
 // refuse work a full batch can do. Skipped while a replica has no latency estimate, and when there
 // is no backlog at all.
+//
+// A refused query is SLO-infeasible, not shed, when no backlog is to blame: on every replica the fitted
+// mean for a batch of one (while the fit rests on one batch size, its mean at that size) exceeds its whole
+// remaining time, so it would miss its deadline with an empty queue and a free replica too. It is answered
+// at once all the same, but not as overload (no 429: retrying or adding replicas cannot help). Never
+// without a measurement on every replica (the estimate is then 0): such a query is judged as before.
 
 import type { BatchSizeController } from './aimd_controller.js';
 
@@ -72,6 +78,16 @@ export function backlogExceedsDeadline(
   // batch formation would then drop (late) to keep the batch: shed the newcomer now instead.
   const bindingMs = rounds === 0 ? Math.min(deadlineMs, position.headDeadlineMs) : deadlineMs;
   return doneMs > bindingMs;
+}
+
+/** Whether a query due at `deadlineMs` misses it even alone on an idle replica (see above); false without a measurement. */
+export function sloInfeasible(replicas: ReadonlyMap<number, ServingReplica>, deadlineMs: number, now: number): boolean {
+  if (replicas.size === 0) return false;
+  for (const r of replicas.values()) {
+    // 0 (no sample yet) is never above the remaining time.
+    if (!(r.controller.optimisticLatencyUs(1) / 1000 > deadlineMs - now)) return false;
+  }
+  return true;
 }
 
 /**

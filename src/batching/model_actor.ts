@@ -66,7 +66,7 @@ export class ModelActor {
   readonly #batchLatencyUs = newBucketHistogram(kLatencyUsBuckets);
   readonly #queueUs = newBucketHistogram(kLatencyUsBuckets);
   #modelErrorCount = 0;
-  /** When this model last refused a query whose deadline the backlog could not meet (shedding). */
+  /** When this model last refused a query at arrival for its deadline (shedding, or an SLO-infeasible query). */
   #lastShedMs = -Infinity;
   /** Smoothed replica round trip of a batch, µs (Infinity until one is measured). */
   #roundTripUsEwma = Infinity;
@@ -78,8 +78,8 @@ export class ModelActor {
     this.#clock = deps.clock;
     this.#scheduler = new ModelScheduler<QueryPayload>(spec.scheduler, deps.clock, {
       sendBatch: (replicaId, batchId, items) => this.#sendBatch(replicaId, batchId, items),
-      expire: (item, reason) => this.#onExpire(item, reason),
-      reject: (item, reason) => this.#onReject(item, reason),
+      expire: (item, reason, sloInfeasible) => this.#onExpire(item, reason, sloInfeasible === true),
+      reject: (item, reason, sloInfeasible) => this.#onReject(item, reason, sloInfeasible === true),
       // A replica that does not answer in time: drop the connection (its batches go back to the
       // queue) and dial again; the manager restarts the process if it is dead.
       replicaTimedOut: (replicaId) => this.#replicas.get(replicaId)?.reset('in-flight batch timed out'),
@@ -229,19 +229,20 @@ export class ModelActor {
     for (const item of items) observeBucket(this.#queueUs, (nowMs - item.enqueuedMs) * 1000);
   }
 
-  #onExpire(item: QueuedItem<QueryPayload>, reason: ExpireReason): void {
+  #onExpire(item: QueuedItem<QueryPayload>, reason: ExpireReason, sloInfeasible: boolean): void {
     // 'cancelled' needs no answer (the client is gone), nor 'deadline' once the deadline has come (the
     // frontend answers it then). A query dropped before its deadline, because no batch can serve it
-    // in time, is shed: answered at once rather than left to wait for its deadline. A failed replica
-    // or a shutdown is answered at once, with the reason.
+    // in time, is answered at once rather than left to wait for its deadline: shed when a backlog is
+    // to blame, SLO-infeasible (not shed) when its SLO is shorter than the model's measured latency for
+    // one query (batch_formation.ts). A failed replica or a shutdown is answered at once, with the reason.
     if (reason === 'deadline') {
-      if (item.deadlineMs > this.#clock.nowMs()) this.#replies.fallback(item.token, DefaultReason.DeadlineUnreachable);
+      if (item.deadlineMs > this.#clock.nowMs()) this.#replies.fallback(item.token, unreachableReason(sloInfeasible));
     } else if (reason === 'replica_failed')
       this.#replies.fallback(item.token, DefaultReason.ReplicaFailed, 'its replica failed or timed out');
     else if (reason === 'shutdown') this.#replies.fallback(item.token, DefaultReason.NoReplica);
   }
 
-  #onReject(item: QueuedItem<QueryPayload>, reason: RejectReason): void {
+  #onReject(item: QueuedItem<QueryPayload>, reason: RejectReason, sloInfeasible: boolean): void {
     switch (reason) {
       case 'no_replica':
         this.#replies.fallback(item.token, DefaultReason.NoReplica);
@@ -250,11 +251,17 @@ export class ModelActor {
         this.#replies.fallback(item.token, DefaultReason.QueueFull);
         break;
       case 'deadline_unreachable':
+        // SLO-infeasible too: a refusal at arrival, to be answered at once (wantsWake).
         this.#lastShedMs = this.#clock.nowMs();
-        this.#replies.fallback(item.token, DefaultReason.DeadlineUnreachable);
+        this.#replies.fallback(item.token, unreachableReason(sloInfeasible));
         break;
     }
   }
+}
+
+/** A query that cannot meet its deadline: shed (a backlog), or SLO-infeasible (too slow even when idle: not shed). */
+function unreachableReason(sloInfeasible: boolean): DefaultReason {
+  return sloInfeasible ? DefaultReason.SloInfeasible : DefaultReason.DeadlineUnreachable;
 }
 
 function encodeBatch(id: number, type: InputType, items: readonly QueuedItem<QueryPayload>[]): PredictMessage {

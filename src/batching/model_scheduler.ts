@@ -24,7 +24,8 @@
 // once. Each query leaves through exactly one of: returned by onBatchDone, expire, reject. Queries of a
 // failed, removed or timed-out replica are re-queued (at most retryMax times, deadline permitting) or
 // expired 'replica_failed'. Load shedding at enqueue: queue full, or a backlog that cannot be served
-// before the deadline (load_shedding.ts).
+// before the deadline (load_shedding.ts). A query refused or dropped for its deadline whose SLO is shorter
+// than the measured latency of a batch of one is flagged `sloInfeasible` to the hooks: not shed.
 //
 // Timed-out batches keep their replica's in-flight slot until onBatchDone/onBatchFailed/removeReplica: a
 // replica that hangs must not receive more work; the worker decides (via replicaTimedOut) whether to kill it.
@@ -33,7 +34,7 @@
 import assert from 'node:assert/strict';
 import { BatchFormer } from './batch_formation.js';
 import type { Clock } from '../lib/clock.js';
-import { backlogExceedsDeadline, type QueuePosition } from './load_shedding.js';
+import { backlogExceedsDeadline, type QueuePosition, sloInfeasible } from './load_shedding.js';
 import { PriorityDeadlineQueue } from './priority_deadline_queue.js';
 import { kPriorityMax, kPriorityNormal } from './protocol.js';
 import { resolveSchedulerOptions, type SchedulerOptions } from './scheduler_options.js';
@@ -86,7 +87,7 @@ export class ModelScheduler<P> {
     this.#hooks = hooks;
     this.#fixedBudget = this.#o.aimd.latencyBudgetUs !== undefined;
     this.#budgetUs = this.#o.aimd.latencyBudgetUs ?? 10_000;
-    this.#former = new BatchFormer(this.#queue, this.#o.batchWaitMs, (item) => this.#expire(item, 'deadline'));
+    this.#former = new BatchFormer(this.#queue, this.#o.batchWaitMs, (item, infeasible) => this.#expire(item, 'deadline', infeasible));
   }
 
   get options(): Readonly<SchedulerOptions> {
@@ -110,7 +111,7 @@ export class ModelScheduler<P> {
     if (!(item.deadlineMs > now)) return this.#reject(item, 'deadline_unreachable');
     this.#observeSlack(item.deadlineMs - now);
     if (backlogExceedsDeadline(this.#positionOf(item), this.#replicas, this.#o.inFlightPerReplica, item.deadlineMs, now)) {
-      return this.#reject(item, 'deadline_unreachable');
+      return this.#reject(item, 'deadline_unreachable', sloInfeasible(this.#replicas, item.deadlineMs, now));
     }
     this.#queue.push(item);
     this.#admittedCount++;
@@ -377,14 +378,14 @@ export class ModelScheduler<P> {
     this.#wakeAtMs = Infinity;
   }
 
-  #expire(item: QueuedItem<P>, reason: ExpireReason): void {
+  #expire(item: QueuedItem<P>, reason: ExpireReason, infeasible = false): void {
     this.#leftCount++;
     this.#expired[reason]++;
-    this.#hooks.expire(item, reason);
+    this.#hooks.expire(item, reason, infeasible);
   }
 
-  #reject(item: QueuedItem<P>, reason: RejectReason): void {
+  #reject(item: QueuedItem<P>, reason: RejectReason, infeasible = false): void {
     this.#rejected[reason]++;
-    this.#hooks.reject(item, reason);
+    this.#hooks.reject(item, reason, infeasible);
   }
 }

@@ -18,8 +18,12 @@ export type RejectReason = 'queue_full' | 'deadline_unreachable' | 'no_replica';
 export interface SchedulerHooks<P> {
   /** `probe`: a single query sent although the latency model said it could not fit (never-stuck re-measurement). */
   sendBatch(replicaId: number, batchId: number, items: readonly QueuedItem<P>[], predictedLatencyUs: number, probe: boolean): void;
-  expire(item: QueuedItem<P>, reason: ExpireReason): void;
-  reject(item: QueuedItem<P>, reason: RejectReason): void;
+  /**
+   * `sloInfeasible` (with 'deadline' or 'deadline_unreachable'): not a backlog; the query's SLO is shorter than
+   * the latency model's measured estimate for a batch of one (load_shedding.ts, batch_formation.ts).
+   */
+  expire(item: QueuedItem<P>, reason: ExpireReason, sloInfeasible?: boolean): void;
+  reject(item: QueuedItem<P>, reason: RejectReason, sloInfeasible?: boolean): void;
   replicaTimedOut?(replicaId: number, batchId: number): void;
 }
 

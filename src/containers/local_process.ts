@@ -94,6 +94,18 @@ export function runnerCommand(model: ModelRecord): { command: string; args: stri
   }
 }
 
+/**
+ * The environment a replica inherits from the server: everything but the server's own CLIPPER_*
+ * variables (its configuration, which may hold the admin token or a Redis password). Model code runs
+ * in the replica and must not be handed the keys to the management API; the replica's own CLIPPER_*
+ * variables (model, version, replica id, secret) are added by the caller.
+ */
+export function replicaBaseEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) if (!name.startsWith('CLIPPER_')) out[name] = value;
+  return out;
+}
+
 export class LocalProcessManager implements ContainerManager {
   readonly #options: LocalProcessOptions;
   readonly #events: ContainerManagerEvents;
@@ -239,7 +251,7 @@ export class LocalProcessManager implements ContainerManager {
     const child = spawn(command, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: {
-        ...process.env,
+        ...replicaBaseEnv(process.env),
         ...this.#options.env,
         CLIPPER_MODEL_NAME: model.model_name,
         CLIPPER_MODEL_VERSION: model.model_version,

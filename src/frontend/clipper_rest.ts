@@ -52,6 +52,8 @@ class HttpSink extends HttpRequestSink {
   /** The answer's text when the request is not a batch (one query). */
   #text = '';
   #shedCount = 0;
+  /** The explanation of the first shed answer (the last answer need not be shed). */
+  #shedExplanation: string | null = null;
 
   constructor(res: HttpResponse, state: ResponseState, batch: boolean, status429: boolean, pipeline: QueryPipeline) {
     super(res, state, pipeline);
@@ -64,20 +66,23 @@ class HttpSink extends HttpRequestSink {
   }
 
   protected collect(index: number, answer: Answer): void {
-    if (answer.shed && this.#status429) this.#shedCount++;
+    if (answer.shed && this.#status429) {
+      this.#shedCount++;
+      this.#shedExplanation ??= answer.explanation;
+    }
     const text = answerJson(answer);
     if (this.#parts !== null) this.#parts[index] = text;
     else this.#text = text;
   }
 
-  protected finish(last: Answer): void {
+  protected finish(_last: Answer): void {
     if (this.#shedCount > 0) {
       sendError(
         this.res,
         this.state,
         new ClipperError(
           'CLP_ERR_SHED',
-          `the model is overloaded: ${this.#shedCount} of the request's queries were shed (${last.explanation ?? 'queue full'}); retry later`,
+          `the model is overloaded: ${this.#shedCount} of the request's queries were shed (${this.#shedExplanation ?? 'queue full'}); retry later`,
           { retryAfterS: 1 },
         ),
       );

@@ -36,15 +36,24 @@ export const enum ReplyStatus {
   Default = 1,
 }
 
-/** Why a query was answered with the app's default output. */
+/**
+ * Why a query was answered with the app's default output. QueueFull and DeadlineUnreachable are load
+ * shedding (a backlog: an app may answer 429, retry later); SloInfeasible is not: the query could not
+ * meet its deadline even with an empty queue and a free replica (the latency model's measured estimate
+ * for a batch of one exceeds its SLO), so a retry or another replica would not help.
+ */
 export const enum DefaultReason {
   None = 0,
   NoReplica = 1,
   ModelError = 2,
+  /** Shed: the model's queue is at its bound. */
   QueueFull = 3,
   UnknownModel = 4,
+  /** Shed: the queries ahead of it (queued or in flight) leave no time for it before its deadline. */
   DeadlineUnreachable = 5,
   ReplicaFailed = 6,
+  /** Not shed: its SLO is shorter than the model's measured latency for one query (answered at arrival). */
+  SloInfeasible = 7,
 }
 
 /** Byte offsets of the fields of a query body. */

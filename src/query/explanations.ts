@@ -8,6 +8,8 @@ export const kExplainQueueFull = 'The model queue is full: the query was shed';
 export const kExplainShutdown = 'The server is shutting down';
 export const kExplainNothingArrived = 'No linked model answered within the latency SLO';
 export const kExplainDeadlineUnreachable = 'The query could not be answered within its latency SLO: it was shed';
+/** Clipper's SLO text, then why: not a backlog (not shed), the model is too slow for the SLO even when idle. */
+export const kExplainSloInfeasible = `${kExplainSlo}: it is shorter than the model's latency for a single query`;
 /** The explanations of a model's error and of a failed replica start with these, then the detail. */
 export const kExplainModelErrorPrefix = 'Model error: ';
 export const kExplainReplicaFailedPrefix = 'The model replica failed: ';
@@ -24,6 +26,8 @@ export function explainDefault(reason: DefaultReason, detail: string): string {
       return kExplainQueueFull;
     case DefaultReason.DeadlineUnreachable:
       return kExplainDeadlineUnreachable;
+    case DefaultReason.SloInfeasible:
+      return kExplainSloInfeasible;
     case DefaultReason.ReplicaFailed:
       return `${kExplainReplicaFailedPrefix}${detail}`;
     default:
@@ -31,7 +35,10 @@ export function explainDefault(reason: DefaultReason, detail: string): string {
   }
 }
 
-/** Whether a default reply means an overloaded model queue refused the query (an app may answer 429). */
+/**
+ * Whether a default reply means an overloaded model queue refused the query (an app may answer 429).
+ * SloInfeasible is not shed: with no backlog at all the query would still miss its SLO.
+ */
 export function isShed(reason: DefaultReason): boolean {
   return reason === DefaultReason.QueueFull || reason === DefaultReason.DeadlineUnreachable;
 }

@@ -1,14 +1,16 @@
 // The Redis side of RedisStateStore (redis_store.ts): the one write script (apply a change, bump
-// the cluster's seq and publish the change, atomically), the snapshot read, and quitting a connection.
+// the cluster's seq and publish the change, atomically), the reseed script (an empty Redis gets a
+// frontend's copy back), the snapshot read, and quitting a connection.
 
 import { createHash } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
 import { backoffDelayMs } from '../lib/backoff.js';
 import { ClipperError } from '../errors.js';
-import { parseStoredApp, parseStoredModel } from './record_check.js';
+import { parseStoredApp, parseStoredModel, readChangeMessage } from './record_check.js';
 import { emptySnapshot, type StateSnapshot } from './records.js';
 import type { RedisKeys } from './redis_keys.js';
 import type { ReseedPayload } from './state_mirror.js';
+import type { StateChange } from './state_store.js';
 
 // KEYS: hash, seq. ARGV: op ('set' | 'del'), field, value, onlyIfExisted ('1' | '0'), channel,
 // writer id, change JSON. Returns the change's seq, or 0 when a conditional delete found nothing.
@@ -46,25 +48,38 @@ export async function runWriteScript(cmd: Redis, keys: RedisKeys, writerId: stri
   }
 }
 
-// KEYS: apps, models, current, policy, seq. ARGV: the last seq the writer delivered, then the apps,
-// models, current and policy hashes as JSON objects. Only while Redis's seq is behind ARGV[1] (it lost
-// data): replaces the three configuration hashes, merges the policy states, sets seq to ARGV[1].
-// Returns 1 when it wrote, 0 when Redis was not behind (another frontend may have put it back first).
+// KEYS: apps, models, current, policy, seq. ARGV: the seq to set, the apps, models, current and policy
+// hashes as JSON objects, the channel, the writer id. Only while Redis holds no state for the cluster
+// (no seq key and none of the three configuration hashes: it came back empty): writes the hashes (the
+// policy states only where Redis has none newer), sets seq and publishes a reseed message, so every
+// store that loaded before it resyncs. A seq from an earlier Redis history says nothing about this one,
+// so a Redis that holds anything is never overwritten. Returns 1 when it wrote, 0 when Redis held state.
 const kReseedScript = `
-local seq = tonumber(redis.call('GET', KEYS[5]) or '0')
-if seq >= tonumber(ARGV[1]) then return 0 end
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3], KEYS[5]) > 0 then return 0 end
 for i = 1, 4 do
-  if i < 4 then redis.call('DEL', KEYS[i]) end
-  for field, value in pairs(cjson.decode(ARGV[i + 1])) do redis.call('HSET', KEYS[i], field, value) end
+  local op = i < 4 and 'HSET' or 'HSETNX'
+  for field, value in pairs(cjson.decode(ARGV[i + 1])) do redis.call(op, KEYS[i], field, value) end
 end
 redis.call('SET', KEYS[5], ARGV[1])
+redis.call('PUBLISH', ARGV[6], '{"seq":' .. ARGV[1] .. ',"writer":"' .. ARGV[7] .. '","reseed":true}')
 return 1
 `;
 
-/** Writes a frontend's copy of the state back into a Redis that is behind it; true when it wrote. */
-export async function reseed(cmd: Redis, keys: RedisKeys, lastSeq: number, p: ReseedPayload): Promise<boolean> {
-  const argv = [String(lastSeq), p.appsJson, p.modelsJson, p.currentJson, p.policyJson];
+/**
+ * Writes a frontend's copy of the state into a Redis that holds none for the cluster, with `seq`
+ * as its change counter (at least 1); true when it wrote.
+ */
+export async function reseed(cmd: Redis, keys: RedisKeys, writerId: string, seq: number, p: ReseedPayload): Promise<boolean> {
+  const argv = [String(Math.max(seq, 1)), p.appsJson, p.modelsJson, p.currentJson, p.policyJson, keys.channel, writerId];
   return Number(await cmd.eval(kReseedScript, 5, keys.apps, keys.models, keys.current, keys.policy, keys.seq, ...argv)) === 1;
+}
+
+const kReseedMessage = /^\{"seq":([0-9]{1,15}),"writer":"([^"]*)","reseed":true\}$/;
+
+/** A message on the change channel: a change, or the reseed script's (`change` null); CLP_ERR_STATE_CORRUPT when neither. */
+export function readMessage(text: string): { seq: number; writer: string; change: StateChange | null } {
+  const m = kReseedMessage.exec(text);
+  return m === null ? readChangeMessage(text) : { seq: Number(m[1]), writer: m[2]!, change: null };
 }
 
 /** The whole state and the seq of the last change in it, read in one MULTI. */

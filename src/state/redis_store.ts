@@ -13,17 +13,17 @@
 // reject with CLP_ERR_STATE_UNAVAILABLE at once (no offline queue), ioredis reconnects with capped
 // exponential backoff, and once both connections are back the store reloads the whole snapshot in
 // one MULTI, emits `{kind:'resync'}` and replays the changes that arrived after it. A Redis that
-// comes back behind this frontend (its seq lower than the last change delivered here: restarted
-// without its data) first gets this frontend's copy written back (state_mirror.ts), so a Redis
-// restart never tears the cluster's apps and models down.
+// holds no state at all for the cluster (restarted without its data) first gets this frontend's copy
+// written back (state_mirror.ts), so a Redis restart never tears the cluster's apps and models down;
+// the write-back publishes a reseed message that makes every store loaded before it resync. A Redis
+// that holds anything is followed, whatever its seq (seqs of two Redis histories do not compare).
 
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { ClipperError } from '../errors.js';
 import { modelKey, type AppRecord, type ModelRecord, type StateSnapshot } from './records.js';
-import { connectionOptions, loadSnapshot, reseed, runWriteScript, shutdown, type WriteCommand } from './redis_commands.js';
+import { connectionOptions, loadSnapshot, readMessage, reseed, runWriteScript, shutdown, type WriteCommand } from './redis_commands.js';
 import { StateMirror } from './state_mirror.js';
-import { readChangeMessage } from './record_check.js';
 import { redactRedisUrl, redisKeys, type RedisKeys } from './redis_keys.js';
 import { DeliveryWaiters } from './delivery_waiters.js';
 import type { StateChange, StateListener, StateStore } from './state_store.js';
@@ -43,7 +43,8 @@ export interface RedisStateStoreOptions {
 interface ChangeMessage {
   seq: number;
   writer: string;
-  change: StateChange;
+  /** null: a frontend wrote its copy back into an empty Redis (resync unless loaded after it). */
+  change: StateChange | null;
 }
 
 /** Changes held while a snapshot loads; more than this forces another resync. */
@@ -262,7 +263,7 @@ export class RedisStateStore implements StateStore {
     if (this.#phase === 'closed') return;
     let msg: ChangeMessage;
     try {
-      msg = readChangeMessage(text); // a malformed message is treated as a missed one
+      msg = readMessage(text); // a malformed message is treated as a missed one
     } catch {
       this.#needResync();
       return;
@@ -277,6 +278,10 @@ export class RedisStateStore implements StateStore {
 
   /** Delivers the next change in seq order; anything else means changes were missed. */
   #apply(msg: ChangeMessage): void {
+    if (msg.change === null) {
+      if (msg.seq > this.#lastSeq) this.#needResync();
+      return;
+    }
     if (msg.seq !== this.#lastSeq + 1) {
       this.#buffer.push(msg);
       this.#needResync();
@@ -339,15 +344,13 @@ export class RedisStateStore implements StateStore {
     );
   }
 
-  /** The snapshot to resync to; a Redis behind this frontend first gets the mirror written back. */
+  /** The snapshot to resync to; a Redis with no state for the cluster first gets the mirror written back. */
   async #loadOrReseed(): Promise<{ snapshot: StateSnapshot; seq: number }> {
     const loaded = await loadSnapshot(this.#cmd, this.#keys);
-    if (loaded.seq >= this.#lastSeq || this.#mirror.isEmpty) return loaded;
-    if (await reseed(this.#cmd, this.#keys, this.#lastSeq, this.#mirror.payload())) {
-      process.stderr.write(
-        `clipper: Redis at ${this.#url} came back without the cluster's state (change ${loaded.seq} < ${this.#lastSeq}); ` +
-          "wrote this frontend's copy back\n",
-      );
+    // The script checks again, atomically, that Redis holds nothing (no seq key, no hashes).
+    if (loaded.seq !== 0 || this.#mirror.isEmpty) return loaded;
+    if (await reseed(this.#cmd, this.#keys, this.#writerId, this.#lastSeq, this.#mirror.payload())) {
+      process.stderr.write(`clipper: Redis at ${this.#url} came back without the cluster's state; wrote this frontend's copy back\n`);
     }
     return loadSnapshot(this.#cmd, this.#keys);
   }

@@ -1,11 +1,13 @@
 // The configuration a RedisStateStore (redis_store.ts) has delivered, kept so that it can put it
-// back: when Redis comes back without its data (restarted with `--save ""`, or replaced, or its
-// persistence lost the last writes), its change counter is behind the last change this frontend
-// delivered, and the store writes this copy back instead of letting the cluster follow an empty
-// Redis and tear down every app (docs/reliability.md, "4. State faults").
+// back: when Redis comes back holding no state at all for the cluster (restarted with `--save ""`,
+// or replaced), the store writes this copy back instead of letting the cluster follow an empty
+// Redis and tear down every app (docs/reliability.md, "4. State faults"). Only then: a Redis that
+// holds anything (a fresh frontend wrote first, or persistence kept older data) is followed, since
+// change counters from two Redis histories cannot be compared.
 //
 // Policy states (the selection policies' learned weights) are not part of the snapshot; the ones
-// this frontend read or wrote are kept too, the most recent `policyEntriesMax`, and are merged back.
+// this frontend read or wrote are kept too, the most recent `policyEntriesMax`, and are merged back
+// (a policy state already in Redis, written since it came back, is kept).
 
 import { applyChange } from './apply_change.js';
 import { emptySnapshot, type StateSnapshot } from './records.js';

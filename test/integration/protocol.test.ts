@@ -185,6 +185,24 @@ test('a runner given CLIPPER_REPLICA_SECRET answers each hello with the HMAC of 
   assert.ok(!auths[0]!.equals(auths[1]!), 'each nonce gets its own MAC');
 });
 
+test('a runner started as replica 2 signs only for replica 2: a hello relayed from another replica gets no auth', async (t) => {
+  const secret = randomBytes(32);
+  const { port } = await startRunner(t, { CLIPPER_REPLICA_SECRET: secret.toString('hex'), CLIPPER_REPLICA_ID: '2' });
+  for (const [replica, signed] of [
+    [2, true],
+    [0, false],
+  ] as const) {
+    const c = await connect(port);
+    const nonce = randomBytes(32);
+    c.socket.write(encodeFrame({ ...hello, replica, nonce }));
+    const ready = (await c.next()) as Extract<ContainerMessage, { t: 'ready' }>;
+    assert.equal(ready.t, 'ready');
+    if (signed) assert.equal(checkReplicaAuth(secret, nonce, 'sum', '1', replica, ready.auth), null);
+    else assert.equal(ready.auth, undefined, `no MAC for replica ${replica}`);
+    c.socket.destroy();
+  }
+});
+
 test('a runner without a secret answers ready without auth (a worker with replicaAuth required refuses it)', async (t) => {
   const { port } = await startRunner(t);
   const c = await connect(port);

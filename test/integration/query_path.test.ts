@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
 import { installExample } from '../../src/admin/example.js';
-import { kExplainDeadlineUnreachable, kExplainNoModel, kExplainSlo } from '../../src/query/explanations.js';
+import { kExplainNoModel, kExplainSlo, kExplainSloInfeasible } from '../../src/query/explanations.js';
 import { appRecord, deploy, kExampleModels, kFixtureModels, nodeModel, postJson, startTestCluster, waitUntil } from '../helpers/cluster.js';
 
 const echo = path.join(kExampleModels, 'echo_model.mjs');
@@ -88,13 +88,16 @@ test('default outputs: no linked model, no replica, model error, wrong output co
   const fast = await postJson(cluster.queryPort, '/behave/predict', { input: [1000 + 10] });
   assert.equal(fast.body.output, 10100);
   // A model that always takes 200 ms: answered within the app's 1 s SLO, not within a per-request
-  // slo_micros of 100 ms: never sent, and answered at once as shed (the batch cannot meet it), not at
-  // the 100 ms deadline (docs/reliability.md §2).
+  // slo_micros of 100 ms: never sent, and answered at once (not at the 100 ms deadline), with an SLO
+  // explanation and not as shed: the model is idle, no backlog is to blame (no 429 for status_429 apps).
   await deploy(cluster, nodeModel('steady', '1', 'doubles', behaviour));
-  await cluster.store.putApp(appRecord('steady', 'doubles', ['steady'], { latency_slo_micros: 1_000_000 }));
+  await cluster.store.putApp(
+    appRecord('steady', 'doubles', ['steady'], { latency_slo_micros: 1_000_000, overload_response: 'status_429' }),
+  );
   assert.equal((await postJson(cluster.queryPort, '/steady/predict', { input: [1000 + 200, 1] })).body.output, 12000);
   const perRequest = await postJson(cluster.queryPort, '/steady/predict', { input: [1000 + 200, 2], slo_micros: 100_000 });
-  assert.equal(perRequest.body.default_explanation, kExplainDeadlineUnreachable, 'slo_micros overrides the app SLO');
+  assert.equal(perRequest.status, 200, 'not shed: no 429 (Retry-After) for an SLO the model cannot meet');
+  assert.equal(perRequest.body.default_explanation, kExplainSloInfeasible, 'slo_micros overrides the app SLO');
   await new Promise((r) => setTimeout(r, 300)); // let the replica finish that batch if it was sent
   assert.equal((await postJson(cluster.queryPort, '/steady/predict', { input: [1000 + 200, 3] })).body.output, 12000);
   // A 2.5 s prediction misses the 1 s SLO: the default comes at the deadline.

@@ -186,3 +186,13 @@ test('parse_start_argv keeps the flags in order; --print-config output is the co
   assert.equal(printed.sources.cacheBytesMax, 'flag --cache-bytes-max');
   assert.deepEqual(Object.keys(printed.config), [...kConfigOptions]);
 });
+
+test('--print-config prints no secret: the admin token as hidden, a Redis URL without its password', () => {
+  const printed = JSON.parse(
+    formatEffectiveConfig(sources(['--admin-token', 'a-token-of-at-least-16-chars', '--state', 'redis://user:pa55word@127.0.0.1:6379'])),
+  ) as { config: Record<string, unknown> };
+  assert.equal(printed.config.adminToken, '(hidden)');
+  assert.equal(printed.config.state, 'redis://user:***@127.0.0.1:6379');
+  assert.ok(!JSON.stringify(printed).includes('pa55word'));
+  assert.ok(!JSON.stringify(printed).includes('a-token-of-at-least-16-chars'));
+});

@@ -235,6 +235,19 @@ test('overload: a query shed at arrival or dropped before its deadline is answer
   actor.close();
 });
 
+test('an SLO shorter than the measured latency of one query, replica idle: answered at once SloInfeasible, not shed', () => {
+  const { clock, actor, link, answers, doubles } = harness({ batchSize: 1 });
+  actor.addReplica(1, 'h', 1);
+  link(0).becomeReady();
+  actor.enqueue(1, clock.nowMs() + 1000, 1, doubles(1));
+  clock.advanceBy(200);
+  link(0).answer(link(0).lastBatch().id, [1]); // one query takes 200 ms
+  actor.enqueue(2, clock.nowMs() + 100, 1, doubles(2)); // idle replica, empty queue, a 100 ms SLO
+  assert.deepEqual(answers.at(-1), { token: 2, ok: false, reason: DefaultReason.SloInfeasible, detail: '' });
+  assert.equal(link(0).sent.length, 1, 'never sent');
+  actor.close();
+});
+
 test('with no ready replica a query is answered at once with the default, reason NoReplica', () => {
   const { clock, actor, link, answers, doubles } = harness();
   actor.enqueue(7, clock.nowMs() + 1000, 1, doubles(1));

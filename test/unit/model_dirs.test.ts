@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { resolveConfig } from '../../src/config.js';
 import { parseOptionText } from '../../src/config_sources.js';
 import { ClipperError } from '../../src/errors.js';
-import { confineModelFiles, confineModelPath, defaultModelDirs, isInsideDir, splitDirList } from '../../src/model_dirs.js';
+import { confineModelFiles, confineModelPath, defaultModelDirs, isInsideDir, splitDirList, uploadsDirOf } from '../../src/model_dirs.js';
 import { kRepoRoot } from '../../src/paths.js';
 import { checkRuntimeOption, runtimeOptionArgs } from '../../src/runtime_options.js';
 import type Docker from 'dockerode';
@@ -200,5 +200,22 @@ describe('the container managers check again', () => {
     assert.deepEqual(args.slice(-2), ['--isolate', 'inline']);
     const evil = { ...record, container: { ...record.container, options: { isolate: 'inline; touch /tmp/pwned' } } };
     assert.throws(() => runnerCommand(evil), /container\.options\.isolate must be 'thread' or 'inline'/);
+  });
+});
+
+describe('uploadsDirOf: where upload_model stores files', () => {
+  it('the upload dir when it lies in a model directory, else the first model directory', () => {
+    const saved = process.env.CLIPPER_MODELS_DIR;
+    process.env.CLIPPER_MODELS_DIR = '/srv/uploads/models';
+    try {
+      assert.equal(uploadsDirOf(undefined), '/srv/uploads/models');
+      assert.equal(uploadsDirOf(['/opt/x', '/srv/uploads/models']), '/srv/uploads/models');
+      assert.equal(uploadsDirOf(['/srv/uploads']), '/srv/uploads/models', 'inside a model directory');
+      assert.equal(uploadsDirOf(['/srv/models', '/opt/x']), '/srv/models', 'not in any: the first model directory');
+      assert.equal(uploadsDirOf(['/srv/uploads/models-evil']), '/srv/uploads/models-evil');
+    } finally {
+      if (saved === undefined) delete process.env.CLIPPER_MODELS_DIR;
+      else process.env.CLIPPER_MODELS_DIR = saved;
+    }
   });
 });

@@ -23,6 +23,8 @@ import {
   kExplainQueueFull,
   kExplainShutdown,
   kExplainSlo,
+  kExplainSloInfeasible,
+  isShed,
 } from '../../src/query/explanations.js';
 import { DefaultReason } from '../../src/ipc/records.js';
 
@@ -114,6 +116,19 @@ test('a default answer is an error: deadline 504, shed 429 with Retry-After, no 
     defaultAnswerError(answer(explainDefault(DefaultReason.ModelError, 'ValueError: bad')), 1, 1, 1).message,
     /the model failed: ValueError: bad/,
   );
+});
+
+test("an SLO shorter than the model's latency for one query is not shed: 504 saying the model cannot answer in time", () => {
+  assert.equal(explainDefault(DefaultReason.SloInfeasible, ''), kExplainSloInfeasible);
+  assert.ok(kExplainSloInfeasible.startsWith(kExplainSlo), "Clipper's SLO explanation, then why");
+  assert.equal(isShed(DefaultReason.SloInfeasible), false);
+  assert.equal(isShed(DefaultReason.DeadlineUnreachable), true);
+  assert.equal(isShed(DefaultReason.QueueFull), true);
+  const err = defaultAnswerError(answer(kExplainSloInfeasible), 1, 1, 5000);
+  assert.equal(err.status, 504);
+  assert.match(err.message, /the model cannot answer within the request's timeout \(5000 microseconds\)/);
+  assert.doesNotMatch(err.message, /passed/);
+  assert.equal(oipErrorReply(err).headers?.['Retry-After'], undefined);
 });
 
 test("the protocol's error body is {error: message}; status and headers come from the registry", () => {

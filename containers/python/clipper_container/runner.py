@@ -188,6 +188,11 @@ class Connection:
             return None
         if not isinstance(replica, int) or isinstance(replica, bool):
             return None
+        # Sign only for our own replica id ($CLIPPER_REPLICA_ID, set by the managers): a process on
+        # another replica's old port cannot relay the handshake to us and pass as that replica.
+        own = os.environ.get('CLIPPER_REPLICA_ID', '')
+        if own.isdigit() and replica != int(own):
+            return None
         return replica_auth_mac(self.options.secret, nonce, self.options.name, self.options.version, replica)
 
     def check_hello(self, message):

@@ -4,6 +4,7 @@
 // default output, so a query answered with the app's default is an error of the whole request.
 //
 //   deadline passed, unreachable, or no linked model answered in time → 504
+//   timeout shorter than the model's latency for one query (at once)  → 504
 //   shed by an overloaded model queue                                → 429 (Retry-After)
 //   no model deployed / no connected replica, replica failed, shutdown → 503
 //   the model raised (or answered wrongly)                            → 500
@@ -21,6 +22,7 @@ import {
   kExplainReplicaFailedPrefix,
   kExplainShutdown,
   kExplainSlo,
+  kExplainSloInfeasible,
 } from '../../query/explanations.js';
 
 /** A 400 for a request the protocol does not admit; `message` names the field. */
@@ -60,6 +62,13 @@ export function sendOipError(res: HttpResponse, state: ResponseState, err: unkno
 export function defaultAnswerError(answer: Answer, failed: number, count: number, timeoutMicros: number): ClipperError {
   const why = answer.explanation ?? 'no output';
   const of = count > 1 ? ` (${failed} of the request's ${count} rows failed)` : '';
+  if (why === kExplainSloInfeasible) {
+    // Answered at arrival, not at the deadline: the model is slower than the timeout even when idle.
+    return new ClipperError(
+      'CLP_ERR_OIP_TIMEOUT',
+      `the model cannot answer within the request's timeout (${timeoutMicros} microseconds)${of}: ${why}; parameters.timeout (microseconds) sets a longer one`,
+    );
+  }
   if (why === kExplainSlo || why === kExplainDeadlineUnreachable || why === kExplainNothingArrived) {
     return new ClipperError(
       'CLP_ERR_OIP_TIMEOUT',
