@@ -283,13 +283,14 @@ export class Cluster implements AdminContext {
 }
 
 /**
- * The replicas' secret: from config.replicaSecretFile; else, with a state store that outlives the
- * server, from a file kept per cluster name (made on first use), so Docker replicas adopted after a
- * restart still authenticate; else (memory: state, nothing survives) fresh random bytes.
+ * The replicas' secret: from config.replicaSecretFile; else, for a Docker cluster whose state outlives
+ * the server (Redis), from a file kept per cluster name (made on first use), so the containers it
+ * adopts after a restart still authenticate; else fresh random bytes (local replicas die with the
+ * server, and with memory: state nothing survives a restart).
  */
 function replicaSecretOf(config: Readonly<ClipperConfig>): Promise<Buffer> {
   if (config.replicaSecretFile !== '') return loadReplicaSecret(config.replicaSecretFile);
-  if (config.state === 'memory:') return loadReplicaSecret('');
+  if (config.state === 'memory:' || config.containers !== 'docker') return loadReplicaSecret('');
   return loadOrCreateReplicaSecret(defaultReplicaSecretFile(config.clusterName));
 }
 

@@ -97,9 +97,9 @@ export interface ClipperConfig {
    */
   replicaAuth: 'required' | 'off';
   /**
-   * A file holding the replica secret (hex, >= 32 bytes), shared by frontends. '': with a Redis state
-   * store, ~/.clipper/replica_secret-<clusterName> (made on first use, kept across restarts); with
-   * memory: state, random per start.
+   * A file holding the replica secret (hex, >= 32 bytes), shared by frontends. '': for a Docker
+   * cluster (containers 'docker') with a Redis state store, ~/.clipper/replica_secret-<clusterName>
+   * (made on first use, kept across restarts); otherwise random per start.
    */
   replicaSecretFile: string;
 }

@@ -22,6 +22,7 @@
 // object; exits 1 when a figure is missed.
 
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { kRepoRoot } from '../../src/paths.js';
 import {
@@ -234,7 +235,32 @@ async function capacityOf(server: ServerProcess, a: SoakArgs): Promise<number> {
   return result.capacityRps;
 }
 
+/**
+ * The load generator's own event-loop delay per window (p99 and max, ms). It keeps every query's
+ * record, millions in a 10-minute run, and a stall of its own (a major GC) delays the answers it
+ * reads: latency the server did not cause. A window's latency spike with a generator stall as long
+ * says little about the server.
+ */
+function loopDelayPerWindow(windowMs: number): { stop(): Array<{ p99Ms: number; maxMs: number }> } {
+  const h = monitorEventLoopDelay({ resolution: 10 });
+  h.enable();
+  const out: Array<{ p99Ms: number; maxMs: number }> = [];
+  const take = (): void => {
+    out.push({ p99Ms: Math.round(h.percentile(99) / 1e4) / 100, maxMs: Math.round(h.max / 1e4) / 100 });
+    h.reset();
+  };
+  const timer = setInterval(take, windowMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      h.disable();
+      return out;
+    },
+  };
+}
+
 interface Steady {
+  generatorLoopDelay: Array<{ p99Ms: number; maxMs: number }>;
   startMs: number;
   records: Record<Kind, QueryRecord[]>;
   rss: Array<{ atMs: number; rssBytes: number; fds: number }>;
@@ -246,11 +272,13 @@ async function steadyState(server: ServerProcess, churn: AdminChurn, a: SoakArgs
   const sampler = sampleEvery(server.pid, 1000);
   const scraper = scrapeEvery(server, 5000);
   const startMs = performance.now();
+  const loopDelay = loopDelayPerWindow(a.windowS * 1000);
   const records = await runMix(server, rateRps, a.durationS, a.seed + 1, a.sloMs);
+  const generatorLoopDelay = loopDelay.stop();
   const resources = scraper.stop();
   const rss = sampler.stop();
   await churn.stopAtCycleEnd();
-  return { startMs, records, rss, resources };
+  return { generatorLoopDelay, startMs, records, rss, resources };
 }
 
 function figures(a: SoakArgs, capacityRps: number, steady: Steady, start: Checkpoint, end: Checkpoint, churn: AdminChurn) {
@@ -291,6 +319,7 @@ function figures(a: SoakArgs, capacityRps: number, steady: Steady, start: Checkp
     badAnswers,
     leaks,
     windows: allWindows,
+    generatorLoopDelay: steady.generatorLoopDelay,
     byKind,
     rssMiB: steady.rss.map((s) => Math.round(s.rssBytes / 2 ** 20)),
     fdsSampled: steady.rss.map((s) => s.fds),
@@ -308,13 +337,14 @@ function figures(a: SoakArgs, capacityRps: number, steady: Steady, start: Checkp
 
 function printTable(f: ReturnType<typeof figures>): void {
   const kinds = Object.keys(kShares) as Kind[];
-  process.stderr.write(`window  ${kinds.map((k) => `${k} p50/p99 ms`.padEnd(22)).join('')}all p99 ms\n`);
+  process.stderr.write(`window  ${kinds.map((k) => `${k} p50/p99 ms`.padEnd(22)).join('')}all p99 ms   generator stall max ms\n`);
   for (const w of f.windows) {
     const cells = kinds.map((k) => {
       const x = f.byKind[k].windows[w.window]!;
       return `${x.p50Ms.toFixed(2)}/${x.p99Ms.toFixed(2)} (${x.count})`.padEnd(22);
     });
-    process.stderr.write(`${String(w.window).padEnd(8)}${cells.join('')}${w.p99Ms.toFixed(2)}\n`);
+    const stall = f.generatorLoopDelay[w.window]?.maxMs ?? 0;
+    process.stderr.write(`${String(w.window).padEnd(8)}${cells.join('')}${w.p99Ms.toFixed(2).padEnd(13)}${stall.toFixed(1)}\n`);
   }
   process.stderr.write(
     `soak: drift ${(f.p99Drift * 100).toFixed(1)}%, RSS growth ${(f.rssGrowth * 100).toFixed(1)}%, unanswered ${f.unanswered}, ` +
