@@ -8,7 +8,14 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test, type TestContext } from 'node:test';
-import { type PrivateRedis, startPrivateRedis, startServer, type ServerProcess, waitFor } from '../../bench/reliability/harness.js';
+import {
+  adminOk,
+  type PrivateRedis,
+  startPrivateRedis,
+  startServer,
+  type ServerProcess,
+  waitFor,
+} from '../../bench/reliability/harness.js';
 import {
   configureCluster,
   configuredView,
@@ -79,6 +86,12 @@ test('the server SIGKILLed and started again on the same Redis: nothing configur
   assert.deepEqual(await configuredView(second.adminUrl), before);
   // Its replicas start after it listens (answers meanwhile are the default, with the reason).
   assert.ok(await waitFor(async () => (await predict(second.queryUrl, kSumApp, [1, 2])).body.output === 3, 30_000, 50));
+  // Every replica connected (the bandit's feedback needs the models it chooses among to answer).
+  const allConnected = async (): Promise<boolean> => {
+    const rows = (await adminOk(second.adminUrl, 'get_all_containers', { verbose: true })) as Array<{ connected?: boolean }>;
+    return rows.length > 0 && rows.every((row) => row.connected === true);
+  };
+  assert.ok(await waitFor(allConnected, 30_000, 50), 'every replica of the restarted server connected');
   // The restarted bandit goes on from what it learned: one more feedback, and its counts grow on.
   await sendFeedback(second.queryUrl, 1);
   assert.ok(

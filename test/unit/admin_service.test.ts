@@ -290,7 +290,8 @@ describe('add_model', () => {
       ],
       // Model files: inside a model directory, after resolving '..' and symlinks.
       [{ runtime: 'node', entry: '/etc/passwd' }, /container\.entry "\/etc\/passwd" is not inside a model directory/],
-      [{ runtime: 'node', entry: `${kFixtureModels}/../../../package.json` }, /is not inside a model directory.*modelDirs option/],
+      // `..` up and out (to /etc: the checkout itself may lie under os.tmpdir(), one of the test's model dirs)
+      [{ runtime: 'node', entry: `${kFixtureModels}${'/..'.repeat(24)}/etc/passwd` }, /is not inside a model directory.*modelDirs option/],
       [{ runtime: 'node', entry: path.join(kFixtureModels, 'no_such_model.mjs') }, /does not exist/],
       [{ manager: 'docker', runtime: 'node', folder: '/etc', entry: 'passwd' }, /container\.folder "\/etc" is not inside/],
       [{ ...kNodeContainer, function: 'not an id' }, /container\.function/],
