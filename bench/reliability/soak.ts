@@ -38,15 +38,17 @@ import {
 } from './harness.js';
 import { AdminChurn } from './soak_churn.js';
 import {
+  type AnswerCounts,
   type Checkpoint,
-  countAnswers,
   type Kind,
   leaksBetween,
   p99Drift,
   parseActiveResources,
-  perWindow,
   rssGrowth,
+  sumCounts,
+  summarizeWindow,
   type WindowFigures,
+  type WindowSummary,
 } from './soak_report.js';
 import { wsOpenLoop } from './soak_ws.js';
 
@@ -262,7 +264,7 @@ function loopDelayPerWindow(windowMs: number): { stop(): Array<{ p99Ms: number; 
 interface Steady {
   generatorLoopDelay: Array<{ p99Ms: number; maxMs: number }>;
   startMs: number;
-  records: Record<Kind, QueryRecord[]>;
+  windows: WindowSummary[];
   rss: Array<{ atMs: number; rssBytes: number; fds: number }>;
   resources: Scrape[];
 }
@@ -273,26 +275,33 @@ async function steadyState(server: ServerProcess, churn: AdminChurn, a: SoakArgs
   const scraper = scrapeEvery(server, 5000);
   const startMs = performance.now();
   const loopDelay = loopDelayPerWindow(a.windowS * 1000);
-  const records = await runMix(server, rateRps, a.durationS, a.seed + 1, a.sloMs);
+  // One load run per window, summarised at once: the generator keeps one window's records, not
+  // millions (a heap that size stalled it for seconds in GC, latency the server did not cause).
+  const windows: WindowSummary[] = [];
+  const windowMs = a.windowS * 1000;
+  for (let w = 0; w < Math.max(1, Math.floor(a.durationS / a.windowS)); w++) {
+    const windowStartMs = performance.now();
+    const records = await runMix(server, rateRps, a.windowS, a.seed + 1 + w, a.sloMs);
+    windows.push(summarizeWindow(records, Object.keys(kShares) as Kind[], windowStartMs, windowMs, w));
+  }
   const generatorLoopDelay = loopDelay.stop();
   const resources = scraper.stop();
   const rss = sampler.stop();
   await churn.stopAtCycleEnd();
-  return { generatorLoopDelay, startMs, records, rss, resources };
+  return { generatorLoopDelay, startMs, windows, rss, resources };
 }
 
 function figures(a: SoakArgs, capacityRps: number, steady: Steady, start: Checkpoint, end: Checkpoint, churn: AdminChurn) {
   const windowMs = a.windowS * 1000;
-  const windows = Math.max(1, Math.floor(a.durationS / a.windowS));
+  const windows = steady.windows.length;
   const kinds = Object.keys(kShares) as Kind[];
-  const all = kinds.flatMap((k) => steady.records[k]);
   const byKind = Object.fromEntries(
     kinds.map((k) => {
-      const w = perWindow(steady.records[k], steady.startMs, windowMs, windows);
-      return [k, { ...countAnswers(k, steady.records[k]), p99Drift: p99Drift(w), windows: w }];
+      const w = steady.windows.map((s) => s.byKind[k].window);
+      return [k, { ...sumCounts(steady.windows.map((s) => s.byKind[k].counts)), p99Drift: p99Drift(w), windows: w }];
     }),
-  ) as Record<Kind, ReturnType<typeof countAnswers> & { p99Drift: number; windows: WindowFigures[] }>;
-  const allWindows = perWindow(all, steady.startMs, windowMs, windows);
+  ) as Record<Kind, AnswerCounts & { p99Drift: number; windows: WindowFigures[] }>;
+  const allWindows = steady.windows.map((s) => s.all);
   const unanswered = kinds.reduce((n, k) => n + byKind[k].unanswered, 0);
   const badAnswers = kinds.reduce((n, k) => n + byKind[k].badAnswers, 0);
   const leaks = leaksBetween(start, end);

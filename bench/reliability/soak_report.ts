@@ -133,3 +133,47 @@ export function leaksBetween(start: Checkpoint, end: Checkpoint): string[] {
   }
   return leaks;
 }
+
+/** One window's records summarised: its figures per kind and for all kinds. */
+export function summarizeWindow(
+  records: Record<Kind, QueryRecord[]>,
+  kinds: readonly Kind[],
+  startMs: number,
+  windowMs: number,
+  window: number,
+): WindowSummary {
+  const figuresOf = (list: readonly QueryRecord[]): WindowFigures => ({ ...perWindow(list, startMs, windowMs, 1)[0]!, window });
+  const byKind = Object.fromEntries(
+    kinds.map((k) => [k, { window: figuresOf(records[k]), counts: countAnswers(k, records[k]) }]),
+  ) as WindowSummary['byKind'];
+  return { byKind, all: figuresOf(kinds.flatMap((k) => records[k])) };
+}
+
+/** The answer counts of several windows added up. */
+export function sumCounts(list: readonly AnswerCounts[]): AnswerCounts {
+  const total: AnswerCounts = {
+    sent: 0,
+    predictions: 0,
+    defaults: 0,
+    defaultsByReason: {},
+    errorsByReason: {},
+    unanswered: 0,
+    badAnswers: 0,
+  };
+  for (const c of list) {
+    total.sent += c.sent;
+    total.predictions += c.predictions;
+    total.defaults += c.defaults;
+    total.unanswered += c.unanswered;
+    total.badAnswers += c.badAnswers;
+    for (const [r, n] of Object.entries(c.defaultsByReason)) total.defaultsByReason[r] = (total.defaultsByReason[r] ?? 0) + n;
+    for (const [r, n] of Object.entries(c.errorsByReason)) total.errorsByReason[r] = (total.errorsByReason[r] ?? 0) + n;
+  }
+  return total;
+}
+
+/** One window's figures per kind and for all kinds; its records are dropped once summarised. */
+export interface WindowSummary {
+  byKind: Record<Kind, { window: WindowFigures; counts: AnswerCounts }>;
+  all: WindowFigures;
+}
