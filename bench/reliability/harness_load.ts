@@ -63,6 +63,42 @@ function describe(status: number, text: string): { isDefault: boolean; reason: s
   }
 }
 
+export interface PoissonDrive {
+  rateRps: number;
+  durationS: number;
+  seed: number;
+  timeoutMs: number;
+  /** Send one query intended at `intendedMs` (performance.now() time). */
+  dispatch: (intendedMs: number) => void;
+  /** Give up every pending query intended before `limitMs` (it counts as unanswered). */
+  expire: (limitMs: number) => void;
+  pendingCount: () => number;
+}
+
+/**
+ * The open loop every driver shares: seeded Poisson arrivals for durationS, queries unanswered after
+ * timeoutMs given up every 50 ms, and it resolves once nothing is pending.
+ */
+export async function drivePoisson(o: PoissonDrive): Promise<void> {
+  const sweep = setInterval(() => o.expire(performance.now() - o.timeoutMs), 50);
+  const startMs = performance.now() + 5;
+  const schedule = new OpenLoopSchedule({
+    rateRps: o.rateRps,
+    poisson: true,
+    seed: o.seed,
+    startMs,
+    endMs: startMs + o.durationS * 1000,
+    now: () => performance.now(),
+    dispatch: o.dispatch,
+  });
+  try {
+    await schedule.run();
+    while (o.pendingCount() > 0) await new Promise((r) => setTimeout(r, 20));
+  } finally {
+    clearInterval(sweep);
+  }
+}
+
 /** Drive Poisson open-loop load; resolves once every query is answered or timed out. */
 export async function openLoop(o: OpenLoopOptions): Promise<QueryRecord[]> {
   const url = new URL(o.url);
@@ -108,23 +144,15 @@ export async function openLoop(o: OpenLoopOptions): Promise<QueryRecord[]> {
       (err: NodeJS.ErrnoException) => settle(p, 0, false, `transport: ${err.code ?? err.message}`, true),
     );
   };
-  const sweep = setInterval(() => {
-    const limitMs = performance.now() - timeoutMs;
-    for (const p of pending) if (p.intendedMs < limitMs) settle(p, 0, false, 'unanswered', false);
-  }, 50);
-  const startMs = performance.now() + 5;
-  const schedule = new OpenLoopSchedule({
-    rateRps: o.rateRps,
-    poisson: true,
-    seed: o.seed,
-    startMs,
-    endMs: startMs + o.durationS * 1000,
-    now: () => performance.now(),
+  await drivePoisson({
+    ...o,
+    timeoutMs,
     dispatch,
+    pendingCount: () => pending.size,
+    expire: (limitMs) => {
+      for (const p of pending) if (p.intendedMs < limitMs) settle(p, 0, false, 'unanswered', false);
+    },
   });
-  await schedule.run();
-  while (pending.size > 0) await new Promise((r) => setTimeout(r, 20));
-  clearInterval(sweep);
   await pool.destroy();
   return records.sort((a, b) => a.intendedMs - b.intendedMs);
 }

@@ -20,7 +20,8 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-function pings(port: number): Promise<boolean> {
+/** True when something at the port answers PING with PONG (within 1 s). */
+export function redisAnswers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1');
     const timer = setTimeout(() => done(false), 1000);
@@ -58,7 +59,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     });
     child = c;
     const endMs = Date.now() + 10_000;
-    while (!(await pings(port))) {
+    while (!(await redisAnswers(port))) {
       if (c.exitCode !== null || Date.now() > endMs) throw new Error(`redis-server on port ${port} did not start`);
       await new Promise((r) => setTimeout(r, 20));
     }

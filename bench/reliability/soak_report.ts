@@ -82,17 +82,13 @@ export interface AnswerCounts {
   badAnswers: number;
 }
 
+function noAnswers(sent: number): AnswerCounts {
+  return { sent, predictions: 0, defaults: 0, defaultsByReason: {}, errorsByReason: {}, unanswered: 0, badAnswers: 0 };
+}
+
 /** Every query must be answered: a prediction or a default with its reason (OIP encodes a default as an error with a reason). */
 export function countAnswers(kind: Kind, records: readonly QueryRecord[]): AnswerCounts {
-  const c: AnswerCounts = {
-    sent: records.length,
-    predictions: 0,
-    defaults: 0,
-    defaultsByReason: {},
-    errorsByReason: {},
-    unanswered: 0,
-    badAnswers: 0,
-  };
+  const c = noAnswers(records.length);
   for (const r of records) {
     if (!r.answered || r.status === 0) c.unanswered++;
     else if (r.status === 200 && r.isDefault) {
@@ -151,15 +147,7 @@ export function summarizeWindow(
 
 /** The answer counts of several windows added up. */
 export function sumCounts(list: readonly AnswerCounts[]): AnswerCounts {
-  const total: AnswerCounts = {
-    sent: 0,
-    predictions: 0,
-    defaults: 0,
-    defaultsByReason: {},
-    errorsByReason: {},
-    unanswered: 0,
-    badAnswers: 0,
-  };
+  const total = noAnswers(0);
   for (const c of list) {
     total.sent += c.sent;
     total.predictions += c.predictions;

@@ -5,8 +5,8 @@
 // unanswered. The harness has no WebSocket driver, so this one lives beside the soak.
 
 import { WebSocket } from 'undici';
-import { OpenLoopSchedule } from '../../tools/loadgen/open_loop.js';
 import type { QueryRecord } from './harness.js';
+import { drivePoisson } from './harness_load.js';
 
 export interface WsLoadOptions {
   /** ws://host:port/<app>/stream */
@@ -71,23 +71,15 @@ export async function wsOpenLoop(o: WsLoadOptions): Promise<QueryRecord[]> {
     pending.set(id, { intendedMs, socket });
     sockets[socket]!.send(JSON.stringify({ id, input: o.input(id) }));
   };
-  const sweep = setInterval(() => {
-    const limitMs = performance.now() - timeoutMs;
-    for (const [id, p] of pending) if (p.intendedMs < limitMs) settle(id, 0, false, 'unanswered', false);
-  }, 50);
-  const startMs = performance.now() + 5;
-  const schedule = new OpenLoopSchedule({
-    rateRps: o.rateRps,
-    poisson: true,
-    seed: o.seed,
-    startMs,
-    endMs: startMs + o.durationS * 1000,
-    now: () => performance.now(),
+  await drivePoisson({
+    ...o,
+    timeoutMs,
     dispatch,
+    pendingCount: () => pending.size,
+    expire: (limitMs) => {
+      for (const [id, p] of pending) if (p.intendedMs < limitMs) settle(id, 0, false, 'unanswered', false);
+    },
   });
-  await schedule.run();
-  while (pending.size > 0) await new Promise((r) => setTimeout(r, 20));
-  clearInterval(sweep);
   await Promise.all(
     sockets.map(
       (ws) =>

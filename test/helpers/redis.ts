@@ -2,53 +2,22 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import net from 'node:net';
 import type { TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { redisKeys } from '../../src/state/redis_keys.js';
+
+import { redisAnswers } from '../../bench/reliability/harness_redis.js';
+
+// One probe and one free-port finder for tests and the reliability scripts.
+export { freePort, redisAnswers } from '../../bench/reliability/harness_redis.js';
 
 export const kRedisUrl = 'redis://127.0.0.1:6379';
 export const kRedisServer = '/usr/bin/redis-server';
 export const kRedisSkipMessage =
   "Redis not reachable at 127.0.0.1:6379: start it with redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no";
 
-/** True when something at the port answers PING with PONG. */
-export async function redisAnswers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve(false);
-    }, 1000);
-    let text = '';
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      text += chunk.toString();
-      if (text.includes('\r\n')) {
-        clearTimeout(timer);
-        socket.destroy();
-        resolve(text.startsWith('+PONG'));
-      }
-    });
-    socket.on('error', () => {
-      clearTimeout(timer);
-      resolve(false);
-    });
-  });
-}
-
 export function uniqueCluster(): string {
   return `t${process.pid}-${randomBytes(4).toString('hex')}`;
-}
-
-export async function freePort(): Promise<number> {
-  const server = net.createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as net.AddressInfo;
-  server.close();
-  await once(server, 'close');
-  return port;
 }
 
 /** Deletes every key of the cluster, found by SCAN of its prefix; returns how many there were. */
