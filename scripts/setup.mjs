@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Makes sure the Python model containers can run: /usr/bin/python3 (or $CLIPPER_PYTHON) must import
-// msgpack, numpy, sklearn and cloudpickle. Installs the Debian packages when they are missing and we
+// msgpack, numpy, sklearn, cloudpickle, torch, xgboost and onnx. Installs the Debian packages when they are missing and we
 // are root; otherwise prints the command to run. Prints one line; does nothing when all is there.
 // Under CI (CI set) it also starts the local Redis the Redis-backed tests need, when it is down.
 import { spawnSync } from 'node:child_process';
@@ -41,8 +41,17 @@ if (process.env.CI && !(await redisAnswers())) {
 }
 
 const python = process.env.CLIPPER_PYTHON ?? '/usr/bin/python3';
-const kModules = ['msgpack', 'numpy', 'sklearn', 'cloudpickle'];
-const kPackages = ['python3-msgpack', 'python3-numpy', 'python3-sklearn', 'python3-cloudpickle'];
+// torch, xgboost: the pytorch and xgboost frameworks; onnx: the tests build ONNX graphs with it.
+const kModules = ['msgpack', 'numpy', 'sklearn', 'cloudpickle', 'torch', 'xgboost', 'onnx'];
+const kPackages = [
+  'python3-msgpack',
+  'python3-numpy',
+  'python3-sklearn',
+  'python3-cloudpickle',
+  'python3-torch',
+  'python3-xgboost',
+  'python3-onnx',
+];
 const installCommand = `apt-get update && apt-get install -y ${kPackages.join(' ')}`;
 
 function missingModules() {
@@ -76,7 +85,9 @@ const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const hasApt = spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0;
 if (python !== '/usr/bin/python3') {
   // Debian's packages serve Debian's interpreter only.
-  console.error(`setup: ${what}; install msgpack numpy scikit-learn cloudpickle for it (e.g. ${python} -m pip install ...)`);
+  console.error(
+    `setup: ${what}; install msgpack numpy scikit-learn cloudpickle torch xgboost onnx for it (e.g. ${python} -m pip install ...)`,
+  );
   process.exit(1);
 }
 if (!isRoot || !hasApt) {

@@ -12,6 +12,7 @@ import { adminHostOf, resolveConfig, schedulerOptionsOf, type ClipperConfig } fr
 import type { ReplicaLogs } from './containers/container_manager.js';
 import type { DockerManagerOptions } from './containers/docker/docker_manager.js';
 import { dockerHostOf } from './containers/docker/engine.js';
+import type { KubernetesManagerOptions } from './containers/kubernetes/kubernetes_manager.js';
 import type { LocalProcessOptions } from './containers/local_process.js';
 import { ManagerRouter } from './containers/manager_router.js';
 import { BatchingPool } from './batching/pool.js';
@@ -41,7 +42,9 @@ export interface ClusterOptions {
   localProcess?: Partial<LocalProcessOptions>;
   /** Docker manager timings (health poll, restart backoff, start timeout). */
   docker?: Partial<Omit<DockerManagerOptions, 'clusterName' | 'prepareImage'>>;
-  /** Progress lines of image builds (default: none). */
+  /** Kubernetes manager settings beyond the config (tests: a KubeConfig of a fake API server, lease and watch timings). */
+  kubernetes?: Partial<Omit<KubernetesManagerOptions, 'clusterName' | 'wantedModels' | 'log'>>;
+  /** Progress lines of image builds and container-manager events (default: none). */
   log?: (line: string) => void;
   /** Per-connection limits of the WebSocket stream endpoint (docs/streaming.md). */
   stream?: Partial<StreamLimits>;
@@ -59,7 +62,7 @@ const kPollPendingMax = 16;
 export class Cluster implements AdminContext {
   readonly config: Readonly<ClipperConfig>;
   readonly store: StateStore;
-  readonly defaults: { numReplicas: number; containers: 'local' | 'docker' };
+  readonly defaults: { numReplicas: number; containers: ClipperConfig['containers'] };
   readonly #manager: ManagerRouter;
   readonly #pool: BatchingPool;
   readonly #processor: QueryProcessor;
@@ -91,6 +94,7 @@ export class Cluster implements AdminContext {
         dockerHost: dockerHostOf(config.dockerHost),
         localProcess: { ...options.localProcess, env: { ...options.localProcess?.env, [kReplicaSecretEnv]: secretHex } },
         docker: { ...options.docker, replicaSecretHex: secretHex },
+        kubernetes: { ...kubernetesOptionsOf(config), ...options.kubernetes },
         ...(options.log !== undefined ? { log: options.log } : {}),
         wantedModels: () => this.#deployments.wantedModels(),
         modelDirs: config.modelDirs,
@@ -292,6 +296,22 @@ function replicaSecretOf(config: Readonly<ClipperConfig>): Promise<Buffer> {
   if (config.replicaSecretFile !== '') return loadReplicaSecret(config.replicaSecretFile);
   if (config.state === 'memory:' || config.containers !== 'docker') return loadReplicaSecret('');
   return loadOrCreateReplicaSecret(defaultReplicaSecretFile(config.clusterName));
+}
+
+/** The Kubernetes manager's options from the configuration (containers/kubernetes/kubernetes_manager.ts). */
+function kubernetesOptionsOf(config: Readonly<ClipperConfig>): Omit<KubernetesManagerOptions, 'clusterName' | 'wantedModels' | 'log'> {
+  return {
+    kubeconfig: config.kubeconfig,
+    proxyAddr: config.kubernetesProxyAddr,
+    namespace: config.kubernetesNamespace,
+    registry: config.kubernetesRegistry,
+    replicaPort: config.kubernetesReplicaPort,
+    imagePullSecrets: config.kubernetesImagePullSecrets,
+    deployTimeoutMs: config.kubernetesDeployTimeoutMs,
+    // Pods read the secret from this Secret; without replica auth they get none.
+    replicaSecretName: config.replicaAuth === 'off' ? null : config.kubernetesReplicaSecret,
+    identity: config.kubernetesIdentity,
+  };
 }
 
 /** The store config.state names (Redis's client is loaded only when one is asked for). */

@@ -65,12 +65,31 @@ export interface ClipperConfig {
   /** Replicas a new model version gets when add_model does not say. */
   defaultReplicas: number;
   /**
-   * Where replicas run when a model's container spec does not say: 'local' processes (default) or
-   * 'docker' containers. Docker is also used per model (`"container": {"manager": "docker"}`).
+   * Where replicas run when a model's container spec does not say: 'local' processes (default),
+   * 'docker' containers, or 'kubernetes' Deployments. Each is also chosen per model
+   * (`"container": {"manager": "docker"}`).
    */
-  containers: 'local' | 'docker';
+  containers: 'local' | 'docker' | 'kubernetes';
   /** The Docker engine: '' for $DOCKER_HOST or unix:///var/run/docker.sock; or unix:///path, tcp://host:port. */
   dockerHost: string;
+  /** Kubernetes: a kubeconfig file; '' = the pod's service account in a cluster, else $KUBECONFIG or ~/.kube/config. */
+  kubeconfig: string;
+  /** Kubernetes: the address of a `kubectl proxy` (host:port or http://host:port), as Clipper's kubernetes_proxy_addr; '' = none. */
+  kubernetesProxyAddr: string;
+  /** Kubernetes: the namespace of the model Deployments; '' = the service account's or the kubeconfig context's, else 'default'. */
+  kubernetesNamespace: string;
+  /** Kubernetes: Secrets the model pods pull their images with. */
+  kubernetesImagePullSecrets: string[];
+  /** Kubernetes: where `clipper build --registry` pushed model images (host:port); a model without container.image runs `<registry>/<model>:<version>`. */
+  kubernetesRegistry: string;
+  /** Kubernetes: the port a model replica listens on in its pod (a `clipper build` image: 7000). */
+  kubernetesReplicaPort: number;
+  /** Kubernetes: how long a deploy waits for its pods to become ready before it fails and is rolled back. */
+  kubernetesDeployTimeoutMs: number;
+  /** Kubernetes: the Secret (key `secret`) holding the replica secret the pods get; '' = clipper-<clusterName>-replica-secret. */
+  kubernetesReplicaSecret: string;
+  /** Kubernetes: this frontend's name in the manager's Lease; '' = $HOSTNAME (the pod's name) and the process id. */
+  kubernetesIdentity: string;
   /** State store URL: 'memory:' (default) or 'redis://host:port'. */
   state: string;
   /** Cluster name: the namespace of keys in a shared state store. */
@@ -137,6 +156,15 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   defaultReplicas: 1,
   containers: 'local',
   dockerHost: '',
+  kubeconfig: '',
+  kubernetesProxyAddr: '',
+  kubernetesNamespace: '',
+  kubernetesImagePullSecrets: [],
+  kubernetesRegistry: '',
+  kubernetesReplicaPort: 7000,
+  kubernetesDeployTimeoutMs: 300_000,
+  kubernetesReplicaSecret: '',
+  kubernetesIdentity: '',
   state: 'memory:',
   clusterName: 'default',
   selectionThread: 'auto',
@@ -149,7 +177,7 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
 
 /** The options whose value is one of a few strings (resolveConfig checks them; the CLI lists them). */
 export const kConfigEnums: Readonly<Partial<Record<keyof ClipperConfig, readonly string[]>>> = Object.freeze({
-  containers: Object.freeze(['local', 'docker']),
+  containers: Object.freeze(['local', 'docker', 'kubernetes']),
   selectionThread: Object.freeze(['auto', 'own', 'batching']),
   replicaAuth: Object.freeze(['required', 'off']),
 });
@@ -165,6 +193,9 @@ export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<
   // The upload dir's default follows $CLIPPER_MODELS_DIR as it is now, not at import.
   if (overrides.modelDirs === undefined) config.modelDirs = defaultModelDirs();
   else if (Array.isArray(config.modelDirs)) config.modelDirs = Object.freeze([...config.modelDirs]) as string[];
+  if (Array.isArray(config.kubernetesImagePullSecrets)) {
+    config.kubernetesImagePullSecrets = Object.freeze([...config.kubernetesImagePullSecrets]) as string[];
+  }
   checkServing(config);
   checkAdminExposure(config);
   checkBatching(config);
@@ -247,6 +278,7 @@ function checkPlacement(config: ClipperConfig): void {
     checks.fail('clusterName', 'must match [a-z0-9][a-z0-9-]{0,62}', config.clusterName);
   }
   checkExposure(config);
+  checkKubernetes(config);
 }
 
 function checkExposure(config: ClipperConfig): void {
@@ -260,6 +292,64 @@ function checkExposure(config: ClipperConfig): void {
       'replicaSecretFile',
       "must be '' (the default: see docs/reliability.md §6) or an absolute file path",
       config.replicaSecretFile,
+    );
+  }
+}
+
+const kDns1123Label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+const kDns1123Subdomain = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+
+/** The Kubernetes manager's options (containers/kubernetes/): names as Kubernetes accepts them. */
+function checkKubernetes(config: ClipperConfig): void {
+  for (const option of ['kubeconfig', 'kubernetesProxyAddr', 'kubernetesRegistry', 'kubernetesIdentity'] as const) {
+    if (typeof config[option] !== 'string') checks.fail(option, 'must be a string', config[option]);
+  }
+  if (config.kubeconfig !== '' && config.kubernetesProxyAddr !== '') {
+    checks.fail('kubernetesProxyAddr', 'cannot be set together with kubeconfig; give one of them', config.kubernetesProxyAddr);
+  }
+  if (config.kubernetesProxyAddr !== '' && !/^(http:\/\/)?[^/\s]+:[0-9]{1,5}\/?$/.test(config.kubernetesProxyAddr)) {
+    checks.fail('kubernetesProxyAddr', 'must be host:port or http://host:port of a `kubectl proxy`', config.kubernetesProxyAddr);
+  }
+  if (
+    typeof config.kubernetesNamespace !== 'string' ||
+    (config.kubernetesNamespace !== '' && !kDns1123Label.test(config.kubernetesNamespace))
+  ) {
+    checks.fail(
+      'kubernetesNamespace',
+      "must be '' (from the kubeconfig or service account) or a namespace name ([a-z0-9-], at most 63)",
+      config.kubernetesNamespace,
+    );
+  }
+  const pullSecrets = config.kubernetesImagePullSecrets as unknown;
+  if (!Array.isArray(pullSecrets) || !pullSecrets.every((s) => typeof s === 'string' && kDns1123Subdomain.test(s))) {
+    checks.fail('kubernetesImagePullSecrets', 'must be a list of Secret names (lower-case letters, digits, - and .)', pullSecrets);
+  }
+  if (config.kubernetesRegistry !== '' && !/^[A-Za-z0-9.-]+(:[0-9]{1,5})?(\/[a-z0-9._-]+)*\/?$/.test(config.kubernetesRegistry)) {
+    checks.fail(
+      'kubernetesRegistry',
+      "must be '' or a registry host[:port][/path], as given to clipper build --registry",
+      config.kubernetesRegistry,
+    );
+  }
+  checks.int('kubernetesReplicaPort', config.kubernetesReplicaPort, 1, 65535);
+  checks.int('kubernetesDeployTimeoutMs', config.kubernetesDeployTimeoutMs, 100, 86_400_000);
+  if (
+    typeof config.kubernetesReplicaSecret !== 'string' ||
+    (config.kubernetesReplicaSecret !== '' && !kDns1123Subdomain.test(config.kubernetesReplicaSecret))
+  ) {
+    checks.fail(
+      'kubernetesReplicaSecret',
+      "must be '' (clipper-<clusterName>-replica-secret) or a Secret name",
+      config.kubernetesReplicaSecret,
+    );
+  }
+  // Pods read the secret from the Kubernetes Secret; a frontend must hold the same one (mounted as a file).
+  if (config.containers === 'kubernetes' && config.replicaAuth === 'required' && config.replicaSecretFile === '') {
+    checks.fail(
+      'replicaSecretFile',
+      "must name the file holding the replica secret (the Secret kubernetesReplicaSecret's key 'secret', mounted in the " +
+        "frontend pod: clipper k8s manifests does this) when containers is 'kubernetes', or set replicaAuth 'off'",
+      '',
     );
   }
 }

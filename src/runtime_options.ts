@@ -6,12 +6,15 @@
 // docs/reliability.md, "Model directories and runtime options".
 
 import { ClipperError } from './errors.js';
+import type { Framework } from './frameworks.js';
 
 export type RuntimeOptionValue = string | number | boolean;
 
 interface RuntimeOptionRule {
   /** The runtimes whose runner reads it (others accept and ignore it: one spec may name either). */
   readonly runtimes: readonly ('node' | 'python')[];
+  /** The frameworks it applies to (container.framework); absent: any. A spec naming it otherwise is refused. */
+  readonly frameworks?: readonly Framework[];
   /** The value, as the runner gets it (String(value)). */
   readonly pattern: RegExp;
   readonly describe: string;
@@ -21,6 +24,20 @@ interface RuntimeOptionRule {
 export const kRuntimeOptions: Readonly<Record<string, RuntimeOptionRule>> = Object.freeze({
   // containers/node/runner.ts: predict on a worker thread (default) or on the runner's own thread.
   isolate: { runtimes: ['node', 'python'], pattern: /^(thread|inline)$/, describe: "'thread' or 'inline'" },
+  // Where a model runs: 'auto' is cuda when the replica's machine has one (and, for ONNX, the CUDA provider), else cpu.
+  device: {
+    runtimes: ['node', 'python'],
+    frameworks: ['pytorch', 'onnx'],
+    pattern: /^(cpu|cuda|auto)$/,
+    describe: "'cpu', 'cuda' or 'auto'",
+  },
+  // Intra-op threads of one replica; the runners' default is 1 (a replica is the unit of parallelism).
+  threads: {
+    runtimes: ['node', 'python'],
+    frameworks: ['pytorch', 'xgboost', 'onnx'],
+    pattern: /^([1-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-6])$/,
+    describe: 'an integer from 1 to 256',
+  },
 });
 
 /** Debian package names (Dockerfile RUN apt-get install ...): Debian policy §5.6.1. */
@@ -54,6 +71,23 @@ export function checkRuntimeOptions(options: Readonly<Record<string, unknown>>):
   const out: Record<string, RuntimeOptionValue> = {};
   for (const [name, value] of Object.entries(options)) out[name] = checkRuntimeOption(name, value);
   return out;
+}
+
+/**
+ * Options that belong to some frameworks only (device, threads) are refused on a spec of another
+ * framework, or of none, so that a typo never runs a model silently without them.
+ */
+export function checkOptionsApply(options: Readonly<Record<string, unknown>> | undefined, framework: Framework | undefined): void {
+  for (const name of Object.keys(options ?? {})) {
+    const frameworks = Object.hasOwn(kRuntimeOptions, name) ? kRuntimeOptions[name]!.frameworks : undefined;
+    if (frameworks === undefined || (framework !== undefined && frameworks.includes(framework))) continue;
+    const list = frameworks.length === 1 ? frameworks[0] : `${frameworks.slice(0, -1).join(', ')} or ${frameworks.at(-1)}`;
+    throw invalid(
+      `container.options.${name} applies to framework ${list} only ` +
+        `(this spec's framework is ${framework ?? 'not given: add container.framework'})`,
+      name,
+    );
+  }
 }
 
 /** The runner flags of a spec's options: ['--isolate', 'inline', ...], each option checked again. */

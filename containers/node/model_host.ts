@@ -1,10 +1,12 @@
-// Loads a user's model module and runs predict on decoded inputs. Used by runner.ts either inline
-// (on the runner's own thread) or inside a worker thread (isolate=thread), so that a model that
-// computes synchronously for long cannot stop the runner's heartbeats.
+// Loads a model and runs predict on a predict frame's inputs: a user's JS module (framework node:
+// its function gets decoded inputs) or an .onnx file (framework onnx, onnx_model.ts). Used by
+// runner.ts either inline (on the runner's own thread) or inside a worker thread (isolate=thread), so
+// that a model that computes synchronously for long cannot stop the runner's heartbeats.
 
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import { parentPort, workerData } from 'node:worker_threads';
+import { loadOnnxModel } from './onnx_model.js';
 
 export type ModelInput = Float64Array | Float32Array | Int32Array | string | Uint8Array;
 export type PredictFn = (inputs: ModelInput[]) => unknown[] | Promise<unknown[]>;
@@ -89,15 +91,34 @@ export async function runPredict(predict: PredictFn, batch: WireBatch): Promise<
   return checkOutputs(await predict(inputs), inputs.length);
 }
 
+/** What the runner loads: its --model, --function, --framework, --threads, --device and --input-type. */
+export interface ModelSpec {
+  modelPath: string;
+  functionName: string;
+  framework: 'node' | 'onnx';
+  inputType: string;
+  threads: number;
+  device: 'cpu' | 'cuda' | 'auto';
+}
+
+export type BatchPredict = (batch: WireBatch) => Promise<unknown[]>;
+
+/** Loads the model of `spec`; resolves to the function that answers one predict frame. */
+export async function loadModel(spec: ModelSpec): Promise<BatchPredict> {
+  if (spec.framework === 'onnx') return loadOnnxModel(spec);
+  const predict = await loadPredict(spec.modelPath, spec.functionName);
+  return (batch) => runPredict(predict, batch);
+}
+
 // Worker-thread mode: receive { id, batch }, answer { id, outputs } or { id, error }.
 if (parentPort !== null && (workerData as { clipperModelHost?: boolean } | undefined)?.clipperModelHost === true) {
   const port = parentPort;
-  const { modelPath, functionName } = workerData as { modelPath: string; functionName: string };
-  loadPredict(modelPath, functionName).then(
+  const { spec } = workerData as { spec: ModelSpec };
+  loadModel(spec).then(
     (predict) => {
       port.postMessage({ kind: 'loaded' });
       port.on('message', (msg: { id: number; batch: WireBatch }) => {
-        runPredict(predict, msg.batch).then(
+        predict(msg.batch).then(
           (outputs) => port.postMessage({ id: msg.id, outputs }),
           (err: unknown) => port.postMessage({ id: msg.id, error: err instanceof Error ? err.message : String(err) }),
         );

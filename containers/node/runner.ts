@@ -3,7 +3,13 @@
 //
 //   node dist/containers/node/runner.js --model path/to/model.mjs --name m --version 1 \
 //        --input-type doubles [--function predict] [--host 127.0.0.1] [--port 0] [--isolate thread]
-//        [--watch-stdin auto|yes|no] [--alive-file PATH]
+//        [--watch-stdin auto|yes|no] [--alive-file PATH] [--framework node|onnx] [--threads N]
+//        [--device cpu|cuda|auto]
+//
+// --framework node (the default) imports --model as a JS module and calls its --function; onnx
+// loads an .onnx file with onnxruntime-node (onnx_model.ts), --function then names the output to
+// answer with. --threads (1..256, default 1) and --device apply to onnx; framework node accepts and
+// ignores them, as a spec's runtime options may name them for either runtime.
 //
 // --name, --version and --input-type default to $CLIPPER_MODEL_NAME, $CLIPPER_MODEL_VERSION and
 // $CLIPPER_INPUT_TYPE (a Docker image takes them from the manager's environment). --alive-file is
@@ -30,11 +36,10 @@ import {
   type ReadyMessage,
 } from '../../src/rpc/protocol.js';
 import { kReplicaSecretEnv, parseSecretHex, replicaAuthMac } from '../../src/rpc/replica_auth.js';
-import { loadPredict, runPredict, type WireBatch } from './model_host.js';
+import { loadModel, type ModelSpec, type WireBatch } from './model_host.js';
 
 interface RunnerOptions {
-  modelPath: string;
-  functionName: string;
+  spec: ModelSpec;
   name: string;
   version: string;
   inputType: string;
@@ -65,6 +70,9 @@ function parseOptions(argv: string[]): RunnerOptions {
       isolate: { type: 'string', default: 'thread' },
       'watch-stdin': { type: 'string', default: 'auto' },
       'alive-file': { type: 'string' },
+      framework: { type: 'string', default: 'node' },
+      threads: { type: 'string', default: '1' },
+      device: { type: 'string', default: 'cpu' },
     },
   });
   values.name ??= process.env.CLIPPER_MODEL_NAME;
@@ -83,8 +91,7 @@ function parseOptions(argv: string[]): RunnerOptions {
     throw new Error(`runner: --isolate must be 'thread' or 'inline' (got ${values.isolate})`);
   }
   return {
-    modelPath: values.model!,
-    functionName: values.function!,
+    spec: modelSpec(values.model!, values.function!, values['input-type']!, values),
     name: values.name!,
     version: values.version!,
     inputType: values['input-type']!,
@@ -96,6 +103,30 @@ function parseOptions(argv: string[]): RunnerOptions {
     secret: takeSecret(),
     replicaId: /^[0-9]{1,9}$/.test(process.env.CLIPPER_REPLICA_ID ?? '') ? Number(process.env.CLIPPER_REPLICA_ID) : null,
   };
+}
+
+/** The model part of the flags: what model_host.ts loads, each flag checked with a message that names it. */
+function modelSpec(
+  modelPath: string,
+  functionName: string,
+  inputType: string,
+  flags: { framework?: string; threads?: string; device?: string },
+): ModelSpec {
+  const { framework, device } = flags;
+  if (framework !== 'node' && framework !== 'onnx') {
+    throw new Error(
+      `runner: --framework must be 'node' or 'onnx' for the Node runner (got ${framework}); ` +
+        'python, sklearn, pytorch and xgboost models run in the Python runner',
+    );
+  }
+  const threads = Number(flags.threads);
+  if (!/^[0-9]+$/.test(flags.threads ?? '') || threads < 1 || threads > 256) {
+    throw new Error(`runner: --threads must be an integer from 1 to 256 (got ${flags.threads})`);
+  }
+  if (device !== 'cpu' && device !== 'cuda' && device !== 'auto') {
+    throw new Error(`runner: --device must be 'cpu', 'cuda' or 'auto' (got ${device})`);
+  }
+  return { modelPath, functionName, framework, inputType, threads, device };
 }
 
 /** Reads the replica secret and removes it from our environment (the model's child processes never see it). */
@@ -149,13 +180,23 @@ function keepAliveFile(file: string): void {
   setInterval(touch, 1000).unref();
 }
 
+/**
+ * A batch as posted to the model thread: its fields, with `data` copied into a buffer of its own and
+ * transferred. The decoder's `data` views a pooled socket buffer, which postMessage would clone whole.
+ */
+function forThread(batch: WireBatch): { message: WireBatch; transfer: ArrayBuffer[] } {
+  const { type, n, lens, data, items } = batch;
+  if (!(data instanceof Uint8Array)) return { message: { type, n, lens, data, items }, transfer: [] };
+  const own = new Uint8Array(data);
+  return { message: { type, n, lens, data: own, items }, transfer: [own.buffer] };
+}
+
 async function makeExecutor(options: RunnerOptions): Promise<{ run: Executor; close: () => Promise<void> }> {
   if (options.isolate === 'inline') {
-    const predict = await loadPredict(options.modelPath, options.functionName);
-    return { run: (batch) => runPredict(predict, batch), close: async () => {} };
+    return { run: await loadModel(options.spec), close: async () => {} };
   }
   const worker = new Worker(fileURLToPath(new URL('./model_host.js', import.meta.url)), {
-    workerData: { clipperModelHost: true, modelPath: options.modelPath, functionName: options.functionName },
+    workerData: { clipperModelHost: true, spec: options.spec },
   });
   const pending = new Map<number, { resolve: (v: unknown[]) => void; reject: (e: Error) => void }>();
   let nextId = 0;
@@ -184,7 +225,8 @@ async function makeExecutor(options: RunnerOptions): Promise<{ run: Executor; cl
       new Promise((resolve, reject) => {
         const id = nextId++;
         pending.set(id, { resolve, reject });
-        worker.postMessage({ id, batch });
+        const { message, transfer } = forThread(batch);
+        worker.postMessage({ id, batch: message }, transfer);
       }),
     close: async () => {
       await worker.terminate();
@@ -319,6 +361,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`runner: ${err instanceof Error ? err.message : String(err)}\n`);
+  const text = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`${text.startsWith('runner: ') ? text : `runner: ${text}`}\n`);
   process.exit(1);
 });

@@ -28,7 +28,7 @@ export interface AdminContext {
   /** The last `tailLines` lines of output of each replica of a model version. */
   replicaLogs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]>;
   /** Cluster defaults the admin API fills in (replica count; where replicas run when a spec does not say). */
-  readonly defaults: { numReplicas: number; containers?: 'local' | 'docker' };
+  readonly defaults: { numReplicas: number; containers?: 'local' | 'docker' | 'kubernetes' };
   /** Where POST /admin/upload_model stores files; absent: $CLIPPER_MODELS_DIR or ~/.clipper/models. */
   readonly modelsDir?: string;
   /**

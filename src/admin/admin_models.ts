@@ -70,18 +70,18 @@ function readModelRecord(core: AdminCore, body: BodyReader): ModelRecord {
   const version = checkVersion('model version', body.string('model_version'));
   const inputType = checkInputType(body.string('input_type'));
   const labels = checkLabels(body.has('labels') ? body.stringArray('labels') : []);
-  const dockerDefault = core.ctx.defaults.containers === 'docker';
-  let container = checkContainerSpec(body.raw('container'), dockerDefault);
+  const defaultManager = core.ctx.defaults.containers ?? 'local';
+  let container = checkContainerSpec(body.raw('container'), defaultManager);
   const image = body.has('container_name') ? body.string('container_name') : '';
   if (container === null && image !== '' && image !== kNoContainer) {
-    if (dockerDefault) {
+    if (defaultManager !== 'local') {
       // Clipper's way: container_name is the image to run (built by `clipper build` or a registry's).
-      container = checkContainerSpec({ image }, true);
+      container = checkContainerSpec({ image }, defaultManager);
     } else if (!(body.has('num_replicas') && body.int('num_replicas') === 0)) {
       throw new ClipperError(
         'CLP_ERR_INVALID_ARG',
         `model '${name}' version '${version}' names the image '${image}' (container_name), but this cluster runs ` +
-          'replicas as local processes: start the server with --containers docker to run images, or give ' +
+          'replicas as local processes: start the server with --containers docker (or kubernetes) to run images, or give ' +
           `"container": {"manager": "docker", "image": "${image}"} (or {"runtime": "node"|"python", "entry": <file>}), ` +
           'or "num_replicas": 0 to register the model without replicas',
       );
@@ -352,6 +352,7 @@ export const kModelRoutes: Readonly<Record<string, AdminRoute>> = {
       '{"model_name" := string, "model_version" := string, "labels" := [string], "input_type" := string, ' +
       '"container_name" := string, "model_data_path" := string, "batch_size" := int, ' +
       '"container"? := {"manager"? := "local" | "docker", "runtime" := "node" | "python", "entry" := string, ' +
+      '"framework"? := "python" | "node" | "sklearn" | "pytorch" | "xgboost" | "onnx" (implies the runtime), ' +
       '"function"? := string, "options"? := object, "image"? := string, "folder"? := string, "pkgs_to_install"? := [string], ' +
       '"cpus"? := number, "memory_mb"? := int}, ' +
       '"num_replicas"? := int, "cache_enabled"? := bool, ' +

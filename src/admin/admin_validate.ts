@@ -5,8 +5,9 @@
 // ours and name the field and the value they reject.
 
 import { ClipperError } from '../errors.js';
+import { checkFrameworkEntry, checkRuntimeAndFramework } from '../frameworks.js';
 import { parseInputType, type InputType } from '../input_types.js';
-import { checkRuntimeOptions, kDebianPackagePattern } from '../runtime_options.js';
+import { checkOptionsApply, checkRuntimeOptions, kDebianPackagePattern } from '../runtime_options.js';
 import type { ContainerSpec } from '../state/records.js';
 import { isOipDatatype, kDatatypesByInputType, kOipDatatypes, kTensorRankMax, type TensorSpec } from '../tensor_spec.js';
 
@@ -160,7 +161,8 @@ export function checkBatchSize(value: number): number {
   return value;
 }
 
-const kContainerFields = ['manager', 'runtime', 'entry', 'function', 'options', 'image', 'folder', 'pkgs_to_install', 'cpus', 'memory_mb'];
+const kDockerOnlyFields = ['image', 'folder', 'pkgs_to_install', 'cpus', 'memory_mb'];
+const kContainerFields = ['manager', 'runtime', 'framework', 'entry', 'function', 'options', ...kDockerOnlyFields];
 /** Docker image references: [registry[:port]/]repo[/repo...][:tag] or @digest, lower-case repository. */
 const kImagePattern = /^[a-z0-9][a-z0-9._-]*(:[0-9]+)?(\/[a-z0-9][a-z0-9._-]*)*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[a-f0-9]{64})?$/;
 
@@ -205,11 +207,26 @@ function checkDockerFields(raw: Record<string, unknown>, spec: ContainerSpec): v
   }
 }
 
+/** A Kubernetes spec runs an image as it is: the fields that build one are refused. */
+function checkKubernetesFields(raw: Record<string, unknown>): void {
+  for (const key of ['folder', 'pkgs_to_install']) {
+    if (raw[key] !== undefined) {
+      throw invalid(
+        `container.${key} builds an image, which "manager": "kubernetes" does not: build and push it first with ` +
+          '`clipper build --registry HOST:PORT ...`, then give "image" (or start the frontends with --kubernetes-registry HOST:PORT)',
+      );
+    }
+  }
+}
+
 /**
  * The optional `container` object of add_model: which manager runs the replicas and how.
- * `dockerDefault`: the cluster runs replicas in Docker unless a spec says `"manager": "local"`.
+ * `dockerDefault`: where the cluster runs replicas when a spec names no manager (true: 'docker').
  */
-export function checkContainerSpec(value: unknown, dockerDefault = false): ContainerSpec | null {
+export function checkContainerSpec(
+  value: unknown,
+  dockerDefault: boolean | 'local' | 'docker' | 'kubernetes' = false,
+): ContainerSpec | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw invalid(`container must be an object {"runtime","entry","function"?,"options"?} (got ${jsonTypeName(value)})`);
@@ -220,31 +237,30 @@ export function checkContainerSpec(value: unknown, dockerDefault = false): Conta
       throw invalid(`container.${key} is not a known field (expected ${kContainerFields.join(', ')})`);
     }
   }
-  if (raw.manager !== undefined && raw.manager !== 'local' && raw.manager !== 'docker') {
-    throw invalid(`container.manager must be 'local' or 'docker' (got ${JSON.stringify(raw.manager)})`);
+  if (raw.manager !== undefined && raw.manager !== 'local' && raw.manager !== 'docker' && raw.manager !== 'kubernetes') {
+    throw invalid(`container.manager must be 'local', 'docker' or 'kubernetes' (got ${JSON.stringify(raw.manager)})`);
   }
-  const docker = raw.manager === 'docker' || (raw.manager === undefined && dockerDefault);
+  const manager = raw.manager ?? (dockerDefault === true ? 'docker' : dockerDefault === false ? 'local' : dockerDefault);
+  const kubernetes = manager === 'kubernetes';
+  if (kubernetes) checkKubernetesFields(raw);
+  const docker = manager === 'docker' || kubernetes;
   const spec: ContainerSpec = {};
   if (raw.manager !== undefined) spec.manager = raw.manager;
   if (docker) {
     checkDockerFields(raw, spec);
   } else {
-    for (const key of ['image', 'folder', 'pkgs_to_install', 'cpus', 'memory_mb']) {
+    for (const key of kDockerOnlyFields) {
       if (raw[key] !== undefined)
-        throw invalid(`container.${key} needs "manager": "docker" (local processes run on this machine as they are)`);
+        throw invalid(`container.${key} needs "manager": "docker" or "kubernetes" (local processes run on this machine as they are)`);
     }
   }
-  const needsRuntime = spec.image === undefined;
-  if (raw.runtime !== undefined || needsRuntime) {
-    if (raw.runtime !== 'node' && raw.runtime !== 'python') {
-      throw invalid(
-        `container.runtime must be 'node' or 'python' (got ${JSON.stringify(raw.runtime) ?? 'nothing'})` +
-          (docker ? ', or give container.image' : ''),
-      );
-    }
-    spec.runtime = raw.runtime;
-  }
+  // A Kubernetes model without an image runs <kubernetesRegistry>/<model>:<version> (its manager refuses it without one).
+  const needsRuntime = spec.image === undefined && !kubernetes;
+  if (!needsRuntime && raw.framework !== undefined) throw invalid('container.framework loads container.entry; an image runs as it is');
+  // The framework implies the runtime, stored too so that every manager finds it (frameworks.ts).
+  Object.assign(spec, checkRuntimeAndFramework(raw.runtime, raw.framework, needsRuntime, docker));
   if (raw.entry !== undefined || needsRuntime) spec.entry = checkPath('entry', raw.entry);
+  if (spec.framework !== undefined && spec.entry !== undefined) checkFrameworkEntry(spec.framework, spec.entry);
   if (spec.pkgs_to_install !== undefined && spec.runtime !== 'python') {
     throw invalid('container.pkgs_to_install installs Debian packages for python models; give "runtime": "python"');
   }
@@ -260,6 +276,7 @@ export function checkContainerSpec(value: unknown, dockerDefault = false): Conta
     }
     // An allowlist of names and values (runtime_options.ts): they become runner flags.
     spec.options = checkRuntimeOptions(raw.options as Record<string, unknown>);
+    checkOptionsApply(spec.options, spec.framework);
   }
   return spec;
 }

@@ -11,6 +11,7 @@ import { intValue, parse, say, stringValue, type Values } from './admin_args.js'
 import { kManageCommands, kManageUsage } from './admin_manage.js';
 import { kStatusCommands, kStatusUsage } from './admin_status.js';
 import { ClipperError } from '../errors.js';
+import { checkFrameworkEntry, isFramework, kFrameworks, runtimeOfFramework } from '../frameworks.js';
 import type { ContainerSpec } from '../state/records.js';
 
 export const kAdminUsage = `  register-app  register an application
@@ -19,14 +20,19 @@ export const kAdminUsage = `  register-app  register an application
   set-policy change an application's selection policy (learned state starts fresh)
             --app A --selection-policy P [--policy-params JSON]   e.g. --policy-params '{"eta":0.1}'
   deploy    deploy a model version and wait until its replicas run
-            --name M --version V --input-type T --runtime python|node --entry FILE
+            --name M --version V --input-type T --entry FILE
+            --framework pytorch|xgboost|onnx|sklearn|python|node   what loads FILE (it implies
+                             the runtime), or --runtime python|node (a .py/.pkl or a Node module)
             [--function F]   a .py/.mjs file's function (default predict), or a pickled model's
-                             method (.pkl: predict, predict_proba, ...)
+                             method (.pkl: predict, predict_proba, ...), or an ONNX output's name
+            [--option NAME=VALUE ...]  runtime options: device=cpu|cuda|auto (pytorch, onnx),
+                             threads=N (pytorch, xgboost, onnx), isolate=thread|inline
             [--replicas N] [--batch-size N (-1: adaptive, default)] [--label L ...]
             [--app A]        also link the model to application A
-            [--manager local|docker]  where replicas run (default: the cluster's --containers)
-            docker only: [--image IMG] (run an image instead of --runtime/--entry) [--folder DIR]
-            [--pkg DEBIAN_PACKAGE ...] [--cpus N] [--memory-mb N]
+            [--manager local|docker|kubernetes]  where replicas run (default: the cluster's --containers)
+            docker, kubernetes: [--image IMG] (run an image instead of --runtime/--entry; in Docker
+            unless --manager kubernetes) [--cpus N] [--memory-mb N]
+            docker only: [--folder DIR] [--pkg DEBIAN_PACKAGE ...]
   logs      print the recent output of a model's replicas: MODEL[:VERSION] [--tail N (default 100)]
   link      link a model to an application: --app A --model M
   predict   query an application: --app A --input JSON [--batch (JSON is a list of inputs)]
@@ -86,8 +92,10 @@ async function deploy(argv: string[]): Promise<void> {
     version: { type: 'string' },
     'input-type': { type: 'string' },
     runtime: { type: 'string' },
+    framework: { type: 'string' },
     entry: { type: 'string' },
     function: { type: 'string' },
+    option: { type: 'string', multiple: true },
     replicas: { type: 'string' },
     'batch-size': { type: 'string' },
     label: { type: 'string', multiple: true },
@@ -121,35 +129,28 @@ async function deploy(argv: string[]): Promise<void> {
   if (app !== undefined) say(await connection.linkModelToApp(app, name));
 }
 
+const kManagers = ['local', 'docker', 'kubernetes'];
+
 /** The container spec of `clipper deploy` (the server validates it again and names what is wrong). */
 function deploySpec(values: Values, required: (name: string) => string): ContainerSpec {
   const container: ContainerSpec = {};
   const manager = stringValue(values.manager);
   if (manager !== undefined) {
-    if (manager !== 'local' && manager !== 'docker')
-      throw new ClipperError('CLP_ERR_INVALID_ARG', `--manager must be local or docker (got ${manager})`);
-    container.manager = manager;
+    if (!kManagers.includes(manager))
+      throw new ClipperError('CLP_ERR_INVALID_ARG', `--manager must be ${kManagers.join(', ')} (got ${manager})`);
+    container.manager = manager as NonNullable<ContainerSpec['manager']>;
   }
   const image = stringValue(values.image);
   if (image !== undefined) {
-    container.manager = 'docker';
+    // An image runs in Docker unless --manager says otherwise (kubernetes).
+    container.manager ??= 'docker';
     container.image = image;
   } else {
-    const runtime = required('runtime');
-    if (runtime !== 'python' && runtime !== 'node') {
-      throw new ClipperError('CLP_ERR_INVALID_ARG', `--runtime must be python or node (got ${runtime})`);
-    }
-    container.runtime = runtime;
-    // The server runs (or builds an image of) the file on this machine; an absolute path keeps it
-    // independent of the server's working directory.
-    const folder = stringValue(values.folder);
-    if (folder !== undefined) container.folder = path.resolve(folder);
-    container.entry = folder === undefined ? path.resolve(required('entry')) : required('entry');
-    const file = folder === undefined ? container.entry : path.resolve(container.folder!, container.entry);
-    if (!existsSync(file)) throw new ClipperError('CLP_ERR_INVALID_ARG', `--entry ${file} does not exist`);
+    Object.assign(container, runtimeSpec(values, required));
   }
   const fn = stringValue(values.function);
   if (fn !== undefined) container.function = fn;
+  if (Array.isArray(values.option)) container.options = optionValues(values.option.map(String));
   if (Array.isArray(values.pkg)) container.pkgs_to_install = values.pkg.map(String);
   if (values.cpus !== undefined) {
     const cpus = Number(values.cpus);
@@ -160,6 +161,56 @@ function deploySpec(values: Values, required: (name: string) => string): Contain
   }
   if (values['memory-mb'] !== undefined) container.memory_mb = intValue('memory-mb', values['memory-mb'], 0);
   return container;
+}
+
+function invalidFlag(message: string): ClipperError {
+  return new ClipperError('CLP_ERR_INVALID_ARG', message);
+}
+
+/** --framework and/or --runtime, and the entry file (absolute: the server may run elsewhere than here). */
+function runtimeSpec(values: Values, required: (name: string) => string): ContainerSpec {
+  const spec: ContainerSpec = {};
+  const framework = stringValue(values.framework);
+  const runtime = stringValue(values.runtime);
+  if (framework === undefined && runtime === undefined) {
+    throw invalidFlag(`--framework (${kFrameworks.join(', ')}) or --runtime (python, node) is required`);
+  }
+  // Checked here for messages that name the flags; the server checks the spec again.
+  if (framework !== undefined) {
+    if (!isFramework(framework)) throw invalidFlag(`--framework must be one of ${kFrameworks.join(', ')} (got "${framework}")`);
+    spec.framework = framework;
+  }
+  if (runtime !== undefined) {
+    if (runtime !== 'python' && runtime !== 'node') throw invalidFlag(`--runtime must be python or node (got ${runtime})`);
+    const implied = spec.framework === undefined ? runtime : runtimeOfFramework(spec.framework);
+    if (implied !== runtime) {
+      throw invalidFlag(
+        `--runtime ${runtime} cannot run --framework ${framework}, which runs in the ${implied} runtime: leave --runtime out`,
+      );
+    }
+    // Sent only when given: the server derives it from the framework.
+    spec.runtime = runtime;
+  }
+  // The server runs (or builds an image of) the file on this machine; an absolute path keeps it
+  // independent of the server's working directory.
+  const folder = stringValue(values.folder);
+  if (folder !== undefined) spec.folder = path.resolve(folder);
+  spec.entry = folder === undefined ? path.resolve(required('entry')) : required('entry');
+  const file = folder === undefined ? spec.entry : path.resolve(spec.folder!, spec.entry);
+  if (!existsSync(file)) throw new ClipperError('CLP_ERR_INVALID_ARG', `--entry ${file} does not exist`);
+  if (spec.framework !== undefined) checkFrameworkEntry(spec.framework, spec.entry, '--entry');
+  return spec;
+}
+
+/** `--option NAME=VALUE` (repeatable) → container.options; the server checks names and values. */
+function optionValues(pairs: string[]): Record<string, string> {
+  const options: Record<string, string> = {};
+  for (const pair of pairs) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new ClipperError('CLP_ERR_INVALID_ARG', `--option must be NAME=VALUE, e.g. --option threads=2 (got ${pair})`);
+    options[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  return options;
 }
 
 async function logs(argv: string[]): Promise<void> {

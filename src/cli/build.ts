@@ -8,10 +8,13 @@ import { parseArgs } from 'node:util';
 import { connectDocker, dockerHostOf } from '../containers/docker/engine.js';
 import { buildModelImage, pushImage } from '../containers/docker/images.js';
 import { ClipperError } from '../errors.js';
+import { isFramework, kFrameworks, runtimeOfFramework } from '../frameworks.js';
 
 export const kBuildUsage = `  build     build a model's Docker image <model>:<version> from local files (no registry pulls)
             --name M --version V --runtime node|python --entry FILE [--folder DIR (copied whole;
             --entry is inside it)] [--function F] [--input-type T] [--pkg DEBIAN_PACKAGE ...]
+            [--framework F (pytorch, xgboost, onnx, ...: the runner loads the file with it, the image
+            gets its packages; it implies --runtime)]
             [--registry HOST:PORT (also tag and push there)] [--docker-host URL]
 `;
 
@@ -28,6 +31,7 @@ export async function runBuild(argv: string[]): Promise<number> {
       function: { type: 'string' },
       'input-type': { type: 'string' },
       pkg: { type: 'string', multiple: true },
+      framework: { type: 'string' },
       registry: { type: 'string' },
       'docker-host': { type: 'string' },
     },
@@ -37,7 +41,11 @@ export async function runBuild(argv: string[]): Promise<number> {
     if (value === undefined || value === '') throw new ClipperError('CLP_ERR_INVALID_ARG', `--${key} is required`);
     return value;
   };
-  const runtime = required('runtime');
+  const framework = values.framework;
+  if (framework !== undefined && !isFramework(framework)) {
+    throw new ClipperError('CLP_ERR_INVALID_ARG', `--framework must be one of ${kFrameworks.join(', ')} (got ${framework})`);
+  }
+  const runtime = values.runtime === undefined && framework !== undefined ? runtimeOfFramework(framework) : required('runtime');
   if (runtime !== 'node' && runtime !== 'python')
     throw new ClipperError('CLP_ERR_INVALID_ARG', `--runtime must be node or python (got ${runtime})`);
   const docker = await connectDocker(dockerHostOf(values['docker-host'] ?? ''));
@@ -57,6 +65,7 @@ export async function runBuild(argv: string[]): Promise<number> {
       ...(values.function !== undefined ? { function: values.function } : {}),
       ...(values['input-type'] !== undefined ? { inputType: values['input-type'] } : {}),
       ...(values.pkg !== undefined ? { pkgsToInstall: values.pkg } : {}),
+      ...(framework !== undefined ? { framework } : {}),
     },
     log,
   );

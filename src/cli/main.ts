@@ -4,12 +4,14 @@
 //   clipper register-app | deploy | link | predict | logs ...   (cli/admin.ts)
 //   clipper build ...                                     (cli/build.ts)
 //   clipper docker-images ...                             (cli/images.ts)
+//   clipper k8s manifests|apply ...                       (cli/k8s.ts)
 //   clipper bench ...                                     (tools/loadgen, run as a child process)
 
 import { readFileSync } from 'node:fs';
 import { isAdminCommand, kAdminUsage, runAdminCommand } from './admin.js';
 import { kBuildUsage, runBuild } from './build.js';
 import { kImagesUsage, runImages } from './images.js';
+import { kK8sUsage, runK8s } from './k8s.js';
 import { kLoadgenPath } from '../paths.js';
 import { runTool } from './run_tool.js';
 import { configFromSources, formatEffectiveConfig, startOptionsUsage } from '../config_sources.js';
@@ -37,14 +39,16 @@ commands:
             --threads N          batching worker threads (default: cores - 1)
             --state URL          memory: (default) or redis://host:port
             --cluster-name NAME  key namespace in a shared state store (default "default")
-            --containers local|docker  where replicas run unless a model says (default local)
+            --containers local|docker|kubernetes  where replicas run unless a model says (default local)
+            --kubeconfig FILE    Kubernetes API (default: the pod's service account, $KUBECONFIG,
+                                 ~/.kube/config); or --kubernetes-proxy-addr HOST:PORT (kubectl proxy)
             --docker-host URL    Docker engine (default $DOCKER_HOST or unix:///var/run/docker.sock)
             --config FILE        options from a JSON file, e.g. {"cacheBytesMax": 0}
             --print-config       print the effective configuration and each value's source, then exit
             --<option> VALUE     every option has a flag (--cache-bytes-max 0) and an environment
                                  variable (CLIPPER_CACHE_BYTES_MAX=0); flags > environment > file >
                                  defaults; all of them: clipper start --help
-${kAdminUsage}${kBuildUsage}${kImagesUsage}  bench     measure a running server: throughput and latency per concurrency or rate level,
+${kAdminUsage}${kBuildUsage}${kImagesUsage}${kK8sUsage}  bench     measure a running server: throughput and latency per concurrency or rate level,
             SLO attainment, server batch sizes; reports in JSON, CSV and HTML (clipper bench --help)
   help      this text
 `;
@@ -137,6 +141,8 @@ export async function main(argv: string[]): Promise<number> {
         return await runBuild(rest);
       case 'docker-images':
         return await runImages(rest);
+      case 'k8s':
+        return await runK8s(rest);
       case 'bench':
         return await runTool(kLoadgenPath, rest);
       case undefined:

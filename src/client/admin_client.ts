@@ -3,7 +3,7 @@
 // global fetch), so it also works against Clipper's own management frontend for the endpoints Clipper
 // has. Returned info objects keep the wire's snake_case keys, as clipper_admin's dicts do.
 
-import type { ContainerSpec } from '../state/records.js';
+import { containerNameOf, type ContainerSpec } from '../state/records.js';
 import type { TensorSpec } from '../tensor_spec.js';
 
 export interface AppInfo {
@@ -46,7 +46,7 @@ export interface ContainerInfo {
   host?: string;
   port?: number;
   restart_count?: number;
-  manager?: 'local' | 'docker';
+  manager?: 'local' | 'docker' | 'kubernetes';
   container_id?: string | null;
   image?: string | null;
   health?: string;
@@ -210,9 +210,7 @@ export class ClipperConnection {
       model_version: String(p.version),
       labels: p.labels ?? [],
       input_type: p.inputType,
-      container_name:
-        p.containerName ??
-        (p.container === undefined ? 'NO_CONTAINER' : (p.container.image ?? `${p.container.runtime}:${p.container.entry}`)),
+      container_name: p.containerName ?? (p.container === undefined ? 'NO_CONTAINER' : containerNameOf(p.container)),
       model_data_path: 'DEPRECATED',
       batch_size: p.batchSize ?? -1,
     };

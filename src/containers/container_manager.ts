@@ -1,12 +1,12 @@
 // The one container-manager interface. The local-process manager is the embedded default; the
-// Docker manager (containers/docker/) and, later, a Kubernetes manager implement the same contract.
+// Docker manager (containers/docker/) and the Kubernetes manager (containers/kubernetes/) implement the same contract.
 // A manager starts and supervises replicas; it never talks the container protocol (the batching
 // worker that owns a model dials its replicas at the endpoint the manager reports).
 
 import { backoffDelayMs } from '../lib/backoff.js';
 import type { ModelRecord } from '../state/records.js';
 
-export type ManagerKind = 'local' | 'docker';
+export type ManagerKind = 'local' | 'docker' | 'kubernetes';
 
 export interface ReplicaEndpoint {
   model: string;
@@ -24,9 +24,9 @@ export interface ReplicaInfo extends ReplicaEndpoint {
   /** Restarts since it last stayed up long enough to count as healthy: the backoff's attempt (beginRestart). */
   restartStreak?: number;
   manager: ManagerKind;
-  /** Docker's container id (null for a local process). */
+  /** Docker's container id, or the Kubernetes pod's name (null for a local process). */
   containerId: string | null;
-  /** The image a Docker replica runs (null for a local process). */
+  /** The image a Docker or Kubernetes replica runs (null for a local process). */
   image: string | null;
   /** The engine's health check verdict; 'none' where the replica has no health check. */
   health: 'starting' | 'healthy' | 'unhealthy' | 'none';

@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { ClipperError } from '../errors.js';
+import { frameworkArgs, isFramework, runtimeOfFramework } from '../frameworks.js';
 import { kNodeRunnerPath, kPythonInterpreter, kPythonRunnerPath, kRepoRoot } from '../paths.js';
 import { runtimeOptionArgs } from '../runtime_options.js';
 import { modelKey, type ModelRecord } from '../state/records.js';
@@ -61,18 +62,20 @@ interface ModelReplicas {
 
 export function runnerCommand(model: ModelRecord): { command: string; args: string[] } {
   const spec = model.container;
-  if (spec === null || spec.runtime === undefined || spec.entry === undefined) {
+  const runtime = spec?.runtime ?? (isFramework(spec?.framework) ? runtimeOfFramework(spec.framework) : undefined);
+  if (spec === null || runtime === undefined || spec.entry === undefined) {
     throw new ClipperError(
       'CLP_ERR_INVALID_ARG',
-      `model ${model.model_name}:${model.model_version} has no runtime and entry for a local process`,
+      `model ${model.model_name}:${model.model_version} has no runtime (or framework) and entry for a local process`,
     );
   }
   const entry = path.resolve(kRepoRoot, spec.entry);
+  // With a framework the runner's own default applies when the spec names no function (onnx: its first output).
+  const fn = spec.function ?? (spec.framework === undefined ? 'predict' : undefined);
   const common = [
     '--model',
     entry,
-    '--function',
-    spec.function ?? 'predict',
+    ...(fn === undefined ? [] : ['--function', fn]),
     '--name',
     model.model_name,
     '--version',
@@ -85,8 +88,8 @@ export function runnerCommand(model: ModelRecord): { command: string; args: stri
     '0',
   ];
   // Checked against the allowlist again (a record may come from a shared store): argv, never a shell.
-  const extra = runtimeOptionArgs(spec.options);
-  switch (spec.runtime) {
+  const extra = [...frameworkArgs(spec.framework), ...runtimeOptionArgs(spec.options)];
+  switch (runtime) {
     case 'node':
       return { command: process.execPath, args: [kNodeRunnerPath, ...common, ...extra] };
     case 'python':

@@ -1,7 +1,8 @@
 // The cluster's one ContainerManager: it sends each model version to the manager its container
 // spec names (`container.manager`, else the cluster's default, config.containers). Local processes
-// are always at hand; the Docker manager is connected on first use (at start-up when Docker is the
-// default), so a cluster that never runs a container never needs an engine.
+// are always at hand; the Docker and Kubernetes managers are connected on first use (at start-up
+// when one is the default), so a cluster that never runs a container never needs an engine, and one
+// that never runs a Deployment never contacts an API server (nor loads the Kubernetes client).
 
 import type Docker from 'dockerode';
 import { ClipperError } from '../errors.js';
@@ -11,6 +12,7 @@ import { DockerManager, type DockerManagerOptions } from './docker/docker_manage
 import { connectDocker, dockerErrorText } from './docker/engine.js';
 import { buildModelImage } from './docker/images.js';
 import { followProgress } from './docker/rootfs.js';
+import type { KubernetesManager, KubernetesManagerOptions } from './kubernetes/kubernetes_manager.js';
 import { LocalProcessManager, type LocalProcessOptions } from './local_process.js';
 
 export interface ManagerRouterOptions {
@@ -27,6 +29,8 @@ export interface ManagerRouterOptions {
   wantedModels?: () => ReadonlySet<string>;
   /** Where a built image's model files must lie (config.modelDirs); absent: not checked here. */
   modelDirs?: readonly string[];
+  /** The Kubernetes manager's options (absent: models cannot run on Kubernetes here). */
+  kubernetes?: Omit<KubernetesManagerOptions, 'clusterName' | 'wantedModels' | 'log'>;
 }
 
 export function managerOf(model: ModelRecord, defaultManager: ManagerKind): ManagerKind {
@@ -38,6 +42,8 @@ export class ManagerRouter implements ContainerManager {
   readonly #events: ContainerManagerEvents;
   readonly #local: LocalProcessManager;
   #docker: Promise<DockerManager> | null = null;
+  #kubernetes: Promise<KubernetesManager> | null = null;
+  #kubernetesNow: KubernetesManager | null = null;
   /** Per model key: the image build or look-up of this process (a model version is built once per run). */
   readonly #images = new Map<string, Promise<{ tag: string; id: string }>>();
   #closed = false;
@@ -48,13 +54,23 @@ export class ManagerRouter implements ContainerManager {
     this.#local = new LocalProcessManager(events, options.localProcess);
   }
 
-  /** Connects to the Docker engine now (start-up of a cluster whose default is Docker); rejects naming the socket. */
+  /**
+   * Connects to the default manager's engine now (start-up of a cluster whose default is Docker or
+   * Kubernetes); rejects naming the socket or the API server.
+   */
   async start(): Promise<void> {
     if (this.#options.defaultManager === 'docker') await this.#dockerManager();
+    if (this.#options.defaultManager === 'kubernetes') await this.#kubernetesManager();
   }
 
   async ensure(model: ModelRecord): Promise<void> {
-    if (managerOf(model, this.#options.defaultManager) === 'local') return this.#local.ensure(model);
+    const kind = managerOf(model, this.#options.defaultManager);
+    if (kind === 'local') return this.#local.ensure(model);
+    if (kind === 'kubernetes') {
+      // Nothing to run and no API server contacted yet: registering needs none.
+      if (model.num_replicas === 0 && this.#kubernetes === null) return;
+      return (await this.#kubernetesManager()).ensure(model);
+    }
     // Nothing to run, and no engine was ever needed: registering needs no Docker.
     if (model.num_replicas === 0 && this.#docker === null) return;
     const docker = await this.#dockerManager();
@@ -63,24 +79,29 @@ export class ManagerRouter implements ContainerManager {
 
   async remove(name: string, version: string): Promise<void> {
     this.#images.delete(modelKey(name, version));
-    await Promise.all([this.#local.remove(name, version), this.#withDocker((d) => d.remove(name, version))]);
+    await Promise.all([
+      this.#local.remove(name, version),
+      this.#withDocker((d) => d.remove(name, version)),
+      this.#withKubernetes((k) => k.remove(name, version)),
+    ]);
   }
 
   list(): ReplicaInfo[] {
-    return [...this.#local.list(), ...(this.#dockerNow?.list() ?? [])];
+    return [...this.#local.list(), ...(this.#dockerNow?.list() ?? []), ...(this.#kubernetesNow?.list() ?? [])];
   }
 
   async logs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]> {
-    const [local, docker] = await Promise.all([
+    const [local, docker, kubernetes] = await Promise.all([
       this.#local.logs(name, version, tailLines),
       this.#withDocker((d) => d.logs(name, version, tailLines)),
+      this.#withKubernetes((k) => k.logs(name, version, tailLines)),
     ]);
-    return [...local, ...(docker ?? [])];
+    return [...local, ...(docker ?? []), ...(kubernetes ?? [])];
   }
 
   async reconcile(wanted: ReadonlySet<string>): Promise<void> {
     this.#reconcileDue = true;
-    await this.#withDocker((d) => d.reconcile(wanted));
+    await Promise.all([this.#withDocker((d) => d.reconcile(wanted)), this.#withKubernetes((k) => k.reconcile(wanted))]);
   }
 
   /** Set by the start-up reconcile: a Docker manager connected after it reconciles on connecting. */
@@ -88,7 +109,45 @@ export class ManagerRouter implements ContainerManager {
 
   async close(): Promise<void> {
     this.#closed = true;
-    await Promise.all([this.#local.close(), this.#withDocker((d) => d.close())]);
+    await Promise.all([this.#local.close(), this.#withDocker((d) => d.close()), this.#withKubernetes((k) => k.close())]);
+  }
+
+  /** The Kubernetes manager, connected (its client loaded, the pods listed) on first use; a failed connection is tried again next time. */
+  #kubernetesManager(): Promise<KubernetesManager> {
+    if (this.#closed) return Promise.reject(new ClipperError('CLP_ERR_INTERNAL', 'container manager is closed'));
+    const options = this.#options.kubernetes;
+    if (options === undefined) {
+      return Promise.reject(new ClipperError('CLP_ERR_INVALID_ARG', 'this cluster was started without Kubernetes options'));
+    }
+    this.#kubernetes ??= import('./kubernetes/kubernetes_manager.js').then(async ({ KubernetesManager }) => {
+      const manager = await KubernetesManager.start(this.#events, {
+        ...options,
+        clusterName: this.#options.clusterName,
+        ...(this.#options.wantedModels !== undefined ? { wantedModels: this.#options.wantedModels } : {}),
+        ...(this.#options.log !== undefined ? { log: this.#options.log } : {}),
+      });
+      if (this.#closed) {
+        await manager.close();
+        throw new ClipperError('CLP_ERR_INTERNAL', 'container manager is closed');
+      }
+      this.#kubernetesNow = manager;
+      const wanted = this.#options.wantedModels;
+      if (this.#reconcileDue && wanted !== undefined) {
+        manager.reconcile(wanted()).catch((err: Error) => this.#options.log?.(`reconciling Deployments failed: ${err.message}`));
+      }
+      return manager;
+    });
+    this.#kubernetes.catch(() => {
+      this.#kubernetes = null;
+    });
+    return this.#kubernetes;
+  }
+
+  /** Runs `fn` on the Kubernetes manager if one was ever connected (a failed connection counts as none). */
+  async #withKubernetes<T>(fn: (k: KubernetesManager) => Promise<T>): Promise<T | undefined> {
+    if (this.#kubernetes === null) return undefined;
+    const manager = await this.#kubernetes.catch(() => null);
+    return manager === null ? undefined : fn(manager);
   }
 
   #dockerNow: DockerManager | null = null;
@@ -156,6 +215,7 @@ export class ManagerRouter implements ContainerManager {
         ...(c.function !== undefined ? { function: c.function } : {}),
         ...(c.options !== undefined ? { options: c.options } : {}),
         ...(c.pkgs_to_install !== undefined ? { pkgsToInstall: c.pkgs_to_install } : {}),
+        ...(c.framework !== undefined ? { framework: c.framework } : {}),
         ...(this.#options.modelDirs !== undefined ? { modelDirs: this.#options.modelDirs } : {}),
       },
       this.#options.log,

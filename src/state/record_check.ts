@@ -4,6 +4,7 @@
 // to crash the control loop, the routing table or the admin API later.
 
 import { ClipperError } from '../errors.js';
+import { isFramework, runtimeOfFramework } from '../frameworks.js';
 import { kInputTypes } from '../input_types.js';
 import { isOipDatatype, type TensorSpec } from '../tensor_spec.js';
 import { modelKey, type AppRecord, type ContainerSpec, type ModelRecord } from './records.js';
@@ -89,8 +90,14 @@ function containerSpec(value: unknown, where: string): ContainerSpec | null {
   if (value === null || value === undefined) return null;
   const at = `${where} field "container"`;
   const c = objectAt(value, at);
-  if (c.manager !== undefined && c.manager !== 'local' && c.manager !== 'docker') throw corrupt(at, 'has an unknown "manager"');
+  if (c.manager !== undefined && c.manager !== 'local' && c.manager !== 'docker' && c.manager !== 'kubernetes') {
+    throw corrupt(at, 'has an unknown "manager"');
+  }
   if (c.runtime !== undefined && c.runtime !== 'node' && c.runtime !== 'python') throw corrupt(at, 'has an unknown "runtime"');
+  const framework = c.framework;
+  if (framework !== undefined && (!isFramework(framework) || (c.runtime !== undefined && runtimeOfFramework(framework) !== c.runtime))) {
+    throw corrupt(at, 'has an unknown "framework", or one its "runtime" cannot run');
+  }
   for (const key of kContainerStrings)
     if (c[key] !== undefined && typeof c[key] !== 'string') throw corrupt(at, `field "${key}" is not a string`);
   if (c.pkgs_to_install !== undefined) strings(c, 'pkgs_to_install', at);

@@ -1,5 +1,6 @@
 // The records the state store keeps. Field names follow Clipper's admin API (snake_case on the wire).
 
+import type { Framework } from '../frameworks.js';
 import type { InputType } from '../input_types.js';
 import type { TensorSpec } from '../tensor_spec.js';
 
@@ -25,11 +26,14 @@ export interface AppRecord {
  * How a replica runs. `manager` picks the container manager (absent: the cluster's default,
  * config.containers). The local manager runs `runtime` + `entry` as a child process; the Docker
  * manager runs `image`, or first builds `<model>:<version>` from `runtime` + `entry` (+ `folder`,
- * `pkgs_to_install`).
+ * `pkgs_to_install`). The Kubernetes manager runs `image`, else `<kubernetesRegistry>/<model>:<version>`
+ * as `clipper build --registry` pushed it (it builds nothing); `cpus`/`memory_mb` apply to both.
  */
 export interface ContainerSpec {
-  manager?: 'local' | 'docker';
+  manager?: 'local' | 'docker' | 'kubernetes';
   runtime?: 'node' | 'python';
+  /** The model's framework (src/frameworks.ts); it implies the runtime, which add_model then stores too. */
+  framework?: Framework;
   /** Model file: a JS module for node; a .py file or a pickle for python (relative to `folder` when given). */
   entry?: string;
   /** Function to call in the entry (default `predict`). */
@@ -67,6 +71,11 @@ export interface ModelRecord {
    */
   inputs?: TensorSpec[];
   outputs?: TensorSpec[];
+}
+
+/** Clipper's container_name of a spec: its image, or `<runtime or framework>:<entry>`. */
+export function containerNameOf(spec: ContainerSpec): string {
+  return spec.image ?? `${spec.runtime ?? spec.framework}:${spec.entry}`;
 }
 
 export function modelKey(name: string, version: string): string {

@@ -274,7 +274,7 @@ describe('add_model', () => {
       [{ ...kNodeContainer, image: 'x' }, /container\.image needs "manager": "docker"/],
       [{ ...kNodeContainer, cpus: 1 }, /container\.cpus needs "manager": "docker"/],
       [{ ...kNodeContainer, colour: 'red' }, /container\.colour is not a known field/],
-      [{ ...kNodeContainer, manager: 'k8s' }, /container\.manager must be 'local' or 'docker'/],
+      [{ ...kNodeContainer, manager: 'k8s' }, /container\.manager must be 'local', 'docker' or 'kubernetes'/],
       [{ manager: 'docker' }, /container\.runtime must be 'node' or 'python' \(got nothing\), or give container\.image/],
       [{ manager: 'docker', image: 'Bad Image!' }, /container\.image must be a Docker image reference/],
       [{ ...kNodeContainer, manager: 'docker', pkgs_to_install: ['python3-six'] }, /pkgs_to_install installs Debian packages for python/],

@@ -24,7 +24,7 @@ test('bad options are refused, naming the option', () => {
     [{ ringPollUs: 1.5 }, /config\.ringPollUs/],
     [{ ringBytes: 100_000 }, /config\.ringBytes must be a power of two/],
     [{ noSuchOption: 1 }, /config\.noSuchOption is not a known option/],
-    [{ containers: 'podman' }, /config\.containers must be 'local' or 'docker'/],
+    [{ containers: 'podman' }, /config\.containers must be 'local', 'docker' or 'kubernetes'/],
     [{ dockerHost: 'http://x' }, /config\.dockerHost must be/],
   ];
   for (const [overrides, message] of refused) {

@@ -148,7 +148,7 @@ test('refusals name the option and the source that set it', () => {
     [() => sources([], { CLIPPER_QUERY_PORT: '70000' }), /config\.queryPort .*, set by env CLIPPER_QUERY_PORT$/],
     [
       () => sources([], { CLIPPER_CONTAINERS: 'podman' }),
-      /config\.containers must be 'local' or 'docker' .*, set by env CLIPPER_CONTAINERS/,
+      /config\.containers must be 'local', 'docker' or 'kubernetes' .*, set by env CLIPPER_CONTAINERS/,
     ],
     [
       () => sources(['--config', kFile], {}, '{"ringBytes": 100000}'),

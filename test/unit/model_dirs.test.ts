@@ -152,7 +152,7 @@ describe('runtime options', () => {
     const cases: Array<[string, unknown, RegExp]> = [
       ['model', '/etc/passwd', /container\.options\.model is not a runtime option/],
       ['port', 1, /container\.options\.port is not a runtime option/],
-      ['threads', 2, /container\.options\.threads is not a runtime option/],
+      ['workers', 2, /container\.options\.workers is not a runtime option/],
       ['isolate', 'inline --model=/tmp/evil.mjs', /container\.options\.isolate must be 'thread' or 'inline'/],
       ['isolate', 'inline; rm -rf /', /container\.options\.isolate must be/],
       ['isolate', '$(touch /tmp/pwned)', /container\.options\.isolate must be/],

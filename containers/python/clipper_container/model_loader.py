@@ -1,5 +1,5 @@
-"""Loads a user's model and turns predict frames into model inputs and model outputs into
-msgpack-encodable values.
+"""Loads a user's model (framework python; frameworks.py routes the others) and turns predict frames
+into model inputs and model outputs into msgpack-encodable values.
 
 --model FILE.py        import the file, take the function named by --function (default predict)
 --model FILE.pkl       (.pickle, .cloudpickle) unpickle with cloudpickle (plain pickle if absent);
@@ -35,8 +35,18 @@ class ModelLoadError(Exception):
     """The model file could not be turned into a predict function."""
 
 
-def load_predict(model_path, function_name='predict'):
-    """Return the callable that takes one batch of inputs and returns one output per input."""
+class PredictError(Exception):
+    """A framework's model failed on a batch, or the batch does not fit it (the runner answers an
+    error for that batch only and keeps serving)."""
+
+
+def first_line(err):
+    """The first line of an exception's text (framework errors carry long C++ traces)."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+def resolve_model_path(model_path):
+    """The model file's absolute path, once it is known to exist; its directory goes on sys.path."""
     path = os.path.abspath(model_path)
     if not os.path.isfile(path):
         raise ModelLoadError('model file %s does not exist' % path)
@@ -44,15 +54,25 @@ def load_predict(model_path, function_name='predict'):
     model_dir = os.path.dirname(path)
     if model_dir not in sys.path:
         sys.path.insert(0, model_dir)
+    return path
+
+
+def load_predict(model_path, function_name='predict'):
+    """Return the callable that takes one batch of inputs and returns one output per input."""
+    path = resolve_model_path(model_path)
     lower = path.lower()
     if lower.endswith('.py'):
         return _load_module_function(path, function_name)
     if lower.endswith(PICKLE_EXTENSIONS):
-        with open(path, 'rb') as f:
-            obj = _pickle_module.load(f)
-        return _callable_from_object(obj, function_name, path)
+        return _callable_from_object(load_pickle(path), function_name, path)
     raise ModelLoadError('model file %s: unsupported extension (use .py, %s)'
                          % (path, ', '.join(PICKLE_EXTENSIONS)))
+
+
+def load_pickle(path):
+    """The object pickled in `path` (cloudpickle when installed: it loads plain pickles too)."""
+    with open(path, 'rb') as f:
+        return _pickle_module.load(f)
 
 
 def _load_module_function(path, function_name):

@@ -2,7 +2,11 @@
 """The Python model container: serves one model version over containers/PROTOCOL.md.
 
   python3 containers/python/clipper_container/runner.py --model FILE --name m --version 1 \
-      --input-type doubles [--function predict] [--host 127.0.0.1] [--port 0]
+      --input-type doubles [--function predict] [--host 127.0.0.1] [--port 0] \
+      [--framework python|sklearn|pytorch|xgboost] [--device cpu|cuda|auto] [--threads N]
+
+--framework picks how the model file is loaded (frameworks.py; default python); --device (pytorch)
+and --threads (pytorch, xgboost: intra-op threads of this replica, default 1) are its options.
 
 Loads the model, listens (the batching worker dials in), prints one line
 `{"clipper_ready":true,"port":N,"pid":P}` on stdout and serves any number of connections, one
@@ -33,8 +37,9 @@ if __package__ in (None, ''):
 from clipper_container.protocol import (  # noqa: E402
     NONCE_BYTES_MIN, PROTOCOL_VERSION, REPLICA_SECRET_ENV, FrameDecoder, ProtocolError, encode_frame,
     parse_secret_hex, replica_auth_mac)
-from clipper_container.model_loader import (  # noqa: E402
-    ModelLoadError, decode_inputs, encode_outputs, load_predict)
+from clipper_container.frameworks import (  # noqa: E402
+    DEVICES, framework_problem, load_framework_predict, threads_problem)
+from clipper_container.model_loader import ModelLoadError, decode_inputs, encode_outputs  # noqa: E402
 
 RECV_BYTES = 1 << 20
 #: After a fatal error the connection is drained this long for the peer's close.
@@ -55,9 +60,17 @@ def parse_options(argv):
     parser.add_argument('--port', type=int, default=0)
     parser.add_argument('--watch-stdin', choices=('auto', 'yes', 'no'), default='auto',
                         help='exit when stdin reaches EOF; auto: only when stdin is a pipe/socket')
+    parser.add_argument('--framework', default='python', help='how the model file is loaded (frameworks.py)')
+    parser.add_argument('--device', default=None, help="pytorch: 'cpu', 'cuda' or 'auto' (default)")
+    parser.add_argument('--threads', default=None, help='pytorch, xgboost: intra-op threads (1..256, default 1)')
     # The Node runner's option; accepted so that one container spec can name either runtime.
     parser.add_argument('--isolate', help=argparse.SUPPRESS)
     options, extra = parser.parse_known_args(argv)
+    for problem in (framework_problem(options.framework), threads_problem(options.threads)):
+        if problem is not None:
+            parser.error(problem)
+    if options.device is not None and options.device not in DEVICES:
+        parser.error('--device must be one of %s (got %r)' % (', '.join(DEVICES), options.device))
     for flag, value in (('--name', options.name), ('--version', options.version), ('--input-type', options.input_type)):
         if value is None:
             parser.error('%s is required' % flag)
@@ -296,7 +309,8 @@ def _touch(path):
 def main(argv=None):
     options = parse_options(sys.argv[1:] if argv is None else argv)
     try:
-        predict = load_predict(options.model, options.function)
+        predict = load_framework_predict(options.framework, options.model, options.function, options.device,
+                                         options.threads)
         server = Server(options, predict)
     except BaseException as err:  # noqa: BLE001 (a model file may raise anything, SystemExit too)
         if not isinstance(err, ModelLoadError):  # our own errors say all there is to say

@@ -222,10 +222,17 @@ class ClipperConnection(object):
 
     def deploy_uploaded_model(self, name, version, input_type, server_path, function='predict', labels=None,
                               num_replicas=1, batch_size=-1, pkgs_to_install=None, manager=None,
-                              whole_folder=False):
-        """add_model with a Python container spec whose entry is an uploaded file; waits until the
-        replicas run. pkgs_to_install implies manager='docker'. (A clipper-ts addition.)"""
-        container = {'runtime': 'python', 'entry': server_path, 'function': function}
+                              whole_folder=False, framework=None, options=None):
+        """add_model with a container spec whose entry is an uploaded file; waits until the replicas
+        run. pkgs_to_install implies manager='docker'. framework (pytorch, xgboost, onnx, ...) implies
+        the runtime (else python); options are its runtime options, e.g. {'device': 'cpu'}; function
+        None leaves the runner's default. (A clipper-ts addition.)"""
+        container = {'runtime': 'python'} if framework is None else {'framework': framework}
+        container['entry'] = server_path
+        if function is not None:
+            container['function'] = function
+        if options:
+            container['options'] = dict(options)
         if pkgs_to_install:
             container['pkgs_to_install'] = list(pkgs_to_install)
             if manager not in (None, 'docker'):
@@ -239,7 +246,8 @@ class ClipperConnection(object):
             container['entry'] = os.path.basename(server_path)
         self._admin('add_model', {
             'model_name': name, 'model_version': str(version), 'labels': list(labels or DEFAULT_LABEL),
-            'input_type': input_type, 'container_name': 'clipper-ts/python', 'model_data_path': server_path,
+            'input_type': input_type, 'container_name': 'clipper-ts/%s' % (framework or 'python'),
+            'model_data_path': server_path,
             'batch_size': int(batch_size), 'num_replicas': int(num_replicas), 'container': container})
         logger.info('Successfully registered model %s:%s', name, version)
 

@@ -4,16 +4,28 @@
 import { promises as fs, existsSync } from 'node:fs';
 import path from 'node:path';
 import { ClipperError } from '../../errors.js';
+import { frameworkArgs, isFramework, kFrameworkRules, kFrameworks, runtimeOfFramework, type Framework } from '../../frameworks.js';
 import { confineModelFiles, isInsideDir } from '../../model_dirs.js';
 import { kRepoRoot } from '../../paths.js';
-import { checkRuntimeOption, kDebianPackagePattern, runtimeOptionArgs } from '../../runtime_options.js';
+import { checkOptionsApply, checkRuntimeOption, kDebianPackagePattern, runtimeOptionArgs } from '../../runtime_options.js';
 import type { ModelRuntime } from './base_images.js';
 
 export const kContainerPort = 7000;
 export const kAliveFile = '/tmp/clipper_alive';
 const kHealthStamp = '/tmp/clipper_hc';
 /** Runner flags the image sets itself (name, version, input type come from the environment). */
-const kReservedFlags = new Set(['model', 'function', 'host', 'port', 'watch-stdin', 'alive-file', 'name', 'version', 'input-type']);
+const kReservedFlags = new Set([
+  'model',
+  'function',
+  'host',
+  'port',
+  'watch-stdin',
+  'alive-file',
+  'name',
+  'version',
+  'input-type',
+  'framework',
+]);
 
 /** What a model image holds. */
 export interface ModelContextSpec {
@@ -21,6 +33,8 @@ export interface ModelContextSpec {
   model: string;
   version: string;
   runtime: ModelRuntime;
+  /** The model's framework (src/frameworks.ts): the runner gets `--framework`, the image its Debian packages. */
+  framework?: Framework;
   /** The model file (Node ES module, .py file or pickle): absolute, or relative to the repo root (or to `folder`). */
   entry: string;
   /** A folder copied whole to /model; `entry` is then relative to it (or an absolute path inside it). */
@@ -48,6 +62,11 @@ export function validateContextSpec(spec: ModelContextSpec): void {
     throw invalid(`model version '${spec.version}' must match [A-Za-z0-9._-]+`);
   if (spec.runtime !== 'node' && spec.runtime !== 'python')
     throw invalid(`runtime must be 'node' or 'python' (got '${String(spec.runtime)}')`);
+  if (spec.framework !== undefined) {
+    if (!isFramework(spec.framework)) throw invalid(`framework must be one of ${kFrameworks.join(', ')} (got '${String(spec.framework)}')`);
+    const runtime = runtimeOfFramework(spec.framework);
+    if (runtime !== spec.runtime) throw invalid(`framework '${spec.framework}' runs in the ${runtime} runtime, not ${spec.runtime}`);
+  }
   if (spec.function !== undefined && !/^[A-Za-z_][A-Za-z0-9_]*$/.test(spec.function))
     throw invalid(`function '${spec.function}' is not an identifier`);
   if (spec.inputType !== undefined && !/^[a-z]+$/.test(spec.inputType)) throw invalid(`input type '${spec.inputType}' is not valid`);
@@ -55,6 +74,7 @@ export function validateContextSpec(spec: ModelContextSpec): void {
     if (kReservedFlags.has(key)) throw invalid(`option '${key}' is set by the image itself`);
     checkRuntimeOption(key, value);
   }
+  checkOptionsApply(spec.options, spec.framework);
   const pkgs = spec.pkgsToInstall ?? [];
   if (pkgs.length > 0 && spec.runtime !== 'python') {
     throw invalid('pkgsToInstall (Debian packages installed with apt-get) is for Python models only');
@@ -171,11 +191,12 @@ export function commandOf(spec: ModelContextSpec, entryInModel: string): string[
     spec.runtime === 'node'
       ? ['/usr/local/bin/node', '/opt/clipper/dist/containers/node/runner.js']
       : ['/usr/bin/python3', '/opt/clipper/clipper_container/runner.py'];
+  // With a framework the runner's own default applies when the spec names no function (onnx: its first output).
+  const fn = spec.function ?? (spec.framework === undefined ? 'predict' : undefined);
   const flags = [
     '--model',
     `/model/${entryInModel}`,
-    '--function',
-    spec.function ?? 'predict',
+    ...(fn === undefined ? [] : ['--function', fn]),
     '--host',
     '0.0.0.0',
     '--port',
@@ -185,7 +206,7 @@ export function commandOf(spec: ModelContextSpec, entryInModel: string): string[
     '--alive-file',
     kAliveFile,
   ];
-  flags.push(...runtimeOptionArgs(spec.options));
+  flags.push(...frameworkArgs(spec.framework), ...runtimeOptionArgs(spec.options));
   return [...runner, ...flags];
 }
 
@@ -204,7 +225,9 @@ export const kHealthcheck =
 
 export function renderDockerfile(spec: ModelContextSpec, baseTag: string, entryInModel: string, labels: Record<string, string>): string {
   const lines = [`FROM ${baseTag}`];
-  const pkgs = spec.pkgsToInstall ?? [];
+  // A framework's own packages (python3-torch, python3-xgboost) come with it, before the spec's.
+  const own = spec.framework === undefined ? [] : kFrameworkRules[spec.framework].debianPackages;
+  const pkgs = [...new Set([...own, ...(spec.pkgsToInstall ?? [])])];
   // Checked here too: these words go into a shell command (the RUN line).
   for (const pkg of pkgs) if (!kDebianPackagePattern.test(pkg)) throw invalid(`'${pkg}' is not a valid Debian package name`);
   if (pkgs.length > 0) {
