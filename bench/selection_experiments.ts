@@ -29,6 +29,7 @@ import { startAdminServer } from '../src/admin/admin_server.js';
 import { AppSelection } from '../src/selection/app_selection.js';
 import { combine } from '../src/selection/policies/combine.js';
 import { newBucketHistogram } from '../src/lib/bucket_histogram.js';
+import { newAppStats } from '../src/query/app_route.js';
 import { parsePolicyConfig } from '../src/selection/policies/params.js';
 import { createPolicy } from '../src/selection/policies/registry.js';
 import { Prng } from '../src/lib/prng.js';
@@ -348,7 +349,7 @@ function decisionCost(): Record<string, number> {
       sab,
       prng: new Prng(1),
       userEntriesMax: 10,
-      memberStats: { queries: 0, defaults: 0, sloMisses: 0, latencyUs: newBucketHistogram([]) },
+      memberStats: { ...newAppStats(), latencyUs: newBucketHistogram([]) },
       requestUser: () => undefined,
     });
   };

@@ -2,8 +2,10 @@
 // Makes sure the Python model containers can run: /usr/bin/python3 (or $CLIPPER_PYTHON) must import
 // msgpack, numpy, sklearn, cloudpickle, torch, xgboost and onnx. Installs the Debian packages when they are missing and we
 // are root; otherwise prints the command to run. Prints one line; does nothing when all is there.
+// Installs Debian's chromium (the browser tests) when /usr/bin/chromium is missing, the same way.
 // Under CI (CI set) it also starts the local Redis the Redis-backed tests need, when it is down.
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import net from 'node:net';
 
 function redisAnswers() {
@@ -38,6 +40,23 @@ if (process.env.CI && !(await redisAnswers())) {
       ? 'setup: started redis-server on 127.0.0.1:6379 for the Redis-backed tests'
       : 'setup: Redis is down on 127.0.0.1:6379 and redis-server could not be started; the Redis tests will fail under CI',
   );
+}
+
+// The dashboard's browser tests (test/browser/) drive Debian's chromium with playwright-core.
+const kChromium = '/usr/bin/chromium';
+if (!existsSync(kChromium)) {
+  const rootApt = process.getuid?.() === 0 && spawnSync('apt-get', ['--version'], { stdio: 'ignore' }).status === 0;
+  try {
+    if (!rootApt) throw new Error('not root with apt-get');
+    run(['apt-get', 'update']);
+    run(['apt-get', 'install', '-y', '--no-install-recommends', 'chromium']);
+    console.log(`setup: ${kChromium} was missing; installed the chromium package with apt-get`);
+  } catch (err) {
+    // Only the browser tests need it, so the server still starts without it.
+    console.error(
+      `setup: ${kChromium} is missing (${err.message}); the browser tests skip (under CI they fail). As root: apt-get install -y chromium`,
+    );
+  }
 }
 
 const python = process.env.CLIPPER_PYTHON ?? '/usr/bin/python3';

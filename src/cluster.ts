@@ -30,6 +30,8 @@ import type { StreamLimits } from './frontend/stream_limits.js';
 import { registerStreamRoutes, type StreamServer } from './frontend/ws_stream.js';
 import { registerOipRoutes } from './frontend/oip/oip_routes.js';
 import { Metrics } from './metrics/metrics.js';
+import type { DashboardOptions } from './dashboard/dashboard_routes.js';
+import type { DashboardSources } from './dashboard/snapshot_types.js';
 import type { StateSnapshot } from './state/records.js';
 import type { StateStore } from './state/state_store.js';
 import { MemoryStateStore } from './state/memory_store.js';
@@ -50,6 +52,8 @@ export interface ClusterOptions {
   stream?: Partial<StreamLimits>;
   /** Starts the admin server; injected so the cluster does not depend on its implementation. */
   startAdmin?: (ctx: AdminContext, opts: AdminServerOptions) => Promise<{ port: number; close(): void }>;
+  /** The admin server's live dashboard: sampling interval, history and stream timings (tests shorten them). */
+  dashboard?: DashboardOptions;
 }
 
 /**
@@ -62,7 +66,7 @@ const kPollPendingMax = 16;
 export class Cluster implements AdminContext {
   readonly config: Readonly<ClipperConfig>;
   readonly store: StateStore;
-  readonly defaults: { numReplicas: number; containers: ClipperConfig['containers'] };
+  readonly defaults: { numReplicas: number; containers: ClipperConfig['containers']; batchSizeMax: number };
   readonly #manager: ManagerRouter;
   readonly #pool: BatchingPool;
   readonly #processor: QueryProcessor;
@@ -82,7 +86,7 @@ export class Cluster implements AdminContext {
   private constructor(config: Readonly<ClipperConfig>, store: StateStore, options: ClusterOptions, secretHex: string) {
     this.config = config;
     this.store = store;
-    this.defaults = { numReplicas: config.defaultReplicas, containers: config.containers };
+    this.defaults = { numReplicas: config.defaultReplicas, containers: config.containers, batchSizeMax: config.batchSizeMax };
     this.#manager = new ManagerRouter(
       {
         onReplicaStarted: (ep) => this.#deployments.onReplicaStarted(ep),
@@ -243,6 +247,7 @@ export class Cluster implements AdminContext {
         adminToken: this.config.adminToken,
         adminTokenFile: this.config.adminTokenFile,
         tls: tlsOf(this.config),
+        ...(options.dashboard === undefined ? {} : { dashboard: options.dashboard }),
       });
     }
   }
@@ -284,6 +289,20 @@ export class Cluster implements AdminContext {
   replicas(): ReplicaStatus[] {
     return this.#deployments.replicas();
   }
+
+  /** What the admin server's dashboard reads: the counters the query path and the workers keep. */
+  get dashboard(): DashboardSources {
+    return {
+      state: () => this.#deployments.snapshot(),
+      appStats: () => this.#processor.allAppStats(),
+      modelStats: () => this.#pool.stats(),
+      replicas: () => this.replicas(),
+      selectionWeights: (app) => {
+        const sel = this.#routeTable.routes.get(app)?.selection;
+        return sel === undefined || sel === null ? null : { models: sel.models, weights: sel.weights(null) };
+      },
+    };
+  }
 }
 
 /**
@@ -310,6 +329,7 @@ function kubernetesOptionsOf(config: Readonly<ClipperConfig>): Omit<KubernetesMa
     deployTimeoutMs: config.kubernetesDeployTimeoutMs,
     // Pods read the secret from this Secret; without replica auth they get none.
     replicaSecretName: config.replicaAuth === 'off' ? null : config.kubernetesReplicaSecret,
+    replicaSecretFile: config.replicaSecretFile,
     identity: config.kubernetesIdentity,
   };
 }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { kDefaultSchedulerOptions, type ConfiguredSchedulerOptions } from './batching/scheduler_options.js';
 import { kCacheBytesMin } from './cache/prediction_cache.js';
+import { kReplicaSecretFileRule } from './containers/kubernetes/replica_secret_rule.js';
 import { isLoopbackHost } from './lib/loopback.js';
 import { OptionChecks, withDefaults } from './lib/options.js';
 import { defaultModelDirs } from './model_dirs.js';
@@ -344,13 +345,9 @@ function checkKubernetes(config: ClipperConfig): void {
     );
   }
   // Pods read the secret from the Kubernetes Secret; a frontend must hold the same one (mounted as a file).
+  // A model with container.manager kubernetes on another cluster is checked when it deploys (manager_router.ts).
   if (config.containers === 'kubernetes' && config.replicaAuth === 'required' && config.replicaSecretFile === '') {
-    checks.fail(
-      'replicaSecretFile',
-      "must name the file holding the replica secret (the Secret kubernetesReplicaSecret's key 'secret', mounted in the " +
-        "frontend pod: clipper k8s manifests does this) when containers is 'kubernetes', or set replicaAuth 'off'",
-      '',
-    );
+    checks.fail('replicaSecretFile', kReplicaSecretFileRule, '');
   }
 }
 

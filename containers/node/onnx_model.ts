@@ -11,8 +11,8 @@
 //   read from each input's length (inputs of different widths run as separate tensors).
 // - the answer is the first tensor output, or the output named by the container's function.
 // - `threads` is the session's intra-op thread count (default 1: one core per replica, scale out
-//   with replicas); `device` cpu (default) or auto use the CPU provider, unless onnxruntime-node's
-//   CUDA provider library is installed (auto then takes it); cuda requires it.
+//   with replicas); `device` auto (default, as for pytorch) takes onnxruntime-node's CUDA provider
+//   when its library is installed and the CPU provider otherwise; cpu always the CPU; cuda requires it.
 
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';

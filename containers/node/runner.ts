@@ -72,7 +72,7 @@ function parseOptions(argv: string[]): RunnerOptions {
       'alive-file': { type: 'string' },
       framework: { type: 'string', default: 'node' },
       threads: { type: 'string', default: '1' },
-      device: { type: 'string', default: 'cpu' },
+      device: { type: 'string', default: 'auto' },
     },
   });
   values.name ??= process.env.CLIPPER_MODEL_NAME;

@@ -106,6 +106,18 @@ async function setSelectionPolicy(core: AdminCore, body: BodyReader): Promise<Ad
   });
 }
 
+/** Changes an app's latency SLO; every frontend applies it to the next query (routes follow the store). */
+async function setAppSlo(core: AdminCore, body: BodyReader): Promise<AdminReply> {
+  const name = body.string('name');
+  const sloMicros = checkIntRange('slo_micros', body.int('slo_micros'), kSloMicrosMin, kSloMicrosMax);
+  return core.exclusive(async () => {
+    const app = core.app(name);
+    if (app === undefined) throw noApp(name, true);
+    await core.write(`setting the SLO of '${name}'`, () => core.ctx.store.putApp({ ...app, latency_slo_micros: sloMicros }));
+    return textReply(`Successfully set the latency SLO of application '${name}' to ${sloMicros} microseconds`);
+  });
+}
+
 async function deleteApp(core: AdminCore, body: BodyReader): Promise<AdminReply> {
   const name = body.string('name');
   return core.exclusive(async () => {
@@ -223,6 +235,7 @@ export const kAppRoutes: Readonly<Record<string, AdminRoute>> = {
     run: setSelectionPolicy,
     schema: '{"app_name" := string, "selection_policy" := string, "policy_params"? := object}',
   },
+  set_app_slo: { mutates: true, run: setAppSlo, schema: '{"name" := string, "slo_micros" := int}' },
   delete_app: { mutates: true, run: deleteApp, schema: '{"name" := string}' },
   add_model_links: { mutates: true, run: addModelLinks, schema: '{"app_name" := string, "model_names" := [string]}' },
   delete_model_links: { mutates: true, run: deleteModelLinks, schema: '{"app_name" := string, "model_names" := [string]}' },

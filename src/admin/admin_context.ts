@@ -4,6 +4,7 @@
 // through another frontend.
 
 import type { ReplicaInfo, ReplicaLogs } from '../containers/container_manager.js';
+import type { DashboardSources } from '../dashboard/snapshot_types.js';
 import type { StateSnapshot } from '../state/records.js';
 import type { StateStore } from '../state/state_store.js';
 
@@ -27,8 +28,12 @@ export interface AdminContext {
   replicas(): ReplicaStatus[];
   /** The last `tailLines` lines of output of each replica of a model version. */
   replicaLogs(name: string, version: string, tailLines: number): Promise<ReplicaLogs[]>;
-  /** Cluster defaults the admin API fills in (replica count; where replicas run when a spec does not say). */
-  readonly defaults: { numReplicas: number; containers?: 'local' | 'docker' | 'kubernetes' };
+  /**
+   * Cluster defaults the admin API fills in (replica count; where replicas run when a spec does not
+   * say) and the largest fixed batch size its schedulers take (config.batchSizeMax; absent: no bound
+   * but add_model's).
+   */
+  readonly defaults: { numReplicas: number; containers?: 'local' | 'docker' | 'kubernetes'; batchSizeMax?: number };
   /** Where POST /admin/upload_model stores files; absent: $CLIPPER_MODELS_DIR or ~/.clipper/models. */
   readonly modelsDir?: string;
   /**
@@ -36,4 +41,6 @@ export interface AdminContext {
    * absent: the defaults (the upload dir and the package's examples).
    */
   readonly modelDirs?: readonly string[];
+  /** What the live dashboard (GET /dashboard on the admin port) reads; absent: no dashboard. */
+  readonly dashboard?: DashboardSources;
 }

@@ -27,6 +27,7 @@ import {
   kReplicasMax,
   type BodyReader,
 } from './admin_validate.js';
+import { kTuningRoutes } from './admin_tuning.js';
 
 export function modelJson(model: ModelRecord, isCurrent: boolean): Record<string, unknown> {
   return {
@@ -365,6 +366,7 @@ export const kModelRoutes: Readonly<Record<string, AdminRoute>> = {
     run: setNumReplicas,
     schema: '{"model_name" := string, "model_version" := string, "num_replicas" := int}',
   },
+  ...kTuningRoutes,
   get_all_models: { mutates: false, run: getAllModels, schema: '{"verbose" := bool}' },
   get_model: { mutates: false, run: getModel, schema: kVersionedSchema },
   get_all_containers: { mutates: false, run: getAllContainers, schema: '{"verbose" := bool}' },

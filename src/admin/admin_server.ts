@@ -4,7 +4,9 @@
 // gets exactly one response, and a user mistake is never a 500. With an admin token configured
 // every request but GET /healthz (a liveness probe, it tells nothing) must carry it
 // (admin_auth.ts): 401 without, 403 when wrong, checked before anything else, even the route.
-// With TLS files the server speaks HTTPS (http/app_factory.ts).
+// With TLS files the server speaks HTTPS (http/app_factory.ts). The live dashboard's paths
+// (/dashboard, its assets and its stream) go to dashboard/dashboard_routes.ts, which applies the
+// token to the stream only: the page and its static files are public.
 
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { ClipperError } from '../errors.js';
@@ -14,6 +16,7 @@ import { listenApp, type Listening } from '../http/listen.js';
 import { kJsonType, kTextType } from '../http/reply.js';
 import { AdminAuth, checkAdminExposure, loadAdminToken } from './admin_auth.js';
 import type { AdminContext } from './admin_context.js';
+import { DashboardRoutes, isDashboardPath, type DashboardOptions } from '../dashboard/dashboard_routes.js';
 import { AdminService } from './admin_service.js';
 
 export interface AdminServerOptions {
@@ -27,6 +30,8 @@ export interface AdminServerOptions {
   adminTokenFile?: string;
   /** HTTPS with these PEM files; absent or null: plain HTTP. */
   tls?: TlsFiles | null;
+  /** The dashboard's sampling and stream settings (tests shorten them). */
+  dashboard?: DashboardOptions;
 }
 
 export interface AdminServer {
@@ -54,6 +59,14 @@ function queryBody(query: Record<string, string>): Record<string, unknown> {
   return body;
 }
 
+/** What serve() needs of the server. */
+interface Served {
+  service: AdminService;
+  auth: AdminAuth;
+  bodyBytesMax: number;
+  dashboard: DashboardRoutes | null;
+}
+
 /** Runs a route and sends its reply (handle() never rejects; a rejection is still answered once). */
 function answer(service: AdminService, res: HttpResponse, state: ResponseState, route: string, body: unknown): void {
   service.handle(route, body).then(
@@ -63,11 +76,13 @@ function answer(service: AdminService, res: HttpResponse, state: ResponseState, 
 }
 
 /** One request: the fixed GET paths, then /admin/<route> (GET for read-only routes, else POST with a JSON body). */
-function serve(service: AdminService, auth: AdminAuth, bodyBytesMax: number, res: HttpResponse, req: HttpRequest): void {
+function serve(server: Served, res: HttpResponse, req: HttpRequest): void {
+  const { service, auth, bodyBytesMax } = server;
   const state: ResponseState = { aborted: false };
   const method = req.getMethod(); // lower case
   let url = req.getUrl(); // path without the query string
   if (url.length > 1 && url.endsWith('/')) url = url.slice(0, -1);
+  if (server.dashboard !== null && isDashboardPath(url)) return server.dashboard.serve(res, req, method, url);
   if (url !== '/healthz') {
     const refused = auth.check(req.getHeader('authorization'));
     if (refused !== null) return sendError(res, state, refused);
@@ -105,12 +120,15 @@ export async function startAdminServer(ctx: AdminContext, opts: AdminServerOptio
   checkAdminExposure(opts.host, token);
   const auth = new AdminAuth(token);
   const service = new AdminService(ctx);
+  const dashboard = ctx.dashboard === undefined ? null : new DashboardRoutes(auth, ctx.dashboard, opts.dashboard);
+  const served: Served = { service, auth, bodyBytesMax: opts.bodyBytesMax, dashboard };
   const app = createApp(opts.tls ?? null);
-  app.any('/*', (res, req) => serve(service, auth, opts.bodyBytesMax, res, req));
+  app.any('/*', (res, req) => serve(served, res, req));
   let listening: Listening;
   try {
     listening = await listenApp(app, opts.host, opts.port, 'admin server');
   } catch (err) {
+    dashboard?.close();
     app.close();
     throw err;
   }
@@ -120,6 +138,7 @@ export async function startAdminServer(ctx: AdminContext, opts: AdminServerOptio
     close(): void {
       if (closed) return;
       closed = true;
+      dashboard?.close(); // ends the dashboard streams cleanly before the sockets go
       listening.stopListening();
       app.close(); // also ends idle keep-alive connections
     },

@@ -207,13 +207,26 @@ function checkDockerFields(raw: Record<string, unknown>, spec: ContainerSpec): v
   }
 }
 
-/** A Kubernetes spec runs an image as it is: the fields that build one are refused. */
+/**
+ * A Kubernetes spec runs an image as it is built (its Deployment passes no arguments): the fields
+ * that build an image, and those that say how a model runs, are refused with what to do instead.
+ */
 function checkKubernetesFields(raw: Record<string, unknown>): void {
+  const then = 'then give "image" (or start the frontends with --kubernetes-registry HOST:PORT)';
   for (const key of ['folder', 'pkgs_to_install']) {
     if (raw[key] !== undefined) {
       throw invalid(
         `container.${key} builds an image, which "manager": "kubernetes" does not: build and push it first with ` +
-          '`clipper build --registry HOST:PORT ...`, then give "image" (or start the frontends with --kubernetes-registry HOST:PORT)',
+          `\`clipper build --registry HOST:PORT ...\`, ${then}`,
+      );
+    }
+  }
+  for (const key of ['runtime', 'entry', 'function', 'framework', 'options']) {
+    if (raw[key] !== undefined) {
+      throw invalid(
+        `container.${key} says how the model runs, which for "manager": "kubernetes" the image decides (its pods run it ` +
+          'as built, with no arguments): build and push it with `clipper build --name M --version V --runtime node|python ' +
+          `--entry FILE [--framework F] [--function FN] --registry HOST:PORT\`, ${then}`,
       );
     }
   }

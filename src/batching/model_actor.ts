@@ -104,6 +104,11 @@ export class ModelActor {
     this.#scheduler.cancel(token);
   }
 
+  /** The model's batch size changed (admin set_model_batch_size): -1 adaptive, else a fixed maximum. */
+  setBatchSize(batchSize: number): void {
+    this.#scheduler.setBatchSize(batchSize);
+  }
+
   get openQueryCount(): number {
     return this.#scheduler.openQueryCount;
   }

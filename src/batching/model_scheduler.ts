@@ -38,7 +38,7 @@ import { backlogExceedsDeadline, type QueuePosition, sloInfeasible } from './loa
 import { PriorityDeadlineQueue } from './priority_deadline_queue.js';
 import { kPriorityMax, kPriorityNormal } from './protocol.js';
 import { resolveSchedulerOptions, type SchedulerOptions } from './scheduler_options.js';
-import { newReplica, pickReplica, type Batch, type Replica } from './scheduler_replicas.js';
+import { newController, newReplica, pickReplica, type Batch, type Replica } from './scheduler_replicas.js';
 import type { ExpireReason, QueuedItem, RejectReason, ReplicaStats, SchedulerHooks, SchedulerStats } from './scheduler_types.js';
 
 export type { ExpireReason, QueuedItem, RejectReason, ReplicaStats, SchedulerHooks, SchedulerStats } from './scheduler_types.js';
@@ -46,7 +46,7 @@ export type { ExpireReason, QueuedItem, RejectReason, ReplicaStats, SchedulerHoo
 const kSlackEwmaWeight = 1 / 64;
 
 export class ModelScheduler<P> {
-  readonly #o: Readonly<SchedulerOptions>;
+  #o: Readonly<SchedulerOptions>;
   readonly #clock: Clock;
   readonly #hooks: SchedulerHooks<P>;
   readonly #queue = new PriorityDeadlineQueue<QueuedItem<P>>();
@@ -145,6 +145,13 @@ export class ModelScheduler<P> {
     if (this.#closed) return;
     if (this.#replicas.has(replicaId)) throw new Error(`replica ${replicaId} is already registered`);
     this.#replicas.set(replicaId, newReplica(replicaId, this.#o, this.#budgetUs));
+    this.#resume();
+  }
+
+  /** A new batch size (-1 adaptive, else a fixed maximum): each replica gets a fresh controller; batches in flight go on. */
+  setBatchSize(batchSize: number): void {
+    this.#o = resolveSchedulerOptions({ ...this.#o, batchSize });
+    for (const r of this.#replicas.values()) r.controller = newController(this.#o, this.#budgetUs);
     this.#resume();
   }
 

@@ -138,6 +138,11 @@ export class BatchingPool {
     this.#control(placement.workerIndex, { kind: 'remove_replica', modelIndex: placement.modelIndex, replicaId });
   }
 
+  /** A model's new batch size (-1 adaptive, else a fixed maximum), for its scheduler; replicas keep running. */
+  setBatchSize(placement: Placement, batchSize: number): void {
+    this.#control(placement.workerIndex, { kind: 'set_batch_size', modelIndex: placement.modelIndex, batchSize });
+  }
+
   /** The largest input (encoded bytes) one query record can carry. */
   get inputBytesMax(): number {
     return queryInputBytesMax(this.#options.ringBytes);

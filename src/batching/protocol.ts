@@ -80,6 +80,8 @@ export type WorkerControl =
   // containers/PROTOCOL.md "Authentication"); null: replicaAuth off. Absent is null.
   | { kind: 'add_replica'; modelIndex: number; replicaId: number; host: string; port: number; secret?: Uint8Array | null }
   | { kind: 'remove_replica'; modelIndex: number; replicaId: number }
+  // The model's batch size changed: -1 adaptive, else a fixed maximum; its replicas keep running.
+  | { kind: 'set_batch_size'; modelIndex: number; batchSize: number }
   | { kind: 'stats'; requestId: number }
   | { kind: 'stop' };
 

@@ -24,14 +24,19 @@ export interface Replica<P> {
   lastProbeMs: number;
 }
 
-/** A replica with nothing in flight; its controller is AIMD, or a fixed size (Clipper's batch_size). */
-export function newReplica<P>(replicaId: number, o: Readonly<SchedulerOptions>, latencyBudgetUs: number): Replica<P> {
+/** A replica's batch-size controller: AIMD, or a fixed size (Clipper's batch_size). */
+export function newController(o: Readonly<SchedulerOptions>, latencyBudgetUs: number): BatchSizeController {
   const controller =
     o.batchSize > 0
       ? new FixedBatchSize(o.batchSize, o.latencyModel)
       : new AimdController({ ...o.aimd, batchSizeCap: o.batchSizeCap, latencyModel: o.latencyModel });
   controller.setLatencyBudgetUs(latencyBudgetUs);
-  return { replicaId, controller, inFlight: new Map(), lastProbeMs: -Infinity };
+  return controller;
+}
+
+/** A replica with nothing in flight and a fresh controller. */
+export function newReplica<P>(replicaId: number, o: Readonly<SchedulerOptions>, latencyBudgetUs: number): Replica<P> {
+  return { replicaId, controller: newController(o, latencyBudgetUs), inFlight: new Map(), lastProbeMs: -Infinity };
 }
 
 /**

@@ -96,6 +96,9 @@ export class WorkerActors {
       case 'remove_replica':
         this.#actors.get(msg.modelIndex)?.removeReplica(msg.replicaId);
         break;
+      case 'set_batch_size':
+        this.#actors.get(msg.modelIndex)?.setBatchSize(msg.batchSize);
+        break;
     }
   }
 

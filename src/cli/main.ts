@@ -58,7 +58,10 @@ function announce(c: Readonly<ClipperConfig>, queryPort: number, adminPort: numb
   const scheme = c.tlsCertFile === '' ? 'http' : 'https'; // config.ts: the key file is set with it
   const adminHost = adminHostOf(c);
   const queryUrl = `${scheme}://${urlHost(c.host)}:${queryPort}`;
-  process.stdout.write(`clipper: query frontend on ${queryUrl}, management API on ${scheme}://${urlHost(adminHost)}:${adminPort}\n`);
+  const adminUrl = `${scheme}://${urlHost(adminHost)}:${adminPort}`;
+  process.stdout.write(`clipper: query frontend on ${queryUrl}, management API on ${adminUrl}\n`);
+  // Reachable where the management API is (same host, port and token).
+  process.stdout.write(`clipper: dashboard on ${adminUrl}/dashboard\n`);
   // Off loopback without a token it never starts (config.ts); with a token but no TLS, the token crosses the network in clear.
   if (!isLoopbackHost(adminHost) && scheme === 'http') {
     process.stderr.write(

@@ -5,6 +5,9 @@
 
 import { containerNameOf, type ContainerSpec } from '../state/records.js';
 import type { TensorSpec } from '../tensor_spec.js';
+import { ClipperClientError } from './client_error.js';
+
+export { ClipperClientError } from './client_error.js';
 
 export interface AppInfo {
   name: string;
@@ -138,23 +141,6 @@ export interface PredictOptions {
   sloMicros?: number;
 }
 
-/** A non-200 answer (status 0: the request itself failed). Message as clipper_admin words it. */
-export class ClipperClientError extends Error {
-  readonly status: number;
-  /** Our stable CLP_ERR_* code; null when the server sent none (e.g. Clipper's own frontend). */
-  readonly code: string | null;
-  /** The server's explanation (the `cause` field, or the raw body). */
-  override readonly cause: string;
-
-  constructor(status: number, code: string | null, cause: string, body: string) {
-    super(status === 0 ? `Request failed: ${cause}` : `Received error status code: ${status} and message: ${body}`);
-    this.name = 'ClipperClientError';
-    this.status = status;
-    this.code = code;
-    this.cause = cause;
-  }
-}
-
 function trimSlash(url: string): string {
   return url.endsWith('/') ? url.slice(0, -1) : url;
 }
@@ -241,6 +227,16 @@ export class ClipperConnection {
 
   deleteVersionedModel(name: string, version: string | number): Promise<string> {
     return this.#adminText('delete_versioned_model', { model_name: name, model_version: String(version) });
+  }
+
+  /** Change an app's latency SLO (/admin/set_app_slo); the next query is held to it. */
+  setAppSlo(appName: string, sloMicros: number): Promise<string> {
+    return this.#adminText('set_app_slo', { name: appName, slo_micros: sloMicros });
+  }
+
+  /** A model version's batch size: -1 adaptive, N a fixed maximum (/admin/set_model_batch_size); replicas keep running. */
+  setModelBatchSize(name: string, version: string | number, batchSize: number): Promise<string> {
+    return this.#adminText('set_model_batch_size', { model_name: name, model_version: String(version), batch_size: batchSize });
   }
 
   /** Scale a model version (default: the current version). */

@@ -13,6 +13,7 @@ import { connectDocker, dockerErrorText } from './docker/engine.js';
 import { buildModelImage } from './docker/images.js';
 import { followProgress } from './docker/rootfs.js';
 import type { KubernetesManager, KubernetesManagerOptions } from './kubernetes/kubernetes_manager.js';
+import { replicaSecretFileMissing } from './kubernetes/replica_secret_rule.js';
 import { LocalProcessManager, type LocalProcessOptions } from './local_process.js';
 
 export interface ManagerRouterOptions {
@@ -118,6 +119,12 @@ export class ManagerRouter implements ContainerManager {
     const options = this.#options.kubernetes;
     if (options === undefined) {
       return Promise.reject(new ClipperError('CLP_ERR_INVALID_ARG', 'this cluster was started without Kubernetes options'));
+    }
+    // Pods prove the Kubernetes Secret's value; without that secret in a file this frontend would
+    // check them against one of its own and fail every handshake (config.ts refuses this at start
+    // when Kubernetes is the default; a model's own container.manager is caught here).
+    if (options.replicaSecretName !== null && options.replicaSecretFile === '') {
+      return Promise.reject(new ClipperError('CLP_ERR_DEPLOY_FAILED', replicaSecretFileMissing(), { option: 'replicaSecretFile' }));
     }
     this.#kubernetes ??= import('./kubernetes/kubernetes_manager.js').then(async ({ KubernetesManager }) => {
       const manager = await KubernetesManager.start(this.#events, {

@@ -19,6 +19,11 @@ export interface ActorPool {
   removeModel(placement: Placement): void;
   addReplica(placement: Placement, replicaId: number, host: string, port: number): void;
   removeReplica(placement: Placement, replicaId: number): void;
+  /**
+   * A deployed model's batch size changed (-1 adaptive, else a fixed maximum): its scheduler takes it
+   * without restarting replicas.
+   */
+  setBatchSize(placement: Placement, batchSize: number): void;
 }
 
 /** Where replicas run (the container managers). */
@@ -59,6 +64,8 @@ export class Deployments {
   /** By modelKey. */
   readonly #placements = new Map<string, Placement>();
   readonly #keyOfModelIndex = new Map<number, string>();
+  /** The batch size each placed actor was given (by modelKey), to see a change. */
+  readonly #batchSizes = new Map<string, number>();
   readonly #deploys = new Map<string, Promise<void>>();
   /** `<modelKey>#<replicaId>` → whether its batching worker holds a ready connection. */
   readonly #connected = new Map<string, boolean>();
@@ -177,17 +184,21 @@ export class Deployments {
   #deploy(model: ModelRecord): void {
     const key = modelKey(model.model_name, model.model_version);
     let placement = this.#placements.get(key);
+    const batchSize = model.batch_size > 0 ? model.batch_size : -1;
     if (placement === undefined) {
       placement = this.#o.pool.addModel({
         name: model.model_name,
         version: model.model_version,
         inputType: model.input_type,
-        scheduler: { ...this.#o.scheduler, batchSize: model.batch_size > 0 ? model.batch_size : -1 },
+        scheduler: { ...this.#o.scheduler, batchSize },
       });
       assert(!this.#keyOfModelIndex.has(placement.modelIndex), `model index ${placement.modelIndex} placed twice`);
       this.#placements.set(key, placement);
       this.#keyOfModelIndex.set(placement.modelIndex, key);
+    } else if (this.#batchSizes.get(key) !== batchSize) {
+      this.#o.pool.setBatchSize(placement, batchSize);
     }
+    this.#batchSizes.set(key, batchSize);
     this.#o.cache.setEnabled(placement, this.#o.cacheOn && model.cache_enabled !== false);
     // Zero replicas still goes to the manager: it stops those that run (scaled down to 0). A deploy
     // is done when a batching worker has a ready connection to a replica, so the first query after
@@ -209,6 +220,7 @@ export class Deployments {
     const key = modelKey(name, version);
     const placement = this.#placements.get(key);
     this.#placements.delete(key);
+    this.#batchSizes.delete(key);
     this.#deploys.delete(key);
     void this.#o.manager.remove(name, version);
     if (placement !== undefined) {

@@ -10,6 +10,36 @@ import type { AppSelection } from '../selection/app_selection.js';
 /** Upper bounds (µs) of the end-to-end latency buckets kept per app; the last bucket is +Inf. */
 export const kAppLatencyUsBuckets = [250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
 
+/**
+ * Why an app answered its default output: the indexes of AppStats.defaultKinds (kDefaultKindNames
+ * names them, e.g. for the dashboard's reasons). Counted on the default path only.
+ */
+export const DefaultKind = {
+  Slo: 0,
+  Shed: 1,
+  NoModel: 2,
+  ModelError: 3,
+  ReplicaFailed: 4,
+  SloInfeasible: 5,
+  Shutdown: 6,
+  LowConfidence: 7,
+  NoAnswer: 8,
+  Other: 9,
+} as const;
+export type DefaultKind = (typeof DefaultKind)[keyof typeof DefaultKind];
+export const kDefaultKindNames = [
+  'slo',
+  'shed',
+  'no_model',
+  'model_error',
+  'replica_failed',
+  'slo_infeasible',
+  'shutdown',
+  'low_confidence',
+  'no_answer',
+  'other',
+] as const;
+
 /** Per-app counters, kept across configuration changes (one object per app name). */
 export interface AppStats {
   queries: number;
@@ -17,12 +47,21 @@ export interface AppStats {
   sloMisses: number;
   /** End-to-end latency of answered queries, µs, over kAppLatencyUsBuckets. */
   latencyUs: BucketHistogram;
+  /** Default answers by DefaultKind (their sum is `defaults`). */
+  defaultKinds: number[];
+  /** Answers refused for overload (shed): a 429 for status_429 apps, else the default output. */
+  shed: number;
+  /** Queries looked up in the prediction cache (the cache on for their model), and those it answered. */
+  cacheLookups: number;
+  cacheHits: number;
 }
 
 /** What one app needs on the hot path; rebuilt when the configuration changes. */
 export interface AppRoute {
   readonly name: string;
   readonly stats: AppStats;
+  /** Where its cache lookups and hits are counted, when not in `stats`: an Exp4 sub-query's app (selection_route.ts). */
+  readonly cacheStats?: AppStats;
   readonly inputType: InputType;
   readonly typeCode: InputTypeCode;
   /** The default output as JSON text (Clipper nests it when it is valid JSON). */
@@ -53,7 +92,24 @@ export function pinnedPlacement(route: AppRoute, version: string | null): Placem
 }
 
 export function newAppStats(): AppStats {
-  return { queries: 0, defaults: 0, sloMisses: 0, latencyUs: newBucketHistogram(kAppLatencyUsBuckets) };
+  return {
+    queries: 0,
+    defaults: 0,
+    sloMisses: 0,
+    latencyUs: newBucketHistogram(kAppLatencyUsBuckets),
+    defaultKinds: new Array<number>(kDefaultKindNames.length).fill(0),
+    shed: 0,
+    cacheLookups: 0,
+    cacheHits: 0,
+  };
+}
+
+/** Count one default answer in an app's stats (its kind, and whether it was shed). */
+export function countDefault(stats: AppStats, kind: DefaultKind, shed: boolean): void {
+  stats.defaults++;
+  stats.defaultKinds[kind]!++;
+  if (shed) stats.shed++;
+  if (kind === DefaultKind.Slo) stats.sloMisses++;
 }
 
 export function observeLatency(stats: AppStats, latencyMs: number): void {

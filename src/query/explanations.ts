@@ -1,6 +1,7 @@
 // Clipper's default_explanation texts: why a query was answered with the app's default output.
 
 import { DefaultReason } from '../ipc/records.js';
+import { DefaultKind } from './app_route.js';
 
 export const kExplainNoModel = 'No connected models found for query';
 export const kExplainSlo = 'Failed to retrieve a prediction response within the specified latency SLO';
@@ -41,4 +42,24 @@ export function explainDefault(reason: DefaultReason, detail: string): string {
  */
 export function isShed(reason: DefaultReason): boolean {
   return reason === DefaultReason.QueueFull || reason === DefaultReason.DeadlineUnreachable;
+}
+
+/** Why a batching worker's default reply was the default output, as counted per app (AppStats.defaultKinds). */
+export function defaultKindOf(reason: DefaultReason): DefaultKind {
+  switch (reason) {
+    case DefaultReason.NoReplica:
+    case DefaultReason.UnknownModel:
+      return DefaultKind.NoModel;
+    case DefaultReason.ModelError:
+      return DefaultKind.ModelError;
+    case DefaultReason.QueueFull:
+    case DefaultReason.DeadlineUnreachable:
+      return DefaultKind.Shed;
+    case DefaultReason.ReplicaFailed:
+      return DefaultKind.ReplicaFailed;
+    case DefaultReason.SloInfeasible:
+      return DefaultKind.SloInfeasible;
+    default:
+      return DefaultKind.Other;
+  }
 }

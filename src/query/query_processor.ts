@@ -12,9 +12,17 @@ import type { Clock } from '../lib/clock.js';
 import { numericElementBytes, type InputTypeCode } from '../input_types.js';
 import { kPriorityMax, type Placement } from '../batching/protocol.js';
 import type { Answer, AnswerExtra, QuerySink } from './answer.js';
-import { newAppStats, observeLatency, type AppRoute, type AppStats } from './app_route.js';
+import { countDefault, DefaultKind, newAppStats, observeLatency, type AppRoute, type AppStats } from './app_route.js';
 import { DeadlineWatch, type Watched } from './deadline_watch.js';
-import { explainDefault, isShed, kExplainNoModel, kExplainQueueFull, kExplainShutdown, kExplainSlo } from './explanations.js';
+import {
+  defaultKindOf,
+  explainDefault,
+  isShed,
+  kExplainNoModel,
+  kExplainQueueFull,
+  kExplainShutdown,
+  kExplainSlo,
+} from './explanations.js';
 import type { BatchingPort } from './ports.js';
 import { CacheResult, QueryCache } from './query_cache.js';
 
@@ -150,11 +158,10 @@ export class QueryProcessor {
     return newAppStats();
   }
 
-  /** Count one answer that a combining sink made from sub-queries, in the app's stats. */
-  countCombined(route: AppRoute, latencyMs: number, isDefault: boolean, sloMiss: boolean): void {
+  /** Count one answer that a combining sink made from sub-queries, in the app's stats (kind -1: not the default). */
+  countCombined(route: AppRoute, latencyMs: number, kind: DefaultKind | -1, shed: boolean): void {
     route.stats.queries++;
-    if (isDefault) route.stats.defaults++;
-    if (sloMiss) route.stats.sloMisses++;
+    if (kind >= 0) countDefault(route.stats, kind as DefaultKind, shed);
     observeLatency(route.stats, latencyMs);
   }
 
@@ -183,14 +190,19 @@ export class QueryProcessor {
     this.counters.queries++;
     route.stats.queries++;
     if (this.#closed || placement === null) {
-      this.#answerDefaultNow(sink, index, queryId, route, this.#closed ? kExplainShutdown : kExplainNoModel, false);
+      const closed = this.#closed;
+      const kind = closed ? DefaultKind.Shutdown : DefaultKind.NoModel;
+      this.#answerDefaultNow(sink, index, queryId, route, closed ? kExplainShutdown : kExplainNoModel, kind, false);
       return -1;
     }
     const startMs = this.clock.nowMs();
     const cache = this.cache;
     const found = cache.lookup(placement, route.typeCode, input);
+    const cacheStats = route.cacheStats ?? route.stats;
+    if (found !== CacheResult.Bypass) cacheStats.cacheLookups++;
     if (found === CacheResult.Hit) {
-      this.#countAnswer(route, this.clock.nowMs() - startMs, false, false);
+      cacheStats.cacheHits++;
+      this.#countAnswer(route, this.clock.nowMs() - startMs, -1);
       sink.onAnswer(index, makeAnswer(queryId, cache.hitOutput, false, null, false, extra));
       return -1;
     }
@@ -223,7 +235,7 @@ export class QueryProcessor {
       if (!this.#dispatch(p)) {
         this.#finish(p);
         this.#settleCache(p, undefined);
-        this.#answerDefaultNow(sink, index, queryId, route, kExplainQueueFull, true);
+        this.#answerDefaultNow(sink, index, queryId, route, kExplainQueueFull, DefaultKind.Shed, true);
         return -1;
       }
     }
@@ -238,12 +250,13 @@ export class QueryProcessor {
     const latencyMs = this.clock.nowMs() - p.startMs;
     this.#finish(p);
     if (status === ReplyStatus.Ok) {
-      this.#countAnswer(p.route, latencyMs, false, false);
+      this.#countAnswer(p.route, latencyMs, -1);
       p.sink.onAnswer(p.index, makeAnswer(p.queryId, text, false, null, false, p.extra));
       this.#settleCache(p, text);
     } else {
-      this.#countAnswer(p.route, latencyMs, true, false);
-      p.sink.onAnswer(p.index, makeAnswer(p.queryId, p.route.defaultJson, true, explainDefault(reason, text), isShed(reason), null));
+      const shed = isShed(reason);
+      this.#countAnswer(p.route, latencyMs, defaultKindOf(reason), shed);
+      p.sink.onAnswer(p.index, makeAnswer(p.queryId, p.route.defaultJson, true, explainDefault(reason, text), shed, null));
       this.#settleCache(p, undefined);
     }
   };
@@ -266,7 +279,7 @@ export class QueryProcessor {
     const nowMs = this.clock.nowMs();
     for (const p of this.#watch.drain()) {
       this.#finish(p);
-      this.#countAnswer(p.route, nowMs - p.startMs, true, false);
+      this.#countAnswer(p.route, nowMs - p.startMs, DefaultKind.Shutdown);
       p.sink.onAnswer(p.index, makeAnswer(p.queryId, p.route.defaultJson, true, kExplainShutdown, false, null));
     }
     assert.equal(this.#pending.size, 0, 'every open query is watched until it is answered');
@@ -319,7 +332,7 @@ export class QueryProcessor {
     if (p.done) return;
     if (output !== undefined) {
       this.#finish(p);
-      this.#countAnswer(p.route, this.clock.nowMs() - p.startMs, false, false);
+      this.#countAnswer(p.route, this.clock.nowMs() - p.startMs, -1);
       p.sink.onAnswer(p.index, makeAnswer(p.queryId, output, false, null, false, p.extra));
       return;
     }
@@ -327,7 +340,7 @@ export class QueryProcessor {
     // not written (the deadline watch answers it, now or at its next pass): no record goes out due.
     if (p.deadlineMs <= this.clock.nowMs() || this.#dispatch(p)) return;
     this.#finish(p);
-    this.#countAnswer(p.route, 0, true, false);
+    this.#countAnswer(p.route, 0, DefaultKind.Shed, true);
     p.sink.onAnswer(p.index, makeAnswer(p.queryId, p.route.defaultJson, true, kExplainQueueFull, true, null));
   }
 
@@ -335,26 +348,34 @@ export class QueryProcessor {
   #answerAtDeadline(p: Pending, nowMs: number): void {
     this.#finish(p);
     this.#settleCache(p, undefined);
-    this.#countAnswer(p.route, nowMs - p.startMs, true, true);
+    this.#countAnswer(p.route, nowMs - p.startMs, DefaultKind.Slo);
     p.sink.onAnswer(p.index, makeAnswer(p.queryId, p.route.defaultJson, true, kExplainSlo, false, null));
   }
 
   /** A query that never became pending is answered with the default output at once. */
-  #answerDefaultNow(sink: QuerySink, index: number, queryId: number, route: AppRoute, explanation: string, shed: boolean): void {
-    this.#countAnswer(route, 0, true, false);
+  #answerDefaultNow(
+    sink: QuerySink,
+    index: number,
+    queryId: number,
+    route: AppRoute,
+    explanation: string,
+    kind: DefaultKind,
+    shed: boolean,
+  ): void {
+    this.#countAnswer(route, 0, kind, shed);
     sink.onAnswer(index, makeAnswer(queryId, route.defaultJson, true, explanation, shed, null));
   }
 
-  /** The one place an answer is counted: globally, in its app's stats and latency histogram. */
-  #countAnswer(route: AppRoute, latencyMs: number, isDefault: boolean, sloMiss: boolean): void {
+  /**
+   * The one place an answer is counted: globally, in its app's stats and latency histogram. `kind`:
+   * why it is the default output (an SLO miss is DefaultKind.Slo), or -1 for a model's answer.
+   */
+  #countAnswer(route: AppRoute, latencyMs: number, kind: DefaultKind | -1, shed = false): void {
     this.counters.answered++;
-    if (isDefault) {
+    if (kind >= 0) {
       this.counters.defaults++;
-      route.stats.defaults++;
-    }
-    if (sloMiss) {
-      this.counters.sloMisses++;
-      route.stats.sloMisses++;
+      if (kind === DefaultKind.Slo) this.counters.sloMisses++;
+      countDefault(route.stats, kind as DefaultKind, shed);
     }
     observeLatency(route.stats, latencyMs);
   }

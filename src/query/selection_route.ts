@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import { combine, type CombineOptions } from '../selection/policies/combine.js';
 import type { AppSelection } from '../selection/app_selection.js';
 import type { Answer, AnswerExtra, QuerySink } from './answer.js';
-import type { AppRoute } from './app_route.js';
+import { DefaultKind, type AppRoute } from './app_route.js';
 import { kExplainNothingArrived, kExplainQueueFull } from './explanations.js';
 import type { QueryInput, QueryProcessor } from './query_processor.js';
 
@@ -24,13 +24,22 @@ export function combineSloMs(sloMs: number): number {
   return sloMs - Math.min(5, 0.25 * sloMs);
 }
 
-/** Per selection, a route for sub-queries: the app's route with stats of its own. */
+/**
+ * Per selection, a route for sub-queries: the app's route with stats of its own (a sub-query is not
+ * one of the app's answers), but its cache lookups and hits counted as the app's, so an Exp4 app's
+ * cache hit ratio is its sub-queries'.
+ */
 const memberRoutes = new WeakMap<AppSelection, AppRoute>();
 
 export function memberRoute(route: AppRoute, sel: AppSelection): AppRoute {
   let member = memberRoutes.get(sel);
-  if (member === undefined || member.defaultJson !== route.defaultJson || member.typeCode !== route.typeCode) {
-    member = { ...route, stats: sel.memberStats };
+  if (
+    member === undefined ||
+    member.defaultJson !== route.defaultJson ||
+    member.typeCode !== route.typeCode ||
+    member.cacheStats !== route.stats
+  ) {
+    member = { ...route, stats: sel.memberStats, cacheStats: route.stats };
     memberRoutes.set(sel, member);
   }
   return member;
@@ -140,7 +149,7 @@ export class CombiningSink implements QuerySink {
     const extra: AnswerExtra = { models: names, confidence };
     const latencyMs = this.#processor.clock.nowMs() - this.#startMs;
     if (result.kind === 'combined') {
-      this.#processor.countCombined(this.#route, latencyMs, false, false);
+      this.#processor.countCombined(this.#route, latencyMs, -1, false);
       this.#outer.onAnswer(this.#outerIndex, {
         queryId: this.#queryId,
         outputJson: JSON.stringify(result.output),
@@ -158,7 +167,14 @@ export class CombiningSink implements QuerySink {
       : allShed
         ? kExplainQueueFull
         : kExplainNothingArrived;
-    this.#processor.countCombined(this.#route, latencyMs, true, nothing && !allShed && latencyMs >= combineSloMs(this.#route.sloMs));
+    const kind = allShed
+      ? DefaultKind.Shed
+      : !nothing
+        ? DefaultKind.LowConfidence
+        : latencyMs >= combineSloMs(this.#route.sloMs)
+          ? DefaultKind.Slo
+          : DefaultKind.NoAnswer;
+    this.#processor.countCombined(this.#route, latencyMs, kind, allShed);
     this.#outer.onAnswer(this.#outerIndex, {
       queryId: this.#queryId,
       outputJson: this.#route.defaultJson,

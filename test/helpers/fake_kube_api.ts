@@ -4,7 +4,7 @@
 // serviceaccounts, namespaces; RBAC roles and bindings; coordination leases; discovery endpointslices)
 // with the verbs, selectors, resourceVersion and generation rules, watch streams and Status errors of a
 // real one, in the recorded shapes of test/fixtures/kubernetes/. Tests inject faults (a Status for the
-// next matching requests, dropped watches, compaction), read the log of every request, and play
+// next matching requests, delays (fake_kube_faults.ts), dropped watches, compaction), read the log of every request, and play
 // controllers through upsert/remove/onChange (test/helpers/fake_kubelet.ts plays the Deployment
 // controller and the kubelet on top of it).
 
@@ -14,6 +14,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
+import { type DelayedRequests, type DelayOptions, type FailMatch, FaultPlan, sleepMs } from './fake_kube_faults.js';
 import { clone } from './fake_kube_patch.js';
 import {
   applyDefaults,
@@ -33,6 +34,7 @@ import { route, verbOf, type Route } from './fake_kube_routes.js';
 import { WatchHub } from './fake_kube_watch.js';
 
 export type { Json } from './fake_kube_shapes.js';
+export type { DelayedRequests, DelayOptions, DelayOutcome, FailMatch } from './fake_kube_faults.js';
 
 export const kFakeToken = 'fake-token';
 
@@ -43,13 +45,6 @@ export interface RecordedRequest {
   contentType: string;
   body: unknown;
   headers: IncomingHttpHeaders;
-}
-
-export interface FailMatch {
-  method?: string;
-  /** A resource ('deployments') or a subresource ('pods/log', 'deployments/scale'). */
-  resource?: string;
-  watch?: boolean;
 }
 
 /** Supplies a pod's log text (the fake kubelet registers one); undefined when the container has none yet. */
@@ -79,6 +74,10 @@ export interface FakeKubeApi {
    * Infinity for always. Status 0 resets the connection without an answer (an unreachable server).
    */
   failRequests(match: FailMatch, status: number, reason: string, message?: string, times?: number): void;
+  /** Holds the next matching requests before or after handling them (fake_kube_faults.ts); the outcomes say what became of them. */
+  delayRequests(match: FailMatch, o: DelayOptions): DelayedRequests;
+  /** Forgets every planned failure and delay. */
+  clearFaults(): void;
   /** Ends every open watch stream (a lost watch); `abrupt` destroys the sockets instead of ending the responses. */
   dropWatches(abrupt?: boolean): void;
   /** The number of watch streams open now (to wait until a client is watching). */
@@ -110,13 +109,6 @@ export interface FakeKubeApiOptions {
   bookmarkMs?: number;
 }
 
-interface Fault extends FailMatch {
-  status: number;
-  reason: string;
-  message: string | undefined;
-  times: number;
-}
-
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -142,7 +134,7 @@ class FakeKubeApiServer implements FakeKubeApi {
   readonly #verbs = new KubeVerbs(this.#store);
   readonly #hub: WatchHub;
   readonly #server: Server;
-  #faults: Fault[] = [];
+  readonly #plan = new FaultPlan();
   #logSource: LogSource = () => undefined;
   #tempDir: string | null = null;
   url = '';
@@ -184,6 +176,14 @@ class FakeKubeApiServer implements FakeKubeApi {
     const r = route(url.pathname);
     const watch = ['true', '1'].includes(url.searchParams.get('watch') ?? '');
     if (this.#injectFault(req, res, method, r, watch)) return;
+    const delay = this.#plan.takeDelay(method, r, watch);
+    if (delay?.when === 'before') {
+      await sleepMs(delay.delayMs);
+      // The client gave up while the request waited: it is never handled (a real server's queue drops it too).
+      const gone = req.socket.destroyed;
+      delay.outcomes.push(gone ? 'dropped' : 'handled');
+      if (gone) return;
+    }
     if (r === undefined) return sendStatus(res, pathNotFound());
     if ('discovery' in r) return r.discovery === undefined ? sendStatus(res, pathNotFound()) : send(res, { code: 200, body: r.discovery });
     try {
@@ -191,7 +191,13 @@ class FakeKubeApiServer implements FakeKubeApi {
         this.#hub.serve({ info: r.info, namespace: r.namespace, query: url.searchParams }, req, res);
         return;
       }
-      send(res, this.#dispatch(method, r, body, contentType, url.searchParams));
+      const reply = this.#dispatch(method, r, body, contentType, url.searchParams);
+      if (delay?.when === 'after') {
+        // Handled: the change is made; the answer goes out late, if the client still listens.
+        delay.outcomes.push('handled');
+        await sleepMs(delay.delayMs);
+      }
+      if (!res.destroyed) send(res, reply);
     } catch (err) {
       if (err instanceof KubeError) return sendStatus(res, err.status);
       if (err instanceof Error && /unable to parse requirement/.test(err.message)) {
@@ -245,17 +251,8 @@ class FakeKubeApiServer implements FakeKubeApi {
   }
 
   #injectFault(req: IncomingMessage, res: ServerResponse, method: string, r: ReturnType<typeof route>, watch: boolean): boolean {
-    const resource = r !== undefined && 'info' in r ? r.info.resource : undefined;
-    const sub = r !== undefined && 'info' in r && r.sub !== undefined ? `${resource}/${r.sub}` : resource;
-    const fault = this.#faults.find(
-      (f) =>
-        (f.method === undefined || f.method.toUpperCase() === method) &&
-        (f.resource === undefined || f.resource === resource || f.resource === sub) &&
-        (f.watch === undefined || f.watch === watch),
-    );
+    const fault = this.#plan.takeFailure(method, r, watch);
     if (fault === undefined) return false;
-    fault.times -= 1;
-    if (fault.times <= 0) this.#faults = this.#faults.filter((f) => f !== fault);
     if (fault.status === 0) {
       req.socket.destroy();
       return true;
@@ -348,7 +345,15 @@ class FakeKubeApiServer implements FakeKubeApi {
   }
 
   failRequests(match: FailMatch, status: number, reason: string, message?: string, times = 1): void {
-    this.#faults.push({ ...match, status, reason, message, times });
+    this.#plan.fail({ ...match, status, reason, message, times });
+  }
+
+  delayRequests(match: FailMatch, o: DelayOptions): DelayedRequests {
+    return this.#plan.delay(match, o);
+  }
+
+  clearFaults(): void {
+    this.#plan.clear();
   }
 
   dropWatches(abrupt = false): void {

@@ -36,6 +36,8 @@ export function testFirstIp(): number {
   return (block << 16) + ((process.pid % 250) << 8) + 2;
 }
 
+/** How long a test waits for a condition (with waitUntil of test/helpers/cluster.ts): a bound, not a speed assertion. */
+export const kBoundMs = 20_000;
 export const kTestCluster = 'k8stest';
 export const kTestRegistry = 'registry.test:5000';
 export const kSecretName = `clipper-${kTestCluster}-replica-secret`;
@@ -98,15 +100,6 @@ export async function startManager(
   );
   t.after(() => manager.close());
   return { manager, events, log };
-}
-
-/** Polls `probe` until it holds, at most `timeoutMs` (a bound, not a speed assertion). */
-export async function until(probe: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 export function modelRecord(name: string, version: string, numReplicas: number, extra: Partial<ModelRecord> = {}): ModelRecord {

@@ -145,7 +145,10 @@ test('main(): V2 shape, metrics scrape, and JSON/CSV/HTML files', async () => {
     assert.equal(results.targets[0]!.recommendation!.batchSizeMean, 2);
     assert.ok(results.generatorCpuPct > 0);
     assert.equal(readFileSync(path.join(dir, 'results.csv'), 'utf8').trimEnd().split('\n').length, 2);
-    assert.match(readFileSync(path.join(dir, 'report.html'), 'utf8'), /<svg/);
+    assert.match(
+      readFileSync(path.join(dir, 'report.html'), 'utf8'),
+      /<script type="application\/json" id="figures">\[\{"title":"Latency vs throughput"/,
+    );
     assert.equal(await main(['--mode', 'sideways']), 2);
   } finally {
     echo.close();

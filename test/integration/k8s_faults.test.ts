@@ -1,7 +1,8 @@
 // The Kubernetes container manager when things go wrong, against the fake API server and kubelet: an
 // API server that cannot be reached, RBAC refusing a verb, an image that cannot be pulled, a pod that
-// crashes, a replaced spec that never becomes ready (restored), a model with no image, and a lost
-// (and compacted) watch that is re-established and resynced.
+// crashes, a replaced spec that never becomes ready (restored), a model with no image, a model on
+// Kubernetes in a cluster without the replica secret file, and a lost (and compacted) watch that is
+// re-established and resynced.
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,13 +10,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { startAdminServer } from '../../src/admin/admin_server.js';
 import { Cluster } from '../../src/cluster.js';
 import { KubernetesManager } from '../../src/containers/kubernetes/kubernetes_manager.js';
 import { specHashOf } from '../../src/containers/kubernetes/deployment_spec.js';
 import { ClipperError } from '../../src/errors.js';
+import { postJson, startTestCluster, waitUntil } from '../helpers/cluster.js';
 import { startFakeKubeApi } from '../helpers/fake_kube_api.js';
 import { fixture } from '../helpers/fake_kube_shapes.js';
 import {
+  kBoundMs,
   kSecretName,
   kTestCluster,
   kTestRegistry,
@@ -24,7 +28,6 @@ import {
   startKubelet,
   startManager,
   testReplicaPort,
-  until,
 } from '../helpers/k8s_manager_harness.js';
 
 function deployFailed(pattern: RegExp): (err: unknown) => boolean {
@@ -88,7 +91,7 @@ test('an API server that cannot be reached: connecting fails naming it; a write 
 
   const { api } = await startApi(t);
   const { manager } = await startManager(t, api);
-  await until(() => manager.isLeader, 'the Lease');
+  await waitUntil(() => manager.isLeader, kBoundMs, 'the Lease');
   api.failRequests({ method: 'POST', resource: 'deployments' }, 0, 'reset');
   await assert.rejects(
     manager.ensure(modelRecord('m', '1', 1)),
@@ -99,7 +102,7 @@ test('an API server that cannot be reached: connecting fails naming it; a write 
 test('RBAC refusing create: the deploy fails naming the verb, the resource, the namespace and where to grant it', async (t) => {
   const { api } = await startApi(t);
   const { manager } = await startManager(t, api);
-  await until(() => manager.isLeader, 'the Lease');
+  await waitUntil(() => manager.isLeader, kBoundMs, 'the Lease');
   api.failRequests({ method: 'POST', resource: 'deployments' }, 403, 'Forbidden');
   await assert.rejects(
     manager.ensure(modelRecord('m', '1', 1)),
@@ -115,7 +118,7 @@ test('an image that cannot be pulled: the deploy fails by its timeout with the p
   const kubelet = startKubelet(t, api);
   kubelet.failImagePull((image) => image.endsWith('/broken:1'));
   const { manager } = await startManager(t, api, { deployTimeoutMs: 2500 });
-  await until(() => manager.isLeader, 'the Lease');
+  await waitUntil(() => manager.isLeader, kBoundMs, 'the Lease');
   await assert.rejects(
     manager.ensure(modelRecord('broken', '1', 1)),
     deployFailed(
@@ -123,14 +126,14 @@ test('an image that cannot be pulled: the deploy fails by its timeout with the p
     ),
   );
   assert.deepEqual(api.objects('deployments'), []);
-  await until(() => manager.list().length === 0, 'its pods to go with it');
+  await waitUntil(() => manager.list().length === 0, kBoundMs, 'its pods to go with it');
 });
 
 test('a pod that keeps crashing: the reason is the crash loop and the last termination', async (t) => {
   const { api } = await startApi(t);
   startKubelet(t, api, 'throws_on_load.mjs');
   const { manager } = await startManager(t, api, { deployTimeoutMs: 3000 });
-  await until(() => manager.isLeader, 'the Lease');
+  await waitUntil(() => manager.isLeader, kBoundMs, 'the Lease');
   await assert.rejects(
     manager.ensure(modelRecord('crash', '1', 1)),
     deployFailed(
@@ -146,7 +149,7 @@ test('a replaced spec that never becomes ready is rolled back to the previous sp
   kubelet.failImagePull((image) => image.includes('broken'));
   const replicaPort = testReplicaPort();
   const { manager, events } = await startManager(t, api, { replicaPort, deployTimeoutMs: 2500 });
-  await until(() => manager.isLeader, 'the Lease');
+  await waitUntil(() => manager.isLeader, kBoundMs, 'the Lease');
   const good = modelRecord('m', '1', 1);
   await manager.ensure(good);
   const options = {
@@ -163,13 +166,14 @@ test('a replaced spec that never becomes ready is rolled back to the previous sp
   const [d] = api.objects<V1Deployment>('deployments');
   assert.equal(d?.spec?.template.metadata?.labels?.['clipper.ai/spec'], goodHash);
   assert.equal(d?.spec?.template.spec?.containers[0]?.image, 'registry.test:5000/m:1');
-  await until(() => kubelet.pods().length === 1 && kubelet.pods()[0]!.ready, 'only a pod of the previous spec');
+  await waitUntil(() => kubelet.pods().length === 1 && kubelet.pods()[0]!.ready, kBoundMs, 'only a pod of the previous spec');
   const [serving] = api.objects<V1Pod>('pods');
   assert.equal(serving?.metadata?.labels?.['clipper.ai/spec'], goodHash);
   // The frontend's replica set is that pod. (A real Deployment controller keeps the old pod, whose
   // template is unchanged; the fake kubelet may start an equal one first, which changes nothing here.)
-  await until(
+  await waitUntil(
     () => events.filter((e) => e.kind === 'started').length - events.filter((e) => e.kind === 'stopped').length === 1,
+    kBoundMs,
     'one replica',
   );
   const live = events.filter((e) => e.kind === 'started').at(-1)!;
@@ -179,13 +183,37 @@ test('a replaced spec that never becomes ready is rolled back to the previous sp
 test('a model with neither an image nor a registry is refused before anything is written', async (t) => {
   const { api } = await startApi(t);
   const { manager } = await startManager(t, api, { registry: '' });
-  await until(() => manager.isLeader, 'the Lease');
+  await waitUntil(() => manager.isLeader, kBoundMs, 'the Lease');
   await assert.rejects(manager.ensure(modelRecord('m', '1', 1)), (err: unknown) => {
     assert.ok(err instanceof ClipperError);
     assert.match(err.message, /names no container.image and the cluster has no kubernetesRegistry: build and push its image/);
     return true;
   });
   assert.deepEqual(api.objects('deployments'), []);
+});
+
+test('a model on Kubernetes in another kind of cluster, with replica auth but no replicaSecretFile: its deploy fails naming the option', async (t) => {
+  const { api } = await startApi(t);
+  // A local-process cluster (config checks nothing about Kubernetes) whose model asks for Kubernetes.
+  const cluster = await startTestCluster(
+    t,
+    { clusterName: kTestCluster, kubernetesRegistry: kTestRegistry },
+    { startAdmin: startAdminServer, kubernetes: { kubeConfig: api.kubeConfig(), identity: 'frontend-local' } },
+  );
+  const added = await postJson(cluster.adminPort, '/admin/add_model', {
+    model_name: 'm',
+    model_version: '1',
+    input_type: 'doubles',
+    container: { manager: 'kubernetes' },
+    num_replicas: 1,
+  });
+  assert.equal(added.status, 400, JSON.stringify(added.body));
+  assert.match(
+    JSON.stringify(added.body),
+    /config\.replicaSecretFile must name the file holding the replica secret .*clipper k8s manifests.* or set replicaAuth 'off'/,
+  );
+  assert.deepEqual(api.objects('deployments'), []);
+  assert.equal(api.requests.length, 0, 'the API server was never contacted');
 });
 
 test('a lost watch is re-established, and after compaction resynced by a list: changes made meanwhile are not missed', async (t) => {
@@ -217,18 +245,18 @@ test('a lost watch is re-established, and after compaction resynced by a list: c
   await deployed;
   assert.equal(events.length, 1);
   // A plain drop: the watch comes back from where it was.
-  await until(() => api.openWatches() > 0, 'a watch');
+  await waitUntil(() => api.openWatches() > 0, kBoundMs, 'a watch');
   api.dropWatches(true);
   api.upsert('pods', pod('m-b', '127.0.8.3'));
-  await until(() => events.length === 2, 'the pod added while the watch was down');
+  await waitUntil(() => events.length === 2, kBoundMs, 'the pod added while the watch was down');
   assert.equal(events[1]?.endpoint.host, '127.0.8.3');
   // Compacted history: the watch gets 410 Gone, lists again and diffs: a deletion it never saw is reported.
-  await until(() => api.openWatches() > 0, 'the watch again');
+  await waitUntil(() => api.openWatches() > 0, kBoundMs, 'the watch again');
   api.compact();
   api.dropWatches(true);
   api.remove('pods', 'default', 'm-a');
   api.upsert('pods', pod('m-c', '127.0.8.4'));
-  await until(() => events.length === 4, 'the resync');
+  await waitUntil(() => events.length === 4, kBoundMs, 'the resync');
   assert.deepEqual(
     new Set(events.slice(2).map((e) => `${e.kind} ${e.endpoint.host}`)),
     new Set(['stopped 127.0.8.2', 'started 127.0.8.4']),
@@ -239,7 +267,7 @@ test('a lost watch is re-established, and after compaction resynced by a list: c
 test('no pod ever appears: the leader says so and deletes its Deployment; a follower names the Lease holder it waits on', async (t) => {
   const { api } = await startApi(t);
   const leader = await startManager(t, api, { deployTimeoutMs: 1000 });
-  await until(() => leader.manager.isLeader, 'the Lease');
+  await waitUntil(() => leader.manager.isLeader, kBoundMs, 'the Lease');
   await assert.rejects(
     leader.manager.ensure(modelRecord('m', '1', 2)),
     deployFailed(

@@ -1,7 +1,8 @@
 // Leader election (src/containers/kubernetes/leader_lease.ts) against the fake Kubernetes API
 // (test/helpers/fake_kube_api.ts): of two frontends exactly one leads; closing the leader hands the
-// lead over; a leader that cannot renew steps down; one that loses a conflict follows the new holder;
-// an expired Lease is taken over, a live one is not; the Lease written has the right fields.
+// lead over; a leader that cannot renew steps down, and still releases the Lease on close; one that
+// loses a conflict follows the new holder; an expired Lease is taken over, a live one is not, even
+// when its times come from a clock an hour apart; the Lease written has the right fields.
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { Lease } from 'kubernetes-models/coordination.k8s.io/v1/Lease';
@@ -150,6 +151,20 @@ test('a leader whose renewals fail steps down on its own', async (t) => {
   assert.ok(lines.some((l) => /stepping down/.test(l)));
 });
 
+test('a leader that stepped down still releases the Lease on close while it names it', async (t) => {
+  const api = await fakeApi(t);
+  const name = leaseName();
+  const a = candidate(t, api, name, 'frontend-a');
+  a.lease.start();
+  await waitUntil(() => a.lease.isLeader, kBoundMs, 'a to lead');
+  api.failRequests({ resource: 'leases' }, 503, 'ServiceUnavailable', 'the API server is overloaded', Infinity);
+  await waitUntil(() => !a.lease.isLeader, kBoundMs, 'a to step down');
+  assert.equal(stored(api, name)?.spec?.holderIdentity, 'frontend-a', 'the Lease still names a');
+  api.clearFaults();
+  await a.lease.close();
+  assert.equal(stored(api, name)?.spec?.holderIdentity, undefined, 'released: the next frontend need not wait out the duration');
+});
+
 test('a leader that loses a conflict to another holder follows it', async (t) => {
   const api = await fakeApi(t);
   const name = leaseName();
@@ -183,15 +198,17 @@ test('an expired Lease is taken over; a live one is left alone', async (t) => {
       leaseTransitions: 4,
     },
   });
-  api.upsert('leases', lease(expired, 'ghost', hourAgo, 15));
+  // Abandoned: it stops changing, so 1 s after a frontend first saw it, it is expired.
+  api.upsert('leases', lease(expired, 'ghost', hourAgo, 1));
   api.upsert('leases', lease(live, 'alive', Date.now(), 3600));
 
   const a = candidate(t, api, expired, 'frontend-a');
   const b = candidate(t, api, live, 'frontend-b');
   a.lease.start();
   b.lease.start();
-  await waitUntil(() => a.events.length > 0 && b.events.length > 0, kBoundMs, 'both to decide');
-  assert.deepEqual(a.events, ['leading']);
+  await waitUntil(() => a.lease.isLeader && b.events.length > 0, kBoundMs, 'a to take over and b to decide');
+  // First seen now, the abandoned Lease counts as alive for its duration (1 s), then it is taken.
+  assert.deepEqual(a.events, ['following ghost', 'leading']);
   const taken = stored(api, expired)!;
   assert.equal(taken.spec?.holderIdentity, 'frontend-a');
   assert.equal(taken.spec?.leaseTransitions, 5);
@@ -201,6 +218,24 @@ test('an expired Lease is taken over; a live one is left alone', async (t) => {
   assert.deepEqual(b.events, ['following alive']);
   assert.equal(stored(api, live)?.spec?.holderIdentity, 'alive');
   assert.equal(api.requests.filter((r) => r.method !== 'GET' && r.path.endsWith(`/leases/${live}`)).length, 0, 'no write to a live Lease');
+});
+
+test("a live Lease whose renewTime is an hour behind this frontend's clock is not taken over", async (t) => {
+  const api = await fakeApi(t);
+  const name = leaseName();
+  // Its holder's clock runs an hour behind ours: by the times written, it expired long ago.
+  const behindMs = Date.now() - 3_600_000;
+  api.upsert('leases', {
+    metadata: { name, namespace: 'default' },
+    spec: { holderIdentity: 'skewed', leaseDurationSeconds: 30, acquireTime: microTime(behindMs), renewTime: microTime(behindMs) },
+  });
+  const b = candidate(t, api, name, 'frontend-b');
+  b.lease.start();
+  await waitUntil(() => b.events.length > 0, kBoundMs, 'b to decide');
+  assert.deepEqual(b.events, ['following skewed']);
+  assert.equal(b.lease.isLeader, false);
+  assert.equal(stored(api, name)?.spec?.holderIdentity, 'skewed');
+  assert.equal(api.requests.filter((r) => r.method !== 'GET' && r.path.endsWith(`/leases/${name}`)).length, 0, 'no write to it');
 });
 
 test('bad options are refused with the option named', () => {

@@ -19,6 +19,7 @@ import type { FakeKubeApi, RecordedRequest } from '../helpers/fake_kube_api.js';
 import { fixture } from '../helpers/fake_kube_shapes.js';
 import { nodeRunner, startFakeKubelet } from '../helpers/fake_kubelet.js';
 import {
+  kBoundMs,
   kSecretName,
   kTestCluster,
   kTestRegistry,
@@ -28,7 +29,6 @@ import {
   startManager,
   testFirstIp,
   testReplicaPort,
-  until,
 } from '../helpers/k8s_manager_harness.js';
 
 const kDeployments = '/apis/apps/v1/namespaces/default/deployments';
@@ -53,7 +53,7 @@ test('the leader creates the exact Deployment, scales it by a merge patch, repla
   const kubelet = startKubelet(t, api);
   const replicaPort = testReplicaPort();
   const { manager, events } = await startManager(t, api, { replicaPort });
-  await until(() => manager.isLeader, 'the Lease');
+  await waitUntil(() => manager.isLeader, kBoundMs, 'the Lease');
   const m = modelRecord('m', '1', 2, { container: { manager: 'kubernetes', cpus: 0.25, memory_mb: 128 } });
   await manager.ensure(m);
 
@@ -106,7 +106,11 @@ test('the leader creates the exact Deployment, scales it by a merge patch, repla
   const stopped = new Set(events.filter((e) => e.kind === 'stopped').map((e) => `${e.endpoint.host}:${e.endpoint.replicaId}`));
   const everStarted = new Set(events.filter((e) => e.kind === 'started').map((e) => `${e.endpoint.host}:${e.endpoint.replicaId}`));
   assert.deepEqual(stopped, everStarted, 'every replica reported started is reported stopped');
-  await until(() => api.objects('deployments').length === 0 && kubelet.pods().length === 0, 'the Deployment and its pods to go');
+  await waitUntil(
+    () => api.objects('deployments').length === 0 && kubelet.pods().length === 0,
+    kBoundMs,
+    'the Deployment and its pods to go',
+  );
 });
 
 /** A pod of model m:1 as the API shows one (the recorded shape), with the labels a Deployment gives it. */
@@ -147,14 +151,14 @@ test('pods fed through the watch one event at a time become replicas, and leave 
   void deployed.then(() => {
     settled = true;
   });
-  const seen = (n: number) => until(() => events.length === n, `${n} replica events`);
+  const seen = (n: number) => waitUntil(() => events.length === n, kBoundMs, `${n} replica events`);
   // A pod of another cluster's model and one of a model not asked for are not replicas here.
   const foreign = modelPod('other-1', '127.0.9.9', true, hash);
   foreign.metadata!.annotations = { 'clipper.ai/model-name': 'other', 'clipper.ai/model-version': '1' };
   api.upsert('pods', foreign);
   api.upsert('pods', modelPod('m-a', '127.0.9.2', false, hash));
   api.upsert('pods', modelPod('m-b', '127.0.9.3', false, hash));
-  await until(() => manager.list().length === 2, 'the two pods to be known');
+  await waitUntil(() => manager.list().length === 2, kBoundMs, 'the two pods to be known');
   assert.equal(events.length, 0, 'no pod is ready yet');
   api.upsert('pods', modelPod('m-a', '127.0.9.2', true, hash));
   await seen(1);
@@ -193,7 +197,7 @@ test('two frontends: only the Lease holder writes, the follower waits for the sa
   startKubelet(t, api);
   const replicaPort = testReplicaPort();
   const a = await startManager(t, api, { replicaPort, identity: 'frontend-a' });
-  await until(() => a.manager.isLeader, 'frontend-a to lead');
+  await waitUntil(() => a.manager.isLeader, kBoundMs, 'frontend-a to lead');
   const b = await startManager(t, api, { replicaPort, identity: 'frontend-b' });
   const m = modelRecord('m', '1', 2);
   await Promise.all([b.manager.ensure(m), a.manager.ensure(m)]);
@@ -209,10 +213,10 @@ test('two frontends: only the Lease holder writes, the follower waits for the sa
   assert.equal(api.objects('deployments').length, 1);
   await b.manager.ensure(m);
   await a.manager.close();
-  await until(() => b.manager.isLeader, 'frontend-b to take over');
+  await waitUntil(() => b.manager.isLeader, kBoundMs, 'frontend-b to take over');
   await b.manager.remove('m', '1');
   assert.equal(writes(api).at(-1)?.method, 'DELETE');
-  await until(() => api.objects('deployments').length === 0, 'the Deployment to be deleted');
+  await waitUntil(() => api.objects('deployments').length === 0, kBoundMs, 'the Deployment to be deleted');
 });
 
 test('a new leader writes every model it was asked to run and deletes the Deployments of models no longer registered', async (t) => {
@@ -237,7 +241,7 @@ test('a new leader writes every model it was asked to run and deletes the Deploy
   assert.deepEqual(writes(api), [], 'a follower writes nothing');
   await deployed;
   assert.equal(manager.isLeader, true);
-  await until(() => api.objects('deployments').length === 1, 'the stale Deployment to be deleted');
+  await waitUntil(() => api.objects('deployments').length === 1, kBoundMs, 'the stale Deployment to be deleted');
   assert.equal(api.objects('deployments')[0].metadata.name, 'clipper-k8stest-m-1');
   assert.ok(log.some((line) => /deleting Deployment clipper-k8stest-gone-1: model gone:1 is no longer registered/.test(line)));
 });
@@ -318,7 +322,7 @@ test('a Cluster on Kubernetes: add_model deploys pods, a pod answers, a pod leav
   const first = await postJson(cluster.queryPort, '/hosts/predict', { input: [0] });
   assert.equal(first.body.default, false, JSON.stringify(first.body));
   assert.ok(podNames().includes(first.body.output), `answered by a pod: ${first.body.output}`);
-  const connected = (n: number) => waitUntil(() => cluster.replicas().filter((r) => r.connected).length === n, 20_000, `${n} connected`);
+  const connected = (n: number) => waitUntil(() => cluster.replicas().filter((r) => r.connected).length === n, kBoundMs, `${n} connected`);
   await connected(2);
 
   // Queries go to pod A alone (B unready), then A becomes unready while it computes them: they are
@@ -327,7 +331,7 @@ test('a Cluster on Kubernetes: add_model deploys pods, a pod answers, a pod leav
   kubelet.setReady(b!.name, false);
   await connected(1);
   const answers = Promise.all([1, 2, 3, 4].map(() => postJson(cluster.queryPort, '/hosts/predict', { input: [1500] })));
-  await waitUntil(() => readFileSync(markFile, 'utf8').includes(a!.name), 20_000, 'pod A to compute the batch');
+  await waitUntil(() => readFileSync(markFile, 'utf8').includes(a!.name), kBoundMs, 'pod A to compute the batch');
   kubelet.setReady(b!.name, true);
   await connected(2);
   kubelet.setReady(a!.name, false);
@@ -336,6 +340,6 @@ test('a Cluster on Kubernetes: add_model deploys pods, a pod answers, a pod leav
   }
 
   assert.equal((await admin('delete_versioned_model', { model_name: 'hostm', model_version: '1' })).status, 200);
-  await waitUntil(() => api.objects('deployments').length === 0 && kubelet.pods().length === 0, 20_000, 'the Deployment and pods to go');
-  await waitUntil(() => cluster.replicas().length === 0, 20_000, 'no replica listed');
+  await waitUntil(() => api.objects('deployments').length === 0 && kubelet.pods().length === 0, kBoundMs, 'the Deployment and pods to go');
+  await waitUntil(() => cluster.replicas().length === 0, kBoundMs, 'no replica listed');
 });

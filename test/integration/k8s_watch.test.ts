@@ -3,6 +3,7 @@
 // resumed from its resourceVersion without missing anything, a 410 Gone answered by a relist that
 // reports exactly the differences, clear errors when the first list fails, and nothing left open.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { test, type TestContext } from 'node:test';
@@ -12,7 +13,6 @@ import { kRepoRoot } from '../../src/paths.js';
 import { startWatchCache, type WatchCache, type WatchCacheOptions } from '../../src/containers/kubernetes/watch_cache.js';
 import { waitUntil } from '../helpers/cluster.js';
 import { type FakeKubeApi, startFakeKubeApi } from '../helpers/fake_kube_api.js';
-import { runProcess } from '../helpers/run_process.js';
 
 const kBoundMs = 20_000;
 const podFixture = JSON.parse(readFileSync(path.join(kRepoRoot, 'test', 'fixtures', 'kubernetes', 'pod_running.json'), 'utf8')) as V1Pod;
@@ -255,6 +255,7 @@ test('close() leaves nothing open: a process that watched exits by itself', asyn
   const cluster = `w${process.pid}-exit`;
   api.upsert('pods', pod('p1', cluster));
   const module = path.join(kRepoRoot, 'dist', 'src', 'containers', 'kubernetes', 'watch_cache.js');
+  // The child closes the cache when told on stdin, which the test does once the fake counts its watch open.
   const script = `
     import { KubeConfig } from '@kubernetes/client-node';
     const { startWatchCache } = await import(${JSON.stringify(module)});
@@ -264,13 +265,26 @@ test('close() leaves nothing open: a process that watched exits by itself', asyn
     const cache = startWatchCache({ kubeConfig, path: '/api/v1/namespaces/default/pods', labelSelector: 'clipper.ai/cluster=${cluster}' },
       { onUpsert: () => { seen++; }, onDelete: () => {} });
     await cache.ready;
-    // Wait until the watch is open (the fake sends a BOOKMARK at once), then close.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await new Promise((resolve) => process.stdin.once('data', resolve));
+    process.stdin.destroy();
     cache.close();
     console.log('closed after ' + seen + ' object(s)');
   `;
-  const result = await runProcess(process.execPath, ['--input-type=module', '-e', script], { timeoutMs: kBoundMs });
-  assert.equal(result.status, 0, `the process exited by itself (status ${result.status}); stderr: ${result.stderr}`);
-  assert.match(result.stdout, /closed after 1 object\(s\)/);
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: kRepoRoot, stdio: ['pipe', 'pipe', 'pipe'] });
+  const killer = setTimeout(() => child.kill('SIGKILL'), 2 * kBoundMs);
+  t.after(() => {
+    clearTimeout(killer);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  await waitUntil(() => api.openWatches() > 0 || child.exitCode !== null, kBoundMs, 'the child to open its watch');
+  child.stdin.end('close\n');
+  const status = await exited;
+  assert.equal(status, 0, `the process exited by itself (status ${status}); stderr: ${stderr}`);
+  assert.match(stdout, /closed after 1 object\(s\)/);
   await waitUntil(() => api.openWatches() === 0, kBoundMs, 'the fake to see the watch closed');
 });

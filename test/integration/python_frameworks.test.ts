@@ -10,16 +10,14 @@
 // xgboost or onnx (run npm run setup).
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { after, before, describe, it, test } from 'node:test';
 import { startAdminServer } from '../../src/admin/admin_server.js';
-import { kPythonInterpreter, kPythonRunnerPath, kRepoRoot } from '../../src/paths.js';
+import { kRepoRoot } from '../../src/paths.js';
 import { postJson, startTestCluster } from '../helpers/cluster.js';
-import { missingPythonModules, type PythonRunner, RunnerClient, runPython, runPythonAsync } from './python_harness.js';
+import { missingPythonModules, type PythonRunner, RunnerClient, runPython, runPythonAsync, startRunner } from './python_harness.js';
 
 const kMissing = missingPythonModules(['msgpack', 'numpy', 'cloudpickle', 'torch', 'xgboost']);
 const skip = kMissing.length > 0 ? `/usr/bin/python3 lacks ${kMissing.join(', ')} (run npm run setup)` : false;
@@ -43,11 +41,7 @@ interface Fixtures {
   probe: string;
 }
 
-/**
- * Starts the runner the way src/containers/local_process.ts does, with `args` (--framework,
- * --device, --threads) after the common flags; resolves at its ready line, rejects with its stderr
- * when it exits first.
- */
+/** The runner with framework flags (`args`: --framework, --device, --threads) after the common ones. */
 function startFrameworkRunner(
   model: string,
   fn: string,
@@ -55,38 +49,7 @@ function startFrameworkRunner(
   args: string[],
   env: Record<string, string> = {},
 ): Promise<PythonRunner> {
-  const common = ['--model', model, '--function', fn, '--name', 'm', '--version', '1', '--input-type', inputType];
-  const child = spawn(kPythonInterpreter, [kPythonRunnerPath, ...common, '--host', '127.0.0.1', '--port', '0', ...args], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (text: string) => {
-    stderr += text;
-  });
-  child.stdin.on('error', () => {});
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('exit', (code, signal) => resolve({ code, signal }));
-  });
-  const stop = async (): Promise<{ code: number | null; signal: NodeJS.Signals | null }> => {
-    if (child.exitCode !== null || child.signalCode !== null) return exited;
-    child.stdin.end();
-    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-    const result = await exited;
-    clearTimeout(killer);
-    return result;
-  };
-  return new Promise<PythonRunner>((resolve, reject) => {
-    let ready = false;
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const msg = line.startsWith('{') ? (JSON.parse(line) as { clipper_ready?: boolean; port?: number; pid?: number }) : {};
-      if (ready || msg.clipper_ready !== true || typeof msg.port !== 'number') return;
-      ready = true;
-      resolve({ port: msg.port, pid: msg.pid ?? -1, stderr: () => stderr, kill: (sig) => child.kill(sig), stop });
-    });
-    void exited.then(({ code }) => setImmediate(() => ready || reject(new Error(`runner exited with code ${code}: ${stderr}`))));
-  });
+  return startRunner({ model, function: fn, name: 'm', version: '1', inputType, env, args });
 }
 
 /** Equal up to float rounding (float32 models answer the same batch through different kernels). */

@@ -36,6 +36,8 @@ export interface RunnerSpec {
   inputType: string;
   /** Extra environment (e.g. CLIPPER_REPLICA_SECRET). */
   env?: Record<string, string>;
+  /** Extra runner flags after the common ones (e.g. --framework pytorch --threads 2). */
+  args?: string[];
 }
 
 export interface PythonRunner {
@@ -67,6 +69,7 @@ export function startRunner(spec: RunnerSpec): Promise<PythonRunner> {
       '127.0.0.1',
       '--port',
       '0',
+      ...(spec.args ?? []),
     ],
     { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...spec.env } },
   );

@@ -4,7 +4,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { recommend, meetsSlo } from '../../tools/loadgen/recommend.js';
+import type { FigureSpec } from '../../src/dashboard/ui/types.js';
 import { formatTable, kCsvColumns, toCsv, toHtml, writeReports, type BenchResults } from '../../tools/loadgen/report.js';
+import { type ChartAssets, inlineJson, inlineScript, readChartAssets } from '../../tools/loadgen/report_assets.js';
 import type { LevelResult } from '../../tools/loadgen/runner.js';
 import { linePlot, niceTicks } from '../../tools/loadgen/svg.js';
 
@@ -145,23 +147,66 @@ test('CSV and JSON parse back with one row per level', () => {
   }
 });
 
-test('HTML report has three well-formed inline SVG plots, the recommendation and escaped config', () => {
-  const html = toHtml(results([level(1000, 2), level(2000, 12, { generatorBottleneck: 'could not send at 2000 req/s' })]));
-  const svgs = html.match(/<svg[\s\S]*?<\/svg>/g) ?? [];
-  assert.equal(svgs.length, 3);
-  for (const svg of svgs) {
-    assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
-    assert.match(svg, /<polyline /);
-    // every non-self-closing element is closed
-    const opens = (svg.match(/<(svg|g|text)\b[^>]*[^/]>/g) ?? []).length;
-    const closes = (svg.match(/<\/(svg|g|text)>/g) ?? []).length;
-    assert.equal(opens, closes);
-    assert.doesNotMatch(svg, /NaN|undefined|Infinity/);
+/** The figures JSON a report carries (the data the inlined chart code draws). */
+function reportFigures(html: string): FigureSpec[] {
+  const m = /<script type="application\/json" id="figures">([\s\S]*?)<\/script>/.exec(html);
+  assert.ok(m, 'the report carries its figures as JSON');
+  return JSON.parse(m[1]!) as FigureSpec[];
+}
+
+test('HTML report: one offline file with uPlot, the chart code and three figures of aligned data', () => {
+  const r = results([level(1000, 2), level(2000, 12, { generatorBottleneck: 'could not send at 2000 req/s' })]);
+  r.targets.push({ ...r.targets[0]!, label: 'other <b>', levels: [level(1500, 3)] });
+  const assets = readChartAssets();
+  assert.equal(typeof assets, 'object', `the chart assets are built: ${String(assets)}`);
+  const html = toHtml(r);
+  // Nothing is fetched: no src= and no link but the empty data: icon.
+  assert.doesNotMatch(html, /\ssrc=/);
+  assert.deepEqual(html.match(/\shref="[^"]*"/g), [' href="data:,"']);
+  assert.ok(html.includes((assets as ChartAssets).uplotCss), 'uPlot.min.css is inlined');
+  assert.match(html, /<script>[\s\S]*var uPlot[\s\S]*<\/script>/, 'uPlot.iife.min.js is inlined');
+  assert.match(html, /<script type="module">[\s\S]*export function renderFigures[\s\S]*renderFigures\(document\.getElementById\('plots'\)/);
+  assert.doesNotMatch(html, /sourceMappingURL/);
+  const figs = reportFigures(html);
+  assert.deepEqual(
+    figs.map((f) => f.title),
+    ['Latency vs throughput', 'SLO attainment', 'Server batch size'],
+  );
+  assert.deepEqual(figs[0]!.series, ['srv p50', 'srv p99', 'other <b> p50', 'other <b> p99']);
+  assert.deepEqual(figs[0]!.columns[0], [1000, 1500, 2000], 'x: every level of every target, sorted');
+  assert.deepEqual(figs[0]!.columns[2], [2, null, 12]);
+  assert.equal(figs[1]!.percent, true);
+  assert.deepEqual(figs[1]!.columns[1], [99.5, null, 99.5]);
+  assert.deepEqual(figs[2]!.columns[1], [10, null, 20], 'mean batch size per level');
+  for (const f of figs) {
+    for (const col of f.columns) assert.equal(col.length, f.columns[0].length);
+    assert.equal(f.columns.length, f.series.length + 1);
   }
   assert.match(html, /highest level with p99 &lt;= 10 ms and &lt;= 1% errors is 1000 req\/s offered/);
   assert.match(html, /load generator was the bottleneck \(could not send at 2000 req\/s\)/);
   assert.match(html, /a \\&quot;quoted\\&quot;, &lt;tag&gt;/);
   assert.ok(html.trimEnd().endsWith('</html>'));
+});
+
+test('HTML report: data and code cannot close their script early; without the chart build it says why', () => {
+  assert.equal(inlineScript('a("</script>");\n//# sourceMappingURL=charts.js.map'), 'a("<\\/script>");\n');
+  assert.equal(inlineJson({ s: '</script><!--' }), '{"s":"\\u003c/script>\\u003c!--"}');
+  const withTag = results([level(1000, 2)]);
+  withTag.targets[0]!.label = '</script><script>alert(1)</script>';
+  const html = toHtml(withTag);
+  assert.equal((html.match(/<\/script>/g) ?? []).length, 3, 'only the three scripts of the report close');
+  assert.equal(reportFigures(html)[0]!.series[0], '</script><script>alert(1)</script> p50');
+  const missing = toHtml(
+    results([level(1000, 2)]),
+    'cannot read dist/src/dashboard/ui/charts.js (ENOENT): build the dashboard code first (npm run build)',
+  );
+  assert.match(missing, /Charts unavailable: cannot read .*charts\.js \(ENOENT\): build the dashboard code first/);
+  assert.doesNotMatch(missing, /<script/);
+  assert.match(missing, /<td>1000 req\/s<\/td>/, 'the tables are still there');
+  assert.match(
+    readChartAssets('/nonexistent/charts.js') as string,
+    /cannot read \/nonexistent\/charts\.js \(ENOENT\): build the dashboard code first \(npm run build\)/,
+  );
 });
 
 test('table lists every level, the recommendation and generator CPU', () => {

@@ -46,6 +46,7 @@ function harness() {
     removeModel: (p) => log.push(`remove #${p.modelIndex}`),
     addReplica: (p, id) => log.push(`replica+ #${p.modelIndex}/${id}`),
     removeReplica: (p, id) => log.push(`replica- #${p.modelIndex}/${id}`),
+    setBatchSize: (p, size) => log.push(`batch #${p.modelIndex} ${size}`),
   };
   const running: ReplicaInfo[] = [];
   const manager: ReplicaManager = {

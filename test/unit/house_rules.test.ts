@@ -111,6 +111,19 @@ const kLayerRules: readonly LayerRule[] = [
     why: 'the control loop applies state changes through ports (pool, managers, cache), never through a protocol',
   },
   {
+    files: ['src/dashboard/'],
+    filesExcept: ['src/dashboard/ui/'],
+    mayNotImport: ['src/frontend/', 'src/rpc/', 'src/containers/', 'src/control/', 'src/dashboard/ui/'],
+    butMay: ['src/dashboard/ui/types.ts'],
+    why: 'the dashboard reads counters through its sources (metrics, query stats, admin context); it never reaches a protocol, a replica or the control loop; of the page only the snapshot types it shares (ui/types.ts)',
+  },
+  {
+    files: ['src/dashboard/ui/'],
+    mayNotImport: kIoModules,
+    srcOnly: ['src/dashboard/'],
+    why: 'the dashboard page runs in a browser: no Node I/O, nothing of the server but the dashboard folder',
+  },
+  {
     files: ['src/containers/', 'src/state/', 'src/cache/'],
     mayNotImport: ['src/frontend/', 'src/query/', 'src/batching/', 'src/control/', 'src/admin/'],
     butMay: ['src/admin/admin_context.ts'],

@@ -1,5 +1,6 @@
 // add_model's container spec for "manager": "kubernetes" (src/admin/admin_validate.ts): an image or
-// the cluster's registry, limits allowed, the fields that build an image refused with what to do.
+// the cluster's registry, limits allowed, the fields that build an image or say how it runs refused
+// with what to do.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -20,7 +21,7 @@ test('a Kubernetes spec: an image or nothing (the registry image), with limits',
   assert.deepEqual(checkContainerSpec({ image: 'sum:1' }, true), { image: 'sum:1' });
 });
 
-test('fields that build an image are refused for Kubernetes, saying to build and push first', () => {
+test('fields that build an image or say how it runs are refused for Kubernetes, saying to build and push first', () => {
   for (const field of [{ folder: '/m' }, { pkgs_to_install: ['python3-six'], runtime: 'python', entry: 'm.py' }]) {
     assert.throws(
       () => checkContainerSpec({ manager: 'kubernetes', ...field }),
@@ -32,6 +33,32 @@ test('fields that build an image are refused for Kubernetes, saying to build and
         ),
     );
   }
+  // How the model runs is the image's to say: its pods run it as built, with no arguments.
+  for (const field of [
+    { runtime: 'node' },
+    { entry: 'm.js' },
+    { function: 'predict' },
+    { framework: 'onnx' },
+    { options: { threads: 2 } },
+    { image: 'r:5000/m:1', entry: 'm.js' },
+  ]) {
+    assert.throws(
+      () => checkContainerSpec({ manager: 'kubernetes', ...field }),
+      (err: unknown) =>
+        err instanceof ClipperError &&
+        err.code === 'CLP_ERR_INVALID_ARG' &&
+        err.status === 400 &&
+        /container\.(runtime|entry|function|framework|options) says how the model runs, which for "manager": "kubernetes" the image decides/.test(
+          err.message,
+        ) &&
+        /`clipper build --name M --version V --runtime node\|python --entry FILE \[--framework F\] \[--function FN\] --registry HOST:PORT`/.test(
+          err.message,
+        ),
+      JSON.stringify(field),
+    );
+  }
+  // The same on a cluster whose default is Kubernetes.
+  assert.throws(() => checkContainerSpec({ runtime: 'node', entry: 'm.js' }, 'kubernetes'), /container\.runtime says how the model runs/);
   assert.throws(
     () => checkContainerSpec({ manager: 'kubernetes', image: 'Bad Image' }),
     /container.image must be a Docker image reference/,

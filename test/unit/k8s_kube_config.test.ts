@@ -119,6 +119,27 @@ test('in a pod: the service account token, CA and namespace, and the address fro
     () => loadKubeConfig({ kubeconfig: '', proxyAddr: '', env: { KUBERNETES_SERVICE_HOST: 'h' }, inClusterPathPrefix: prefix }),
     refusedWith(/KUBERNETES_SERVICE_PORT is not a port/),
   );
+  // Ports that look like plain HTTP still get HTTPS verified with the CA: the token never travels in clear.
+  for (const port of ['80', '8080', '8001']) {
+    const inPod = loadKubeConfig({
+      kubeconfig: '',
+      proxyAddr: '',
+      env: { ...env, KUBERNETES_SERVICE_PORT: port },
+      inClusterPathPrefix: prefix,
+    });
+    assert.equal(inPod.server, `https://127.0.0.2:${port}`);
+    const cluster = inPod.kubeConfig.getCurrentCluster();
+    assert.equal(cluster?.server, `https://127.0.0.2:${port}`);
+    assert.equal(cluster?.skipTLSVerify, false, `port ${port}`);
+    assert.equal(cluster?.caFile, path.join(sa, 'ca.crt'));
+  }
+  const v6 = loadKubeConfig({
+    kubeconfig: '',
+    proxyAddr: '',
+    env: { ...env, KUBERNETES_SERVICE_HOST: 'fd00::1' },
+    inClusterPathPrefix: prefix,
+  });
+  assert.equal(v6.server, 'https://[fd00::1]:6443');
 });
 
 test('$KUBECONFIG (the first file wins), then ~/.kube/config, else a message listing every way', (t) => {

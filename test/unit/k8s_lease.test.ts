@@ -55,19 +55,21 @@ test('my own Lease: renew it, however old', () => {
   assert.deepEqual(decideLease(held('a', t0 - 3_600_000), 'a', t0, t0, 15), { kind: 'renew' });
 });
 
-test("another's live Lease: follow; taken over only once renewTime + duration has passed", () => {
+test("another's live Lease: follow; taken over only once this frontend has seen it unchanged for its duration", () => {
   const lease = held('b', t0);
+  // Seen changing at t0 (this frontend's monotonic clock): alive until t0 + 15 s.
   assert.deepEqual(decideLease(lease, 'a', t0 + 14_999, t0, 15), { kind: 'follow', holder: 'b' });
   assert.deepEqual(decideLease(lease, 'a', t0 + 15_000, t0, 15), { kind: 'follow', holder: 'b' }, 'exactly at the end: still alive');
-  assert.deepEqual(decideLease(lease, 'a', t0 + 15_001, t0 + 10_000, 15), { kind: 'acquire', previousHolder: 'b' });
+  assert.deepEqual(decideLease(lease, 'a', t0 + 15_001, t0, 15), { kind: 'acquire', previousHolder: 'b' });
+  assert.deepEqual(decideLease(lease, 'a', t0 + 15_001, t0 + 10_000, 15), { kind: 'follow', holder: 'b' }, 'it changed 5 s ago');
 });
 
 test("the Lease's own duration counts, not the follower's default", () => {
   const lease = held('b', t0, 60);
-  assert.equal(decideLease(lease, 'a', t0 + 30_000, t0 + 30_000, 15).kind, 'follow');
-  assert.equal(decideLease(lease, 'a', t0 + 60_001, t0 + 30_000, 15).kind, 'acquire');
+  assert.equal(decideLease(lease, 'a', t0 + 30_000, t0, 15).kind, 'follow');
+  assert.equal(decideLease(lease, 'a', t0 + 60_001, t0, 15).kind, 'acquire');
   const noDuration: LeaseObject = { ...lease, spec: { ...lease.spec, leaseDurationSeconds: undefined } };
-  assert.equal(decideLease(noDuration, 'a', t0 + 15_001, t0 + 10_000, 15).kind, 'acquire', 'without one, the default');
+  assert.equal(decideLease(noDuration, 'a', t0 + 15_001, t0, 15).kind, 'acquire', 'without one, the default');
 });
 
 test('a released Lease (no holder) is taken at once', () => {
@@ -77,18 +79,22 @@ test('a released Lease (no holder) is taken at once', () => {
   assert.deepEqual(decideLease(empty, 'a', t0 + 1, t0 + 1, 15), { kind: 'acquire', previousHolder: null });
 });
 
-test('a holder whose clock runs ahead: expired once seen unchanged for a whole duration', () => {
-  const future = held('b', t0 + 3_600_000); // renewTime an hour ahead of this frontend's clock
-  assert.equal(leaseExpired(future, t0 + 10_000, t0, 15), false, 'seen unchanged for 10 s');
-  assert.equal(leaseExpired(future, t0 + 15_001, t0, 15), true, 'seen unchanged for 15 s');
-  assert.equal(leaseExpired(future, t0 + 15_001, t0 + 5_000, 15), false, 'it changed 10 s ago');
+test('clocks apart: the times written in the Lease never make a live one look expired, nor an abandoned one alive', () => {
+  // This frontend's clock runs an hour ahead of the holder's: the renewTime it reads is an hour old,
+  // yet the Lease changed just now, so it is alive.
+  const behind = held('b', t0 - 3_600_000);
+  assert.deepEqual(decideLease(behind, 'a', t0, t0 - 1000, 15), { kind: 'follow', holder: 'b' });
+  assert.equal(leaseExpired(behind, t0 + 14_000, t0, 15), false);
+  // The holder's clock runs an hour ahead: a renewTime in the future keeps nothing alive once the Lease stops changing.
+  const ahead = held('b', t0 + 3_600_000);
+  assert.equal(leaseExpired(ahead, t0 + 10_000, t0, 15), false, 'seen unchanged for 10 s');
+  assert.equal(leaseExpired(ahead, t0 + 15_001, t0, 15), true, 'seen unchanged for 15 s');
 });
 
-test('a Lease without times counts as expired', () => {
+test('a Lease without times is judged the same way, by when it was seen to change', () => {
   const lease: LeaseObject = { metadata: { name: 'x' }, spec: { holderIdentity: 'b', leaseDurationSeconds: 15 } };
-  assert.equal(leaseExpired(lease, t0, t0, 15), true);
-  const acquiredOnly: LeaseObject = { metadata: { name: 'x' }, spec: { holderIdentity: 'b', acquireTime: microTime(t0) } };
-  assert.equal(leaseExpired(acquiredOnly, t0 + 1000, t0 + 1000, 15), false, 'acquireTime stands in for a missing renewTime');
+  assert.equal(leaseExpired(lease, t0, t0, 15), false);
+  assert.equal(leaseExpired(lease, t0 + 15_001, t0, 15), true);
 });
 
 test('a new Lease: held by me, acquired and renewed now, no transitions yet, my labels', () => {
@@ -143,7 +149,7 @@ test('a leader steps down after two thirds of the duration without a renewal, be
   assert.equal(renewDeadlineMs(15), 10_000);
   assert.equal(mustStepDown(t0, t0 + 9_999, 15), false);
   assert.equal(mustStepDown(t0, t0 + 10_000, 15), true);
-  // A follower takes over only after renewTime + 15 s: the old leader has stopped by then.
+  // A follower takes over only 15 s after it saw the last renewal: the old leader has stopped by then.
   const lease = held('a', t0);
   assert.equal(decideLease(lease, 'b', t0 + 10_000, t0, 15).kind, 'follow');
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kBatchSizeBuckets, kLatencyUsBuckets } from '../../src/batching/model_actor.js';
 import type { ModelActorStats } from '../../src/batching/protocol.js';
-import { kAppLatencyUsBuckets, type AppStats } from '../../src/query/app_route.js';
+import { kAppLatencyUsBuckets, newAppStats, type AppStats } from '../../src/query/app_route.js';
 import { bucketQuantile, newBucketHistogram, observeBucket, summarizeHistogram } from '../../src/lib/bucket_histogram.js';
 import { clipperMetricsDocument, clipperNumber } from '../../src/metrics/clipper_json.js';
 import { metricsFormatFor } from '../../src/metrics/negotiate.js';
@@ -50,7 +50,7 @@ test('bucket histogram: exact size, min, max, mean and std_dev; percentiles insi
 });
 
 test('Clipper JSON: the four categories, Clipper names, every leaf a string', () => {
-  const app: AppStats = { queries: 4, defaults: 1, sloMisses: 0, latencyUs: newBucketHistogram(kAppLatencyUsBuckets) };
+  const app: AppStats = { ...newAppStats(), queries: 4, defaults: 1, sloMisses: 0, latencyUs: newBucketHistogram(kAppLatencyUsBuckets) };
   for (const us of [300, 800, 1200, 90_000]) observeBucket(app.latencyUs, us);
   const model = {
     modelIndex: 0,

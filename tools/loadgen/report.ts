@@ -1,13 +1,17 @@
-// Result files: a text table for the terminal, JSON (everything), CSV (one row per level) and a
-// self-contained HTML report with inline SVG plots.
+// Result files: a text table for the terminal, JSON (everything), CSV (one row per level) and an
+// HTML report that opens offline from one file: tables plus charts drawn by the live dashboard's
+// chart code (src/dashboard/ui/charts.ts), which it inlines with uPlot (report_assets.ts).
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { alignPoints } from '../../src/dashboard/ui/series.js';
+import type { FigureSpec } from '../../src/dashboard/ui/types.js';
 import { primaryMean } from './metrics_scrape.js';
 import { noRecommendationText, type Recommendation } from './recommend.js';
+import { type ChartAssets, inlineJson, inlineScript, readChartAssets } from './report_assets.js';
 import { levelText, type LevelResult } from './runner.js';
 import { describeErrors, totalFailures } from './summary.js';
-import { escapeXml, linePlot, type Series } from './svg.js';
+import { escapeXml } from './svg.js';
 
 export interface TargetResult {
   label: string;
@@ -195,10 +199,22 @@ export function toJson(results: BenchResults): string {
 /** x for "vs rate" plots: the offered rate in the open loop, achieved throughput in the closed loop. */
 const rateOf = (r: LevelResult): number => r.offeredRps ?? r.throughputRps;
 
-export function plots(results: BenchResults): string[] {
-  const latency: Series[] = [];
-  const slo: Series[] = [];
-  const batch: Series[] = [];
+interface NamedPoints {
+  name: string;
+  points: [number, number][];
+}
+
+function figure(title: string, xLabel: string, yLabel: string, series: NamedPoints[], percent = false): FigureSpec {
+  const spec: FigureSpec = { title, xLabel, yLabel, series: series.map((s) => s.name), columns: alignPoints(series) };
+  if (percent) spec.percent = true;
+  return spec;
+}
+
+/** The report's charts as data: latency vs throughput, SLO attainment and server batch size per level. */
+export function figures(results: BenchResults): FigureSpec[] {
+  const latency: NamedPoints[] = [];
+  const slo: NamedPoints[] = [];
+  const batch: NamedPoints[] = [];
   for (const t of results.targets) {
     latency.push({ name: `${t.label} p50`, points: t.levels.map((r) => [r.throughputRps, r.latencyUs.p50 / 1000]) });
     latency.push({ name: `${t.label} p99`, points: t.levels.map((r) => [r.throughputRps, r.latencyUs.p99 / 1000]) });
@@ -212,13 +228,35 @@ export function plots(results: BenchResults): string[] {
   const open = results.targets.every((t) => t.levels.every((r) => r.offeredRps !== null));
   const rateLabel = open ? 'offered rate (req/s)' : 'throughput (req/s)';
   return [
-    linePlot({ title: 'Latency vs throughput', xLabel: 'throughput (req/s)', yLabel: 'latency (ms)', series: latency }),
-    linePlot({ title: 'SLO attainment', xLabel: rateLabel, yLabel: '% within SLO', series: slo }),
-    linePlot({ title: 'Server batch size', xLabel: rateLabel, yLabel: 'mean batch size', series: batch }),
+    figure('Latency vs throughput', 'throughput (req/s)', 'latency (ms)', latency),
+    figure('SLO attainment', rateLabel, '% within SLO', slo, true),
+    figure('Server batch size', rateLabel, 'mean batch size', batch),
   ];
 }
 
-export function toHtml(results: BenchResults): string {
+const kReportCss =
+  'body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#111827;background:#f6f7f9;margin:2em}' +
+  'h1{color:#2563eb}table{border-collapse:collapse;background:#fff;font-variant-numeric:tabular-nums}' +
+  'td,th{border:1px solid #e5e7eb;padding:2px 8px;text-align:right}.warn{color:#b91c1c}' +
+  '.plots{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:1em}' +
+  'pre{background:#fff;border:1px solid #e5e7eb;padding:1em}';
+
+/** The charts: figure data in JSON, drawn by the inlined chart code; or why they cannot be drawn. */
+function chartsHtml(results: BenchResults, assets: ChartAssets | string): { head: string; body: string } {
+  if (typeof assets === 'string') return { head: '', body: `<p class="warn">Charts unavailable: ${escapeXml(assets)}</p>` };
+  const draw =
+    "const charts = renderFigures(document.getElementById('plots'), JSON.parse(document.getElementById('figures').textContent));\n" +
+    "addEventListener('resize', () => { for (const c of charts) c.resize(); });";
+  return {
+    head: `<style>${assets.uplotCss}</style>\n<script>${inlineScript(assets.uplotJs)}</script>`,
+    body:
+      `<div class="plots" id="plots"></div>\n<script type="application/json" id="figures">${inlineJson(figures(results))}</script>\n` +
+      `<script type="module">${inlineScript(assets.chartsJs)}\n${draw}</script>`,
+  };
+}
+
+/** The HTML report; `assets` default to the files on disk (report_assets.ts). */
+export function toHtml(results: BenchResults, assets: ChartAssets | string = readChartAssets()): string {
   const e = escapeXml;
   const rows = results.targets.flatMap((t) =>
     t.levels.map(
@@ -232,13 +270,15 @@ export function toHtml(results: BenchResults): string {
   );
   const recs = results.targets.map((t) => `<li>${e(recommendationLine(t))}</li>`);
   const notes = bottleneckNotes(results).map((n) => `<li class="warn">${e(n)}</li>`);
+  const charts = chartsHtml(results, assets);
   return `<!doctype html>
 <html><head><meta charset="utf-8"><title>clipper bench ${e(results.startedAt)}</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}
-.warn{color:#b00}.plots{display:flex;flex-wrap:wrap;gap:1em}pre{background:#f6f6f6;padding:1em}</style></head>
+<link rel="icon" href="data:,">
+<style>${kReportCss}</style>
+${charts.head}</head>
 <body><h1>clipper bench</h1><p>Started ${e(results.startedAt)}. Generator CPU ${results.generatorCpuPct.toFixed(0)}% of one core.</p>
 <h2>Recommendation</h2><ul>${recs.join('')}</ul>${notes.length > 0 ? `<h2>Generator limits</h2><ul>${notes.join('')}</ul>` : ''}
-<h2>Plots</h2><div class="plots">${plots(results).join('\n')}</div>
+<h2>Plots</h2>${charts.body}
 <h2>Levels</h2><p>Errors: non-2xx answers, default outputs and requests without an answer.</p><table><tr><th>target</th><th>level</th><th>ok req/s</th><th>p50 ms</th><th>p90 ms</th><th>p99 ms</th><th>p99.9 ms</th><th>max ms</th><th>% ok in SLO</th><th>% default</th><th>errors</th><th>% errors</th><th>status</th><th>gen CPU %</th></tr>
 ${rows.join('\n')}</table>
 <h2>Targets</h2><ul>${results.targets.map((t) => `<li>${e(t.label)}: ${e(t.description)}</li>`).join('')}</ul>

@@ -139,11 +139,12 @@ function fromServiceAccount(o: KubeConfigOptions): LoadedKubeConfig {
   }
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromCluster(prefix);
-  // loadFromCluster reads process.env; the address is taken from the environment given here.
-  const http = port === '80' || port === '8080' || port === '8001';
-  const server = `${http ? 'http' : 'https'}://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  // loadFromCluster reads process.env; the address is taken from the environment given here. Always
+  // HTTPS, verified with the mounted ca.crt (as client-go's InClusterConfig does), whatever the port:
+  // the service account token must never travel in clear. Plain HTTP is only an explicit kubectl proxy.
+  const server = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
   const cluster = kubeConfig.clusters[0]!;
-  kubeConfig.clusters = [{ ...cluster, server, skipTLSVerify: http }];
+  kubeConfig.clusters = [{ ...cluster, server, caFile: path.join(dir, 'ca.crt'), skipTLSVerify: false }];
   const namespaceFile = path.join(dir, 'namespace');
   const namespace = existsSync(namespaceFile) ? readFileSync(namespaceFile, 'utf8').trim() : '';
   return { kubeConfig, namespace: namespace === '' ? 'default' : namespace, server, source: `service account in ${dir}` };

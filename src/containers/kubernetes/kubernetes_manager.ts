@@ -3,15 +3,17 @@
 // of the cluster's replica pods (watch_cache.ts → replica_tracker.ts), so each frontend's batching
 // workers dial every ready pod and drop a pod the moment it leaves readiness. A deploy waits for
 // its pods; one that does not become ready in time fails with the pods' own reasons (pod_view.ts)
-// and the leader undoes what it wrote. Deployments outlive the frontends, as Docker containers do.
+// and the leader undoes what it wrote. A frontend that steps down aborts its writes in flight and
+// starts no other; one that closes lets its writes in flight end before it releases the Lease, so
+// two leaders never write at once. Deployments outlive the frontends, as Docker containers do.
 
 import os from 'node:os';
-import { AppsV1Api, CoreV1Api, type CoreV1Event, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type CoreV1Event, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { ClipperError } from '../../errors.js';
 import { modelKey, type ModelRecord } from '../../state/records.js';
 import type { ContainerManager, ContainerManagerEvents, ReplicaInfo, ReplicaLogs } from '../container_manager.js';
 import { type KubeDeployOptions, imageOf, specHashOf } from './deployment_spec.js';
-import { type AppliedChange, DeploymentWriter, withTimeout } from './deployment_writer.js';
+import { type AppliedChange, DeploymentWriter, LeadLostError, withTimeout } from './deployment_writer.js';
 import { loadKubeConfig, type LoadedKubeConfig } from './kube_config.js';
 import { kubeError } from './kube_errors.js';
 import { kubeServer } from './kube_request.js';
@@ -36,6 +38,8 @@ export interface KubernetesManagerOptions {
   deployTimeoutMs: number;
   /** The Secret with the replica secret ('' = clipper-<cluster>-replica-secret); null: replica auth is off. */
   replicaSecretName: string | null;
+  /** config.replicaSecretFile, the frontend's copy of that secret: manager_router.ts refuses to connect without one while auth is on. */
+  replicaSecretFile?: string;
   /** This frontend in the Lease ('' = $HOSTNAME-pid). */
   identity: string;
   /** A KubeConfig to use as it is (tests); skips loading one. */
@@ -72,6 +76,8 @@ export class KubernetesManager implements ContainerManager {
   readonly #changes = new Map<string, { generation: number; change: AppliedChange }>();
   /** Per modelKey: the tail of its writes (they run one at a time, in order). */
   readonly #chains = new Map<string, Promise<void>>();
+  /** Aborts the writes in flight when this frontend steps down (a new one for each term). */
+  #writeAbort = new AbortController();
   #leading = false;
   #reconcileDue = false;
   #closed = false;
@@ -113,10 +119,14 @@ export class KubernetesManager implements ContainerManager {
     const kc = config.kubeConfig;
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#requestTimeoutMs = o.requestTimeoutMs ?? 30_000;
-    this.#writer = new DeploymentWriter(kc.makeApiClient(AppsV1Api), {
+    this.#writer = new DeploymentWriter({
+      kubeConfig: kc,
       deploy: this.#deploy,
       server: config.server,
       requestTimeoutMs: this.#requestTimeoutMs,
+      // Checked right before each write: a frontend that stepped down (or is closing) writes nothing more.
+      mayWrite: () => this.#leading && this.#lease.isLeader,
+      writeSignal: () => this.#writeAbort.signal,
     });
     this.#tracker = new ReplicaTracker(events, o.replicaPort);
     this.#watch = startWatchCache<V1Pod>(
@@ -145,6 +155,8 @@ export class KubernetesManager implements ContainerManager {
       onLeading: () => this.#onLeading(),
       onFollowing: () => {
         this.#leading = false;
+        this.#writeAbort.abort();
+        this.#writeAbort = new AbortController();
       },
       log: (line) => this.#log(line),
     });
@@ -173,6 +185,8 @@ export class KubernetesManager implements ContainerManager {
     this.#wanted.set(key, model);
     this.#tracker.want(key, model.model_name, model.model_version);
     if (this.#leading) await this.#apply(key, model);
+    this.#checkOpen();
+    if (!this.#wanted.has(key)) throw new ClipperError('CLP_ERR_DEPLOY_FAILED', `model ${key} was removed while it was deploying`);
     if (model.num_replicas === 0) return;
     const hash = specHashOf(model, this.#deploy);
     const ready = () => this.#tracker.readyCount(key, hash) >= model.num_replicas;
@@ -231,13 +245,18 @@ export class KubernetesManager implements ContainerManager {
     if (this.#leading) await this.#reconcileNow(wanted);
   }
 
-  /** Stops the watch and gives up the Lease; Deployments stay (the next leader keeps them). */
+  /**
+   * Stops the watch, lets the writes in flight end (each bounded by the request timeout; queued ones
+   * are skipped), then gives up the Lease; Deployments stay (the next leader keeps them).
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#leading = false;
     this.#waits.failAll(new ClipperError('CLP_ERR_INTERNAL', 'the Kubernetes container manager is closed'));
     this.#watch.close();
+    // Released only then: the next leader must not write beside a write of this one still in flight.
+    while (this.#chains.size > 0) await Promise.all(this.#chains.values());
     await this.#lease.close().catch((err: Error) => this.#log(`releasing the Lease failed: ${err.message}`));
   }
 
@@ -264,7 +283,14 @@ export class KubernetesManager implements ContainerManager {
     return this.#serial(key, async () => {
       // A newer record (or a removal) came meanwhile: its own write follows.
       if (this.#wanted.get(key) !== model || !this.#leading) return;
-      const change = await this.#writer.apply(model);
+      let change: AppliedChange;
+      try {
+        change = await this.#writer.apply(model);
+      } catch (err) {
+        // Stepped down meanwhile (the write refused or aborted): the new leader writes it; this frontend waits.
+        if (err instanceof LeadLostError || !this.#leading) return;
+        throw err;
+      }
       if (change.kind !== 'unchanged') this.#changes.set(key, { generation: this.#generations.get(key) ?? 0, change });
     });
   }

@@ -5,11 +5,14 @@
 // replace carries the resourceVersion read, so a 409 Conflict means someone else wrote first),
 // renew every `renewMs` while leading, retry every `retryMs` while following. A leader that could
 // not renew for two thirds of the duration steps down on its own (a timer, so a hung request
-// cannot keep it leading); close() releases a held Lease (holderIdentity cleared) so that another
-// frontend takes over at once instead of after the duration.
+// cannot keep it leading); close() releases a Lease that still names this frontend (holderIdentity
+// cleared) so that another frontend takes over at once instead of after the duration. Expiry and
+// the renew deadline are measured on this process's monotonic clock; the wall clock only writes the
+// Lease's times.
 
 import type { KubeConfig } from '@kubernetes/client-node';
 import { ClipperError } from '../../errors.js';
+import { monotonicNowMs } from '../../lib/clock.js';
 import { kubeError, kubeStatusCode } from './kube_errors.js';
 import { isAbortError, kubeRequestJson, kubeServer } from './kube_request.js';
 import {
@@ -36,8 +39,10 @@ export interface LeaderLeaseOptions {
   renewMs?: number;
   /** A follower retries acquiring this often; also the retry after a failed request (default 2000). */
   retryMs?: number;
-  /** Wall-clock time in ms (the Lease's times are wall-clock), injected for tests; default Date.now. */
+  /** Wall-clock time in ms, for the times written in the Lease; default Date.now. */
   clock?: () => number;
+  /** Monotonic time in ms, for expiry and the renew deadline (injected for tests); default performance-based. */
+  monotonicClock?: () => number;
   /** Labels put on the Lease when this frontend creates it. */
   labels?: Record<string, string>;
   /** Became leader. */
@@ -71,12 +76,13 @@ export class LeaderLease {
   readonly #durationS: number;
   readonly #renewMs: number;
   readonly #retryMs: number;
+  readonly #wall: () => number;
   readonly #now: () => number;
   #role: Role = 'unknown';
   #holder: string | null = null;
   #lastRenewMs = 0;
-  /** The resourceVersion last seen and since when (this frontend's clock): the clock-skew guard. */
-  #seen = { version: '', sinceMs: 0 };
+  /** The Lease's resourceVersion last seen (null: none yet) and when it was first seen (monotonic): what expiry is judged by. */
+  #seen: { version: string | null; sinceMs: number } = { version: null, sinceMs: 0 };
   #started = false;
   #closed = false;
   #tickTimer: NodeJS.Timeout | undefined;
@@ -86,7 +92,7 @@ export class LeaderLease {
   #lastError = '';
   /** The verb of the request in flight, for messages. */
   #verb = 'get';
-  /** True from a write of this frontend's identity until it follows: close() must then release. */
+  /** True from a write of this frontend's identity until a read shows another holder: close() must then release. */
   #mayHold = false;
   /** Conflicts in a row: only the first is looked at again at once. */
   #conflicts = 0;
@@ -97,7 +103,8 @@ export class LeaderLease {
     this.#durationS = v.durationS;
     this.#renewMs = v.renewMs;
     this.#retryMs = v.retryMs;
-    this.#now = o.clock ?? Date.now;
+    this.#wall = o.clock ?? Date.now;
+    this.#now = o.monotonicClock ?? monotonicNowMs;
   }
 
   get isLeader(): boolean {
@@ -115,7 +122,7 @@ export class LeaderLease {
     this.#schedule(0);
   }
 
-  /** Stops the loop; when leading, releases the Lease (holderIdentity cleared). Calls no callback. */
+  /** Stops the loop; releases the Lease (holderIdentity cleared) if it may still name this frontend. Calls no callback. */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -172,12 +179,15 @@ export class LeaderLease {
       this.#observe(lease, nowMs);
       const action = decideLease(lease, this.#o.identity, nowMs, this.#seen.sinceMs, this.#durationS);
       if (action.kind === 'follow') {
+        // Read back naming another holder: nothing of this frontend's is left to release.
+        this.#mayHold = false;
         this.#follow(action.holder);
       } else {
+        const wallMs = this.#wall();
         const written =
           action.kind === 'create'
-            ? await this.#request<LeaseObject>('POST', '', this.#newLease(nowMs))
-            : await this.#request<LeaseObject>('PUT', this.#o.name, this.#nextLease(action.kind, lease!, nowMs));
+            ? await this.#request<LeaseObject>('POST', '', this.#newLease(wallMs))
+            : await this.#request<LeaseObject>('PUT', this.#o.name, this.#nextLease(action.kind, lease!, wallMs));
         if (this.#closed) return;
         this.#observe(written, nowMs);
         this.#lead(nowMs);
@@ -203,9 +213,10 @@ export class LeaderLease {
       : acquiredLease(lease, this.#o.identity, this.#durationS, nowMs);
   }
 
+  /** Notes the Lease read or written at `nowMs` (monotonic): a new resourceVersion restarts its expiry. */
   #observe(lease: LeaseObject | undefined, nowMs: number): void {
     const version = lease?.metadata.resourceVersion ?? '';
-    if (version !== this.#seen.version || this.#seen.sinceMs === 0) this.#seen = { version, sinceMs: nowMs };
+    if (version !== this.#seen.version) this.#seen = { version, sinceMs: nowMs };
     this.#holder = leaseHolder(lease);
   }
 
@@ -240,7 +251,6 @@ export class LeaderLease {
   }
 
   #follow(holder: string | null): void {
-    this.#mayHold = false;
     if (this.#role === 'following') return;
     clearTimeout(this.#deadlineTimer);
     const was = this.#role;
@@ -250,7 +260,10 @@ export class LeaderLease {
     this.#o.onFollowing(holder);
   }
 
-  /** No successful renewal for too long: stop acting as leader before anyone else may take over. */
+  /**
+   * No successful renewal for too long: stop acting as leader before anyone else may take over. The
+   * Lease may still name this frontend (#mayHold stays set), so close() still releases it.
+   */
   #stepDown(): void {
     if (this.#closed || this.#role !== 'leading') return;
     this.#o.log?.(`leader lease ${this.#o.name}: no renewal for ${renewDeadlineMs(this.#durationS)} ms: stepping down`);
@@ -264,7 +277,7 @@ export class LeaderLease {
       try {
         const lease = await this.#read();
         if (lease === undefined || leaseHolder(lease) !== this.#o.identity) return;
-        await this.#request('PUT', this.#o.name, releasedLease(lease, this.#now()));
+        await this.#request('PUT', this.#o.name, releasedLease(lease, this.#wall()));
         this.#holder = null;
         return;
       } catch (err) {

@@ -4,8 +4,10 @@
 // rules with made-up times.
 //
 // Times on the Lease are MicroTime (RFC 3339 with microseconds), written by each holder from its own
-// clock. A holder whose clock runs ahead would look alive forever; so a Lease is also taken as
-// expired once this frontend has seen it unchanged (same resourceVersion) for a whole lease duration.
+// wall clock, so they say nothing reliable to another frontend whose clock may run ahead or behind.
+// Expiry is therefore judged as client-go's leader election judges it: only by when THIS frontend
+// last saw the Lease change (any write bumps its resourceVersion), on its own monotonic clock, plus
+// the Lease's duration. renewTime is for people reading the Lease.
 
 /** The Lease as it travels (the fields leader election reads and writes). */
 export interface LeaseObject {
@@ -63,30 +65,31 @@ export function leaseHolder(lease: LeaseObject | undefined): string | null {
 }
 
 /**
- * Whether the holder of `lease` has let it lapse at `nowMs`: its last renewal (or acquisition) plus
- * its duration lies in the past, or this frontend has seen the Lease unchanged since
- * `unchangedSinceMs` for longer than the duration. A Lease without times counts as expired.
+ * Whether the holder of `lease` has let it lapse at `nowMs`: this frontend has seen the Lease
+ * unchanged since `observedAtMs` for longer than its duration. Both times are this frontend's own
+ * monotonic clock; the times written in the Lease (another machine's clock) are not used.
  */
-export function leaseExpired(lease: LeaseObject, nowMs: number, unchangedSinceMs: number, defaultDurationS: number): boolean {
+export function leaseExpired(lease: LeaseObject, nowMs: number, observedAtMs: number, defaultDurationS: number): boolean {
   const durationS = lease.spec?.leaseDurationSeconds;
   const durationMs = (typeof durationS === 'number' && durationS > 0 ? durationS : defaultDurationS) * 1000;
-  const renewedMs = parseMicroTime(lease.spec?.renewTime) ?? parseMicroTime(lease.spec?.acquireTime);
-  if (renewedMs === undefined) return true;
-  return renewedMs + durationMs < nowMs || unchangedSinceMs + durationMs < nowMs;
+  return observedAtMs + durationMs < nowMs;
 }
 
-/** What `identity` should do about `lease` (undefined: there is none) at `nowMs`. */
+/**
+ * What `identity` should do about `lease` (undefined: there is none) at `nowMs`, having seen it
+ * change last at `observedAtMs` (both on this frontend's monotonic clock).
+ */
 export function decideLease(
   lease: LeaseObject | undefined,
   identity: string,
   nowMs: number,
-  unchangedSinceMs: number,
+  observedAtMs: number,
   defaultDurationS: number,
 ): LeaseAction {
   if (lease === undefined) return { kind: 'create' };
   const holder = leaseHolder(lease);
   if (holder === identity) return { kind: 'renew' };
-  if (holder === null || leaseExpired(lease, nowMs, unchangedSinceMs, defaultDurationS)) {
+  if (holder === null || leaseExpired(lease, nowMs, observedAtMs, defaultDurationS)) {
     return { kind: 'acquire', previousHolder: holder };
   }
   return { kind: 'follow', holder };
