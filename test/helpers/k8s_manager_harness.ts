@@ -3,11 +3,13 @@
 // setup the manager and fault tests share, with the replica events recorded and everything stopped
 // after the test.
 
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import type { TestContext } from 'node:test';
 import type { ReplicaEndpoint } from '../../src/containers/container_manager.js';
 import { KubernetesManager, type KubernetesManagerOptions } from '../../src/containers/kubernetes/kubernetes_manager.js';
+import { ClipperError } from '../../src/errors.js';
 import type { ModelRecord } from '../../src/state/records.js';
 import { kFixtureModels } from './cluster.js';
 import { type FakeKubeApi, startFakeKubeApi } from './fake_kube_api.js';
@@ -114,5 +116,15 @@ export function modelRecord(name: string, version: string, numReplicas: number, 
     container: { manager: 'kubernetes' },
     num_replicas: numReplicas,
     ...extra,
+  };
+}
+
+/** An assert.rejects check: a CLP_ERR_DEPLOY_FAILED whose message matches `pattern`. */
+export function deployFailed(pattern: RegExp): (err: unknown) => boolean {
+  return (err) => {
+    assert.ok(err instanceof ClipperError, String(err));
+    assert.equal(err.code, 'CLP_ERR_DEPLOY_FAILED', err.message);
+    assert.match(err.message, pattern);
+    return true;
   };
 }

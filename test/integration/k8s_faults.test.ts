@@ -28,16 +28,8 @@ import {
   startKubelet,
   startManager,
   testReplicaPort,
+  deployFailed,
 } from '../helpers/k8s_manager_harness.js';
-
-function deployFailed(pattern: RegExp): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(err instanceof ClipperError, String(err));
-    assert.equal(err.code, 'CLP_ERR_DEPLOY_FAILED', err.message);
-    assert.match(err.message, pattern);
-    return true;
-  };
-}
 
 test('an API server that cannot be reached: connecting fails naming it; a write that cannot reach it fails the deploy', async (t) => {
   const gone = await startFakeKubeApi();

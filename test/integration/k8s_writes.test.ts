@@ -8,18 +8,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ClipperError } from '../../src/errors.js';
 import { waitUntil } from '../helpers/cluster.js';
-import { kBoundMs, modelRecord, startApi, startManager } from '../helpers/k8s_manager_harness.js';
+import { kBoundMs, modelRecord, startApi, startManager, deployFailed } from '../helpers/k8s_manager_harness.js';
 
 const kDeployment = 'clipper-k8stest-m-1';
-
-function deployFailed(pattern: RegExp): (err: unknown) => boolean {
-  return (err) => {
-    assert.ok(err instanceof ClipperError, String(err));
-    assert.equal(err.code, 'CLP_ERR_DEPLOY_FAILED', err.message);
-    assert.match(err.message, pattern);
-    return true;
-  };
-}
 
 test('a create that gets no answer in time is cancelled: it never lands after its model was removed', async (t) => {
   const { api } = await startApi(t);
