@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { kDefaultSchedulerOptions, type ConfiguredSchedulerOptions } from './batching/scheduler_options.js';
 import { kCacheBytesMin } from './cache/prediction_cache.js';
+import { kDns1123Label, kDns1123Subdomain } from './containers/kubernetes/labels.js';
 import { kReplicaSecretFileRule } from './containers/kubernetes/replica_secret_rule.js';
 import { isLoopbackHost } from './lib/loopback.js';
 import { OptionChecks, withDefaults } from './lib/options.js';
@@ -297,8 +298,10 @@ function checkExposure(config: ClipperConfig): void {
   }
 }
 
-const kDns1123Label = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
-const kDns1123Subdomain = /^(?=.{1,253}$)[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/;
+/** A string option that is '' (its default is worked out at start) or a name matching `pattern`. */
+function checkOptionalName(checks: OptionChecks, option: keyof ClipperConfig, value: unknown, pattern: RegExp, meaning: string): void {
+  if (typeof value !== 'string' || (value !== '' && !pattern.test(value))) checks.fail(option, meaning, value);
+}
 
 /** The Kubernetes manager's options (containers/kubernetes/): names as Kubernetes accepts them. */
 function checkKubernetes(config: ClipperConfig): void {
@@ -311,16 +314,13 @@ function checkKubernetes(config: ClipperConfig): void {
   if (config.kubernetesProxyAddr !== '' && !/^(http:\/\/)?[^/\s]+:[0-9]{1,5}\/?$/.test(config.kubernetesProxyAddr)) {
     checks.fail('kubernetesProxyAddr', 'must be host:port or http://host:port of a `kubectl proxy`', config.kubernetesProxyAddr);
   }
-  if (
-    typeof config.kubernetesNamespace !== 'string' ||
-    (config.kubernetesNamespace !== '' && !kDns1123Label.test(config.kubernetesNamespace))
-  ) {
-    checks.fail(
-      'kubernetesNamespace',
-      "must be '' (from the kubeconfig or service account) or a namespace name ([a-z0-9-], at most 63)",
-      config.kubernetesNamespace,
-    );
-  }
+  checkOptionalName(
+    checks,
+    'kubernetesNamespace',
+    config.kubernetesNamespace,
+    kDns1123Label,
+    "must be '' (from the kubeconfig or service account) or a namespace name ([a-z0-9-], at most 63)",
+  );
   const pullSecrets = config.kubernetesImagePullSecrets as unknown;
   if (!Array.isArray(pullSecrets) || !pullSecrets.every((s) => typeof s === 'string' && kDns1123Subdomain.test(s))) {
     checks.fail('kubernetesImagePullSecrets', 'must be a list of Secret names (lower-case letters, digits, - and .)', pullSecrets);
@@ -334,16 +334,13 @@ function checkKubernetes(config: ClipperConfig): void {
   }
   checks.int('kubernetesReplicaPort', config.kubernetesReplicaPort, 1, 65535);
   checks.int('kubernetesDeployTimeoutMs', config.kubernetesDeployTimeoutMs, 100, 86_400_000);
-  if (
-    typeof config.kubernetesReplicaSecret !== 'string' ||
-    (config.kubernetesReplicaSecret !== '' && !kDns1123Subdomain.test(config.kubernetesReplicaSecret))
-  ) {
-    checks.fail(
-      'kubernetesReplicaSecret',
-      "must be '' (clipper-<clusterName>-replica-secret) or a Secret name",
-      config.kubernetesReplicaSecret,
-    );
-  }
+  checkOptionalName(
+    checks,
+    'kubernetesReplicaSecret',
+    config.kubernetesReplicaSecret,
+    kDns1123Subdomain,
+    "must be '' (clipper-<clusterName>-replica-secret) or a Secret name",
+  );
   // Pods read the secret from the Kubernetes Secret; a frontend must hold the same one (mounted as a file).
   // A model with container.manager kubernetes on another cluster is checked when it deploys (manager_router.ts).
   if (config.containers === 'kubernetes' && config.replicaAuth === 'required' && config.replicaSecretFile === '') {

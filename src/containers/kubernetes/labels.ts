@@ -27,6 +27,10 @@ function shortHash(text: string): string {
 
 const kLabelValuePattern = /^([A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?)?$/;
 
+/** RFC 1123 names, as the API server checks them: a label (namespaces, most object names) and a subdomain (Secrets). */
+export const kDns1123Label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const kDns1123Subdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 /**
  * `s` as a label value: at most 63 characters of [A-Za-z0-9._-], alphanumeric at both ends. A value
  * that had to change gets a hash of the original as a suffix, so two names never share a value.
@@ -47,7 +51,7 @@ export function labelValue(s: string): string {
  */
 export function dnsName(...parts: string[]): string {
   const joined = parts.join('-');
-  if (joined.length <= kNameLengthMax && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(joined)) return joined;
+  if (kDns1123Label.test(joined)) return joined;
   const body = joined
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')

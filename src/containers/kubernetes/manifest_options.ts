@@ -2,7 +2,7 @@
 // names, labels and images, and the checks that refuse a bad option with a message naming its flag.
 
 import { ClipperError } from '../../errors.js';
-import { commonLabels, dnsName, kLabelCluster, kLabelComponent, labelValue } from './labels.js';
+import { commonLabels, dnsName, kDns1123Label, kDns1123Subdomain, kLabelCluster, kLabelComponent, labelValue } from './labels.js';
 
 export const kQueryServiceTypes = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
 export type QueryServiceType = (typeof kQueryServiceTypes)[number];
@@ -112,8 +112,6 @@ export function stateUrlOf(o: Pick<ClusterManifestOptions, 'redisUrl' | 'cluster
   return o.redisUrl !== '' ? o.redisUrl : `redis://${clusterObjectNames(o.clusterName).redis}:6379`;
 }
 
-const kDns1123Label = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const kDns1123Subdomain = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 /** HOST[:PORT][/PATH]: a registry as `docker push` takes it, without a scheme, tag or trailing slash. */
 const kRegistry = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?(:[0-9]{1,5})?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/;
 /** An image reference NAME[:TAG][@DIGEST], loosely: no spaces, no scheme. */
