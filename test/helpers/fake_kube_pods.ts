@@ -119,15 +119,20 @@ function lastState(run: ContainerRun): Json {
   return run.lastExit === null ? {} : { terminated: { ...run.lastExit, containerID: `containerd://${randomBytes(32).toString('hex')}` } };
 }
 
-/** Running (from pod_running.json); Ready when the runner listens and the readiness probe passes. */
-export function runningStatus(pod: Json, run: ContainerRun, ready: boolean): Json {
-  const status = fixture('pod_running').status;
-  setConditions(status, ready, true, pod);
+/** The node and pod addresses and the start time a kubelet reports for a pod it runs. */
+function placeOnNode(status: Json, pod: Json, run: ContainerRun): void {
   status.hostIP = kHostIp;
   status.hostIPs = [{ ip: kHostIp }];
   status.podIP = run.ip;
   status.podIPs = [{ ip: run.ip }];
   status.startTime = pod.status?.startTime ?? timestamp();
+}
+
+/** Running (from pod_running.json); Ready when the runner listens and the readiness probe passes. */
+export function runningStatus(pod: Json, run: ContainerRun, ready: boolean): Json {
+  const status = fixture('pod_running').status;
+  setConditions(status, ready, true, pod);
+  placeOnNode(status, pod, run);
   const template = status.containerStatuses[0];
   status.containerStatuses = pod.spec.containers.map((c: Json) => ({
     ...clone(template),
@@ -147,11 +152,7 @@ export function waitingStatus(pod: Json, run: ContainerRun, reason: string, mess
   const status = fixture('pod_image_pull_backoff').status;
   setConditions(status, false, true, pod);
   if (run.lastExit !== null) status.phase = 'Running';
-  status.hostIP = kHostIp;
-  status.hostIPs = [{ ip: kHostIp }];
-  status.podIP = run.ip;
-  status.podIPs = [{ ip: run.ip }];
-  status.startTime = pod.status?.startTime ?? timestamp();
+  placeOnNode(status, pod, run);
   const template = status.containerStatuses[0];
   status.containerStatuses = pod.spec.containers.map((c: Json) => ({
     ...clone(template),
