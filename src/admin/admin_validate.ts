@@ -234,12 +234,9 @@ function checkKubernetesFields(raw: Record<string, unknown>): void {
 
 /**
  * The optional `container` object of add_model: which manager runs the replicas and how.
- * `dockerDefault`: where the cluster runs replicas when a spec names no manager (true: 'docker').
+ * `defaultManager`: where the cluster runs replicas when a spec names no manager (config.containers).
  */
-export function checkContainerSpec(
-  value: unknown,
-  dockerDefault: boolean | 'local' | 'docker' | 'kubernetes' = false,
-): ContainerSpec | null {
+export function checkContainerSpec(value: unknown, defaultManager: NonNullable<ContainerSpec['manager']> = 'local'): ContainerSpec | null {
   if (value === undefined || value === null) return null;
   if (typeof value !== 'object' || Array.isArray(value)) {
     throw invalid(`container must be an object {"runtime","entry","function"?,"options"?} (got ${jsonTypeName(value)})`);
@@ -253,7 +250,7 @@ export function checkContainerSpec(
   if (raw.manager !== undefined && raw.manager !== 'local' && raw.manager !== 'docker' && raw.manager !== 'kubernetes') {
     throw invalid(`container.manager must be 'local', 'docker' or 'kubernetes' (got ${JSON.stringify(raw.manager)})`);
   }
-  const manager = raw.manager ?? (dockerDefault === true ? 'docker' : dockerDefault === false ? 'local' : dockerDefault);
+  const manager = raw.manager ?? defaultManager;
   const kubernetes = manager === 'kubernetes';
   if (kubernetes) checkKubernetesFields(raw);
   const docker = manager === 'docker' || kubernetes;

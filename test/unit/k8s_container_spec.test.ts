@@ -18,7 +18,7 @@ test('a Kubernetes spec: an image or nothing (the registry image), with limits',
   assert.deepEqual(checkContainerSpec({ manager: 'kubernetes' }), { manager: 'kubernetes' });
   // A cluster whose default is Kubernetes treats a spec without a manager the same way.
   assert.deepEqual(checkContainerSpec({ image: 'sum:1' }, 'kubernetes'), { image: 'sum:1' });
-  assert.deepEqual(checkContainerSpec({ image: 'sum:1' }, true), { image: 'sum:1' });
+  assert.deepEqual(checkContainerSpec({ image: 'sum:1' }, 'docker'), { image: 'sum:1' });
 });
 
 test('fields that build an image or say how it runs are refused for Kubernetes, saying to build and push first', () => {
