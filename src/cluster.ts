@@ -20,7 +20,10 @@ import { startThreadTask, type ThreadTask } from './batching/threads.js';
 import { QueryProcessor } from './query/query_processor.js';
 import { QueryPipeline } from './query/pipeline.js';
 import { RouteTable } from './control/route_table.js';
+import { meanBatchSizes, pipelineStatsReport, type PipelineStatsReport } from './query/stage_stats.js';
 import { Deployments } from './control/deployments.js';
+import { adminTunerPorts, PipelineTuner } from './control/pipeline_tuner.js';
+import { AdminService } from './admin/admin_service.js';
 import { systemClock } from './lib/clock.js';
 import { startQueryServer, type QueryServer } from './frontend/clipper_rest.js';
 import { tlsOf } from './http/app_factory.js';
@@ -76,6 +79,7 @@ export class Cluster implements AdminContext {
   #selectionThread: ThreadTask | null = null;
   readonly #deployments: Deployments;
   readonly #routeTable: RouteTable;
+  #tuner: PipelineTuner | null = null;
   #unsubscribe: (() => void) | null = null;
   #queryServer: QueryServer | null = null;
   #streamServer: StreamServer | null = null;
@@ -133,7 +137,7 @@ export class Cluster implements AdminContext {
       this.#processor,
       () => this.#pool.stats(),
       () => this.replicas(),
-      { threadResources: () => this.#pool.threadResources() },
+      { threadResources: () => this.#pool.threadResources(), pipelines: () => this.#routeTable.pipelineStats.all() },
     );
     this.#routeTable = new RouteTable({
       appStats: (name) => this.#processor.appStats(name),
@@ -239,6 +243,8 @@ export class Cluster implements AdminContext {
         },
       },
     );
+    this.#tuner = this.#pipelineTuner(options.log ?? ((line) => process.stderr.write(`clipper: ${line}\n`)));
+    this.#tuner.start();
     if (options.startAdmin !== undefined) {
       this.#adminServer = await options.startAdmin(this, {
         host: adminHostOf(this.config),
@@ -258,6 +264,7 @@ export class Cluster implements AdminContext {
     // Requests still arriving on open keep-alive connections now get a 404 or, if already
     // routed, the default output (the processor answers at once once closed).
     this.#routeTable.clear();
+    this.#tuner?.stop();
     this.#deployments.close();
     this.#queryServer?.close();
     this.#metrics.close();
@@ -270,6 +277,22 @@ export class Cluster implements AdminContext {
     await this.#manager.close();
     await this.#pool.close();
     await this.store.close();
+  }
+
+  /**
+   * The reactive tuner of planned pipelines: its writes go through the management API's handlers
+   * (control/pipeline_tuner.ts), under the admin server's write lock (one per AdminContext: admin_core.ts).
+   */
+  #pipelineTuner(log: (line: string) => void): PipelineTuner {
+    const admin = new AdminService(this);
+    const { pipelineTuneIntervalMs: intervalMs, pipelineTuneWindowMs: windowMs } = this.config;
+    const sources = {
+      snapshot: () => this.snapshot(),
+      queryCount: (app: string) => this.#processor.allAppStats().get(app)?.queries ?? 0,
+      admin: (route: string, body: unknown) => admin.handle(route, body),
+      log,
+    };
+    return new PipelineTuner({ intervalMs, windowMs, clock: systemClock }, adminTunerPorts(sources));
   }
 
   // AdminContext
@@ -288,6 +311,14 @@ export class Cluster implements AdminContext {
 
   replicas(): ReplicaStatus[] {
     return this.#deployments.replicas();
+  }
+
+  /** A pipeline app's per-stage counters here (query/stage_stats.ts), with its models' batch sizes. */
+  async pipelineStats(app: string): Promise<PipelineStatsReport | null> {
+    const stats = this.#routeTable.pipelineStats.get(app);
+    if (stats === undefined) return null;
+    const batch = meanBatchSizes(await this.#pool.stats(), this.#deployments.snapshot().currentVersions);
+    return pipelineStatsReport(stats, this.#processor.appStats(app).queries, batch, systemClock.nowMs());
   }
 
   /** What the admin server's dashboard reads: the counters the query path and the workers keep. */

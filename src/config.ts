@@ -123,6 +123,13 @@ export interface ClipperConfig {
    * (made on first use, kept across restarts); otherwise random per start.
    */
   replicaSecretFile: string;
+  /**
+   * How often (ms) the reactive tuner reads each planned pipeline's arrival rate and, when it has left
+   * the plan's envelope, changes replicas (docs/pipelines.md "Reactive tuning"); 0 turns it off.
+   */
+  pipelineTuneIntervalMs: number;
+  /** Time constant (ms) of the reactive tuner's moving average of an app's arrival rate. */
+  pipelineTuneWindowMs: number;
 }
 
 export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
@@ -175,6 +182,8 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   modelDirs: defaultModelDirs(),
   replicaAuth: 'required',
   replicaSecretFile: '',
+  pipelineTuneIntervalMs: 1000,
+  pipelineTuneWindowMs: 3000,
 });
 
 /** The options whose value is one of a few strings (resolveConfig checks them; the CLI lists them). */
@@ -219,6 +228,11 @@ function checkServing(config: ClipperConfig): void {
   checks.oneOf('selectionThread', config.selectionThread, kConfigEnums.selectionThread!);
   checks.int('selectionSeed', config.selectionSeed, -2147483648, 4294967295);
   checks.int('selectionUserStatesMax', config.selectionUserStatesMax, 1, 10_000_000);
+  checks.int('pipelineTuneIntervalMs', config.pipelineTuneIntervalMs, 0, 3_600_000);
+  if (config.pipelineTuneIntervalMs > 0 && config.pipelineTuneIntervalMs < 10) {
+    checks.fail('pipelineTuneIntervalMs', 'must be 0 (off) or at least 10', config.pipelineTuneIntervalMs);
+  }
+  checks.int('pipelineTuneWindowMs', config.pipelineTuneWindowMs, 10, 3_600_000);
 }
 
 /** The interface the management API binds: adminHost, else host. */

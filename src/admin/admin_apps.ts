@@ -7,6 +7,7 @@ import { parsePolicyConfig, parsePolicyName } from '../selection/policies/params
 import { modelKey, type AppRecord } from '../state/records.js';
 import { jsonReply, textReply } from '../http/reply.js';
 import type { AdminCore, AdminReply, AdminRoute } from './admin_core.js';
+import { readPipeline, refuseIfPipeline, refuseLinkedApp } from './admin_pipelines.js';
 import { checkInputType, checkIntRange, checkName, kSloMicrosMax, kSloMicrosMin, type BodyReader } from './admin_validate.js';
 
 const kOverloadResponses = ['status_429', 'default_output'] as const;
@@ -22,6 +23,8 @@ export function appJson(app: AppRecord): Record<string, unknown> {
     selection_policy: app.selection_policy,
     overload_response: app.overload_response,
     ...(app.policy_params === undefined ? {} : { policy_params: app.policy_params }),
+    ...(app.pipeline === undefined ? {} : { pipeline: structuredClone(app.pipeline) }),
+    ...(app.pipeline_plan === undefined ? {} : { pipeline_plan: structuredClone(app.pipeline_plan) }),
   };
 }
 
@@ -70,6 +73,7 @@ async function addApp(core: AdminCore, body: BodyReader): Promise<AdminReply> {
     0,
   );
   const overloadResponse = optionalChoice(body, 'overload_response', kOverloadResponses, 'default_output');
+  const pipeline = body.has('pipeline') ? body.object('pipeline') : undefined;
   return core.exclusive(async () => {
     if (core.app(name) !== undefined) {
       throw new ClipperError('CLP_ERR_CONFLICT', `application '${name}' already exists`);
@@ -84,6 +88,10 @@ async function addApp(core: AdminCore, body: BodyReader): Promise<AdminReply> {
       overload_response: overloadResponse,
     };
     if (policy.params !== undefined) app.policy_params = policy.params;
+    if (pipeline !== undefined) {
+      refuseLinkedApp(app); // its selection policy
+      app.pipeline = readPipeline(core, pipeline, inputType);
+    }
     await core.write(`adding application '${name}'`, () => core.ctx.store.putApp(app));
     return textReply(`Successfully added application with name '${name}'`);
   });
@@ -97,6 +105,7 @@ async function setSelectionPolicy(core: AdminCore, body: BodyReader): Promise<Ad
   return core.exclusive(async () => {
     const app = core.app(appName);
     if (app === undefined) throw noApp(appName, true);
+    refuseIfPipeline(app, 'set_selection_policy');
     const policy = checkSelectionPolicy(policyName, params, app.linked_models.length);
     const updated: AppRecord = { ...app, selection_policy: policy.name };
     if (policy.params === undefined) delete updated.policy_params;
@@ -141,6 +150,7 @@ async function addModelLinks(core: AdminCore, body: BodyReader): Promise<AdminRe
   return core.exclusive(async () => {
     const app = core.app(appName);
     if (app === undefined) throw noApp(appName, true);
+    refuseIfPipeline(app, 'add_model_links');
     if (modelNames.length === 0) {
       throw new ClipperError(
         'CLP_ERR_INVALID_ARG',
@@ -228,7 +238,8 @@ export const kAppRoutes: Readonly<Record<string, AdminRoute>> = {
     schema:
       '{"name" := string, "input_type" := string, "default_output" := string, "latency_slo_micros" := int, ' +
       '"selection_policy"? := "default" | "exp3" | "exp4" | "epsilon_greedy" | "ucb1" | "weighted_split", ' +
-      '"policy_params"? := object, "overload_response"? := "status_429" | "default_output"}',
+      '"policy_params"? := object, "overload_response"? := "status_429" | "default_output", ' +
+      '"pipeline"? := object (docs/pipelines.md)}',
   },
   set_selection_policy: {
     mutates: true,

@@ -5,6 +5,7 @@
 
 import type { ReplicaInfo, ReplicaLogs } from '../containers/container_manager.js';
 import type { DashboardSources } from '../dashboard/snapshot_types.js';
+import type { PipelineStatsReport } from '../query/stage_stats.js';
 import type { StateSnapshot } from '../state/records.js';
 import type { StateStore } from '../state/state_store.js';
 
@@ -43,4 +44,9 @@ export interface AdminContext {
   readonly modelDirs?: readonly string[];
   /** What the live dashboard (GET /dashboard on the admin port) reads; absent: no dashboard. */
   readonly dashboard?: DashboardSources;
+  /**
+   * A pipeline app's per-stage counters on this frontend (admin get_pipeline_stats), or null when it
+   * has none yet; absent: the cluster keeps none (an all-zero report).
+   */
+  pipelineStats?(app: string): Promise<PipelineStatsReport | null>;
 }

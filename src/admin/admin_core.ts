@@ -6,6 +6,8 @@ import { ClipperError } from '../errors.js';
 import type { HttpReply } from '../http/reply.js';
 import type { AppRecord, ModelRecord } from '../state/records.js';
 import type { BodyReader } from './admin_validate.js';
+import { checkPipelinesAccept } from './admin_pipelines.js';
+import type { InputType } from '../input_types.js';
 
 /** One HTTP answer, independent of the server that sends it. */
 export type AdminReply = HttpReply;
@@ -19,23 +21,33 @@ export interface AdminRoute {
   run(core: AdminCore, body: BodyReader): Promise<AdminReply>;
 }
 
+/**
+ * The write lock's queue, one per AdminContext (not per AdminCore): the admin server's service and
+ * the reactive tuner's (cluster.ts) each hold their own AdminCore over the same cluster, and their
+ * check-then-write steps must still run one at a time.
+ */
+const kTails = new WeakMap<AdminContext, Promise<unknown>>();
+
 export class AdminCore {
   readonly ctx: AdminContext;
-  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(ctx: AdminContext) {
     this.ctx = ctx;
   }
 
   /**
-   * Run a check-then-write step alone: mutations are serialised so that two requests cannot both
-   * pass a check (e.g. "app does not exist") before either writes. Long waits (replica starts) must
-   * happen outside, between two exclusive steps. With a store whose change notifications arrive
-   * asynchronously (Redis), a step may still see a snapshot that lags its predecessor's write.
+   * Run a check-then-write step alone: mutations on one AdminContext are serialised (whichever
+   * AdminCore runs them) so that two requests cannot both pass a check (e.g. "app does not exist")
+   * before either writes. Long waits (replica starts) must happen outside, between two exclusive
+   * steps. With a store whose change notifications arrive asynchronously (Redis), a step may still
+   * see a snapshot that lags its predecessor's write.
    */
   exclusive<T>(step: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(() => step());
-    this.#tail = run.catch(() => undefined);
+    const run = (kTails.get(this.ctx) ?? Promise.resolve()).then(() => step());
+    kTails.set(
+      this.ctx,
+      run.catch(() => undefined),
+    );
     return run;
   }
 
@@ -87,7 +99,7 @@ export class AdminCore {
    * Clipper's check_updated_model_consistent_with_app_links: a model version that becomes current
    * must keep the input type of every app the model is linked to.
    */
-  checkConsistentWithLinks(modelName: string, inputType: string): void {
+  checkConsistentWithLinks(modelName: string, inputType: InputType): void {
     for (const app of this.linkedApps(modelName)) {
       if (app.input_type !== inputType) {
         throw new ClipperError(
@@ -98,5 +110,6 @@ export class AdminCore {
         );
       }
     }
+    checkPipelinesAccept(this.ctx.snapshot(), modelName, inputType); // and the pipelines that call it
   }
 }

@@ -7,12 +7,15 @@
 //   version clears it (no silent fallback to an old version). As in Clipper, a linked model's
 //   current version can be deleted (clipper_admin's stop_* calls do it): its apps then answer the
 //   default output, "No connected models", until a version is current again.
+//   The current version of a model a pipeline app calls is the exception: deleting it is refused
+//   (CLP_ERR_CONFLICT naming the app and stage, admin_pipelines.ts) until the pipeline changes.
 // Added for this runtime: a `container` spec and `num_replicas` on add_model, and set_num_replicas.
 
 import { ClipperError } from '../errors.js';
 import { confineModelFiles, defaultModelDirs } from '../model_dirs.js';
 import { modelKey, type ModelRecord } from '../state/records.js';
 import type { ReplicaStatus } from './admin_context.js';
+import { refuseIfPipelineModel } from './admin_pipelines.js';
 import { jsonReply, textReply } from '../http/reply.js';
 import type { AdminCore, AdminReply, AdminRoute } from './admin_core.js';
 import {
@@ -211,6 +214,7 @@ async function deleteVersionedModel(core: AdminCore, body: BodyReader): Promise<
   return core.exclusive(async () => {
     if (!core.ctx.snapshot().models.has(modelKey(name, version))) throw noSuchVersion(name, version);
     if (core.currentVersion(name) === version) {
+      refuseIfPipelineModel(core.ctx.snapshot(), name, version);
       // Clipper's stop_* flows delete every version, linked or not: the model goes, its links stay,
       // and its apps answer the default ("No connected models") until a version is current again.
       await core.write(`clearing the current version of model '${name}'`, () => core.ctx.store.setCurrentVersion(name, null));

@@ -8,12 +8,20 @@ import { kAppRoutes } from './admin_apps.js';
 import { errorReply } from '../http/reply.js';
 import { AdminCore, type AdminReply, type AdminRoute } from './admin_core.js';
 import { kModelRoutes } from './admin_models.js';
+import { kPipelineRoutes } from './admin_pipelines.js';
+import { kPipelineStatsRoutes } from './admin_pipeline_stats.js';
 import { kUploadRoutes } from './admin_uploads.js';
 import { BodyReader } from './admin_validate.js';
 
 export type { AdminReply } from './admin_core.js';
 
-const kRoutes: Readonly<Record<string, AdminRoute>> = { ...kAppRoutes, ...kModelRoutes, ...kUploadRoutes };
+const kRoutes: Readonly<Record<string, AdminRoute>> = {
+  ...kAppRoutes,
+  ...kModelRoutes,
+  ...kUploadRoutes,
+  ...kPipelineRoutes,
+  ...kPipelineStatsRoutes,
+};
 
 /** Names of the POST /admin/<name> endpoints. */
 export const kAdminPostRoutes: readonly string[] = Object.keys(kRoutes);

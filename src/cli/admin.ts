@@ -1,6 +1,6 @@
 // The `clipper` subcommands that drive a running cluster through its management API and query
 // frontend (src/client/admin_client.ts): register-app, set-policy, deploy, link, predict, logs, and
-// those of cli/admin_manage.ts and cli/admin_status.ts. Each prints the
+// those of cli/admin_manage.ts, cli/admin_status.ts and cli/pipeline_commands.ts. Each prints the
 // server's answer on stdout and returns 0; a refused request prints the server's cause on stderr
 // and returns 1.
 
@@ -9,14 +9,16 @@ import path from 'node:path';
 import { ClipperClientError } from '../client/admin_client.js';
 import { intValue, parse, say, stringValue, type Values } from './admin_args.js';
 import { kManageCommands, kManageUsage } from './admin_manage.js';
+import { kPipelineCommands, kPipelineUsage, readPipelineArg } from './pipeline_commands.js';
 import { kStatusCommands, kStatusUsage } from './admin_status.js';
 import { ClipperError } from '../errors.js';
 import { checkFrameworkEntry, isFramework, kFrameworks, runtimeOfFramework } from '../frameworks.js';
 import type { ContainerSpec } from '../state/records.js';
 
-export const kAdminUsage = `  register-app  register an application
+export const kAdminUsage = `  register-app  register an application (alias add-app)
             --name N --input-type T [--default-output S (default "-1.0")] [--slo-micros N (default 100000)]
             [--selection-policy P] [--policy-params JSON]
+            [--pipeline FILE|JSON]  a pipeline app: its graph of model stages (docs/pipelines.md)
   set-policy change an application's selection policy (learned state starts fresh)
             --app A --selection-policy P [--policy-params JSON]   e.g. --policy-params '{"eta":0.1}'
   deploy    deploy a model version and wait until its replicas run
@@ -37,7 +39,7 @@ export const kAdminUsage = `  register-app  register an application
   link      link a model to an application: --app A --model M
   predict   query an application: --app A --input JSON [--batch (JSON is a list of inputs)]
             [--version V] [--slo-micros N]
-${kManageUsage}${kStatusUsage}            these take --admin-url URL (default http://127.0.0.1:1338),
+${kManageUsage}${kPipelineUsage}${kStatusUsage}            these take --admin-url URL (default http://127.0.0.1:1338),
             --query-url URL (default http://127.0.0.1:1337), and the management API's token:
             --admin-token T or --admin-token-file F (default $CLIPPER_ADMIN_TOKEN)
 `;
@@ -50,7 +52,13 @@ async function registerApp(argv: string[]): Promise<void> {
     'slo-micros': { type: 'string' },
     'selection-policy': { type: 'string' },
     'policy-params': { type: 'string' },
+    pipeline: { type: 'string' },
   });
+  const pipeline = typeof values.pipeline === 'string' ? readPipelineArg('--pipeline', values.pipeline) : null;
+  if (typeof values.pipeline === 'string' && pipeline === null) {
+    // null is set-pipeline's way back to a plain app; here it would register a plain app silently.
+    throw new ClipperError('CLP_ERR_INVALID_ARG', '--pipeline must be a pipeline object, not null: leave --pipeline out for a plain app');
+  }
   say(
     await connection.registerApplication({
       name: required('name'),
@@ -59,6 +67,7 @@ async function registerApp(argv: string[]): Promise<void> {
       sloMicros: intValue('slo-micros', values['slo-micros'], 100_000),
       selectionPolicy: stringValue(values['selection-policy']),
       policyParams: policyParams(values['policy-params']),
+      ...(pipeline === null ? {} : { pipeline }),
     }),
   );
 }
@@ -264,6 +273,7 @@ async function predict(argv: string[]): Promise<void> {
 /** A command resolves with its exit code, or with nothing for 0. */
 const kCommands: Readonly<Record<string, (argv: string[]) => Promise<unknown>>> = {
   'register-app': registerApp,
+  'add-app': registerApp,
   'set-policy': setPolicy,
   deploy,
   link,
@@ -271,6 +281,7 @@ const kCommands: Readonly<Record<string, (argv: string[]) => Promise<unknown>>> 
   logs,
   ...kManageCommands,
   ...kStatusCommands,
+  ...kPipelineCommands,
 };
 
 export function isAdminCommand(command: string | undefined): boolean {

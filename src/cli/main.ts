@@ -2,6 +2,7 @@
 //   clipper start [--example] [--config FILE] [--print-config] [--<option> VALUE ...]
 //                 (every option of src/config.ts; src/config_sources.ts merges the sources)
 //   clipper register-app | deploy | link | predict | logs ...   (cli/admin.ts)
+//   clipper plan APP --rate R ...                         (cli/plan.ts)
 //   clipper build ...                                     (cli/build.ts)
 //   clipper docker-images ...                             (cli/images.ts)
 //   clipper k8s manifests|apply ...                       (cli/k8s.ts)
@@ -12,6 +13,7 @@ import { isAdminCommand, kAdminUsage, runAdminCommand } from './admin.js';
 import { kBuildUsage, runBuild } from './build.js';
 import { kImagesUsage, runImages } from './images.js';
 import { kK8sUsage, runK8s } from './k8s.js';
+import { kPlanUsage } from './plan_args.js';
 import { kLoadgenPath } from '../paths.js';
 import { runTool } from './run_tool.js';
 import { configFromSources, formatEffectiveConfig, startOptionsUsage } from '../config_sources.js';
@@ -48,7 +50,7 @@ commands:
             --<option> VALUE     every option has a flag (--cache-bytes-max 0) and an environment
                                  variable (CLIPPER_CACHE_BYTES_MAX=0); flags > environment > file >
                                  defaults; all of them: clipper start --help
-${kAdminUsage}${kBuildUsage}${kImagesUsage}${kK8sUsage}  bench     measure a running server: throughput and latency per concurrency or rate level,
+${kAdminUsage}${kPlanUsage}${kBuildUsage}${kImagesUsage}${kK8sUsage}  bench     measure a running server: throughput and latency per concurrency or rate level,
             SLO attainment, server batch sizes; reports in JSON, CSV and HTML (clipper bench --help)
   help      this text
 `;
@@ -146,6 +148,11 @@ export async function main(argv: string[]): Promise<number> {
         return await runImages(rest);
       case 'k8s':
         return await runK8s(rest);
+      case 'plan': {
+        // The planner (simulator and search) loads only for this command.
+        const { runPlanCommand } = await import('./plan.js');
+        return await runPlanCommand(rest);
+      }
       case 'bench':
         return await runTool(kLoadgenPath, rest);
       case undefined:

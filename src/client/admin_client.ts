@@ -3,88 +3,33 @@
 // global fetch), so it also works against Clipper's own management frontend for the endpoints Clipper
 // has. Returned info objects keep the wire's snake_case keys, as clipper_admin's dicts do.
 
+import type { PipelinePlan, PipelineSpec } from '../pipeline_spec.js';
 import { containerNameOf, type ContainerSpec } from '../state/records.js';
 import type { TensorSpec } from '../tensor_spec.js';
 import { ClipperClientError } from './client_error.js';
+import type {
+  AppInfo,
+  BatchPredictResult,
+  ContainerInfo,
+  FeedbackResult,
+  ModelInfo,
+  PipelineStats,
+  PredictResult,
+  ReplicaLogsInfo,
+} from './client_types.js';
 
 export { ClipperClientError } from './client_error.js';
-
-export interface AppInfo {
-  name: string;
-  input_type: string;
-  default_output: string;
-  latency_slo_micros: number;
-  linked_models: string[];
-  selection_policy?: string;
-  /** Selection policy parameters (docs/selection_policies.md); absent = defaults. */
-  policy_params?: Record<string, unknown>;
-  overload_response?: 'status_429' | 'default_output';
-}
-
-export interface ModelInfo {
-  model_name: string;
-  model_version: string;
-  input_type: string;
-  labels: string[];
-  container_name: string;
-  model_data_path: string;
-  is_current_version: boolean;
-  batch_size?: number;
-  num_replicas?: number;
-  container?: ContainerSpec | null;
-  /** Declared Open Inference Protocol tensors (absent: inferred from input_type). */
-  inputs?: TensorSpec[];
-  outputs?: TensorSpec[];
-}
-
-export interface ContainerInfo {
-  model_id: string;
-  model_name: string;
-  model_version: string;
-  model_replica_id: number;
-  input_type: string | null;
-  connected?: boolean;
-  state?: string;
-  pid?: number | null;
-  host?: string;
-  port?: number;
-  restart_count?: number;
-  manager?: 'local' | 'docker' | 'kubernetes';
-  container_id?: string | null;
-  image?: string | null;
-  health?: string;
-}
-
-export interface ReplicaLogsInfo {
-  model_name: string;
-  model_version: string;
-  model_replica_id: number;
-  container_id: string | null;
-  logs: string;
-}
-
-export interface PredictResult {
-  query_id: number;
-  output: unknown;
-  default: boolean;
-  default_explanation?: string;
-  /** Apps with several linked models: the model(s) whose output(s) made this answer. */
-  models?: string[];
-  /** Exp4 apps: the weight share of the contributing models that agree with the answer. */
-  confidence?: number;
-}
-
-export interface FeedbackResult {
-  query_id: number;
-  feedback_received: boolean;
-  /** The models whose predictions on the input were scored, and their losses (null: no prediction). */
-  models?: string[];
-  losses?: Array<number | null>;
-}
-
-export interface BatchPredictResult {
-  batch_predictions: PredictResult[];
-}
+export type {
+  AppInfo,
+  BatchPredictResult,
+  ContainerInfo,
+  FeedbackResult,
+  ModelInfo,
+  PipelineStageStats,
+  PipelineStats,
+  PredictResult,
+  ReplicaLogsInfo,
+} from './client_types.js';
 
 export interface ConnectionOptions {
   /** Management API base URL (default http://127.0.0.1:1338). */
@@ -111,6 +56,8 @@ export interface RegisterApplicationParams {
   /** The policy's parameters, e.g. { eta: 0.1 } or { weights: [9, 1] }. */
   policyParams?: Record<string, unknown>;
   overloadResponse?: 'status_429' | 'default_output';
+  /** A pipeline app: its graph of model stages (docs/pipelines.md); it then links no models. */
+  pipeline?: PipelineSpec;
 }
 
 export interface DeployModelParams {
@@ -170,7 +117,28 @@ export class ClipperConnection {
     if (p.selectionPolicy !== undefined) body.selection_policy = p.selectionPolicy;
     if (p.policyParams !== undefined) body.policy_params = p.policyParams;
     if (p.overloadResponse !== undefined) body.overload_response = p.overloadResponse;
+    if (p.pipeline !== undefined) body.pipeline = p.pipeline;
     return this.#adminText('add_app', body);
+  }
+
+  /** registerApplication under the management API's own name (/admin/add_app), e.g. with a `pipeline`. */
+  addApp(p: RegisterApplicationParams): Promise<string> {
+    return this.registerApplication(p);
+  }
+
+  /** Set (or with null remove) a pipeline app's graph (/admin/set_app_pipeline); a plan that no longer fits is cleared. */
+  setAppPipeline(appName: string, pipeline: PipelineSpec | null): Promise<string> {
+    return this.#adminText('set_app_pipeline', { name: appName, pipeline });
+  }
+
+  /** Store (or with null clear) a pipeline app's plan (/admin/set_pipeline_plan); it changes no replica count itself. */
+  setPipelinePlan(appName: string, plan: PipelinePlan | null): Promise<string> {
+    return this.#adminText('set_pipeline_plan', { name: appName, plan });
+  }
+
+  /** Per-stage counters of a pipeline app (/admin/get_pipeline_stats). */
+  getPipelineStats(appName: string): Promise<PipelineStats> {
+    return this.#adminJson('get_pipeline_stats', { name: appName });
   }
 
   /** Change an app's selection policy (/admin/set_selection_policy); learned state starts fresh. */

@@ -41,6 +41,8 @@ export const kLocalProcessDefaults: LocalProcessOptions = {
 };
 
 const kStderrTailBytes = 4096;
+/** How long a stopped replica has to exit after SIGTERM before it gets SIGKILL. */
+const kStopKillAfterMs = 2000;
 /** Output kept per replica for `logs()`. */
 const kOutputTailBytes = 64 * 1024;
 
@@ -293,15 +295,23 @@ export class LocalProcessManager implements ContainerManager {
     if (replica.restartTimer !== null) clearTimeout(replica.restartTimer);
     const child = replica.child;
     replica.info.state = 'stopped';
-    if (child === null || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const killTimer = setTimeout(() => child.kill('SIGKILL'), 2000);
-      child.once('exit', () => {
-        clearTimeout(killTimer);
-        resolve();
-      });
-      child.kill('SIGTERM');
-      child.stdin?.end();
-    });
+    return child === null ? Promise.resolve() : stopChildProcess(child, kStopKillAfterMs);
   }
+}
+
+/**
+ * Stops a child process: SIGTERM and its stdin closed (runners exit when it closes), SIGKILL if it is
+ * still alive `killAfterMs` later; resolves once it has exited (at once if it never ran or already ended).
+ */
+export function stopChildProcess(child: ChildProcess, killAfterMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const killTimer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.once('exit', () => {
+      clearTimeout(killTimer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+    child.stdin?.end();
+  });
 }

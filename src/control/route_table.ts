@@ -10,6 +10,8 @@ import { inputTypeCode } from '../input_types.js';
 import type { AppSelection } from '../selection/app_selection.js';
 import { modelKey, type AppRecord, type StateSnapshot } from '../state/records.js';
 import type { AppRoute, AppStats } from '../query/app_route.js';
+import { compilePipeline, type CompiledPipeline } from '../query/stage_graph.js';
+import { PipelineStatsKeeper } from '../query/stage_stats.js';
 import { buildModelRoutes, ModelStatsKeeper, type ModelRoute } from './model_routes.js';
 
 export interface RouteSources {
@@ -30,6 +32,8 @@ export class RouteTable {
   /** Model name → route, for protocols that address a model directly. */
   readonly models = new Map<string, ModelRoute>();
   readonly #modelStats = new ModelStatsKeeper();
+  /** Pipeline apps' per-stage counters (they outlive rebuilds, as the apps' stats do). */
+  readonly pipelineStats = new PipelineStatsKeeper();
   readonly #sources: RouteSources;
   /** Apps that have a selection, so that one gone in a resync is forgotten too. */
   readonly #selectedApps = new Set<string>();
@@ -48,6 +52,7 @@ export class RouteTable {
       }
     }
     for (const app of snapshot.apps.values()) this.routes.set(app.name, this.#routeOf(app, snapshot, placements));
+    this.pipelineStats.keepOnly(new Set([...snapshot.apps.values()].filter((a) => a.pipeline !== undefined).map((a) => a.name)));
     const sloMs = this.#sources.modelSloMs ?? kDefaultConfig.oipTimeoutMsDefault;
     const models = buildModelRoutes(snapshot, placements, sloMs, (name) => this.#modelStats.of(name));
     this.models.clear();
@@ -73,7 +78,7 @@ export class RouteTable {
       const current = snapshot.currentVersions.get(modelName);
       if (current !== undefined) placement = versions.get(current) ?? null;
     }
-    return {
+    const route: AppRoute = {
       name: app.name,
       stats: this.#sources.appStats(app.name),
       inputType: app.input_type,
@@ -86,6 +91,27 @@ export class RouteTable {
       overloadResponse: app.overload_response,
       selection: this.#selectionOf(app, snapshot, placements),
     };
+    return app.pipeline === undefined ? route : { ...route, pipeline: this.#pipelineOf(app, route, snapshot, placements) };
+  }
+
+  /** A pipeline app's graph over its models' current versions (null if it cannot be compiled: every query gets the default output). */
+  #pipelineOf(
+    app: AppRecord,
+    route: AppRoute,
+    snapshot: StateSnapshot,
+    placements: ReadonlyMap<string, Placement>,
+  ): CompiledPipeline | null {
+    const resolve = (name: string) => {
+      const version = snapshot.currentVersions.get(name);
+      const record = version === undefined ? undefined : snapshot.models.get(modelKey(name, version));
+      if (record === undefined) return null;
+      return { placement: placements.get(modelKey(name, record.model_version)) ?? null, inputType: record.input_type };
+    };
+    try {
+      return compilePipeline(app.pipeline!, resolve, app.pipeline_plan ?? null, route, this.pipelineStats);
+    } catch {
+      return null;
+    }
   }
 
   /** The app's selection over its linked models (their current versions' placements). */

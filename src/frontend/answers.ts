@@ -3,6 +3,7 @@
 //
 //   {"query_id":Q,"output":O,"default":false[,"models":[..][,"confidence":C]]}
 //   {"query_id":Q,"output":O,"default":true[,"default_explanation":E][,"models":[..][,"confidence":C]]}
+//   a pipeline's best-so-far answer adds ,"fallback":F after "models" (docs/pipelines.md)
 //
 // An AnswerExtra without confidence is built once per model (query/answer.ts), so its JSON is
 // memoized per object: a selection answer does not stringify its model name per query. Exp4 builds
@@ -14,8 +15,12 @@ import type { FeedbackAnswer } from '../query/feedback.js';
 
 const extraJsonOf = new WeakMap<AnswerExtra, string>();
 
-/** The extra fields as a JSON fragment starting with ',' (memoized per AnswerExtra object without confidence). */
+/** The extra fields as a JSON fragment starting with ',' (memoized per AnswerExtra object without confidence or fallback). */
 export function extraJson(extra: AnswerExtra): string {
+  if (extra.fallback !== undefined) {
+    const confidence = extra.confidence === undefined ? '' : `,"confidence":${extra.confidence}`;
+    return `,"models":${JSON.stringify(extra.models)}${confidence},"fallback":${JSON.stringify(extra.fallback)}`;
+  }
   if (extra.confidence !== undefined) return `,"models":${JSON.stringify(extra.models)},"confidence":${extra.confidence}`;
   let json = extraJsonOf.get(extra);
   if (json === undefined) {
@@ -47,6 +52,7 @@ export function answerMap(answer: Answer, id: unknown): Record<string, unknown> 
   if (extra !== null) {
     map.models = extra.models;
     if (extra.confidence !== undefined) map.confidence = extra.confidence;
+    if (extra.fallback !== undefined) map.fallback = extra.fallback;
   }
   return map;
 }

@@ -9,6 +9,7 @@ import type { Registry, RegistryContentType } from 'prom-client';
 import type { ReplicaStatus } from '../admin/admin_context.js';
 import type { ModelActorStats, ThreadResources } from '../batching/protocol.js';
 import type { QueryProcessor } from '../query/query_processor.js';
+import type { AppPipelineStats } from '../query/stage_stats.js';
 import { answeredCount, appThroughputName, clipperMetricsDocument, kAggregateThroughput, modelThroughputName } from './clipper_json.js';
 import { kMeterTickMs, MeterSet } from './meter.js';
 import { createPromRegistry } from './prom_registry.js';
@@ -22,6 +23,8 @@ export interface MetricsOptions {
   timer?: boolean;
   /** Each batching thread's resources as of the last stats answer (BatchingPool.threadResources). */
   threadResources?: () => readonly ThreadResources[];
+  /** Pipeline apps' per-stage counters (the route table keeps them). */
+  pipelines?: () => ReadonlyMap<string, AppPipelineStats>;
 }
 
 export class Metrics {
@@ -42,7 +45,13 @@ export class Metrics {
   ) {
     this.#processor = processor;
     this.#modelStats = modelStats;
-    const sources = { processor, models: () => this.#models(), replicas, threadResources: options.threadResources ?? (() => []) };
+    const sources = {
+      processor,
+      models: () => this.#models(),
+      replicas,
+      threadResources: options.threadResources ?? (() => []),
+      ...(options.pipelines === undefined ? {} : { pipelines: options.pipelines }),
+    };
     this.#registries = {
       prometheus: createPromRegistry('prometheus', sources),
       openmetrics: createPromRegistry('openmetrics', sources),

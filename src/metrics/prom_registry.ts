@@ -8,16 +8,18 @@ import type { ReplicaStatus } from '../admin/admin_context.js';
 import type { ModelActorStats, ThreadResources } from '../batching/protocol.js';
 import type { QueryProcessor } from '../query/query_processor.js';
 import type { BucketHistogram } from '../lib/bucket_histogram.js';
+import type { AppPipelineStats } from '../query/stage_stats.js';
+import { registerPipelines } from './pipeline_metrics.js';
 import { countByType, kProcessProbe, type ProcessProbe, readProcessResources } from './process_metrics.js';
 
-type Labels = Record<string, string>;
-interface MetricValue {
+export type Labels = Record<string, string>;
+export interface MetricValue {
   labels: Labels;
   value: number;
   metricName?: string;
 }
 type MetricType = 'gauge' | 'counter' | 'histogram';
-type AddMetric = (name: string, help: string, type: MetricType, values: () => Promise<MetricValue[]>) => void;
+export type AddMetric = (name: string, help: string, type: MetricType, values: () => Promise<MetricValue[]>) => void;
 
 export interface PromSources {
   processor: QueryProcessor;
@@ -28,6 +30,8 @@ export interface PromSources {
   processProbe?: ProcessProbe;
   /** Each batching thread's resources, as of the models() call of this scrape. */
   threadResources?: () => readonly ThreadResources[];
+  /** Pipeline apps' per-stage counters (pipeline_metrics.ts); absent: none. */
+  pipelines?: () => ReadonlyMap<string, AppPipelineStats>;
 }
 
 /** A prom-client metric whose values come from a callback at scrape time. */
@@ -51,7 +55,7 @@ class ScrapedMetric {
 }
 
 /** Prometheus histogram series from bucket counts (upper bounds scaled by `scale`, e.g. µs → s). */
-function histogramValues(name: string, labels: Labels, h: BucketHistogram, scale: number): MetricValue[] {
+export function histogramValues(name: string, labels: Labels, h: BucketHistogram, scale: number): MetricValue[] {
   const bounds = h.bounds;
   const out: MetricValue[] = [];
   let cumulative = 0;
@@ -82,6 +86,7 @@ export function createPromRegistry(format: 'prometheus' | 'openmetrics', src: Pr
   registerModels(add, src);
   registerProcess(add, src.processProbe ?? kProcessProbe);
   registerThreads(add, src);
+  registerPipelines(add, src.pipelines ?? (() => new Map()));
   return registry;
 }
 

@@ -1,14 +1,16 @@
 // The contract between the query core and the protocol codecs: what one query's answer carries.
 // The core fills it; each codec (frontend/) encodes it, in one place per wire format.
 
-/** Extra fields of an answer made by model selection. Without `confidence` (one model picked) it is
- * built once per model and shared by all its answers, so a codec may memoize its encoding keyed by
- * the object; with `confidence` (Exp4) it is built per query. */
+/** Extra fields of an answer made by model selection or a pipeline. Without `confidence` or
+ * `fallback` it is shared by many answers (one per model, or per list of models), so a codec may
+ * memoize its encoding keyed by the object; with either it is built per query. */
 export interface AnswerExtra {
   /** The models that served the answer (Clipper-ts's "models" field). */
   readonly models: readonly string[];
   /** Exp4's ensemble confidence, when outputs were combined. */
   readonly confidence?: number;
+  /** A pipeline answered with its best answer so far: why, naming the stage (stage_run.ts); built per query. */
+  readonly fallback?: string;
 }
 
 export interface Answer {

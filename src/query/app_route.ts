@@ -6,6 +6,7 @@ import type { Placement } from '../batching/protocol.js';
 import type { InputType, InputTypeCode } from '../input_types.js';
 import { newBucketHistogram, observeBucket, type BucketHistogram } from '../lib/bucket_histogram.js';
 import type { AppSelection } from '../selection/app_selection.js';
+import type { CompiledPipeline } from './stage_graph.js';
 
 /** Upper bounds (µs) of the end-to-end latency buckets kept per app; the last bucket is +Inf. */
 export const kAppLatencyUsBuckets = [250, 500, 1000, 2500, 5000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000];
@@ -76,6 +77,8 @@ export interface AppRoute {
   readonly overloadResponse: 'status_429' | 'default_output';
   /** The selection policy over several linked models; null with one linked model (or none). */
   readonly selection?: AppSelection | null;
+  /** A pipeline app's compiled graph (stage_graph.ts): its queries run there; null or absent: not a pipeline. */
+  readonly pipeline?: CompiledPipeline | null;
 }
 
 /** The placement a query goes to: the current version, or the pinned `version` (400 if unknown). */

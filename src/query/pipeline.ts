@@ -1,5 +1,6 @@
 // The request path, written once for every protocol: route lookup, version pinning, the input-size
-// check, and one submit per input (pinned to a version, or through the app's selection policy),
+// check, and one submit per input (pinned to a version, through the app's selection policy, or run
+// through the app's pipeline of models: stage_run.ts),
 // collecting the ring tokens the caller cancels if its client goes away. Feedback likewise.
 //
 // A protocol is a codec on top of this: it parses its request into a QueryRequest (with the route's
@@ -13,6 +14,7 @@ import { applyFeedback, type FeedbackAnswer, type FeedbackRequest } from './feed
 import { isQueryPriority } from './priority.js';
 import type { QueryInput, QueryProcessor } from './query_processor.js';
 import { submitSelected } from './selection_route.js';
+import { PipelineRuns } from './pipeline_runs.js';
 import type { SelectionHub } from '../selection/selection_hub.js';
 
 /** One predict request, whatever protocol it came in. */
@@ -63,6 +65,8 @@ export class QueryPipeline {
   readonly sloMicrosMax: number;
   readonly #routes: ReadonlyMap<string, AppRoute>;
   readonly #hub: SelectionHub | null;
+  /** Queries of pipeline apps still running (stage_run.ts), for cancel. */
+  readonly runs = new PipelineRuns();
 
   constructor(deps: PipelineDeps) {
     this.processor = deps.processor;
@@ -93,6 +97,13 @@ export class QueryPipeline {
     const processor = this.processor;
     const inputs = request.inputs;
     processor.assertInputsFit(inputs, route.typeCode);
+    const graph = route.pipeline ?? null;
+    if (graph !== null && request.version !== null) {
+      throw new ClipperError(
+        'CLP_ERR_INVALID_ARG',
+        `application '${route.name}' is a pipeline: a version cannot be pinned (got "${request.version}")`,
+      );
+    }
     const pinned = request.version !== null;
     const placement = pinnedPlacement(route, request.version);
     const priority = request.priority ?? 0;
@@ -105,7 +116,10 @@ export class QueryPipeline {
     for (let i = 0; i < count; i++) {
       const index = sink.indexFor(i);
       const from = tokens.length;
-      if (pinned) {
+      if (graph !== null) {
+        const token = this.runs.start(processor, route, graph, inputs[i]!, sloMs, priority, sink, index);
+        if (token >= 0) tokens.push(token);
+      } else if (pinned) {
         const token = processor.submit(route, placement, inputs[i]!, sloMs, priority, sink, index);
         if (token >= 0) tokens.push(token);
       } else {
@@ -118,6 +132,7 @@ export class QueryPipeline {
 
   /** Forget the open queries of a client that went away. */
   cancel(tokens: readonly number[]): void {
+    this.runs.cancel(tokens);
     this.processor.cancel(tokens);
   }
 

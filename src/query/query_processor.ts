@@ -278,6 +278,10 @@ export class QueryProcessor {
     this.#closed = true;
     const nowMs = this.clock.nowMs();
     for (const p of this.#watch.drain()) {
+      // A second safeguard: drain() returns a snapshot of the open queries, and a sink answered
+      // earlier in this loop (a pipeline run) may cancel later ones of it; a query already done is
+      // skipped, never answered (or counted) twice.
+      if (p.done) continue;
       this.#finish(p);
       this.#countAnswer(p.route, nowMs - p.startMs, DefaultKind.Shutdown);
       p.sink.onAnswer(p.index, makeAnswer(p.queryId, p.route.defaultJson, true, kExplainShutdown, false, null));

@@ -12,6 +12,7 @@
 // answer, made when the last of them is answered, still leaves within the query's SLO.
 
 import assert from 'node:assert/strict';
+import { runSpanMs } from '../deadline_split.js';
 import { combine, type CombineOptions } from '../selection/policies/combine.js';
 import type { AppSelection } from '../selection/app_selection.js';
 import type { Answer, AnswerExtra, QuerySink } from './answer.js';
@@ -19,9 +20,9 @@ import { DefaultKind, type AppRoute } from './app_route.js';
 import { kExplainNothingArrived, kExplainQueueFull } from './explanations.js';
 import type { QueryInput, QueryProcessor } from './query_processor.js';
 
-/** Time kept back from an Exp4 query's SLO for combining and timer lateness: min(5 ms, 25% of the SLO). */
+/** An Exp4 sub-query's SLO: the query's less min(5 ms, 25% of it), kept for combining and timer lateness (runSpanMs). */
 export function combineSloMs(sloMs: number): number {
-  return sloMs - Math.min(5, 0.25 * sloMs);
+  return runSpanMs(sloMs);
 }
 
 /**

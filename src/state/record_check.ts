@@ -6,6 +6,7 @@
 import { ClipperError } from '../errors.js';
 import { isFramework, runtimeOfFramework } from '../frameworks.js';
 import { kInputTypes } from '../input_types.js';
+import { checkPipelineShape, validatePlan } from '../pipeline_spec.js';
 import { isOipDatatype, type TensorSpec } from '../tensor_spec.js';
 import { modelKey, type AppRecord, type ContainerSpec, type ModelRecord } from './records.js';
 import type { StateChange } from './state_store.js';
@@ -65,7 +66,18 @@ export function readAppRecord(value: unknown, field: string): AppRecord {
     overload_response: overload,
   };
   if (o.policy_params !== undefined) app.policy_params = objectAt(o.policy_params, `${where} field "policy_params"`);
+  if (o.pipeline !== undefined) readPipeline(o, app, where);
   return app;
+}
+
+/** A pipeline app's graph and plan: their shape (src/pipeline_spec.ts; models are checked when they change). */
+function readPipeline(o: Fields, app: AppRecord, where: string): void {
+  try {
+    app.pipeline = checkPipelineShape(o.pipeline);
+    if (o.pipeline_plan !== undefined) app.pipeline_plan = validatePlan(o.pipeline_plan, app.pipeline);
+  } catch (err) {
+    throw corrupt(where, `field "${app.pipeline === undefined ? 'pipeline' : 'pipeline_plan'}": ${(err as Error).message}`);
+  }
 }
 
 function tensors(o: Fields, key: string, where: string): TensorSpec[] | undefined {

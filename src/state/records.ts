@@ -2,6 +2,7 @@
 
 import type { Framework } from '../frameworks.js';
 import type { InputType } from '../input_types.js';
+import type { PipelinePlan, PipelineSpec } from '../pipeline_spec.js';
 import type { TensorSpec } from '../tensor_spec.js';
 
 export interface AppRecord {
@@ -20,6 +21,10 @@ export interface AppRecord {
   policy_params?: Record<string, unknown>;
   /** What to do when a model queue is full: answer 429 or the default output. */
   overload_response: 'status_429' | 'default_output';
+  /** A pipeline app (docs/pipelines.md): the graph of model stages it serves; its linked_models are []. */
+  pipeline?: PipelineSpec;
+  /** The plan `clipper plan --apply` stored for the pipeline (the reactive tuner reads it). */
+  pipeline_plan?: PipelinePlan;
 }
 
 /**

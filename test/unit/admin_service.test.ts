@@ -6,6 +6,7 @@ import { beforeEach, describe, it } from 'node:test';
 import { AdminService, type AdminReply } from '../../src/admin/admin_service.js';
 import { ClipperError } from '../../src/errors.js';
 import { ControlledStore, deferred, FakeAdminContext } from '../helpers/fake_admin_context.js';
+import type { AppRecord } from '../../src/state/records.js';
 import { kFixtureModels } from '../helpers/cluster.js';
 import { kRepoRoot } from '../../src/paths.js';
 
@@ -711,6 +712,47 @@ describe('routing and the store', () => {
   it('serialises check-then-write: one of two identical add_app calls wins', async () => {
     const replies = await Promise.all([call('add_app', kHello), call('add_app', kHello)]);
     assert.deepEqual(replies.map((r) => r.status).sort(), [200, 400]);
+  });
+
+  it("serialises writes per AdminContext: a second AdminService (the tuner's) waits for the first one's write", async () => {
+    const gate = deferred();
+    let holding = false;
+    /** putApp waits for the gate while `holding`: a write that is slow to land. */
+    class HeldStore extends ControlledStore {
+      override async putApp(app: AppRecord): Promise<void> {
+        if (holding) await gate.promise;
+        await super.putApp(app);
+      }
+    }
+    const store = new HeldStore();
+    ctx = await FakeAdminContext.create(store);
+    service = new AdminService(ctx);
+    const tuner = new AdminService(ctx);
+    await ok('add_model', { ...kSum, num_replicas: 0 });
+    await ok('add_app', { ...kHello, pipeline: { stages: [{ name: 'only', kind: 'model', model: 'sum' }], output: 'only' } });
+    const plan = {
+      seed: 1,
+      workload: { kind: 'poisson', rate_qps: 10 },
+      slo_micros: 100_000,
+      models: [
+        { model: 'sum', version: '1', batch_size: 4, replicas: 1, latency_us: [[1, 800]], visit_fraction: 1, capacity_qps_per_replica: 50 },
+      ],
+      stage_budgets_micros: { only: 100_000 },
+      predicted: { p99_micros: 9000, p50_micros: 2000, throughput_qps: 10, replicas: 1, slo_miss_ratio: 0 },
+      envelope_qps: [7, 11.5],
+      replicas_max: 4,
+      reactive: true,
+    };
+    holding = true;
+    const storing = tuner.handle('set_pipeline_plan', { name: 'hello', plan }); // read the app, then hold its write
+    const deleting = call('delete_app', { name: 'hello' });
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    assert.ok(ctx.snapshot().apps.has('hello'), 'the delete waits for the held write of the other service');
+    holding = false;
+    gate.resolve();
+    assert.equal((await storing).status, 200);
+    assert.equal((await deleting).status, 200);
+    assert.equal(ctx.snapshot().apps.has('hello'), false, "the tuner's write did not bring the deleted app back");
   });
 
   it('runs the worked example of spec §2 unchanged', async () => {

@@ -129,6 +129,11 @@ const kLayerRules: readonly LayerRule[] = [
     butMay: ['src/admin/admin_context.ts'],
     why: 'replicas, state and the cache are services below the query path and the control loop',
   },
+  {
+    files: ['src/planner/'],
+    mayNotImport: ['src/frontend/', 'src/http/', 'src/admin/', 'src/control/', 'src/query/', 'src/cli/', 'src/state/'],
+    why: 'the planner is pure search and simulation over profiles (its profiler alone dials replicas); the CLI and the control loop call it',
+  },
 ];
 
 /** Size limits, over these folders (test/ and bench/ are not held to them). */

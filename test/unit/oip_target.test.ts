@@ -59,6 +59,9 @@ function setup() {
   s.currentVersions.set('sum', '1');
   s.currentVersions.set('twin', '1');
   s.currentVersions.set('other', '1');
+  const cascade = (models: string[]) => ({ output: 'c', stages: [{ name: 'c', kind: 'cascade' as const, models, threshold: 0.5 }] });
+  s.apps.set('casc', { ...app('casc', []), pipeline: cascade(['sum', 'twin']) });
+  s.apps.set('ghostly', { ...app('ghostly', []), pipeline: cascade(['sum', 'ghost']) });
   table.rebuild(
     s,
     new Map([
@@ -143,12 +146,29 @@ test('metadata: deployed versions, the platform, declared or inferred tensors', 
 test('ready: a placement and a connected replica; else a 400 saying what is missing', () => {
   const { table, pipeline } = setup();
   const target = (name: string, version: string | null = null) => resolveTarget(pipeline, table.models, name, version);
-  assert.equal(modelReadyReply(target('sum'), () => true).status, 200);
+  assert.equal(modelReadyReply(target('sum'), () => true, table.models).status, 200);
   assertStatus(
-    () => modelReadyReply(target('sum'), () => false),
+    () => modelReadyReply(target('sum'), () => false, table.models),
     400,
     /'sum' is not ready: version '1' of model 'sum' has no connected replica yet/,
   );
-  assertStatus(() => modelReadyReply(target('sum', '3'), () => true), 400, /version '3' of model 'sum' is not deployed/);
-  assert.equal(modelReadyReply(target('hello'), (m, v) => m === 'sum' && v === '1').status, 200);
+  assertStatus(() => modelReadyReply(target('sum', '3'), () => true, table.models), 400, /version '3' of model 'sum' is not deployed/);
+  assert.equal(modelReadyReply(target('hello'), (m, v) => m === 'sum' && v === '1', table.models).status, 200);
+});
+
+test('ready for a pipeline app: every model it calls placed with a connected replica; metadata from its input type', () => {
+  const { table, pipeline } = setup();
+  const target = (name: string) => resolveTarget(pipeline, table.models, name, null);
+  assert.deepEqual(modelReadyReply(target('casc'), () => true, table.models).body, JSON.stringify({ name: 'casc', ready: true }));
+  assertStatus(
+    () => modelReadyReply(target('casc'), (m) => m !== 'twin', table.models),
+    400,
+    /^'casc' is not ready: version '1' of model 'twin' \(stage 'c'\) has no connected replica yet/,
+  );
+  assertStatus(() => modelReadyReply(target('ghostly'), () => true, table.models), 400, /^'ghostly' is not ready: .*(ghost|compiled)/);
+  const meta = JSON.parse(String(modelMetadataReply(target('casc')).body));
+  assert.deepEqual(
+    { versions: meta.versions, platform: meta.platform, input: meta.inputs[0].datatype },
+    { versions: [], platform: 'clipper-ts/pipeline', input: 'FP64' },
+  );
 });

@@ -2,6 +2,8 @@
 // batching benchmark (bench/batching_real.ts). Sleeps on a timer for most of t(n) and spins only the
 // last ~1 ms, because Node timers have 1 ms granularity and a pure busy-wait would burn a core.
 // Async: deploy it with options { isolate: 'inline' }. Answers every input with 1.
+// Self-contained on purpose (test/fixtures/models/sleep_until.mjs is the same sleep for the test models):
+// a Docker replica (bench/reliability/replica_kill.ts --manager docker) gets this entry file alone.
 //
 // TIMED_MODEL_BASE_MS and TIMED_MODEL_PER_INPUT_MS (environment of the replica) override the constants.
 

@@ -99,6 +99,17 @@ class ClipperConnection(object):
                                 'latency_slo_micros': int(slo_micros)})
         logger.info("Application %s was successfully registered", name)
 
+    def add_pipeline_app(self, name, input_type, default_output, slo_micros, pipeline):
+        """clipper-ts only: register an application that serves a pipeline of models (a dict
+        {"stages": [...], "output": <stage>}, docs/pipelines.md) instead of linked models."""
+        self._admin('add_app', {'name': name, 'input_type': input_type, 'default_output': default_output,
+                                'latency_slo_micros': int(slo_micros), 'pipeline': pipeline})
+        logger.info("Pipeline application %s was successfully registered", name)
+
+    def set_app_pipeline(self, name, pipeline):
+        """clipper-ts only: replace an application's pipeline (None makes it a plain app again)."""
+        self._admin('set_app_pipeline', {'name': name, 'pipeline': pipeline})
+
     def unregister_application(self, name):
         self._admin('delete_app', {'name': name})
         logger.info('Application %s was successfully unregistered', name)

@@ -63,7 +63,7 @@ export function registerOipRoutes(app: TemplatedApp, deps: OipDeps): void {
   for (const versioned of [false, true]) {
     const base = versioned ? '/v2/models/:m/versions/:v' : '/v2/models/:m';
     get(base, (req) => modelMetadataReply(target(req, versioned)));
-    get(`${base}/ready`, (req) => modelReadyReply(target(req, versioned), deps.replicaReady));
+    get(`${base}/ready`, (req) => modelReadyReply(target(req, versioned), deps.replicaReady, deps.models));
     get(`${base}/stats`, (req) => {
       const t = target(req, versioned);
       return deps.actorStats().then((stats) => modelStatsReply(t, stats));
