@@ -70,8 +70,14 @@ export function startLoad(queryPort: number, targets: LoadTarget[], host = '127.
           else c.answered++;
           if (withFeedback && target.feedbackLabel !== undefined) {
             c.feedbackSent++;
-            const r = await post(`${base}/${target.app}/update`, { input, label: target.feedbackLabel(input) });
-            if (r.status !== 200) fail(c, `update: HTTP ${r.status}: ${JSON.stringify(r.body)}`);
+            // Caught here: the outer handler only sees the predict's rejection, and an unhandled one
+            // fails the test that runs the load (a connection refused while the server restarts).
+            try {
+              const r = await post(`${base}/${target.app}/update`, { input, label: target.feedbackLabel(input) });
+              if (r.status !== 200) fail(c, `update: HTTP ${r.status}: ${JSON.stringify(r.body)}`);
+            } catch (err) {
+              fail(c, `update: ${(err as Error).message} ${String(((err as Error).cause as Error | undefined)?.message ?? '')}`);
+            }
           }
         },
         (err: Error) => fail(c, `${err.message} ${String((err.cause as Error | undefined)?.message ?? '')}`),

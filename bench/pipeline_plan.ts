@@ -66,6 +66,7 @@ import {
 } from './pipeline_plan_run.js';
 
 const kApp = 'pp';
+const kSampleCount = 600;
 
 interface Predicted {
   p50Us: number;
@@ -209,7 +210,9 @@ async function main(): Promise<void> {
   const { o, workloads, profiles, profile: givenProfile, out } = readOptions();
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pipeline-plan-'));
   const samplesFile = path.join(tmp, 'samples.json');
-  writeFileSync(samplesFile, JSON.stringify(pipelineInputs(256, o.seed + 1000)));
+  // As many samples as `clipper plan` draws by default (src/cli/plan_args.ts): the fall-through share's
+  // standard error near 0.02.
+  writeFileSync(samplesFile, JSON.stringify(pipelineInputs(kSampleCount, o.seed + 1000)));
   const measuredFile = givenProfile ?? path.join(tmp, 'measured_profile.json');
   const knownFile = path.join(tmp, 'known_profile.json');
   let haveMeasured = givenProfile !== undefined;
@@ -317,12 +320,16 @@ async function main(): Promise<void> {
         if (profileMode === 'measured')
           profileArgs = haveMeasured ? ['--profile', measuredFile] : ['--samples', samplesFile, '--save-profile', measuredFile];
         else {
-          // Hops as measured when there is a measured profile, else the profiler's documented default.
+          // Overheads (per call, HTTP edge) as measured when there is a measured profile, else the
+          // profiler's documented default hop and no edge.
           const hops = new Map<string, number>();
-          if (haveMeasured)
-            for (const [name, p] of profileFromJson(JSON.parse(readFileSync(measuredFile, 'utf8'))).models) hops.set(name, p.hopOverheadUs);
-          else for (const [name] of kPipelineModels) hops.set(name, kDefaultHopOverheadUs);
-          writeFileSync(knownFile, JSON.stringify(knownCostProfile(o.costScale, o.threshold, hops)));
+          let edgeUs = 0;
+          if (haveMeasured) {
+            const measuredProfile = profileFromJson(JSON.parse(readFileSync(measuredFile, 'utf8')));
+            for (const [name, p] of measuredProfile.models) hops.set(name, p.hopOverheadUs);
+            edgeUs = measuredProfile.edgeOverheadUs ?? 0;
+          } else for (const [name] of kPipelineModels) hops.set(name, kDefaultHopOverheadUs);
+          writeFileSync(knownFile, JSON.stringify(knownCostProfile(o.costScale, o.threshold, hops, edgeUs)));
           profileArgs = ['--profile', knownFile];
         }
         const args = [

@@ -35,11 +35,16 @@ export const kPipelineModels: ReadonlyArray<[name: string, fn: string, baseMs: n
 
 /**
  * The profile the models have by construction (t(n) = scale × (base + perInput × n), no spread), with the
- * hop overheads of a measured profile and the cascade's fall-through share = its threshold (inputs are
- * uniform): what the planner would get from a perfect profiler, to tell its simulator's error from the
- * profiler's. The shape of `clipper plan --profile FILE` (src/planner/profile.ts profileToJson).
+ * overheads of a measured profile (per call: `hopUs`; per query, the HTTP edge: `edgeOverheadUs`) and
+ * the cascade's fall-through share = its threshold (inputs are uniform): what the planner would get
+ * from a perfect profiler, to tell its simulator's error from the profiler's. The shape of `clipper plan --profile FILE` (src/planner/profile.ts profileToJson).
  */
-export function knownCostProfile(scale: number, threshold: number, hopUs: ReadonlyMap<string, number>): PipelineProfileJson {
+export function knownCostProfile(
+  scale: number,
+  threshold: number,
+  hopUs: ReadonlyMap<string, number>,
+  edgeOverheadUs = 0,
+): PipelineProfileJson {
   const sizes = [1, 2, 4, 8, 16, 32];
   const models = Object.fromEntries(
     kPipelineModels.map(([name, , baseMs, perInputMs]) => [
@@ -53,7 +58,7 @@ export function knownCostProfile(scale: number, threshold: number, hopUs: Readon
       },
     ]),
   );
-  return { models, fallthrough: { classify: [threshold] } };
+  return { models, fallthrough: { classify: [threshold] }, edgeOverheadUs };
 }
 
 export function costModelRecord(name: string, fn: string): ModelRecord {

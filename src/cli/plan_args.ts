@@ -14,7 +14,7 @@ export const kPlanUsage = `  plan      profile a pipeline app's models, simulate
             APP --rate R [--workload poisson|constant|bursty] [--burst-factor F] [--trace FILE]
             [--slo-micros N (default: the app's)] [--seed S (default 1)]
             [--replicas-max M (default 8, at most ${kPlanReplicasMax})]
-            [--samples FILE (JSON array of inputs) | --input-size N [--sample-count C]]
+            [--samples FILE (JSON array of inputs) | --input-size N (default 16) [--sample-count C (default 600)]]
             [--batch-max N (default 32)] [--reps N (default 5)] [--duration-ms N]
             [--profile FILE | --save-profile FILE] [--no-reactive] [--apply [--force]] [--json]
             and --admin-url, --query-url (the profiler's hop probe), --admin-token as above
@@ -118,7 +118,7 @@ export function readPlanArgs(values: Values, positionals: readonly string[]): Pl
     replicasMax: boundedInt(values, 'replicas-max', 8, 1, kPlanReplicasMax),
     samplesPath,
     inputSize: boundedInt(values, 'input-size', 16, 1, 1 << 20),
-    sampleCount: boundedInt(values, 'sample-count', 64, 1, 100_000),
+    sampleCount: boundedInt(values, 'sample-count', 600, 1, 100_000),
     batchMax: boundedInt(values, 'batch-max', 32, 1, 4096),
     reps: boundedInt(values, 'reps', 5, 1, 1000),
     durationMs: values['duration-ms'] === undefined ? null : boundedInt(values, 'duration-ms', 0, 100, 3_600_000),

@@ -22,7 +22,7 @@ function refused(fn: () => unknown, message: RegExp): void {
   });
 }
 
-test('defaults: seed 1, replicas-max 8, batch-max 32, 5 reps, 64 random samples of 16, the app SLO', () => {
+test('defaults: seed 1, replicas-max 8, batch-max 32, 5 reps, 600 random samples of 16, the app SLO', () => {
   const args = readPlanArgs({ rate: '200' }, ['cascade']);
   assert.equal(args.app, 'cascade');
   assert.deepEqual(args.workload, { rate: 200, kind: undefined, tracePath: undefined, burstFactor: undefined });
@@ -32,7 +32,7 @@ test('defaults: seed 1, replicas-max 8, batch-max 32, 5 reps, 64 random samples 
   assert.equal(args.batchMax, 32);
   assert.equal(args.reps, 5);
   assert.equal(args.inputSize, 16);
-  assert.equal(args.sampleCount, 64);
+  assert.equal(args.sampleCount, 600);
   assert.equal(args.durationMs, null);
   assert.equal(args.profilePath, null);
   assert.equal(args.saveProfilePath, null);
