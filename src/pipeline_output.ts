@@ -10,6 +10,7 @@
 // Anything else throws a StageFeedError saying what was wrong.
 
 import type { InputType } from './input_types.js';
+import { roundConfidence } from './selection/policies/combine.js';
 
 const kInt32Min = -(2 ** 31);
 const kInt32Max = 2 ** 31 - 1;
@@ -81,5 +82,5 @@ export function fieldOf(value: unknown, field: string | null): unknown {
 /** A combined output: the output itself, or {field: output, confidence} (rounded to 1e-6) when the stage names a field. */
 export function combinedOutput(output: unknown, confidence: number, field: string | null): unknown {
   if (field === null) return output;
-  return { [field]: output, confidence: Math.round(confidence * 1e6) / 1e6 };
+  return { [field]: output, confidence: roundConfidence(confidence) };
 }

@@ -13,7 +13,7 @@
 
 import assert from 'node:assert/strict';
 import { runSpanMs } from '../deadline_split.js';
-import { combine, type CombineOptions } from '../selection/policies/combine.js';
+import { combine, roundConfidence, type CombineOptions } from '../selection/policies/combine.js';
 import type { AppSelection } from '../selection/app_selection.js';
 import type { Answer, AnswerExtra, QuerySink } from './answer.js';
 import { DefaultKind, type AppRoute } from './app_route.js';
@@ -146,7 +146,7 @@ export class CombiningSink implements QuerySink {
   #finish(): void {
     const result = combine(this.#outputs, this.#weights, this.#options);
     const names = result.contributors.map((i) => this.#sel.models[i]!);
-    const confidence = Math.round(result.confidence * 1e6) / 1e6;
+    const confidence = roundConfidence(result.confidence);
     const extra: AnswerExtra = { models: names, confidence };
     const latencyMs = this.#processor.clock.nowMs() - this.#startMs;
     if (result.kind === 'combined') {

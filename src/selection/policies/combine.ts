@@ -34,6 +34,11 @@ export type CombineResult =
   | { kind: 'combined'; output: unknown; confidence: number; contributors: number[]; agreeing: number[] }
   | { kind: 'default'; reason: DefaultReason; confidence: number; contributors: number[]; agreeing: number[] };
 
+/** A combined confidence as answers show it: rounded to 6 decimals (an Exp4 answer's and a pipeline stage's alike). */
+export function roundConfidence(confidence: number): number {
+  return Math.round(confidence * 1e6) / 1e6;
+}
+
 export function combine(outputs: ReadonlyArray<unknown>, weights: Float64Array, options: CombineOptions): CombineResult {
   if (outputs.length > weights.length) throw new RangeError(`combine: ${outputs.length} outputs but ${weights.length} weights`);
   let mode = options.mode;
