@@ -6,34 +6,10 @@
 
 import { ClipperError } from '../errors.js';
 import { jsonReply } from '../http/reply.js';
-import { stageModels, stageOrder, type PipelineSpec } from '../pipeline_spec.js';
-import type { PipelineStatsReport } from '../query/stage_stats.js';
+import { stageModels, stageOrder } from '../pipeline_spec.js';
+import { zeroPipelineStatsReport } from '../query/stage_stats.js';
 import type { AdminCore, AdminReply, AdminRoute } from './admin_core.js';
 import type { BodyReader } from './admin_validate.js';
-
-/** The report of a pipeline no query has reached on this frontend: every counter 0. */
-function zeroReport(app: string, spec: PipelineSpec): PipelineStatsReport {
-  return {
-    app,
-    stages: stageOrder(spec).map((s) => {
-      const models = stageModels(s);
-      // A cascade's per-level counters, every level but the last: fall-through and failovers.
-      const levels = (): Record<string, number> => Object.fromEntries(models.slice(0, -1).map((m) => [m, 0]));
-      const cascade = s.kind === 'cascade' ? { fallthrough: levels(), failovers: levels() } : {};
-      return {
-        name: s.name,
-        kind: s.kind,
-        calls: 0,
-        latency_us: { p50: 0, p99: 0, mean: 0 },
-        fallbacks: 0,
-        ...cascade,
-        models: [...new Set(models)].map((model) => ({ model, mean_batch_size: null })),
-      };
-    }),
-    queries: 0,
-    arrival_rate_qps: 0,
-  };
-}
 
 async function getPipelineStats(core: AdminCore, body: BodyReader): Promise<AdminReply> {
   const name = body.string('name');
@@ -46,7 +22,10 @@ async function getPipelineStats(core: AdminCore, body: BodyReader): Promise<Admi
     );
   }
   const report = (await core.ctx.pipelineStats?.(name)) ?? null;
-  return jsonReply(report ?? zeroReport(name, app.pipeline));
+  if (report !== null) return jsonReply(report);
+  // No counters here yet (or no stats port): every stage at 0, in the live report's shape.
+  const stages = stageOrder(app.pipeline).map((s) => ({ name: s.name, kind: s.kind, models: stageModels(s) }));
+  return jsonReply(zeroPipelineStatsReport(name, stages));
 }
 
 export const kPipelineStatsRoutes: Readonly<Record<string, AdminRoute>> = {

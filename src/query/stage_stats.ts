@@ -203,6 +203,11 @@ export function pipelineStatsReport(
   };
 }
 
+/** The report of a pipeline no query has reached on this frontend: its stages (execution order), every counter 0. */
+export function zeroPipelineStatsReport(app: string, stages: readonly StageIdentity[]): PipelineStatsReport {
+  return pipelineStatsReport(new AppPipelineStats(app, stages.map(newStageStats), newAppStats()), 0, new Map(), 0);
+}
+
 /** Mean batch size per model name, of each model's current version (`current`: name → version). */
 export function meanBatchSizes(models: readonly ModelActorStats[], current: ReadonlyMap<string, string>): Map<string, number> {
   const out = new Map<string, number>();
