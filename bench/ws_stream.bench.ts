@@ -9,7 +9,7 @@
 // connection, one single-input frame at a time. Results are printed as a table and one JSON line.
 // Every frame repeats one input, so the model is deployed with its prediction cache off: every
 // prediction goes through the ring, the batching worker and the replica (with the cache on, all but
-// the first would be answered on the main thread).
+// the first would be answered from the frontend's cache).
 
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -144,6 +144,8 @@ async function main(): Promise<void> {
     const rows: Record<string, unknown>[] = [];
     for (const c of values.connections.split(',').map(Number)) {
       const r = await runInWorker({ url, connections: c, batch, depth, windowS, rtt: false });
+      // With frontend threads the counters live in the threads: queryStats adds them up after a refresh.
+      await cluster.queryStats.refresh();
       const row = {
         phase: 'throughput',
         connections: c,
@@ -152,7 +154,7 @@ async function main(): Promise<void> {
         predictionsPerS: Math.round(r.predictions / r.seconds),
         framesPerS: Math.round(r.frames / r.seconds),
         errors: r.errors,
-        defaults: cluster.processor.counters.defaults,
+        defaults: cluster.queryStats.counters.defaults,
       };
       rows.push(row);
       console.log(row);

@@ -3,15 +3,21 @@
 // together; the logic lives in the parts. Every configuration change flows from the state store to
 // Deployments (control/deployments.ts: replicas and placements), then to the RouteTable
 // (control/route_table.ts: what the query servers route by).
+//
+// With one frontend (config frontendThreads 1) the main thread serves the queries itself. With N,
+// the FrontendGroup (frontend_thread/frontend_group.ts) runs N query servers on threads of their own;
+// the main thread keeps the admin server and the control: each change is applied here as before,
+// then told to every thread (routes, cache switches, deleted apps, replicas); its stats are theirs
+// added up (the QueryStatsSource every reader uses, query/query_stats_source.ts).
 
 import os from 'node:os';
 import path from 'node:path';
+import { frontendRingOf, managerOptionsOf, openStore, poolOptionsOf, replicaSecretOf } from './cluster_parts.js';
 import type { AdminContext, ReplicaStatus } from './admin/admin_context.js';
 import type { AdminServerOptions } from './admin/admin_server.js';
 import { adminHostOf, resolveConfig, schedulerOptionsOf, type ClipperConfig } from './config.js';
 import type { ReplicaLogs } from './containers/container_manager.js';
 import type { DockerManagerOptions } from './containers/docker/docker_manager.js';
-import { dockerHostOf } from './containers/docker/engine.js';
 import type { KubernetesManagerOptions } from './containers/kubernetes/kubernetes_manager.js';
 import type { LocalProcessOptions } from './containers/local_process.js';
 import { ManagerRouter } from './containers/manager_router.js';
@@ -19,26 +25,28 @@ import { BatchingPool } from './batching/pool.js';
 import { startThreadTask, type ThreadTask } from './batching/threads.js';
 import { QueryProcessor } from './query/query_processor.js';
 import { QueryPipeline } from './query/pipeline.js';
+import { newAppStats } from './query/app_route.js';
+import { ProcessorStats, type QueryStatsSource } from './query/query_stats_source.js';
+import { FrontendGroup } from './frontend_thread/frontend_group.js';
+import { frontendInitOf } from './frontend_thread/group_init.js';
 import { RouteTable } from './control/route_table.js';
 import { meanBatchSizes, pipelineStatsReport, type PipelineStatsReport } from './query/stage_stats.js';
 import { Deployments } from './control/deployments.js';
 import { adminTunerPorts, PipelineTuner } from './control/pipeline_tuner.js';
 import { AdminService } from './admin/admin_service.js';
 import { systemClock } from './lib/clock.js';
-import { startQueryServer, type QueryServer } from './frontend/clipper_rest.js';
+import type { QueryServer } from './frontend/clipper_rest.js';
+import { startFrontendServer } from './frontend/frontend_server.js';
 import { tlsOf } from './http/app_factory.js';
 import { SelectionHub } from './selection/selection_hub.js';
 import { kRepoRoot } from './paths.js';
 import type { StreamLimits } from './frontend/stream_limits.js';
-import { registerStreamRoutes, type StreamServer } from './frontend/ws_stream.js';
-import { registerOipRoutes } from './frontend/oip/oip_routes.js';
+import type { StreamServer } from './frontend/ws_stream.js';
 import { Metrics } from './metrics/metrics.js';
 import type { DashboardOptions } from './dashboard/dashboard_routes.js';
 import type { DashboardSources } from './dashboard/snapshot_types.js';
 import type { StateSnapshot } from './state/records.js';
 import type { StateStore } from './state/state_store.js';
-import { MemoryStateStore } from './state/memory_store.js';
-import { defaultReplicaSecretFile, kReplicaSecretEnv, loadOrCreateReplicaSecret, loadReplicaSecret } from './rpc/replica_auth.js';
 
 export interface ClusterOptions {
   config?: Partial<ClipperConfig>;
@@ -59,20 +67,18 @@ export interface ClusterOptions {
   dashboard?: DashboardOptions;
 }
 
-/**
- * The main thread polls its reply rings (config.ringPollUs) only while at most this many queries are
- * open: a lightly loaded server, where a core is free to spend and each query would otherwise pay
- * for waking the main thread. Under load queries are many and the main thread never polls.
- */
-const kPollPendingMax = 16;
-
 export class Cluster implements AdminContext {
   readonly config: Readonly<ClipperConfig>;
   readonly store: StateStore;
   readonly defaults: { numReplicas: number; containers: ClipperConfig['containers']; batchSizeMax: number };
   readonly #manager: ManagerRouter;
   readonly #pool: BatchingPool;
-  readonly #processor: QueryProcessor;
+  /** The main thread's query core (one frontend), or null with frontend threads. */
+  readonly #processor: QueryProcessor | null;
+  /** The frontend threads (frontendThreads > 1), or null. */
+  readonly #group: FrontendGroup | null;
+  /** The query core's counters, wherever it runs. */
+  readonly #stats: QueryStatsSource;
   readonly #metrics: Metrics;
   readonly #hub: SelectionHub;
   /** The selection worker's own thread (null when batching thread 0 hosts it). */
@@ -91,71 +97,100 @@ export class Cluster implements AdminContext {
     this.config = config;
     this.store = store;
     this.defaults = { numReplicas: config.defaultReplicas, containers: config.containers, batchSizeMax: config.batchSizeMax };
-    this.#manager = new ManagerRouter(
-      {
-        onReplicaStarted: (ep) => this.#deployments.onReplicaStarted(ep),
-        onReplicaStopped: (ep) => this.#deployments.onReplicaStopped(ep),
-      },
-      {
-        defaultManager: config.containers,
-        clusterName: config.clusterName,
-        dockerHost: dockerHostOf(config.dockerHost),
-        localProcess: { ...options.localProcess, env: { ...options.localProcess?.env, [kReplicaSecretEnv]: secretHex } },
-        docker: { ...options.docker, replicaSecretHex: secretHex },
-        kubernetes: { ...kubernetesOptionsOf(config), ...options.kubernetes },
-        ...(options.log !== undefined ? { log: options.log } : {}),
-        wantedModels: () => this.#deployments.wantedModels(),
-        modelDirs: config.modelDirs,
-      },
-    );
-    this.#pool = new BatchingPool(
-      {
-        threads: config.batchingThreads,
-        ringBytes: config.ringBytes,
-        spinCountWorker: config.ringSpinCount,
-        spinCountMain: Math.min(config.ringSpinCount, 200),
-        pollUsMain: config.ringPollUs,
-        // A worker's wait is a replica round trip, a part of the main thread's whole cycle: half the window.
-        pollUsWorker: Math.round(config.ringPollUs / 2),
-        shouldPollMain: () => this.#processor.pendingCount <= kPollPendingMax,
-        connection: {
-          heartbeatMs: config.heartbeatMs,
-          livenessTimeoutMs: 5 * config.heartbeatMs,
-          handshakeTimeoutMs: 5000,
-          reconnectDelayMsMin: 100,
-          reconnectDelayMsMax: 5000,
-        },
-        // A copy with its own buffer: it is cloned to each worker with add_replica.
-        replicaSecret: config.replicaAuth === 'required' ? new Uint8Array(Buffer.from(secretHex, 'hex')) : null,
-      },
-      (token, status, reason, text) => this.#processor.onReply(token, status, reason, text),
-      (placement, replicaId, connected, reason) => this.#deployments.onReplicaState(placement, replicaId, connected, reason),
-    );
-    this.#processor = new QueryProcessor({ pool: this.#pool, clock: systemClock, cacheBytesMax: config.cacheBytesMax });
-    this.#hub = new SelectionHub(store, this.#processor, { seed: config.selectionSeed, userEntriesMax: config.selectionUserStatesMax });
-    this.#metrics = new Metrics(
-      this.#processor,
-      () => this.#pool.stats(),
-      () => this.replicas(),
-      { threadResources: () => this.#pool.threadResources(), pipelines: () => this.#routeTable.pipelineStats.all() },
-    );
+    this.#manager = this.#managerOf(options, secretHex);
+    this.#pool = this.#poolOf(secretHex);
+    const oneFrontend = config.frontendThreads === 1;
+    const { cacheBytesMax } = config;
+    this.#processor = oneFrontend ? new QueryProcessor({ pool: this.#pool.mainPort, clock: systemClock, cacheBytesMax }) : null;
+    // With frontend threads no query runs here: the hub's own selections only drive the selection worker.
+    const memberStats = this.#processor ?? { detachedStats: newAppStats };
+    this.#hub = new SelectionHub(store, memberStats, { seed: config.selectionSeed, userEntriesMax: config.selectionUserStatesMax });
+    this.#group = oneFrontend ? null : this.#frontendGroup(options);
     this.#routeTable = new RouteTable({
-      appStats: (name) => this.#processor.appStats(name),
+      appStats: (name) => this.#processor?.appStats(name) ?? newAppStats(),
       selection: this.#hub,
       modelSloMs: config.oipTimeoutMsDefault,
     });
+    this.#stats = this.#group ?? new ProcessorStats(this.#processor!, this.#routeTable.pipelineStats);
+    const threadResources = () => this.#pool.threadResources();
+    const frontendThreads = () => this.#group?.threadStates() ?? null;
+    this.#metrics = new Metrics(
+      this.#stats,
+      () => this.#pool.stats(),
+      () => this.replicas(),
+      { threadResources, frontendThreads },
+    );
     this.#deployments = new Deployments({
       pool: this.#pool,
       manager: this.#manager,
-      cache: this.#processor.cache,
+      cache: this.#group?.cache ?? this.#processor!.cache,
       cacheOn: config.cacheBytesMax > 0,
       scheduler: schedulerOptionsOf(config),
       onAppDeleted: (name) => {
-        this.#processor.forgetApp(name);
+        this.#processor?.forgetApp(name);
+        this.#group?.forgetApp(name);
         this.#hub.forget(name);
       },
-      onChanged: (snapshot, placements) => this.#routeTable.rebuild(snapshot, placements),
+      onChanged: (snapshot, placements) => {
+        this.#routeTable.rebuild(snapshot, placements);
+        // After the main table: its rebuild made the hub's selections the threads' routes name.
+        this.#group?.routes(snapshot, placements);
+        this.#replicasChanged();
+      },
     });
+  }
+
+  #managerOf(options: ClusterOptions, secretHex: string): ManagerRouter {
+    const config = this.config;
+    return new ManagerRouter(
+      {
+        onReplicaStarted: (ep) => {
+          this.#deployments.onReplicaStarted(ep);
+          this.#replicasChanged();
+        },
+        onReplicaStopped: (ep) => {
+          this.#deployments.onReplicaStopped(ep);
+          this.#replicasChanged();
+        },
+      },
+      managerOptionsOf(config, options, secretHex, () => this.#deployments.wantedModels()),
+    );
+  }
+
+  #poolOf(secretHex: string): BatchingPool {
+    return new BatchingPool(
+      // With frontend threads the pool runs no ring port here, and never asks.
+      poolOptionsOf(this.config, secretHex, () => this.#processor?.pendingCount ?? 0),
+      // Only the main thread's own frontend's replies come here (none with frontend threads).
+      (token, status, reason, text) => this.#processor!.onReply(token, status, reason, text),
+      (placement, replicaId, connected, reason) => {
+        this.#deployments.onReplicaState(placement, replicaId, connected, reason);
+        this.#replicasChanged();
+      },
+    );
+  }
+
+  /** The frontend threads, each with its own rings to every batching worker. */
+  #frontendGroup(options: ClusterOptions): FrontendGroup {
+    const config = this.config;
+    return new FrontendGroup(
+      {
+        count: config.frontendThreads,
+        initOf: (k) => frontendInitOf(config, this.#pool.frontendRings(k), options.stream, frontendRingOf(config)),
+      },
+      {
+        selection: this.#hub,
+        metricsText: (format) => this.#metrics.text(format === 'openmetrics' ? 'openmetrics' : 'prometheus'),
+        metricsJson: () => this.#metrics.clipperJson(),
+        actorStats: () => this.#pool.stats(),
+        log: options.log ?? ((line) => process.stderr.write(`clipper: ${line}\n`)),
+      },
+    );
+  }
+
+  /** Frontend threads answer OIP model readiness from the replicas' state: each change is told to them. */
+  #replicasChanged(): void {
+    if (this.#group !== null && !this.#closed) this.#group.replicas(this.replicas());
   }
 
   static async start(options: ClusterOptions = {}): Promise<Cluster> {
@@ -177,6 +212,7 @@ export class Cluster implements AdminContext {
   }
 
   get queryPort(): number {
+    if (this.#group !== null) return this.#group.port;
     return this.#queryServer?.port ?? -1;
   }
 
@@ -184,18 +220,35 @@ export class Cluster implements AdminContext {
     return this.#adminServer?.port ?? -1;
   }
 
+  /** The main thread's query core (one frontend only: with frontend threads, read queryStats). */
   get processor(): QueryProcessor {
+    if (this.#processor === null) {
+      throw new Error('with frontendThreads > 1 the frontend threads run the query cores: read cluster.queryStats after its refresh()');
+    }
     return this.#processor;
+  }
+
+  /** The query core's counters (with frontend threads: every thread's, as of the last refresh()). */
+  get queryStats(): QueryStatsSource {
+    return this.#stats;
+  }
+
+  /** The frontend threads (null with one frontend). */
+  get frontendGroup(): FrontendGroup | null {
+    return this.#group;
   }
 
   get selection(): SelectionHub {
     return this.#hub;
   }
 
-  /** Whether the selection worker gets a thread of its own (config.selectionThread). */
+  /**
+   * Whether the selection worker gets a thread of its own (config.selectionThread): 'auto' when a core
+   * is left beyond the busy threads (the batching threads, and the main thread or the frontend threads).
+   */
   static selectionOnOwnThread(config: Readonly<ClipperConfig>): boolean {
     if (config.selectionThread !== 'auto') return config.selectionThread === 'own';
-    return os.availableParallelism() >= config.batchingThreads + 2;
+    return os.availableParallelism() >= config.batchingThreads + config.frontendThreads + 1;
   }
 
   async #start(options: ClusterOptions): Promise<void> {
@@ -215,34 +268,8 @@ export class Cluster implements AdminContext {
     this.#manager
       .reconcile(new Set(snapshot.models.keys()))
       .catch((err: Error) => process.stderr.write(`clipper: reconciling containers failed: ${err.message}\n`));
-    const pipeline = new QueryPipeline({
-      processor: this.#processor,
-      routes: this.#routeTable.routes,
-      hub: this.#hub,
-      sloMicrosMax: this.config.sloMicrosMax,
-    });
-    this.#queryServer = await startQueryServer(
-      { host: this.config.host, port: this.config.queryPort, bodyBytesMax: this.config.bodyBytesMax, tls: tlsOf(this.config) },
-      {
-        pipeline,
-        metricsText: (format) => this.#metrics.text(format),
-        metricsJson: () => this.#metrics.clipperJson(),
-        registerRoutes: (app) => {
-          this.#streamServer = registerStreamRoutes(app, {
-            pipeline,
-            limits: { messageBytesMax: this.config.bodyBytesMax, ...options.stream },
-          });
-          registerOipRoutes(app, {
-            pipeline,
-            models: this.#routeTable.models,
-            bodyBytesMax: this.config.bodyBytesMax,
-            ready: () => !this.#closed,
-            replicaReady: (model, version) => this.replicas().some((r) => r.model === model && r.version === version && r.connected),
-            actorStats: () => this.#pool.stats(),
-          });
-        },
-      },
-    );
+    if (this.#group !== null) await this.#group.start();
+    else await this.#startQueryServer(options);
     this.#tuner = this.#pipelineTuner(options.log ?? ((line) => process.stderr.write(`clipper: ${line}\n`)));
     this.#tuner.start();
     if (options.startAdmin !== undefined) {
@@ -258,6 +285,31 @@ export class Cluster implements AdminContext {
     }
   }
 
+  /** One frontend: the main thread's own query server. */
+  async #startQueryServer(options: ClusterOptions): Promise<void> {
+    const pipeline = new QueryPipeline({
+      processor: this.#processor!,
+      routes: this.#routeTable.routes,
+      hub: this.#hub,
+      sloMicrosMax: this.config.sloMicrosMax,
+    });
+    const server = await startFrontendServer(
+      { host: this.config.host, port: this.config.queryPort, bodyBytesMax: this.config.bodyBytesMax, tls: tlsOf(this.config) },
+      {
+        pipeline,
+        metricsText: (format) => this.#metrics.text(format),
+        metricsJson: () => this.#metrics.clipperJson(),
+        models: this.#routeTable.models,
+        stream: { messageBytesMax: this.config.bodyBytesMax, ...options.stream },
+        ready: () => !this.#closed,
+        replicaReady: (model, version) => this.replicas().some((r) => r.model === model && r.version === version && r.connected),
+        actorStats: () => this.#pool.stats(),
+      },
+    );
+    this.#queryServer = server;
+    this.#streamServer = server.stream;
+  }
+
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -267,11 +319,14 @@ export class Cluster implements AdminContext {
     this.#tuner?.stop();
     this.#deployments.close();
     this.#queryServer?.close();
+    // Frontend threads stop listening and answer their open queries; before the pool they send to goes.
+    const groupClosed = this.#group?.close();
     this.#metrics.close();
     this.#streamServer?.closeAll();
     this.#adminServer?.close();
     this.#unsubscribe?.();
-    this.#processor.close();
+    this.#processor?.close();
+    await groupClosed;
     await this.#hub.stop();
     await this.#selectionThread?.destroy();
     await this.#manager.close();
@@ -288,7 +343,9 @@ export class Cluster implements AdminContext {
     const { pipelineTuneIntervalMs: intervalMs, pipelineTuneWindowMs: windowMs } = this.config;
     const sources = {
       snapshot: () => this.snapshot(),
-      queryCount: (app: string) => this.#processor.allAppStats().get(app)?.queries ?? 0,
+      queryCount: (app: string) => this.#stats.allAppStats().get(app)?.queries ?? 0,
+      // With frontend threads the counters are pulled from them at each tick.
+      ...(this.#group === null ? {} : { refreshCounts: () => this.#stats.refresh() }),
       admin: (route: string, body: unknown) => admin.handle(route, body),
       log,
     };
@@ -315,18 +372,20 @@ export class Cluster implements AdminContext {
 
   /** A pipeline app's per-stage counters here (query/stage_stats.ts), with its models' batch sizes. */
   async pipelineStats(app: string): Promise<PipelineStatsReport | null> {
-    const stats = this.#routeTable.pipelineStats.get(app);
+    await this.#stats.refresh();
+    const stats = this.#stats.pipelineStats(app);
     if (stats === undefined) return null;
     const batch = meanBatchSizes(await this.#pool.stats(), this.#deployments.snapshot().currentVersions);
-    return pipelineStatsReport(stats, this.#processor.appStats(app).queries, batch, systemClock.nowMs());
+    return pipelineStatsReport(stats, this.#stats.appStats(app).queries, batch, systemClock.nowMs());
   }
 
   /** What the admin server's dashboard reads: the counters the query path and the workers keep. */
   get dashboard(): DashboardSources {
     return {
       state: () => this.#deployments.snapshot(),
-      appStats: () => this.#processor.allAppStats(),
-      modelStats: () => this.#pool.stats(),
+      // The sampler reads appStats once modelStats has settled: the refresh is done by then.
+      appStats: () => this.#stats.allAppStats(),
+      modelStats: async () => (await Promise.all([this.#pool.stats(), this.#stats.refresh()]))[0],
       replicas: () => this.replicas(),
       selectionWeights: (app) => {
         const sel = this.#routeTable.routes.get(app)?.selection;
@@ -334,40 +393,4 @@ export class Cluster implements AdminContext {
       },
     };
   }
-}
-
-/**
- * The replicas' secret: from config.replicaSecretFile; else, for a Docker cluster whose state outlives
- * the server (Redis), from a file kept per cluster name (made on first use), so the containers it
- * adopts after a restart still authenticate; else fresh random bytes (local replicas die with the
- * server, and with memory: state nothing survives a restart).
- */
-function replicaSecretOf(config: Readonly<ClipperConfig>): Promise<Buffer> {
-  if (config.replicaSecretFile !== '') return loadReplicaSecret(config.replicaSecretFile);
-  if (config.state === 'memory:' || config.containers !== 'docker') return loadReplicaSecret('');
-  return loadOrCreateReplicaSecret(defaultReplicaSecretFile(config.clusterName));
-}
-
-/** The Kubernetes manager's options from the configuration (containers/kubernetes/kubernetes_manager.ts). */
-function kubernetesOptionsOf(config: Readonly<ClipperConfig>): Omit<KubernetesManagerOptions, 'clusterName' | 'wantedModels' | 'log'> {
-  return {
-    kubeconfig: config.kubeconfig,
-    proxyAddr: config.kubernetesProxyAddr,
-    namespace: config.kubernetesNamespace,
-    registry: config.kubernetesRegistry,
-    replicaPort: config.kubernetesReplicaPort,
-    imagePullSecrets: config.kubernetesImagePullSecrets,
-    deployTimeoutMs: config.kubernetesDeployTimeoutMs,
-    // Pods read the secret from this Secret; without replica auth they get none.
-    replicaSecretName: config.replicaAuth === 'off' ? null : config.kubernetesReplicaSecret,
-    replicaSecretFile: config.replicaSecretFile,
-    identity: config.kubernetesIdentity,
-  };
-}
-
-/** The store config.state names (Redis's client is loaded only when one is asked for). */
-async function openStore(config: Readonly<ClipperConfig>): Promise<StateStore> {
-  if (config.state === 'memory:') return new MemoryStateStore();
-  const { createStateStore } = await import('./state/open_store.js');
-  return createStateStore(config.state, config.clusterName);
 }

@@ -5,6 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { kDefaultSchedulerOptions, type ConfiguredSchedulerOptions } from './batching/scheduler_options.js';
 import { kCacheBytesMin } from './cache/prediction_cache.js';
+import { defaultBatchingThreads, fillThreadDefaults, kFrontendThreadsMax, startupFrontendThreads } from './config_threads.js';
 import { kDns1123Label, kDns1123Subdomain } from './containers/kubernetes/labels.js';
 import { kReplicaSecretFileRule } from './containers/kubernetes/replica_secret_rule.js';
 import { isLoopbackHost } from './lib/loopback.js';
@@ -29,9 +30,27 @@ export interface ClipperConfig {
   tlsCertFile: string;
   /** PEM private key file of tlsCertFile. */
   tlsKeyFile: string;
-  /** Batching worker threads (piscina). Default: cores - 1, at least 1. */
+  /**
+   * Batching worker threads (piscina). Default: cores − 1, at least 1; with frontendThreads N > 1,
+   * cores − N (at least 1), so frontend and batching threads stay within the cores where they can.
+   */
   batchingThreads: number;
-  /** Bytes of each query and reply ring (power of two). */
+  /**
+   * Query frontend threads (docs/architecture.md, "Frontend threads"). 1: the main thread serves the
+   * queries itself. N ≥ 2: N threads each run a whole query server on the shared port (routes, cache,
+   * deadlines of their own) and the main thread keeps the admin server and control. Default:
+   * $CLIPPER_FRONTEND_THREADS when set (so a whole test run can use either mode), else 1 below 4
+   * cores, else min(8, cores / 2) (config_threads.ts).
+   */
+  frontendThreads: number;
+  /**
+   * How frontend threads share the query port: main's uWS app accepts and hands connections to them in
+   * turn ('acceptor', default) or each listens on it ('reuseport', SO_REUSEPORT). Measured on 2 threads:
+   * the same throughput, but with reuseport the kernel's hashing left one thread idle at 4 connections,
+   * and uWS sets SO_REUSEPORT only on a non-zero port (port 0 needs a probe: http/listen.ts).
+   */
+  frontendAccept: 'reuseport' | 'acceptor';
+  /** Ring bytes per worker and direction (power of two), split over frontends; bounds the largest input (pool.ts ringBytesPerFrontend). */
   ringBytes: number;
   /** Polling iterations before a ring consumer sleeps (see ipc/doorbell.ts). */
   ringSpinCount: number;
@@ -141,7 +160,9 @@ export const kDefaultConfig: Readonly<ClipperConfig> = Object.freeze({
   adminTokenFile: '',
   tlsCertFile: '',
   tlsKeyFile: '',
-  batchingThreads: Math.max(1, os.availableParallelism() - 1),
+  batchingThreads: defaultBatchingThreads(os.availableParallelism(), startupFrontendThreads(os.availableParallelism())),
+  frontendThreads: startupFrontendThreads(os.availableParallelism()),
+  frontendAccept: 'acceptor',
   ringBytes: 4 * 1024 * 1024,
   // Polling the ring ~1k times before sleeping cuts a hand-off to ~1 µs when the other thread answers
   // at once, but on a machine of 2 cores the spinner steals the core the replica and the load
@@ -191,6 +212,7 @@ export const kConfigEnums: Readonly<Partial<Record<keyof ClipperConfig, readonly
   containers: Object.freeze(['local', 'docker', 'kubernetes']),
   selectionThread: Object.freeze(['auto', 'own', 'batching']),
   replicaAuth: Object.freeze(['required', 'off']),
+  frontendAccept: Object.freeze(['reuseport', 'acceptor']),
 });
 
 /** The numeric options that take fractions; every other numeric option is an integer. */
@@ -204,6 +226,7 @@ export function resolveConfig(overrides: Partial<ClipperConfig> = {}): Readonly<
   // The upload dir's default follows $CLIPPER_MODELS_DIR as it is now, not at import.
   if (overrides.modelDirs === undefined) config.modelDirs = defaultModelDirs();
   else if (Array.isArray(config.modelDirs)) config.modelDirs = Object.freeze([...config.modelDirs]) as string[];
+  fillThreadDefaults(config, overrides, os.availableParallelism()); // so do the thread counts ($CLIPPER_FRONTEND_THREADS)
   if (Array.isArray(config.kubernetesImagePullSecrets)) {
     config.kubernetesImagePullSecrets = Object.freeze([...config.kubernetesImagePullSecrets]) as string[];
   }
@@ -269,6 +292,8 @@ function checkAdminExposure(config: ClipperConfig): void {
 
 function checkBatching(config: ClipperConfig): void {
   checks.int('batchingThreads', config.batchingThreads, 1, 256);
+  checks.int('frontendThreads', config.frontendThreads, 1, kFrontendThreadsMax);
+  checks.oneOf('frontendAccept', config.frontendAccept, kConfigEnums.frontendAccept!);
   checks.int('ringBytes', config.ringBytes, 64 * 1024, 1 << 30);
   if ((config.ringBytes & (config.ringBytes - 1)) !== 0) checks.fail('ringBytes', 'must be a power of two', config.ringBytes);
   checks.int('ringSpinCount', config.ringSpinCount, 0, 1_000_000);

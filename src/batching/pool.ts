@@ -1,39 +1,29 @@
-// The main thread's end of the batching workers: one thread per worker (threads.ts), one query ring
-// and one reply ring per thread, and the placement of model-version actors on threads. The hot path
-// is submit*() (write one record into a query ring) and the reply drain (read records, call back).
-// Threads and the clock are injected, so this end runs against a fake worker end in unit tests.
+// The main thread's end of the batching workers: one thread per worker (threads.ts), a query ring and
+// a reply ring for every (frontend, worker) pair, and the placement of model-version actors on
+// threads. Each frontend (query core) reaches the workers through its own RingPort (ring_port.ts):
+// the pool makes frontend 0's itself when the main thread serves queries (mainPort) and hands the
+// others' rings out with frontendRings(k). A worker's query rings share one bell, as do a frontend's
+// reply rings, so each side watches all its rings with one doorbell (ipc/doorbell.ts). Threads and
+// the clock are injected, so this end runs against a fake worker end in unit tests.
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
-import { Doorbell } from '../ipc/doorbell.js';
-import {
-  encodeBytesQuery,
-  encodeCancel,
-  encodeNumericQuery,
-  queryInputBytesMax,
-  replyReason,
-  replyStatus,
-  replyText,
-  replyToken,
-  type DefaultReason,
-  type ReplyStatus,
-} from '../ipc/records.js';
-import { createRing, RingConsumer, RingProducer } from '../ipc/ring_buffer.js';
-import type { InputTypeCode } from '../input_types.js';
+import { kFrontendsMax } from '../ipc/records.js';
+import { createBell, createRing } from '../ipc/ring_buffer.js';
 import { systemClock, type Clock } from '../lib/clock.js';
 import { kRepoRoot } from '../paths.js';
 import type { ReplicaConnectionOptions } from '../rpc/replica_connection.js';
 import type { ModelActorSpec, ModelActorStats, Placement, ThreadResources, WorkerControl, WorkerEvent, WorkerInit } from './protocol.js';
+import { RingPort, type FrontendRings, type ReplyHandler } from './ring_port.js';
 import { threadStarter, type ThreadStarter, type ThreadTask } from './threads.js';
 
-export type { Placement };
-
-export type ReplyHandler = (token: number, status: ReplyStatus, reason: DefaultReason, text: string) => void;
+export type { FrontendRings, Placement, ReplyHandler };
 export type ReplicaStateHandler = (placement: Placement, replicaId: number, connected: boolean, reason: string) => void;
 
 export interface BatchingPoolOptions {
   threads: number;
+  /** Ring memory per worker and direction, split over the frontends (ringBytesPerFrontend). */
   ringBytes: number;
   spinCountWorker: number;
   spinCountMain: number;
@@ -46,6 +36,33 @@ export interface BatchingPoolOptions {
   connection: ReplicaConnectionOptions;
   /** The cluster's replica secret, sent with each add_replica; null or absent: replicaAuth off. */
   replicaSecret?: Uint8Array | null;
+  /** Frontends (query cores, each with its own rings to every worker): 1 .. kFrontendsMax; default 1. */
+  frontends?: number;
+  /**
+   * Whether frontend 0 is this (the main) thread: the pool then makes its RingPort (mainPort, the
+   * query core's BatchingPort) and onReply gets its replies. False: every frontend is another
+   * thread, which runs its own RingPort over frontendRings(k). Default true.
+   */
+  mainFrontend?: boolean;
+}
+
+/** The smallest ring the split gives a frontend (unless ringBytes itself is smaller). */
+export const kFrontendRingBytesMin = 1024 * 1024;
+
+/**
+ * Each (frontend, worker) ring's data bytes: ringBytes / frontends rounded down to a power of two,
+ * at least kFrontendRingBytesMin (or ringBytes, when smaller). Ring memory is then about
+ * 2 × workers × max(ringBytes, frontends × 1 MiB) rather than 2 × frontends × workers × ringBytes
+ * (3.5 GiB at 64 cores by default, 896 MiB now). The largest input one query carries (inputBytesMax,
+ * a little under half a ring: ~512 KiB at 1 MiB) follows the per-frontend ring: a larger one is
+ * refused with 413 even under bodyBytesMax (16 MiB); raise ringBytes for bigger inputs.
+ */
+export function ringBytesPerFrontend(ringBytes: number, frontends: number): number {
+  assert(Number.isInteger(frontends) && frontends >= 1, 'frontends must be a positive integer');
+  const share = Math.floor(ringBytes / frontends);
+  // ringBytes ≤ 2^30 (config.ts): the share's highest bit fits a 32-bit integer.
+  const pow2 = share >= 1 ? 2 ** (31 - Math.clz32(share)) : 0;
+  return Math.max(Math.min(ringBytes, kFrontendRingBytesMin), pow2);
 }
 
 /** What the pool's main end runs on: how worker threads start, and the clock of the stats timeout. */
@@ -55,9 +72,6 @@ export interface BatchingPoolDeps {
 }
 
 interface WorkerSlot {
-  producer: RingProducer;
-  consumer: RingConsumer;
-  doorbell: Doorbell;
   port: MessagePort;
   modelCount: number;
   task: ThreadTask;
@@ -79,11 +93,16 @@ export function defaultBatchingPoolDeps(): BatchingPoolDeps {
 }
 
 export class BatchingPool {
+  /** Every ring's data bytes (ringBytesPerFrontend): what each RingPort is made with. */
+  readonly ringBytesEach: number;
   readonly #options: BatchingPoolOptions;
-  readonly #onReply: ReplyHandler;
   readonly #onReplicaState: ReplicaStateHandler;
   readonly #deps: BatchingPoolDeps;
   readonly #workers: WorkerSlot[] = [];
+  /** Every frontend's rings (index = frontend), made with the pool. */
+  readonly #frontendRings: FrontendRings[] = [];
+  /** Frontend 0's ring port when it is this thread (mainFrontend), else null. */
+  readonly #mainPort: RingPort | null = null;
   #nextModelIndex = 1;
   #nextStatsRequestId = 1;
   readonly #statsWaiters = new Map<number, StatsWaiter>();
@@ -97,16 +116,46 @@ export class BatchingPool {
     deps: BatchingPoolDeps = defaultBatchingPoolDeps(),
   ) {
     assert(Number.isInteger(options.threads) && options.threads >= 1, 'a batching pool needs at least one thread');
+    const frontends = options.frontends ?? 1;
+    assert(Number.isInteger(frontends) && frontends >= 1 && frontends <= kFrontendsMax, `frontends must be 1 .. ${kFrontendsMax}`);
     this.#options = options;
-    this.#onReply = onReply;
     this.#onReplicaState = onReplicaState;
     this.#deps = deps;
+    this.ringBytesEach = ringBytesPerFrontend(options.ringBytes, frontends);
+    this.#makeRings(frontends, options.threads);
+    if (options.mainFrontend ?? true) {
+      const o = options;
+      const portOptions = { ringBytes: this.ringBytesEach, spinCount: o.spinCountMain, pollUs: o.pollUsMain, shouldPoll: o.shouldPollMain };
+      this.#mainPort = new RingPort(this.#frontendRings[0]!, portOptions, onReply);
+    }
+  }
+
+  /**
+   * The main thread's own frontend's port (mainFrontend): the query core's BatchingPort. Made with
+   * the pool, so the core can be built before start(); its replies flow once start() ran.
+   */
+  get mainPort(): RingPort {
+    const port = this.#mainPort;
+    assert(port !== null, 'this batching pool has no main-thread frontend (mainFrontend false)');
+    return port;
   }
 
   /** `selectionPort`: batching thread 0 also hosts the selection worker on this port. */
   start(selectionPort?: MessagePort): void {
-    assert(this.#workers.length === 0, 'batching pool started twice');
+    assert(this.#workers.length === 0 && this.#frontendRings.length > 0, 'batching pool started twice, or after close');
     for (let i = 0; i < this.#options.threads; i++) this.#workers.push(this.#startWorker(i, i === 0 ? selectionPort : undefined));
+    this.#mainPort?.start();
+  }
+
+  /**
+   * Frontend k's rings to every worker, for the RingPort of the thread that serves it (not the main
+   * thread's own frontend 0 when mainFrontend).
+   */
+  frontendRings(frontendIndex: number): FrontendRings {
+    const rings = this.#frontendRings[frontendIndex];
+    assert(rings !== undefined, `frontend ${frontendIndex} has no rings (out of range, or the pool is closed)`);
+    assert(!(frontendIndex === 0 && this.#mainPort !== null), "frontend 0's rings are the main thread's own ring port");
+    return rings;
   }
 
   /** Place a model-version actor on the least loaded thread. */
@@ -143,11 +192,6 @@ export class BatchingPool {
     this.#control(placement.workerIndex, { kind: 'set_batch_size', modelIndex: placement.modelIndex, batchSize });
   }
 
-  /** The largest input (encoded bytes) one query record can carry. */
-  get inputBytesMax(): number {
-    return queryInputBytesMax(this.#options.ringBytes);
-  }
-
   /** Each worker thread's resources (timers, sockets, heap) as of its last stats() answer. */
   threadResources(): readonly ThreadResources[] {
     return this.#threadResources;
@@ -173,42 +217,6 @@ export class BatchingPool {
     });
   }
 
-  /** Hot path: one numeric query. Returns false when the ring is full (the caller sheds it). */
-  submitNumeric(
-    placement: Placement,
-    token: number,
-    deadlineMs: number,
-    priority: number,
-    type: InputTypeCode,
-    values: readonly number[],
-  ): boolean {
-    const ring = this.#slot(placement).producer;
-    if (!encodeNumericQuery(ring, token, placement.modelIndex, deadlineMs, priority, type, values)) return false;
-    ring.wake();
-    return true;
-  }
-
-  /** Hot path: one string (utf8) or bytes query. */
-  submitBytes(
-    placement: Placement,
-    token: number,
-    deadlineMs: number,
-    priority: number,
-    type: InputTypeCode,
-    value: string | Buffer,
-  ): boolean {
-    const ring = this.#slot(placement).producer;
-    if (!encodeBytesQuery(ring, token, placement.modelIndex, deadlineMs, priority, type, value)) return false;
-    ring.wake();
-    return true;
-  }
-
-  /** The client went away: drop the query if it is still queued. Best effort. */
-  cancel(placement: Placement, token: number): void {
-    const ring = this.#slot(placement).producer;
-    if (encodeCancel(ring, token, placement.modelIndex)) ring.wake();
-  }
-
   async close(): Promise<void> {
     for (const requestId of [...this.#statsWaiters.keys()]) this.#resolveStats(requestId);
     for (let i = 0; i < this.#workers.length; i++) this.#control(i, { kind: 'stop' });
@@ -216,25 +224,40 @@ export class BatchingPool {
     const ended = this.#workers.map((w) => w.task.done.catch(() => undefined));
     await Promise.all(this.#workers.map((w, i) => Promise.race([w.stopped, ended[i]])));
     await Promise.all(ended);
-    for (const w of this.#workers) {
-      this.#drainReplies(w.consumer);
-      w.doorbell.close();
-      w.port.close();
-    }
+    // The workers have written their last replies: the main frontend takes them. Other frontends'
+    // reply rings are their own RingPorts' to drain.
+    this.#mainPort?.close();
+    for (const w of this.#workers) w.port.close();
+    this.#frontendRings.length = 0;
     const tasks = this.#workers.map((w) => w.task);
     this.#workers.length = 0;
     await Promise.all(tasks.map((task) => task.destroy()));
   }
 
+  /**
+   * A query ring and a reply ring per (frontend, worker). A worker's query rings share one bell, a
+   * frontend's reply rings another: each consumer watches all its rings with one doorbell.
+   */
+  #makeRings(frontends: number, threads: number): void {
+    const queryBells = Array.from({ length: threads }, () => createBell());
+    for (let k = 0; k < frontends; k++) {
+      const replyBell = createBell();
+      const rings: FrontendRings = { frontendIndex: k, queryRings: [], replyRings: [] };
+      for (let w = 0; w < threads; w++) {
+        rings.queryRings.push(createRing(this.ringBytesEach, queryBells[w]!));
+        rings.replyRings.push(createRing(this.ringBytesEach, replyBell));
+      }
+      this.#frontendRings.push(rings);
+    }
+  }
+
   #startWorker(workerIndex: number, selectionPort: MessagePort | undefined): WorkerSlot {
     const o = this.#options;
-    const queryRing = createRing(o.ringBytes);
-    const replyRing = createRing(o.ringBytes);
     const channel = new MessageChannel();
     const init: WorkerInit = {
       workerIndex,
-      queryRing,
-      replyRing,
+      queryRings: this.#frontendRings.map((rings) => rings.queryRings[workerIndex]!),
+      replyRings: this.#frontendRings.map((rings) => rings.replyRings[workerIndex]!),
       port: channel.port2,
       spinCount: o.spinCountWorker,
       pollUs: o.pollUsWorker,
@@ -245,12 +268,6 @@ export class BatchingPool {
       init.selectionPort = selectionPort;
       transferList.push(selectionPort);
     }
-    const consumer = new RingConsumer(replyRing);
-    const doorbell = new Doorbell(
-      consumer,
-      { spinCount: o.spinCountMain, waitTimeoutMs: 50, pollUs: o.pollUsMain, shouldPoll: o.shouldPollMain },
-      () => this.#drainReplies(consumer),
-    );
     let markStopped!: () => void;
     const stopped = new Promise<void>((resolve) => {
       markStopped = resolve;
@@ -260,8 +277,7 @@ export class BatchingPool {
       else this.#onEvent(workerIndex, event);
     });
     const task = this.#deps.threads.start(init, transferList);
-    doorbell.start();
-    return { producer: new RingProducer(queryRing), consumer, doorbell, port: channel.port1, modelCount: 0, task, stopped };
+    return { port: channel.port1, modelCount: 0, task, stopped };
   }
 
   #onEvent(workerIndex: number, event: Exclude<WorkerEvent, { kind: 'stopped' }>): void {
@@ -287,8 +303,7 @@ export class BatchingPool {
 
   #slot(placement: Placement): WorkerSlot {
     const slot = this.#workers[placement.workerIndex];
-    // Hot path (every submit): assert.fail only on failure (see ipc/records.ts).
-    if (slot === undefined) assert.fail('placement on a batching thread that does not exist');
+    assert(slot !== undefined, 'placement on a batching thread that does not exist');
     return slot;
   }
 
@@ -296,12 +311,5 @@ export class BatchingPool {
     const slot = this.#workers[workerIndex];
     assert(slot !== undefined, 'control message for a batching thread that does not exist');
     slot.port.postMessage(message);
-  }
-
-  #drainReplies(consumer: RingConsumer): void {
-    const onReply = this.#onReply;
-    consumer.drain((body, bodyBytes, tag) => {
-      onReply(replyToken(consumer, body), replyStatus(tag, bodyBytes), replyReason(consumer, body), replyText(consumer, body, bodyBytes));
-    });
   }
 }

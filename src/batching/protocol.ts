@@ -52,8 +52,13 @@ export interface ModelActorStats {
 /** What a batching worker thread is started with (the task's argument; the ports are transferred). */
 export interface WorkerInit {
   workerIndex: number;
-  queryRing: RingBuffers;
-  replyRing: RingBuffers;
+  /**
+   * Indexed by frontend (ipc/records.ts frontendOfToken): frontend k's queries arrive on
+   * queryRings[k], and the reply to a query goes to replyRings[frontendOfToken(token)]. The query
+   * rings share one bell (pool.ts): the worker watches them all with one doorbell.
+   */
+  queryRings: RingBuffers[];
+  replyRings: RingBuffers[];
   /** Control messages in (WorkerControl), events out (WorkerEvent). */
   port: MessagePort;
   spinCount: number;

@@ -1,7 +1,8 @@
 // A batching worker thread (its task, started by threads.ts, runs for the thread's life). It hosts
 // the actors of every model version assigned to this thread (worker_actors.ts), drains the query
-// ring, and answers through the reply ring. Control messages (models and replicas coming and going:
-// rare) arrive on a MessagePort (protocol.ts); queries never use postMessage.
+// ring of every frontend, and answers each query on its frontend's reply ring (reply_router.ts).
+// Control messages (models and replicas coming and going: rare) arrive on a MessagePort
+// (protocol.ts); queries never use postMessage.
 
 import { getHeapStatistics } from 'node:v8';
 import { Doorbell } from '../ipc/doorbell.js';
@@ -11,6 +12,7 @@ import { hostSelectionService } from '../selection/selection_service.js';
 import { ModelActor, type ActorIo } from './model_actor.js';
 import type { ThreadResources, WorkerControl, WorkerEvent, WorkerInit } from './protocol.js';
 import { socketConnector } from './replica_link.js';
+import { ReplyRouter } from './reply_router.js';
 import { ReplyWriter } from './reply_writer.js';
 import { WorkerActors } from './worker_actors.js';
 
@@ -23,8 +25,8 @@ export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
   if (init.selectionPort !== undefined) void hostSelectionService(init.selectionPort);
   const port = init.port;
   const post = (event: WorkerEvent): void => port.postMessage(event);
-  const queries = new RingConsumer(init.queryRing);
-  const replies = new ReplyWriter(new RingProducer(init.replyRing));
+  const queries = init.queryRings.map((ring) => new RingConsumer(ring));
+  const replies = new ReplyRouter(init.replyRings.map((ring) => new ReplyWriter(new RingProducer(ring))));
   const connect = socketConnector(init.connection);
   const io: ActorIo = { pull: () => actors.drain(), rearm: () => doorbell.rearm() };
   const actors = new WorkerActors(
@@ -40,20 +42,21 @@ export default function hostBatchingWorker(init: WorkerInit): Promise<void> {
           post({ kind: 'replica_state', modelIndex: spec.modelIndex, replicaId, connected, reason }),
       }),
   );
-  const doorbell = new Doorbell(
-    queries,
-    {
-      spinCount: init.spinCount,
-      waitTimeoutMs: 50,
-      pollUs: init.pollUs,
-      wantsWake: () => actors.wantsWake(),
-      shouldPoll: () => actors.shouldPoll(init.pollUs),
-    },
-    () => {
-      actors.drain();
-      replies.flush();
-    },
-  );
+  const doorbellOptions = {
+    spinCount: init.spinCount,
+    waitTimeoutMs: 50,
+    pollUs: init.pollUs,
+    wantsWake: () => actors.wantsWake(),
+    shouldPoll: () => actors.shouldPoll(init.pollUs),
+  };
+  const onReady = (): void => {
+    actors.drain();
+    replies.flush();
+  };
+  // One doorbell over every frontend's query ring (they share one bell, pool.ts): one spin, one
+  // bounded sleep and one polling window, whichever frontend publishes; the drain takes every ring's
+  // records, so what the frontends published together goes out as one batch.
+  const doorbell = new Doorbell(queries, doorbellOptions, onReady);
 
   return new Promise<void>((resolve) => {
     port.on('message', (msg: WorkerControl) => {

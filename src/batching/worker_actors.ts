@@ -1,6 +1,7 @@
-// The model-version actors of one batching worker thread: the query ring's records are decoded
-// into them (ipc/records.ts), and the main thread's control messages (protocol.ts) add, remove and
-// configure them. The thread's entry (worker.ts) owns the rings' wake-ups and the control port.
+// The model-version actors of one batching worker thread: the query rings' records (one ring per
+// frontend) are decoded into them (ipc/records.ts), and the main thread's control messages
+// (protocol.ts) add, remove and configure them. The thread's entry (worker.ts) owns the rings'
+// wake-ups and the control port.
 
 import assert from 'node:assert/strict';
 import {
@@ -29,12 +30,17 @@ export class WorkerActors {
    * one batch rather than its first query alone on an idle replica.
    */
   readonly #held: ModelActor[] = [];
-  readonly #queries: RingConsumer;
+  /** One query ring per frontend. */
+  readonly #queries: readonly RingConsumer[];
+  /** The ring being drained (the record visitor reads its records). */
+  #ring: RingConsumer;
   readonly #replies: ReplySink;
   readonly #newActor: (spec: ModelActorSpec) => ModelActor;
 
-  constructor(queries: RingConsumer, replies: ReplySink, newActor: (spec: ModelActorSpec) => ModelActor) {
+  constructor(queries: readonly RingConsumer[], replies: ReplySink, newActor: (spec: ModelActorSpec) => ModelActor) {
+    assert(queries.length >= 1, 'a worker needs at least one query ring');
     this.#queries = queries;
+    this.#ring = queries[0]!;
     this.#replies = replies;
     this.#newActor = newActor;
   }
@@ -43,10 +49,15 @@ export class WorkerActors {
     return this.#actors.size;
   }
 
-  /** Take every record published on the query ring so far. */
+  /** Take every record published on every frontend's query ring so far (held: one batch). */
   drain(): void {
     try {
-      this.#queries.drain(this.#onRecord);
+      const rings = this.#queries;
+      for (let i = 0; i < rings.length; i++) {
+        const ring = rings[i]!;
+        this.#ring = ring;
+        ring.drain(this.#onRecord);
+      }
     } finally {
       for (const actor of this.#held) actor.release();
       this.#held.length = 0;
@@ -112,7 +123,7 @@ export class WorkerActors {
   }
 
   readonly #onRecord = (body: number, bodyBytes: number, tag: number): void => {
-    const ring = this.#queries;
+    const ring = this.#ring;
     if (isCancelRecord(tag, bodyBytes)) {
       this.#hold(cancelModelIndex(ring, body))?.cancel(cancelToken(ring, body));
       return;

@@ -29,6 +29,8 @@ export interface PipelineTunerPorts {
   plannedApps(): ReadonlyMap<string, PipelinePlan>;
   /** The app's query counter on this frontend (AppStats.queries; 0 when it has none yet). */
   queryCount(app: string): number;
+  /** Brings the query counters up to date before a tick reads them (frontend threads: query/query_stats_source.ts); absent: always current. */
+  refreshCounts?(): Promise<void>;
   /** Another app that calls the model (a pipeline stage, or a link) besides `app`; undefined when none does. */
   otherUser(app: string, model: string): string | undefined;
   /** The replica count of the model's current version; undefined when it has no current version. */
@@ -133,6 +135,8 @@ export class PipelineTuner {
 
   /** One tick: read every reactive app's rate, and start the changes it calls for; settles when they are done. */
   async tick(): Promise<void> {
+    if (this.#stopped) return;
+    await this.#ports.refreshCounts?.();
     if (this.#stopped) return;
     const nowMs = this.#o.clock.nowMs();
     const plans = this.#ports.plannedApps();
@@ -303,6 +307,7 @@ export class PipelineTuner {
 export interface TunerSources {
   snapshot(): StateSnapshot;
   queryCount(app: string): number;
+  refreshCounts?(): Promise<void>;
   /** Runs a management API route (admin/admin_service.ts, handle): the reply's status and body. */
   admin(route: string, body: unknown): Promise<{ status: number; body: string }>;
   log(line: string): void;
@@ -330,6 +335,7 @@ export function adminTunerPorts(sources: TunerSources): PipelineTunerPorts {
       return plans;
     },
     queryCount: (app) => sources.queryCount(app),
+    ...(sources.refreshCounts === undefined ? {} : { refreshCounts: () => sources.refreshCounts!() }),
     otherUser: (app, model) => {
       for (const other of sources.snapshot().apps.values()) {
         if (other.name === app) continue;

@@ -1,20 +1,22 @@
 // The query frontend (Clipper's port 1337): POST /<app>/predict and /<app>/update, GET /metrics
 // (Clipper's JSON or Prometheus text by Accept; /metrics/json and /metrics/prometheus fixed),
 // GET /healthz, and JSON 404/405 for everything else. Predict and update are Clipper's REST codec
-// over the query pipeline: parse the body, hand it to the pipeline, encode its answers
-// (answers.ts). Other protocols (the WebSocket stream) add their routes through registerRoutes.
+// over the query pipeline: parse the body (JSON, or octet-stream or msgpack by Content-Type:
+// binary_request.ts), hand it to the pipeline, encode its answers (answers.ts). Other protocols
+// (the WebSocket stream) add their routes through registerRoutes.
 
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { ClipperError } from '../errors.js';
 import { appNameOf, parseJsonObject, readBody, sendBody, sendError, sendJson, type ResponseState } from '../http/http_util.js';
 import { createApp, type TlsFiles } from '../http/app_factory.js';
-import { listenApp } from '../http/listen.js';
+import { listenApp, listenShared, type Listening } from '../http/listen.js';
 import type { Answer } from '../query/answer.js';
 import type { QueryPipeline } from '../query/pipeline.js';
 import { metricsFormatFor, type MetricsFormat } from '../metrics/negotiate.js';
 import { answerJson, feedbackJson } from './answers.js';
 import { HttpRequestSink } from './http_request_sink.js';
-import { parsePredictRequest, readFeedbackRequest } from './predict_request.js';
+import { parsePredictBody } from './binary_request.js';
+import { readFeedbackRequest } from './predict_request.js';
 
 export interface QueryServerOptions {
   host: string;
@@ -22,6 +24,13 @@ export interface QueryServerOptions {
   bodyBytesMax: number;
   /** HTTPS/WSS with these PEM files (http/app_factory.ts); absent or null: plain HTTP. */
   tls?: TlsFiles | null;
+  /**
+   * How it takes connections. Absent: it listens on host:port (the main thread's server). 'shared':
+   * it listens so that other threads' servers can listen on the same port, also with port 0
+   * (http/listen.ts listenShared). 'none': it does not listen (port −1): another app hands it
+   * connections (uWS addChildAppDescriptor of this app's descriptor).
+   */
+  listen?: 'shared' | 'none';
 }
 
 export interface QueryServerDeps {
@@ -92,11 +101,20 @@ class HttpSink extends HttpRequestSink {
   }
 }
 
-function predict(pipeline: QueryPipeline, res: HttpResponse, state: ResponseState, appName: string, body: Buffer): void {
+function predict(
+  pipeline: QueryPipeline,
+  res: HttpResponse,
+  state: ResponseState,
+  appName: string,
+  body: Buffer,
+  arrivalMs: number,
+  contentType: string,
+): void {
   let sink: HttpSink;
   try {
     const route = pipeline.route(appName);
-    const request = parsePredictRequest(body, route.inputType, pipeline.sloMicrosMax);
+    const request = parsePredictBody(body, contentType, route.inputType, pipeline.sloMicrosMax);
+    request.arrivalMs = arrivalMs;
     sink = new HttpSink(res, state, request.batch, route.overloadResponse === 'status_429', pipeline);
     if (pipeline.predict(route, request, sink, sink.tokens) === 0) {
       sendJson(res, state, 200, '{"batch_predictions":[]}');
@@ -143,9 +161,12 @@ function registerClipperRoutes(app: TemplatedApp, pipeline: QueryPipeline, bodyB
   const onPost =
     (handler: BodyHandler) =>
     (res: HttpResponse, req: HttpRequest): void => {
+      // Deadlines count from here: the time the body takes to arrive and the wait for this thread are the query's.
+      const arrivalMs = pipeline.processor.clock.nowMs();
       const appName = appNameOf(req);
+      const contentType = req.getHeader('content-type'); // predict reads JSON, octet-stream or msgpack
       const state: ResponseState = { aborted: false };
-      readBody(res, req, state, bodyBytesMax, (body) => handler(pipeline, res, state, appName, body));
+      readBody(res, req, state, bodyBytesMax, (body) => handler(pipeline, res, state, appName, body, arrivalMs, contentType));
     };
   for (const suffix of ['', '/']) {
     app.post(`/:app/predict${suffix}`, onPost(predict));
@@ -195,6 +216,12 @@ export async function startQueryServer(options: QueryServerOptions, deps: QueryS
       new ClipperError('CLP_ERR_ROUTE_NOT_FOUND', `no route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`),
     );
   });
-  const listening = await listenApp(app, options.host, options.port, 'query frontend');
+  const listening = await listenFor(app, options);
   return { port: listening.port, app, close: () => listening.stopListening() };
+}
+
+function listenFor(app: TemplatedApp, options: QueryServerOptions): Promise<Listening> {
+  if (options.listen === 'none') return Promise.resolve({ port: -1, stopListening: () => undefined });
+  const listen = options.listen === 'shared' ? listenShared : listenApp;
+  return listen(app, options.host, options.port, 'query frontend');
 }

@@ -79,6 +79,8 @@ export class StreamConnection implements RequestSink {
   }
 
   onMessage(message: ArrayBuffer, binary: boolean): void {
+    // Deadlines count from the message's arrival, before it is decoded.
+    const arrivalMs = this.#pipeline.processor.clock.nowMs();
     let msg: ReturnType<typeof decodeMessage>;
     try {
       msg = decodeMessage(message, binary);
@@ -89,16 +91,17 @@ export class StreamConnection implements RequestSink {
     const id = msg.id;
     try {
       if (messageKind(msg) === 'update') this.#feedback(msg, id, binary);
-      else this.#predict(msg, id, binary);
+      else this.#predict(msg, id, binary, arrivalMs);
     } catch (err) {
       this.#enqueue(errorFrame(id, binary, err), binary);
     }
   }
 
-  #predict(json: Record<string, unknown>, id: StreamId, binary: boolean): void {
+  #predict(json: Record<string, unknown>, id: StreamId, binary: boolean, arrivalMs: number): void {
     const pipeline = this.#pipeline;
     const route = pipeline.route(this.appName);
     const request = readPredictRequest(json, route.inputType, pipeline.sloMicrosMax);
+    request.arrivalMs = arrivalMs;
     const idOpen = binary ? '' : idOpenOf(id);
     this.#reqId = id;
     this.#reqIdOpen = idOpen;

@@ -1,5 +1,8 @@
 // Binding a uWS app, the same way for both servers: one listen, a coded error when the address is
 // taken or not ours, and the port actually bound (0 picks a free one).
+//
+// uWS listens with SO_REUSEPORT on a given port (it has no LIBUS_LISTEN_EXCLUSIVE_PORT), but not on
+// port 0: frontend threads sharing a port (config frontendAccept 'reuseport') use listenShared.
 
 import { us_listen_socket_close, us_socket_local_port, type TemplatedApp, type us_listen_socket } from 'uWebSockets.js';
 import { ClipperError } from '../errors.js';
@@ -29,4 +32,26 @@ export function listenApp(app: TemplatedApp, host: string, port: number, what: s
       });
     });
   });
+}
+
+/** How often listenShared tries another free port when the one it found was taken meanwhile. */
+const kSharedPortTries = 5;
+
+/**
+ * Listens on host:port so that other apps (other threads) can listen on the same port too
+ * (SO_REUSEPORT); with port 0 it finds a free port first, then listens on it by number.
+ */
+export async function listenShared(app: TemplatedApp, host: string, port: number, what: string): Promise<Listening> {
+  if (port !== 0) return listenApp(app, host, port, what);
+  let lastError: unknown = null;
+  for (let i = 0; i < kSharedPortTries; i++) {
+    const probe = await listenApp(app, host, 0, what);
+    probe.stopListening();
+    try {
+      return await listenApp(app, host, probe.port, what);
+    } catch (err) {
+      lastError = err; // taken between the probe and the listen: another free port
+    }
+  }
+  throw lastError;
 }

@@ -1,14 +1,20 @@
-// Sleeping and waking the consumer of a ring without a syscall per record.
+// Sleeping and waking the consumer of one or several rings without a syscall per record.
 //
 // Protocol (all operations sequentially consistent):
-//   consumer: bell0 = load(bell); store(waiting, 1); if ring not empty → store(waiting, 0), drain;
-//             else waitAsync(bell, bell0, timeout)
+//   consumer: bell0 = load(bell); store(waiting, 1); if any ring not empty → store(waiting, 0),
+//             drain; else waitAsync(bell, bell0, timeout)
 //   producer: publish record; if load(waiting) → store(waiting, 0); add(bell, 1); notify(bell)
 // Either the consumer sees the record, or the producer sees `waiting` and bumps the bell after
 // bell0 was read, so the wait returns at once ('not-equal') or is notified. A late notify can still
-// wake a later wait, so every wake re-checks the ring, and every wait has a timeout.
+// wake a later wait, so every wake re-checks the rings, and every wait has a timeout.
+//
+// A consumer of several rings (a batching worker's query rings, one per frontend) watches them with
+// ONE doorbell over one waiting/bell pair that all their producers share (ring_buffer.ts
+// createBell): one spin, one bounded sleep and one polling window see every ring's traffic. Several
+// producers may bump the bell for one sleep; that costs a spurious wake at most, which re-checks.
 
-import { kBellIdx, kWaitingIdx, type RingConsumer } from './ring_buffer.js';
+import assert from 'node:assert/strict';
+import { kBellIdx, kWaitingIdx, RingConsumer } from './ring_buffer.js';
 
 export interface DoorbellOptions {
   /** Iterations to poll the ring before sleeping (cheap hand-off under load; 0 disables). */
@@ -38,11 +44,13 @@ export interface DoorbellOptions {
 const kGapEwmaWeight = 1 / 8;
 
 /**
- * Runs `onReady` on this thread's event loop whenever the ring has records. Never blocks the
- * thread: it uses Atomics.waitAsync, so sockets and timers keep running.
+ * Runs `onReady` on this thread's event loop whenever one of its rings has records (onReady drains
+ * them all). Never blocks the thread: it uses Atomics.waitAsync, so sockets and timers keep running.
  */
 export class Doorbell {
-  readonly #consumer: RingConsumer;
+  readonly #consumers: readonly RingConsumer[];
+  /** The waiting/bell pair every consumer's producer bumps. */
+  readonly #bell: Int32Array;
   readonly #onReady: () => void;
   readonly #options: DoorbellOptions;
   #closed = false;
@@ -51,8 +59,16 @@ export class Doorbell {
   #lastRecordMs = -Infinity;
   #gapEwmaMs = Infinity;
 
-  constructor(consumer: RingConsumer, options: DoorbellOptions, onReady: () => void) {
-    this.#consumer = consumer;
+  /** `consumers`: one ring, or several that share one bell (createRing with the same createBell()). */
+  constructor(consumers: RingConsumer | readonly RingConsumer[], options: DoorbellOptions, onReady: () => void) {
+    const list = consumers instanceof RingConsumer ? [consumers] : consumers;
+    assert(list.length >= 1, 'a doorbell watches at least one ring');
+    if (list.length > 1) {
+      const shared = list[0]!.sharedBell;
+      assert(shared !== null && list.every((c) => c.sharedBell === shared), "one doorbell's rings share one bell (createBell)");
+    }
+    this.#consumers = list;
+    this.#bell = list[0]!.bell;
     this.#options = options;
     this.#onReady = onReady;
     this.#pollMs = (options.pollUs ?? 0) / 1000;
@@ -65,8 +81,8 @@ export class Doorbell {
   close(): void {
     this.#closed = true;
     // Wake a pending wait so its promise settles promptly.
-    Atomics.add(this.#consumer.control, kBellIdx, 1);
-    Atomics.notify(this.#consumer.control, kBellIdx);
+    Atomics.add(this.#bell, kBellIdx, 1);
+    Atomics.notify(this.#bell, kBellIdx);
   }
 
   get sleeping(): boolean {
@@ -79,22 +95,28 @@ export class Doorbell {
    */
   rearm(): void {
     if (!this.#sleeping || this.#closed) return;
-    const control = this.#consumer.control;
-    if (Atomics.load(control, kWaitingIdx) === 1 || this.#options.wantsWake?.() === false) return;
-    Atomics.store(control, kWaitingIdx, 1);
-    if (!this.#consumer.isEmpty()) this.#onReady();
+    const bell = this.#bell;
+    if (Atomics.load(bell, kWaitingIdx) === 1 || this.#options.wantsWake?.() === false) return;
+    Atomics.store(bell, kWaitingIdx, 1);
+    if (!this.#allEmpty()) this.#onReady();
+  }
+
+  /** Whether every ring is empty (one ring: one load of its tail). */
+  #allEmpty(): boolean {
+    const consumers = this.#consumers;
+    for (let i = 0; i < consumers.length; i++) if (!consumers[i]!.isEmpty()) return false;
+    return true;
   }
 
   // Drain, then yield to the event loop (setImmediate) so sockets and timers of this thread run
-  // between drains; only when the ring stays empty through the spin does it sleep.
+  // between drains; only when every ring stays empty through the spin does it sleep.
   #loop = (): void => {
     if (this.#closed) return;
-    const consumer = this.#consumer;
-    const control = consumer.control;
-    if (consumer.isEmpty()) {
-      for (let i = 0; i < this.#options.spinCount && consumer.isEmpty(); i++);
+    const bell = this.#bell;
+    if (this.#allEmpty()) {
+      for (let i = 0; i < this.#options.spinCount && this.#allEmpty(); i++);
     }
-    if (!consumer.isEmpty()) {
+    if (!this.#allEmpty()) {
       this.#onReady();
       if (this.#pollMs > 0) this.#noteRecords();
       setImmediate(this.#loop);
@@ -109,19 +131,20 @@ export class Doorbell {
       setImmediate(this.#loop);
       return;
     }
-    const bell = Atomics.load(control, kBellIdx);
-    Atomics.store(control, kWaitingIdx, this.#options.wantsWake?.() === false ? 0 : 1);
-    if (!consumer.isEmpty()) {
-      Atomics.store(control, kWaitingIdx, 0);
+    const bell0 = Atomics.load(bell, kBellIdx);
+    Atomics.store(bell, kWaitingIdx, this.#options.wantsWake?.() === false ? 0 : 1);
+    // Re-check every ring: a record published before `waiting` was set found it clear.
+    if (!this.#allEmpty()) {
+      Atomics.store(bell, kWaitingIdx, 0);
       setImmediate(this.#loop);
       return;
     }
-    const result = Atomics.waitAsync(control, kBellIdx, bell, this.#options.waitTimeoutMs);
+    const result = Atomics.waitAsync(bell, kBellIdx, bell0, this.#options.waitTimeoutMs);
     if (result.async) {
       this.#sleeping = true;
       result.value.then(this.#wake, this.#wake);
     } else {
-      Atomics.store(control, kWaitingIdx, 0);
+      Atomics.store(bell, kWaitingIdx, 0);
       setImmediate(this.#loop);
     }
   };
@@ -135,7 +158,7 @@ export class Doorbell {
 
   #wake = (): void => {
     this.#sleeping = false;
-    Atomics.store(this.#consumer.control, kWaitingIdx, 0);
+    Atomics.store(this.#bell, kWaitingIdx, 0);
     this.#loop();
   };
 }

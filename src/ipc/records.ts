@@ -3,7 +3,8 @@
 //
 // Query ring, main → batching worker. Record tag = QueryTag.
 //   Query body (8-aligned):
-//     +0  u32 token          frontend's id for this query (reply correlation)
+//     +0  u32 token          frontend's id for this query (reply correlation); its top bits name
+//                            the frontend, whose reply ring gets the answer (frontendOfToken)
 //     +4  u32 modelIndex     which model-version actor in the worker
 //     +8  f64 deadlineMs     absolute (lib/clock.ts monotonicNowMs scale)
 //     +16 u32 inputType      InputTypeCode
@@ -23,8 +24,29 @@
 // assert.fail only on failure (assert() costs a few ns per call even when it holds).
 
 import assert from 'node:assert/strict';
-import { InputTypeCode, numericElementBytes, writeNumericElements } from '../input_types.js';
+import { InputTypeCode, numericElementBytes, writeNumericElements, type NumericInput } from '../input_types.js';
 import type { RingProducer } from './ring_buffer.js';
+
+/**
+ * Tokens name their frontend (the thread whose query core made them) in their top bits, so a
+ * batching worker with several frontends answers each query on its frontend's reply ring.
+ * token = frontendIndex << kFrontendTokenShift | counter (counter wraps at kTokenCounterMask).
+ */
+export const kFrontendTokenShift = 27;
+export const kFrontendsMax = 1 << (32 - kFrontendTokenShift);
+export const kTokenCounterMask = (1 << kFrontendTokenShift) - 1;
+
+/** The top bits of every token frontend `frontendIndex` hands out. */
+export function frontendTokenBase(frontendIndex: number): number {
+  if (!(Number.isInteger(frontendIndex) && frontendIndex >= 0 && frontendIndex < kFrontendsMax))
+    assert.fail(`frontend index ${frontendIndex} out of range`);
+  return (frontendIndex << kFrontendTokenShift) >>> 0;
+}
+
+/** Which frontend a token came from (its reply ring). */
+export function frontendOfToken(token: number): number {
+  return token >>> kFrontendTokenShift;
+}
 
 export const enum QueryTag {
   Query = 1,
@@ -101,7 +123,10 @@ export function queryInputBytesMax(ringBytes: number): number {
   return ringBytes / 2 - kRingOverheadBytes - kQueryHeaderBytes;
 }
 
-/** Write one numeric query (not yet woken). False when the ring is full. */
+/**
+ * Write one numeric query (not yet woken). False when the ring is full. PackedNumbers of the record's
+ * element type are copied with one set(); the bytes are the same as for the values as number[].
+ */
 export function encodeNumericQuery(
   ring: RingProducer,
   token: number,
@@ -109,7 +134,7 @@ export function encodeNumericQuery(
   deadlineMs: number,
   priority: number,
   type: InputTypeCode,
-  values: readonly number[],
+  values: NumericInput,
 ): boolean {
   const count = values.length;
   const body = ring.reserve(kQueryHeaderBytes + count * numericElementBytes(type), QueryTag.Query);

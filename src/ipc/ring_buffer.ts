@@ -5,6 +5,7 @@
 //   │ [0] head (bytes consumed, free-running u32; consumer writes)                               │
 //   │ [32] tail (bytes produced, free-running u32; producer writes)   (own 128-byte line)        │
 //   │ [64] waiting (1 while the consumer is about to sleep)   [65] bell (bumped to wake it)      │
+//   │      (unless the ring was made with a shared bell: see below)                              │
 //   ├──────────────────────────── data: capacityBytes (power of two) ────────────────────────────┤
 //   │ record = [u32 bodyBytes][u32 tag][body …][pad to 8]   at 8-aligned offsets                  │
 //   │ a record never wraps: when it does not fit before the end, the producer writes a          │
@@ -13,7 +14,10 @@
 //
 // head == tail: empty. Used bytes = (tail - head) >>> 0 ≤ capacityBytes. The producer publishes a
 // record by storing tail with Atomics (release); the consumer frees it by storing head. Wake-ups use
-// the waiting/bell pair (see doorbell.ts). Records are 8-aligned so bodies can be read through
+// the waiting/bell pair (see doorbell.ts). Several rings with one consumer thread (a batching
+// worker's query rings, one per frontend; a frontend's reply rings, one per worker) share one pair
+// in a small SharedArrayBuffer of its own (createBell), so that one doorbell watches them all and
+// any of their producers wakes it. Records are 8-aligned so bodies can be read through
 // Float64Array / Int32Array views without copying. Checks on the per-record path call assert.fail
 // only on failure: assert() costs a few ns per call even when it holds.
 
@@ -23,24 +27,45 @@ import { align8, kWrapMarker, wrapPadBytes } from '../lib/align.js';
 const kControlBytes = 512;
 const kHeadIdx = 0;
 const kTailIdx = 32;
-export const kWaitingIdx = 64;
-export const kBellIdx = 65;
+/** Byte offset of a ring's own waiting/bell pair in its control block (Int32 slots 64 and 65). */
+const kOwnBellOffset = 256;
+/** A shared bell's buffer: the pair, alone on its own 128-byte line. */
+const kBellBytes = 128;
+/** Slots of the waiting/bell pair, in a ring's `bell` view. */
+export const kWaitingIdx = 0;
+export const kBellIdx = 1;
 const kRecordHeaderBytes = 8;
 
 export interface RingBuffers {
   readonly sab: SharedArrayBuffer;
   readonly capacityBytes: number;
+  /**
+   * The waiting/bell pair shared with the other rings of the same consumer (createBell), or null:
+   * the ring's own, in its control block. Rings of one doorbell share one (the same object: rings
+   * posted to a thread together keep it so).
+   */
+  readonly bell: SharedArrayBuffer | null;
 }
 
-export function createRing(capacityBytes: number): RingBuffers {
+/** A waiting/bell pair for several rings that one consumer watches with one doorbell. */
+export function createBell(): SharedArrayBuffer {
+  return new SharedArrayBuffer(kBellBytes);
+}
+
+export function createRing(capacityBytes: number, bell: SharedArrayBuffer | null = null): RingBuffers {
   assert(Number.isInteger(capacityBytes) && capacityBytes >= 1024, 'ring capacity must be >= 1024 bytes');
   assert((capacityBytes & (capacityBytes - 1)) === 0, 'ring capacity must be a power of two');
-  return { sab: new SharedArrayBuffer(kControlBytes + capacityBytes), capacityBytes };
+  assert(bell === null || bell.byteLength === kBellBytes, 'a shared bell comes from createBell()');
+  return { sab: new SharedArrayBuffer(kControlBytes + capacityBytes), capacityBytes, bell };
 }
 
 /** Shared views and arithmetic used by both ends. */
 class RingView {
   readonly control: Int32Array;
+  /** The waiting/bell pair ([kWaitingIdx], [kBellIdx]): the ring's own, or its consumer's shared one. */
+  readonly bell: Int32Array;
+  /** The shared bell's buffer (null: the ring's own pair), to tell which rings share one. */
+  readonly sharedBell: SharedArrayBuffer | null;
   readonly bytes: Uint8Array;
   readonly view: DataView;
   readonly f64: Float64Array;
@@ -55,6 +80,8 @@ class RingView {
     this.capacityBytes = ring.capacityBytes;
     this.mask = ring.capacityBytes - 1;
     this.control = new Int32Array(ring.sab, 0, kControlBytes / 4);
+    this.sharedBell = ring.bell;
+    this.bell = this.sharedBell === null ? new Int32Array(ring.sab, kOwnBellOffset, 2) : new Int32Array(this.sharedBell, 0, 2);
     this.bytes = new Uint8Array(ring.sab, kControlBytes, ring.capacityBytes);
     this.view = new DataView(ring.sab, kControlBytes, ring.capacityBytes);
     this.f64 = new Float64Array(ring.sab, kControlBytes, ring.capacityBytes / 8);
@@ -144,7 +171,7 @@ export class RingProducer extends RingView {
    * handling one batch of socket events then costs a single notify.
    */
   wake(): void {
-    if (this.#wakeScheduled || Atomics.load(this.control, kWaitingIdx) === 0) return;
+    if (this.#wakeScheduled || Atomics.load(this.bell, kWaitingIdx) === 0) return;
     this.#wakeScheduled = true;
     setImmediate(this.#notify);
   }
@@ -156,10 +183,11 @@ export class RingProducer extends RingView {
 
   readonly #notify = (): void => {
     this.#wakeScheduled = false;
-    if (Atomics.load(this.control, kWaitingIdx) === 0) return;
-    Atomics.store(this.control, kWaitingIdx, 0);
-    Atomics.add(this.control, kBellIdx, 1);
-    Atomics.notify(this.control, kBellIdx);
+    const bell = this.bell;
+    if (Atomics.load(bell, kWaitingIdx) === 0) return;
+    Atomics.store(bell, kWaitingIdx, 0);
+    Atomics.add(bell, kBellIdx, 1);
+    Atomics.notify(bell, kBellIdx);
   };
 }
 

@@ -1,18 +1,19 @@
 // Metrics of the query frontend, in two forms: Prometheus text (prom-client; 0.0.4 or OpenMetrics)
 // and Clipper's JSON. GET /metrics picks one from the Accept header (negotiate.ts). Nothing here
-// runs per query: the hot path only bumps counters and histogram buckets it owns (per app on the
-// main thread, per model version in the batching workers); a scrape reads them, asking every worker
-// for its models' numbers over the control channel once. The meters of Clipper's JSON (throughput
+// runs per query: the hot path only bumps counters and histogram buckets it owns (per app in each
+// frontend, per model version in the batching workers); a scrape reads them, asking every worker for
+// its models' numbers over the control channel once, and every frontend thread for its counters
+// (QueryStatsSource.refresh, query/query_stats_source.ts; nothing to ask with one frontend). The meters of Clipper's JSON (throughput
 // EWMAs) are sampled from those counters: the apps' on a 5 s timer, the models' at each JSON scrape.
 
 import type { Registry, RegistryContentType } from 'prom-client';
 import type { ReplicaStatus } from '../admin/admin_context.js';
 import type { ModelActorStats, ThreadResources } from '../batching/protocol.js';
-import type { QueryProcessor } from '../query/query_processor.js';
+import type { QueryStatsSource } from '../query/query_stats_source.js';
 import type { AppPipelineStats } from '../query/stage_stats.js';
 import { answeredCount, appThroughputName, clipperMetricsDocument, kAggregateThroughput, modelThroughputName } from './clipper_json.js';
 import { kMeterTickMs, MeterSet } from './meter.js';
-import { createPromRegistry } from './prom_registry.js';
+import { createPromRegistry, type FrontendThreadCounts } from './prom_registry.js';
 
 export type TextFormat = 'prometheus' | 'openmetrics';
 
@@ -23,12 +24,14 @@ export interface MetricsOptions {
   timer?: boolean;
   /** Each batching thread's resources as of the last stats answer (BatchingPool.threadResources). */
   threadResources?: () => readonly ThreadResources[];
-  /** Pipeline apps' per-stage counters (the route table keeps them). */
+  /** Pipeline apps' per-stage counters; default: the stats source's. */
   pipelines?: () => ReadonlyMap<string, AppPipelineStats>;
+  /** The frontend threads by state (null: one frontend). */
+  frontendThreads?: () => FrontendThreadCounts | null;
 }
 
 export class Metrics {
-  readonly #processor: QueryProcessor;
+  readonly #stats: QueryStatsSource;
   readonly #modelStats: () => Promise<ModelActorStats[]>;
   readonly #registries: Record<TextFormat, Registry<RegistryContentType>>;
   readonly #nowMs: () => number;
@@ -38,19 +41,20 @@ export class Metrics {
   #scrape: Promise<ModelActorStats[]> | null = null;
 
   constructor(
-    processor: QueryProcessor,
+    stats: QueryStatsSource,
     modelStats: () => Promise<ModelActorStats[]>,
     replicas: () => ReplicaStatus[],
     options: MetricsOptions = {},
   ) {
-    this.#processor = processor;
+    this.#stats = stats;
     this.#modelStats = modelStats;
     const sources = {
-      processor,
+      stats,
       models: () => this.#models(),
       replicas,
       threadResources: options.threadResources ?? (() => []),
-      ...(options.pipelines === undefined ? {} : { pipelines: options.pipelines }),
+      pipelines: options.pipelines ?? (() => stats.allPipelineStats()),
+      ...(options.frontendThreads === undefined ? {} : { frontendThreads: options.frontendThreads }),
     };
     this.#registries = {
       prometheus: createPromRegistry('prometheus', sources),
@@ -60,7 +64,13 @@ export class Metrics {
     const startMs = this.#nowMs();
     this.#appMeters = new MeterSet(startMs);
     this.#modelMeters = new MeterSet(startMs);
-    this.#timer = options.timer === false ? null : setInterval(() => this.#sampleApps(), kMeterTickMs);
+    const tick = (): void => {
+      this.#stats.refresh().then(
+        () => this.#sampleApps(),
+        () => undefined,
+      );
+    };
+    this.#timer = options.timer === false ? null : setInterval(tick, kMeterTickMs);
     this.#timer?.unref();
   }
 
@@ -71,22 +81,23 @@ export class Metrics {
   async text(format: TextFormat = 'prometheus'): Promise<{ contentType: string; body: string }> {
     this.#scrape = null;
     const registry = this.#registries[format];
+    await this.#stats.refresh();
     return { contentType: registry.contentType, body: await registry.metrics() };
   }
 
   /** Clipper's JSON document (spec §8.1), every value a string as Clipper wrote it. */
   async clipperJson(): Promise<string> {
     this.#scrape = null;
-    const models = await this.#models();
+    const [models] = await Promise.all([this.#models(), this.#stats.refresh()]);
     const nowMs = this.#nowMs();
     this.#sampleApps(nowMs);
     const modelCounts = models.map((m) => [modelThroughputName(m), m.scheduler.sentQueryCount] as const);
     const aggregate = modelCounts.reduce((sum, [, n]) => sum + n, 0);
     this.#modelMeters.sample([...modelCounts, [kAggregateThroughput, aggregate]], nowMs);
     const doc = clipperMetricsDocument({
-      queryCount: this.#processor.counters.queries,
-      cache: this.#processor.cache.stats(),
-      apps: this.#processor.allAppStats(),
+      queryCount: this.#stats.counters.queries,
+      cache: this.#stats.cacheStats(),
+      apps: this.#stats.allAppStats(),
       models,
       meter: (name) => this.#appMeters.get(name) ?? this.#modelMeters.get(name),
     });
@@ -95,7 +106,7 @@ export class Metrics {
 
   #sampleApps(nowMs = this.#nowMs()): void {
     const counts: Array<readonly [string, number]> = [];
-    for (const [app, s] of this.#processor.allAppStats()) counts.push([appThroughputName(app), answeredCount(s)]);
+    for (const [app, s] of this.#stats.allAppStats()) counts.push([appThroughputName(app), answeredCount(s)]);
     this.#appMeters.sample(counts, nowMs);
   }
 

@@ -6,7 +6,7 @@
 import { Counter, Gauge, Registry, type RegistryContentType } from 'prom-client';
 import type { ReplicaStatus } from '../admin/admin_context.js';
 import type { ModelActorStats, ThreadResources } from '../batching/protocol.js';
-import type { QueryProcessor } from '../query/query_processor.js';
+import type { QueryStatsSource } from '../query/query_stats_source.js';
 import type { BucketHistogram } from '../lib/bucket_histogram.js';
 import type { AppPipelineStats } from '../query/stage_stats.js';
 import { registerPipelines } from './pipeline_metrics.js';
@@ -22,7 +22,8 @@ type MetricType = 'gauge' | 'counter' | 'histogram';
 export type AddMetric = (name: string, help: string, type: MetricType, values: () => Promise<MetricValue[]>) => void;
 
 export interface PromSources {
-  processor: QueryProcessor;
+  /** The query core's counters as of the scrape's refresh (Metrics.text refreshes them first). */
+  stats: QueryStatsSource;
   /** The models' stats of the scrape in progress (one request to the workers per scrape). */
   models(): Promise<ModelActorStats[]>;
   replicas(): ReplicaStatus[];
@@ -32,6 +33,14 @@ export interface PromSources {
   threadResources?: () => readonly ThreadResources[];
   /** Pipeline apps' per-stage counters (pipeline_metrics.ts); absent: none. */
   pipelines?: () => ReadonlyMap<string, AppPipelineStats>;
+  /** The frontend threads by state (null, or absent: one frontend, the main thread, and no series). */
+  frontendThreads?: () => FrontendThreadCounts | null;
+}
+
+/** How many frontend threads serve, and how many failed (frontend_thread/frontend_group.ts threadStates). */
+export interface FrontendThreadCounts {
+  alive: number;
+  failed: number;
 }
 
 /** A prom-client metric whose values come from a callback at scrape time. */
@@ -92,7 +101,8 @@ export function createPromRegistry(format: 'prometheus' | 'openmetrics', src: Pr
 
 /** The query frontend's totals and the replicas (prom-client's own metric objects). */
 function registerFrontend(registry: Registry<RegistryContentType>, src: PromSources): void {
-  const c = src.processor.counters;
+  // Read at each collect: a merged source (frontend threads) replaces its counters object on refresh.
+  const c = () => src.stats.counters;
   const reg = [registry];
   new Counter({
     name: 'clipper_queries_total',
@@ -100,7 +110,7 @@ function registerFrontend(registry: Registry<RegistryContentType>, src: PromSour
     registers: reg,
     collect() {
       this.reset();
-      this.inc(c.queries);
+      this.inc(c().queries);
     },
   });
   new Counter({
@@ -109,7 +119,7 @@ function registerFrontend(registry: Registry<RegistryContentType>, src: PromSour
     registers: reg,
     collect() {
       this.reset();
-      this.inc(c.defaults);
+      this.inc(c().defaults);
     },
   });
   new Counter({
@@ -118,7 +128,7 @@ function registerFrontend(registry: Registry<RegistryContentType>, src: PromSour
     registers: reg,
     collect() {
       this.reset();
-      this.inc(c.sloMisses);
+      this.inc(c().sloMisses);
     },
   });
   new Gauge({
@@ -131,10 +141,23 @@ function registerFrontend(registry: Registry<RegistryContentType>, src: PromSour
       for (const r of src.replicas()) this.inc({ model: r.model, version: r.version, connected: String(r.connected) });
     },
   });
+  new Gauge({
+    name: 'clipper_frontend_threads',
+    help: 'Frontend threads by state: alive (serving) or failed (its share served by the others); none with one frontend',
+    labelNames: ['state'],
+    registers: reg,
+    collect() {
+      this.reset();
+      const counts = src.frontendThreads?.() ?? null;
+      if (counts === null) return;
+      this.set({ state: 'alive' }, counts.alive);
+      this.set({ state: 'failed' }, counts.failed);
+    },
+  });
 }
 
 function registerApps(add: AddMetric, src: PromSources): void {
-  const apps = async () => [...src.processor.allAppStats()];
+  const apps = async () => [...src.stats.allAppStats()];
   add('clipper_app_queries_total', 'Queries per application', 'counter', async () =>
     (await apps()).map(([app, s]) => ({ labels: { app }, value: s.queries })),
   );
@@ -150,7 +173,7 @@ function registerApps(add: AddMetric, src: PromSources): void {
 }
 
 function registerCache(add: AddMetric, src: PromSources): void {
-  const cache = async () => src.processor.cache.stats();
+  const cache = async () => src.stats.cacheStats();
   add(
     'clipper_cache_lookups_total',
     'Prediction cache lookups by result (hit, miss, coalesced onto an identical query in flight, bypass)',

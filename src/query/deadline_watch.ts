@@ -1,17 +1,20 @@
 // The deadline watch of the open queries: O(1) per query on the common path.
 //
-// Queries with the same SLO arrive in deadline order, so each distinct SLO keeps a FIFO (an
+// Queries with the same SLO mostly arrive in deadline order, so each distinct SLO keeps a FIFO (an
 // intrusive list: an answered query unlinks itself at once, so it dies young instead of being
 // promoted by the garbage collector). Deadlines that are not their app's SLO (a request's
 // slo_micros, Exp4 sub-queries) share one EDF heap (O(log n)): a client choosing many SLOs must not
-// multiply FIFOs. One timer is armed for the earliest head; when it fires every item past its
-// deadline is handed to `onExpired`, which must unwatch it.
+// multiply FIFOs. Deadlines count from a request's arrival, and requests are submitted in arrival
+// order only per connection (a request whose body took longer is submitted after one that arrived
+// later): an item due before its FIFO's tail goes to the heap instead, so every FIFO stays sorted by
+// construction and no expiry waits behind a later one. One timer is armed for the earliest head;
+// when it fires every item past its deadline is handed to `onExpired`, which must unwatch it.
 
 import assert from 'node:assert/strict';
 import type { Clock } from '../lib/clock.js';
 import { DeadlineQueue } from '../lib/deadline_queue.js';
 
-/** Open items of one SLO, in deadline order (= arrival order). */
+/** Open items of one SLO, in deadline order (watch() puts an item due before the tail in the heap). */
 export interface DeadlineFifo<T extends Watched<T>> {
   head: T | null;
   tail: T | null;
@@ -43,18 +46,22 @@ export class DeadlineWatch<T extends Watched<T>> {
     this.#onExpired = onExpired;
   }
 
-  /** Watch `item`: in the FIFO of `fifoKey` (its app's SLO), or in the heap when fifoKey is null. */
+  /** Watch `item`: in the FIFO of `fifoKey` (its app's SLO), or in the heap when fifoKey is null or it is due before the FIFO's tail. */
   watch(item: T, fifoKey: number | null): void {
     if (item.fifo !== null || item.inHeap) assert.fail('an item is watched once');
-    if (fifoKey === null) {
-      item.inHeap = true;
-      this.#heap.push(item);
-    } else {
-      let fifo = this.#fifos.get(fifoKey);
-      if (fifo === undefined) {
+    let fifo: DeadlineFifo<T> | null = null;
+    if (fifoKey !== null) {
+      fifo = this.#fifos.get(fifoKey) ?? null;
+      if (fifo === null) {
         fifo = { head: null, tail: null };
         this.#fifos.set(fifoKey, fifo);
       }
+    }
+    // Due before the FIFO's tail (it arrived earlier but was submitted later): the heap keeps order.
+    if (fifo === null || (fifo.tail !== null && fifo.tail.deadlineMs > item.deadlineMs)) {
+      item.inHeap = true;
+      this.#heap.push(item);
+    } else {
       item.fifo = fifo;
       item.prev = fifo.tail;
       if (fifo.tail === null) fifo.head = item;

@@ -15,7 +15,7 @@
 
 import assert from 'node:assert/strict';
 import { computeLosses } from '../selection/policies/loss_fn.js';
-import type { SelectionHub } from '../selection/selection_hub.js';
+import type { AppSelection } from '../selection/app_selection.js';
 import type { Answer, QuerySink } from './answer.js';
 import type { AppRoute } from './app_route.js';
 import type { QueryInput, QueryProcessor } from './query_processor.js';
@@ -33,6 +33,15 @@ export interface FeedbackAnswer {
   /** Scored models and their losses (null: no prediction); empty when nothing was learned. */
   models: string[];
   losses: Array<number | null>;
+}
+
+/**
+ * Where feedback's losses go to train the app's policy; resolves once it has learned from them. The
+ * main thread's SelectionHub is one; a frontend thread's relay to it (frontend_thread/thread_selection.ts)
+ * another.
+ */
+export interface FeedbackPort {
+  feedback(sel: AppSelection, uid: string | null, losses: Float64Array, chosen: number | null): Promise<void>;
 }
 
 /** Collects the predictions of the scored models. */
@@ -66,7 +75,7 @@ class PredictionSink implements QuerySink {
  */
 export function applyFeedback(
   processor: QueryProcessor,
-  hub: SelectionHub | null,
+  hub: FeedbackPort | null,
   route: AppRoute,
   request: FeedbackRequest,
 ): Promise<FeedbackAnswer> {

@@ -10,16 +10,15 @@
 import { ClipperError } from '../errors.js';
 import type { QuerySink } from './answer.js';
 import { pinnedPlacement, type AppRoute } from './app_route.js';
-import { applyFeedback, type FeedbackAnswer, type FeedbackRequest } from './feedback.js';
+import { applyFeedback, type FeedbackAnswer, type FeedbackPort, type FeedbackRequest } from './feedback.js';
 import { isQueryPriority } from './priority.js';
 import type { QueryInput, QueryProcessor } from './query_processor.js';
 import { submitSelected } from './selection_route.js';
 import { PipelineRuns } from './pipeline_runs.js';
-import type { SelectionHub } from '../selection/selection_hub.js';
 
 /** One predict request, whatever protocol it came in. */
 export interface QueryRequest {
-  /** Validated inputs: number[] for numeric types, string for strings, Buffer for bytes. */
+  /** Validated inputs: number[] or PackedNumbers for numeric types, string for strings, Buffer for bytes. */
   readonly inputs: readonly QueryInput[];
   /** Pins the first linked model's version; null: the current version (or the selection policy). */
   readonly version: string | null;
@@ -37,6 +36,13 @@ export interface QueryRequest {
    * out of range is a 400 (CLP_ERR_INVALID_ARG).
    */
   readonly priority?: number;
+  /**
+   * When the request arrived (the processor's clock, ms, taken as its handler starts): its queries'
+   * deadlines and latencies count from here, not from when the body was read and parsed; one already
+   * past its SLO is answered with the default at once. Absent: from submit. Not readonly: a codec
+   * sets it on the request it parsed.
+   */
+  arrivalMs?: number;
 }
 
 /** Where a request's answers go: a QuerySink that also places each input (its sink index). */
@@ -54,8 +60,8 @@ export interface PipelineDeps {
   processor: QueryProcessor;
   /** Rebuilt by the cluster on configuration changes: a deleted app's route is gone at once. */
   routes: ReadonlyMap<string, AppRoute>;
-  /** The selection worker's main-thread end (feedback); null: feedback is only acknowledged. */
-  hub: SelectionHub | null;
+  /** Where feedback trains the policy (the SelectionHub, or a frontend thread's relay to it); null: feedback is only acknowledged. */
+  hub: FeedbackPort | null;
   /** The largest per-request slo_micros a codec accepts. */
   sloMicrosMax: number;
 }
@@ -64,7 +70,7 @@ export class QueryPipeline {
   readonly processor: QueryProcessor;
   readonly sloMicrosMax: number;
   readonly #routes: ReadonlyMap<string, AppRoute>;
-  readonly #hub: SelectionHub | null;
+  readonly #hub: FeedbackPort | null;
   /** Queries of pipeline apps still running (stage_run.ts), for cancel. */
   readonly runs = new PipelineRuns();
 
@@ -113,17 +119,18 @@ export class QueryPipeline {
     if (count === 0) return 0;
     sink.begin(count);
     const sloMs = request.sloMicros === null ? route.sloMs : request.sloMicros / 1000;
+    const arrivalMs = request.arrivalMs;
     for (let i = 0; i < count; i++) {
       const index = sink.indexFor(i);
       const from = tokens.length;
       if (graph !== null) {
-        const token = this.runs.start(processor, route, graph, inputs[i]!, sloMs, priority, sink, index);
+        const token = this.runs.start(processor, route, graph, inputs[i]!, sloMs, priority, sink, index, arrivalMs);
         if (token >= 0) tokens.push(token);
       } else if (pinned) {
-        const token = processor.submit(route, placement, inputs[i]!, sloMs, priority, sink, index);
+        const token = processor.submit(route, placement, inputs[i]!, sloMs, priority, sink, index, null, arrivalMs);
         if (token >= 0) tokens.push(token);
       } else {
-        submitSelected(processor, route, request.uid, inputs[i]!, sloMs, priority, sink, index, tokens);
+        submitSelected(processor, route, request.uid, inputs[i]!, sloMs, priority, sink, index, tokens, arrivalMs);
       }
       sink.submitted(index, tokens, from);
     }

@@ -37,7 +37,8 @@ export class PipelineRuns implements RunRegistry {
 
   /**
    * Run one query of a pipeline app; it is answered through `sink.onAnswer(index, …)` exactly once,
-   * by its deadline. Returns its run token, or -1 when it is already answered.
+   * by its deadline (from `arrivalMs`, its request's arrival; default now). Returns its run token,
+   * or -1 when it is already answered.
    */
   start(
     processor: QueryProcessor,
@@ -48,8 +49,9 @@ export class PipelineRuns implements RunRegistry {
     priority: number,
     sink: QuerySink,
     index: number,
+    arrivalMs?: number,
   ): number {
-    const run = new StageRun(this, processor, route, pipeline, input, sloMs, priority, sink, index);
+    const run = new StageRun(this, processor, route, pipeline, input, sloMs, priority, sink, index, arrivalMs);
     run.start();
     if (run.done) return -1;
     const token = kRunTokenBase + this.#next;

@@ -1,8 +1,8 @@
-// What the query core needs from the layers below it, as interfaces: the batching pool's main end
-// (batching/pool.ts implements it; tests and the simulator pass fakes).
+// What the query core needs from the layers below it, as interfaces: a frontend's end of the batching
+// workers' rings (batching/ring_port.ts's RingPort implements it; tests and the simulator pass fakes).
 
 import type { Placement } from '../batching/protocol.js';
-import type { InputTypeCode } from '../input_types.js';
+import type { InputTypeCode, NumericInput } from '../input_types.js';
 
 export interface BatchingPort {
   /** The largest input (encoded bytes) one query record can carry. */
@@ -17,7 +17,7 @@ export interface BatchingPort {
     deadlineMs: number,
     priority: number,
     type: InputTypeCode,
-    values: readonly number[],
+    values: NumericInput,
   ): boolean;
   /** Write one string (utf8) or bytes query; false when the ring is full. */
   submitBytes(

@@ -10,6 +10,7 @@
 import { CacheResult, PredictionCache, type CacheWaiter, type PredictionCacheStats } from '../cache/prediction_cache.js';
 import { numericElementBytes, writeNumericElements, type InputTypeCode, type NumericViews } from '../input_types.js';
 import type { Placement } from '../batching/protocol.js';
+import type { QueryInput } from './query_processor.js';
 
 export { CacheResult };
 
@@ -56,7 +57,7 @@ export class QueryCache {
   }
 
   /** Look a query up (see PredictionCache.lookup). */
-  lookup(placement: Placement, type: InputTypeCode, input: number[] | string | Buffer): CacheResult {
+  lookup(placement: Placement, type: InputTypeCode, input: QueryInput): CacheResult {
     const cache = this.#cache;
     if (cache === null) {
       this.#bypassCount++;
@@ -80,6 +81,7 @@ export class QueryCache {
         i32: new Int32Array(scratch.buffer, scratch.byteOffset, scratch.length >>> 2),
       };
     }
+    // The ring's own encoding (PackedNumbers in one set()): a packed input keys as the same number[].
     writeNumericElements(this.#views, 0, type, input);
     return cache.lookupScratch(placement.modelIndex, type, keyBytes);
   }

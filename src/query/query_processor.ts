@@ -6,14 +6,14 @@
 // shutdown), or at its deadline at the latest (DeadlineWatch).
 
 import assert from 'node:assert/strict';
-import { ClipperError } from '../errors.js';
 import { ReplyStatus, type DefaultReason } from '../ipc/records.js';
 import type { Clock } from '../lib/clock.js';
-import { numericElementBytes, type InputTypeCode } from '../input_types.js';
+import type { InputTypeCode, PackedNumbers } from '../input_types.js';
 import { kPriorityMax, type Placement } from '../batching/protocol.js';
 import type { Answer, AnswerExtra, QuerySink } from './answer.js';
 import { countDefault, DefaultKind, newAppStats, observeLatency, type AppRoute, type AppStats } from './app_route.js';
 import { DeadlineWatch, type Watched } from './deadline_watch.js';
+import { assertInputBytesFit } from './input_fit.js';
 import {
   defaultKindOf,
   explainDefault,
@@ -25,16 +25,27 @@ import {
 } from './explanations.js';
 import type { BatchingPort } from './ports.js';
 import { CacheResult, QueryCache } from './query_cache.js';
+import { TokenCounter } from './token_counter.js';
 
-export type QueryInput = number[] | string | Buffer;
+/** number[] or PackedNumbers (input_types.ts) for numeric types, string for strings, Buffer for bytes. */
+export type QueryInput = number[] | PackedNumbers | string | Buffer;
 
 export interface QueryProcessorOptions {
-  /** The batching workers' main end (batching/pool.ts's BatchingPool, or a fake). */
+  /** This frontend's end of the batching workers' rings (batching/ring_port.ts's RingPort), or a fake. */
   pool: BatchingPort;
   /** The time scale of deadlines: the batching workers' clock (systemClock in a cluster). */
   clock: Clock;
   /** Prediction cache size; 0 turns the cache off. */
   cacheBytesMax: number;
+  /**
+   * This frontend's index (0 .. kFrontendsMax − 1, ipc/records.ts): its tokens carry it in their top
+   * bits, so a batching worker answers on this frontend's reply ring. Default 0.
+   */
+  frontendIndex?: number;
+  /** Frontends in all (default 1): query ids are frontendIndex + k · frontendCount, unique across them. */
+  frontendCount?: number;
+  /** Tests: a token counter that wraps sooner (2^k − 1; default kTokenCounterMask). */
+  tokenCounterMask?: number;
 }
 
 /** An open query; the deadline watch keeps its links in it (Watched). */
@@ -90,10 +101,15 @@ export class QueryProcessor {
   readonly #watch: DeadlineWatch<Pending>;
   readonly #appStats = new Map<string, AppStats>();
   #closed = false;
-  #nextToken = 0;
+  readonly #tokens: TokenCounter;
   #nextQueryId = 0;
+  readonly #queryIdBase: number;
+  readonly #queryIdStep: number;
 
   constructor(options: QueryProcessorOptions) {
+    this.#tokens = new TokenCounter(options.frontendIndex ?? 0, options.tokenCounterMask);
+    this.#queryIdBase = options.frontendIndex ?? 0;
+    this.#queryIdStep = options.frontendCount ?? 1;
     this.#pool = options.pool;
     this.clock = options.clock;
     this.cache = new QueryCache(options.cacheBytesMax);
@@ -106,33 +122,12 @@ export class QueryProcessor {
   }
 
   nextQueryId(): number {
-    return this.#nextQueryId++;
+    return this.#queryIdBase + this.#queryIdStep * this.#nextQueryId++;
   }
 
-  /**
-   * Refuse (413) an input larger than one ring record can carry: it could never reach a worker, so
-   * answering it as shed (retry later) would mislead.
-   */
+  /** Refuse (413) an input larger than one ring record can carry (input_fit.ts). */
   assertInputsFit(inputs: readonly QueryInput[], type: InputTypeCode): void {
-    const max = this.#pool.inputBytesMax;
-    const elementBytes = numericElementBytes(type);
-    for (let i = 0; i < inputs.length; i++) {
-      const input = inputs[i]!;
-      const bytes =
-        typeof input === 'string'
-          ? input.length <= max / 3
-            ? 0
-            : Buffer.byteLength(input, 'utf8')
-          : Buffer.isBuffer(input)
-            ? input.length
-            : input.length * elementBytes;
-      if (bytes > max) {
-        throw new ClipperError(
-          'CLP_ERR_BODY_TOO_LARGE',
-          `input ${inputs.length > 1 ? `[${i}] ` : ''}of ${bytes} bytes exceeds the largest query the batching ring carries (${max} bytes; config ringBytes)`,
-        );
-      }
-    }
+    assertInputBytesFit(inputs, type, this.#pool.inputBytesMax);
   }
 
   /** The stats object of an app (created on first use; survives route rebuilds). */
@@ -171,8 +166,9 @@ export class QueryProcessor {
    * deadline at the latest. `priority` (0 normal .. kPriorityMax, larger = more urgent) orders it
    * among the queries its worker has queued. An identical query in flight (cache) answers it whatever
    * the priorities: the waiter does not make the one it waits on more urgent. `extra` rides on a
-   * model's (or the cache's) answer. Returns the ring token (for cancel()), or -1 when the query is
-   * already answered.
+   * model's (or the cache's) answer. Its deadline is `arrivalMs` (its request's arrival; default now) + sloMs:
+   * one already past (it waited in an overloaded frontend, or its body was slow) gets the default at
+   * once. Returns the ring token (for cancel()), or -1 when the query is already answered.
    */
   submit(
     route: AppRoute,
@@ -183,19 +179,21 @@ export class QueryProcessor {
     sink: QuerySink,
     index: number,
     extra: AnswerExtra | null = null,
+    arrivalMs?: number,
   ): number {
     // A codec validates the priority (QueryPipeline); anything else is a caller's bug.
     if (!(priority >= 0 && priority <= kPriorityMax && (priority | 0) === priority)) assert.fail(`priority ${priority} out of range`);
-    const queryId = this.#nextQueryId++;
+    const queryId = this.nextQueryId();
     this.counters.queries++;
     route.stats.queries++;
-    if (this.#closed || placement === null) {
-      const closed = this.#closed;
-      const kind = closed ? DefaultKind.Shutdown : DefaultKind.NoModel;
-      this.#answerDefaultNow(sink, index, queryId, route, closed ? kExplainShutdown : kExplainNoModel, kind, false);
+    const nowMs = this.clock.nowMs();
+    const startMs = arrivalMs ?? nowMs;
+    if (this.#closed || placement === null || startMs + sloMs <= nowMs) {
+      const kind = this.#closed ? DefaultKind.Shutdown : placement === null ? DefaultKind.NoModel : DefaultKind.Slo;
+      const why = this.#closed ? kExplainShutdown : placement === null ? kExplainNoModel : kExplainSlo;
+      this.#answerDefaultNow(sink, index, queryId, route, why, kind, false, nowMs - startMs);
       return -1;
     }
-    const startMs = this.clock.nowMs();
     const cache = this.cache;
     const found = cache.lookup(placement, route.typeCode, input);
     const cacheStats = route.cacheStats ?? route.stats;
@@ -235,7 +233,7 @@ export class QueryProcessor {
       if (!this.#dispatch(p)) {
         this.#finish(p);
         this.#settleCache(p, undefined);
-        this.#answerDefaultNow(sink, index, queryId, route, kExplainQueueFull, DefaultKind.Shed, true);
+        this.#answerDefaultNow(sink, index, queryId, route, kExplainQueueFull, DefaultKind.Shed, true, this.clock.nowMs() - startMs);
         return -1;
       }
     }
@@ -289,15 +287,15 @@ export class QueryProcessor {
     assert.equal(this.#pending.size, 0, 'every open query is watched until it is answered');
   }
 
-  /** Give the query its token (the key for replies and cancel). */
+  /** Give the query its token (the key for replies and cancel), one no open query holds (token_counter.ts). */
   #register(p: Pending): void {
-    p.token = this.#nextToken;
-    this.#nextToken = (this.#nextToken + 1) >>> 0;
-    // A fresh token adds an entry: checked by the map's size, without a lookup of its own.
     const pending = this.#pending;
+    p.token = this.#tokens.free(pending, p.queryId);
+    // A fresh token adds an entry: checked by the map's size, without a lookup of its own.
     const size = pending.size;
     pending.set(p.token, p);
     if (pending.size === size) assert.fail('a token names one open query');
+    this.#tokens.taken(pending.size, p.queryId);
   }
 
   /** Write the query into its worker's ring; false when the ring is full. */
@@ -320,6 +318,7 @@ export class QueryProcessor {
     if (p.done) assert.fail('a query is answered (or cancelled) exactly once');
     p.done = true;
     this.#pending.delete(p.token);
+    this.#tokens.left(p.queryId);
     this.#watch.unwatch(p);
   }
 
@@ -365,8 +364,9 @@ export class QueryProcessor {
     explanation: string,
     kind: DefaultKind,
     shed: boolean,
+    latencyMs: number,
   ): void {
-    this.#countAnswer(route, 0, kind, shed);
+    this.#countAnswer(route, latencyMs, kind, shed);
     sink.onAnswer(index, makeAnswer(queryId, route.defaultJson, true, explanation, shed, null));
   }
 

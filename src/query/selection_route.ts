@@ -47,7 +47,8 @@ export function memberRoute(route: AppRoute, sel: AppSelection): AppRoute {
 }
 
 /**
- * Submit one query of `route` through its selection policy (every sub-query at `priority`). Tokens of what went to workers are
+ * Submit one query of `route` through its selection policy (every sub-query at `priority`, its
+ * deadline from `arrivalMs`, the request's arrival; default now). Tokens of what went to workers are
  * appended to `tokens` (for cancel on disconnect).
  */
 export function submitSelected(
@@ -60,10 +61,11 @@ export function submitSelected(
   sink: QuerySink,
   index: number,
   tokens: number[],
+  arrivalMs?: number,
 ): void {
   const sel = route.selection ?? null;
   if (sel === null) {
-    const token = processor.submit(route, route.placement, input, sloMs, priority, sink, index);
+    const token = processor.submit(route, route.placement, input, sloMs, priority, sink, index, null, arrivalMs);
     if (token >= 0) tokens.push(token);
     return;
   }
@@ -71,8 +73,8 @@ export function submitSelected(
     const i = sel.pick(uid);
     const token =
       i < 0
-        ? processor.submit(route, null, input, sloMs, priority, sink, index)
-        : processor.submit(route, sel.placements[i] ?? null, input, sloMs, priority, sink, index, sel.modelExtras[i] ?? null);
+        ? processor.submit(route, null, input, sloMs, priority, sink, index, null, arrivalMs)
+        : processor.submit(route, sel.placements[i] ?? null, input, sloMs, priority, sink, index, sel.modelExtras[i] ?? null, arrivalMs);
     if (token >= 0) tokens.push(token);
     return;
   }
@@ -82,11 +84,11 @@ export function submitSelected(
     tolerance: params?.tolerance ?? 0,
     confidenceMin: params?.confidenceMin ?? 0,
   };
-  const combining = new CombiningSink(processor, route, sel, sel.weights(uid), options, sink, index, processor.nextQueryId());
+  const combining = new CombiningSink(processor, route, sel, sel.weights(uid), options, sink, index, processor.nextQueryId(), arrivalMs);
   const member = memberRoute(route, sel);
   const subSloMs = combineSloMs(sloMs);
   for (let i = 0; i < sel.modelCount; i++) {
-    const token = processor.submit(member, sel.placements[i] ?? null, input, subSloMs, priority, combining, i);
+    const token = processor.submit(member, sel.placements[i] ?? null, input, subSloMs, priority, combining, i, null, arrivalMs);
     if (token >= 0) tokens.push(token);
   }
 }
@@ -115,6 +117,7 @@ export class CombiningSink implements QuerySink {
     outer: QuerySink,
     outerIndex: number,
     queryId: number,
+    arrivalMs?: number,
   ) {
     this.#processor = processor;
     this.#route = route;
@@ -124,7 +127,7 @@ export class CombiningSink implements QuerySink {
     this.#outer = outer;
     this.#outerIndex = outerIndex;
     this.#queryId = queryId;
-    this.#startMs = processor.clock.nowMs();
+    this.#startMs = arrivalMs ?? processor.clock.nowMs();
     this.#outputs = new Array<unknown>(sel.modelCount);
     this.#remaining = sel.modelCount;
   }

@@ -82,6 +82,7 @@ export class StageRun implements QuerySink {
     priority: number,
     outer: QuerySink,
     outerIndex: number,
+    arrivalMs?: number,
   ) {
     this.#runs = runs;
     this.processor = processor;
@@ -92,7 +93,8 @@ export class StageRun implements QuerySink {
     this.#outer = outer;
     this.#outerIndex = outerIndex;
     this.#queryId = processor.nextQueryId();
-    this.#startMs = processor.clock.nowMs();
+    // The run's span counts from its request's arrival: time spent before submit is the first call's.
+    this.#startMs = arrivalMs ?? processor.clock.nowMs();
     this.#endMs = this.#startMs + runSpanMs(sloMs);
     const n = pipeline.stages.length;
     this.state = new Uint8Array(n);
@@ -109,7 +111,8 @@ export class StageRun implements QuerySink {
 
   /** Start the stages that read only the query's input (answers may come at once). */
   start(): void {
-    this.pipeline.stats.arrive(this.#startMs);
+    // Counted at submit, not at arrival: the rate's per-second slots assume times that only grow.
+    this.pipeline.stats.arrive(this.processor.clock.nowMs());
     this.#advance();
   }
 

@@ -38,6 +38,52 @@ export interface AppSelectionInit {
   requestUser(uid: string): void;
 }
 
+/**
+ * What another thread needs to build the same AppSelection over the same shared snapshot: the init
+ * less what is the thread's own (its PRNG, its member stats, its way to ask for a user). Plain data.
+ */
+export type AppSelectionDescriptor = Omit<AppSelectionInit, 'prng' | 'memberStats' | 'requestUser'>;
+
+/**
+ * One feedback as it crosses a thread: a frontend thread → main (frontend_thread/messages.ts) and
+ * main → the selection worker (selection_messages.ts) carry the same message, so main passes a
+ * relayed one's losses on as they came.
+ */
+export interface FeedbackMessage {
+  kind: 'feedback';
+  requestId: number;
+  app: string;
+  /** The app's selection it was scored under (AppSelection.generation). */
+  generation: number;
+  uid: string | null;
+  /** losses[i]: model i's loss in [0, 1], or null when it was not scored. */
+  losses: Array<number | null>;
+  chosen: number | null;
+}
+
+/**
+ * The message of one feedback for `sel`: the user only for a personalised app; the query path's
+ * losses (a Float64Array, NaN where not scored) as the message has them (null there); losses already
+ * in that form (a relayed message's) are taken as they are, not converted back and forth.
+ */
+export function feedbackMessage(
+  sel: AppSelection,
+  requestId: number,
+  uid: string | null,
+  losses: Float64Array | Array<number | null>,
+  chosen: number | null,
+): FeedbackMessage {
+  return {
+    kind: 'feedback',
+    requestId,
+    app: sel.app,
+    generation: sel.generation,
+    uid: sel.personalized ? uid : null,
+    losses: losses instanceof Float64Array ? Array.from(losses, (l) => (Number.isNaN(l) ? null : l)) : losses,
+    chosen,
+  };
+}
+
 export class AppSelection {
   readonly app: string;
   readonly generation: number;

@@ -6,6 +6,11 @@
 // parameters or linked models change; otherwise route rebuilds keep it and only update placements.
 // Stored parameters that do not fit the links (a weighted_split whose weights do not match the linked
 // model count) serve the first linked model (the default policy) and are reported once on stderr.
+//
+// With frontend threads the queries are not served here: each thread builds its own AppSelection over
+// the same shared snapshot from a descriptor (descriptors()), asks for users' probabilities by app and
+// generation (requestUser) and relays /update (feedbackFor); every user's probabilities the worker
+// sends are told to the listeners (onUserProbs), which pass them on to every thread.
 
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { ClipperError } from '../errors.js';
@@ -16,15 +21,23 @@ import type { SelectionEvent, SelectionRequest } from './selection_messages.js';
 import { createSnapshotBuffer, SnapshotWriter } from './weights_snapshot.js';
 import type { AppRecord } from '../state/records.js';
 import type { StateStore } from '../state/state_store.js';
-import { AppSelection } from './app_selection.js';
+import { AppSelection, feedbackMessage, type AppSelectionDescriptor } from './app_selection.js';
 import type { Placement } from '../batching/protocol.js';
-import type { QueryProcessor } from '../query/query_processor.js';
+import type { AppStats } from '../query/app_route.js';
 
 export interface SelectionHubOptions {
   /** Seed of the main thread's PRNG that samples models on the query path. */
   seed: number;
   /** Per-user policy states kept in memory per personalised app (worker and query path). */
   userEntriesMax: number;
+}
+
+/** A user's probabilities under an app's policy (its generation), as the selection worker sent them. */
+export type UserProbsListener = (app: string, generation: number, uid: string, probs: readonly number[]) => void;
+
+/** Where the member stats of a selection's sub-queries come from (the query processor's detachedStats). */
+export interface MemberStatsSource {
+  detachedStats(): AppStats;
 }
 
 export interface SelectionStats {
@@ -38,7 +51,9 @@ export class SelectionHub {
   readonly workerPort: MessagePort;
   readonly #port: MessagePort;
   readonly #store: StateStore;
-  readonly #processor: QueryProcessor;
+  readonly #memberStats: MemberStatsSource;
+  readonly #descriptors = new Map<string, AppSelectionDescriptor>();
+  readonly #userProbsListeners: UserProbsListener[] = [];
   readonly #options: SelectionHubOptions;
   readonly #prng: Prng;
   readonly #apps = new Map<string, AppSelection>();
@@ -51,9 +66,9 @@ export class SelectionHub {
   #markStopped: (() => void) | null = null;
   readonly #storeOps = new Set<Promise<unknown>>();
 
-  constructor(store: StateStore, processor: QueryProcessor, options: SelectionHubOptions) {
+  constructor(store: StateStore, memberStats: MemberStatsSource, options: SelectionHubOptions) {
     this.#store = store;
-    this.#processor = processor;
+    this.#memberStats = memberStats;
     this.#options = options;
     this.#prng = new Prng(options.seed);
     const channel = new MessageChannel();
@@ -80,7 +95,8 @@ export class SelectionHub {
       const sab = createSnapshotBuffer(models.length);
       const initial = createPolicy(config, models.length);
       new SnapshotWriter(sab).publish(initial.snapshot(), initial.mode);
-      sel = new AppSelection({
+      const { userEntriesMax } = this.#options;
+      const descriptor: AppSelectionDescriptor = {
         app: app.name,
         generation,
         signature,
@@ -88,12 +104,16 @@ export class SelectionHub {
         mode: initial.mode,
         models,
         sab,
+        userEntriesMax,
+      };
+      sel = new AppSelection({
+        ...descriptor,
         prng: this.#prng,
-        userEntriesMax: this.#options.userEntriesMax,
-        memberStats: this.#processor.detachedStats(),
-        requestUser: (uid) => this.#post({ kind: 'user_probs', app: app.name, generation, uid }),
+        memberStats: this.#memberStats.detachedStats(),
+        requestUser: (uid) => this.requestUser(app.name, generation, uid),
       });
       this.#apps.set(app.name, sel);
+      this.#descriptors.set(app.name, descriptor);
       this.#post({
         kind: 'configure',
         spec: {
@@ -103,7 +123,7 @@ export class SelectionHub {
           params: { ...config.params },
           models,
           sab,
-          userEntriesMax: this.#options.userEntriesMax,
+          userEntriesMax,
         },
       });
     }
@@ -113,25 +133,57 @@ export class SelectionHub {
 
   /** The app is gone or has fewer than two models now. */
   forget(appName: string): void {
+    this.#descriptors.delete(appName);
     if (!this.#apps.delete(appName)) return;
     this.#post({ kind: 'remove', app: appName });
   }
 
+  /** Every app selection there is now, for another thread to build its own over the same snapshot. */
+  descriptors(): AppSelectionDescriptor[] {
+    return [...this.#descriptors.values()];
+  }
+
+  /** Calls `listener` with every user's probabilities the worker sends (after a feedback, or asked for). */
+  onUserProbs(listener: UserProbsListener): void {
+    this.#userProbsListeners.push(listener);
+  }
+
+  /** Ask the worker for a user's probabilities under the app's policy of `generation` (the answer goes to the listeners). */
+  requestUser(app: string, generation: number, uid: string): void {
+    this.#post({ kind: 'user_probs', app, generation, uid });
+  }
+
+  /**
+   * Feedback relayed from another thread (its losses as the message had them, passed on as they are),
+   * for the app's selection of `generation`: refused when the app has no selection now, or a newer one
+   * (its policy, parameters or linked models changed meanwhile). The client did nothing wrong and the
+   * thread's routes follow soon: a 503 whose Retry-After of 0 says to send it again now.
+   */
+  feedbackFor(app: string, generation: number, uid: string | null, losses: Array<number | null>, chosen: number | null): Promise<void> {
+    const sel = this.#apps.get(app);
+    if (sel === undefined || sel.generation !== generation) {
+      return Promise.reject(
+        new ClipperError(
+          'CLP_ERR_OVERLOADED',
+          `application '${app}': its model selection changed (policy, parameters or linked models) while this feedback was on its way; send it again`,
+          { retryAfterS: 0 },
+        ),
+      );
+    }
+    return this.#sendFeedback(sel, uid, losses, chosen);
+  }
+
   /** Hand one feedback's losses to the worker; resolves once the policy has learned from it. */
   feedback(sel: AppSelection, uid: string | null, losses: Float64Array, chosen: number | null): Promise<void> {
+    return this.#sendFeedback(sel, uid, losses, chosen);
+  }
+
+  #sendFeedback(sel: AppSelection, uid: string | null, losses: Float64Array | Array<number | null>, chosen: number | null): Promise<void> {
     const requestId = this.#nextRequestId++;
     this.stats.feedbacks++;
     return new Promise<void>((resolve, reject) => {
       this.#feedbackWaiters.set(requestId, { resolve, reject, sel, uid });
-      this.#post({
-        kind: 'feedback',
-        requestId,
-        app: sel.app,
-        generation: sel.generation,
-        uid: sel.personalized ? uid : null,
-        losses: Array.from(losses, (l) => (Number.isNaN(l) ? null : l)),
-        chosen,
-      });
+      this.#post(feedbackMessage(sel, requestId, uid, losses, chosen));
     });
   }
 
@@ -172,6 +224,10 @@ export class SelectionHub {
     }
   }
 
+  #tellUser(app: string, generation: number, uid: string, probs: readonly number[]): void {
+    for (const listener of this.#userProbsListeners) listener(app, generation, uid, probs);
+  }
+
   #post(msg: SelectionRequest): void {
     if (this.#stopped !== null && msg.kind !== 'stop') return;
     this.#port.postMessage(msg);
@@ -200,13 +256,19 @@ export class SelectionHub {
           );
           return;
         }
-        if (event.userProbs !== null && waiter.uid !== null) waiter.sel.setUser(waiter.uid, event.userProbs);
+        if (event.userProbs !== null && waiter.uid !== null) {
+          waiter.sel.setUser(waiter.uid, event.userProbs);
+          this.#tellUser(waiter.sel.app, waiter.sel.generation, waiter.uid, event.userProbs);
+        }
         waiter.resolve();
         return;
       }
       case 'user_probs': {
         const sel = this.#apps.get(event.app);
-        if (sel !== undefined && sel.generation === event.generation) sel.setUser(event.uid, event.probs);
+        if (sel !== undefined && sel.generation === event.generation) {
+          sel.setUser(event.uid, event.probs);
+          this.#tellUser(event.app, event.generation, event.uid, event.probs);
+        }
         return;
       }
       case 'store_load':

@@ -35,10 +35,9 @@ test('clipper start --print-config merges a file, the environment and flags, and
   const out = JSON.parse(printed.stdout) as { config: Record<string, unknown>; sources: Record<string, string> };
   assert.deepEqual(
     Object.fromEntries(
-      ['queryPort', 'adminPort', 'batchSizeMax', 'cacheBytesMax', 'ringBytes', 'batchingThreads', 'heartbeatMs'].map((k) => [
-        k,
-        [out.config[k], out.sources[k]],
-      ]),
+      ['queryPort', 'adminPort', 'batchSizeMax', 'cacheBytesMax', 'ringBytes', 'batchingThreads', 'heartbeatMs', 'frontendAccept'].map(
+        (k) => [k, [out.config[k], out.sources[k]]],
+      ),
     ),
     {
       queryPort: [1601, 'flag --query-port'],
@@ -48,6 +47,7 @@ test('clipper start --print-config merges a file, the environment and flags, and
       ringBytes: [131072, `file ${file}`],
       batchingThreads: [2, 'flag --threads'],
       heartbeatMs: [1000, 'default'],
+      frontendAccept: ['acceptor', 'default'],
     },
   );
   assert.doesNotMatch(printed.stdout, /query frontend on/, 'no server was started');

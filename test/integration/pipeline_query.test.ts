@@ -11,7 +11,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { startAdminServer } from '../../src/admin/admin_server.js';
 import type { ModelRecord } from '../../src/state/records.js';
-import { deploy, kFixtureModels, nodeModel, postJson, startTestCluster, waitUntil } from '../helpers/cluster.js';
+import { deploy, kFixtureModels, nodeModel, postJson, queryStatsNow, startTestCluster, waitUntil } from '../helpers/cluster.js';
 import { openStream } from '../helpers/ws.js';
 
 const kModels = path.join(kFixtureModels, 'pipeline_stage_models.mjs');
@@ -139,14 +139,14 @@ test('pipeline apps answer over HTTP and the stream, fall back when a stage is l
   );
   // A stream client that leaves while its pipeline query runs: the run is cancelled (its open
   // sub-query with it: counted cancelled, never answered), the server goes on.
-  const cancelledBefore = cluster.processor.counters.cancelled;
+  const cancelledBefore = (await queryStatsNow(cluster)).counters.cancelled;
   const leaving = await openStream(cluster.queryPort, 'lazy');
   const leftAtMs = Date.now();
   leaving.sendJson({ id: 2, input: [0.9, 0.3] });
   await new Promise((r) => setTimeout(r, 50));
   leaving.ws.close();
   await leaving.closed;
-  await waitUntil(() => cluster.processor.counters.cancelled > cancelledBefore, 5000, 'the run to be cancelled');
+  await waitUntil(async () => (await queryStatsNow(cluster)).counters.cancelled > cancelledBefore, 5000, 'the run to be cancelled');
   // Once its SLO (1 s) has passed, a run that had not been cancelled would have answered its best so
   // far and counted a fallback: lazy's count below must still be the one of the late query above.
   await new Promise((r) => setTimeout(r, Math.max(0, leftAtMs + 1500 - Date.now())));

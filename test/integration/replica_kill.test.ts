@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { test } from 'node:test';
-import { appRecord, deploy, kFixtureModels, nodeModel, postJson, startTestCluster, waitUntil } from '../helpers/cluster.js';
+import { appRecord, deploy, kFixtureModels, nodeModel, pendingNow, postJson, startTestCluster, waitUntil } from '../helpers/cluster.js';
 
 /** The replica ids with a batch in flight, from the query port's Prometheus text. */
 async function replicasWithBatches(port: number, model: string): Promise<number[]> {
@@ -56,5 +56,5 @@ test('a replica SIGKILLed with batches in flight: every query is answered, the r
   // Both replicas serve again: a burst spread over them is answered by the model.
   const after = await Promise.all(Array.from({ length: 6 }, (_, i) => postJson(cluster.queryPort, '/kill/predict', { input: [i + 1] })));
   for (const [i, r] of after.entries()) assert.equal(r.body.output, (i + 1) * 10, JSON.stringify(r.body));
-  assert.equal(cluster.processor.pendingCount, 0);
+  assert.equal(await pendingNow(cluster), 0);
 });

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import type { Cluster } from '../../src/cluster.js';
 import { countOpenFds, readProcessResources } from '../../src/metrics/process_metrics.js';
-import { appRecord, deploy, kExampleModels, nodeModel, startTestCluster, waitUntil } from '../helpers/cluster.js';
+import { appRecord, deploy, kExampleModels, nodeModel, queryStatsNow, startTestCluster, waitUntil } from '../helpers/cluster.js';
 import { openStream } from '../helpers/ws.js';
 
 const kSum = path.join(kExampleModels, 'sum_model.mjs');
@@ -101,7 +101,7 @@ test('admin churn: deleted apps and versions leave no stats, metric series, desc
   const before = await resources(cluster.queryPort);
   for (let k = 1; k <= 3; k++) await cycle(cluster, k);
 
-  assert.deepEqual([...cluster.processor.allAppStats().keys()], ['base'], 'per-app stats of deleted apps are freed');
+  assert.deepEqual([...(await queryStatsNow(cluster)).allAppStats().keys()], ['base'], 'per-app stats of deleted apps are freed');
   const text = await get(cluster.queryPort, '/metrics', 'text/plain');
   assert.doesNotMatch(text, /soak-tmp-/, 'no Prometheus series of a deleted app');
   assert.doesNotMatch(text, /version="[2-5]"/, 'no Prometheus series of a deleted model version');
@@ -119,5 +119,5 @@ test('admin churn: deleted apps and versions leave no stats, metric series, desc
     'resources back to their count after the warm-up cycle',
   ).catch(() => undefined);
   assert.deepEqual(grown(before, now), [], `grew over 3 churn cycles: ${JSON.stringify({ before, now })}`);
-  assert.equal(cluster.processor.pendingCount, 0, 'no query left pending');
+  assert.equal((await queryStatsNow(cluster)).pendingCount, 0, 'no query left pending');
 });

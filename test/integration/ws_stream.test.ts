@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { pack } from 'msgpackr';
 import { kExplainSlo, kExplainSloInfeasible } from '../../src/query/explanations.js';
 import { kCloseBackpressure } from '../../src/frontend/stream_limits.js';
-import { appRecord, deploy, kFixtureModels, nodeModel, startTestCluster, waitUntil } from '../helpers/cluster.js';
+import { appRecord, deploy, kFixtureModels, nodeModel, pendingNow, startTestCluster, waitUntil } from '../helpers/cluster.js';
 import { clientFrame, openStream, parseServerFrames, rawUpgrade } from '../helpers/ws.js';
 
 const behaviour = path.join(kFixtureModels, 'behaviour_model.mjs');
@@ -150,13 +150,13 @@ test('stream protocol over one cluster', async (t) => {
   });
 
   await t.test('a client that disconnects mid-flight leaves nothing behind', async () => {
-    assert.equal(cluster.processor.pendingCount, 0);
+    assert.equal(await pendingNow(cluster), 0);
     const c = await openStream(port, 'long');
     for (let i = 0; i < 5; i++) c.sendJson({ id: i, input: [1000 + 5000], version: '3' });
-    await waitUntil(() => cluster.processor.pendingCount === 5, 5000, 'queries in flight');
+    await waitUntil(async () => (await pendingNow(cluster)) === 5, 5000, 'queries in flight');
     c.ws.close();
     // The model sleeps 5 s and the deadline is 30 s: only cancellation brings this to 0 sooner.
-    await waitUntil(() => cluster.processor.pendingCount === 0, 3000, 'cancellation on close');
+    await waitUntil(async () => (await pendingNow(cluster)) === 0, 3000, 'cancellation on close');
     const again = await openStream(port, 'a');
     again.sendJson({ id: 1, input: [6] });
     assert.equal((await again.next()).output, 60);
@@ -210,7 +210,7 @@ test('a reader that stops reading is rejected, then closed with 4008', async (t)
   assert.ok(close !== undefined, 'the server closed the connection');
   assert.equal(close.payload.readUInt16BE(0), kCloseBackpressure);
   assert.equal(close.payload.subarray(2).toString(), 'backpressure limit exceeded');
-  await waitUntil(() => cluster.processor.pendingCount === 0, 5000, "the closed connection's queries to be dropped");
+  await waitUntil(async () => (await pendingNow(cluster)) === 0, 5000, "the closed connection's queries to be dropped");
   const c = await openStream(cluster.queryPort, 'a');
   c.ws.send(pack({ id: 1, input: [2] }));
   assert.equal((await c.next()).output, 20, 'the server serves new connections');

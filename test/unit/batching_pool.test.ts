@@ -5,9 +5,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MessageChannel, type TransferListItem } from 'node:worker_threads';
-import { BatchingPool, type BatchingPoolOptions } from '../../src/batching/pool.js';
+import { BatchingPool, kFrontendRingBytesMin, ringBytesPerFrontend, type BatchingPoolOptions } from '../../src/batching/pool.js';
 import type { ModelActorStats, Placement, ThreadResources, WorkerControl, WorkerEvent, WorkerInit } from '../../src/batching/protocol.js';
 import { ReplyWriter } from '../../src/batching/reply_writer.js';
+import { RingPort } from '../../src/batching/ring_port.js';
 import type { ThreadStarter, ThreadTask } from '../../src/batching/threads.js';
 import { InputTypeCode } from '../../src/input_types.js';
 import {
@@ -15,7 +16,9 @@ import {
   cancelToken,
   copyQueryPayload,
   DefaultReason,
+  frontendTokenBase,
   isCancelRecord,
+  queryInputBytesMax,
   queryCount,
   queryDeadlineMs,
   queryInputType,
@@ -57,8 +60,8 @@ class FakeWorkerEnd {
   constructor(init: WorkerInit, transferList: readonly TransferListItem[]) {
     this.init = init;
     this.transferList = transferList;
-    this.#queries = new RingConsumer(init.queryRing);
-    this.replies = new ReplyWriter(new RingProducer(init.replyRing));
+    this.#queries = new RingConsumer(init.queryRings[0]!);
+    this.replies = new ReplyWriter(new RingProducer(init.replyRings[0]!));
     this.done = new Promise((resolve) => {
       this.#finish = resolve;
     });
@@ -135,7 +138,11 @@ interface Reply {
   text: string;
 }
 
-function makePool(threadCount: number, ringBytes = 64 * 1024) {
+function makePool(
+  threadCount: number,
+  ringBytes = 64 * 1024,
+  frontends: Partial<Pick<BatchingPoolOptions, 'frontends' | 'mainFrontend'>> = {},
+) {
   const threads = new FakeThreads();
   const clock = new SimClock(1000);
   const replies: Reply[] = [];
@@ -155,6 +162,7 @@ function makePool(threadCount: number, ringBytes = 64 * 1024) {
       reconnectDelayMsMin: 100,
       reconnectDelayMsMax: 5000,
     },
+    ...frontends,
   };
   const pool = new BatchingPool(
     options,
@@ -185,7 +193,7 @@ test('start gives each thread its rings and control port; only thread 0 gets the
   assert.equal(threads.worker(0).transferList.length, 2);
   assert.equal(threads.worker(1).init.selectionPort, undefined);
   assert.equal(threads.worker(1).transferList.length, 1);
-  assert.notEqual(threads.worker(0).init.queryRing.sab, threads.worker(1).init.queryRing.sab);
+  assert.notEqual(threads.worker(0).init.queryRings[0]!.sab, threads.worker(1).init.queryRings[0]!.sab);
   selection.port1.close();
   await pool.close();
 });
@@ -224,11 +232,11 @@ test('submitted queries and cancels read back field by field with the worker-sid
   const { pool, threads } = makePool(1);
   pool.start();
   const p = pool.addModel(kSpec);
-  assert.ok(pool.submitNumeric(p, 11, 5000.5, 3, InputTypeCode.Doubles, [1.5, -2.25]));
-  assert.ok(pool.submitNumeric(p, 12, 6000, 0, InputTypeCode.Integers, [3, 4, 5]));
-  assert.ok(pool.submitBytes(p, 13, 7000, 15, InputTypeCode.Strings, 'héllo'));
-  assert.ok(pool.submitBytes(p, 14, 8000, 7, InputTypeCode.Bytes, Buffer.from([0, 255, 7])));
-  pool.cancel(p, 11);
+  assert.ok(pool.mainPort.submitNumeric(p, 11, 5000.5, 3, InputTypeCode.Doubles, [1.5, -2.25]));
+  assert.ok(pool.mainPort.submitNumeric(p, 12, 6000, 0, InputTypeCode.Integers, [3, 4, 5]));
+  assert.ok(pool.mainPort.submitBytes(p, 13, 7000, 15, InputTypeCode.Strings, 'héllo'));
+  assert.ok(pool.mainPort.submitBytes(p, 14, 8000, 7, InputTypeCode.Bytes, Buffer.from([0, 255, 7])));
+  pool.mainPort.cancel(p, 11);
   const records = threads.worker(0).records();
   assert.equal(records.length, 5);
   const [q1, q2, q3, q4, cancel] = records;
@@ -259,8 +267,8 @@ test('a large ASCII string that fits is submitted although 3 bytes per character
   const { pool, threads } = makePool(1, 4096);
   pool.start();
   const p = pool.addModel({ ...kSpec, inputType: 'strings' });
-  const text = 'x'.repeat(pool.inputBytesMax);
-  assert.ok(pool.submitBytes(p, 1, 1, 0, InputTypeCode.Strings, text));
+  const text = 'x'.repeat(pool.mainPort.inputBytesMax);
+  assert.ok(pool.mainPort.submitBytes(p, 1, 1, 0, InputTypeCode.Strings, text));
   const [q] = threads.worker(0).records();
   assert.ok(q?.kind === 'query');
   assert.equal(q.payload.toString('utf8'), text);
@@ -272,12 +280,12 @@ test('a full query ring refuses queries (false) until the worker drains it', asy
   pool.start();
   const p = pool.addModel(kSpec);
   let accepted = 0;
-  while (pool.submitNumeric(p, accepted + 1, 1, 0, InputTypeCode.Doubles, [1, 2, 3, 4])) accepted++;
+  while (pool.mainPort.submitNumeric(p, accepted + 1, 1, 0, InputTypeCode.Doubles, [1, 2, 3, 4])) accepted++;
   assert.ok(accepted > 0 && accepted < 4096 / 32);
   // The same record size as the numeric query refused above (4 doubles): it cannot fit either.
-  assert.equal(pool.submitBytes(p, 999, 1, 0, InputTypeCode.Bytes, Buffer.alloc(32)), false);
+  assert.equal(pool.mainPort.submitBytes(p, 999, 1, 0, InputTypeCode.Bytes, Buffer.alloc(32)), false);
   assert.equal(threads.worker(0).records().length, accepted);
-  assert.ok(pool.submitNumeric(p, 1000, 1, 0, InputTypeCode.Doubles, [1]));
+  assert.ok(pool.mainPort.submitNumeric(p, 1000, 1, 0, InputTypeCode.Doubles, [1]));
   await pool.close();
 });
 
@@ -393,7 +401,160 @@ test('close stops every worker, waits for them, and destroys their threads', asy
 test('a placement on a thread that does not exist is refused', async () => {
   const { pool } = makePool(1);
   pool.start();
-  assert.throws(() => pool.submitNumeric({ workerIndex: 1, modelIndex: 1 }, 1, 1, 0, InputTypeCode.Doubles, [1]), /does not exist/);
-  assert.throws(() => pool.cancel({ workerIndex: -1, modelIndex: 1 }, 1), /does not exist/);
+  assert.throws(
+    () => pool.mainPort.submitNumeric({ workerIndex: 1, modelIndex: 1 }, 1, 1, 0, InputTypeCode.Doubles, [1]),
+    /does not exist/,
+  );
+  assert.throws(() => pool.mainPort.cancel({ workerIndex: -1, modelIndex: 1 }, 1), /does not exist/);
+  await pool.close();
+});
+
+/** Frontend k's end of a fake worker: its reply writer on the worker's reply ring k. */
+function frontendReplies(worker: FakeWorkerEnd, frontend: number): ReplyWriter {
+  return new ReplyWriter(new RingProducer(worker.init.replyRings[frontend]!));
+}
+
+test("with several frontends each worker gets every frontend's rings, and frontendRings(k) are ring k of each", async () => {
+  const { pool, threads } = makePool(2, 64 * 1024, { frontends: 3 });
+  assert.equal(pool.frontendRings(1).frontendIndex, 1, 'made with the pool, before start()');
+  pool.start();
+  for (const w of threads.workers) {
+    assert.equal(w.init.queryRings.length, 3);
+    assert.equal(w.init.replyRings.length, 3);
+  }
+  const sabs = new Set(threads.workers.flatMap((w) => [...w.init.queryRings, ...w.init.replyRings].map((r) => r.sab)));
+  assert.equal(sabs.size, 2 * 3 * 2, 'one query and one reply ring per (frontend, worker)');
+  for (const k of [1, 2]) {
+    const rings = pool.frontendRings(k);
+    assert.equal(rings.frontendIndex, k);
+    assert.deepEqual(
+      rings.queryRings.map((r) => r.sab),
+      threads.workers.map((w) => w.init.queryRings[k]!.sab),
+    );
+    assert.deepEqual(
+      rings.replyRings.map((r) => r.sab),
+      threads.workers.map((w) => w.init.replyRings[k]!.sab),
+    );
+  }
+  assert.throws(() => pool.frontendRings(0), /main thread's own ring port/);
+  assert.throws(() => pool.frontendRings(3), /no rings/);
+  await pool.close();
+});
+
+test("another frontend's RingPort reaches the worker's ring k; its replies go to it, the main frontend's to onReply", async () => {
+  const { pool, threads, replies } = makePool(1, 64 * 1024, { frontends: 2 });
+  pool.start();
+  const p = pool.addModel(kSpec);
+  const other: number[] = [];
+  const port = new RingPort(pool.frontendRings(1), { ringBytes: 64 * 1024, spinCount: 0, pollUs: 0, shouldPoll: () => false }, (token) =>
+    other.push(token),
+  );
+  port.start();
+  const t1 = (frontendTokenBase(1) | 5) >>> 0;
+  assert.ok(port.submitNumeric(p, t1, 1, 0, InputTypeCode.Doubles, [1]));
+  assert.ok(pool.mainPort.submitNumeric(p, 5, 1, 0, InputTypeCode.Doubles, [2]));
+  const w = threads.worker(0);
+  assert.deepEqual(
+    w.records().map((r) => r.token),
+    [5],
+    "the main frontend's ring",
+  );
+  const ring1 = new RingConsumer(w.init.queryRings[1]!);
+  const tokens1: number[] = [];
+  ring1.drain((body) => tokens1.push(queryToken(ring1, body)));
+  assert.deepEqual(tokens1, [t1], "frontend 1's ring");
+  const writer1 = frontendReplies(w, 1);
+  writer1.ok(t1, '1');
+  writer1.flush();
+  w.replies.ok(5, '2');
+  w.replies.flush();
+  await until(() => other.length === 1 && replies.length === 1);
+  assert.deepEqual(other, [t1]);
+  assert.deepEqual(
+    replies.map((r) => r.token),
+    [5],
+  );
+  port.close();
+  writer1.close();
+  await pool.close();
+});
+
+test('without a main frontend the pool has no main port, and close leaves the frontends’ reply rings to them', async () => {
+  const { pool, threads, replies } = makePool(1, 64 * 1024, { frontends: 2, mainFrontend: false });
+  pool.start();
+  const p = pool.addModel(kSpec);
+  assert.throws(() => pool.mainPort.submitNumeric(p, 1, 1, 0, InputTypeCode.Doubles, [1]), /no main-thread frontend/);
+  assert.equal(pool.frontendRings(0).frontendIndex, 0);
+  const w = threads.worker(0);
+  const writer0 = frontendReplies(w, 0);
+  writer0.ok(3, '3');
+  writer0.flush();
+  writer0.close();
+  const rings0 = pool.frontendRings(0);
+  await pool.close();
+  assert.deepEqual(replies, [], 'the pool took no reply');
+  const taken: number[] = [];
+  const port = new RingPort(rings0, { ringBytes: 64 * 1024, spinCount: 0, pollUs: 0, shouldPoll: () => false }, (token) =>
+    taken.push(token),
+  );
+  port.close();
+  assert.deepEqual(taken, [3], "frontend 0's RingPort still finds it");
+});
+
+test('a pool refuses a frontend count out of range', () => {
+  assert.throws(() => makePool(1, 64 * 1024, { frontends: 0 }), /frontends must be/);
+  assert.throws(() => makePool(1, 64 * 1024, { frontends: 33 }), /frontends must be/);
+});
+
+test('rings are split over the frontends: ringBytes / frontends as a power of two, at least 1 MiB', () => {
+  const mib = 1024 * 1024;
+  assert.equal(kFrontendRingBytesMin, mib);
+  assert.equal(ringBytesPerFrontend(4 * mib, 1), 4 * mib, 'one frontend: ringBytes, as before');
+  assert.equal(ringBytesPerFrontend(4 * mib, 2), 2 * mib);
+  assert.equal(ringBytesPerFrontend(4 * mib, 3), mib, '1.33 MiB rounds down to a power of two');
+  assert.equal(ringBytesPerFrontend(4 * mib, 8), mib, 'the floor');
+  assert.equal(ringBytesPerFrontend(64 * mib, 16), 4 * mib);
+  assert.equal(ringBytesPerFrontend(64 * 1024, 4), 64 * 1024, 'a ringBytes under the floor stays whole');
+  assert.throws(() => ringBytesPerFrontend(mib, 0), /positive integer/);
+});
+
+test("every ring of the pool has the per-frontend size, and the main port's inputBytesMax follows it", async () => {
+  const mib = 1024 * 1024;
+  for (const [frontends, each] of [
+    [1, 4 * mib],
+    [2, 2 * mib],
+    [4, mib],
+  ] as const) {
+    const { pool, threads } = makePool(2, 4 * mib, { frontends });
+    pool.start();
+    assert.equal(pool.ringBytesEach, each);
+    for (const w of threads.workers) {
+      for (const ring of [...w.init.queryRings, ...w.init.replyRings]) assert.equal(ring.capacityBytes, each, `${frontends} frontends`);
+    }
+    assert.equal(pool.mainPort.inputBytesMax, queryInputBytesMax(each));
+    await pool.close();
+  }
+});
+
+test("a worker's query rings share one bell, a frontend's reply rings another: one doorbell each side", async () => {
+  const { pool, threads } = makePool(2, 64 * 1024, { frontends: 3, mainFrontend: false });
+  pool.start();
+  const bells = new Set<SharedArrayBuffer>();
+  for (const w of threads.workers) {
+    const bell = w.init.queryRings[0]!.bell;
+    assert.ok(bell !== null);
+    assert.ok(
+      w.init.queryRings.every((r) => r.bell === bell),
+      `worker ${w.init.workerIndex}'s query rings share one bell`,
+    );
+    bells.add(bell);
+  }
+  for (const k of [0, 1, 2]) {
+    const rings = pool.frontendRings(k);
+    const bell = rings.replyRings[0]!.bell;
+    assert.ok(bell !== null && rings.replyRings.every((r) => r.bell === bell), `frontend ${k}'s reply rings share one bell`);
+    bells.add(bell);
+  }
+  assert.equal(bells.size, 2 + 3, 'one bell per worker and one per frontend, none shared between them');
   await pool.close();
 });

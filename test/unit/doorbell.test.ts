@@ -1,11 +1,13 @@
 // Doorbell: the consumer of a ring sleeps without a syscall per record and is woken by the producer;
 // a consumer that asks not to be woken is not; low-load polling picks up records that were never
-// notified, only while records arrive often, inside its window, and when the owner allows it.
+// notified, only while records arrive often, inside its window, and when the owner allows it. One
+// doorbell watches several rings that share a bell (a worker's query rings, one per frontend): any
+// of their producers wakes it.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Doorbell, type DoorbellOptions } from '../../src/ipc/doorbell.js';
-import { createRing, RingConsumer, RingProducer } from '../../src/ipc/ring_buffer.js';
+import { createBell, createRing, RingConsumer, RingProducer } from '../../src/ipc/ring_buffer.js';
 
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const sleepMs = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -117,4 +119,68 @@ test('polling needs records to come often: a slow stream never starts it', async
     await sleepMs(20);
     assert.equal(h.doorbell.sleeping, true, `asleep between records ${i} and ${i + 1}, 20 ms apart`);
   }
+});
+
+/** A worker's query rings from `frontends` frontends, sharing one bell, under one doorbell. */
+function sharedHarness(frontends: number, options: Partial<DoorbellOptions> = {}) {
+  const bell = createBell();
+  const rings = Array.from({ length: frontends }, () => createRing(64 * 1024, bell));
+  const producers = rings.map((ring) => new RingProducer(ring));
+  const consumers = rings.map((ring) => new RingConsumer(ring));
+  const received = consumers.map(() => 0);
+  let readyCount = 0;
+  const doorbell = new Doorbell(consumers, { spinCount: 0, waitTimeoutMs: 60_000, ...options }, () => {
+    readyCount++;
+    for (const [k, consumer] of consumers.entries()) received[k]! += consumer.drain(() => {});
+  });
+  const publish = (k: number, notify = true): void => {
+    assert.ok(producers[k]!.reserve(8, 1) >= 0);
+    producers[k]!.commit();
+    if (notify) producers[k]!.wake();
+  };
+  const keepAlive = setInterval(() => {}, 1000);
+  const close = (): void => {
+    doorbell.close();
+    clearInterval(keepAlive);
+  };
+  return { doorbell, publish, received, readyCount: () => readyCount, close };
+}
+
+test('one doorbell over 3 frontends’ rings: asleep, it is woken by the producer of frontend 2', async (t) => {
+  const h = sharedHarness(3);
+  t.after(h.close);
+  h.doorbell.start();
+  await until(() => h.doorbell.sleeping, 'the worker to sleep');
+  h.publish(2);
+  await until(() => h.received[2] === 1, "frontend 2's record");
+  assert.deepEqual(h.received, [0, 0, 1]);
+  await until(() => h.doorbell.sleeping, 'the worker to sleep again');
+  // Every frontend publishes while it sleeps: one wake takes them all (one drain, one batch).
+  const before = h.readyCount();
+  h.publish(0);
+  h.publish(1);
+  h.publish(2);
+  await until(() => h.received.every((n, k) => n === (k === 2 ? 2 : 1)), 'a record from each frontend');
+  assert.ok(h.readyCount() - before <= 3, 'drained together, not once per ring per record');
+});
+
+test('a record published without a notify on one ring is found by the re-check a notify on another triggers', async (t) => {
+  const h = sharedHarness(3);
+  t.after(h.close);
+  h.doorbell.start();
+  await until(() => h.doorbell.sleeping, 'the worker to sleep');
+  h.publish(0, false);
+  await sleepMs(30);
+  assert.deepEqual(h.received, [0, 0, 0], 'no notify, no wake (the wait lasts a minute)');
+  h.publish(1);
+  await until(() => h.received[0] === 1 && h.received[1] === 1, 'both records');
+});
+
+test('rings that do not share a bell cannot share a doorbell', () => {
+  const consumers = [createRing(1024), createRing(1024)].map((ring) => new RingConsumer(ring));
+  assert.throws(() => new Doorbell(consumers, { spinCount: 0, waitTimeoutMs: 1 }, () => {}), /share one bell/);
+  const bell = createBell();
+  const mixed = [createRing(1024, bell), createRing(1024, createBell())].map((ring) => new RingConsumer(ring));
+  assert.throws(() => new Doorbell(mixed, { spinCount: 0, waitTimeoutMs: 1 }, () => {}), /share one bell/);
+  assert.throws(() => new Doorbell([], { spinCount: 0, waitTimeoutMs: 1 }, () => {}), /at least one ring/);
 });

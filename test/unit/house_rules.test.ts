@@ -130,6 +130,18 @@ const kLayerRules: readonly LayerRule[] = [
     why: 'replicas, state and the cache are services below the query path and the control loop',
   },
   {
+    files: ['src/'],
+    filesExcept: ['src/frontend_thread/', 'src/cluster.ts'],
+    mayNotImport: ['src/frontend_thread/'],
+    why: 'the frontend threads are started and wired by the composition root alone (cluster.ts): nothing else talks to them',
+  },
+  {
+    files: ['src/frontend_thread/'],
+    mayNotImport: ['src/admin/', 'src/containers/', 'src/rpc/', 'src/state/', 'src/control/', 'src/planner/', 'src/dashboard/'],
+    butMay: ['src/admin/admin_context.ts', 'src/state/records.ts', 'src/control/route_table.ts', 'src/control/model_routes.ts'],
+    why: 'a frontend thread runs a query server over its own query core; the store, the managers, the replicas and the control loop stay on the main thread, which tells it the routes',
+  },
+  {
     files: ['src/planner/'],
     mayNotImport: ['src/frontend/', 'src/http/', 'src/admin/', 'src/control/', 'src/query/', 'src/cli/', 'src/state/'],
     why: 'the planner is pure search and simulation over profiles (its profiler alone dials replicas); the CLI and the control loop call it',
@@ -486,6 +498,10 @@ test('the import check knows its exceptions and module names', () => {
   assert.equal(flagged('src/admin/a.ts', "import { main } from '../cli/main.js';"), true);
   assert.equal(flagged('src/cli/a.ts', "import { main } from './main.js';"), false);
   assert.equal(flagged('src/batching/w.ts', "const x = require('../query/query_processor.js');"), true);
+  assert.equal(flagged('src/admin/a.ts', "import { FrontendGroup } from '../frontend_thread/frontend_group.js';"), true);
+  assert.equal(flagged('src/cluster.ts', "import { FrontendGroup } from './frontend_thread/frontend_group.js';"), false);
+  assert.equal(flagged('src/frontend_thread/t.ts', "import { RouteTable } from '../control/route_table.js';"), false);
+  assert.equal(flagged('src/frontend_thread/t.ts', "import { Deployments } from '../control/deployments.js';"), true);
 });
 
 test('the size check counts functions from their first line to the end of their body', () => {

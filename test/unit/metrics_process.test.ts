@@ -3,18 +3,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync } from 'node:fs';
-import type { QueryProcessor } from '../../src/query/query_processor.js';
+import type { QueryStatsSource } from '../../src/query/query_stats_source.js';
 import { createPromRegistry } from '../../src/metrics/prom_registry.js';
 import { type ProcessProbe, readProcessResources } from '../../src/metrics/process_metrics.js';
 
-const fakeProcessor = {
+const fakeStats = {
   counters: { queries: 0, defaults: 0, sloMisses: 0 },
   allAppStats: () => new Map(),
-  cache: { stats: () => ({ hitCount: 0, missCount: 0, coalescedCount: 0, bypassCount: 0, bytes: 0, entryCount: 0 }) },
-} as unknown as QueryProcessor;
+  cacheStats: () => ({ hitCount: 0, missCount: 0, coalescedCount: 0, bypassCount: 0, bytes: 0, entryCount: 0 }),
+} as unknown as QueryStatsSource;
 
 function registry(probe?: ProcessProbe) {
-  const sources = { processor: fakeProcessor, models: async () => [], replicas: () => [] };
+  const sources = { stats: fakeStats, models: async () => [], replicas: () => [] };
   return createPromRegistry('prometheus', probe === undefined ? sources : { ...sources, processProbe: probe });
 }
 
@@ -62,7 +62,7 @@ test('/metrics text: the process series from a probe, by type and in total', asy
 test('/metrics text: each batching thread’s resources, as its stats answer listed them', async () => {
   let models = 0;
   const sources = {
-    processor: fakeProcessor,
+    stats: fakeStats,
     models: async () => {
       models++;
       return [];
@@ -92,4 +92,16 @@ test('/metrics text of this process: a timer started shows, and goes when cleare
   assert.equal(await timeouts(), before + 1);
   clearTimeout(timer);
   assert.equal(await timeouts(), before);
+});
+
+test('/metrics text: clipper_frontend_threads by state with frontend threads, no series with one frontend', async () => {
+  let counts: { alive: number; failed: number } | null = { alive: 3, failed: 1 };
+  const sources = { stats: fakeStats, models: async () => [], replicas: () => [], frontendThreads: () => counts };
+  const reg = createPromRegistry('prometheus', sources);
+  const text = await reg.metrics();
+  assert.equal(seriesValue(text, 'clipper_frontend_threads{state="alive"}'), 3);
+  assert.equal(seriesValue(text, 'clipper_frontend_threads{state="failed"}'), 1);
+  counts = null;
+  assert.doesNotMatch(await reg.metrics(), /^clipper_frontend_threads\{/m);
+  assert.doesNotMatch(await registry().metrics(), /^clipper_frontend_threads\{/m);
 });

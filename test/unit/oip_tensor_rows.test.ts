@@ -71,12 +71,41 @@ test('binary numeric tensors become the same rows as their JSON twins, for every
     ['INT8', 'integers', [-128, 2, 3, 127]],
     ['UINT16', 'integers', [65535, 2, 3, 4]],
   ];
+  const packedOf = { doubles: Float64Array, floats: Float32Array, integers: Int32Array } as const;
   for (const [dt, type, values] of cases) {
-    const rows = tensorRows(binaryTensor(dt, [2, 2], values), target(type), 'in');
-    assert.deepEqual(rows, [values.slice(0, 2), values.slice(2)], `${dt} → ${type}`);
-    assert.deepEqual(rows, tensorRows(jsonTensor(dt, [2, 2], values), target(type), 'in'), `${dt} binary = JSON`);
+    const tensor = binaryTensor(dt, [2, 2], values);
+    const rows = tensorRows(tensor, target(type), 'in');
+    const make = packedOf[type as keyof typeof packedOf];
+    // Rows are PackedNumbers of the model's element type: views of one typed array, not number[].
+    for (const row of rows) assert.ok(row instanceof make, `${dt} → ${type}: a ${make.name} row`);
+    assert.equal((rows[0] as Float64Array).buffer, (rows[1] as Float64Array).buffer, `${dt}: the rows share one buffer`);
+    const asNumbers = rows.map((r) => Array.from(r as ArrayLike<number>));
+    assert.deepEqual(asNumbers, [values.slice(0, 2), values.slice(2)], `${dt} → ${type}`);
+    const json = tensorRows(jsonTensor(dt, [2, 2], values), target(type), 'in') as number[][];
+    assert.deepEqual(
+      asNumbers,
+      json.map((r) => Array.from(make.from(r))),
+      `${dt} binary = JSON (in the model's element type)`,
+    );
+    tensor.binary!.fill(0);
+    assert.deepEqual(
+      rows.map((r) => Array.from(r as ArrayLike<number>)),
+      asNumbers,
+      `${dt}: a copy, the body may be reused`,
+    );
   }
   assertInvalid(() => tensorRows(binaryTensor('FP64', [1, 2], [1, Number.NaN]), target('doubles'), 'in'), /in: element 1 is NaN/);
+  assertInvalid(
+    () => tensorRows(binaryTensor('FP32', [1, 2], [Number.POSITIVE_INFINITY, 1]), target('floats'), 'in'),
+    /in: element 0 is Infinity/,
+  );
+  assertInvalid(() => tensorRows(binaryTensor('FP16', [1, 2], [1, Number.NaN]), target('doubles'), 'in'), /in: element 1 is NaN/);
+  // An unaligned tensor (its offset in the body is odd) is read all the same.
+  const odd = Buffer.alloc(17);
+  odd.writeDoubleLE(2.5, 1);
+  odd.writeDoubleLE(-1, 9);
+  const unaligned: InputTensor = { name: 'in', datatype: 'FP64', shape: [1, 2], count: 2, data: null, binary: odd.subarray(1) };
+  assert.deepEqual(Array.from(tensorRows(unaligned, target('doubles'), 'in')[0] as Float64Array), [2.5, -1]);
 });
 
 test('BYTES rows are strings for a strings model and bytes for a bytes model; UINT8 rows are bytes', () => {

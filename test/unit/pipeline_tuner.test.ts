@@ -428,3 +428,33 @@ test('adminTunerPorts: plans and counts from the snapshot, writes through the ad
   status = 503;
   await assert.rejects(ports.setReplicas('fast', 6), /set_num_replicas answered 503: .*refused/);
 });
+
+test('a tick brings the query counters up to date (refreshCounts) before it reads them', async () => {
+  const h = harness();
+  // The counters the tuner reads lag until refreshed, as the main thread's copy of the frontend threads' do.
+  const seen = new Map<string, number>([['app', 0]]);
+  const tuner = new PipelineTuner(
+    { intervalMs: 1000, windowMs: 3000, clock: { nowMs: () => nowMs, setTimer: () => 0, clearTimer: () => undefined } },
+    {
+      plannedApps: () => h.plans,
+      queryCount: (app) => seen.get(app) ?? 0,
+      refreshCounts: async () => {
+        for (const [app, n] of h.counts) seen.set(app, n);
+      },
+      otherUser: () => undefined,
+      replicasOf: (model) => h.replicas.get(model),
+      setReplicas: async (model, count) => {
+        h.sets.push([model, count]);
+      },
+      storePlan: async () => undefined,
+      log: () => undefined,
+    },
+  );
+  let nowMs = 0;
+  for (const qps of [100, 100, 100, 300, 300, 300]) {
+    h.counts.set('app', h.counts.get('app')! + qps);
+    nowMs += 1000;
+    await tuner.tick();
+  }
+  assert.ok(h.sets.length > 0, 'the tripled rate was seen through the refreshed counters');
+});

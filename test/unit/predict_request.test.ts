@@ -27,7 +27,12 @@ test('input_batch gives a batch even of length 1, and empty batches are allowed'
 
 test('integers must be 32-bit integers', () => {
   assert.deepEqual(parse('{"input":[1,-2147483648]}', 'integers').inputs, [[1, -2147483648]]);
-  assertCode(() => parse('{"input":[1.5]}', 'integers'), 'CLP_ERR_JSON_SCHEMA', /input\[0\] must be a 32-bit integer/);
+  // A wrong input value is "Invalid input" (the same 400 on every path: numeric_rule.ts); a wrong body is "Error parsing JSON".
+  assertCode(
+    () => parse('{"input":[1.5]}', 'integers'),
+    'CLP_ERR_JSON_SCHEMA',
+    /^Invalid input: input\[0\] must be a 32-bit integer \(the application takes integers\), got the number 1\.5$/,
+  );
   assertCode(() => parse('{"input":[2147483648]}', 'integers'), 'CLP_ERR_JSON_SCHEMA', /32-bit/);
 });
 
@@ -49,7 +54,7 @@ test('strings and base64 bytes', () => {
 test('malformed JSON, missing input, wrong shapes name the problem', () => {
   assertCode(() => parse('{"input":[1', 'doubles'), 'CLP_ERR_JSON_PARSE', /Error parsing JSON/);
   assertCode(() => parse('[1,2]', 'doubles'), 'CLP_ERR_JSON_SCHEMA', /JSON object/);
-  assertCode(() => parse('{}', 'doubles'), 'CLP_ERR_JSON_SCHEMA', /neither "input" nor "input_batch"/);
+  assertCode(() => parse('{}', 'doubles'), 'CLP_ERR_JSON_SCHEMA', /^Error parsing JSON: the body has neither "input" nor "input_batch"/);
   assertCode(() => parse('{"input":"x"}', 'doubles'), 'CLP_ERR_JSON_SCHEMA', /must be an array of doubles/);
   assertCode(() => parse('{"input_batch":[[1],["a"]]}', 'doubles'), 'CLP_ERR_JSON_SCHEMA', /input_batch\[1\]\[0\]/);
   assertCode(() => parse('{"input_batch":{}}', 'doubles'), 'CLP_ERR_JSON_SCHEMA', /input_batch must be an array/);

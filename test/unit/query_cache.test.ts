@@ -6,16 +6,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { InputTypeCode } from '../../src/input_types.js';
 import { CacheResult, QueryCache } from '../../src/query/query_cache.js';
+import type { QueryInput } from '../../src/query/query_processor.js';
 import { kPlacementA, kPlacementB } from '../helpers/fake_batching.js';
 
 /** Look `input` up; if it misses as the owner, settle it with `output`. Returns the first result. */
-function fill(
-  cache: QueryCache,
-  type: InputTypeCode,
-  input: number[] | string | Buffer,
-  output: string,
-  placement = kPlacementA,
-): CacheResult {
+function fill(cache: QueryCache, type: InputTypeCode, input: QueryInput, output: string, placement = kPlacementA): CacheResult {
   const found = cache.lookup(placement, type, input);
   if (found === CacheResult.Owner) cache.settle(cache.handle, output);
   return found;
@@ -98,4 +93,24 @@ test('inputs too large to key bypass the cache; a model can be switched off and 
   assert.equal(fill(cache, InputTypeCode.Integers, [1], '"1"'), CacheResult.Owner, 'switching off dropped the entries');
   cache.forgetModel(kPlacementA);
   assert.equal(cache.lookup(kPlacementA, InputTypeCode.Integers, [1]), CacheResult.Owner);
+});
+
+test('a packed input (typed array) keys as the same values as number[]: either form hits the other', () => {
+  const cache = new QueryCache(1 << 20);
+  const values = Array.from({ length: 1000 }, (_, i) => (i - 500) / 3);
+  const ints = Array.from({ length: 1000 }, (_, i) => i * 7 - 3000);
+  assert.equal(fill(cache, InputTypeCode.Doubles, values, '"d"'), CacheResult.Owner);
+  assert.equal(cache.lookup(kPlacementA, InputTypeCode.Doubles, Float64Array.from(values)), CacheResult.Hit);
+  assert.equal(cache.hitOutput, '"d"');
+  assert.equal(fill(cache, InputTypeCode.Floats, Float32Array.from(values), '"f"'), CacheResult.Owner);
+  assert.equal(cache.lookup(kPlacementA, InputTypeCode.Floats, values), CacheResult.Hit, 'number[] is written as float32 too');
+  assert.equal(cache.hitOutput, '"f"');
+  assert.equal(fill(cache, InputTypeCode.Integers, Int32Array.from(ints), '"i"'), CacheResult.Owner);
+  assert.equal(cache.lookup(kPlacementA, InputTypeCode.Integers, ints), CacheResult.Hit);
+  // A view into a bigger array keys by its own elements only; one changed element misses.
+  const big = new Float64Array(1002);
+  big.set(values, 1);
+  assert.equal(cache.lookup(kPlacementA, InputTypeCode.Doubles, big.subarray(1, 1001)), CacheResult.Hit);
+  big[500] = 0.125;
+  assert.equal(cache.lookup(kPlacementA, InputTypeCode.Doubles, big.subarray(1, 1001)), CacheResult.Owner);
 });

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DefaultReason, ReplyStatus } from '../../src/ipc/records.js';
+import { DefaultReason, frontendTokenBase, ReplyStatus } from '../../src/ipc/records.js';
 import type { Answer } from '../../src/query/answer.js';
 import type { AppRoute } from '../../src/query/app_route.js';
 import { QueryProcessor } from '../../src/query/query_processor.js';
@@ -423,4 +423,32 @@ test('an input larger than a ring record can carry is refused with 413', () => {
   );
   assert.throws(() => processor.assertInputsFit([Buffer.alloc(65)], InputTypeCode.Bytes), /input of 65 bytes/);
   assert.throws(() => processor.assertInputsFit(['x', '\u00e9'.repeat(40)], InputTypeCode.Strings), /input \[1\] of 80 bytes/);
+});
+
+test('the token counter wraps past queries still open: they keep their tokens, new ones skip them', () => {
+  const clock = new SimClock(1000);
+  const pool = new FakeBatchingPort();
+  // 8 tokens a lap (the real counter has 2^27), frontend 2's bits on top.
+  const processor = new QueryProcessor({ pool, clock, cacheBytesMax: 0, frontendIndex: 2, tokenCounterMask: 7 });
+  const sink = new RecordingSink(clock);
+  const route = testRoute({ stats: processor.appStats('app') });
+  const base = frontendTokenBase(2);
+  // Three long queries (an hour's SLO) stay open across several laps.
+  const open = [0, 1, 2].map((i) => processor.submit(route, kPlacementA, [i], 3_600_000, 0, sink, i));
+  assert.deepEqual(open, [base, base | 1, base | 2]);
+  const given: number[] = [];
+  for (let i = 3; i < 30; i++) {
+    const token = processor.submit(route, kPlacementA, [i], 100, 0, sink, i);
+    given.push(token - base);
+    processor.onReply(token, ReplyStatus.Ok, DefaultReason.None, `${i}`);
+  }
+  const lap = [3, 4, 5, 6, 7];
+  assert.deepEqual(given, [...lap, ...lap, ...lap, ...lap, ...lap, 3, 4], 'counter values 0..2 skipped while their queries are open');
+  for (const [i, token] of open.entries()) processor.onReply(token, ReplyStatus.Ok, DefaultReason.None, `old ${i}`);
+  for (let i = 0; i < 30; i++) assert.equal(sink.only(i).answer.outputJson, i < 3 ? `old ${i}` : `${i}`, `query ${i} got its own answer`);
+  // Nothing open from an earlier lap: the counter goes on without skipping, through 0..2 again.
+  const next = [30, 31, 32, 33, 34, 35].map((i) => processor.submit(route, kPlacementA, [i], 100, 0, sink, i) - base);
+  assert.deepEqual(next, [5, 6, 7, 0, 1, 2]);
+  assert.equal(processor.pendingCount, 6);
+  assert.deepEqual(processor.counters, { queries: 36, answered: 30, defaults: 0, sloMisses: 0, cancelled: 0 });
 });

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { InputTypeCode } from '../../src/input_types.js';
+import { InputTypeCode, type NumericInput } from '../../src/input_types.js';
 import {
   cancelModelIndex,
   cancelToken,
@@ -13,7 +13,12 @@ import {
   encodeCancel,
   encodeNumericQuery,
   encodeReply,
+  frontendOfToken,
+  frontendTokenBase,
   isCancelRecord,
+  kFrontendsMax,
+  kFrontendTokenShift,
+  kTokenCounterMask,
   queryCount,
   queryDeadlineMs,
   queryInputBytesMax,
@@ -126,4 +131,75 @@ test('records that break their layout are refused', () => {
     consumer.u32[(body + 20) >>> 2] = 3;
     assert.throws(() => copyQueryPayload(consumer, body, bodyBytes), /disagrees with its count/);
   });
+});
+
+/** The ring data bytes one numeric query leaves behind (a fresh ring each time, so offsets agree). */
+function numericRecordBytes(type: InputTypeCode, values: NumericInput): Buffer {
+  const { producer } = rings();
+  assert.ok(encodeNumericQuery(producer, 7, 3, 99.5, 2, type, values));
+  return Buffer.from(producer.buffer);
+}
+
+test('a packed input writes the same record bytes as the same values as number[]', () => {
+  // Values the element type cannot hold exactly: the conversions must agree too.
+  const values = [1.5, -2.25, 1e-40, 3.4e38, 2 ** 31 + 5, -0, Math.PI, 123456789.123];
+  const cases: Array<[InputTypeCode, NumericInput]> = [
+    [InputTypeCode.Doubles, Float64Array.from(values)],
+    [InputTypeCode.Floats, Float32Array.from(values)],
+    [InputTypeCode.Integers, Int32Array.from(values)],
+  ];
+  for (const [type, packed] of cases) {
+    const asArray = [...packed];
+    const fromArray = numericRecordBytes(type, asArray);
+    assert.ok(
+      fromArray.some((b) => b !== 0),
+      'the record was written',
+    );
+    assert.deepEqual(numericRecordBytes(type, packed), fromArray, `type ${type}`);
+  }
+  // A typed array of another element type converts element by element, as number[] does.
+  assert.deepEqual(
+    numericRecordBytes(InputTypeCode.Integers, Float64Array.from(values)),
+    numericRecordBytes(InputTypeCode.Integers, values),
+  );
+  assert.deepEqual(numericRecordBytes(InputTypeCode.Floats, Float64Array.from(values)), numericRecordBytes(InputTypeCode.Floats, values));
+});
+
+test('a packed view into a larger buffer (a binary body) carries only its own elements', () => {
+  const body = new Float64Array([9, 9, 1.25, -3.5, 6, 9]);
+  const view = body.subarray(2, 5);
+  const { producer, consumer } = rings();
+  assert.ok(encodeNumericQuery(producer, 1, 1, 1, 0, InputTypeCode.Doubles, view));
+  const payloads: Buffer[] = [];
+  consumer.drain((record, bodyBytes) => {
+    assert.equal(queryCount(consumer, record), 3);
+    payloads.push(copyQueryPayload(consumer, record, bodyBytes));
+  });
+  assert.equal(payloads.length, 1);
+  assert.deepEqual([...new Float64Array(new Uint8Array(payloads[0]!).buffer)], [1.25, -3.5, 6]);
+});
+
+test('tokens carry their frontend in the top bits', () => {
+  assert.equal(kFrontendsMax, 2 ** (32 - kFrontendTokenShift));
+  for (const frontend of [0, 1, 5, kFrontendsMax - 1]) {
+    const base = frontendTokenBase(frontend);
+    for (const counter of [0, 1, kTokenCounterMask]) {
+      const token = (base | counter) >>> 0;
+      assert.equal(frontendOfToken(token), frontend, `frontend ${frontend}, counter ${counter}`);
+      assert.equal(token & kTokenCounterMask, counter);
+    }
+  }
+  assert.equal(frontendTokenBase(kFrontendsMax - 1) | kTokenCounterMask, -1, 'the last frontend uses the sign bit');
+  assert.equal(frontendOfToken(0xffffffff), kFrontendsMax - 1);
+  for (const bad of [-1, kFrontendsMax, 1.5, Number.NaN]) assert.throws(() => frontendTokenBase(bad), /out of range/);
+});
+
+test('a token of the last frontend survives the ring (u32, not a negative number)', () => {
+  const token = (frontendTokenBase(kFrontendsMax - 1) | 12345) >>> 0;
+  const { producer, consumer } = rings();
+  assert.ok(encodeReply(producer, token, ReplyStatus.Ok, DefaultReason.None, '1'));
+  const tokens: number[] = [];
+  consumer.drain((body) => tokens.push(replyToken(consumer, body)));
+  assert.deepEqual(tokens, [token]);
+  assert.equal(frontendOfToken(tokens[0]!), kFrontendsMax - 1);
 });

@@ -9,14 +9,16 @@ import type { ModelActorSpec } from '../../src/batching/protocol.js';
 import type { ReplicaLinkEvents } from '../../src/batching/replica_link.js';
 import { WorkerActors } from '../../src/batching/worker_actors.js';
 import { InputTypeCode } from '../../src/input_types.js';
-import { DefaultReason, encodeCancel, encodeNumericQuery } from '../../src/ipc/records.js';
+import { DefaultReason, encodeCancel, encodeNumericQuery, frontendTokenBase } from '../../src/ipc/records.js';
 import { createRing, RingConsumer, RingProducer } from '../../src/ipc/ring_buffer.js';
 import type { PredictMessage } from '../../src/rpc/protocol.js';
 import { SimClock } from '../../sim/sim_clock.js';
 
-function harness() {
-  const ring = createRing(64 * 1024);
-  const producer = new RingProducer(ring);
+/** `frontends`: query rings, one per frontend (producer is frontend 0's). */
+function harness(frontends = 1) {
+  const rings = Array.from({ length: frontends }, () => createRing(64 * 1024));
+  const producers = rings.map((ring) => new RingProducer(ring));
+  const producer = producers[0]!;
   const clock = new SimClock(1000);
   const answers: Array<[number, string | DefaultReason]> = [];
   const sent: PredictMessage[] = [];
@@ -43,7 +45,11 @@ function harness() {
         };
       },
     });
-  const actors = new WorkerActors(new RingConsumer(ring), replies, newActor);
+  const actors = new WorkerActors(
+    rings.map((ring) => new RingConsumer(ring)),
+    replies,
+    newActor,
+  );
   const spec = (modelIndex: number): ModelActorSpec => ({
     modelIndex,
     name: `m${modelIndex}`,
@@ -51,7 +57,7 @@ function harness() {
     inputType: 'doubles',
     scheduler: { batchSize: 8, latencyModel: { marginSigmaCount: 0 } },
   });
-  return { producer, clock, answers, sent, linkEvents, actors, spec };
+  return { producer, producers, clock, answers, sent, linkEvents, actors, spec };
 }
 
 test('one drain brings queries to their actor as one batch; unknown models are answered at once', () => {
@@ -134,4 +140,28 @@ test('models come and go by control message', () => {
   assert.throws(() => actors.control({ kind: 'add_model', spec: spec(0) }), /positive integer/);
   actors.closeAll();
   assert.equal(actors.size, 0);
+});
+
+test("one drain takes every frontend's query ring: their queries go out as one batch", () => {
+  const { producers, clock, answers, sent, linkEvents, actors, spec } = harness(3);
+  actors.control({ kind: 'add_model', spec: spec(1) });
+  actors.control({ kind: 'add_replica', modelIndex: 1, replicaId: 1, host: 'h', port: 1 });
+  linkEvents[0]!.onReady();
+  const deadlineMs = clock.nowMs() + 1000;
+  const frontends = [0, 2, 1];
+  const tokens = frontends.map((frontend) => (frontendTokenBase(frontend) | 7) >>> 0);
+  for (let i = 0; i < frontends.length; i++) {
+    assert.ok(encodeNumericQuery(producers[frontends[i]!]!, tokens[i]!, 1, deadlineMs, 0, InputTypeCode.Doubles, [i]));
+  }
+  encodeCancel(producers[2]!, 99, 1);
+  actors.drain();
+  assert.equal(sent.length, 1, 'the drain formed one batch');
+  assert.equal(sent[0]!.n, 3);
+  linkEvents[0]!.onResult(sent[0]!.id, [10, 11, 12]);
+  assert.deepEqual(
+    answers.map(([token]) => token).sort((a, b) => a - b),
+    [...tokens].sort((a, b) => a - b),
+    "each frontend's token answered",
+  );
+  actors.closeAll();
 });

@@ -27,7 +27,10 @@ export interface InferDeps {
   readonly models: ReadonlyMap<string, ModelRoute>;
 }
 
-/** One infer request whose body has arrived (valid only during this call: it is uWS's buffer). */
+/**
+ * One infer request whose body has arrived (valid only during this call: it is uWS's buffer);
+ * `arrivalMs`: when its handler started (the processor's clock), where its deadline counts from.
+ */
 export function infer(
   deps: InferDeps,
   res: HttpResponse,
@@ -36,6 +39,7 @@ export function infer(
   version: string | null,
   headerLength: string,
   body: Buffer,
+  arrivalMs: number,
 ): void {
   const pipeline = deps.pipeline;
   let sink: OipSink;
@@ -62,7 +66,7 @@ export function infer(
     assertDeployed(target);
     sink = new OipSink(res, state, pipeline, head, request.timeoutMicros ?? target.route.sloMs * 1000);
     const priority = request.priority === null ? 0 : priorityFromTriton(request.priority);
-    const query = { inputs, version: target.version, sloMicros: request.timeoutMicros, uid: null, priority };
+    const query = { inputs, version: target.version, sloMicros: request.timeoutMicros, uid: null, priority, arrivalMs };
     if (pipeline.predict(target.route, query, sink, sink.tokens) === 0) {
       sendInferResponse(res, state, head, []);
       return;

@@ -69,11 +69,14 @@ export function registerOipRoutes(app: TemplatedApp, deps: OipDeps): void {
       return deps.actorStats().then((stats) => modelStatsReply(t, stats));
     });
     app.post(`${base}/infer`, (res, req) => {
+      // Deadlines count from here, before the body is read (infer.ts).
+      const arrivalMs = deps.pipeline.processor.clock.nowMs();
       const name = paramOf(req, 0);
       const version = versioned ? paramOf(req, 1) : null;
       const headerLength = req.getHeader('inference-header-content-length');
       const state: ResponseState = { aborted: false };
-      readBody(res, req, state, deps.bodyBytesMax, (body) => infer(deps, res, state, name, version, headerLength, body), sendOipError);
+      const onBody = (body: Buffer): void => infer(deps, res, state, name, version, headerLength, body, arrivalMs);
+      readBody(res, req, state, deps.bodyBytesMax, onBody, sendOipError);
     });
     app.any(`${base}/infer`, (res, req) => methodNotAllowed(res, req, 'POST'));
   }
