@@ -1,6 +1,7 @@
 // The exact command a benchmark was run with (printed first, so a report can be repeated), and the
 // wrk command line bench/wrk_runner.ts's runWrk runs for the same arguments.
 
+import os from 'node:os';
 import path from 'node:path';
 import { kRepoRoot } from '../src/paths.js';
 
@@ -27,4 +28,20 @@ export function wrkCommandLine(
   const extra = scriptArgs.length > 0 ? ['--', ...scriptArgs] : [];
   const words = ['wrk', `-t${threads}`, `-c${connections}`, `-d${durationS}s`, '-s', path.relative(kRepoRoot, script), url, ...extra];
   return words.map(shellWord).join(' ');
+}
+
+/** The lines a benchmark prints first: its exact command, the core count and the load average. */
+export function benchHeader(): string {
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+  return `# ${commandLine()}\n# ${os.availableParallelism()} cores, load average ${load}\n`;
+}
+
+/** A comma-separated list of positive integers (a flag's value); throws naming the flag. */
+export function positiveInts(text: string, flag: string): number[] {
+  const out = text.split(',').map((s) => Number(s.trim()));
+  if (out.length === 0 || out.some((n) => !(Number.isInteger(n) && n >= 1))) throw new Error(`${flag}: positive integers, got "${text}"`);
+  return out;
 }

@@ -22,7 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { kRepoRoot } from '../src/paths.js';
-import { commandLine, wrkCommandLine } from './bench_command.js';
+import { benchHeader, positiveInts, wrkCommandLine } from './bench_command.js';
 import { cpuPct, sampleCpu } from './proc_cpu.js';
 import { stopChild } from './stop_child.js';
 import { runWrk, startChild, type WrkResult } from './wrk_runner.js';
@@ -62,12 +62,6 @@ interface Row {
   childrenCpuPct: number;
   vsEcho: number | null;
   vsOneThread: number | null;
-}
-
-function positiveInts(text: string, flag: string): number[] {
-  const out = text.split(',').map((s) => Number(s.trim()));
-  if (out.length === 0 || out.some((n) => !(Number.isInteger(n) && n >= 1))) throw new Error(`${flag}: positive integers, got "${text}"`);
-  return out;
 }
 
 function settings(): Settings {
@@ -217,12 +211,7 @@ function table(rows: readonly Row[]): string {
 async function main(): Promise<void> {
   if (process.argv[2] === 'serve') return serve();
   const s = settings();
-  process.stdout.write(
-    `# ${commandLine()}\n# ${os.availableParallelism()} cores, load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}\n`,
-  );
+  process.stdout.write(benchHeader());
   const rows: Row[] = [];
   for (const accept of s.accepts) {
     for (let i = 0; i < s.threads.length; i++) {

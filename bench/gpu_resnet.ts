@@ -16,12 +16,11 @@
 // bench/gpu_resnet/run_on_gpu.sh is the prepared run for a machine with a GPU. A CPU smoke test:
 //   node dist/bench/gpu_resnet.js --concurrency 4 --batch 8 --duration-s 1 --warmup-s 1 --slo-ms 5000 --direct-s 1
 
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { kPythonInterpreter, kRepoRoot } from '../src/paths.js';
 import { metricsDelta, primaryMean, scrapeMetrics } from '../tools/loadgen/metrics_scrape.js';
-import { commandLine, shellWord, wrkCommandLine } from './bench_command.js';
+import { benchHeader, shellWord, wrkCommandLine } from './bench_command.js';
 import { runChild } from './bench_child.js';
 import { cpuPct, sampleCpu } from './proc_cpu.js';
 import { stopChild } from './stop_child.js';
@@ -163,12 +162,7 @@ async function direct(s: Settings): Promise<DirectResult> {
 async function main(): Promise<void> {
   if (process.argv[2] === 'serve') return serve();
   const s = settings();
-  process.stdout.write(
-    `# ${commandLine()}\n# ${os.availableParallelism()} cores, load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}\n`,
-  );
+  process.stdout.write(benchHeader());
   const servedRow = await served(s);
   const d = await direct(s);
   const row = {

@@ -18,12 +18,11 @@
 //
 // The cluster runs in a child process with the serving Node flags (src/cli/node_flags.ts).
 
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { kRepoRoot } from '../src/paths.js';
 import { metricsDelta, primaryMean, scrapeMetrics } from '../tools/loadgen/metrics_scrape.js';
-import { commandLine, wrkCommandLine } from './bench_command.js';
+import { benchHeader, positiveInts, wrkCommandLine } from './bench_command.js';
 import { cpuPct, sampleCpu } from './proc_cpu.js';
 import { stopChild } from './stop_child.js';
 import { runWsLoad } from './ws_binary_load.js';
@@ -59,12 +58,6 @@ interface Row {
   batchSizeMean: number | null;
   serverCpuPct: number;
   vsJson: number | null;
-}
-
-function positiveInts(text: string, flag: string): number[] {
-  const out = text.split(',').map((s) => Number(s.trim()));
-  if (out.length === 0 || out.some((n) => !(Number.isInteger(n) && n >= 1))) throw new Error(`${flag}: positive integers, got "${text}"`);
-  return out;
 }
 
 function settings(): Settings {
@@ -188,12 +181,7 @@ function table(rows: readonly Row[]): string {
 async function main(): Promise<void> {
   if (process.argv[2] === 'serve') return serve();
   const s = settings();
-  process.stdout.write(
-    `# ${commandLine()}\n# ${os.availableParallelism()} cores, load average ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}\n`,
-  );
+  process.stdout.write(benchHeader());
   const server = await startChild([
     path.join(kRepoRoot, 'dist', 'bench', 'large_input.js'),
     'serve',

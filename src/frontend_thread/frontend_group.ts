@@ -8,7 +8,7 @@
 //
 // Port sharing (config frontendAccept): 'reuseport' has every thread listen on host:port
 // (SO_REUSEPORT: uWS listens without LIBUS_LISTEN_EXCLUSIVE_PORT, the kernel spreads connections);
-// with port 0, thread 0 listens first and the others on the port it got. 'acceptor' (the default:
+// with port 0, thread 0 finds a free port (http/listen.ts listenShared) and the others take it. 'acceptor' (the default:
 // config.ts says why) has the main thread listen with one uWS app that hands each accepted
 // connection to the threads' apps in turn (acceptor.ts).
 //

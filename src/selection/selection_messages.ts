@@ -3,6 +3,8 @@
 // reads the snapshots the worker publishes in shared memory. Feedback, configuration and the worker's
 // state-store reads and writes (the store lives on the main thread) do.
 
+import type { FeedbackMessage } from './app_selection.js';
+
 export interface AppPolicySpec {
   app: string;
   /** Bumped on every (re)configuration of any app; feedback for an older generation is dropped. */
@@ -20,16 +22,8 @@ export interface AppPolicySpec {
 export type SelectionRequest =
   | { kind: 'configure'; spec: AppPolicySpec }
   | { kind: 'remove'; app: string }
-  /** losses[i]: a loss in [0, 1], or null when model i was not scored. */
-  | {
-      kind: 'feedback';
-      requestId: number;
-      app: string;
-      generation: number;
-      uid: string | null;
-      losses: Array<number | null>;
-      chosen: number | null;
-    }
+  /** One feedback: the same message a frontend thread relays to main (app_selection.ts feedbackMessage). */
+  | FeedbackMessage
   /** Load (if needed) a user's state and send its probabilities back (`user_probs`). */
   | { kind: 'user_probs'; app: string; generation: number; uid: string }
   | { kind: 'store_loaded'; requestId: number; value: string | null; error: string | null }
