@@ -9,7 +9,7 @@
 // place on each merge.
 
 import type { PredictionCacheStats } from '../cache/cache_types.js';
-import type { BucketHistogram } from '../lib/bucket_histogram.js';
+import { addHistogram, resetHistogram } from '../lib/bucket_histogram.js';
 import { newAppStats, type AppStats } from '../query/app_route.js';
 import type { QueryCounters } from '../query/query_processor.js';
 import { AppPipelineStats, type StageStats } from '../query/stage_stats.js';
@@ -36,23 +36,6 @@ export function zeroCacheStats(): PredictionCacheStats {
 function addNumbers<T extends object>(into: T, from: Readonly<T>): void {
   const target = into as Record<string, number>;
   for (const [key, value] of Object.entries(from)) if (typeof value === 'number') target[key] = (target[key] ?? 0) + value;
-}
-
-export function addHistogram(into: BucketHistogram, from: BucketHistogram): void {
-  const n = Math.min(into.counts.length, from.counts.length);
-  for (let i = 0; i < n; i++) into.counts[i] = into.counts[i]! + from.counts[i]!;
-  into.sum += from.sum;
-  into.sumSq += from.sumSq;
-  into.min = Math.min(into.min, from.min);
-  into.max = Math.max(into.max, from.max);
-}
-
-function resetHistogram(h: BucketHistogram): void {
-  h.counts.fill(0);
-  h.sum = 0;
-  h.sumSq = 0;
-  h.min = Infinity;
-  h.max = -Infinity;
 }
 
 function resetAppStats(s: AppStats): void {

@@ -42,6 +42,25 @@ export function observeBucket(h: BucketHistogram, value: number): void {
   if (value > h.max) h.max = value;
 }
 
+/** Adds `from`'s observations into `into` (same bounds): the histogram of both sets of observations. */
+export function addHistogram(into: BucketHistogram, from: BucketHistogram): void {
+  const n = Math.min(into.counts.length, from.counts.length);
+  for (let i = 0; i < n; i++) into.counts[i] = into.counts[i]! + from.counts[i]!;
+  into.sum += from.sum;
+  into.sumSq += from.sumSq;
+  into.min = Math.min(into.min, from.min);
+  into.max = Math.max(into.max, from.max);
+}
+
+/** Empties `h` in place (its bounds kept), as newBucketHistogram makes it. */
+export function resetHistogram(h: BucketHistogram): void {
+  h.counts.fill(0);
+  h.sum = 0;
+  h.sumSq = 0;
+  h.min = Infinity;
+  h.max = -Infinity;
+}
+
 /** Quantile q (0..1): linear inside the bucket holding rank q·n, the bucket narrowed to [min, max]. */
 export function bucketQuantile(h: BucketHistogram, q: number): number {
   const bounds = h.bounds;
